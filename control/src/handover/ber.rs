@@ -1,0 +1,1 @@
+//! ber (being written).

@@ -1,0 +1,1 @@
+//! etsi102232 (being written).

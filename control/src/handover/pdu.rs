@@ -1,0 +1,1 @@
+//! pdu (being written).

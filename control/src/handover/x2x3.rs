@@ -1,0 +1,1 @@
+//! x2x3 (being written).

@@ -1,0 +1,19 @@
+//! calea-probe control plane: everything off the per-packet path — configuration,
+//! the intercept model, SQLite state, the tamper-evident audit log, the HTTPS
+//! provisioning API, handover (encoding, TLS delivery, spool) and metrics.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod client;
+pub mod collector;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod error;
+pub mod handover;
+pub mod metrics;
+pub mod model;
+pub mod pki;
+pub mod store;
+pub mod tls;

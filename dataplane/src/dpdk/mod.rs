@@ -1,0 +1,1 @@
+//! Safe RAII wrappers over DPDK (the only unsafe code in dataplane).

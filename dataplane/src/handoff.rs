@@ -1,0 +1,1 @@
+//! Worker → control hand-off: per-worker SPSC rings of pre-allocated records.

@@ -1,0 +1,15 @@
+//! The per-packet path of calea-probe: NIC (DPDK ethdev or a pcap file) → worker →
+//! zero-copy parse → classify against the worker's target-table replica → hand-off
+//! ring to the control plane.
+//!
+//! `unsafe` is confined to [`dpdk`]; everything else is safe Rust.
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod dpdk;
+pub mod handoff;
+pub mod parse;
+pub mod source;
+pub mod synth;
+pub mod targets;
+pub mod worker;

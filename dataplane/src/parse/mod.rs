@@ -1,0 +1,112 @@
+//! Zero-copy header parsing. One file per protocol layer (smoltcp-style views);
+//! [`dissect`] walks a whole frame, through any encapsulation, into a fixed-size
+//! [`Dissection`] without allocating. No input byte sequence can make it panic.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Most IP layers recorded per frame (outer + tunnelled inner ones).
+pub const MAX_IP_LAYERS: usize = 4;
+/// Most Ethernet layers recorded per frame (outer + ERSPAN/VXLAN inner ones).
+pub const MAX_ETH_LAYERS: usize = 3;
+
+/// Why a frame could not be parsed. Small and `Copy`: it indexes drop counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The buffer ends inside a header.
+    Truncated,
+    /// A length field is below its minimum or points past the buffer.
+    BadLength,
+    /// A version field holds a value this parser does not accept (e.g. IPv4 version != 4).
+    BadVersion,
+    /// More nested VLAN tags, MPLS labels, extension headers or tunnels than allowed.
+    TooDeep,
+}
+
+impl ParseError {
+    /// Number of variants, for sizing per-error counter arrays.
+    pub const COUNT: usize = 4;
+    /// Dense index of this error, `0..COUNT`.
+    pub fn index(self) -> usize {
+        match self {
+            ParseError::Truncated => 0,
+            ParseError::BadLength => 1,
+            ParseError::BadVersion => 2,
+            ParseError::TooDeep => 3,
+        }
+    }
+}
+
+/// Source and destination addresses of one IP layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpPair {
+    /// An IPv4 header's addresses.
+    V4 {
+        /// Source address.
+        src: Ipv4Addr,
+        /// Destination address.
+        dst: Ipv4Addr,
+    },
+    /// An IPv6 header's addresses.
+    V6 {
+        /// Source address.
+        src: Ipv6Addr,
+        /// Destination address.
+        dst: Ipv6Addr,
+    },
+}
+
+/// Source and destination MAC addresses of one Ethernet layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MacPair {
+    /// Source MAC.
+    pub src: [u8; 6],
+    /// Destination MAC.
+    pub dst: [u8; 6],
+}
+
+/// The innermost transport header found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transport {
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).
+    pub proto: u8,
+    /// Source port (0 for ICMP).
+    pub src_port: u16,
+    /// Destination port (0 for ICMP).
+    pub dst_port: u16,
+}
+
+/// Everything classification, hand-off and encoding need from one frame.
+/// Fixed size, reused across frames: [`dissect`] overwrites it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Dissection {
+    ips: [Option<IpPair>; MAX_IP_LAYERS],
+    ip_count: u8,
+    macs: [MacPair; MAX_ETH_LAYERS],
+    mac_count: u8,
+    /// Innermost transport header, if the innermost IP packet is a first (or only)
+    /// fragment carrying TCP/UDP/ICMP/ICMPv6.
+    pub transport: Option<Transport>,
+    /// Offset of the outermost IP header in the frame (after L2, VLANs, MPLS, PPPoE),
+    /// `None` for non-IP frames. Content handover sends `frame[l3_offset..]`.
+    pub l3_offset: Option<u16>,
+    /// Bytes from the start of the frame up to the end of the innermost parsed header:
+    /// the innermost transport header, else the innermost IP header with its extension
+    /// headers/options, else the last L2 header. Headers-mode hand-off copies exactly
+    /// `frame[..header_len]`: never a payload byte.
+    pub header_len: u16,
+}
+
+impl Dissection {
+    /// IP layers, outermost first.
+    pub fn ips(&self) -> impl Iterator<Item = IpPair> + '_ {
+        self.ips[..usize::from(self.ip_count).min(MAX_IP_LAYERS)]
+            .iter()
+            .flatten()
+            .copied()
+    }
+    /// Ethernet layers, outermost first.
+    pub fn macs(&self) -> &[MacPair] {
+        &self.macs[..usize::from(self.mac_count).min(MAX_ETH_LAYERS)]
+    }
+}

@@ -1,0 +1,91 @@
+//! Target tables: which intercepts a packet belongs to. Each worker owns a replica
+//! and applies [`Update`]s from its own single-producer ring between bursts.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// What a warrant lets the probe deliver for an intercept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Communication-identifying information only (pen register / trap and trace):
+    /// headers up to the end of the transport header, never a payload byte.
+    Headers,
+    /// Identifying information plus full content.
+    Content,
+}
+
+/// Direction of a matched packet relative to the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The target is the packet's source.
+    FromTarget,
+    /// The target is the packet's destination.
+    ToTarget,
+    /// Both source and destination are targets of the same intercept.
+    Both,
+}
+
+/// One identifier a warrant names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// One IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// One IPv6 address.
+    Ipv6(Ipv6Addr),
+    /// An IPv4 prefix; host bits must be zero.
+    Ipv4Net(Ipv4Addr, u8),
+    /// An IPv6 prefix; host bits must be zero.
+    Ipv6Net(Ipv6Addr, u8),
+    /// A MAC address (matches source or destination of any Ethernet layer).
+    Mac([u8; 6]),
+}
+
+/// Index of an intercept in every worker's intercept array. Chosen by the control
+/// plane; a slot is reused only after its intercept was cleared on every worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slot(pub u16);
+
+/// What a worker needs to know about an intercept to match and tag packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterceptSpec {
+    /// Control-plane key of the intercept, unique for the life of the probe's
+    /// database and never reused: records carry it, so a reused slot can never
+    /// attribute a packet to the wrong warrant.
+    pub key: u32,
+    /// Headers or content.
+    pub mode: Mode,
+    /// First nanosecond (Unix epoch, UTC) a packet may be delivered.
+    pub valid_from_ns: u64,
+    /// First nanosecond at which packets are no longer delivered (exclusive end).
+    pub valid_until_ns: u64,
+}
+
+/// A change to the target tables, sent by the control plane to every worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// Install or replace the intercept in `slot`.
+    SetIntercept {
+        /// Where.
+        slot: Slot,
+        /// What.
+        spec: InterceptSpec,
+    },
+    /// Remove the intercept in `slot` and every target that points at it.
+    ClearIntercept {
+        /// Which.
+        slot: Slot,
+    },
+    /// Add `target` to the intercept in `slot`.
+    AddTarget {
+        /// Intercept.
+        slot: Slot,
+        /// Identifier.
+        target: Target,
+    },
+    /// Remove `target` from the intercept in `slot`.
+    RemoveTarget {
+        /// Intercept.
+        slot: Slot,
+        /// Identifier.
+        target: Target,
+    },
+}
