@@ -1,1 +1,312 @@
-//! daemon (being written).
+//! The probe daemon (`calea-probe run`): state, tables, dataplane workers,
+//! handover, the provisioning API, the window scheduler and metrics, wired
+//! together in the order the legal core needs — every stored intercept is in
+//! effect on every worker before the first packet is processed.
+
+mod controller;
+mod dataplane;
+mod slots;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use controller::{Controller, TableError, SYSTEM_ACTOR};
+
+use crate::audit::AuditAction;
+use crate::config::Config;
+use crate::handover::{AuditSink, HandoverEngine, Identity};
+use crate::metrics::ProbeMetrics;
+use crate::model::InterceptState;
+use crate::store::Store;
+
+/// Capacity of each worker's table-update ring (bulk loads flow through it in chunks).
+const UPDATE_RING: usize = 65_536;
+/// How long an API request waits for every worker to apply a change.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest sleep of the window scheduler between passes.
+const SCHEDULER_MAX_SLEEP: Duration = Duration::from_millis(250);
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The configuration is invalid (the message names the key).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The state database cannot be used (never replaced by an empty one).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// API TLS material is unusable.
+    #[error("[api] TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    /// Handover could not start.
+    #[error(transparent)]
+    Handover(#[from] crate::handover::HandoverError),
+    /// Metrics registration failed.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    /// DPDK or the pcap source failed.
+    #[error("dataplane: {0}")]
+    Dataplane(String),
+    /// A listener could not be bound, or the runtime failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Stored intercepts could not be installed on every worker.
+    #[error("initial intercepts not applied on every worker within {0:?}")]
+    NotApplied(Duration),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Io { what, source }
+}
+
+/// Runs the daemon until SIGINT/SIGTERM. Prints the final counters on stdout.
+///
+/// # Errors
+/// Bad configuration, unusable database, TLS material, listeners or dataplane.
+pub fn run(config_path: &Path) -> Result<(), DaemonError> {
+    let config = Config::from_file(config_path)?;
+    let store = Store::open(&config.state.database, &config.state.audit_mirror)?;
+    let registry = prometheus::Registry::new();
+    let metrics = ProbeMetrics::new(&registry)?;
+    let audit = store.audit().clone();
+    audit
+        .append(
+            SYSTEM_ACTOR,
+            AuditAction::ProbeStart,
+            &config.probe.name,
+            serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "pid": std::process::id() }),
+        )
+        .map_err(|e| DaemonError::Store(e.into()))?;
+    store.sync_destinations(&config.destinations, SYSTEM_ACTOR)?;
+    expire_passed(&store)?;
+
+    let mut dp = dataplane::Dataplane::prepare(&config.dataplane)?;
+    let (writer, replicas) = ::dataplane::targets::replicas(dp.workers(), UPDATE_RING);
+    let (producers, consumers) = dp.handoff_channels();
+    let sink_log = audit.clone();
+    let sink = AuditSink::new(move |action, object, details| {
+        let action = AuditAction::parse(action).unwrap_or(AuditAction::DeliveryDisconnect);
+        if let Err(e) = sink_log.append(SYSTEM_ACTOR, action, object, details) {
+            tracing::error!(error = %e, "handover audit append failed");
+        }
+    });
+    let identity = Identity {
+        operator_id: config.probe.operator_id.clone(),
+        network_element_id: config.probe.name.clone(),
+        country_code: config.probe.country_code.clone(),
+    };
+    let handover = HandoverEngine::start(
+        identity,
+        store.list_destinations()?,
+        consumers,
+        sink,
+        &registry,
+    )?;
+    let controller = Arc::new(Controller::new(
+        store.clone(),
+        writer,
+        Some(handover),
+        metrics.clone(),
+        APPLY_TIMEOUT,
+    ));
+    dp.spawn(replicas, producers)?;
+    load_intercepts(&controller)?;
+    dp.arm();
+    tracing::info!(workers = dp.workers(), "dataplane armed");
+
+    let control_threads = control_cores(&config.dataplane.cores);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(control_threads.len().max(1))
+        .on_thread_start(move || pin_control_thread(&control_threads))
+        .enable_all()
+        .build()
+        .map_err(io("tokio runtime"))?;
+    let served = runtime.block_on(serve(&config, controller.clone(), metrics.clone(), &dp));
+    let counters = dp.stop();
+    println!("{counters}");
+    if let Some(h) = controller.take_handover() {
+        h.shutdown(Duration::from_secs(10));
+    }
+    controller.audit(
+        SYSTEM_ACTOR,
+        AuditAction::ProbeStop,
+        &config.probe.name,
+        serde_json::json!({ "counters": counters.to_string() }),
+    );
+    served
+}
+
+/// Expires (audited) every live intercept whose window ended while the probe was down.
+fn expire_passed(store: &Store) -> Result<(), DaemonError> {
+    let now = time::OffsetDateTime::now_utc();
+    for i in store.list()? {
+        if i.due_transition(now) == Some(InterceptState::Expired) {
+            store.set_state(&i.liid, InterceptState::Expired, SYSTEM_ACTOR)?;
+        }
+    }
+    Ok(())
+}
+
+/// Installs every live intercept (future windows too: workers check windows per
+/// packet) and waits until every worker applied them, then flips those inside
+/// their window to Active.
+fn load_intercepts(controller: &Controller) -> Result<(), DaemonError> {
+    let mut last = 0;
+    let live: Vec<_> = controller
+        .store()
+        .list()?
+        .into_iter()
+        .filter(|i| !i.state.is_terminal())
+        .collect();
+    for i in &live {
+        last = controller
+            .install(i)
+            .map_err(|e| DaemonError::Dataplane(e.to_string()))?;
+    }
+    if !controller.wait_applied(last) {
+        return Err(DaemonError::NotApplied(APPLY_TIMEOUT));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    for i in live {
+        let was_active = i.state == InterceptState::Active;
+        let i = controller.advance(i, now)?;
+        if was_active && i.state == InterceptState::Active {
+            controller.count_restored_active();
+        }
+    }
+    Ok(())
+}
+
+/// API, metrics and scheduler until a signal.
+async fn serve(
+    config: &Config,
+    controller: Arc<Controller>,
+    metrics: ProbeMetrics,
+    dp: &dataplane::Dataplane,
+) -> Result<(), DaemonError> {
+    let tls = crate::tls::server_config(&config.api.cert, &config.api.key, &config.api.client_ca)?;
+    let api_listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .map_err(io(format!("[api] listen {}", config.api.listen)))?;
+    let metrics_listener = tokio::net::TcpListener::bind(config.metrics.listen)
+        .await
+        .map_err(io(format!("[metrics] listen {}", config.metrics.listen)))?;
+    // Tests and scripts bind port 0: tell them where we are.
+    println!(
+        "listening api={} metrics={}",
+        api_listener.local_addr().map_err(io("api address"))?,
+        metrics_listener
+            .local_addr()
+            .map_err(io("metrics address"))?
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let state = Arc::new(crate::api::ApiState {
+        backend: controller.clone(),
+        identities: config
+            .api
+            .identities
+            .iter()
+            .map(|i| (i.subject_cn.clone(), i.role))
+            .collect(),
+        metrics: Some(metrics.clone()),
+    });
+    let api = tokio::spawn(crate::api::serve(
+        api_listener,
+        tls,
+        state,
+        stopped(stop_rx.clone()),
+    ));
+    let exporter = tokio::spawn(crate::metrics::serve(
+        metrics_listener,
+        metrics.registry().clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let sched = controller.clone();
+    let mut sched_stop = stop_rx.clone();
+    let scheduler = tokio::spawn(async move {
+        loop {
+            let c = sched.clone();
+            let next = tokio::task::spawn_blocking(move || c.tick()).await;
+            let sleep = match next {
+                Ok(Ok(Some(at))) => {
+                    let wait = at - time::OffsetDateTime::now_utc();
+                    Duration::try_from(wait)
+                        .unwrap_or(Duration::ZERO)
+                        .min(SCHEDULER_MAX_SLEEP)
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "scheduler pass failed");
+                    SCHEDULER_MAX_SLEEP
+                }
+                _ => SCHEDULER_MAX_SLEEP,
+            };
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                _ = sched_stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
+    let sampler = dp.sampler(metrics);
+    let mut sample_stop = stop_rx;
+    let sampling = tokio::spawn(async move {
+        loop {
+            sampler.sample();
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = sample_stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
+    wait_for_signal().await?;
+    tracing::info!("stopping");
+    let _ = stop_tx.send(true);
+    let _ = tokio::join!(scheduler, sampling);
+    if let Ok(Err(e)) = api.await {
+        tracing::warn!(error = %e, "API server ended with an error");
+    }
+    if let Ok(Err(e)) = exporter.await {
+        tracing::warn!(error = %e, "metrics server ended with an error");
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Cores not used by workers (empty if workers use them all: then no pinning).
+fn control_cores(worker_cores: &[usize]) -> Vec<core_affinity::CoreId> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| !worker_cores.contains(&c.id))
+        .collect()
+}
+
+fn pin_control_thread(cores: &[core_affinity::CoreId]) {
+    if cores.is_empty() {
+        return;
+    }
+    // Spread threads over the control cores; any of them is fine.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % cores.len();
+    core_affinity::set_for_current(cores[i]);
+}

@@ -1,1 +1,338 @@
 //! Worker → control hand-off: per-worker SPSC rings of pre-allocated records.
+//!
+//! Two bounded queues of boxed records circulate between one worker (producer) and
+//! one control-plane task (consumer): the consumer returns drained records on the free
+//! list, the worker fills free records and pushes them on the full list. Nothing is
+//! allocated after [`channel`]; a worker that finds no free record counts a drop and
+//! moves on, it never waits.
+//!
+//! Records are homogeneous in mode: matches of Content intercepts go into records
+//! holding the whole frame, matches of Headers intercepts into records holding only
+//! `frame[..header_len]`. A Headers-mode intercept therefore never shares a record
+//! with payload bytes.
+
+use std::sync::Arc;
+
+use crossbeam::queue::ArrayQueue;
+
+use crate::parse::Dissection;
+use crate::targets::{Direction, Mode};
+
+/// Most intercept matches one record carries; a packet matching more intercepts is
+/// handed off in several records (nothing is lost).
+pub const MAX_MATCHES: usize = 8;
+
+/// Default frame capacity of a record: a 9216-byte jumbo frame.
+pub const DEFAULT_FRAME_CAPACITY: usize = 9216;
+
+/// One intercept a packet matched: what the control plane needs to encode and route it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Match {
+    /// Intercept key (never reused), so a record is never attributed to the wrong warrant.
+    pub key: u32,
+    /// What the warrant allows to deliver.
+    pub mode: Mode,
+    /// Which side of the packet is the target.
+    pub direction: Direction,
+}
+
+const NO_MATCH: Match = Match {
+    key: 0,
+    mode: Mode::Headers,
+    direction: Direction::FromTarget,
+};
+
+/// A packet (or its headers) with the intercepts it matched. Lives in a pre-allocated
+/// buffer that is recycled after the consumer has seen it.
+#[derive(Debug)]
+pub struct Record {
+    buf: Box<[u8]>,
+    len: usize,
+    matches: [Match; MAX_MATCHES],
+    match_count: u8,
+    mode: Mode,
+    timestamp_ns: u64,
+    wire_len: u32,
+    header_len: u16,
+    l3_offset: Option<u16>,
+    worker: u16,
+    truncated: bool,
+}
+
+impl Record {
+    fn new(frame_capacity: usize) -> Box<Self> {
+        Box::new(Self {
+            buf: vec![0; frame_capacity].into_boxed_slice(),
+            len: 0,
+            matches: [NO_MATCH; MAX_MATCHES],
+            match_count: 0,
+            mode: Mode::Headers,
+            timestamp_ns: 0,
+            wire_len: 0,
+            header_len: 0,
+            l3_offset: None,
+            worker: 0,
+            truncated: false,
+        })
+    }
+
+    /// Intercepts this record is delivered to (1..=[`MAX_MATCHES`]), all of [`Self::mode`].
+    pub fn matches(&self) -> &[Match] {
+        &self.matches[..usize::from(self.match_count).min(MAX_MATCHES)]
+    }
+    /// Mode of every match in this record: Content records hold the frame, Headers
+    /// records only `frame[..header_len]`.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    /// Capture time, ns since the Unix epoch (source timestamp or worker clock).
+    pub fn timestamp_ns(&self) -> u64 {
+        self.timestamp_ns
+    }
+    /// Length of the frame on the wire (may exceed `data().len()`).
+    pub fn wire_len(&self) -> u32 {
+        self.wire_len
+    }
+    /// End of the innermost parsed header in the frame (see [`Dissection::header_len`]).
+    pub fn header_len(&self) -> u16 {
+        self.header_len
+    }
+    /// Offset of the outermost IP header, `None` for non-IP frames.
+    pub fn l3_offset(&self) -> Option<u16> {
+        self.l3_offset
+    }
+    /// Worker that captured the packet.
+    pub fn worker(&self) -> u16 {
+        self.worker
+    }
+    /// True if the copy was cut at the record capacity (frame larger than it).
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+    /// Copied bytes: the frame (Content) or exactly its headers (Headers).
+    pub fn data(&self) -> &[u8] {
+        &self.buf[..self.len.min(self.buf.len())]
+    }
+}
+
+struct Shared {
+    free: ArrayQueue<Box<Record>>,
+    full: ArrayQueue<Box<Record>>,
+}
+
+/// Worker side of a hand-off channel.
+pub struct HandoffProducer {
+    shared: Arc<Shared>,
+}
+
+/// Control side of a hand-off channel.
+pub struct HandoffConsumer {
+    shared: Arc<Shared>,
+}
+
+/// What one [`HandoffProducer::push`] did, for the worker's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// Records handed off.
+    pub records: u64,
+    /// Records that could not be handed off because no free record was available.
+    pub dropped: u64,
+    /// Records whose copy was cut at the record capacity.
+    pub truncated: u64,
+}
+
+/// A hand-off channel of `capacity` records (at least 1) of `frame_capacity` bytes each,
+/// all allocated now.
+pub fn channel(capacity: usize, frame_capacity: usize) -> (HandoffProducer, HandoffConsumer) {
+    let capacity = capacity.max(1);
+    let free = ArrayQueue::new(capacity);
+    for _ in 0..capacity {
+        // Cannot fail: exactly `capacity` records go into a queue of that capacity.
+        let _ = free.push(Record::new(frame_capacity));
+    }
+    let shared = Arc::new(Shared {
+        free,
+        full: ArrayQueue::new(capacity),
+    });
+    (
+        HandoffProducer {
+            shared: Arc::clone(&shared),
+        },
+        HandoffConsumer { shared },
+    )
+}
+
+impl HandoffProducer {
+    /// Hands off one matched frame: Content matches in records holding the frame,
+    /// Headers matches in records holding exactly `frame[..d.header_len]`, at most
+    /// [`MAX_MATCHES`] matches per record. Never allocates, never waits.
+    pub fn push(
+        &mut self,
+        frame: &[u8],
+        d: &Dissection,
+        matches: &[Match],
+        timestamp_ns: u64,
+        worker: u16,
+    ) -> Pushed {
+        let mut out = Pushed::default();
+        for mode in [Mode::Content, Mode::Headers] {
+            let data = match mode {
+                Mode::Content => frame,
+                Mode::Headers => &frame[..usize::from(d.header_len).min(frame.len())],
+            };
+            let mut of_mode = matches.iter().filter(|m| m.mode == mode).peekable();
+            while of_mode.peek().is_some() {
+                let Some(mut rec) = self.shared.free.pop() else {
+                    out.dropped += 1;
+                    of_mode.by_ref().take(MAX_MATCHES).for_each(drop);
+                    continue;
+                };
+                let mut n = 0;
+                for (slot, m) in rec.matches.iter_mut().zip(of_mode.by_ref()) {
+                    *slot = *m;
+                    n += 1;
+                }
+                rec.match_count = n;
+                rec.mode = mode;
+                let len = data.len().min(rec.buf.len());
+                rec.buf[..len].copy_from_slice(&data[..len]);
+                rec.len = len;
+                rec.truncated = len < data.len();
+                rec.timestamp_ns = timestamp_ns;
+                rec.wire_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+                rec.header_len = d.header_len;
+                rec.l3_offset = d.l3_offset;
+                rec.worker = worker;
+                out.truncated += u64::from(rec.truncated);
+                match self.shared.full.push(rec) {
+                    Ok(()) => out.records += 1,
+                    // Unreachable (both queues hold every record), but never lose a buffer.
+                    Err(rec) => {
+                        out.dropped += 1;
+                        let _ = self.shared.free.push(rec);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl HandoffConsumer {
+    /// Calls `f` on up to `max` handed-off records, oldest first, and recycles each
+    /// afterwards. Returns how many were drained.
+    pub fn drain(&mut self, max: usize, mut f: impl FnMut(&Record)) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(rec) = self.shared.full.pop() else {
+                break;
+            };
+            f(&rec);
+            let _ = self.shared.free.push(rec);
+            n += 1;
+        }
+        n
+    }
+
+    /// Records waiting to be drained.
+    pub fn pending(&self) -> usize {
+        self.shared.full.len()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn m(key: u32, mode: Mode) -> Match {
+        Match {
+            key,
+            mode,
+            direction: Direction::ToTarget,
+        }
+    }
+
+    fn dissection(header_len: u16) -> Dissection {
+        let mut d = Dissection::default();
+        d.header_len = header_len;
+        d
+    }
+
+    #[test]
+    fn headers_records_hold_only_headers_and_content_records_the_frame() {
+        let (mut p, mut c) = channel(4, 64);
+        let frame: Vec<u8> = (0..40).collect();
+        let pushed = p.push(
+            &frame,
+            &dissection(14),
+            &[m(1, Mode::Headers), m(2, Mode::Content)],
+            7,
+            3,
+        );
+        assert_eq!(
+            pushed,
+            Pushed {
+                records: 2,
+                dropped: 0,
+                truncated: 0
+            }
+        );
+        let mut seen = Vec::new();
+        c.drain(10, |r| {
+            seen.push((r.mode(), r.matches().to_vec(), r.data().to_vec()))
+        });
+        assert_eq!(
+            seen,
+            vec![
+                (Mode::Content, vec![m(2, Mode::Content)], frame.clone()),
+                (
+                    Mode::Headers,
+                    vec![m(1, Mode::Headers)],
+                    frame[..14].to_vec()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn splits_more_than_max_matches_and_counts_drops_when_full() {
+        let (mut p, mut c) = channel(2, 64);
+        let many: Vec<Match> = (0..20).map(|k| m(k, Mode::Content)).collect();
+        let pushed = p.push(&[1; 10], &dissection(0), &many, 0, 0);
+        assert_eq!(
+            pushed,
+            Pushed {
+                records: 2,
+                dropped: 1,
+                truncated: 0
+            }
+        );
+        let mut keys = Vec::new();
+        assert_eq!(
+            c.drain(10, |r| keys.extend(r.matches().iter().map(|x| x.key))),
+            2
+        );
+        assert_eq!(keys, (0..16).collect::<Vec<_>>());
+        let pushed = p.push(&[1; 10], &dissection(0), &many[..9], 0, 0);
+        assert_eq!(pushed.records, 2);
+    }
+
+    #[test]
+    fn truncates_frames_longer_than_capacity_and_flags_them() {
+        let (mut p, mut c) = channel(1, 8);
+        let pushed = p.push(&[9; 20], &dissection(4), &[m(1, Mode::Content)], 0, 0);
+        assert_eq!(
+            pushed,
+            Pushed {
+                records: 1,
+                dropped: 0,
+                truncated: 1
+            }
+        );
+        c.drain(1, |r| {
+            assert!(r.truncated());
+            assert_eq!(r.data(), &[9; 8]);
+            assert_eq!(r.wire_len(), 20);
+        });
+    }
+}

@@ -1,1 +1,194 @@
-//! TODO(worker)
+//! The poll loop of one worker on a pinned core: apply table updates, receive a
+//! burst, then per frame dissect → classify → hand off. No allocation, lock, log or
+//! syscall per packet; counters go to shared atomics once per burst.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::handoff::HandoffProducer;
+use crate::parse::{dissect, Dissection, ParseError};
+use crate::source::{PacketSource, Poll};
+use crate::targets::{Matches, TableReplica};
+
+/// Counters of one worker, written by it once per burst and read by metrics.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct WorkerStats {
+    /// Frames received.
+    pub rx_packets: AtomicU64,
+    /// Bytes received.
+    pub rx_bytes: AtomicU64,
+    /// Frames that matched at least one intercept.
+    pub matches: AtomicU64,
+    /// Records lost because the hand-off ring was full (intercept loss: alarm).
+    pub handoff_drops: AtomicU64,
+    /// Frames dropped as unparseable, indexed by [`ParseError::index`].
+    pub parse_errors: [AtomicU64; ParseError::COUNT],
+    /// Records cut at the record capacity.
+    pub truncated_copies: AtomicU64,
+    /// Polls that returned frames.
+    pub busy_polls: AtomicU64,
+    /// Polls that returned nothing.
+    pub idle_polls: AtomicU64,
+    /// Table epoch this worker has applied.
+    pub epoch: AtomicU64,
+}
+
+/// Which time stamps a packet for the warrant-window check and its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Wall clock, read once per burst.
+    System,
+    /// The source's receive timestamp when it gives one (capture files), else the
+    /// wall clock.
+    Source,
+}
+
+/// Everything one worker owns.
+pub struct WorkerCtx<S> {
+    /// Worker number, carried in its records.
+    pub id: u16,
+    /// Where frames come from.
+    pub source: S,
+    /// This worker's replica of the target tables.
+    pub tables: TableReplica,
+    /// This worker's hand-off ring.
+    pub handoff: HandoffProducer,
+    /// Where counters are published.
+    pub stats: Arc<WorkerStats>,
+    /// Time source for packets.
+    pub clock: Clock,
+    /// Most table updates applied between two bursts (bounds the added latency).
+    pub update_budget: usize,
+    /// The worker applies updates but polls no packet until this is set, so the
+    /// initial tables are in effect before the first packet.
+    pub armed: Arc<AtomicBool>,
+}
+
+/// Why [`run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// `quit` was set.
+    Quit,
+    /// The source ended (capture file read to the end).
+    Exhausted,
+}
+
+/// Plain per-worker totals, stored to [`WorkerStats`] once per burst.
+#[derive(Default)]
+struct Totals {
+    rx_packets: u64,
+    rx_bytes: u64,
+    matches: u64,
+    drops: u64,
+    parse_errors: [u64; ParseError::COUNT],
+    truncated: u64,
+    busy: u64,
+    idle: u64,
+}
+
+impl Totals {
+    fn publish(&self, s: &WorkerStats, epoch: u64) {
+        s.rx_packets.store(self.rx_packets, Relaxed);
+        s.rx_bytes.store(self.rx_bytes, Relaxed);
+        s.matches.store(self.matches, Relaxed);
+        s.handoff_drops.store(self.drops, Relaxed);
+        for (a, v) in s.parse_errors.iter().zip(self.parse_errors) {
+            a.store(v, Relaxed);
+        }
+        s.truncated_copies.store(self.truncated, Relaxed);
+        s.busy_polls.store(self.busy, Relaxed);
+        s.idle_polls.store(self.idle, Relaxed);
+        s.epoch.store(epoch, Relaxed);
+    }
+}
+
+fn wall_clock_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Runs the worker loop until `quit` is set or the source is exhausted.
+pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
+    let WorkerCtx {
+        id,
+        mut source,
+        mut tables,
+        mut handoff,
+        stats,
+        clock,
+        update_budget,
+        armed,
+    } = ctx;
+    let (mut d, mut matches, mut t) = (Dissection::default(), Matches::new(), Totals::default());
+    tracing::info!(worker = id, "worker started");
+    while !quit.load(Relaxed) {
+        let applied = tables.apply_pending(update_budget);
+        if !armed.load(Acquire) {
+            stats.epoch.store(tables.epoch(), Relaxed);
+            if applied == 0 {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            continue;
+        }
+        let now = wall_clock_ns();
+        let poll = source.poll(|frame, rx_ts| {
+            t.rx_packets += 1;
+            t.rx_bytes += frame.len() as u64;
+            let ts = match (clock, rx_ts) {
+                (Clock::Source, Some(ts)) => ts,
+                _ => now,
+            };
+            if let Err(e) = dissect(frame, &mut d) {
+                if let Some(c) = t.parse_errors.get_mut(e.index()) {
+                    *c += 1;
+                }
+                return;
+            }
+            tables.classify(&d, ts, &mut matches);
+            if !matches.is_empty() {
+                t.matches += 1;
+                let pushed = handoff.push(frame, &d, matches.as_slice(), ts, id);
+                t.drops += pushed.dropped;
+                t.truncated += pushed.truncated;
+            }
+        });
+        match poll {
+            Poll::Frames(_) => t.busy += 1,
+            Poll::Idle => t.idle += 1,
+            Poll::Exhausted => {
+                t.publish(&stats, tables.epoch());
+                tracing::info!(worker = id, "source exhausted");
+                return Exit::Exhausted;
+            }
+        }
+        t.publish(&stats, tables.epoch());
+    }
+    Exit::Quit
+}
+
+/// Starts [`run`] on its own thread, pinned to `core` if given.
+///
+/// # Errors
+/// If the thread cannot be created.
+pub fn spawn<S: PacketSource + Send + 'static>(
+    ctx: WorkerCtx<S>,
+    core: Option<usize>,
+    quit: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<Exit>> {
+    std::thread::Builder::new()
+        .name(format!("worker-{}", ctx.id))
+        .spawn(move || {
+            if let Some(id) = core {
+                if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                    tracing::warn!(worker = ctx.id, core = id, "cannot pin worker to core");
+                }
+            }
+            run(ctx, &quit)
+        })
+}

@@ -1,2 +1,4 @@
-//! Benchmarks.
+//! Benchmarks and traffic generators for calea-probe (`perf/run.sh` drives them).
 #![forbid(unsafe_code)]
+
+pub mod traffic;

@@ -1,7 +1,24 @@
 //! Handover: encode matched records in the standard formats and deliver them,
 //! losing nothing, over mutually-authenticated TLS.
+//!
+//! Data flows one way: hand-off rings → [`HandoverEngine`] drain thread (encode,
+//! number) → per-destination link thread (TLS; spool while down) → collector.
 
+mod audit_sink;
 pub mod ber;
+mod engine;
+mod error;
 pub mod etsi102232;
+mod link;
+mod metrics;
 pub mod pdu;
+pub mod sequence;
+pub mod spool;
 pub mod x2x3;
+
+pub use audit_sink::AuditSink;
+pub(crate) use engine::now_ns;
+pub use engine::{DestinationStats, HandoverEngine, HandoverStats, InterceptRoute};
+pub use error::HandoverError;
+pub use link::LinkTuning;
+pub use pdu::Identity;

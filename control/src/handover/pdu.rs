@@ -1,1 +1,233 @@
-//! pdu (being written).
+//! Format-neutral input and output of the handover encoders.
+//!
+//! The delivery engine hands an encoder a [`PduHeader`] and an [`Event`] and a
+//! reusable `Vec<u8>`; the collector hands [`decode_next`] the bytes it received.
+//! Both sides stay ignorant of the wire format they use ([`Format`]).
+
+use std::net::IpAddr;
+
+pub use dataplane::targets::Direction;
+
+use super::{ber::BerError, etsi102232, x2x3};
+
+/// Who is sending: carried in every PS-PDU header (TS 102 232-1 networkIdentifier).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Operator identifier (1..=16 octets).
+    pub operator_id: String,
+    /// Network element identifier (1..=16 octets).
+    pub network_element_id: String,
+    /// ISO 3166 two-letter country code of the authorisation and delivery.
+    pub country_code: String,
+}
+
+/// Per-record header fields, shared by every format.
+#[derive(Clone, Copy, Debug)]
+pub struct PduHeader<'a> {
+    /// Lawful interception identifier (1..=25 octets).
+    pub liid: &'a str,
+    /// Intercept UUID (X2/X3 XID).
+    pub xid: uuid::Uuid,
+    /// Correlation number: the same for the IRI and CC of one intercept.
+    pub cin: u32,
+    /// Per-LIID sequence number of this record.
+    pub sequence: u32,
+    /// Time of interception, nanoseconds since the Unix epoch (UTC).
+    pub timestamp_ns: u64,
+    /// Sender identity.
+    pub identity: &'a Identity,
+}
+
+/// 5-tuple of a reported packet (X2 attributes; informative in PS-PDUs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol number of the transport.
+    pub proto: u8,
+    /// Source port (0 if none).
+    pub src_port: u16,
+    /// Destination port (0 if none).
+    pub dst_port: u16,
+}
+
+/// What one record reports.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// Content of communication: a whole IP packet (HI3 CC / X3).
+    Content {
+        /// The IP packet, starting at the IP header.
+        ip_packet: &'a [u8],
+        /// Relative to the target.
+        direction: Direction,
+    },
+    /// Headers-only report (pen register): IP+transport headers, never payload.
+    HeaderReport {
+        /// IP and transport headers, starting at the IP header.
+        ip_headers: &'a [u8],
+        /// Length of the original IP packet on the wire.
+        wire_len: u32,
+        /// Relative to the target.
+        direction: Direction,
+        /// The packet's 5-tuple, if known.
+        flow: Option<Flow>,
+    },
+    /// Start of interception (intercept activated).
+    Begin {
+        /// Target address, if the warrant names one.
+        target: Option<IpAddr>,
+        /// When, nanoseconds since the Unix epoch.
+        at_ns: u64,
+    },
+    /// End of interception (deactivated or expired).
+    End {
+        /// Target address, if the warrant names one.
+        target: Option<IpAddr>,
+        /// When, nanoseconds since the Unix epoch.
+        at_ns: u64,
+    },
+    /// Link keep-alive.
+    Keepalive,
+    /// Answer to a keep-alive (sent by a receiver).
+    KeepaliveAck,
+}
+
+/// Wire format of a handover link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// ETSI TS 102 232-1/-3 PS-PDU, BER.
+    Etsi102232,
+    /// ETSI TS 103 221-2 X2/X3.
+    X2X3,
+}
+
+/// Encodes one record by appending it to `out`.
+pub trait Encoder {
+    /// Appends the PDU for `h` and `e` to `out` (which is not cleared).
+    ///
+    /// # Errors
+    /// A field exceeds what the format can carry; `out` is then left as it was.
+    fn encode(
+        &self,
+        h: &PduHeader<'_>,
+        e: &Event<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError>;
+}
+
+impl Format {
+    /// The encoder for this format.
+    pub fn encoder(self) -> &'static dyn Encoder {
+        match self {
+            Format::Etsi102232 => &etsi102232::PsPduEncoder,
+            Format::X2X3 => &x2x3::X2X3Encoder,
+        }
+    }
+}
+
+/// Appends the PDU for `h` and `e` in `format` to `out`.
+///
+/// # Errors
+/// See [`Encoder::encode`].
+pub fn encode(
+    format: Format,
+    h: &PduHeader<'_>,
+    e: &Event<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    format.encoder().encode(h, e, out)
+}
+
+/// One decoded PDU.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// LIID (PS-PDU) or XID as a hyphenated UUID (X2/X3).
+    pub liid_or_xid: String,
+    /// Correlation number (communicationIdentityNumber / correlation ID).
+    pub cin: u64,
+    /// Sequence number (0 if the PDU carries none, e.g. an X2/X3 keepalive).
+    pub sequence: u32,
+    /// Time of interception, nanoseconds since the Unix epoch (0 if absent).
+    pub timestamp_ns: u64,
+    /// What the PDU reports.
+    pub kind: DecodedKind,
+}
+
+/// What a decoded PDU reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DecodedKind {
+    /// A whole intercepted IP packet.
+    Content {
+        /// The packet.
+        ip_packet: Vec<u8>,
+        /// Relative to the target.
+        direction: Direction,
+    },
+    /// A headers-only report.
+    HeaderReport {
+        /// IP and transport headers.
+        ip_headers: Vec<u8>,
+        /// Original length of the packet.
+        wire_len: u32,
+        /// Relative to the target.
+        direction: Direction,
+    },
+    /// Begin/End of interception, fully decoded as JSON.
+    Iri(serde_json::Value),
+    /// Keep-alive.
+    Keepalive,
+    /// Keep-alive answer.
+    KeepaliveAck,
+}
+
+/// Splits a byte stream into PDUs.
+///
+/// Returns `Ok(Some((pdu, consumed)))` for a complete PDU at the start of `buf`,
+/// `Ok(None)` if more bytes are needed.
+///
+/// # Errors
+/// The bytes are not a valid PDU of `format`; the stream cannot be resynchronised.
+pub fn decode_next(format: Format, buf: &[u8]) -> Result<Option<(Decoded, usize)>, DecodeError> {
+    match format {
+        Format::Etsi102232 => etsi102232::decode_next(buf),
+        Format::X2X3 => x2x3::decode_next(buf),
+    }
+}
+
+/// A record that cannot be encoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A field is longer (or shorter) than the format allows.
+    #[error("{field} has {len} octets; the format allows {min}..={max}")]
+    FieldSize {
+        /// Field name.
+        field: &'static str,
+        /// Actual length.
+        len: usize,
+        /// Minimum length.
+        min: usize,
+        /// Maximum length.
+        max: usize,
+    },
+    /// The packet is not IPv4 or IPv6 (by its version nibble).
+    #[error("not an IPv4 or IPv6 packet")]
+    NotIp,
+}
+
+/// Bytes that are not a valid PDU.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Invalid BER.
+    #[error("BER: {0}")]
+    Ber(#[from] BerError),
+    /// Well-formed, but not what the format says may be there.
+    #[error("invalid {0}")]
+    Invalid(&'static str),
+    /// A construct this decoder does not handle.
+    #[error("unsupported {0}")]
+    Unsupported(&'static str),
+}

@@ -1,1 +1,24 @@
-//! model (being written).
+//! The control plane's data model: warrants, intercepts (LIID), targets and
+//! destinations, with strict validation of everything that comes from outside.
+
+mod destination;
+mod error;
+mod intercept;
+mod liid;
+mod mode;
+mod target;
+
+pub use destination::{
+    validate_destination_name, DestTls, Destination, DestinationFormat, MAX_DESTINATION_NAME,
+};
+pub use error::ValidationError;
+pub use intercept::{
+    format_time, parse_time, Intercept, InterceptPatch, InterceptRequest, InterceptState,
+    ValidatedPatch, ValidatedRequest, MAX_REF_LEN, MAX_TARGETS,
+};
+pub use liid::{Liid, LIID_MAX_LEN};
+pub use mode::{mode_serde, mode_to_str, parse_mode, InterceptMode};
+pub use target::{parse_target, target_strings, target_to_string};
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,28 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+#[macro_use]
+mod bytes;
+pub mod checksum;
+mod dissect;
+pub mod erspan;
+pub mod ethernet;
+pub mod gre;
+pub mod gtpu;
+pub mod icmp;
+pub mod ip;
+pub mod ipv4;
+pub mod ipv6;
+pub mod ipv6ext;
+pub mod mpls;
+pub mod pppoe;
+pub mod tcp;
+pub mod udp;
+pub mod vlan;
+pub mod vxlan;
+
+pub use dissect::{dissect, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS};
+
 /// Most IP layers recorded per frame (outer + tunnelled inner ones).
 pub const MAX_IP_LAYERS: usize = 4;
 /// Most Ethernet layers recorded per frame (outer + ERSPAN/VXLAN inner ones).
@@ -108,5 +130,36 @@ impl Dissection {
     /// Ethernet layers, outermost first.
     pub fn macs(&self) -> &[MacPair] {
         &self.macs[..usize::from(self.mac_count).min(MAX_ETH_LAYERS)]
+    }
+    /// Forgets every layer, as before the first [`dissect`]; cheaper than a new value.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.ip_count = 0;
+        self.mac_count = 0;
+        self.transport = None;
+        self.l3_offset = None;
+        self.header_len = 0;
+    }
+    /// Records one more IP layer.
+    #[inline]
+    fn push_ip(&mut self, pair: IpPair) -> Result<(), ParseError> {
+        let slot = self
+            .ips
+            .get_mut(usize::from(self.ip_count))
+            .ok_or(ParseError::TooDeep)?;
+        *slot = Some(pair);
+        self.ip_count += 1;
+        Ok(())
+    }
+    /// Records one more Ethernet layer.
+    #[inline]
+    fn push_mac(&mut self, pair: MacPair) -> Result<(), ParseError> {
+        let slot = self
+            .macs
+            .get_mut(usize::from(self.mac_count))
+            .ok_or(ParseError::TooDeep)?;
+        *slot = pair;
+        self.mac_count += 1;
+        Ok(())
     }
 }

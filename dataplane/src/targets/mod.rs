@@ -1,7 +1,37 @@
 //! Target tables: which intercepts a packet belongs to. Each worker owns a replica
 //! and applies [`Update`]s from its own single-producer ring between bursts.
+//!
+//! Per worker: exact IPv4/IPv6 and MAC hash maps, CIDR tables that find every
+//! containing prefix, and an intercept array indexed by [`Slot`]. Each entry maps to
+//! the set of slots naming it (one inline, more spilled to a boxed slice).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+mod matches;
+mod prefix;
+mod replica;
+mod ring;
+mod slots;
+mod writer;
+
+pub use matches::Matches;
+pub use replica::TableReplica;
+pub use writer::TableWriter;
+
+/// One writer and `workers` replicas, each linked by an update ring of
+/// `ring_capacity` messages (at least 2). Bulk loads flow through the same rings in
+/// chunks of that size.
+pub fn replicas(workers: usize, ring_capacity: usize) -> (TableWriter, Vec<TableReplica>) {
+    let rings: Vec<Arc<ring::Ring>> = (0..workers)
+        .map(|_| Arc::new(ring::Ring::new(ring_capacity)))
+        .collect();
+    let replicas = rings
+        .iter()
+        .map(|r| TableReplica::new(Arc::clone(r)))
+        .collect();
+    (TableWriter::new(rings), replicas)
+}
 
 /// What a warrant lets the probe deliver for an intercept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

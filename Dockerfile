@@ -1,0 +1,33 @@
+# calea-probe on Debian bookworm with Debian's DPDK 22.11.
+#   docker build -t calea-probe .
+#   docker run --rm calea-probe demo
+# For NICs: --privileged (or the vfio devices), and hugepages mounted at /dev/hugepages.
+
+FROM rust:1-bookworm AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      dpdk-dev libdpdk-dev libpcap-dev pkg-config clang libclang-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Only the workspace sources: never a host target/ directory.
+COPY Cargo.toml Cargo.lock clippy.toml rustfmt.toml ./
+COPY dpdk-bindings dpdk-bindings
+COPY dataplane dataplane
+COPY control control
+COPY perf perf
+RUN cargo build --release --locked -p control --bin calea-probe --bin calea-collector \
+ && mkdir -p /out \
+ && install -m 0755 target/release/calea-probe target/release/calea-collector /out/
+
+FROM debian:bookworm-slim
+# `dpdk` brings the librte-* runtime libraries and the PMDs (net_pcap, NIC drivers)
+# that EAL loads from its pmds directory at start-up.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      dpdk libpcap0.8 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/calea-probe /out/calea-collector /usr/local/bin/
+# Root: EAL needs it for hugepages and NIC access.
+WORKDIR /var/lib/calea-probe
+ENTRYPOINT ["calea-probe"]
+CMD ["run", "--config", "/etc/calea-probe/probe.toml"]

@@ -1,0 +1,79 @@
+//! What the API asks of the probe. The daemon implements it over the store, the
+//! audit log, the target tables and handover; the API only authenticates,
+//! authorises, parses and shapes responses. Methods block (SQLite commit, waiting
+//! for every worker's epoch): the API calls them on tokio's blocking pool.
+
+use serde::Serialize;
+
+use super::ApiError;
+use crate::model::{Destination, Intercept, InterceptPatch, InterceptRequest};
+
+/// The outcome of a create/modify/remove.
+#[derive(Clone, Debug, Serialize)]
+pub struct Provisioned {
+    /// The intercept as stored after the change.
+    #[serde(flatten)]
+    pub intercept: Intercept,
+    /// True only when every worker applied the change and the intercept is inside
+    /// its window now: packets are being intercepted.
+    pub active: bool,
+}
+
+/// The provisioning operations behind the HTTP routes.
+pub trait Provisioning: Send + Sync + 'static {
+    /// Validates, stores (with its audit record), installs on every worker and
+    /// waits until each applied it.
+    ///
+    /// # Errors
+    /// Validation (400), duplicate LIID (409), unknown destination (400), not applied in time (503).
+    fn create_intercept(&self, actor: &str, req: InterceptRequest)
+        -> Result<Provisioned, ApiError>;
+    /// Every intercept, in key order.
+    ///
+    /// # Errors
+    /// Store failure.
+    fn list_intercepts(&self) -> Result<Vec<Intercept>, ApiError>;
+    /// One intercept.
+    ///
+    /// # Errors
+    /// Unknown LIID (404).
+    fn get_intercept(&self, liid: &str) -> Result<Intercept, ApiError>;
+    /// Applies a patch (window end, targets, destinations) and waits for every worker.
+    ///
+    /// # Errors
+    /// As [`Provisioning::create_intercept`], plus 404.
+    fn modify_intercept(
+        &self,
+        actor: &str,
+        liid: &str,
+        patch: InterceptPatch,
+    ) -> Result<Provisioned, ApiError>;
+    /// Deactivates an intercept and waits until every worker stopped matching it.
+    ///
+    /// # Errors
+    /// Unknown LIID (404), already terminal (409).
+    fn remove_intercept(&self, actor: &str, liid: &str) -> Result<Provisioned, ApiError>;
+    /// Every destination.
+    ///
+    /// # Errors
+    /// Store failure.
+    fn list_destinations(&self) -> Result<Vec<Destination>, ApiError>;
+    /// Validates and stores a destination and starts delivering to it.
+    ///
+    /// # Errors
+    /// Validation (400), duplicate name (409).
+    fn add_destination(&self, actor: &str, d: Destination) -> Result<Destination, ApiError>;
+    /// Removes a destination no live intercept uses.
+    ///
+    /// # Errors
+    /// Unknown (404), in use (409).
+    fn remove_destination(&self, actor: &str, name: &str) -> Result<(), ApiError>;
+    /// Audit records with `seq >= from`, at most `limit`, as JSON objects.
+    ///
+    /// # Errors
+    /// Store failure.
+    fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<serde_json::Value>, ApiError>;
+    /// Records a refused request (`request_refused`) or a failed client
+    /// authentication (`request_unauthenticated`). Must not fail the caller.
+    fn audit_refusal(&self, unauthenticated: bool, actor: &str, reason: serde_json::Value);
+}

@@ -1,0 +1,232 @@
+//! Per-LIID (or XID) output directory: `content.pcap`, `headers.pcap`,
+//! `iri.jsonl`, and `journal.jsonl`, the crash-consistency journal.
+//!
+//! Every journal line holds, AFTER the data it covers was written to the OS, the
+//! end offsets of the three data files, the last sequence number per stream and
+//! the counters. On restart the data files are truncated back to the last
+//! complete journal line, so a kill -9 followed by the probe's resend yields
+//! every PDU exactly once: whatever was written after that line is rewritten
+//! from the resent copy, whatever is older is recognised as a duplicate.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::pcapout::PcapOut;
+use crate::handover::pdu::{Decoded, DecodedKind};
+
+/// What the collector received for one LIID.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiidSummary {
+    /// PDUs accepted (duplicates excluded).
+    pub pdus: u64,
+    /// CC packets written to content.pcap.
+    pub content_packets: u64,
+    /// Header reports: in headers.pcap (X2 carries the header octets) or as
+    /// `report` lines in iri.jsonl (PS-PDU IPIRIOnly carries header fields).
+    pub header_reports: u64,
+    /// IRI records (begin, end, ...) written to iri.jsonl; header reports
+    /// carried as IRI (PS-PDU IPIRIOnly) are in iri.jsonl too but counted above.
+    pub iri: u64,
+    /// PDUs dropped because their sequence number was already seen.
+    pub duplicates: u64,
+    /// Sequence numbers skipped (missing PDUs).
+    pub gaps: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct JournalEntry {
+    content: u64,
+    headers: u64,
+    iri: u64,
+    /// Last sequence number seen per stream.
+    streams: BTreeMap<String, u32>,
+    summary: LiidSummary,
+}
+
+/// Outcome of [`LiidOut::accept`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Written.
+    New,
+    /// Already seen; dropped.
+    Duplicate,
+}
+
+/// One LIID's files and dedup state.
+#[derive(Debug)]
+pub struct LiidOut {
+    dir: PathBuf,
+    content: PcapOut,
+    headers: PcapOut,
+    iri: BufWriter<File>,
+    iri_offset: u64,
+    journal: File,
+    state: JournalEntry,
+    dirty: bool,
+}
+
+/// Is `name` usable as one directory component?
+pub fn safe_component(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
+}
+
+fn last_entry(path: &Path) -> std::io::Result<JournalEntry> {
+    let raw = match fs::read(path) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalEntry::default()),
+        Err(e) => return Err(e),
+    };
+    // A torn last line (crash mid-write) does not parse: use the one before.
+    Ok(raw
+        .rsplit(|&b| b == b'\n')
+        .find_map(|l| serde_json::from_slice::<JournalEntry>(l).ok())
+        .unwrap_or_default())
+}
+
+impl LiidOut {
+    /// Opens (or resumes) the output of one LIID under `out/name`.
+    ///
+    /// # Errors
+    /// A file cannot be opened, truncated or written.
+    pub fn open(out: &Path, name: &str) -> std::io::Result<Self> {
+        let dir = out.join(name);
+        fs::create_dir_all(&dir)?;
+        let journal_path = dir.join("journal.jsonl");
+        let state = last_entry(&journal_path)?;
+        let content = PcapOut::open(&dir.join("content.pcap"), state.content)?;
+        let headers = PcapOut::open(&dir.join("headers.pcap"), state.headers)?;
+        let mut iri = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(dir.join("iri.jsonl"))?;
+        iri.set_len(state.iri)?;
+        iri.seek(SeekFrom::Start(state.iri))?;
+        // Compact the journal to its last good line.
+        let tmp = dir.join("journal.jsonl.tmp");
+        let mut line = serde_json::to_vec(&state).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        fs::write(&tmp, &line)?;
+        fs::rename(&tmp, &journal_path)?;
+        let journal = OpenOptions::new().append(true).open(&journal_path)?;
+        let iri_offset = state.iri;
+        Ok(LiidOut {
+            dir,
+            content,
+            headers,
+            iri: BufWriter::with_capacity(64 << 10, iri),
+            iri_offset,
+            journal,
+            state,
+            dirty: false,
+        })
+    }
+
+    /// Dedups by sequence number within `stream` and writes a new PDU.
+    ///
+    /// # Errors
+    /// A write failed.
+    pub fn accept(&mut self, stream: &str, pdu: &Decoded) -> std::io::Result<Accepted> {
+        let last = self.state.streams.get(stream).copied();
+        match last {
+            Some(l) if pdu.sequence <= l => {
+                self.state.summary.duplicates += 1;
+                self.dirty = true;
+                return Ok(Accepted::Duplicate);
+            }
+            Some(l) if pdu.sequence > l.saturating_add(1) => {
+                let missing = u64::from(pdu.sequence - l - 1);
+                tracing::warn!(dir = %self.dir.display(), after = l, next = pdu.sequence, "sequence gap");
+                self.state.summary.gaps += missing;
+            }
+            None if pdu.sequence > 0 => {
+                tracing::warn!(dir = %self.dir.display(), first = pdu.sequence, "stream does not start at sequence 0");
+                self.state.summary.gaps += u64::from(pdu.sequence);
+            }
+            _ => {}
+        }
+        self.state.streams.insert(stream.to_owned(), pdu.sequence);
+        self.state.summary.pdus += 1;
+        self.dirty = true;
+        match &pdu.kind {
+            DecodedKind::Content { ip_packet, .. } => {
+                let len = u32::try_from(ip_packet.len()).unwrap_or(u32::MAX);
+                self.content.packet(pdu.timestamp_ns, ip_packet, len)?;
+                self.state.summary.content_packets += 1;
+            }
+            DecodedKind::HeaderReport {
+                ip_headers,
+                wire_len,
+                ..
+            } => {
+                self.headers
+                    .packet(pdu.timestamp_ns, ip_headers, *wire_len)?;
+                self.state.summary.header_reports += 1;
+            }
+            DecodedKind::Iri(record) => {
+                // iRI-Report = a headers-only report carried as IPIRIOnly (PS-PDU):
+                // header fields and original length, no header octets, so it is
+                // journaled in iri.jsonl and counted as a header report.
+                let kind = match record.get("iRIType").and_then(|t| t.as_str()) {
+                    Some("iRI-Begin") => "begin",
+                    Some("iRI-End") => "end",
+                    Some("iRI-Report") => "report",
+                    Some("iRI-Continue") => "continue",
+                    _ => "iri",
+                };
+                let line = serde_json::json!({
+                    "sequence": pdu.sequence,
+                    "timestamp_ns": pdu.timestamp_ns,
+                    "cin": pdu.cin,
+                    "type": kind,
+                    "record": record,
+                });
+                let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+                bytes.push(b'\n');
+                self.iri.write_all(&bytes)?;
+                self.iri_offset += bytes.len() as u64;
+                if kind == "report" {
+                    self.state.summary.header_reports += 1;
+                } else {
+                    self.state.summary.iri += 1;
+                }
+            }
+            DecodedKind::Keepalive | DecodedKind::KeepaliveAck => {}
+        }
+        Ok(Accepted::New)
+    }
+
+    /// Flushes the data files, then journals their offsets and the dedup state.
+    ///
+    /// # Errors
+    /// A write failed.
+    pub fn commit(&mut self) -> std::io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.state.content = self.content.flush()?;
+        self.state.headers = self.headers.flush()?;
+        self.iri.flush()?;
+        self.state.iri = self.iri_offset;
+        let mut line = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.journal.write_all(&line)?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Counters so far (including before a restart).
+    pub fn summary(&self) -> &LiidSummary {
+        &self.state.summary
+    }
+}

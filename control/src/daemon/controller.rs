@@ -1,0 +1,464 @@
+//! The probe's provisioning logic: store (with audit) → handover route → target
+//! tables on every worker → wait for every worker's epoch → state `Active`.
+//! Shared by the API (as [`Provisioning`]), the window scheduler and start-up.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use dataplane::targets::{Slot, TableWriter, Target, Update};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::api::{ApiError, Provisioned, Provisioning};
+use crate::audit::AuditAction;
+use crate::handover::{HandoverEngine, InterceptRoute};
+use crate::metrics::ProbeMetrics;
+use crate::model::{
+    Destination, Intercept, InterceptPatch, InterceptRequest, InterceptState, Liid,
+};
+use crate::store::{Store, StoreError};
+
+use super::slots::SlotAllocator;
+
+/// Actor recorded for changes the probe makes by itself (window start/end).
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// Why the tables could not take an intercept.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TableError {
+    /// Every slot holds a live intercept.
+    #[error("all 65536 intercept slots are in use")]
+    SlotsExhausted,
+}
+
+/// What the tables hold for one intercept.
+#[derive(Debug)]
+struct Installed {
+    slot: Slot,
+    targets: Vec<Target>,
+    /// Epoch of the last change sent for it.
+    epoch: u64,
+}
+
+struct Tables {
+    writer: TableWriter,
+    slots: SlotAllocator,
+    by_key: HashMap<u32, Installed>,
+}
+
+/// Store + tables + handover, behind the API and the scheduler.
+pub struct Controller {
+    store: Store,
+    tables: Mutex<Tables>,
+    handover: Mutex<Option<HandoverEngine>>,
+    metrics: ProbeMetrics,
+    apply_timeout: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn ns(t: OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0)
+}
+
+/// Maps a store error to the API's error shape.
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Duplicate { what, name } => ApiError::conflict(
+            if what == "destination" {
+                "duplicate_destination"
+            } else {
+                "duplicate_liid"
+            },
+            format!("{what} {name:?} already exists"),
+        ),
+        StoreError::NotFound { what, name } => {
+            ApiError::not_found(format!("{what} {name:?} not found"))
+        }
+        StoreError::UnknownDestination(d) => ApiError::bad_request(
+            "unknown_destination",
+            format!("destination {d:?} is not configured"),
+        ),
+        StoreError::InUse(d) => ApiError::conflict(
+            "destination_in_use",
+            format!("destination {d:?} is used by a scheduled or active intercept"),
+        ),
+        StoreError::Invalid(v) if v.code() == "invalid_state" => {
+            ApiError::conflict("invalid_state", v.to_string())
+        }
+        StoreError::Invalid(v) => v.into(),
+        other => {
+            tracing::error!(error = %other, "state store failure");
+            ApiError::internal("state store failure (see probe log)")
+        }
+    }
+}
+
+fn liid(text: &str) -> Result<Liid, ApiError> {
+    Liid::try_from(text.to_owned())
+        .map_err(|_| ApiError::not_found(format!("intercept {text:?} not found")))
+}
+
+fn route(i: &Intercept) -> InterceptRoute {
+    InterceptRoute {
+        key: i.key,
+        liid: i.liid.clone(),
+        xid: i.xid,
+        mode: i.mode,
+        destinations: i.destinations.clone(),
+        targets: i.targets.clone(),
+    }
+}
+
+impl Controller {
+    /// A controller over `store`, sending table updates through `writer`.
+    /// `apply_timeout` bounds how long a request waits for every worker.
+    pub fn new(
+        store: Store,
+        writer: TableWriter,
+        handover: Option<HandoverEngine>,
+        metrics: ProbeMetrics,
+        apply_timeout: Duration,
+    ) -> Self {
+        Self {
+            store,
+            tables: Mutex::new(Tables {
+                writer,
+                slots: SlotAllocator::default(),
+                by_key: HashMap::new(),
+            }),
+            handover: Mutex::new(handover),
+            metrics,
+            apply_timeout,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Takes the handover engine out for shutdown.
+    pub fn take_handover(&self) -> Option<HandoverEngine> {
+        lock(&self.handover).take()
+    }
+
+    fn with_handover(&self, f: impl FnOnce(&HandoverEngine)) {
+        if let Some(h) = lock(&self.handover).as_ref() {
+            f(h);
+        }
+    }
+
+    /// Appends an audit record, counting it; failures are logged (the caller has
+    /// already acted, or is refusing).
+    pub fn audit(&self, actor: &str, action: AuditAction, object: &str, details: Value) {
+        match self.store.audit().append(actor, action, object, details) {
+            Ok(_) => self.metrics.audit_records.inc(),
+            Err(e) => tracing::error!(error = %e, action = action.as_str(), "audit append failed"),
+        }
+    }
+
+    /// Routes `i` in handover, then installs (or updates) it in every worker's
+    /// tables; returns the epoch to wait for. Does not wait.
+    ///
+    /// # Errors
+    /// [`TableError::SlotsExhausted`].
+    pub fn install(&self, i: &Intercept) -> Result<u64, TableError> {
+        self.with_handover(|h| h.add_route(route(i)));
+        let mut t = lock(&self.tables);
+        let spec = i.spec();
+        let mut updates = Vec::new();
+        let slot = match t.by_key.get(&i.key) {
+            Some(old) => {
+                let slot = old.slot;
+                updates.push(Update::SetIntercept { slot, spec });
+                for target in old.targets.iter().filter(|x| !i.targets.contains(x)) {
+                    updates.push(Update::RemoveTarget {
+                        slot,
+                        target: *target,
+                    });
+                }
+                for target in i.targets.iter().filter(|x| !old.targets.contains(x)) {
+                    updates.push(Update::AddTarget {
+                        slot,
+                        target: *target,
+                    });
+                }
+                slot
+            }
+            None => {
+                let min = t.writer.min_applied();
+                let slot = t.slots.allocate(min).ok_or(TableError::SlotsExhausted)?;
+                updates.push(Update::SetIntercept { slot, spec });
+                updates.extend(i.targets.iter().map(|target| Update::AddTarget {
+                    slot,
+                    target: *target,
+                }));
+                slot
+            }
+        };
+        let epoch = t.writer.send(&updates);
+        t.by_key.insert(
+            i.key,
+            Installed {
+                slot,
+                targets: i.targets.clone(),
+                epoch,
+            },
+        );
+        Ok(epoch)
+    }
+
+    /// Clears intercept `key` from every worker and retires its slot; returns the
+    /// epoch (None if it was not installed).
+    pub fn uninstall(&self, key: u32) -> Option<u64> {
+        let mut t = lock(&self.tables);
+        let old = t.by_key.remove(&key)?;
+        let epoch = t.writer.send(&[Update::ClearIntercept { slot: old.slot }]);
+        t.slots.retire(old.slot, epoch);
+        Some(epoch)
+    }
+
+    /// Waits until every worker applied `epoch` (bounded by the apply timeout).
+    pub fn wait_applied(&self, epoch: u64) -> bool {
+        let deadline = std::time::Instant::now() + self.apply_timeout;
+        loop {
+            if lock(&self.tables).writer.min_applied() >= epoch {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    /// Counts an intercept restored as Active at start-up in the active gauge.
+    pub fn count_restored_active(&self) {
+        self.metrics.intercepts_active.inc();
+    }
+
+    /// Whether every worker applied the last change sent for `key`.
+    pub fn is_applied(&self, key: u32) -> bool {
+        let t = lock(&self.tables);
+        let min = t.writer.min_applied();
+        t.by_key.get(&key).is_some_and(|i| i.epoch <= min)
+    }
+
+    /// Brings `i` to the state its window implies at `at`, if its tables are in
+    /// effect everywhere: Scheduled→Active (audit + IRI begin), →Expired (audit,
+    /// IRI end, clear from tables). Returns the intercept as stored after.
+    ///
+    /// # Errors
+    /// Store failure.
+    pub fn advance(&self, i: Intercept, at: OffsetDateTime) -> Result<Intercept, StoreError> {
+        match i.due_transition(at) {
+            Some(InterceptState::Active) if self.is_applied(i.key) => {
+                let i = self
+                    .store
+                    .set_state(&i.liid, InterceptState::Active, SYSTEM_ACTOR)?;
+                self.metrics.audit_records.inc();
+                self.metrics.intercepts_active.inc();
+                let (key, from) = (i.key, i.valid_from_ns());
+                self.with_handover(|h| h.intercept_started(key, from));
+                Ok(i)
+            }
+            Some(InterceptState::Expired) => {
+                let was_active = i.state == InterceptState::Active;
+                let i = self
+                    .store
+                    .set_state(&i.liid, InterceptState::Expired, SYSTEM_ACTOR)?;
+                self.metrics.audit_records.inc();
+                self.end(&i, was_active, i.valid_until_ns());
+                Ok(i)
+            }
+            _ => Ok(i),
+        }
+    }
+
+    /// IRI end (if it had started), clear from the tables, drop the route once cleared.
+    fn end(&self, i: &Intercept, was_active: bool, at_ns: u64) {
+        if was_active {
+            self.metrics.intercepts_active.dec();
+            self.with_handover(|h| h.intercept_ended(i.key, at_ns));
+        }
+        if let Some(epoch) = self.uninstall(i.key) {
+            if !self.wait_applied(epoch) {
+                tracing::error!(
+                    key = i.key,
+                    "workers did not apply a clear in time; route kept"
+                );
+                return;
+            }
+        }
+        self.with_handover(|h| h.remove_route(i.key));
+    }
+
+    /// One scheduler pass: every live intercept whose window moved is advanced.
+    /// Returns the earliest future window boundary (to sleep until).
+    ///
+    /// # Errors
+    /// Store failure.
+    pub fn tick(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let at = now();
+        let mut next: Option<OffsetDateTime> = None;
+        for i in self.store.list()? {
+            if i.state.is_terminal() {
+                continue;
+            }
+            let i = self.advance(i, at)?;
+            let boundary = match i.state {
+                InterceptState::Scheduled => Some(i.valid_from),
+                InterceptState::Active => Some(i.valid_until),
+                _ => None,
+            };
+            if let Some(b) = boundary.filter(|b| *b > at) {
+                next = Some(next.map_or(b, |n| n.min(b)));
+            }
+        }
+        Ok(next)
+    }
+
+    fn provisioned(&self, i: Intercept, epoch: u64) -> Result<Provisioned, ApiError> {
+        if !self.wait_applied(epoch) {
+            return Err(ApiError::unavailable(
+                "not_applied",
+                format!(
+                    "intercept {} is stored but not yet applied on every worker; it will be",
+                    i.liid
+                ),
+            ));
+        }
+        let i = self.advance(i, now()).map_err(store_error)?;
+        let active = i.state == InterceptState::Active;
+        Ok(Provisioned {
+            intercept: i,
+            active,
+        })
+    }
+}
+
+impl Provisioning for Controller {
+    fn create_intercept(
+        &self,
+        actor: &str,
+        req: InterceptRequest,
+    ) -> Result<Provisioned, ApiError> {
+        let at = now();
+        let valid = req.validate(at)?;
+        let created = self
+            .store
+            .create_intercept(&valid, actor, at)
+            .map_err(store_error)?;
+        self.metrics.audit_records.inc();
+        let epoch = self.install(&created).map_err(|e| {
+            ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "slots_exhausted",
+                e.to_string(),
+            )
+        })?;
+        self.provisioned(created, epoch)
+    }
+
+    fn list_intercepts(&self) -> Result<Vec<Intercept>, ApiError> {
+        self.store.list().map_err(store_error)
+    }
+
+    fn get_intercept(&self, text: &str) -> Result<Intercept, ApiError> {
+        self.store.get(&liid(text)?).map_err(store_error)
+    }
+
+    fn modify_intercept(
+        &self,
+        actor: &str,
+        text: &str,
+        patch: InterceptPatch,
+    ) -> Result<Provisioned, ApiError> {
+        let valid = patch.validate()?;
+        let modified = self
+            .store
+            .modify(&liid(text)?, &valid, actor, now())
+            .map_err(store_error)?;
+        self.metrics.audit_records.inc();
+        let epoch = self
+            .install(&modified)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.provisioned(modified, epoch)
+    }
+
+    fn remove_intercept(&self, actor: &str, text: &str) -> Result<Provisioned, ApiError> {
+        let before = self.store.get(&liid(text)?).map_err(store_error)?;
+        let removed = self
+            .store
+            .delete(&before.liid, actor)
+            .map_err(store_error)?;
+        self.metrics.audit_records.inc();
+        self.end(&removed, before.state == InterceptState::Active, ns(now()));
+        Ok(Provisioned {
+            intercept: removed,
+            active: false,
+        })
+    }
+
+    fn list_destinations(&self) -> Result<Vec<Destination>, ApiError> {
+        self.store.list_destinations().map_err(store_error)
+    }
+
+    fn add_destination(&self, actor: &str, d: Destination) -> Result<Destination, ApiError> {
+        d.validate()?;
+        self.store
+            .create_destination(&d, actor)
+            .map_err(store_error)?;
+        self.metrics.audit_records.inc();
+        let mut result = Ok(());
+        self.with_handover(|h| result = h.upsert_destination(d.clone()));
+        result.map_err(|e| {
+            ApiError::internal(format!("destination stored; delivery not started: {e}"))
+        })?;
+        Ok(d)
+    }
+
+    fn remove_destination(&self, actor: &str, name: &str) -> Result<(), ApiError> {
+        self.store
+            .delete_destination(name, actor)
+            .map_err(store_error)?;
+        self.metrics.audit_records.inc();
+        let mut result = Ok(());
+        self.with_handover(|h| result = h.remove_destination(name));
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "destination removed from the store but not from handover");
+        }
+        Ok(())
+    }
+
+    fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<Value>, ApiError> {
+        let records = self.store.audit().list(from, limit).map_err(|e| {
+            tracing::error!(error = %e, "audit read failed");
+            ApiError::internal("audit read failed (see probe log)")
+        })?;
+        records
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    fn audit_refusal(&self, unauthenticated: bool, actor: &str, reason: Value) {
+        let action = if unauthenticated {
+            AuditAction::RequestUnauthenticated
+        } else {
+            AuditAction::RequestRefused
+        };
+        self.audit(actor, action, "api", reason);
+    }
+}

@@ -1,0 +1,312 @@
+//! The daemon's dataplane: EAL + ports + one worker per RX queue (or one worker on
+//! the `[dataplane] pcap_file` source, no EAL), each owning a table replica and a
+//! hand-off producer. Workers apply table updates from the start but poll no packet
+//! until [`Dataplane::arm`], which the daemon calls once every stored intercept is
+//! in effect on every worker.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use dataplane::dpdk::{port_by_name, Eal, Mempool, Port};
+use dataplane::handoff::{channel, HandoffConsumer, HandoffProducer};
+use dataplane::source::{DpdkSource, PacketSource, PcapSource, Poll};
+use dataplane::targets::TableReplica;
+use dataplane::worker::{spawn, Clock, Exit, WorkerCtx, WorkerStats};
+
+use super::DaemonError;
+use crate::config::{DataplaneConfig, PortRef, Timestamps};
+use crate::metrics::{NicSample, ProbeMetrics, WorkerSample};
+
+/// Table updates applied per loop iteration (bounds the time between bursts).
+const UPDATE_BUDGET: usize = 4096;
+/// RX descriptors per queue.
+const RX_DESC: u16 = 1024;
+/// Per-lcore mempool cache.
+const POOL_CACHE: u32 = 256;
+/// mbuf data room: DPDK's default (2 KiB + headroom).
+const MBUF_DATA_ROOM: u16 = 2048 + 128;
+/// Parse-error counter names, by `ParseError::index()`.
+const PARSE_ERROR_KINDS: [&str; dataplane::parse::ParseError::COUNT] =
+    ["truncated", "bad_length", "bad_version", "too_deep"];
+
+/// A capture file replayed once; afterwards the worker idles (instead of
+/// exiting) so it keeps applying table updates and the API keeps working.
+struct ReplayOnce(PcapSource);
+
+impl PacketSource for ReplayOnce {
+    fn poll<F: FnMut(&[u8], Option<u64>)>(&mut self, f: F) -> Poll {
+        match self.0.poll(f) {
+            Poll::Exhausted => {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                Poll::Idle
+            }
+            other => other,
+        }
+    }
+}
+
+enum Sources {
+    Pcap(Vec<ReplayOnce>),
+    Dpdk(Vec<DpdkSource>),
+}
+
+/// Workers, their counters, the arm/quit flags, and the DPDK objects they need.
+/// Field order is drop order: queues and ports before the pool, the EAL last.
+pub(super) struct Dataplane {
+    sources: Option<Sources>,
+    workers: usize,
+    ports: Vec<Port>,
+    _pool: Option<Mempool>,
+    _eal: Option<Eal>,
+    clock: Clock,
+    handoff_capacity: usize,
+    frame_capacity: usize,
+    cores: Vec<usize>,
+    armed: Arc<AtomicBool>,
+    quit: Arc<AtomicBool>,
+    stats: Vec<Arc<WorkerStats>>,
+    threads: Vec<JoinHandle<Exit>>,
+}
+
+fn dp_err(what: &str) -> impl FnOnce(dataplane::dpdk::DpdkError) -> DaemonError + '_ {
+    move |e| DaemonError::Dataplane(format!("{what}: {e}"))
+}
+
+impl Dataplane {
+    /// Opens the source: the capture file, or EAL + every configured port
+    /// (started; nothing is polled until armed).
+    pub(super) fn prepare(cfg: &DataplaneConfig) -> Result<Self, DaemonError> {
+        let clock = match cfg.timestamps {
+            Timestamps::Device => Clock::Source,
+            Timestamps::System => Clock::System,
+        };
+        let burst = usize::from(cfg.burst);
+        let (sources, ports, pool, eal) = if let Some(pcap) = &cfg.pcap_file {
+            let src = PcapSource::open(pcap, burst)
+                .map_err(|e| DaemonError::Dataplane(format!("{}: {e}", pcap.display())))?;
+            (Sources::Pcap(vec![ReplayOnce(src)]), Vec::new(), None, None)
+        } else {
+            let mut args = vec!["calea-probe".to_owned()];
+            args.extend(cfg.eal_args.iter().cloned());
+            let eal = Eal::init(&args).map_err(dp_err("EAL init ([dataplane] eal_args)"))?;
+            let pool = Mempool::new(&eal, "calea_rx", cfg.mbufs, POOL_CACHE, MBUF_DATA_ROOM)
+                .map_err(dp_err("mbuf pool ([dataplane] mbufs)"))?;
+            let mut ports = Vec::new();
+            let mut sources = Vec::new();
+            for p in &cfg.ports {
+                let id = match p {
+                    PortRef::Id(id) => *id,
+                    PortRef::Name(name) => {
+                        port_by_name(&eal, name).map_err(dp_err("[dataplane] ports"))?
+                    }
+                };
+                let port = Port::configure(
+                    id,
+                    cfg.workers_per_port,
+                    RX_DESC,
+                    &pool,
+                    clock == Clock::Source,
+                )
+                .map_err(dp_err("port configure"))?;
+                for q in 0..cfg.workers_per_port {
+                    sources.push(DpdkSource::new(
+                        port.rx_queue(q).map_err(dp_err("rx queue"))?,
+                    ));
+                }
+                port.start().map_err(dp_err("port start"))?;
+                ports.push(port);
+            }
+            if sources.is_empty() {
+                return Err(DaemonError::Dataplane(
+                    "[dataplane] ports is empty and no pcap_file is set".into(),
+                ));
+            }
+            (Sources::Dpdk(sources), ports, Some(pool), Some(eal))
+        };
+        let workers = match &sources {
+            Sources::Pcap(s) => s.len(),
+            Sources::Dpdk(s) => s.len(),
+        };
+        Ok(Self {
+            sources: Some(sources),
+            workers,
+            ports,
+            _pool: pool,
+            _eal: eal,
+            clock,
+            handoff_capacity: cfg.handoff_capacity,
+            frame_capacity: cfg.frame_capacity,
+            cores: cfg.cores.clone(),
+            armed: Arc::new(AtomicBool::new(false)),
+            quit: Arc::new(AtomicBool::new(false)),
+            stats: (0..workers)
+                .map(|_| Arc::new(WorkerStats::default()))
+                .collect(),
+            threads: Vec::new(),
+        })
+    }
+
+    /// Number of workers (one per RX queue).
+    pub(super) fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// One hand-off channel per worker.
+    pub(super) fn handoff_channels(&self) -> (Vec<HandoffProducer>, Vec<HandoffConsumer>) {
+        (0..self.workers)
+            .map(|_| channel(self.handoff_capacity, self.frame_capacity))
+            .unzip()
+    }
+
+    /// Starts the workers, unarmed: worker i on `cores[i]` if configured.
+    pub(super) fn spawn(
+        &mut self,
+        replicas: Vec<TableReplica>,
+        producers: Vec<HandoffProducer>,
+    ) -> Result<(), DaemonError> {
+        match self.sources.take() {
+            Some(Sources::Pcap(s)) => self.spawn_all(s, replicas, producers),
+            Some(Sources::Dpdk(s)) => self.spawn_all(s, replicas, producers),
+            None => Ok(()),
+        }
+    }
+
+    fn spawn_all<S: PacketSource + Send + 'static>(
+        &mut self,
+        sources: Vec<S>,
+        replicas: Vec<TableReplica>,
+        producers: Vec<HandoffProducer>,
+    ) -> Result<(), DaemonError> {
+        let parts = sources.into_iter().zip(replicas).zip(producers);
+        for (i, ((source, tables), handoff)) in parts.enumerate() {
+            let ctx = WorkerCtx {
+                id: u16::try_from(i).unwrap_or(u16::MAX),
+                source,
+                tables,
+                handoff,
+                stats: self.stats[i].clone(),
+                clock: self.clock,
+                update_budget: UPDATE_BUDGET,
+                armed: self.armed.clone(),
+            };
+            let t = spawn(ctx, self.cores.get(i).copied(), self.quit.clone())
+                .map_err(|e| DaemonError::Dataplane(format!("spawning worker {i}: {e}")))?;
+            self.threads.push(t);
+        }
+        Ok(())
+    }
+
+    /// Lets the workers poll packets.
+    pub(super) fn arm(&self) {
+        self.armed.store(true, Ordering::Release);
+    }
+
+    /// A sampler for the metrics task.
+    pub(super) fn sampler(&self, metrics: ProbeMetrics) -> Sampler {
+        Sampler {
+            stats: self.stats.clone(),
+            metrics,
+        }
+    }
+
+    /// NIC counters per port.
+    fn nic(&self) -> Vec<NicSample> {
+        self.ports
+            .iter()
+            .map(|p| {
+                p.stats().map_or_else(
+                    |_| NicSample::default(),
+                    |s| NicSample {
+                        imissed: s.imissed,
+                        ierrors: s.ierrors,
+                        rx_nombuf: s.rx_nombuf,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Stops and joins the workers; returns the final worker and NIC counters.
+    pub(super) fn stop(&mut self) -> FinalCounters {
+        self.quit.store(true, Ordering::Release);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        FinalCounters {
+            workers: self.stats.iter().map(|s| sample(s)).collect(),
+            nics: self.nic(),
+        }
+    }
+}
+
+fn sample(s: &WorkerStats) -> WorkerSample {
+    let busy = s.busy_polls.load(Ordering::Relaxed);
+    let idle = s.idle_polls.load(Ordering::Relaxed);
+    #[allow(clippy::cast_precision_loss)]
+    let busy_ratio = if busy + idle == 0 {
+        0.0
+    } else {
+        busy as f64 / (busy + idle) as f64
+    };
+    WorkerSample {
+        rx_packets: s.rx_packets.load(Ordering::Relaxed),
+        rx_bytes: s.rx_bytes.load(Ordering::Relaxed),
+        matches: s.matches.load(Ordering::Relaxed),
+        handoff_drops: s.handoff_drops.load(Ordering::Relaxed),
+        parse_errors: PARSE_ERROR_KINDS
+            .iter()
+            .zip(&s.parse_errors)
+            .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+            .collect(),
+        busy_ratio,
+    }
+}
+
+/// Copies worker counters into the metrics (NIC counters need the ports, which
+/// stay with the daemon thread; they are reported at shutdown).
+pub(super) struct Sampler {
+    stats: Vec<Arc<WorkerStats>>,
+    metrics: ProbeMetrics,
+}
+
+impl Sampler {
+    /// One sample of every worker.
+    pub(super) fn sample(&self) {
+        for (i, s) in self.stats.iter().enumerate() {
+            self.metrics.observe_worker(i, &sample(s));
+        }
+    }
+}
+
+/// Per-worker and per-port counters at shutdown, printed by the daemon.
+pub(super) struct FinalCounters {
+    workers: Vec<WorkerSample>,
+    nics: Vec<NicSample>,
+}
+
+impl fmt::Display for FinalCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.workers.iter().enumerate() {
+            writeln!(
+                f,
+                "worker {i}: rx_packets={} rx_bytes={} matches={} handoff_drops={} parse_errors={} busy_ratio={:.3}",
+                s.rx_packets,
+                s.rx_bytes,
+                s.matches,
+                s.handoff_drops,
+                s.parse_errors.iter().map(|(_, n)| n).sum::<u64>(),
+                s.busy_ratio,
+            )?;
+        }
+        for (i, n) in self.nics.iter().enumerate() {
+            writeln!(
+                f,
+                "port {i}: imissed={} ierrors={} rx_nombuf={}",
+                n.imissed, n.ierrors, n.rx_nombuf
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,748 @@
+//! The delivery engine: one drain thread turns hand-off records into PDUs (one per
+//! intercept and destination, numbered per intercept and destination) and passes
+//! them in chunks to the destinations' link threads. Control-plane threads only;
+//! never on a worker core.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
+use dataplane::handoff::{HandoffConsumer, Record};
+use dataplane::parse::{dissect, Dissection, IpPair};
+use dataplane::targets::{Mode, Target};
+
+use super::audit_sink::AuditSink;
+use super::error::HandoverError;
+use super::link::{self, Dest, Endpoint, LinkTuning};
+use super::metrics::Metrics;
+use super::pdu::{Event, Flow, Format, Identity, PduHeader};
+use super::sequence::Sequences;
+use super::spool::Spool;
+use crate::model::{Destination, DestinationFormat, Liid};
+
+/// Per-record lookups: a fast non-cryptographic hasher (keys are ours, not input).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Chunk size at which the drain thread hands PDUs to a link.
+const CHUNK_BYTES: usize = 256 << 10;
+/// Longest a partial chunk waits while records keep arriving.
+const FLUSH_EVERY: Duration = Duration::from_millis(1);
+/// Records drained per consumer per round.
+const DRAIN_BURST: usize = 1024;
+
+/// Nanoseconds since the Unix epoch, now.
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Where one intercept's records go.
+#[derive(Clone, Debug)]
+pub struct InterceptRoute {
+    /// Intercept key carried by hand-off records (never reused).
+    pub key: u32,
+    /// Lawful interception identifier.
+    pub liid: Liid,
+    /// X2/X3 XID.
+    pub xid: uuid::Uuid,
+    /// What the warrant allows.
+    pub mode: Mode,
+    /// Destination names.
+    pub destinations: Vec<String>,
+    /// The warrant's identifiers (the first IP address goes into Begin/End IRI).
+    pub targets: Vec<Target>,
+}
+
+/// Delivery state of one destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestinationStats {
+    /// Destination name.
+    pub name: String,
+    /// Link up now.
+    pub connected: bool,
+    /// Encoded bytes written to the link (including resends and spool replay).
+    pub bytes_sent: u64,
+    /// PDUs encoded for it.
+    pub pdus: u64,
+    /// Bytes waiting in its spool.
+    pub spool_bytes: u64,
+    /// Reconnections after the first connection.
+    pub reconnects: u64,
+    /// Chunks refused by a full spool: intercept loss.
+    pub lost_chunks: u64,
+}
+
+/// Engine-wide delivery state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HandoverStats {
+    /// Per destination, by name.
+    pub destinations: Vec<DestinationStats>,
+    /// Records not delivered because the frame has no IP layer.
+    pub skipped_no_ip: u64,
+    /// Matches for an intercept key with no route.
+    pub unrouted: u64,
+}
+
+enum Command {
+    AddRoute(InterceptRoute),
+    Iri { key: u32, at_ns: u64, begin: bool },
+    RemoveRoute(u32),
+    AddDest(String, Arc<Dest>, Format, Box<Sequences>),
+    RemoveDest(String, Sender<()>),
+}
+
+struct LinkHandle {
+    dest: Arc<Dest>,
+    format: Format,
+    thread: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Counters {
+    skipped_no_ip: AtomicU64,
+    unrouted: AtomicU64,
+    pdus: Mutex<HashMap<String, u64>>,
+}
+
+/// The delivery engine. See the module docs.
+pub struct HandoverEngine {
+    cmds: Sender<Command>,
+    stop: Arc<AtomicBool>,
+    drain: Option<JoinHandle<()>>,
+    links: Mutex<HashMap<String, LinkHandle>>,
+    identity: Identity,
+    metrics: Metrics,
+    audit: AuditSink,
+    tuning: LinkTuning,
+    counters: Arc<Counters>,
+}
+
+fn format_of(d: &Destination) -> Result<Format, HandoverError> {
+    match d.format {
+        DestinationFormat::Etsi102232 => Ok(Format::Etsi102232),
+        DestinationFormat::X2x3 => Ok(Format::X2X3),
+        _ => Err(HandoverError::Destination {
+            name: d.name.clone(),
+            reason: "format not delivered over the network by the handover engine".into(),
+        }),
+    }
+}
+
+fn spool_dir(d: &Destination) -> Result<PathBuf, HandoverError> {
+    d.spool_dir
+        .as_ref()
+        .map(|p| p.join(&d.name))
+        .ok_or_else(|| HandoverError::Destination {
+            name: d.name.clone(),
+            reason: "no spool_dir".into(),
+        })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl HandoverEngine {
+    /// Starts the drain thread and one link per destination.
+    ///
+    /// # Errors
+    /// A destination is invalid, its spool cannot be opened, or metrics cannot be registered.
+    pub fn start(
+        identity: Identity,
+        destinations: Vec<Destination>,
+        consumers: Vec<HandoffConsumer>,
+        audit: AuditSink,
+        registry: &prometheus::Registry,
+    ) -> Result<Self, HandoverError> {
+        Self::start_tuned(
+            identity,
+            destinations,
+            consumers,
+            audit,
+            registry,
+            LinkTuning::default(),
+        )
+    }
+
+    /// [`HandoverEngine::start`] with explicit link tunables.
+    ///
+    /// # Errors
+    /// As [`HandoverEngine::start`].
+    pub fn start_tuned(
+        identity: Identity,
+        destinations: Vec<Destination>,
+        consumers: Vec<HandoffConsumer>,
+        audit: AuditSink,
+        registry: &prometheus::Registry,
+        tuning: LinkTuning,
+    ) -> Result<Self, HandoverError> {
+        let metrics = Metrics::register(registry)?;
+        let (tx, rx) = channel::unbounded();
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let drainer = Drainer {
+            consumers,
+            cmds: rx,
+            routes: FastMap::default(),
+            dests: FastMap::default(),
+            deferred: Vec::new(),
+            identity: identity.clone(),
+            metrics: metrics.clone(),
+            counters: Arc::clone(&counters),
+            dissection: Dissection::default(),
+        };
+        let stop2 = Arc::clone(&stop);
+        let drain = thread::Builder::new()
+            .name("handover-drain".into())
+            .spawn(move || drainer.run(&stop2))
+            .map_err(HandoverError::Thread)?;
+        let engine = HandoverEngine {
+            cmds: tx,
+            stop,
+            drain: Some(drain),
+            links: Mutex::new(HashMap::new()),
+            identity,
+            metrics,
+            audit,
+            tuning,
+            counters,
+        };
+        for d in destinations {
+            if !d.format.is_network() {
+                // Local pcap-dir output is not implemented by this engine; starting
+                // without it beats not starting, but say so loudly.
+                tracing::error!(destination = %d.name, "pcap-dir destinations are not supported by the handover engine; records routed to it are counted as skipped");
+                continue;
+            }
+            engine.upsert_destination(d)?;
+        }
+        Ok(engine)
+    }
+
+    fn send(&self, c: Command) {
+        // The drain thread only exits after `stop`, which needs `self` by value.
+        let _sent = self.cmds.send(c);
+    }
+
+    /// Registers an intercept's route; call before the dataplane learns of it.
+    pub fn add_route(&self, r: InterceptRoute) {
+        self.send(Command::AddRoute(r));
+    }
+
+    /// Sends the Begin IRI to every destination of the intercept.
+    pub fn intercept_started(&self, key: u32, at_ns: u64) {
+        self.send(Command::Iri {
+            key,
+            at_ns,
+            begin: true,
+        });
+    }
+
+    /// Sends the End IRI to every destination of the intercept.
+    pub fn intercept_ended(&self, key: u32, at_ns: u64) {
+        self.send(Command::Iri {
+            key,
+            at_ns,
+            begin: false,
+        });
+    }
+
+    /// Drops a route once the dataplane cleared the intercept on every worker;
+    /// records still in the rings are delivered first.
+    pub fn remove_route(&self, key: u32) {
+        self.send(Command::RemoveRoute(key));
+    }
+
+    fn endpoint(&self, d: &Destination, format: Format) -> Result<Endpoint, HandoverError> {
+        let tls = match (&d.tls, d.insecure_plaintext) {
+            (Some(t), _) => Some(link::tls_endpoint(
+                &d.name,
+                &t.ca,
+                &t.cert,
+                &t.key,
+                &t.server_name,
+            )?),
+            (None, true) => {
+                tracing::warn!(destination = %d.name, "delivering WITHOUT TLS (insecure_plaintext)");
+                self.audit.insecure_plaintext(&d.name, &d.address);
+                None
+            }
+            (None, false) => {
+                return Err(HandoverError::Destination {
+                    name: d.name.clone(),
+                    reason: "no tls section and insecure_plaintext is not set".into(),
+                })
+            }
+        };
+        Ok(Endpoint {
+            address: d.address.clone(),
+            tls,
+            keepalive: Duration::from_secs(u64::from(d.keepalive_secs.max(1))),
+            format,
+        })
+    }
+
+    /// Adds a destination or changes how its link connects (address, TLS,
+    /// keepalive). Its format cannot change while it exists.
+    ///
+    /// # Errors
+    /// Invalid destination, unloadable TLS material, or its spool cannot be opened.
+    pub fn upsert_destination(&self, d: Destination) -> Result<(), HandoverError> {
+        d.validate().map_err(|e| HandoverError::Destination {
+            name: d.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let format = format_of(&d)?;
+        let endpoint = self.endpoint(&d, format)?;
+        let mut links = lock(&self.links);
+        if let Some(h) = links.get(&d.name) {
+            if h.format != format {
+                return Err(HandoverError::Destination {
+                    name: d.name,
+                    reason: "format cannot change; remove and re-add the destination".into(),
+                });
+            }
+            h.dest.reconfigure(endpoint);
+            return Ok(());
+        }
+        let dir = spool_dir(&d)?;
+        let (spool, recovery) = Spool::open(&dir, d.spool_max_bytes)?;
+        if recovery.chunks > 0 || recovery.truncated_bytes > 0 {
+            tracing::info!(destination = %d.name, chunks = recovery.chunks,
+                truncated_bytes = recovery.truncated_bytes, "spool recovered; replaying on connect");
+        }
+        let seqs = Sequences::load(&dir)?;
+        let dest = Arc::new(Dest::new(
+            d.name.clone(),
+            endpoint,
+            spool,
+            self.tuning.clone(),
+            self.identity.clone(),
+            self.metrics.for_destination(&d.name),
+            self.audit.clone(),
+        ));
+        let d2 = Arc::clone(&dest);
+        let thread = thread::Builder::new()
+            .name(format!("handover-link-{}", d.name))
+            .spawn(move || link::run(d2))
+            .map_err(HandoverError::Thread)?;
+        self.send(Command::AddDest(
+            d.name.clone(),
+            Arc::clone(&dest),
+            format,
+            Box::new(seqs),
+        ));
+        links.insert(
+            d.name,
+            LinkHandle {
+                dest,
+                format,
+                thread,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops a destination's link; what it has not delivered stays in its spool.
+    ///
+    /// # Errors
+    /// Unknown destination.
+    pub fn remove_destination(&self, name: &str) -> Result<(), HandoverError> {
+        let h = lock(&self.links)
+            .remove(name)
+            .ok_or_else(|| HandoverError::Destination {
+                name: name.to_owned(),
+                reason: "no such destination".into(),
+            })?;
+        let (tx, rx) = channel::bounded(1);
+        self.send(Command::RemoveDest(name.to_owned(), tx));
+        let _flushed = rx.recv_timeout(Duration::from_secs(10));
+        h.dest.request_stop();
+        let _joined = h.thread.join();
+        Ok(())
+    }
+
+    /// Delivery state per destination.
+    pub fn stats(&self) -> HandoverStats {
+        let pdus = lock(&self.counters.pdus).clone();
+        let mut destinations: Vec<DestinationStats> = lock(&self.links)
+            .values()
+            .map(|h| DestinationStats {
+                name: h.dest.name.clone(),
+                connected: h.dest.connected(),
+                bytes_sent: h.dest.sent_bytes.load(Ordering::Relaxed),
+                pdus: pdus.get(&h.dest.name).copied().unwrap_or(0),
+                spool_bytes: h.dest.spool_bytes(),
+                reconnects: h.dest.reconnects.load(Ordering::Relaxed),
+                lost_chunks: h.dest.lost_chunks.load(Ordering::Relaxed),
+            })
+            .collect();
+        destinations.sort_by(|a, b| a.name.cmp(&b.name));
+        HandoverStats {
+            destinations,
+            skipped_no_ip: self.counters.skipped_no_ip.load(Ordering::Relaxed),
+            unrouted: self.counters.unrouted.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Drains the rings, flushes every link (waiting for the peer to confirm),
+    /// and leaves whatever could not be delivered within `timeout` in the spools.
+    pub fn shutdown(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        self.stop.store(true, Ordering::Release);
+        if let Some(d) = self.drain.take() {
+            let _joined = d.join();
+        }
+        let links: Vec<LinkHandle> = lock(&self.links).drain().map(|(_, h)| h).collect();
+        for h in &links {
+            h.dest.request_stop();
+        }
+        for h in links {
+            while !h.thread.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            if h.thread.is_finished() {
+                let _joined = h.thread.join();
+            } else {
+                tracing::error!(destination = %h.dest.name, "link did not finish in time; it keeps spooling in the background");
+            }
+        }
+    }
+}
+
+impl Drop for HandoverEngine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for h in lock(&self.links).values() {
+            h.dest.request_stop();
+        }
+    }
+}
+
+struct Route {
+    route: Arc<InterceptRoute>,
+    target: Option<IpAddr>,
+}
+
+struct DestSlot {
+    dest: Arc<Dest>,
+    format: Format,
+    seqs: Box<Sequences>,
+    batch: Vec<u8>,
+    pdus: u64,
+}
+
+impl DestSlot {
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let fresh = self.dest.buffer(CHUNK_BYTES + 16384);
+            let chunk = std::mem::replace(&mut self.batch, fresh);
+            self.dest.push(chunk);
+        }
+    }
+}
+
+/// Commands that wait until the records already in the rings are routed.
+enum Deferred {
+    Iri { key: u32, at_ns: u64, begin: bool },
+    Remove(u32),
+}
+
+struct Drainer {
+    consumers: Vec<HandoffConsumer>,
+    cmds: Receiver<Command>,
+    routes: FastMap<u32, Route>,
+    dests: FastMap<String, DestSlot>,
+    deferred: Vec<Deferred>,
+    identity: Identity,
+    metrics: Metrics,
+    counters: Arc<Counters>,
+    dissection: Dissection,
+}
+
+fn first_ip(targets: &[Target]) -> Option<IpAddr> {
+    targets.iter().find_map(|t| match *t {
+        Target::Ipv4(a) => Some(IpAddr::V4(a)),
+        Target::Ipv6(a) => Some(IpAddr::V6(a)),
+        _ => None,
+    })
+}
+
+impl Drainer {
+    fn run(mut self, stop: &AtomicBool) {
+        let mut consumers = std::mem::take(&mut self.consumers);
+        let mut last_flush = Instant::now();
+        loop {
+            self.absorb_commands();
+            if !self.deferred.is_empty() {
+                // IRI and route removal take effect after every record that was in
+                // the rings when they were received: those were captured before.
+                for c in &mut consumers {
+                    let n = c.pending();
+                    c.drain(n, |r| self.route(r));
+                }
+                for d in std::mem::take(&mut self.deferred) {
+                    self.apply_deferred(d);
+                }
+            }
+            let stopping = stop.load(Ordering::Acquire);
+            let mut n = 0;
+            for c in &mut consumers {
+                n += c.drain(DRAIN_BURST, |r| self.route(r));
+            }
+            // Small chunks cost a TLS record and a syscall each: hand chunks over
+            // when they are full (in emit), when the rings are idle, or every 1 ms.
+            if n == 0 || last_flush.elapsed() >= FLUSH_EVERY {
+                self.flush_all();
+                last_flush = Instant::now();
+            }
+            if n == 0 {
+                if stopping {
+                    break;
+                }
+                match self.cmds.recv_timeout(Duration::from_micros(500)) {
+                    Ok(c) => self.command(c),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
+        self.absorb_commands();
+        for d in std::mem::take(&mut self.deferred) {
+            self.apply_deferred(d);
+        }
+        self.flush_all();
+        for (name, d) in &mut self.dests {
+            if let Err(e) = d.seqs.persist_exact() {
+                tracing::error!(destination = %name, error = %e, "cannot persist sequence numbers");
+            }
+        }
+    }
+
+    fn absorb_commands(&mut self) {
+        while let Ok(c) = self.cmds.try_recv() {
+            self.command(c);
+        }
+    }
+
+    fn apply_deferred(&mut self, d: Deferred) {
+        match d {
+            Deferred::Remove(key) => {
+                if let Some(r) = self.routes.remove(&key) {
+                    for name in &r.route.destinations {
+                        if let Some(d) = self.dests.get_mut(name) {
+                            d.seqs.forget(key);
+                        }
+                    }
+                }
+            }
+            Deferred::Iri { key, at_ns, begin } => {
+                let Some(r) = self.routes.get(&key) else {
+                    tracing::warn!(key, "IRI for an intercept without a route");
+                    return;
+                };
+                let ev = if begin {
+                    Event::Begin {
+                        target: r.target,
+                        at_ns,
+                    }
+                } else {
+                    Event::End {
+                        target: r.target,
+                        at_ns,
+                    }
+                };
+                let route = Arc::clone(&r.route);
+                self.emit(&route, at_ns, &ev);
+                self.flush_all();
+            }
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::AddRoute(r) => {
+                let target = first_ip(&r.targets);
+                self.routes.insert(
+                    r.key,
+                    Route {
+                        route: Arc::new(r),
+                        target,
+                    },
+                );
+            }
+            Command::RemoveRoute(key) => self.deferred.push(Deferred::Remove(key)),
+            // Begin precedes the intercept's first packet (the dataplane learns of
+            // it later); End follows every packet already handed off.
+            Command::Iri {
+                key,
+                at_ns,
+                begin: true,
+            } => self.apply_deferred(Deferred::Iri {
+                key,
+                at_ns,
+                begin: true,
+            }),
+            Command::Iri { key, at_ns, begin } => {
+                self.deferred.push(Deferred::Iri { key, at_ns, begin });
+            }
+            Command::AddDest(name, dest, format, seqs) => {
+                self.dests.insert(
+                    name,
+                    DestSlot {
+                        dest,
+                        format,
+                        seqs,
+                        batch: Vec::with_capacity(CHUNK_BYTES + 16384),
+                        pdus: 0,
+                    },
+                );
+            }
+            Command::RemoveDest(name, done) => {
+                if let Some(mut d) = self.dests.remove(&name) {
+                    d.flush();
+                    if let Err(e) = d.seqs.persist_exact() {
+                        tracing::error!(destination = %name, error = %e, "cannot persist sequence numbers");
+                    }
+                }
+                let _sent = done.send(());
+            }
+        }
+    }
+
+    fn flush_all(&mut self) {
+        let mut pdus = lock(&self.counters.pdus);
+        for (name, d) in &mut self.dests {
+            d.flush();
+            match pdus.get_mut(name) {
+                Some(n) => *n = d.pdus,
+                None => {
+                    pdus.insert(name.clone(), d.pdus);
+                }
+            }
+        }
+    }
+
+    /// Encodes one event for every destination of `route`.
+    fn emit(&mut self, route: &InterceptRoute, timestamp_ns: u64, ev: &Event<'_>) {
+        for name in &route.destinations {
+            let Some(d) = self.dests.get_mut(name) else {
+                self.metrics
+                    .skipped
+                    .with_label_values(&["unknown_destination"])
+                    .inc();
+                continue;
+            };
+            let header = PduHeader {
+                liid: route.liid.as_str(),
+                xid: route.xid,
+                cin: route.key,
+                sequence: d.seqs.peek(route.key),
+                timestamp_ns,
+                identity: &self.identity,
+            };
+            match d.format.encoder().encode(&header, ev, &mut d.batch) {
+                Ok(()) => {
+                    if let Err(e) = d.seqs.advance(route.key) {
+                        tracing::error!(destination = %name, error = %e, "cannot reserve sequence numbers");
+                    }
+                    d.pdus += 1;
+                    d.dest.metrics.pdus.inc();
+                }
+                Err(e) => {
+                    d.dest.metrics.encode_errors.inc();
+                    tracing::warn!(destination = %name, error = %e, "record not encodable; skipped");
+                }
+            }
+            if d.batch.len() >= CHUNK_BYTES {
+                d.flush();
+            }
+        }
+    }
+
+    fn route(&mut self, rec: &Record) {
+        let data = rec.data();
+        let Some(l3) = rec.l3_offset().map(usize::from).filter(|&o| o < data.len()) else {
+            self.counters.skipped_no_ip.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .skipped
+                .with_label_values(&["no_ip_layer"])
+                .inc();
+            return;
+        };
+        for m in rec.matches() {
+            let route = match self.routes.get(&m.key) {
+                Some(r) => Some(Arc::clone(&r.route)),
+                None => {
+                    // add_route may still be in the command queue.
+                    self.absorb_commands();
+                    self.routes.get(&m.key).map(|r| Arc::clone(&r.route))
+                }
+            };
+            let Some(route) = route else {
+                self.counters.unrouted.fetch_add(1, Ordering::Relaxed);
+                self.metrics.skipped.with_label_values(&["unrouted"]).inc();
+                continue;
+            };
+            // The record's mode is the least the warrant allows; a headers route
+            // never gets content even if the record carries the frame.
+            match (route.mode, m.mode) {
+                (Mode::Content, Mode::Content) => {
+                    let ev = Event::Content {
+                        ip_packet: &data[l3..],
+                        direction: m.direction,
+                    };
+                    self.emit(&route, rec.timestamp_ns(), &ev);
+                }
+                _ => {
+                    let end = usize::from(rec.header_len());
+                    if rec.mode() == Mode::Headers && data.len() > end
+                        || end > data.len()
+                        || end <= l3
+                    {
+                        // Headers-only must never carry a byte past the headers.
+                        tracing::error!(
+                            "headers-mode record with inconsistent header length; dropped"
+                        );
+                        self.metrics
+                            .skipped
+                            .with_label_values(&["headers_check_failed"])
+                            .inc();
+                        continue;
+                    }
+                    let flow = self.flow(&data[..end]);
+                    let ev = Event::HeaderReport {
+                        ip_headers: &data[l3..end],
+                        wire_len: rec.wire_len().saturating_sub(l3 as u32),
+                        direction: m.direction,
+                        flow,
+                    };
+                    self.emit(&route, rec.timestamp_ns(), &ev);
+                }
+            }
+        }
+    }
+
+    /// Innermost addresses and transport of a frame's headers.
+    fn flow(&mut self, headers: &[u8]) -> Option<Flow> {
+        dissect(headers, &mut self.dissection).ok()?;
+        let (src, dst) = match self.dissection.ips().last()? {
+            IpPair::V4 { src, dst } => (IpAddr::V4(src), IpAddr::V4(dst)),
+            IpPair::V6 { src, dst } => (IpAddr::V6(src), IpAddr::V6(dst)),
+        };
+        let t = self.dissection.transport;
+        Some(Flow {
+            src,
+            dst,
+            proto: t.map_or(0, |t| t.proto),
+            src_port: t.map_or(0, |t| t.src_port),
+            dst_port: t.map_or(0, |t| t.dst_port),
+        })
+    }
+}

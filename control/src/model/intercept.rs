@@ -1,0 +1,470 @@
+//! Intercepts: the provisioning request, its validated form, patches, and the
+//! stored intercept with its warrant-window state.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use dataplane::targets::{InterceptSpec, Mode, Target};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+use super::destination::validate_destination_name;
+use super::{parse_mode, parse_target, target_to_string, Liid, ValidationError};
+
+/// Most targets one intercept may name (bounds request size and table updates).
+pub const MAX_TARGETS: usize = 100_000;
+/// Longest warrant reference / issuing authority.
+pub const MAX_REF_LEN: usize = 128;
+
+/// A provisioning request as received (JSON). Nothing in it is trusted until
+/// [`InterceptRequest::validate`] returns a [`ValidatedRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterceptRequest {
+    /// Lawful Interception Identifier (see [`Liid`]).
+    pub liid: String,
+    /// Reference of the warrant or court order (1–128 characters).
+    pub warrant_ref: String,
+    /// Court or authority that issued it (1–128 characters).
+    pub issuing_authority: String,
+    /// Start of the window, RFC 3339 (may lie in the past).
+    pub valid_from: String,
+    /// End of the window (exclusive), RFC 3339, after `valid_from` and after now.
+    pub valid_until: String,
+    /// "headers" or "content".
+    pub mode: String,
+    /// IPv4/IPv6 addresses, CIDR prefixes, MAC addresses (1..=100 000, distinct).
+    pub targets: Vec<String>,
+    /// Names of configured destinations to deliver to (at least one).
+    pub destinations: Vec<String>,
+}
+
+/// A request whose every field was checked; the only input the store accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedRequest {
+    /// Identifier.
+    pub liid: Liid,
+    /// Warrant reference.
+    pub warrant_ref: String,
+    /// Issuing authority.
+    pub issuing_authority: String,
+    /// Window start (UTC).
+    pub valid_from: OffsetDateTime,
+    /// Window end, exclusive (UTC).
+    pub valid_until: OffsetDateTime,
+    /// What may be delivered.
+    pub mode: Mode,
+    /// Distinct targets, in request order.
+    pub targets: Vec<Target>,
+    /// Distinct destination names, in request order.
+    pub destinations: Vec<String>,
+}
+
+impl InterceptRequest {
+    /// Checks every field; `now` decides whether the window is already over.
+    ///
+    /// # Errors
+    /// The first invalid field, as a [`ValidationError`] naming it.
+    pub fn validate(&self, now: OffsetDateTime) -> Result<ValidatedRequest, ValidationError> {
+        let liid = Liid::try_from(self.liid.clone())?;
+        let warrant_ref = validate_text("warrant_ref", &self.warrant_ref)?;
+        let issuing_authority = validate_text("issuing_authority", &self.issuing_authority)?;
+        let valid_from = parse_time("valid_from", &self.valid_from)?;
+        let valid_until = parse_time("valid_until", &self.valid_until)?;
+        check_window(valid_from, valid_until, now)?;
+        let mode = parse_mode(&self.mode)?;
+        let targets = parse_targets("targets", &self.targets)?;
+        check_target_count(targets.len())?;
+        let destinations = validate_destination_list(&self.destinations)?;
+        Ok(ValidatedRequest {
+            liid,
+            warrant_ref,
+            issuing_authority,
+            valid_from,
+            valid_until,
+            mode,
+            targets,
+            destinations,
+        })
+    }
+}
+
+/// A change to an existing intercept as received (JSON).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterceptPatch {
+    /// New end of the window (RFC 3339); must stay after `valid_from` and now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    /// Targets to add (must not already be present).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_targets: Vec<String>,
+    /// Targets to remove (must be present).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_targets: Vec<String>,
+    /// Replacement list of destination names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destinations: Option<Vec<String>>,
+}
+
+/// A patch whose fields were checked on their own; [`Intercept::apply_patch`]
+/// checks it against the intercept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ValidatedPatch {
+    /// New window end.
+    pub valid_until: Option<OffsetDateTime>,
+    /// Distinct targets to add.
+    pub add_targets: Vec<Target>,
+    /// Distinct targets to remove.
+    pub remove_targets: Vec<Target>,
+    /// New destination list.
+    pub destinations: Option<Vec<String>>,
+}
+
+impl InterceptPatch {
+    /// Checks every field on its own.
+    ///
+    /// # Errors
+    /// The first invalid field; an empty patch is refused too.
+    pub fn validate(&self) -> Result<ValidatedPatch, ValidationError> {
+        let valid_until = self
+            .valid_until
+            .as_deref()
+            .map(|t| parse_time("valid_until", t))
+            .transpose()?;
+        let add_targets = parse_targets("add_targets", &self.add_targets)?;
+        let remove_targets = parse_targets("remove_targets", &self.remove_targets)?;
+        if let Some(t) = add_targets.iter().find(|t| remove_targets.contains(t)) {
+            return Err(ValidationError::DuplicateTarget {
+                field: "add_targets/remove_targets".into(),
+                target: target_to_string(t),
+            });
+        }
+        let destinations = self
+            .destinations
+            .as_deref()
+            .map(validate_destination_list)
+            .transpose()?;
+        if valid_until.is_none()
+            && add_targets.is_empty()
+            && remove_targets.is_empty()
+            && destinations.is_none()
+        {
+            return Err(ValidationError::field("patch", "changes nothing"));
+        }
+        Ok(ValidatedPatch {
+            valid_until,
+            add_targets,
+            remove_targets,
+            destinations,
+        })
+    }
+}
+
+/// Lifecycle of an intercept. `Active` is set only once every worker applied it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterceptState {
+    /// Provisioned; its window has not started or activation is pending.
+    Scheduled,
+    /// Matching on every worker.
+    Active,
+    /// The window ended (terminal).
+    Expired,
+    /// Stopped or removed before the end of its window (terminal).
+    Deactivated,
+}
+
+impl InterceptState {
+    /// Text form ("scheduled", ...), as in JSON and the database.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Deactivated => "deactivated",
+        }
+    }
+
+    /// Parses [`InterceptState::as_str`] output.
+    ///
+    /// # Errors
+    /// Any other text.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        match text {
+            "scheduled" => Ok(Self::Scheduled),
+            "active" => Ok(Self::Active),
+            "expired" => Ok(Self::Expired),
+            "deactivated" => Ok(Self::Deactivated),
+            other => Err(ValidationError::field(
+                "state",
+                format!("unknown state {other:?}"),
+            )),
+        }
+    }
+
+    /// Whether nothing can follow this state.
+    #[must_use]
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Expired | Self::Deactivated)
+    }
+
+    /// Whether `self -> to` is a legal transition (terminal states are final,
+    /// nothing goes back to `Scheduled`).
+    #[must_use]
+    pub fn can_become(self, to: Self) -> bool {
+        !self.is_terminal() && to != Self::Scheduled && self != to
+    }
+}
+
+impl fmt::Display for InterceptState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A provisioned intercept as stored and as returned by the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intercept {
+    /// Never-reused key carried in every record ([`InterceptSpec::key`]).
+    pub key: u32,
+    /// Lawful Interception Identifier.
+    pub liid: Liid,
+    /// X2/X3 XID (UUID v4, generated at creation).
+    pub xid: uuid::Uuid,
+    /// Warrant reference.
+    pub warrant_ref: String,
+    /// Issuing authority.
+    pub issuing_authority: String,
+    /// Window start (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_from: OffsetDateTime,
+    /// Window end, exclusive (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_until: OffsetDateTime,
+    /// Headers or content.
+    #[serde(with = "super::mode_serde")]
+    pub mode: Mode,
+    /// Targets, canonical strings in JSON.
+    #[serde(with = "super::target_strings")]
+    pub targets: Vec<Target>,
+    /// Destination names.
+    pub destinations: Vec<String>,
+    /// Subject CN (or "system") that created it.
+    pub created_by: String,
+    /// Creation time (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Lifecycle state.
+    pub state: InterceptState,
+}
+
+impl Intercept {
+    /// State the warrant window alone implies at `now`: `Scheduled` before
+    /// `valid_from`, `Active` inside, `Expired` from `valid_until` on.
+    #[must_use]
+    pub fn window_state(&self, now: OffsetDateTime) -> InterceptState {
+        if now < self.valid_from {
+            InterceptState::Scheduled
+        } else if now < self.valid_until {
+            InterceptState::Active
+        } else {
+            InterceptState::Expired
+        }
+    }
+
+    /// The transition the scheduler owes this intercept at `now`, if any
+    /// (terminal states never move; a scheduled one past its window expires).
+    #[must_use]
+    pub fn due_transition(&self, now: OffsetDateTime) -> Option<InterceptState> {
+        let want = self.window_state(now);
+        self.state.can_become(want).then_some(want)
+    }
+
+    /// `valid_from` in ns since the Unix epoch (saturating), for the workers.
+    #[must_use]
+    pub fn valid_from_ns(&self) -> u64 {
+        unix_ns(self.valid_from)
+    }
+
+    /// `valid_until` in ns since the Unix epoch (saturating), for the workers.
+    #[must_use]
+    pub fn valid_until_ns(&self) -> u64 {
+        unix_ns(self.valid_until)
+    }
+
+    /// What the workers need to match and tag packets for this intercept.
+    #[must_use]
+    pub fn spec(&self) -> InterceptSpec {
+        InterceptSpec {
+            key: self.key,
+            mode: self.mode,
+            valid_from_ns: self.valid_from_ns(),
+            valid_until_ns: self.valid_until_ns(),
+        }
+    }
+
+    /// The intercept after `patch`, checked against its current values.
+    ///
+    /// # Errors
+    /// Terminal state, window end not after start or now, unknown target to
+    /// remove, target to add already present, target count out of range.
+    pub fn apply_patch(
+        &self,
+        patch: &ValidatedPatch,
+        now: OffsetDateTime,
+    ) -> Result<Intercept, ValidationError> {
+        if self.state.is_terminal() {
+            return Err(ValidationError::State {
+                state: self.state.to_string(),
+                message: "cannot be modified".into(),
+            });
+        }
+        let mut next = self.clone();
+        if let Some(until) = patch.valid_until {
+            check_window(self.valid_from, until, now)?;
+            next.valid_until = until;
+        }
+        for t in &patch.remove_targets {
+            let pos = next.targets.iter().position(|x| x == t).ok_or_else(|| {
+                ValidationError::UnknownTarget {
+                    target: target_to_string(t),
+                }
+            })?;
+            next.targets.remove(pos);
+        }
+        let present: HashSet<Target> = next.targets.iter().copied().collect();
+        if let Some(t) = patch.add_targets.iter().find(|t| present.contains(t)) {
+            return Err(ValidationError::DuplicateTarget {
+                field: "add_targets".into(),
+                target: target_to_string(t),
+            });
+        }
+        next.targets.extend_from_slice(&patch.add_targets);
+        check_target_count(next.targets.len())?;
+        if let Some(d) = &patch.destinations {
+            next.destinations.clone_from(d);
+        }
+        Ok(next)
+    }
+}
+
+fn unix_ns(t: OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp_nanos().max(0)).unwrap_or(u64::MAX)
+}
+
+/// Parses an RFC 3339 timestamp and normalises it to UTC.
+///
+/// # Errors
+/// [`ValidationError::Field`] naming `field` and the value.
+pub fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ValidationError> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map(|t| t.to_offset(UtcOffset::UTC))
+        .map_err(|e| {
+            ValidationError::field(field, format!("{text:?} is not an RFC 3339 time: {e}"))
+        })
+}
+
+/// RFC 3339 text of a UTC time with nanoseconds, as stored and audited.
+#[must_use]
+pub fn format_time(t: OffsetDateTime) -> String {
+    // Rfc3339 formatting fails only for years outside 0..=9999, which parse_time
+    // cannot produce; fall back to the unambiguous Debug form rather than panic.
+    t.to_offset(UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| format!("{t:?}"))
+}
+
+fn check_window(
+    from: OffsetDateTime,
+    until: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), ValidationError> {
+    if until <= from {
+        return Err(ValidationError::Window {
+            message: format!(
+                "valid_until {} is not after valid_from {}",
+                format_time(until),
+                format_time(from)
+            ),
+        });
+    }
+    if until <= now {
+        return Err(ValidationError::Window {
+            message: format!("valid_until {} is already past", format_time(until)),
+        });
+    }
+    Ok(())
+}
+
+fn check_target_count(n: usize) -> Result<(), ValidationError> {
+    if n == 0 || n > MAX_TARGETS {
+        return Err(ValidationError::field(
+            "targets",
+            format!("must hold 1 to {MAX_TARGETS} targets, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_targets(field: &str, texts: &[String]) -> Result<Vec<Target>, ValidationError> {
+    if texts.len() > MAX_TARGETS {
+        return Err(ValidationError::field(
+            field,
+            format!("at most {MAX_TARGETS} targets, got {}", texts.len()),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(texts.len());
+    let mut out = Vec::with_capacity(texts.len());
+    for (i, text) in texts.iter().enumerate() {
+        let t = parse_target(&format!("{field}[{i}]"), text)?;
+        if !seen.insert(t) {
+            return Err(ValidationError::DuplicateTarget {
+                field: field.into(),
+                target: target_to_string(&t),
+            });
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+fn validate_destination_list(names: &[String]) -> Result<Vec<String>, ValidationError> {
+    if names.is_empty() {
+        return Err(ValidationError::field(
+            "destinations",
+            "at least one destination is required",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, n) in names.iter().enumerate() {
+        validate_destination_name(&format!("destinations[{i}]"), n)?;
+        if !seen.insert(n.as_str()) {
+            return Err(ValidationError::field(
+                "destinations",
+                format!("{n:?} listed twice"),
+            ));
+        }
+    }
+    Ok(names.to_vec())
+}
+
+/// 1–128 characters, no control characters, not blank.
+fn validate_text(field: &str, text: &str) -> Result<String, ValidationError> {
+    let n = text.chars().count();
+    if n == 0 || n > MAX_REF_LEN || text.trim().is_empty() {
+        return Err(ValidationError::field(
+            field,
+            format!("must be 1 to {MAX_REF_LEN} characters, not blank"),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ValidationError::field(
+            field,
+            "control characters are not allowed",
+        ));
+    }
+    Ok(text.to_owned())
+}

@@ -1,0 +1,490 @@
+//! Table-driven validation tests: every rule accepts its edge and refuses
+//! just past it, with the right code and the offending value named.
+
+use dataplane::targets::{Mode, Target};
+use time::macros::datetime;
+
+use super::*;
+
+fn request() -> InterceptRequest {
+    InterceptRequest {
+        liid: "LI-0001".into(),
+        warrant_ref: "W-1".into(),
+        issuing_authority: "Court".into(),
+        valid_from: "2026-01-01T00:00:00Z".into(),
+        valid_until: "2026-12-31T00:00:00+02:00".into(),
+        mode: "headers".into(),
+        targets: vec!["198.51.100.7".into()],
+        destinations: vec!["lea".into()],
+    }
+}
+
+const NOW: time::OffsetDateTime = datetime!(2026-06-01 00:00 UTC);
+
+#[test]
+fn accepts_a_valid_request_and_normalises_to_utc() {
+    let v = request().validate(NOW).unwrap();
+    assert_eq!(v.liid.as_str(), "LI-0001");
+    assert_eq!(v.mode, Mode::Headers);
+    assert_eq!(v.valid_until, datetime!(2026-12-30 22:00 UTC));
+    assert_eq!(v.valid_until.offset(), time::UtcOffset::UTC);
+}
+
+#[test]
+fn every_request_rule() {
+    type Edit = fn(&mut InterceptRequest);
+    type Want = Option<(&'static str, &'static str)>;
+    let cases: &[(&str, Edit, Want)] = &[
+        ("liid 25 chars", |r| r.liid = "A".repeat(25), None),
+        (
+            "liid 26 chars",
+            |r| r.liid = "A".repeat(26),
+            Some(("invalid_field", "liid")),
+        ),
+        (
+            "liid empty",
+            |r| r.liid = String::new(),
+            Some(("invalid_field", "liid")),
+        ),
+        (
+            "liid space",
+            |r| r.liid = "LI 1".into(),
+            Some(("invalid_field", "' '")),
+        ),
+        (
+            "liid slash",
+            |r| r.liid = "LI/1".into(),
+            Some(("invalid_field", "'/'")),
+        ),
+        (
+            "liid backslash",
+            |r| r.liid = "LI\\1".into(),
+            Some(("invalid_field", "liid")),
+        ),
+        (
+            "liid dotdot",
+            |r| r.liid = "..".into(),
+            Some(("invalid_field", "liid")),
+        ),
+        (
+            "liid non-ascii",
+            |r| r.liid = "LIé".into(),
+            Some(("invalid_field", "liid")),
+        ),
+        ("warrant 128", |r| r.warrant_ref = "w".repeat(128), None),
+        (
+            "warrant 129",
+            |r| r.warrant_ref = "w".repeat(129),
+            Some(("invalid_field", "warrant_ref")),
+        ),
+        (
+            "warrant blank",
+            |r| r.warrant_ref = "  ".into(),
+            Some(("invalid_field", "warrant_ref")),
+        ),
+        (
+            "warrant control",
+            |r| r.warrant_ref = "a\nb".into(),
+            Some(("invalid_field", "warrant_ref")),
+        ),
+        (
+            "authority empty",
+            |r| r.issuing_authority = String::new(),
+            Some(("invalid_field", "issuing_authority")),
+        ),
+        (
+            "from not rfc3339",
+            |r| r.valid_from = "2026-01-01".into(),
+            Some(("invalid_field", "valid_from")),
+        ),
+        (
+            "until garbage",
+            |r| r.valid_until = "soon".into(),
+            Some(("invalid_field", "\"soon\"")),
+        ),
+        (
+            "until == from",
+            |r| r.valid_until = r.valid_from.clone(),
+            Some(("invalid_window", "not after")),
+        ),
+        (
+            "until < from",
+            |r| r.valid_until = "2025-01-01T00:00:00Z".into(),
+            Some(("invalid_window", "not after")),
+        ),
+        (
+            "until past",
+            |r| {
+                r.valid_from = "2020-01-01T00:00:00Z".into();
+                r.valid_until = "2026-05-31T00:00:00Z".into()
+            },
+            Some(("invalid_window", "already past")),
+        ),
+        (
+            "from in past ok",
+            |r| r.valid_from = "2020-01-01T00:00:00Z".into(),
+            None,
+        ),
+        ("mode content", |r| r.mode = "content".into(), None),
+        (
+            "mode case",
+            |r| r.mode = "Content".into(),
+            Some(("invalid_field", "\"Content\"")),
+        ),
+        (
+            "mode other",
+            |r| r.mode = "all".into(),
+            Some(("invalid_field", "mode")),
+        ),
+        (
+            "no targets",
+            |r| r.targets.clear(),
+            Some(("invalid_field", "targets")),
+        ),
+        (
+            "duplicate target",
+            |r| r.targets = vec!["10.0.0.1".into(), "10.0.0.1".into()],
+            Some(("duplicate_target", "10.0.0.1")),
+        ),
+        (
+            "duplicate mac spelling",
+            |r| r.targets = vec!["02:00:5E:00:53:01".into(), "02-00-5e-00-53-01".into()],
+            Some(("duplicate_target", "02:00:5e:00:53:01")),
+        ),
+        (
+            "too many targets",
+            |r| {
+                r.targets = (0..=MAX_TARGETS as u32)
+                    .map(|i| std::net::Ipv4Addr::from(i).to_string())
+                    .collect()
+            },
+            Some(("invalid_field", "at most")),
+        ),
+        (
+            "bad target names index",
+            |r| r.targets = vec!["10.0.0.1".into(), "10.0.0.300".into()],
+            Some(("invalid_field", "targets[1]")),
+        ),
+        (
+            "no destinations",
+            |r| r.destinations.clear(),
+            Some(("invalid_field", "destinations")),
+        ),
+        (
+            "destination twice",
+            |r| r.destinations = vec!["a".into(), "a".into()],
+            Some(("invalid_field", "twice")),
+        ),
+        (
+            "destination bad name",
+            |r| r.destinations = vec!["a b".into()],
+            Some(("invalid_field", "destinations[0]")),
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let mut r = request();
+        edit(&mut r);
+        match (r.validate(NOW), want) {
+            (Ok(_), None) => {}
+            (Err(e), Some((code, text))) => {
+                assert_eq!(e.code(), *code, "{name}: {e}");
+                assert!(e.to_string().contains(text), "{name}: {e:?} lacks {text:?}");
+            }
+            (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_target_form() {
+    let ok: &[(&str, Target, &str)] = &[
+        (
+            "198.51.100.7",
+            Target::Ipv4([198, 51, 100, 7].into()),
+            "198.51.100.7",
+        ),
+        (
+            "2001:DB8::7",
+            Target::Ipv6("2001:db8::7".parse().unwrap()),
+            "2001:db8::7",
+        ),
+        (
+            "203.0.113.0/24",
+            Target::Ipv4Net([203, 0, 113, 0].into(), 24),
+            "203.0.113.0/24",
+        ),
+        (
+            "0.0.0.0/0",
+            Target::Ipv4Net([0, 0, 0, 0].into(), 0),
+            "0.0.0.0/0",
+        ),
+        (
+            "10.0.0.1/32",
+            Target::Ipv4Net([10, 0, 0, 1].into(), 32),
+            "10.0.0.1/32",
+        ),
+        (
+            "2001:db8:1::/48",
+            Target::Ipv6Net("2001:db8:1::".parse().unwrap(), 48),
+            "2001:db8:1::/48",
+        ),
+        ("::/0", Target::Ipv6Net("::".parse().unwrap(), 0), "::/0"),
+        (
+            "02:00:5e:00:53:01",
+            Target::Mac([2, 0, 0x5e, 0, 0x53, 1]),
+            "02:00:5e:00:53:01",
+        ),
+        (
+            "02-00-5E-00-53-0A",
+            Target::Mac([2, 0, 0x5e, 0, 0x53, 0xa]),
+            "02:00:5e:00:53:0a",
+        ),
+    ];
+    for (text, target, canonical) in ok {
+        let t = parse_target("t", text).unwrap();
+        assert_eq!(t, *target, "{text}");
+        assert_eq!(target_to_string(&t), *canonical);
+        assert_eq!(
+            parse_target("t", canonical).unwrap(),
+            t,
+            "round trip {text}"
+        );
+    }
+    let bad: &[(&str, &str)] = &[
+        ("203.0.113.1/24", "host bits"),
+        ("2001:db8:1::1/48", "host bits"),
+        ("10.0.0.0/33", "0..=32"),
+        ("2001:db8::/129", "0..=128"),
+        ("10.0.0.0/", "prefix length"),
+        ("10.0.0.0/+8", "prefix length"),
+        ("10.0.0.0/08x", "prefix length"),
+        ("10.0.0/8", "not an IP prefix"),
+        ("02:00:5e:00:53", "not an IPv4"),
+        ("02:00:5e:00:53:01:02", "not an IPv4"),
+        ("02:00:5e:00:53:zz", "not an IPv4"),
+        ("02:00:5e-00:53:01", "not an IPv4"),
+        ("2:0:5e:0:53:1", "not an IPv4"),
+        (" 10.0.0.1", "spaces"),
+        ("", "empty"),
+        ("host.example", "not an IPv4"),
+    ];
+    for (text, why) in bad {
+        let e = parse_target("targets[4]", text).unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.code(), "invalid_field");
+        assert!(msg.starts_with("targets[4]: "), "{msg}");
+        assert!(
+            msg.contains(&format!("{text:?}")) && msg.contains(why),
+            "{text}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn patch_rules() {
+    assert_eq!(
+        InterceptPatch::default().validate().unwrap_err().code(),
+        "invalid_field"
+    );
+    let p = InterceptPatch {
+        add_targets: vec!["10.0.0.1".into()],
+        remove_targets: vec!["10.0.0.1".into()],
+        ..InterceptPatch::default()
+    };
+    assert_eq!(p.validate().unwrap_err().code(), "duplicate_target");
+    let p = InterceptPatch {
+        valid_until: Some("tomorrow".into()),
+        ..InterceptPatch::default()
+    };
+    assert!(p
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("valid_until"));
+    let json = r#"{"valid_until":"2027-01-01T00:00:00Z","colour":"red"}"#;
+    let err = serde_json::from_str::<InterceptPatch>(json).unwrap_err();
+    assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+    let err = serde_json::from_str::<InterceptRequest>(r#"{"liid":"x","extra":1}"#).unwrap_err();
+    assert!(err.to_string().contains("unknown field `extra`"), "{err}");
+}
+
+fn intercept() -> Intercept {
+    let v = request().validate(NOW).unwrap();
+    Intercept {
+        key: 7,
+        liid: v.liid,
+        xid: uuid::Uuid::nil(),
+        warrant_ref: v.warrant_ref,
+        issuing_authority: v.issuing_authority,
+        valid_from: v.valid_from,
+        valid_until: v.valid_until,
+        mode: v.mode,
+        targets: v.targets,
+        destinations: v.destinations,
+        created_by: "desk".into(),
+        created_at: NOW,
+        state: InterceptState::Scheduled,
+    }
+}
+
+#[test]
+fn window_state_and_spec() {
+    let it = intercept();
+    let from = it.valid_from;
+    let until = it.valid_until;
+    let ns = time::Duration::nanoseconds(1);
+    assert_eq!(it.window_state(from - ns), InterceptState::Scheduled);
+    assert_eq!(it.window_state(from), InterceptState::Active);
+    assert_eq!(it.window_state(until - ns), InterceptState::Active);
+    assert_eq!(it.window_state(until), InterceptState::Expired);
+    assert_eq!(it.due_transition(from - ns), None);
+    assert_eq!(it.due_transition(until), Some(InterceptState::Expired));
+    let spec = it.spec();
+    assert_eq!(spec.key, 7);
+    assert_eq!(spec.valid_from_ns, 1_767_225_600_000_000_000);
+    assert_eq!(
+        spec.valid_until_ns - spec.valid_from_ns,
+        (until - from).whole_nanoseconds() as u64
+    );
+    let mut old = it.clone();
+    old.valid_from = datetime!(1960-01-01 00:00 UTC);
+    assert_eq!(old.valid_from_ns(), 0, "saturates before the epoch");
+    let mut done = it;
+    done.state = InterceptState::Deactivated;
+    assert_eq!(done.due_transition(from), None);
+}
+
+#[test]
+fn intercept_json_uses_text_forms() {
+    let it = intercept();
+    let v = serde_json::to_value(&it).unwrap();
+    assert_eq!(v["mode"], "headers");
+    assert_eq!(v["state"], "scheduled");
+    assert_eq!(v["targets"][0], "198.51.100.7");
+    assert_eq!(v["valid_until"], "2026-12-30T22:00:00Z");
+    let back: Intercept = serde_json::from_value(v).unwrap();
+    assert_eq!(back, it);
+}
+
+#[test]
+fn destination_rules() {
+    let tls = DestTls {
+        ca: "ca.pem".into(),
+        cert: "c.pem".into(),
+        key: "k.pem".into(),
+        server_name: "lea.example".into(),
+    };
+    let base = Destination {
+        name: "lea".into(),
+        address: "lea.example:6543".into(),
+        format: DestinationFormat::Etsi102232,
+        tls: Some(tls),
+        insecure_plaintext: false,
+        keepalive_secs: 30,
+        spool_dir: Some("spool".into()),
+        spool_max_bytes: 1 << 20,
+        directory: None,
+    };
+    base.validate().unwrap();
+    type Edit = fn(&mut Destination);
+    let cases: &[(&str, Edit, Option<&str>)] = &[
+        (
+            "ipv6 address",
+            |d| d.address = "[2001:db8::1]:6543".into(),
+            None,
+        ),
+        (
+            "plaintext without tls",
+            |d| {
+                d.tls = None;
+                d.insecure_plaintext = true
+            },
+            None,
+        ),
+        ("no tls", |d| d.tls = None, Some("destinations.lea.tls")),
+        (
+            "tls and plaintext",
+            |d| d.insecure_plaintext = true,
+            Some("not both"),
+        ),
+        (
+            "empty server name",
+            |d| {
+                if let Some(t) = &mut d.tls {
+                    t.server_name = String::new()
+                }
+            },
+            Some("tls.server_name"),
+        ),
+        (
+            "empty ca",
+            |d| {
+                if let Some(t) = &mut d.tls {
+                    t.ca = "".into()
+                }
+            },
+            Some("tls.ca"),
+        ),
+        (
+            "no port",
+            |d| d.address = "lea.example".into(),
+            Some("host:port"),
+        ),
+        (
+            "port 0",
+            |d| d.address = "lea.example:0".into(),
+            Some("port"),
+        ),
+        ("no host", |d| d.address = ":6543".into(), Some("host")),
+        (
+            "keepalive 0",
+            |d| d.keepalive_secs = 0,
+            Some("keepalive_secs"),
+        ),
+        (
+            "keepalive 3601",
+            |d| d.keepalive_secs = 3601,
+            Some("keepalive_secs"),
+        ),
+        ("no spool", |d| d.spool_dir = None, Some("spool_dir")),
+        (
+            "small spool",
+            |d| d.spool_max_bytes = 1000,
+            Some("spool_max_bytes"),
+        ),
+        (
+            "directory on network",
+            |d| d.directory = Some("x".into()),
+            Some("directory"),
+        ),
+        ("bad name", |d| d.name = ".hidden".into(), Some("name")),
+        ("long name", |d| d.name = "n".repeat(65), Some("name")),
+        (
+            "pcap without directory",
+            |d| d.format = DestinationFormat::PcapDir,
+            Some("directory"),
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let mut d = base.clone();
+        edit(&mut d);
+        match (d.validate(), want) {
+            (Ok(()), None) => {}
+            (Err(e), Some(text)) => {
+                assert!(e.to_string().contains(text), "{name}: {e}");
+            }
+            (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+        }
+    }
+    let pcap = Destination {
+        address: String::new(),
+        format: DestinationFormat::PcapDir,
+        tls: None,
+        directory: Some("out".into()),
+        spool_dir: None,
+        ..base
+    };
+    pcap.validate().unwrap();
+    let json = serde_json::to_value(&pcap).unwrap();
+    assert_eq!(json["format"], "pcap-dir");
+}

@@ -1,0 +1,241 @@
+//! Shared harness of the daemon end-to-end tests: a temp dir with a generated PKI,
+//! a probe configuration, the real `calea-probe run` as a child process, and the
+//! real `calea-collector`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use control::client::ApiClient;
+use control::pki::{generate_bundle, Bundle};
+
+/// Client identities with certificates; all but "stranger" and "probe" get a role.
+pub const CLIENTS: &[&str] = &["admin", "prov", "auditor", "viewer", "stranger", "probe"];
+
+/// A port the OS just handed out (the config refuses two `:0` listeners).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Temp dir + PKI + fixed ports for one probe (kept across restarts).
+pub struct Setup {
+    /// Everything lives here.
+    pub dir: tempfile::TempDir,
+    /// Certificates.
+    pub certs: Bundle,
+    api_port: u16,
+    metrics_port: u16,
+}
+
+impl Setup {
+    /// Generates the PKI.
+    pub fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = generate_bundle(dir.path(), CLIENTS).unwrap();
+        Setup {
+            dir,
+            certs,
+            api_port: free_port(),
+            metrics_port: free_port(),
+        }
+    }
+
+    /// A path in the temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `probe.toml` reading `pcap` (relative to the dir) with `destinations` (TOML).
+    pub fn write_config(&self, pcap: &str, destinations: &str) -> PathBuf {
+        let c = &self.certs;
+        let config = format!(
+            r#"
+[probe]
+name = "probe-test"
+operator_id = "TESTOP"
+country_code = "US"
+[dataplane]
+pcap_file = "{pcap}"
+timestamps = "device"
+[api]
+listen = "127.0.0.1:{api}"
+cert = "{server}"
+key = "{server_key}"
+client_ca = "{ca}"
+[[api.identities]]
+subject_cn = "admin"
+role = "admin"
+[[api.identities]]
+subject_cn = "prov"
+role = "provisioner"
+[[api.identities]]
+subject_cn = "auditor"
+role = "auditor"
+[[api.identities]]
+subject_cn = "viewer"
+role = "viewer"
+[metrics]
+listen = "127.0.0.1:{metrics}"
+[state]
+database = "probe.db"
+audit_mirror = "audit.jsonl"
+{destinations}
+"#,
+            api = self.api_port,
+            metrics = self.metrics_port,
+            server = c.server_cert.display(),
+            server_key = c.server_key.display(),
+            ca = c.ca.display(),
+        );
+        let path = self.path("probe.toml");
+        std::fs::write(&path, config).unwrap();
+        path
+    }
+
+    /// A TLS `etsi-102232` destination `name` at `port`, spooling under the dir.
+    pub fn tls_destination(&self, name: &str, port: u16) -> String {
+        let (cert, key) = self.certs.client("probe").unwrap();
+        format!(
+            r#"
+[[destinations]]
+name = "{name}"
+address = "127.0.0.1:{port}"
+format = "etsi-102232"
+spool_dir = "spool-{name}"
+[destinations.tls]
+ca = "{ca}"
+cert = "{cert}"
+key = "{key}"
+server_name = "localhost"
+"#,
+            ca = self.certs.ca.display(),
+            cert = cert.display(),
+            key = key.display(),
+        )
+    }
+
+    /// Base URL of the probe's API.
+    pub fn api_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.api_port)
+    }
+
+    /// A client of the probe's API as `cn`.
+    pub fn client(&self, cn: &str) -> ApiClient {
+        let (cert, key) = self.certs.client(cn).unwrap();
+        ApiClient::new(&self.api_url(), &self.certs.ca, cert, key).unwrap()
+    }
+
+    /// Starts `calea-collector` on `port` writing under `out` (log in `out.log`;
+    /// killed when the returned guard drops, also on a failed assertion).
+    pub fn collector(&self, port: u16, out: &str) -> Collector {
+        let log = std::fs::File::create(self.path(&format!("{out}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_calea-collector"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--out"])
+            .arg(self.path(out))
+            .arg("--cert")
+            .arg(&self.certs.server_cert)
+            .arg("--key")
+            .arg(&self.certs.server_key)
+            .arg("--client-ca")
+            .arg(&self.certs.ca)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Collector(child)
+    }
+}
+
+/// A running collector, killed on drop.
+pub struct Collector(Child);
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real daemon as a child process (killed on drop).
+pub struct Probe {
+    child: Child,
+}
+
+impl Probe {
+    /// Starts `calea-probe run --config CONFIG` and waits until its API listens.
+    pub fn start(config: &Path) -> Probe {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_calea-probe"))
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect("daemon exited before listening")
+                .unwrap();
+            if line.starts_with("listening api=") {
+                break;
+            }
+        }
+        // Keep draining stdout so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Probe { child }
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = wait(&mut self.child, Duration::from_secs(60));
+        assert!(status.success(), "daemon exit status {status}");
+    }
+
+    /// SIGKILL (no clean-up at all).
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `child` to exit within `timeout`.
+pub fn wait(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "child did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

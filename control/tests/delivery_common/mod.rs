@@ -1,0 +1,374 @@
+//! Shared fixtures of the delivery and collector tests: a throw-away PKI (rcgen,
+//! including an expired and a foreign-CA client certificate), the REAL
+//! `calea-collector` binary as a child process, the engine fed through a real
+//! hand-off channel, and pcap/summary readers.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use control::handover::{AuditSink, HandoverEngine, Identity, InterceptRoute, LinkTuning};
+use control::model::{DestTls, Destination, DestinationFormat, Liid};
+use dataplane::handoff::{channel, HandoffProducer, Match};
+use dataplane::parse::{dissect, Dissection};
+use dataplane::synth::Frame;
+use dataplane::targets::{Direction, Mode, Target};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+
+/// Payload marker: must never appear in a header report.
+pub const MARKER: &[u8] = b"PAYLOAD-MARKER-must-not-leak!";
+
+pub struct Pki {
+    pub dir: PathBuf,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub expired_cert: PathBuf,
+    pub expired_key: PathBuf,
+    pub foreign_ca: PathBuf,
+    pub foreign_cert: PathBuf,
+    pub foreign_key: PathBuf,
+}
+
+fn ca(cn: &str) -> (rcgen::Certificate, KeyPair) {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, cn);
+    (p.self_signed(&key).unwrap(), key)
+}
+
+fn leaf(
+    dir: &Path,
+    stem: &str,
+    cn: &str,
+    server: bool,
+    expired: bool,
+    issuer: &(rcgen::Certificate, KeyPair),
+) -> (PathBuf, PathBuf) {
+    let key = KeyPair::generate().unwrap();
+    let sans = if server {
+        vec!["localhost".to_string(), "127.0.0.1".to_string()]
+    } else {
+        vec![]
+    };
+    let mut p = CertificateParams::new(sans).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.extended_key_usages = vec![if server {
+        ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        ExtendedKeyUsagePurpose::ClientAuth
+    }];
+    if expired {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let cert = p.signed_by(&key, &issuer.0, &issuer.1).unwrap();
+    let (c, k) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}.key")),
+    );
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c, k)
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Pki {
+        let root = ca("test LEA CA");
+        let other = ca("foreign CA");
+        let ca_path = dir.join("ca.pem");
+        std::fs::write(&ca_path, root.0.pem()).unwrap();
+        let foreign_ca = dir.join("foreign-ca.pem");
+        std::fs::write(&foreign_ca, other.0.pem()).unwrap();
+        let (server_cert, server_key) = leaf(dir, "server", "collector", true, false, &root);
+        let (client_cert, client_key) = leaf(dir, "probe", "probe-1", false, false, &root);
+        let (expired_cert, expired_key) = leaf(dir, "expired", "probe-old", false, true, &root);
+        let (foreign_cert, foreign_key) = leaf(dir, "foreign", "intruder", false, false, &other);
+        Pki {
+            dir: dir.to_owned(),
+            ca: ca_path,
+            server_cert,
+            server_key,
+            client_cert,
+            client_key,
+            expired_cert,
+            expired_key,
+            foreign_ca,
+            foreign_cert,
+            foreign_key,
+        }
+    }
+}
+
+/// The real collector binary, as a child process.
+pub struct CollectorProc {
+    pub child: Child,
+    pub addr: String,
+    pub out: PathBuf,
+    pub summary: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl CollectorProc {
+    /// Starts `calea-collector` on `127.0.0.1:port` (0 = any) and waits until it listens.
+    pub fn start(pki: &Pki, out: &Path, port: u16) -> CollectorProc {
+        Self::spawn(Some(pki), out, port)
+    }
+
+    /// `--insecure-plaintext` collector (no TLS).
+    pub fn start_plaintext(out: &Path, port: u16) -> CollectorProc {
+        Self::spawn(None, out, port)
+    }
+
+    fn spawn(pki: Option<&Pki>, out: &Path, port: u16) -> CollectorProc {
+        static STARTS: AtomicU32 = AtomicU32::new(0);
+        let n = STARTS.fetch_add(1, Ordering::Relaxed);
+        let summary = out.parent().unwrap().join(format!("summary-{n}.json"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_calea-collector"));
+        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--out"])
+            .arg(out);
+        match pki {
+            Some(pki) => cmd
+                .arg("--cert")
+                .arg(&pki.server_cert)
+                .arg("--key")
+                .arg(&pki.server_key)
+                .arg("--client-ca")
+                .arg(&pki.ca),
+            None => cmd.arg("--insecure-plaintext"),
+        };
+        let mut child = cmd
+            .arg("--summary-json")
+            .arg(&summary)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let line = line.unwrap_or_default();
+                eprintln!("[collector] {line}");
+                if !sent && line.contains("collector ready") {
+                    let addr = line
+                        .split("listen=")
+                        .nth(1)
+                        .and_then(|s| s.split_whitespace().next())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(addr);
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("collector did not start");
+        CollectorProc {
+            child,
+            addr,
+            out: out.to_owned(),
+            summary,
+        }
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, wait, and return the summary JSON.
+    pub fn stop(mut self) -> serde_json::Value {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "collector exited with {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "collector did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        serde_json::from_slice(&std::fs::read(&self.summary).unwrap()).unwrap()
+    }
+}
+
+pub fn identity() -> Identity {
+    Identity {
+        operator_id: "OPERATOR".into(),
+        network_element_id: "probe-1".into(),
+        country_code: "DE".into(),
+    }
+}
+
+pub fn destination(
+    name: &str,
+    addr: &str,
+    format: DestinationFormat,
+    pki: &Pki,
+    spool: &Path,
+) -> Destination {
+    Destination {
+        name: name.into(),
+        address: addr.into(),
+        format,
+        tls: Some(DestTls {
+            ca: pki.ca.clone(),
+            cert: pki.client_cert.clone(),
+            key: pki.client_key.clone(),
+            server_name: "localhost".into(),
+        }),
+        insecure_plaintext: false,
+        keepalive_secs: 1,
+        spool_dir: Some(spool.to_owned()),
+        spool_max_bytes: 1 << 30,
+        directory: None,
+    }
+}
+
+/// Audit records the engine produced: (action, object, details).
+pub type AuditTrail = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
+
+pub fn audit() -> (AuditSink, AuditTrail) {
+    let trail: AuditTrail = Arc::default();
+    let t2 = Arc::clone(&trail);
+    let sink = AuditSink::new(move |action, object, details| {
+        t2.lock()
+            .unwrap()
+            .push((action.to_owned(), object.to_owned(), details));
+    });
+    (sink, trail)
+}
+
+pub fn tuning() -> LinkTuning {
+    LinkTuning {
+        write_timeout: Duration::from_secs(5),
+        backoff_max: Duration::from_secs(1),
+        ..LinkTuning::default()
+    }
+}
+
+pub const TARGET_CC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+pub const TARGET_HDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 8);
+
+pub fn route(key: u32, liid: &str, mode: Mode, dest: &str, target: Ipv4Addr) -> InterceptRoute {
+    InterceptRoute {
+        key,
+        liid: Liid::try_from(liid.to_owned()).unwrap(),
+        xid: uuid::Uuid::from_u128(0x1234_0000_0000_4000_8000_0000_0000_0000 | u128::from(key)),
+        mode,
+        destinations: vec![dest.to_owned()],
+        targets: vec![Target::Ipv4(target)],
+    }
+}
+
+/// Frame `i` to/from `target`: TCP with a payload that holds the marker and `i`.
+pub fn frame(i: u32, target: Ipv4Addr, payload_len: usize) -> Vec<u8> {
+    let peer = Ipv4Addr::new(203, 0, 113, (i % 200) as u8 + 1);
+    let (src, dst) = if i.is_multiple_of(2) {
+        (target, peer)
+    } else {
+        (peer, target)
+    };
+    let mut payload = MARKER.to_vec();
+    payload.extend_from_slice(&i.to_be_bytes());
+    payload.resize(payload_len.max(payload.len()), (i % 251) as u8);
+    let f = Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let f = if i.is_multiple_of(3) { f.vlan(100) } else { f };
+    f.ipv4(src, dst)
+        .tcp(40000 + (i % 1000) as u16, 443)
+        .payload(&payload)
+        .build()
+}
+
+/// Pushes a frame through the real hand-off producer, as a worker would.
+pub fn push(p: &mut HandoffProducer, frame: &[u8], key: u32, mode: Mode, dir: Direction, ts: u64) {
+    let mut d = Dissection::default();
+    dissect(frame, &mut d).unwrap();
+    let m = Match {
+        key,
+        mode,
+        direction: dir,
+    };
+    loop {
+        let pushed = p.push(frame, &d, &[m], ts, 0);
+        if pushed.records == 1 {
+            return;
+        }
+        // The test's ring is full: the engine is behind. Wait (a worker would count a drop).
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Offsets used to compute the expected bytes of a record.
+pub fn expected(frame: &[u8]) -> (usize, usize) {
+    let mut d = Dissection::default();
+    dissect(frame, &mut d).unwrap();
+    (usize::from(d.l3_offset.unwrap()), usize::from(d.header_len))
+}
+
+/// (timestamp ns, captured bytes, orig_len) of every packet in a pcap file.
+pub fn read_pcap(path: &Path) -> Vec<(u64, Vec<u8>, u32)> {
+    let f = std::fs::File::open(path).unwrap();
+    let mut r = pcap_file::pcap::PcapReader::new(f).unwrap();
+    assert_eq!(r.header().datalink, pcap_file::DataLink::RAW);
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        let p = p.unwrap();
+        out.push((
+            p.timestamp.as_nanos() as u64,
+            p.data.into_owned(),
+            p.orig_len,
+        ));
+    }
+    out
+}
+
+pub fn start_engine(
+    dests: Vec<Destination>,
+    ring: usize,
+) -> (HandoverEngine, HandoffProducer, AuditTrail) {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .try_init();
+    let (producer, consumer) = channel(ring, 2048);
+    let (sink, trail) = audit();
+    let registry = prometheus::Registry::new();
+    let engine =
+        HandoverEngine::start_tuned(identity(), dests, vec![consumer], sink, &registry, tuning())
+            .unwrap();
+    (engine, producer, trail)
+}
+
+/// Waits until `f` holds or panics after `secs`.
+pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

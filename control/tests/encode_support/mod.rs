@@ -1,0 +1,213 @@
+//! Shared fixtures of the encode_* tests: the events every format must carry,
+//! and the rule for external decoders (tshark, python3 + asn1tools).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::IpAddr;
+use std::process::Command;
+
+use control::handover::pdu::{Direction, Event, Flow, Identity, PduHeader};
+
+/// True if external decoder checks must run. They are skipped only with
+/// CALEA_SKIP_EXTERNAL_DECODERS=1; a missing tool otherwise fails the test.
+pub fn external(tool: &str, probe: &[&str]) -> bool {
+    if std::env::var("CALEA_SKIP_EXTERNAL_DECODERS").as_deref() == Ok("1") {
+        eprintln!("CALEA_SKIP_EXTERNAL_DECODERS=1: not running {tool}");
+        return false;
+    }
+    let ok = Command::new(tool)
+        .args(probe)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "`{tool} {}` failed: install the external decoders with scripts/install-deps.sh (or set CALEA_SKIP_EXTERNAL_DECODERS=1)", probe.join(" "));
+    true
+}
+
+/// Sender identity used by the fixtures.
+pub fn identity() -> Identity {
+    Identity {
+        operator_id: "OPERATOR-A".into(),
+        network_element_id: "probe-07".into(),
+        country_code: "DE".into(),
+    }
+}
+
+/// One-complement sum for IPv4 header checksums.
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0)))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A valid IPv4/UDP packet with `payload_len` payload octets.
+pub fn udp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload_len: usize) -> Vec<u8> {
+    let total = 28 + payload_len;
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&src);
+    p[16..20].copy_from_slice(&dst);
+    let c = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&sport.to_be_bytes());
+    p[22..24].copy_from_slice(&dport.to_be_bytes());
+    p[24..26].copy_from_slice(&((8 + payload_len) as u16).to_be_bytes());
+    for (i, b) in p[28..].iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    p
+}
+
+/// A valid IPv6/UDP packet with `payload_len` payload octets.
+pub fn udp6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, payload_len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; 48 + payload_len];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&((8 + payload_len) as u16).to_be_bytes());
+    p[6] = 17;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&src);
+    p[24..40].copy_from_slice(&dst);
+    p[40..42].copy_from_slice(&sport.to_be_bytes());
+    p[42..44].copy_from_slice(&dport.to_be_bytes());
+    p[44..46].copy_from_slice(&((8 + payload_len) as u16).to_be_bytes());
+    for (i, b) in p[48..].iter_mut().enumerate() {
+        *b = (i % 13) as u8;
+    }
+    // UDP over IPv6 must carry a checksum (RFC 8200): pseudo-header + datagram.
+    let mut pseudo = Vec::with_capacity(40 + p.len());
+    pseudo.extend_from_slice(&p[8..40]);
+    pseudo.extend_from_slice(&((8 + payload_len) as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 17]);
+    pseudo.extend_from_slice(&p[40..]);
+    let c = checksum(&pseudo);
+    p[46..48].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// Headers (IPv4 + TCP) of a 1500-octet TCP segment: what headers mode copies.
+pub fn tcp4_headers() -> Vec<u8> {
+    let mut p = vec![0u8; 40];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&1500u16.to_be_bytes());
+    p[8] = 63;
+    p[9] = 6;
+    p[12..16].copy_from_slice(&[10, 1, 2, 3]);
+    p[16..20].copy_from_slice(&[203, 0, 113, 9]);
+    let c = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&51000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&443u16.to_be_bytes());
+    p[24..28].copy_from_slice(&1000u32.to_be_bytes());
+    p[28..32].copy_from_slice(&2000u32.to_be_bytes());
+    p[32] = 0x50;
+    p[33] = 0x18; // PSH ACK
+    p[34..36].copy_from_slice(&512u16.to_be_bytes());
+    p
+}
+
+/// An owned event, so fixtures can be listed.
+pub enum Owned {
+    /// Content.
+    Content(Vec<u8>, Direction),
+    /// Header report.
+    Headers(Vec<u8>, u32, Direction, Option<Flow>),
+    /// Begin.
+    Begin(Option<IpAddr>, u64),
+    /// End.
+    End(Option<IpAddr>, u64),
+    /// Keepalive.
+    Keepalive,
+    /// Keepalive answer.
+    KeepaliveAck,
+}
+
+impl Owned {
+    /// Borrowed view for the encoder.
+    pub fn event(&self) -> Event<'_> {
+        match self {
+            Owned::Content(p, d) => Event::Content {
+                ip_packet: p,
+                direction: *d,
+            },
+            Owned::Headers(h, l, d, f) => Event::HeaderReport {
+                ip_headers: h,
+                wire_len: *l,
+                direction: *d,
+                flow: *f,
+            },
+            Owned::Begin(t, at) => Event::Begin {
+                target: *t,
+                at_ns: *at,
+            },
+            Owned::End(t, at) => Event::End {
+                target: *t,
+                at_ns: *at,
+            },
+            Owned::Keepalive => Event::Keepalive,
+            Owned::KeepaliveAck => Event::KeepaliveAck,
+        }
+    }
+}
+
+/// Every kind of record, both IP versions, small and large packets.
+pub fn events() -> Vec<Owned> {
+    let a6 = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11,
+    ];
+    let b6 = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x22,
+    ];
+    let flow = Flow {
+        src: [10, 1, 2, 3].into(),
+        dst: [203, 0, 113, 9].into(),
+        proto: 6,
+        src_port: 51000,
+        dst_port: 443,
+    };
+    vec![
+        Owned::Begin(
+            Some("192.0.2.10".parse().unwrap()),
+            1_795_290_000_000_000_000,
+        ),
+        Owned::Content(
+            udp4([192, 0, 2, 10], [198, 51, 100, 1], 61000, 61001, 40),
+            Direction::FromTarget,
+        ),
+        Owned::Content(
+            udp4([198, 51, 100, 1], [192, 0, 2, 10], 61001, 61000, 1472),
+            Direction::ToTarget,
+        ),
+        Owned::Content(udp6(a6, b6, 61002, 61003, 100), Direction::FromTarget),
+        Owned::Content(
+            udp4([192, 0, 2, 10], [192, 0, 2, 10], 61004, 61004, 0),
+            Direction::Both,
+        ),
+        Owned::Headers(tcp4_headers(), 1500, Direction::FromTarget, Some(flow)),
+        Owned::Headers(tcp4_headers(), 1500, Direction::ToTarget, None),
+        Owned::Keepalive,
+        Owned::KeepaliveAck,
+        Owned::End(
+            Some("2001:db8::11".parse().unwrap()),
+            1_795_290_100_500_000_000,
+        ),
+        Owned::End(None, 1_795_290_200_000_000_000),
+    ]
+}
+
+/// Header of the `i`-th fixture record.
+pub fn header(id: &Identity, i: u32) -> PduHeader<'_> {
+    PduHeader {
+        liid: "LIID-DE-0042",
+        xid: uuid::Uuid::from_u128(0x8c29_2fa1_5831_46ec_86be_bd85_f208_3299),
+        cin: 4242,
+        sequence: 100 + i,
+        timestamp_ns: 1_795_290_013_000_000_000 + u64::from(i) * 1_234_567,
+        identity: id,
+    }
+}

@@ -1,0 +1,253 @@
+//! X2/X3 PDUs checked by an independent decoder: Wireshark's `5gli` dissector
+//! (tshark), over a real TCP stream in a pcap; and by our own decoder.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod encode_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use control::handover::pdu::{decode_next, DecodedKind, Encoder, Event, Format};
+use control::handover::x2x3::X2X3Encoder;
+use encode_support::{checksum, events, external, header, identity};
+use pcap_file::pcap::{PcapPacket, PcapWriter};
+
+const PORT: u16 = 49_999;
+
+/// Writes `segments` as one client→server TCP stream on 127.0.0.1 (after a
+/// three-way handshake), one segment per PDU, with consistent sequence numbers.
+fn write_tcp_pcap(path: &std::path::Path, segments: &[Vec<u8>]) {
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    let (cport, isn_c, isn_s) = (40_000u16, 1_000u32, 9_000u32);
+    let mut frames: Vec<(bool, u32, u32, u8, &[u8])> = vec![
+        (true, isn_c, 0, 0x02, &[]),             // SYN
+        (false, isn_s, isn_c + 1, 0x12, &[]),    // SYN ACK
+        (true, isn_c + 1, isn_s + 1, 0x10, &[]), // ACK
+    ];
+    let mut seq = isn_c + 1;
+    for s in segments {
+        frames.push((true, seq, isn_s + 1, 0x18, s));
+        seq = seq.wrapping_add(s.len() as u32);
+    }
+    for (i, (c2s, seq, ack, flags, payload)) in frames.into_iter().enumerate() {
+        let (sport, dport) = if c2s { (cport, PORT) } else { (PORT, cport) };
+        let mut f = vec![0u8; 54];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip_len = (40 + payload.len()) as u16;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&[127, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[127, 0, 0, 1]);
+        let c = checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f[34..36].copy_from_slice(&sport.to_be_bytes());
+        f[36..38].copy_from_slice(&dport.to_be_bytes());
+        f[38..42].copy_from_slice(&seq.to_be_bytes());
+        f[42..46].copy_from_slice(&ack.to_be_bytes());
+        f[46] = 0x50;
+        f[47] = flags;
+        f[48..50].copy_from_slice(&65_535u16.to_be_bytes());
+        f.extend_from_slice(payload);
+        let ts = Duration::from_millis(1_000 + i as u64);
+        w.write_packet(&PcapPacket::new(ts, f.len() as u32, &f))
+            .unwrap();
+    }
+}
+
+fn encode_all() -> Vec<(Vec<u8>, usize)> {
+    let id = identity();
+    events()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut out = Vec::new();
+            X2X3Encoder
+                .encode(&header(&id, i as u32), &e.event(), &mut out)
+                .unwrap();
+            (out, i)
+        })
+        .collect()
+}
+
+#[test]
+fn own_decoder_round_trips_every_pdu_from_one_stream() {
+    let id = identity();
+    let fixtures = events();
+    let mut stream = Vec::new();
+    for (i, e) in fixtures.iter().enumerate() {
+        Format::X2X3
+            .encoder()
+            .encode(&header(&id, i as u32), &e.event(), &mut stream)
+            .unwrap();
+    }
+    let mut at = 0;
+    for (i, e) in fixtures.iter().enumerate() {
+        // Every strict prefix of a PDU asks for more bytes.
+        let (d, used) = decode_next(Format::X2X3, &stream[at..]).unwrap().unwrap();
+        assert_eq!(
+            decode_next(Format::X2X3, &stream[at..at + used - 1]),
+            Ok(None)
+        );
+        let h = header(&id, i as u32);
+        assert_eq!(d.sequence, h.sequence);
+        match e.event() {
+            Event::Keepalive => assert_eq!(d.kind, DecodedKind::Keepalive),
+            Event::KeepaliveAck => assert_eq!(d.kind, DecodedKind::KeepaliveAck),
+            ev => {
+                assert_eq!(d.liid_or_xid, h.xid.hyphenated().to_string());
+                assert_eq!((d.cin, d.timestamp_ns), (u64::from(h.cin), h.timestamp_ns));
+                match (ev, &d.kind) {
+                    (
+                        Event::Content {
+                            ip_packet,
+                            direction,
+                        },
+                        DecodedKind::Content {
+                            ip_packet: p,
+                            direction: dd,
+                        },
+                    ) => {
+                        assert_eq!((ip_packet, direction), (&p[..], *dd));
+                    }
+                    (
+                        Event::HeaderReport {
+                            ip_headers,
+                            wire_len,
+                            direction,
+                            ..
+                        },
+                        DecodedKind::HeaderReport {
+                            ip_headers: hh,
+                            wire_len: l,
+                            direction: dd,
+                        },
+                    ) => assert_eq!((ip_headers, wire_len, direction), (&hh[..], *l, *dd)),
+                    (Event::Begin { target, .. }, DecodedKind::Iri(v)) => {
+                        assert_eq!(v["iRIType"], "iRI-Begin");
+                        assert_eq!(
+                            v["targetIPAddress"].as_str().map(|s| s.parse().unwrap()),
+                            target
+                        );
+                    }
+                    (Event::End { target, .. }, DecodedKind::Iri(v)) => {
+                        assert_eq!(v["iRIType"], "iRI-End");
+                        assert_eq!(
+                            v["targetIPAddress"].as_str().map(|s| s.parse().unwrap()),
+                            target
+                        );
+                    }
+                    (ev, k) => panic!("record {i}: {ev:?} decoded as {k:?}"),
+                }
+            }
+        }
+        at += used;
+    }
+    assert_eq!(at, stream.len());
+}
+
+#[test]
+fn tshark_5gli_decodes_every_pdu_cleanly() {
+    if !external("tshark", &["--version"]) {
+        return;
+    }
+    let pdus = encode_all();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("x2x3.pcap");
+    write_tcp_pcap(
+        &pcap,
+        &pdus.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+    );
+    if let Ok(keep) = std::env::var("CALEA_KEEP_PCAP") {
+        std::fs::copy(&pcap, keep).unwrap();
+    }
+
+    // Full dissection: nothing malformed.
+    let verbose = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args(["-d", &format!("tcp.port=={PORT},5gli"), "-V"])
+        .output()
+        .unwrap();
+    assert!(
+        verbose.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verbose.stderr)
+    );
+    let text = String::from_utf8_lossy(&verbose.stdout);
+    assert!(
+        !text.contains("Malformed"),
+        "tshark reports a malformed PDU:\n{text}"
+    );
+    assert_eq!(
+        text.matches("5G Lawful Interception\n").count(),
+        pdus.len(),
+        "{text}"
+    );
+
+    // Field by field, one line per frame.
+    let fields = [
+        "li5g.type",
+        "li5g.xid",
+        "li5g.sq",
+        "li5g.pld",
+        "li5g.pf",
+        "li5g.pd",
+        "li5g.mti",
+        "_ws.expert.severity",
+        "_ws.malformed",
+    ];
+    let mut args = vec!["-n".to_string(), "-r".into(), pcap.display().to_string()];
+    args.extend([
+        "-d".into(),
+        format!("tcp.port=={PORT},5gli"),
+        "-T".into(),
+        "fields".into(),
+        "-E".into(),
+        "separator=|".into(),
+    ]);
+    args.extend(["-E".into(), "occurrence=f".into()]);
+    for f in fields {
+        args.extend(["-e".into(), f.to_string()]);
+    }
+    let out = Command::new("tshark").args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3 + pdus.len(), "{text}");
+    let id = identity();
+    let fixtures = events();
+    for (line, (pdu, i)) in lines[3..].iter().zip(&pdus) {
+        let col: Vec<&str> = line.split('|').collect();
+        let h = header(&id, *i as u32);
+        let ptype = u16::from_be_bytes([pdu[2], pdu[3]]);
+        assert_eq!(col[0], ptype.to_string(), "{line}");
+        let hl = u32::from_be_bytes(pdu[4..8].try_into().unwrap()) as usize;
+        // tshark shows a zero-length bytes field as "<MISSING>".
+        let payload = if hl == pdu.len() {
+            "<MISSING>".to_string()
+        } else {
+            hex::encode(&pdu[hl..])
+        };
+        assert_eq!(col[3], payload, "payload of record {i}");
+        assert!(col[8].is_empty(), "malformed: {line}");
+        // No expert item of severity warning (0x600000) or above.
+        for sev in col[7].split(',').filter(|s| !s.is_empty()) {
+            let v: u32 = sev
+                .parse()
+                .unwrap_or_else(|_| u32::from_str_radix(sev.trim_start_matches("0x"), 16).unwrap());
+            assert!(v < 0x0060_0000, "expert warning on record {i}: {line}");
+        }
+        if matches!(fixtures[*i].event(), Event::Keepalive | Event::KeepaliveAck) {
+            continue;
+        }
+        assert_eq!(col[1], h.xid.hyphenated().to_string());
+        // tshark 4.0 declares the sequence attribute FT_UINT16; it must still show our value.
+        assert_eq!(col[2], h.sequence.to_string(), "{line}");
+    }
+}

@@ -1,0 +1,76 @@
+//! Shared fixtures for the store and audit integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use control::model::{Destination, DestinationFormat, InterceptRequest, ValidatedRequest};
+use control::store::Store;
+use time::OffsetDateTime;
+
+/// Database and mirror paths inside a temp dir.
+pub struct Paths {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub mirror: PathBuf,
+}
+
+pub fn paths() -> Paths {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("probe.db");
+    let mirror = dir.path().join("audit.jsonl");
+    Paths { dir, db, mirror }
+}
+
+pub fn open(p: &Paths) -> Store {
+    Store::open(&p.db, &p.mirror).unwrap()
+}
+
+/// A plaintext lab destination (valid without certificate files).
+pub fn destination(name: &str, spool: &Path) -> Destination {
+    Destination {
+        name: name.into(),
+        address: "127.0.0.1:6543".into(),
+        format: DestinationFormat::X2x3,
+        tls: None,
+        insecure_plaintext: true,
+        keepalive_secs: 30,
+        spool_dir: Some(spool.join(name)),
+        spool_max_bytes: 1 << 20,
+        directory: None,
+    }
+}
+
+/// Opens a store that already knows destination "lea".
+pub fn open_with_destination(p: &Paths) -> Store {
+    let store = open(p);
+    if store.get_destination("lea").is_err() {
+        store
+            .create_destination(&destination("lea", p.dir.path()), "admin")
+            .unwrap();
+    }
+    store
+}
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// A request valid from an hour ago to a day from now.
+pub fn request(liid: &str, targets: &[&str]) -> InterceptRequest {
+    let fmt = &time::format_description::well_known::Rfc3339;
+    let now = now();
+    InterceptRequest {
+        liid: liid.into(),
+        warrant_ref: "W-2026-0001".into(),
+        issuing_authority: "District Court".into(),
+        valid_from: (now - time::Duration::hours(1)).format(fmt).unwrap(),
+        valid_until: (now + time::Duration::days(1)).format(fmt).unwrap(),
+        mode: "content".into(),
+        targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+        destinations: vec!["lea".into()],
+    }
+}
+
+pub fn validated(liid: &str, targets: &[&str]) -> ValidatedRequest {
+    request(liid, targets).validate(now()).unwrap()
+}

@@ -1,0 +1,413 @@
+//! [`dissect`]: one pass over a frame, outermost header first, through VLAN tags,
+//! MPLS labels, PPPoE, IPv4/IPv6 (options, extension headers, fragments), TCP/UDP/
+//! ICMP and the GRE/ERSPAN/VXLAN/GTP-U/IP-in-IP/MPLS-pseudowire tunnels.
+//!
+//! Each header's function calls the next one's directly, so the common path is one
+//! straight line. Every step consumes at least 4 bytes and every kind of repetition
+//! has a limit (tunnels bound the recursion depth), so any input - including a loop
+//! of tunnels or labels - ends quickly.
+
+use super::erspan::ErspanView;
+use super::ethernet::{EtherType, EthernetView, HEADER_LEN as ETH_HEADER_LEN};
+use super::gre::GreView;
+use super::gtpu::{self, GtpuView};
+use super::icmp::{IcmpView, HEADER_LEN as ICMP_HEADER_LEN};
+use super::ip::IpProtocol;
+use super::ipv4::Ipv4View;
+use super::ipv6::{Ipv6View, HEADER_LEN as IPV6_HEADER_LEN};
+use super::ipv6ext::{AhView, Ipv6FragView, Ipv6OptView, FRAG_HEADER_LEN};
+use super::mpls::{MplsView, HEADER_LEN as MPLS_HEADER_LEN};
+use super::pppoe::{PppProtocol, PppoeView, HEADER_LEN as PPPOE_HEADER_LEN};
+use super::tcp::TcpView;
+use super::udp::{UdpView, HEADER_LEN as UDP_HEADER_LEN};
+use super::vlan::{VlanView, HEADER_LEN as VLAN_HEADER_LEN};
+use super::vxlan::{self, VxlanView, HEADER_LEN as VXLAN_HEADER_LEN};
+use super::{Dissection, IpPair, MacPair, ParseError, Transport};
+
+/// Most VLAN tags in one frame (all layers together).
+pub const MAX_VLAN_TAGS: usize = 8;
+/// Most MPLS label stack entries in one frame.
+pub const MAX_MPLS_LABELS: usize = 16;
+/// Most IPv6 extension headers (and AHs) in one frame.
+pub const MAX_EXT_HEADERS: usize = 8;
+/// Most tunnels (GRE, VXLAN, GTP-U, IP-in-IP, MPLS pseudowire) in one frame.
+pub const MAX_TUNNELS: usize = 3;
+
+/// Length of an MPLS pseudowire control word.
+const PW_CONTROL_WORD_LEN: usize = 4;
+
+/// Walks `frame` into `out`, overwriting it.
+///
+/// On success `out` holds every Ethernet and IP layer found (outermost first), the
+/// innermost transport header, the outermost L3 offset and `header_len`, the end of
+/// the innermost header parsed. Non-IP frames and unknown protocols are not errors:
+/// parsing just stops there. On error, `out` still holds the layers parsed before
+/// the malformed header.
+///
+/// # Errors
+/// [`ParseError::Truncated`] or [`ParseError::BadLength`] for a header that does not
+/// fit or a length field that lies, [`ParseError::BadVersion`] for an IP version that
+/// does not match its EtherType, [`ParseError::TooDeep`] past the nesting limits
+/// ([`MAX_VLAN_TAGS`], [`MAX_MPLS_LABELS`], [`MAX_EXT_HEADERS`], [`MAX_TUNNELS`],
+/// [`MAX_IP_LAYERS`](super::MAX_IP_LAYERS), [`MAX_ETH_LAYERS`](super::MAX_ETH_LAYERS)),
+/// and [`ParseError::BadLength`] for a frame longer than 65535 bytes.
+#[inline]
+pub fn dissect(frame: &[u8], out: &mut Dissection) -> Result<(), ParseError> {
+    out.clear();
+    if frame.len() > usize::from(u16::MAX) {
+        return Err(ParseError::BadLength);
+    }
+    let mut walk = Walk {
+        frame,
+        off: 0,
+        end: frame.len(),
+        vlans: 0,
+        labels: 0,
+        exts: 0,
+        tunnels: 0,
+        out,
+    };
+    walk.ethernet()
+}
+
+/// Position in the frame and the nesting counters.
+struct Walk<'a, 'o> {
+    frame: &'a [u8],
+    /// Start of the next header.
+    off: usize,
+    /// End of the innermost enclosing length-delimited unit (IP packet, UDP datagram...).
+    end: usize,
+    vlans: usize,
+    labels: usize,
+    exts: usize,
+    tunnels: usize,
+    out: &'o mut Dissection,
+}
+
+/// Counts one more of something, failing past `max`.
+#[inline]
+fn bump(count: &mut usize, max: usize) -> Result<(), ParseError> {
+    *count += 1;
+    if *count > max {
+        return Err(ParseError::TooDeep);
+    }
+    Ok(())
+}
+
+impl<'a> Walk<'a, '_> {
+    /// The bytes from the next header to the end of the enclosing unit.
+    #[inline]
+    fn rest(&self) -> &'a [u8] {
+        self.frame.get(self.off..self.end).unwrap_or(&[])
+    }
+
+    /// Moves past a header of `len` bytes, which now ends the parsed headers.
+    #[inline]
+    fn advance(&mut self, len: usize) {
+        self.off += len;
+        // Frames are at most 65535 bytes and `off` never passes `end`.
+        self.out.header_len = u16::try_from(self.off).unwrap_or(u16::MAX);
+    }
+
+    /// Enters one more tunnel.
+    #[inline]
+    fn tunnel(&mut self) -> Result<(), ParseError> {
+        bump(&mut self.tunnels, MAX_TUNNELS)
+    }
+
+    #[inline]
+    fn ethernet(&mut self) -> Result<(), ParseError> {
+        let eth = EthernetView::new_checked(self.rest())?;
+        self.out.push_mac(MacPair {
+            src: eth.src(),
+            dst: eth.dst(),
+        })?;
+        self.advance(ETH_HEADER_LEN);
+        self.ethertype(eth.ethertype())
+    }
+
+    #[inline]
+    fn ethertype(&mut self, mut t: EtherType) -> Result<(), ParseError> {
+        loop {
+            match t {
+                EtherType::Ipv4 => return self.ipv4(),
+                EtherType::Ipv6 => return self.ipv6(),
+                EtherType::Vlan | EtherType::Qinq | EtherType::QinqLegacy => {
+                    bump(&mut self.vlans, MAX_VLAN_TAGS)?;
+                    let tag = VlanView::new_checked(self.rest())?;
+                    self.advance(VLAN_HEADER_LEN);
+                    t = tag.ethertype();
+                }
+                EtherType::Mpls | EtherType::MplsMulticast => return self.mpls(),
+                EtherType::PppoeSession => return self.pppoe(),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn pppoe(&mut self) -> Result<(), ParseError> {
+        let pppoe = PppoeView::new_checked(self.rest())?;
+        self.end = self.off + PPPOE_HEADER_LEN + pppoe.payload().len();
+        self.advance(PPPOE_HEADER_LEN);
+        match pppoe.protocol() {
+            PppProtocol::Ipv4 => self.ipv4(),
+            PppProtocol::Ipv6 => self.ipv6(),
+            PppProtocol::Unknown(_) => Ok(()),
+        }
+    }
+
+    /// The label stack, then a guess from the first nibble: IPv4, IPv6, or a
+    /// pseudowire control word (0) followed by Ethernet.
+    fn mpls(&mut self) -> Result<(), ParseError> {
+        loop {
+            bump(&mut self.labels, MAX_MPLS_LABELS)?;
+            let label = MplsView::new_checked(self.rest())?;
+            self.advance(MPLS_HEADER_LEN);
+            if label.bottom() {
+                break;
+            }
+        }
+        let rest = self.rest();
+        match rest.first().map(|b| b >> 4) {
+            Some(4) => self.ipv4(),
+            Some(6) => self.ipv6(),
+            Some(0) if rest.len() >= PW_CONTROL_WORD_LEN => {
+                self.tunnel()?;
+                self.advance(PW_CONTROL_WORD_LEN);
+                self.ethernet()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Marks the start of an IP layer.
+    #[inline]
+    fn enter_ip(&mut self, pair: IpPair) -> Result<(), ParseError> {
+        if self.out.l3_offset.is_none() {
+            self.out.l3_offset = Some(u16::try_from(self.off).unwrap_or(u16::MAX));
+        }
+        self.out.transport = None;
+        self.out.push_ip(pair)
+    }
+
+    #[inline]
+    fn ipv4(&mut self) -> Result<(), ParseError> {
+        let ip = Ipv4View::new_checked(self.rest())?;
+        self.enter_ip(IpPair::V4 {
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+        })?;
+        self.end = self.off + usize::from(ip.total_len());
+        self.advance(ip.header_len());
+        if ip.frag_offset() != 0 {
+            return Ok(());
+        }
+        match ip.protocol() {
+            IpProtocol::Ah => match self.extensions(IpProtocol::Ah)? {
+                Some((proto, more)) => self.upper(proto, more || ip.more_frags()),
+                None => Ok(()),
+            },
+            proto => self.upper(proto, ip.more_frags()),
+        }
+    }
+
+    fn ipv6(&mut self) -> Result<(), ParseError> {
+        let ip = Ipv6View::new_checked(self.rest())?;
+        self.enter_ip(IpPair::V6 {
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+        })?;
+        self.end = self.off + IPV6_HEADER_LEN + usize::from(ip.payload_len());
+        self.advance(IPV6_HEADER_LEN);
+        match self.extensions(ip.next_header())? {
+            Some((proto, more)) => self.upper(proto, more),
+            None => Ok(()),
+        }
+    }
+
+    /// Follows extension headers (and AH) to the upper-layer protocol. Returns it and
+    /// whether more fragments follow, or `None` for a non-first fragment.
+    fn extensions(
+        &mut self,
+        mut proto: IpProtocol,
+    ) -> Result<Option<(IpProtocol, bool)>, ParseError> {
+        let mut more = false;
+        loop {
+            match proto {
+                IpProtocol::HopByHop | IpProtocol::Ipv6Route | IpProtocol::Ipv6Opts => {
+                    bump(&mut self.exts, MAX_EXT_HEADERS)?;
+                    let ext = Ipv6OptView::new_checked(self.rest())?;
+                    self.advance(ext.header_len());
+                    proto = ext.next_header();
+                }
+                IpProtocol::Ipv6Frag => {
+                    bump(&mut self.exts, MAX_EXT_HEADERS)?;
+                    let frag = Ipv6FragView::new_checked(self.rest())?;
+                    self.advance(FRAG_HEADER_LEN);
+                    if frag.frag_offset() != 0 {
+                        return Ok(None);
+                    }
+                    more |= frag.more_frags();
+                    proto = frag.next_header();
+                }
+                IpProtocol::Ah => {
+                    bump(&mut self.exts, MAX_EXT_HEADERS)?;
+                    let ah = AhView::new_checked(self.rest())?;
+                    self.advance(ah.header_len());
+                    proto = ah.next_header();
+                }
+                _ => return Ok(Some((proto, more))),
+            }
+        }
+    }
+
+    /// The upper-layer protocol of an IP packet. In a first fragment (`more_frags`)
+    /// the transport header may be cut, and tunnels are not followed.
+    #[inline]
+    fn upper(&mut self, proto: IpProtocol, more_frags: bool) -> Result<(), ParseError> {
+        if more_frags {
+            let step = match proto {
+                IpProtocol::Udp => self.udp(true),
+                IpProtocol::Tcp => self.tcp(),
+                IpProtocol::Icmp | IpProtocol::Icmpv6 => self.icmp(proto),
+                _ => Ok(()),
+            };
+            return match step {
+                Err(ParseError::Truncated | ParseError::BadLength) => Ok(()),
+                other => other,
+            };
+        }
+        match proto {
+            IpProtocol::Udp => self.udp(false),
+            IpProtocol::Tcp => self.tcp(),
+            IpProtocol::Icmp | IpProtocol::Icmpv6 => self.icmp(proto),
+            IpProtocol::Gre => self.gre(),
+            IpProtocol::IpIp => {
+                self.tunnel()?;
+                self.ipv4()
+            }
+            IpProtocol::Ipv6 => {
+                self.tunnel()?;
+                self.ipv6()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    #[inline]
+    fn tcp(&mut self) -> Result<(), ParseError> {
+        let tcp = TcpView::new_checked(self.rest())?;
+        self.out.transport = Some(Transport {
+            proto: 6,
+            src_port: tcp.src_port(),
+            dst_port: tcp.dst_port(),
+        });
+        self.advance(tcp.header_len());
+        Ok(())
+    }
+
+    fn icmp(&mut self, proto: IpProtocol) -> Result<(), ParseError> {
+        IcmpView::new_checked(self.rest())?;
+        self.out.transport = Some(Transport {
+            proto: proto.into(),
+            src_port: 0,
+            dst_port: 0,
+        });
+        self.advance(ICMP_HEADER_LEN);
+        Ok(())
+    }
+
+    #[inline]
+    fn udp(&mut self, more_frags: bool) -> Result<(), ParseError> {
+        // In a first fragment the UDP length covers the reassembled datagram.
+        let udp = if more_frags {
+            UdpView::new_unchecked(self.rest())
+        } else {
+            UdpView::new_checked(self.rest())?
+        };
+        if self.rest().len() < UDP_HEADER_LEN {
+            return Err(ParseError::Truncated);
+        }
+        self.out.transport = Some(Transport {
+            proto: 17,
+            src_port: udp.src_port(),
+            dst_port: udp.dst_port(),
+        });
+        self.advance(UDP_HEADER_LEN);
+        if more_frags {
+            return Ok(());
+        }
+        self.end = self.off - UDP_HEADER_LEN + usize::from(udp.len());
+        match udp.dst_port() {
+            vxlan::UDP_PORT => self.vxlan(),
+            gtpu::UDP_PORT => self.gtpu(),
+            _ => Ok(()),
+        }
+    }
+
+    /// VXLAN by port; without a whole header and the I flag it is plain UDP payload.
+    fn vxlan(&mut self) -> Result<(), ParseError> {
+        match VxlanView::new_checked(self.rest()) {
+            Ok(v) if v.vni_valid() => {
+                self.tunnel()?;
+                self.advance(VXLAN_HEADER_LEN);
+                self.ethernet()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// GTP-U by port; anything but GTPv1 with PT = 1 is plain UDP payload.
+    fn gtpu(&mut self) -> Result<(), ParseError> {
+        let rest = self.rest();
+        let gtp = GtpuView::new_unchecked(rest);
+        if rest.len() < gtpu::HEADER_LEN || !gtp.is_v1_gtp() {
+            return Ok(());
+        }
+        let hlen = gtp.header_len()?;
+        self.end = self.off + gtpu::HEADER_LEN + usize::from(gtp.length());
+        self.advance(hlen);
+        if gtp.msg_type() != gtpu::MSG_G_PDU {
+            return Ok(());
+        }
+        self.tunnel()?;
+        match self.rest().first().map(|b| b >> 4) {
+            Some(4) => self.ipv4(),
+            Some(6) => self.ipv6(),
+            _ => Ok(()),
+        }
+    }
+
+    fn gre(&mut self) -> Result<(), ParseError> {
+        let gre = GreView::new_checked(self.rest())?;
+        if gre.version() != 0 || gre.has_routing() {
+            return Ok(());
+        }
+        self.advance(gre.header_len());
+        match gre.protocol() {
+            EtherType::Ipv4 => {
+                self.tunnel()?;
+                self.ipv4()
+            }
+            EtherType::Ipv6 => {
+                self.tunnel()?;
+                self.ipv6()
+            }
+            EtherType::Mpls | EtherType::MplsMulticast => {
+                self.tunnel()?;
+                self.mpls()
+            }
+            EtherType::TransparentEthernet => {
+                self.tunnel()?;
+                self.ethernet()
+            }
+            EtherType::ErspanII | EtherType::ErspanIII => {
+                let erspan = ErspanView::new_checked(self.rest())?;
+                self.advance(erspan.header_len());
+                self.tunnel()?;
+                self.ethernet()
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,497 @@
+//! One worker's copy of the target tables: read on the packet path, changed only by
+//! [`TableReplica::apply_pending`] between bursts.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::matches::Matches;
+use super::prefix::PrefixTable;
+use super::ring::{Msg, Reserve, Ring};
+use super::slots::{self, Map, SlotSet};
+use super::{Direction, InterceptSpec, Target, Update};
+use crate::parse::{Dissection, IpPair, MacPair};
+
+/// A worker's target tables. Owned by its worker thread; fed by a [`super::TableWriter`].
+pub struct TableReplica {
+    ring: Arc<Ring>,
+    epoch: u64,
+    exact4: Map<u32>,
+    exact6: Map<u128>,
+    cidr4: PrefixTable<u32>,
+    cidr6: PrefixTable<u128>,
+    mac: Map<u64>,
+    intercepts: Vec<Option<InterceptSpec>>,
+    targets: usize,
+    spill_bytes: usize,
+}
+
+fn mac_key(mac: [u8; 6]) -> u64 {
+    let [a, b, c, d, e, f] = mac;
+    u64::from_be_bytes([0, 0, a, b, c, d, e, f])
+}
+
+impl TableReplica {
+    pub(crate) fn new(ring: Arc<Ring>) -> Self {
+        Self {
+            ring,
+            epoch: 0,
+            exact4: Map::default(),
+            exact6: Map::default(),
+            cidr4: PrefixTable::default(),
+            cidr6: PrefixTable::default(),
+            mac: Map::default(),
+            intercepts: Vec::new(),
+            targets: 0,
+            spill_bytes: 0,
+        }
+    }
+
+    /// Applies up to `budget` messages from the update ring (O(1) each) and publishes
+    /// the epoch reached. Returns the number of messages consumed.
+    pub fn apply_pending(&mut self, budget: usize) -> usize {
+        let mut n = 0;
+        while n < budget {
+            let Some(msg) = self.ring.queue.pop() else {
+                break;
+            };
+            n += 1;
+            match msg {
+                Msg::Update(u) => self.apply(u),
+                Msg::Epoch(e) => self.epoch = e,
+                Msg::Reserve(r) => self.reserve(r),
+            }
+        }
+        if n > 0 {
+            self.ring.applied.store(self.epoch, Ordering::Release);
+        }
+        n
+    }
+
+    /// Last epoch applied: every update sent up to it is in effect here.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Targets (exact addresses, prefixes, MACs) stored.
+    pub fn target_count(&self) -> usize {
+        self.targets
+    }
+
+    /// Approximate heap bytes used by the tables.
+    pub fn memory_bytes(&self) -> usize {
+        self.exact4.allocation_size()
+            + self.exact6.allocation_size()
+            + self.mac.allocation_size()
+            + self.cidr4.allocation_size()
+            + self.cidr6.allocation_size()
+            + self.intercepts.capacity() * std::mem::size_of::<Option<InterceptSpec>>()
+            + self.spill_bytes
+    }
+
+    fn reserve(&mut self, r: Reserve) {
+        self.exact4.reserve(r.ipv4);
+        self.exact6.reserve(r.ipv6);
+        self.mac.reserve(r.mac);
+    }
+
+    fn apply(&mut self, u: Update) {
+        let spill = &mut self.spill_bytes;
+        match u {
+            Update::SetIntercept { slot, spec } => {
+                let i = usize::from(slot.0);
+                if self.intercepts.len() <= i {
+                    self.intercepts.resize(i + 1, None);
+                }
+                if let Some(s) = self.intercepts.get_mut(i) {
+                    *s = Some(spec);
+                }
+            }
+            // The writer removes the intercept's targets first (same ring, in order).
+            Update::ClearIntercept { slot } => {
+                if let Some(s) = self.intercepts.get_mut(usize::from(slot.0)) {
+                    *s = None;
+                }
+            }
+            Update::AddTarget { slot, target } => {
+                let new = match target {
+                    Target::Ipv4(a) => slots::add(&mut self.exact4, a.into(), slot, spill),
+                    Target::Ipv6(a) => slots::add(&mut self.exact6, a.into(), slot, spill),
+                    Target::Ipv4Net(a, l) => self.cidr4.add(a.into(), l, slot, spill),
+                    Target::Ipv6Net(a, l) => self.cidr6.add(a.into(), l, slot, spill),
+                    Target::Mac(m) => slots::add(&mut self.mac, mac_key(m), slot, spill),
+                };
+                self.targets += usize::from(new);
+            }
+            Update::RemoveTarget { slot, target } => {
+                let gone = match target {
+                    Target::Ipv4(a) => slots::remove(&mut self.exact4, a.into(), slot, spill),
+                    Target::Ipv6(a) => slots::remove(&mut self.exact6, a.into(), slot, spill),
+                    Target::Ipv4Net(a, l) => self.cidr4.remove(a.into(), l, slot, spill),
+                    Target::Ipv6Net(a, l) => self.cidr6.remove(a.into(), l, slot, spill),
+                    Target::Mac(m) => slots::remove(&mut self.mac, mac_key(m), slot, spill),
+                };
+                self.targets -= usize::from(gone);
+            }
+        }
+    }
+
+    /// Finds every intercept `d` belongs to at time `ts_ns`: src and dst of every IP
+    /// layer (outer and tunnelled) against exact then CIDR tables, then the MACs of
+    /// every Ethernet layer. A slot counts only if its intercept is set and
+    /// `valid_from_ns <= ts_ns < valid_until_ns`. Each stage is skipped when empty.
+    #[inline]
+    pub fn classify(&self, d: &Dissection, ts_ns: u64, out: &mut Matches) {
+        self.classify_layers(d.ips(), d.macs(), ts_ns, out);
+    }
+
+    /// [`Self::classify`] on the address layers of a dissection.
+    #[inline]
+    fn classify_layers(
+        &self,
+        ips: impl Iterator<Item = IpPair>,
+        macs: &[MacPair],
+        ts_ns: u64,
+        out: &mut Matches,
+    ) {
+        out.clear();
+        if self.targets == 0 {
+            return;
+        }
+        let mut hit = |set: &SlotSet, dir: Direction| self.hit(set, dir, ts_ns, out);
+        for pair in ips {
+            match pair {
+                IpPair::V4 { src, dst } => {
+                    let (src, dst) = (u32::from(src), u32::from(dst));
+                    if !self.exact4.is_empty() {
+                        if let Some(s) = self.exact4.get(&src) {
+                            hit(s, Direction::FromTarget);
+                        }
+                        if let Some(s) = self.exact4.get(&dst) {
+                            hit(s, Direction::ToTarget);
+                        }
+                    }
+                    if !self.cidr4.is_empty() {
+                        self.cidr4
+                            .for_each_match(src, |s| hit(s, Direction::FromTarget));
+                        self.cidr4
+                            .for_each_match(dst, |s| hit(s, Direction::ToTarget));
+                    }
+                }
+                IpPair::V6 { src, dst } => {
+                    let (src, dst) = (u128::from(src), u128::from(dst));
+                    if !self.exact6.is_empty() {
+                        if let Some(s) = self.exact6.get(&src) {
+                            hit(s, Direction::FromTarget);
+                        }
+                        if let Some(s) = self.exact6.get(&dst) {
+                            hit(s, Direction::ToTarget);
+                        }
+                    }
+                    if !self.cidr6.is_empty() {
+                        self.cidr6
+                            .for_each_match(src, |s| hit(s, Direction::FromTarget));
+                        self.cidr6
+                            .for_each_match(dst, |s| hit(s, Direction::ToTarget));
+                    }
+                }
+            }
+        }
+        if !self.mac.is_empty() {
+            for pair in macs {
+                if let Some(s) = self.mac.get(&mac_key(pair.src)) {
+                    hit(s, Direction::FromTarget);
+                }
+                if let Some(s) = self.mac.get(&mac_key(pair.dst)) {
+                    hit(s, Direction::ToTarget);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn hit(&self, set: &SlotSet, dir: Direction, ts_ns: u64, out: &mut Matches) {
+        for &slot in set.as_slice() {
+            if let Some(Some(spec)) = self.intercepts.get(usize::from(slot.0)) {
+                if spec.valid_from_ns <= ts_ns && ts_ns < spec.valid_until_ns {
+                    out.add(slot, spec, dir);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::handoff::Match;
+    use crate::targets::{replicas, Mode, Slot, TableWriter};
+
+    const FROM: u64 = 1_000;
+    const UNTIL: u64 = 2_000;
+
+    fn spec(key: u32, mode: Mode) -> InterceptSpec {
+        InterceptSpec {
+            key,
+            mode,
+            valid_from_ns: FROM,
+            valid_until_ns: UNTIL,
+        }
+    }
+
+    fn v4(a: [u8; 4]) -> Ipv4Addr {
+        Ipv4Addr::from(a)
+    }
+
+    fn pair4(src: [u8; 4], dst: [u8; 4]) -> IpPair {
+        IpPair::V4 {
+            src: v4(src),
+            dst: v4(dst),
+        }
+    }
+
+    /// One replica loaded with `updates`, all applied.
+    fn loaded(updates: &[Update]) -> (TableWriter, TableReplica) {
+        let (mut w, mut r) = replicas(1, 1024);
+        let mut r = r.remove(0);
+        let e = w.send(updates);
+        while r.epoch() < e {
+            r.apply_pending(16);
+        }
+        (w, r)
+    }
+
+    fn run(r: &TableReplica, ips: &[IpPair], macs: &[MacPair], ts: u64) -> Vec<Match> {
+        let mut out = Matches::new();
+        r.classify_layers(ips.iter().copied(), macs, ts, &mut out);
+        let mut v = out.as_slice().to_vec();
+        v.sort_by_key(|m| m.key);
+        v
+    }
+
+    fn m(key: u32, mode: Mode, direction: Direction) -> Match {
+        Match {
+            key,
+            mode,
+            direction,
+        }
+    }
+
+    fn set(slot: u16, key: u32, mode: Mode) -> Update {
+        Update::SetIntercept {
+            slot: Slot(slot),
+            spec: spec(key, mode),
+        }
+    }
+
+    fn add(slot: u16, target: Target) -> Update {
+        Update::AddTarget {
+            slot: Slot(slot),
+            target,
+        }
+    }
+
+    #[test]
+    fn exact_ipv4_sets_direction_per_side_and_merges_to_both() {
+        let (_w, r) = loaded(&[
+            set(0, 10, Mode::Content),
+            set(1, 11, Mode::Headers),
+            add(0, Target::Ipv4(v4([10, 0, 0, 1]))),
+            add(1, Target::Ipv4(v4([10, 0, 0, 2]))),
+            add(0, Target::Ipv4(v4([10, 0, 0, 3]))),
+        ]);
+        let out = run(&r, &[pair4([10, 0, 0, 1], [10, 0, 0, 2])], &[], FROM);
+        assert_eq!(
+            out,
+            vec![
+                m(10, Mode::Content, Direction::FromTarget),
+                m(11, Mode::Headers, Direction::ToTarget)
+            ]
+        );
+        let out = run(&r, &[pair4([10, 0, 0, 3], [10, 0, 0, 1])], &[], FROM);
+        assert_eq!(out, vec![m(10, Mode::Content, Direction::Both)]);
+        assert!(run(&r, &[pair4([10, 0, 0, 4], [10, 0, 0, 5])], &[], FROM).is_empty());
+        // An inner (tunnelled) layer matches as well as an outer one.
+        let out = run(
+            &r,
+            &[
+                pair4([1, 1, 1, 1], [2, 2, 2, 2]),
+                pair4([9, 9, 9, 9], [10, 0, 0, 2]),
+            ],
+            &[],
+            FROM,
+        );
+        assert_eq!(out, vec![m(11, Mode::Headers, Direction::ToTarget)]);
+    }
+
+    #[test]
+    fn warrant_window_is_checked_per_packet() {
+        let (_w, r) = loaded(&[
+            set(3, 7, Mode::Content),
+            add(3, Target::Ipv4(v4([1, 2, 3, 4]))),
+        ]);
+        let p = [pair4([1, 2, 3, 4], [5, 6, 7, 8])];
+        assert!(run(&r, &p, &[], FROM - 1).is_empty());
+        assert_eq!(run(&r, &p, &[], FROM).len(), 1);
+        assert_eq!(run(&r, &p, &[], UNTIL - 1).len(), 1);
+        assert!(run(&r, &p, &[], UNTIL).is_empty());
+    }
+
+    #[test]
+    fn target_without_intercept_never_matches() {
+        let (_w, r) = loaded(&[add(4, Target::Ipv4(v4([1, 2, 3, 4])))]);
+        assert_eq!(r.target_count(), 1);
+        assert!(run(&r, &[pair4([1, 2, 3, 4], [5, 6, 7, 8])], &[], FROM).is_empty());
+    }
+
+    #[test]
+    fn cleared_slot_reused_does_not_inherit_old_targets() {
+        let old = Target::Ipv4(v4([1, 2, 3, 4]));
+        let new = Target::Ipv6(Ipv6Addr::LOCALHOST);
+        let (mut w, mut r) = loaded(&[set(2, 1, Mode::Content), add(2, old)]);
+        let e = w.send(&[
+            Update::ClearIntercept { slot: Slot(2) },
+            set(2, 99, Mode::Headers),
+            add(2, new),
+        ]);
+        while r.epoch() < e {
+            r.apply_pending(1);
+        }
+        assert_eq!(r.target_count(), 1);
+        assert!(run(&r, &[pair4([1, 2, 3, 4], [5, 6, 7, 8])], &[], FROM).is_empty());
+        let p6 = IpPair::V6 {
+            src: Ipv6Addr::UNSPECIFIED,
+            dst: Ipv6Addr::LOCALHOST,
+        };
+        assert_eq!(
+            run(&r, &[p6], &[], FROM),
+            vec![m(99, Mode::Headers, Direction::ToTarget)]
+        );
+    }
+
+    #[test]
+    fn cidr_finds_all_containing_prefixes_and_host_bits_are_ignored() {
+        let (mut w, mut r) = loaded(&[
+            set(0, 1, Mode::Content),
+            set(1, 2, Mode::Content),
+            set(2, 3, Mode::Headers),
+            add(0, Target::Ipv4Net(v4([10, 0, 0, 0]), 8)),
+            add(1, Target::Ipv4Net(v4([10, 1, 2, 99]), 24)),
+            add(
+                2,
+                Target::Ipv6Net("2001:db8::".parse().unwrap_or(Ipv6Addr::UNSPECIFIED), 32),
+            ),
+        ]);
+        let out = run(&r, &[pair4([8, 8, 8, 8], [10, 1, 2, 3])], &[], FROM);
+        assert_eq!(
+            out,
+            vec![
+                m(1, Mode::Content, Direction::ToTarget),
+                m(2, Mode::Content, Direction::ToTarget)
+            ]
+        );
+        let p6 = IpPair::V6 {
+            src: "2001:db8:1::5".parse().unwrap_or(Ipv6Addr::UNSPECIFIED),
+            dst: Ipv6Addr::LOCALHOST,
+        };
+        assert_eq!(
+            run(&r, &[p6], &[], FROM),
+            vec![m(3, Mode::Headers, Direction::FromTarget)]
+        );
+        // Removing with other host bits names the same prefix.
+        let e = w.send(&[Update::RemoveTarget {
+            slot: Slot(1),
+            target: Target::Ipv4Net(v4([10, 1, 2, 0]), 24),
+        }]);
+        while r.epoch() < e {
+            r.apply_pending(8);
+        }
+        let out = run(&r, &[pair4([8, 8, 8, 8], [10, 1, 2, 3])], &[], FROM);
+        assert_eq!(out, vec![m(1, Mode::Content, Direction::ToTarget)]);
+    }
+
+    #[test]
+    fn mac_targets_match_any_ethernet_layer() {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let (_w, r) = loaded(&[set(0, 5, Mode::Content), add(0, Target::Mac(mac))]);
+        let macs = [
+            MacPair::default(),
+            MacPair {
+                src: [9; 6],
+                dst: mac,
+            },
+        ];
+        assert_eq!(
+            run(&r, &[], &macs, FROM),
+            vec![m(5, Mode::Content, Direction::ToTarget)]
+        );
+    }
+
+    #[test]
+    fn one_target_in_many_intercepts_and_many_targets_in_one() {
+        let t = Target::Ipv4(v4([1, 1, 1, 1]));
+        let mut ups: Vec<Update> = (0..20)
+            .map(|s| set(s, 100 + u32::from(s), Mode::Content))
+            .collect();
+        ups.extend((0..20).map(|s| add(s, t)));
+        ups.extend((0..50u8).map(|i| add(0, Target::Ipv4(v4([2, 2, 2, i])))));
+        let (mut w, mut r) = loaded(&ups);
+        assert_eq!(r.target_count(), 51);
+        let out = run(&r, &[pair4([1, 1, 1, 1], [2, 2, 2, 7])], &[], FROM);
+        let mut want: Vec<Match> = (0..20)
+            .map(|s| m(100 + s, Mode::Content, Direction::FromTarget))
+            .collect();
+        want[0].direction = Direction::Both;
+        assert_eq!(out, want);
+        let e = w.send(&[Update::ClearIntercept { slot: Slot(0) }]);
+        while r.epoch() < e {
+            r.apply_pending(8);
+        }
+        assert_eq!(r.target_count(), 1);
+        assert_eq!(
+            run(&r, &[pair4([1, 1, 1, 1], [2, 2, 2, 7])], &[], FROM).len(),
+            19
+        );
+    }
+
+    #[test]
+    fn epoch_is_applied_only_when_every_worker_applied_it() {
+        let (mut w, mut rs) = replicas(2, 64);
+        let e = w.send(&[add(0, Target::Ipv4(v4([1, 1, 1, 1])))]);
+        assert_eq!(e, 1);
+        assert_eq!(rs[0].apply_pending(usize::MAX), 2);
+        assert_eq!(w.min_applied(), 0);
+        assert!(!w.wait_applied(e, Duration::from_millis(20)));
+        rs[1].apply_pending(1);
+        assert!(
+            !w.wait_applied(e, Duration::from_millis(20)),
+            "marker not consumed yet"
+        );
+        rs[1].apply_pending(1);
+        assert!(w.wait_applied(e, Duration::from_secs(5)));
+        assert_eq!(w.min_applied(), 1);
+        assert!(rs[1].memory_bytes() > 0);
+        assert_eq!(rs[1].target_count(), 1);
+    }
+
+    #[test]
+    fn full_ring_makes_the_writer_wait_not_the_worker() {
+        let (mut w, mut rs) = replicas(1, 4);
+        let mut r = rs.remove(0);
+        let ups: Vec<Update> = (0..1000u32)
+            .map(|i| add(0, Target::Ipv4(Ipv4Addr::from(i))))
+            .collect();
+        std::thread::scope(|s| {
+            let sender = s.spawn(|| w.send(&ups));
+            let mut applied = 0;
+            while applied < ups.len() + 1 {
+                applied += r.apply_pending(3);
+            }
+            assert_eq!(sender.join().ok(), Some(1));
+        });
+        assert_eq!(r.target_count(), 1000);
+        assert_eq!(r.epoch(), 1);
+    }
+}

@@ -1,0 +1,391 @@
+//! Classification of real frames (built by `synth`, parsed by `dissect`) in every
+//! encapsulation, against exact, CIDR and MAC targets: frame by frame, the set of
+//! intercepts and directions must be exactly the expected one.
+//!
+//! The corpus here is shared with the worker tests (`#[path]` include).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use dataplane::parse::{dissect, Dissection};
+use dataplane::synth::Frame;
+use dataplane::targets::{
+    replicas, Direction, InterceptSpec, Matches, Mode, Slot, TableReplica, TableWriter, Target,
+    Update,
+};
+
+/// Every record payload is this marker, so a headers-mode copy can be checked for it.
+pub(crate) const PAYLOAD: &[u8] = b"\xde\xad\xbe\xefPAYLOAD-MARKER\xde\xad\xbe\xef";
+
+pub(crate) const M_T: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0x77];
+const A: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const B: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+/// Intercepts of the corpus: (slot, key, mode, targets).
+pub(crate) fn intercepts() -> Vec<(u16, u32, Mode, Vec<Target>)> {
+    let mut many: Vec<Target> = (1..=50)
+        .map(|i| Target::Ipv4(Ipv4Addr::new(10, 9, 0, i)))
+        .collect();
+    many.push(Target::Ipv6(six(0x99, 1)));
+    vec![
+        (0, 100, Mode::Content, vec![Target::Ipv4(t4())]),
+        (1, 101, Mode::Headers, vec![Target::Ipv6(t6())]),
+        (
+            2,
+            102,
+            Mode::Content,
+            vec![Target::Ipv4Net(Ipv4Addr::new(172, 16, 0, 0), 12)],
+        ),
+        (
+            3,
+            103,
+            Mode::Headers,
+            vec![Target::Ipv6Net(six(0xff, 0), 48)],
+        ),
+        (4, 104, Mode::Headers, vec![Target::Mac(M_T)]),
+        // One target in two intercepts (0 and 5).
+        (5, 105, Mode::Headers, vec![Target::Ipv4(t4())]),
+        // Many targets in one intercept.
+        (6, 106, Mode::Content, many),
+    ]
+}
+
+/// The updates that install [`intercepts`] with an always-open window.
+pub(crate) fn load_updates() -> Vec<Update> {
+    let mut ups = Vec::new();
+    for (slot, key, mode, targets) in intercepts() {
+        let slot = Slot(slot);
+        ups.push(Update::SetIntercept {
+            slot,
+            spec: InterceptSpec {
+                key,
+                mode,
+                valid_from_ns: 0,
+                valid_until_ns: u64::MAX,
+            },
+        });
+        ups.extend(
+            targets
+                .into_iter()
+                .map(|target| Update::AddTarget { slot, target }),
+        );
+    }
+    ups
+}
+
+/// The mode of intercept `key` in the corpus.
+pub(crate) fn mode_of(key: u32) -> Mode {
+    intercepts()
+        .into_iter()
+        .find(|i| i.1 == key)
+        .map(|i| i.2)
+        .unwrap()
+}
+
+pub(crate) fn t4() -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, 1)
+}
+pub(crate) fn t6() -> Ipv6Addr {
+    "2001:db8::1".parse().unwrap()
+}
+/// 2001:db8:`sub`::`host`
+pub(crate) fn six(sub: u16, host: u16) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, sub, 0, 0, 0, 0, host)
+}
+/// A non-target IPv4 address.
+pub(crate) fn o4(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(192, 0, 2, i)
+}
+/// A non-target IPv6 address.
+pub(crate) fn o6(i: u16) -> Ipv6Addr {
+    six(1, i)
+}
+
+/// One frame and the intercepts it must match.
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
+    pub(crate) frame: Vec<u8>,
+    pub(crate) expect: Vec<(u32, Direction)>,
+}
+
+use Direction::{Both, FromTarget as From, ToTarget as To};
+
+fn case(name: &'static str, f: Frame, mut expect: Vec<(u32, Direction)>) -> Case {
+    expect.sort_by_key(|e| e.0);
+    Case {
+        name,
+        frame: f.payload(PAYLOAD).build(),
+        expect,
+    }
+}
+
+/// Target and non-target traffic, both directions, every encapsulation.
+pub(crate) fn corpus() -> Vec<Case> {
+    let e = || Frame::ethernet(A, B);
+    let t4 = t4();
+    let t6 = t6();
+    vec![
+        case(
+            "ipv4 from target",
+            e().ipv4(t4, o4(1)).udp(1, 2),
+            vec![(100, From), (105, From)],
+        ),
+        case(
+            "ipv4 to target",
+            e().ipv4(o4(1), t4).tcp(3, 4),
+            vec![(100, To), (105, To)],
+        ),
+        case("ipv4 other", e().ipv4(o4(1), o4(2)).udp(1, 2), vec![]),
+        case(
+            "ipv4 target to target",
+            e().ipv4(t4, t4).icmp(),
+            vec![(100, Both), (105, Both)],
+        ),
+        case(
+            "vlan",
+            e().vlan(10).ipv4(o4(3), t4).udp(1, 2),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "vlan other",
+            e().vlan(10).ipv4(o4(3), o4(4)).udp(1, 2),
+            vec![],
+        ),
+        case(
+            "qinq",
+            e().qinq(20).vlan(30).ipv4(t4, o4(3)).tcp(1, 2),
+            vec![(100, From), (105, From)],
+        ),
+        case(
+            "mpls cidr",
+            e().mpls(&[16, 17])
+                .ipv4(o4(5), Ipv4Addr::new(172, 20, 1, 1))
+                .udp(1, 2),
+            vec![(102, To)],
+        ),
+        case(
+            "mpls other",
+            e().mpls(&[16])
+                .ipv4(o4(5), Ipv4Addr::new(172, 32, 0, 1))
+                .udp(1, 2),
+            vec![],
+        ),
+        case(
+            "pppoe cidr",
+            e().pppoe(7)
+                .ipv4(Ipv4Addr::new(172, 16, 5, 5), o4(6))
+                .tcp(1, 2),
+            vec![(102, From)],
+        ),
+        case(
+            "pppoe ipv6",
+            e().pppoe(7).ipv6(o6(2), t6).udp(1, 2),
+            vec![(101, To)],
+        ),
+        case(
+            "gre inner",
+            e().ipv4(o4(7), o4(8)).gre().ipv4(t4, o4(9)).udp(1, 2),
+            vec![(100, From), (105, From)],
+        ),
+        case(
+            "gre outer",
+            e().ipv4(o4(7), t4).gre().ipv4(o4(1), o4(9)).udp(1, 2),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "gre other",
+            e().ipv4(o4(7), o4(8)).gre().ipv4(o4(1), o4(9)).udp(1, 2),
+            vec![],
+        ),
+        case(
+            "gre key over ipv6",
+            e().ipv6(o6(3), o6(4))
+                .gre_with(true, Some(5), None)
+                .ipv4(o4(1), t4)
+                .udp(1, 2),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "erspan2 inner mac",
+            e().ipv4(o4(10), o4(11))
+                .erspan2(3)
+                .inner_ethernet(A, M_T)
+                .ipv4(o4(1), o4(2))
+                .udp(1, 2),
+            vec![(104, To)],
+        ),
+        case(
+            "erspan3 many",
+            e().ipv4(o4(10), o4(11))
+                .erspan3(4, true)
+                .inner_ethernet(B, A)
+                .ipv4(o4(1), Ipv4Addr::new(10, 9, 0, 7))
+                .udp(1, 2),
+            vec![(106, To)],
+        ),
+        case(
+            "erspan3 other",
+            e().ipv4(o4(10), o4(11))
+                .erspan3(4, false)
+                .inner_ethernet(B, A)
+                .ipv4(o4(1), o4(2))
+                .udp(1, 2),
+            vec![],
+        ),
+        case(
+            "vxlan ipv6",
+            e().ipv4(o4(12), o4(13))
+                .vxlan(42)
+                .inner_ethernet(A, B)
+                .ipv6(t6, o6(5))
+                .udp(1, 2),
+            vec![(101, From)],
+        ),
+        case(
+            "vxlan other",
+            e().ipv4(o4(12), o4(13))
+                .vxlan(42)
+                .inner_ethernet(A, B)
+                .ipv6(o6(6), o6(5))
+                .udp(1, 2),
+            vec![],
+        ),
+        case(
+            "gtpu two intercepts",
+            e().ipv4(o4(14), o4(15))
+                .gtpu(0x1234)
+                .ipv4(Ipv4Addr::new(10, 9, 0, 3), Ipv4Addr::new(172, 16, 0, 9))
+                .tcp(1, 2),
+            vec![(106, From), (102, To)],
+        ),
+        case(
+            "gtpu ipv6 many",
+            e().ipv6(o6(7), o6(8))
+                .gtpu_with(9, Some(1), 1)
+                .ipv6(o6(9), six(0x99, 1))
+                .udp(1, 2),
+            vec![(106, To)],
+        ),
+        case(
+            "ipv6 ext headers cidr",
+            e().ipv6(o6(10), six(0xff, 2))
+                .hop_by_hop()
+                .routing()
+                .dest_opts()
+                .tcp(1, 2),
+            vec![(103, To)],
+        ),
+        case(
+            "ipv6 first fragment",
+            e().ipv6(t6, o6(11)).fragment(0, true).udp(1, 2),
+            vec![(101, From)],
+        ),
+        case(
+            "ipv6 later fragment",
+            e().ipv6(t6, o6(11)).fragment(100, false),
+            vec![(101, From)],
+        ),
+        case(
+            "ipv4 later fragment",
+            e().ipv4(o4(16), t4).fragment(200, true),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "ipv4 other fragment",
+            e().ipv4(o4(16), o4(17)).fragment(200, false),
+            vec![],
+        ),
+        case(
+            "mac and ip",
+            Frame::ethernet(M_T, B).ipv4(t4, o4(1)).udp(1, 2),
+            vec![(100, From), (104, From), (105, From)],
+        ),
+        case(
+            "arp from target mac",
+            Frame::ethernet(M_T, B).next_protocol(0x0806),
+            vec![(104, From)],
+        ),
+        case(
+            "many targets both",
+            e().ipv4(Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 50))
+                .udp(1, 2),
+            vec![(106, Both)],
+        ),
+        case(
+            "ipv6 other",
+            e().ipv6(o6(12), six(0xfe, 1)).udp(1, 2),
+            vec![],
+        ),
+    ]
+}
+
+/// A single replica loaded with `updates`, every update applied.
+pub(crate) fn loaded(updates: &[Update]) -> (TableWriter, TableReplica) {
+    let (mut w, mut rs) = replicas(1, updates.len() + 2);
+    let e = w.send(updates);
+    let mut r = rs.remove(0);
+    r.apply_pending(usize::MAX);
+    assert!(w.wait_applied(e, Duration::from_secs(1)));
+    (w, r)
+}
+
+/// (key, direction) of every match of `frame`, sorted by key.
+pub(crate) fn classify(r: &TableReplica, frame: &[u8], ts: u64) -> Vec<(u32, Direction)> {
+    let mut d = Dissection::default();
+    dissect(frame, &mut d).unwrap();
+    let mut out = Matches::new();
+    r.classify(&d, ts, &mut out);
+    let mut v: Vec<(u32, Direction)> = out
+        .as_slice()
+        .iter()
+        .map(|m| (m.key, m.direction))
+        .collect();
+    v.sort_by_key(|e| e.0);
+    for m in out.as_slice() {
+        assert_eq!(m.mode, mode_of(m.key));
+    }
+    v
+}
+
+#[test]
+fn every_encapsulation_classifies_exactly() {
+    let (_w, r) = loaded(&load_updates());
+    for c in corpus() {
+        assert_eq!(classify(&r, &c.frame, 1), c.expect, "case {:?}", c.name);
+    }
+}
+
+#[test]
+fn nothing_matches_before_tables_are_loaded_or_after_they_are_cleared() {
+    let (mut w, mut rs) = replicas(1, 1024);
+    let mut r = rs.remove(0);
+    for c in corpus() {
+        assert!(classify(&r, &c.frame, 1).is_empty(), "case {:?}", c.name);
+    }
+    w.send(&load_updates());
+    let clear: Vec<Update> = intercepts()
+        .iter()
+        .map(|i| Update::ClearIntercept { slot: Slot(i.0) })
+        .collect();
+    let e = w.send(&clear);
+    r.apply_pending(usize::MAX);
+    assert!(w.wait_applied(e, Duration::from_secs(1)));
+    assert_eq!(r.target_count(), 0);
+    for c in corpus() {
+        assert!(classify(&r, &c.frame, 1).is_empty(), "case {:?}", c.name);
+    }
+}
+
+#[test]
+fn removing_one_target_of_a_shared_address_keeps_the_other_intercept() {
+    let (mut w, mut r) = loaded(&load_updates());
+    let e = w.send(&[Update::RemoveTarget {
+        slot: Slot(0),
+        target: Target::Ipv4(t4()),
+    }]);
+    r.apply_pending(usize::MAX);
+    assert!(w.wait_applied(e, Duration::from_secs(1)));
+    let f = Frame::ethernet(A, B).ipv4(t4(), o4(1)).udp(1, 2).build();
+    assert_eq!(classify(&r, &f, 1), vec![(105, From)]);
+}

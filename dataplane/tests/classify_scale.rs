@@ -1,0 +1,86 @@
+//! One million IPv4 targets load through the update rings in budgeted chunks while
+//! the "worker" keeps applying, then classify correctly (hits and misses).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use dataplane::parse::{dissect, Dissection};
+use dataplane::synth::Frame;
+use dataplane::targets::{replicas, Direction, InterceptSpec, Matches, Mode, Slot, Target, Update};
+
+const TARGETS: u32 = 1_000_000;
+
+/// Target `i` (0..TARGETS) lives in 10.0.0.0/8 at an odd offset; even offsets are misses.
+fn target(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0000 + 2 * i + 1)
+}
+
+#[test]
+fn one_million_ipv4_targets_load_and_classify() {
+    let (mut w, mut rs) = replicas(1, 4096);
+    let mut r = rs.remove(0);
+    let mut ups = Vec::with_capacity(TARGETS as usize + 64);
+    for s in 0..64u16 {
+        ups.push(Update::SetIntercept {
+            slot: Slot(s),
+            spec: InterceptSpec {
+                key: 5000 + u32::from(s),
+                mode: Mode::Content,
+                valid_from_ns: 0,
+                valid_until_ns: u64::MAX,
+            },
+        });
+    }
+    ups.extend((0..TARGETS).map(|i| Update::AddTarget {
+        slot: Slot((i % 64) as u16),
+        target: Target::Ipv4(target(i)),
+    }));
+    let start = Instant::now();
+    let e = std::thread::scope(|s| {
+        let sender = s.spawn(|| w.send(&ups));
+        while r.epoch() == 0 {
+            if r.apply_pending(4096) == 0 {
+                std::thread::yield_now();
+            }
+        }
+        sender.join().unwrap()
+    });
+    assert!(w.wait_applied(e, Duration::from_secs(1)));
+    eprintln!(
+        "loaded {} targets in {:?}, {} bytes/target",
+        r.target_count(),
+        start.elapsed(),
+        r.memory_bytes() / r.target_count()
+    );
+    assert_eq!(r.target_count(), TARGETS as usize);
+
+    let mut d = Dissection::default();
+    let mut out = Matches::new();
+    for i in (0..TARGETS).step_by(997).chain([TARGETS - 1]) {
+        let hit = Frame::ethernet([2; 6], [4; 6])
+            .ipv4(Ipv4Addr::new(192, 0, 2, 1), target(i))
+            .udp(1, 2)
+            .build();
+        dissect(&hit, &mut d).unwrap();
+        r.classify(&d, 1, &mut out);
+        let got: Vec<(u32, Direction)> = out
+            .as_slice()
+            .iter()
+            .map(|m| (m.key, m.direction))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(5000 + i % 64, Direction::ToTarget)],
+            "target {i}"
+        );
+        let miss_addr = Ipv4Addr::from(u32::from(target(i)) + 1);
+        let miss = Frame::ethernet([2; 6], [4; 6])
+            .ipv4(miss_addr, Ipv4Addr::new(192, 0, 2, 1))
+            .udp(1, 2)
+            .build();
+        dissect(&miss, &mut d).unwrap();
+        r.classify(&d, 1, &mut out);
+        assert!(out.is_empty(), "miss {miss_addr}");
+    }
+}

@@ -1,0 +1,30 @@
+/* Input header for bindgen: the DPDK 22.11 API calea-probe uses, plus what
+ * bindgen cannot see by itself (function-like macros, thread-local rte_errno).
+ * Static-inline functions are wrapped by bindgen (wrap_static_fns). */
+#ifndef CALEA_DPDK_H
+#define CALEA_DPDK_H
+
+#include <rte_config.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_cycles.h>
+#include <rte_prefetch.h>
+#include <rte_mempool.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_ethdev.h>
+
+/* RSS hash types and offload flags are macros built from RTE_BIT64: re-export them. */
+static const uint64_t CALEA_ETH_RSS_IP = RTE_ETH_RSS_IP;
+static const uint64_t CALEA_ETH_RSS_TCP = RTE_ETH_RSS_TCP;
+static const uint64_t CALEA_ETH_RSS_UDP = RTE_ETH_RSS_UDP;
+static const uint64_t CALEA_ETH_RX_OFFLOAD_TIMESTAMP = RTE_ETH_RX_OFFLOAD_TIMESTAMP;
+static const uint64_t CALEA_ETH_RX_OFFLOAD_RSS_HASH = RTE_ETH_RX_OFFLOAD_RSS_HASH;
+static const uint16_t CALEA_MBUF_DEFAULT_BUF_SIZE = RTE_MBUF_DEFAULT_BUF_SIZE;
+static const uint16_t CALEA_PKTMBUF_HEADROOM = RTE_PKTMBUF_HEADROOM;
+
+/* rte_errno is a per-lcore thread-local: read it through a function. */
+static inline int calea_rte_errno(void) { return rte_errno; }
+
+#endif

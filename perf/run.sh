@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# testpmd-style dataplane run: dpdk-testpmd rxonly and calea-probe's worker (dp_bench)
+# on the same net_pcap vdev and the same generated traffic, Mpps side by side.
+#
+#   perf/run.sh [--short]      DURATION=secs overrides the per-run duration (default 10).
+#
+# --short (CI): 3-second runs; exits non-zero only if probe/testpmd < 0.5.
+# The last line is always: probe/testpmd ratio: R (probe X Mpps, testpmd Y Mpps, targets 1000000)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+short=0
+case "${1:-}" in
+    --short) short=1 ;;
+    "") ;;
+    *) echo "usage: perf/run.sh [--short]" >&2; exit 2 ;;
+esac
+duration="${DURATION:-10}"
+((short)) && duration="${DURATION:-3}"
+
+if ! pkg-config --exists libdpdk || ! command -v dpdk-testpmd >/dev/null; then
+    scripts/install-deps.sh
+fi
+
+cargo build --release --quiet -p perf --bin gen_traffic --bin dp_bench
+bin=target/release
+
+work="$(mktemp -d)"
+tp_pid=""
+cleanup() {
+    if [[ -n "$tp_pid" ]] && kill -0 "$tp_pid" 2>/dev/null; then kill -INT "$tp_pid" 2>/dev/null || true; wait "$tp_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+    # EAL leaves its runtime directories behind.
+    for base in /var/run/dpdk "${XDG_RUNTIME_DIR:-/tmp}/dpdk"; do rm -rf "$base/tp-$$" "$base/dp-$$"; done
+}
+trap cleanup EXIT
+
+"$bin/gen_traffic" --out "$work/traffic.pcap" --targets-out "$work/targets.txt" --targets 1000000
+vdev="net_pcap0,rx_pcap=$work/traffic.pcap,infinite_rx=1"
+eal=(--no-huge -m 1024 --no-pci -l 0-1 --no-telemetry --log-level=lib.eal:warning)
+
+# testpmd: wait until it forwards (EAL start-up and capture loading take a few s),
+# run `duration` more seconds, stop it with SIGINT (clean exit), average its
+# per-second Rx-pps samples, dropping the first partial one.
+dpdk-testpmd "${eal[@]}" --file-prefix "tp-$$" --vdev "$vdev" -- \
+    --forward-mode=rxonly -a --stats-period 1 --total-num-mbufs=16384 >"$work/testpmd.log" 2>&1 </dev/null &
+tp_pid=$!
+rx_pps_samples() { grep -a 'Rx-pps:' "$work/testpmd.log" | awk '$2 > 0 { print $2 }'; }
+for _ in $(seq 1 120); do
+    [[ -n "$(rx_pps_samples)" ]] && break
+    kill -0 "$tp_pid" 2>/dev/null || { cat "$work/testpmd.log" >&2; echo "perf/run.sh: testpmd exited" >&2; exit 1; }
+    sleep 0.5
+done
+sleep "$duration"
+kill -INT "$tp_pid"
+wait "$tp_pid" || true
+tp_pid=""
+testpmd_mpps="$(rx_pps_samples | awk 'NR > 1 { s += $1; n++ } END { if (n) printf "%.2f", s / n / 1e6 }')"
+if [[ -z "$testpmd_mpps" ]]; then
+    cat "$work/testpmd.log" >&2
+    echo "perf/run.sh: no testpmd Rx-pps samples (run longer: DURATION=10)" >&2
+    exit 1
+fi
+echo "testpmd rxonly: $testpmd_mpps Mpps"
+
+probe_mpps=""
+for targets in 0 1000 100000 1000000; do
+    out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets "$targets" --duration "$duration" \
+        -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$vdev" 2>&1)" || { echo "$out" >&2; exit 1; }
+    grep -E '^(dp_bench:|matches |port:)' <<<"$out" | sed 's/^/  /'
+    probe_mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
+    echo "probe with $targets targets: $probe_mpps Mpps"
+done
+
+ratio="$(awk -v p="$probe_mpps" -v t="$testpmd_mpps" 'BEGIN { printf "%.2f", p / t }')"
+echo "probe/testpmd ratio: $ratio (probe $probe_mpps Mpps, testpmd $testpmd_mpps Mpps, targets 1000000)"
+if ((short)) && awk -v r="$ratio" 'BEGIN { exit !(r < 0.5) }'; then
+    exit 1
+fi

@@ -1,0 +1,232 @@
+//! Per-packet cost of dissect + classify, on the miss and the hit path, against
+//! 0 / 1k / 100k / 1M IPv4 targets, a CIDR table and IPv6 targets, over 64k pre-built
+//! frames; next to it the cost of merely touching each frame, as a reference.
+//! Also memory per target per worker replica.
+//!
+//! `cargo run --release -p perf --bin classify_bench`
+#![forbid(unsafe_code)]
+
+use std::hint::black_box;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use dataplane::parse::{dissect, Dissection};
+use dataplane::synth::Frame;
+use dataplane::targets::{
+    replicas, InterceptSpec, Matches, Mode, Slot, TableReplica, TableWriter, Target, Update,
+};
+
+const FRAMES: usize = 1 << 16;
+const ROUNDS: usize = 30;
+const RUNS: usize = 5;
+
+/// xorshift64*: deterministic pseudo-random addresses.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn frame4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src, dst)
+        .udp(40000, 443)
+        .payload(&[0; 18])
+        .build()
+}
+
+fn frame6(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
+    Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv6(src, dst)
+        .udp(40000, 443)
+        .build()
+}
+
+/// Addresses used as targets: 10.0.0.0/8, spread out. Misses come from 100.64.0.0/10.
+fn target4(rng: &mut Rng) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff))
+}
+fn miss4(rng: &mut Rng) -> Ipv4Addr {
+    Ipv4Addr::from(0x6440_0000 | (rng.next() as u32 & 0x003f_ffff))
+}
+fn target6(rng: &mut Rng) -> Ipv6Addr {
+    Ipv6Addr::from((0x2001_0db8u128 << 96) | u128::from(rng.next()))
+}
+fn miss6(rng: &mut Rng) -> Ipv6Addr {
+    Ipv6Addr::from((0x2001_0db9u128 << 96) | u128::from(rng.next()))
+}
+
+/// A replica holding `targets`, spread over 64 always-open intercepts, loaded through
+/// the rings exactly as a daemon would.
+fn load(targets: &[Target]) -> Result<(TableWriter, TableReplica)> {
+    let (mut w, mut rs) = replicas(1, 1 << 14);
+    let mut r = rs.pop().context("no replica")?;
+    let mut ups: Vec<Update> = (0..64u16)
+        .map(|s| Update::SetIntercept {
+            slot: Slot(s),
+            spec: InterceptSpec {
+                key: u32::from(s),
+                mode: Mode::Content,
+                valid_from_ns: 0,
+                valid_until_ns: u64::MAX,
+            },
+        })
+        .collect();
+    ups.extend(
+        targets
+            .iter()
+            .enumerate()
+            .map(|(i, &target)| Update::AddTarget {
+                slot: Slot((i % 64) as u16),
+                target,
+            }),
+    );
+    let e = std::thread::scope(|s| {
+        let sender = s.spawn(|| w.send(&ups));
+        while r.epoch() == 0 {
+            if r.apply_pending(4096) == 0 {
+                std::thread::yield_now();
+            }
+        }
+        sender.join()
+    })
+    .map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
+    ensure!(
+        w.wait_applied(e, Duration::from_secs(5)),
+        "tables not applied"
+    );
+    Ok((w, r))
+}
+
+/// Median ns per frame of `f` over the frame set.
+fn time_per_frame(frames: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> u64) -> f64 {
+    let mut runs: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            let mut acc = 0u64;
+            for _ in 0..ROUNDS {
+                for fr in frames {
+                    acc = acc.wrapping_add(f(black_box(fr)));
+                }
+            }
+            black_box(acc);
+            start.elapsed().as_nanos() as f64 / (ROUNDS * frames.len()) as f64
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[RUNS / 2]
+}
+
+/// Median ns per frame of dissect alone (the parser's share of the cost).
+fn dissect_cost(frames: &[Vec<u8>]) -> f64 {
+    let mut d = Dissection::default();
+    time_per_frame(frames, |fr| {
+        u64::from(dissect(fr, &mut d).is_ok()) + u64::from(d.header_len)
+    })
+}
+
+fn classify_cost(r: &TableReplica, frames: &[Vec<u8>], expect_hit: bool) -> Result<f64> {
+    let mut d = Dissection::default();
+    let mut m = Matches::new();
+    // Check once that the path measured is the one claimed.
+    for fr in frames {
+        dissect(fr, &mut d).map_err(|e| anyhow::anyhow!("dissect: {e:?}"))?;
+        r.classify(&d, 1, &mut m);
+        ensure!(m.is_empty() != expect_hit, "frame on the wrong path");
+    }
+    Ok(time_per_frame(frames, |fr| {
+        if dissect(fr, &mut d).is_err() {
+            return 0;
+        }
+        r.classify(&d, 1, &mut m);
+        m.len() as u64
+    }))
+}
+
+fn main() -> Result<()> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let touch_frames: Vec<Vec<u8>> = (0..FRAMES)
+        .map(|_| frame4(miss4(&mut rng), miss4(&mut rng)))
+        .collect();
+    let touch = time_per_frame(&touch_frames, |fr| u64::from(fr[fr.len() / 2]));
+    println!("reference: touch one byte of each frame: {touch:.2} ns/frame ({FRAMES} frames, {ROUNDS} rounds, median of {RUNS})");
+    println!();
+    println!("| case | targets | path | dissect+classify ns/pkt | x touch | dissect alone ns/pkt | table bytes/target |");
+    println!("|---|---:|---|---:|---:|---:|---:|");
+
+    let report = |name: &str,
+                  targets: Vec<Target>,
+                  hits: Vec<Vec<u8>>,
+                  misses: Vec<Vec<u8>>|
+     -> Result<()> {
+        let (_w, r) = load(&targets)?;
+        let per_target = if r.target_count() == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}", r.memory_bytes() as f64 / r.target_count() as f64)
+        };
+        let n = r.target_count();
+        let miss = classify_cost(&r, &misses, false)?;
+        let parse = dissect_cost(&misses);
+        let ratio = miss / touch;
+        println!("| {name} | {n} | miss | {miss:.2} | {ratio:.1} | {parse:.2} | {per_target} |");
+        if !hits.is_empty() {
+            let hit = classify_cost(&r, &hits, true)?;
+            let parse = dissect_cost(&hits);
+            let ratio = hit / touch;
+            println!("| {name} | {n} | hit | {hit:.2} | {ratio:.1} | {parse:.2} | {per_target} |");
+        }
+        Ok(())
+    };
+
+    for n in [0usize, 1_000, 100_000, 1_000_000] {
+        // Distinct: an odd multiplier permutes the 24 host bits of 10.0.0.0/8.
+        let addrs: Vec<Ipv4Addr> = (0..n as u32)
+            .map(|i| Ipv4Addr::from(0x0a00_0000 | (i.wrapping_mul(0x9e_3779) & 0x00ff_ffff)))
+            .collect();
+        let targets = addrs.iter().map(|&a| Target::Ipv4(a)).collect();
+        let misses = (0..FRAMES)
+            .map(|_| frame4(miss4(&mut rng), miss4(&mut rng)))
+            .collect();
+        let hits = if n == 0 {
+            Vec::new()
+        } else {
+            (0..FRAMES)
+                .map(|_| frame4(miss4(&mut rng), addrs[rng.below(n)]))
+                .collect()
+        };
+        report("ipv4 exact", targets, hits, misses)?;
+    }
+
+    // 10k prefixes over 8 lengths (/16 to /30): every lookup probes 8 tables.
+    let nets: Vec<(Ipv4Addr, u8)> = (0..10_000)
+        .map(|i| (target4(&mut rng), 16 + 2 * (i % 8) as u8))
+        .collect();
+    let targets = nets.iter().map(|&(a, l)| Target::Ipv4Net(a, l)).collect();
+    let misses = (0..FRAMES)
+        .map(|_| frame4(miss4(&mut rng), miss4(&mut rng)))
+        .collect();
+    let hits = (0..FRAMES)
+        .map(|_| frame4(miss4(&mut rng), nets[rng.below(nets.len())].0))
+        .collect();
+    report("ipv4 cidr (8 lengths)", targets, hits, misses)?;
+
+    let addrs: Vec<Ipv6Addr> = (0..100_000).map(|_| target6(&mut rng)).collect();
+    let targets = addrs.iter().map(|&a| Target::Ipv6(a)).collect();
+    let misses = (0..FRAMES)
+        .map(|_| frame6(miss6(&mut rng), miss6(&mut rng)))
+        .collect();
+    let hits = (0..FRAMES)
+        .map(|_| frame6(miss6(&mut rng), addrs[rng.below(addrs.len())]))
+        .collect();
+    report("ipv6 exact", targets, hits, misses)?;
+    Ok(())
+}

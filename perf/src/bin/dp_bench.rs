@@ -1,0 +1,273 @@
+//! Dataplane throughput on one core: EAL + port on a vdev (normally
+//! `net_pcap0,rx_pcap=FILE,infinite_rx=1`), `--targets` IPv4 targets loaded into
+//! the worker's table replica through the update ring, one worker pinned to
+//! `--core` for `--duration` seconds, and the hand-off ring drained by this
+//! (control) thread as the daemon would. Prints `probe: X Mpps`.
+//!
+//! `dp_bench [OPTIONS] -- <EAL args>`
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, ensure, Context, Result};
+use clap::Parser;
+use dataplane::dpdk::{port_by_name, Eal, Mempool, Port};
+use dataplane::handoff::{self, HandoffConsumer};
+use dataplane::source::{DpdkSource, PacketSource, Poll};
+use dataplane::targets::{
+    self, InterceptSpec, Mode, Slot, TableReplica, TableWriter, Target, Update,
+};
+use dataplane::worker::{self, Clock, WorkerCtx, WorkerStats};
+
+#[derive(Parser, Debug)]
+#[command(about = "One dataplane worker on a DPDK vdev: Mpps with N targets")]
+struct Args {
+    /// Target list (one IPv4 address a line, as written by gen_traffic).
+    #[arg(long)]
+    targets_file: Option<PathBuf>,
+    /// Targets to provision (the first N of the list).
+    #[arg(long, default_value_t = 0)]
+    targets: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// DPDK port name.
+    #[arg(long, default_value = "net_pcap0")]
+    port: String,
+    /// Mbufs in the pool (infinite_rx keeps the whole capture in mbufs).
+    #[arg(long, default_value_t = 16383)]
+    mbufs: u32,
+    /// RX descriptors.
+    #[arg(long, default_value_t = 1024)]
+    rx_desc: u16,
+    /// CPU core the worker is pinned to.
+    #[arg(long, default_value_t = 1)]
+    core: usize,
+    /// What the intercept delivers for matched packets.
+    #[arg(long, value_parser = ["headers", "content"], default_value = "content")]
+    mode: String,
+    /// Only receive and free (no parse/classify): the DPDK layer's own floor.
+    #[arg(long)]
+    rx_only: bool,
+    /// EAL arguments, after `--`.
+    #[arg(last = true)]
+    eal: Vec<String>,
+}
+
+fn read_targets(path: Option<&PathBuf>, n: usize) -> Result<Vec<Ipv4Addr>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let path = path.ok_or_else(|| anyhow!("--targets needs --targets-file"))?;
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = Vec::with_capacity(n);
+    for line in BufReader::new(file).lines().take(n) {
+        let line = line?;
+        out.push(
+            line.trim()
+                .parse()
+                .with_context(|| format!("bad address {line:?}"))?,
+        );
+    }
+    ensure!(
+        out.len() == n,
+        "{} holds only {} targets",
+        path.display(),
+        out.len()
+    );
+    Ok(out)
+}
+
+/// Loads one intercept with `addrs` through the update ring, the way the control
+/// plane provisions a worker; returns the time it took.
+fn provision(
+    mut writer: TableWriter,
+    replica: &mut TableReplica,
+    addrs: &[Ipv4Addr],
+    mode: Mode,
+) -> Duration {
+    let slot = Slot(0);
+    let spec = InterceptSpec {
+        key: 1,
+        mode,
+        valid_from_ns: 0,
+        valid_until_ns: u64::MAX,
+    };
+    let mut updates = vec![Update::SetIntercept { slot, spec }];
+    updates.extend(addrs.iter().map(|&a| Update::AddTarget {
+        slot,
+        target: Target::Ipv4(a),
+    }));
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let sender = s.spawn(move || writer.send(&updates));
+        while !sender.is_finished() {
+            if replica.apply_pending(4096) == 0 {
+                std::thread::yield_now();
+            }
+        }
+        while replica.apply_pending(4096) > 0 {}
+    });
+    start.elapsed()
+}
+
+/// The DPDK layer's own floor: receive and free, nothing else.
+fn rx_only(mut source: DpdkSource, stats: &WorkerStats, quit: &AtomicBool) {
+    let mut frames = 0u64;
+    while !quit.load(Ordering::Relaxed) {
+        if let Poll::Frames(n) = source.poll(|_, _| {}) {
+            frames += n as u64;
+            stats.rx_packets.store(frames, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the control thread saw while the worker ran.
+#[derive(Debug, Default)]
+struct Drained {
+    records: u64,
+    bytes: u64,
+    /// Frames received between the first sample with traffic and the end.
+    frames: u64,
+    /// Length of that window.
+    window: Duration,
+}
+
+/// The control side: drains hand-off records as the daemon's encoder would,
+/// samples the worker's frame counter from the first traffic on, and sets
+/// `quit` after `duration` of traffic; the caller drains the rest once the
+/// worker has stopped.
+fn control(
+    rx: &mut HandoffConsumer,
+    stats: &WorkerStats,
+    quit: &AtomicBool,
+    duration: Duration,
+) -> Drained {
+    let mut out = Drained::default();
+    let give_up = Instant::now() + duration + Duration::from_secs(60);
+    let mut start: Option<(Instant, u64)> = None;
+    loop {
+        let n = rx.drain(1024, |r| out.bytes += r.data().len() as u64);
+        out.records += n as u64;
+        let now = Instant::now();
+        let frames = stats.rx_packets.load(Ordering::Relaxed);
+        match start {
+            None if frames > 0 => start = Some((now, frames)),
+            Some((t0, f0)) if now - t0 >= duration => {
+                out.frames = frames - f0;
+                out.window = now - t0;
+                break;
+            }
+            _ if now >= give_up => break,
+            _ => {}
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    quit.store(true, Ordering::Relaxed);
+    out
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let mode = if args.mode == "headers" {
+        Mode::Headers
+    } else {
+        Mode::Content
+    };
+    let addrs = read_targets(args.targets_file.as_ref(), args.targets)?;
+
+    let mut eal_args = vec!["dp_bench".to_owned()];
+    eal_args.extend(args.eal.iter().cloned());
+    let eal = Eal::init(&eal_args).context("EAL init")?;
+    let pool = Mempool::new(&eal, "dp_bench", args.mbufs, 256, 2176).context("mempool")?;
+    let port_id = port_by_name(&eal, &args.port).context("port")?;
+    let port = Port::configure(port_id, 1, args.rx_desc, &pool, false).context("port configure")?;
+    port.start().context("port start")?;
+    let rx = port.rx_queue(0)?;
+
+    let (writer, mut replicas) = targets::replicas(1, 4096);
+    let mut replica = replicas.pop().ok_or_else(|| anyhow!("no replica"))?;
+    let load = provision(writer, &mut replica, &addrs, mode);
+    ensure!(
+        replica.target_count() == addrs.len(),
+        "replica holds {} targets",
+        replica.target_count()
+    );
+    let mem = replica.memory_bytes();
+    println!(
+        "dp_bench: {} targets loaded in {:.2} s, table {} bytes = {} bytes/target/worker",
+        addrs.len(),
+        load.as_secs_f64(),
+        mem,
+        mem.checked_div(addrs.len()).unwrap_or(0)
+    );
+
+    let (producer, mut consumer) = handoff::channel(4096, 2048);
+    let stats = Arc::new(WorkerStats::default());
+    let quit = AtomicBool::new(false);
+    let ctx = WorkerCtx {
+        id: 0,
+        source: DpdkSource::new(rx),
+        tables: replica,
+        handoff: producer,
+        stats: Arc::clone(&stats),
+        clock: Clock::System,
+        update_budget: 64,
+        armed: Arc::new(AtomicBool::new(true)),
+    };
+    let (core, rx_only_mode) = (args.core, args.rx_only);
+    let duration = Duration::from_secs_f64(args.duration);
+    let drained = std::thread::scope(|s| -> Result<Drained> {
+        let worker = s.spawn(|| {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                eprintln!("dp_bench: could not pin the worker to core {core}");
+            }
+            if rx_only_mode {
+                rx_only(ctx.source, &ctx.stats, &quit);
+            } else {
+                worker::run(ctx, &quit);
+            }
+        });
+        let mut drained = control(&mut consumer, &stats, &quit, duration);
+        worker.join().map_err(|_| anyhow!("worker panicked"))?;
+        drained.records +=
+            consumer.drain(usize::MAX, |r| drained.bytes += r.data().len() as u64) as u64;
+        Ok(drained)
+    })?;
+
+    let secs = drained.window.as_secs_f64();
+    ensure!(secs > 0.0, "no traffic received");
+    let port_stats = port.stats()?;
+    let parse_errors: u64 = stats
+        .parse_errors
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum();
+    println!(
+        "matches {} handoff-drops {} parse-errors {parse_errors} drained {} records ({} bytes)",
+        stats.matches.load(Ordering::Relaxed),
+        stats.handoff_drops.load(Ordering::Relaxed),
+        drained.records,
+        drained.bytes
+    );
+    println!(
+        "port: ipackets {} imissed {} ierrors {} rx_nombuf {}",
+        port_stats.ipackets, port_stats.imissed, port_stats.ierrors, port_stats.rx_nombuf
+    );
+    println!(
+        "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{})",
+        drained.frames as f64 / secs / 1e6,
+        drained.frames,
+        addrs.len(),
+        if rx_only_mode { ", rx only" } else { "" }
+    );
+    Ok(())
+}

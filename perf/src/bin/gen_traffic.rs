@@ -1,0 +1,99 @@
+//! Writes a deterministic benchmark capture: `--packets` 60-byte UDP/IPv4 frames
+//! (64 on the wire) over `--flows` distinct flows, of which a `--match-fraction`
+//! carry a target address as source or destination; and the target list, one
+//! IPv4 address a line (`dp_bench --targets N` provisions the first N).
+//!
+//! Matching packets use only the first `--hot-targets` targets, so every run
+//! provisioning at least that many sees the same match rate.
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{ensure, Context, Result};
+use clap::Parser;
+use dataplane::synth::write_pcap;
+use perf::traffic::{background_flow, target_addr, udp_frame, Rng, MAX_TARGETS};
+
+#[derive(Parser, Debug)]
+#[command(about = "Generate the perf/run.sh capture and target list")]
+struct Args {
+    /// Capture to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Target list to write (one IPv4 address a line).
+    #[arg(long)]
+    targets_out: PathBuf,
+    /// Frames in the capture. net_pcap's infinite_rx keeps all of them in mbufs:
+    /// keep well under testpmd's --total-num-mbufs (16384).
+    #[arg(long, default_value_t = 8192)]
+    packets: u32,
+    /// Distinct background flows the frames are drawn from.
+    #[arg(long, default_value_t = 65536)]
+    flows: u32,
+    /// Targets listed.
+    #[arg(long, default_value_t = 1_000_000)]
+    targets: u32,
+    /// Matching frames use targets among the first this many.
+    #[arg(long, default_value_t = 1000)]
+    hot_targets: u32,
+    /// Fraction of frames with a target address.
+    #[arg(long, default_value_t = 0.001)]
+    match_fraction: f64,
+    /// Seed: same seed, same files.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    ensure!(a.targets <= MAX_TARGETS, "at most {MAX_TARGETS} targets");
+    ensure!(
+        a.hot_targets >= 1 && a.hot_targets <= a.targets.max(1),
+        "need 1 <= hot-targets <= targets"
+    );
+    ensure!(
+        (0.0..=1.0).contains(&a.match_fraction),
+        "match-fraction is a fraction"
+    );
+    ensure!(a.packets > 0 && a.flows > 0, "need packets and flows");
+
+    let mut rng = Rng::new(a.seed);
+    let flows: Vec<_> = (0..a.flows).map(|_| background_flow(&mut rng)).collect();
+    let matching = (f64::from(a.packets) * a.match_fraction).round() as u64;
+    let every = u64::from(a.packets)
+        .checked_div(matching)
+        .unwrap_or(u64::MAX);
+    let start_ns: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
+    let mut matched = 0u64;
+    let frames: Vec<(u64, Vec<u8>)> = (0..u64::from(a.packets))
+        .map(|k| {
+            let (mut src, mut dst, sp, dp) = flows[rng.below(u64::from(a.flows)) as usize];
+            if matched < matching && k % every == every / 2 {
+                let t = target_addr(rng.below(u64::from(a.hot_targets)) as u32);
+                if matched.is_multiple_of(2) {
+                    src = t;
+                } else {
+                    dst = t;
+                }
+                matched += 1;
+            }
+            (start_ns + k * 1000, udp_frame(src, dst, sp, dp))
+        })
+        .collect();
+    write_pcap(&a.out, &frames).with_context(|| format!("writing {}", a.out.display()))?;
+
+    let file = File::create(&a.targets_out)
+        .with_context(|| format!("creating {}", a.targets_out.display()))?;
+    let mut w = BufWriter::new(file);
+    for i in 0..a.targets {
+        writeln!(w, "{}", target_addr(i))?;
+    }
+    w.flush()?;
+    println!(
+        "gen_traffic: {} frames, {} flows, {matched} with a target, {} targets listed",
+        a.packets, a.flows, a.targets
+    );
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Deterministic synthetic traffic: target addresses and 64-byte UDP/IPv4 frames.
+//!
+//! Targets live in 100.64.0.0/10 (carrier-grade NAT space, where subscriber
+//! addresses sit); other traffic uses 10.0.0.0/8 → 198.18.0.0/15, so a
+//! packet matches only if the generator put a target address in it.
+
+use std::net::Ipv4Addr;
+
+use dataplane::synth::Frame;
+
+/// Most targets the address plan can hold (a /10).
+pub const MAX_TARGETS: u32 = 1 << 22;
+const TARGET_BASE: u32 = 0x6440_0000; // 100.64.0.0
+/// Odd multiplier: `i -> i * M mod 2^22` is a bijection, spreading targets over the /10.
+const TARGET_STRIDE: u32 = 0x9E37_79B1;
+
+/// The `i`-th target address (`i < MAX_TARGETS`); distinct for distinct `i`.
+pub fn target_addr(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(TARGET_BASE | (i.wrapping_mul(TARGET_STRIDE) & (MAX_TARGETS - 1)))
+}
+
+/// SplitMix64: tiny, seeded, reproducible across runs and platforms.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator that always yields the same sequence for `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`; negligible bias for the sizes used here).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// A 60-byte UDP/IPv4 frame (64 bytes on the wire with the FCS).
+pub fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8> {
+    // 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload = 60.
+    Frame::ethernet([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2])
+        .ipv4(src, dst)
+        .udp(sport, dport)
+        .payload(&[0u8; 18])
+        .build()
+}
+
+/// A random non-target flow: 10.0.0.0/8 → 198.18.0.0/15, UDP to port 53.
+pub fn background_flow(rng: &mut Rng) -> (Ipv4Addr, Ipv4Addr, u16, u16) {
+    let r = rng.next_u64();
+    let src = Ipv4Addr::from(0x0A00_0000 | (r as u32 & 0x00FF_FFFF));
+    let dst = Ipv4Addr::from(0xC612_0000 | ((r >> 32) as u32 & 0x0001_FFFF));
+    (src, dst, 1024 + (r >> 49) as u16 % 60000, 53)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn target_addresses_are_distinct_and_in_cgnat_space() {
+        let n = 200_000;
+        let set: HashSet<Ipv4Addr> = (0..n).map(target_addr).collect();
+        assert_eq!(set.len(), n as usize);
+        assert!(set
+            .iter()
+            .all(|a| a.octets()[0] == 100 && a.octets()[1] & 0xC0 == 64));
+    }
+
+    #[test]
+    fn background_never_uses_target_space_and_frames_are_60_bytes() {
+        let mut rng = Rng::new(7);
+        for _ in 0..10_000 {
+            let (s, d, sp, dp) = background_flow(&mut rng);
+            assert_eq!(s.octets()[0], 10);
+            assert_eq!(&d.octets()[..2], &[198, 18 | (d.octets()[1] & 1)]);
+            assert_eq!(udp_frame(s, d, sp, dp).len(), 60);
+        }
+    }
+
+    #[test]
+    fn rng_is_reproducible() {
+        let a: Vec<u64> = (0..5)
+            .scan(Rng::new(42), |r, _| Some(r.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .scan(Rng::new(42), |r, _| Some(r.next_u64()))
+            .collect();
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            (0..5)
+                .scan(Rng::new(43), |r, _| Some(r.next_u64()))
+                .collect::<Vec<_>>()
+        );
+    }
+}
