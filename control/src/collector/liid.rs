@@ -65,6 +65,7 @@ pub struct LiidOut {
     iri: BufWriter<File>,
     iri_offset: u64,
     journal: File,
+    journal_bytes: u64,
     state: JournalEntry,
     dirty: bool,
 }
@@ -93,6 +94,22 @@ fn last_entry(path: &Path) -> std::io::Result<JournalEntry> {
         .unwrap_or_default())
 }
 
+/// Journal size at which it is rewritten to its last line.
+const JOURNAL_MAX: u64 = 4 << 20;
+
+/// Atomically replaces the journal with one line holding `state`; returns the
+/// journal opened for appending and its size.
+fn compact(dir: &Path, state: &JournalEntry) -> std::io::Result<(File, u64)> {
+    let path = dir.join("journal.jsonl");
+    let tmp = dir.join("journal.jsonl.tmp");
+    let mut line = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    fs::write(&tmp, &line)?;
+    fs::rename(&tmp, &path)?;
+    let journal = OpenOptions::new().append(true).open(&path)?;
+    Ok((journal, line.len() as u64))
+}
+
 impl LiidOut {
     /// Opens (or resumes) the output of one LIID under `out/name`.
     ///
@@ -112,13 +129,7 @@ impl LiidOut {
             .open(dir.join("iri.jsonl"))?;
         iri.set_len(state.iri)?;
         iri.seek(SeekFrom::Start(state.iri))?;
-        // Compact the journal to its last good line.
-        let tmp = dir.join("journal.jsonl.tmp");
-        let mut line = serde_json::to_vec(&state).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        fs::write(&tmp, &line)?;
-        fs::rename(&tmp, &journal_path)?;
-        let journal = OpenOptions::new().append(true).open(&journal_path)?;
+        let (journal, journal_bytes) = compact(&dir, &state)?;
         let iri_offset = state.iri;
         Ok(LiidOut {
             dir,
@@ -127,6 +138,7 @@ impl LiidOut {
             iri: BufWriter::with_capacity(64 << 10, iri),
             iri_offset,
             journal,
+            journal_bytes,
             state,
             dirty: false,
         })
@@ -220,7 +232,12 @@ impl LiidOut {
         self.state.iri = self.iri_offset;
         let mut line = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        self.journal.write_all(&line)?;
+        if self.journal_bytes + line.len() as u64 > JOURNAL_MAX {
+            (self.journal, self.journal_bytes) = compact(&self.dir, &self.state)?;
+        } else {
+            self.journal.write_all(&line)?;
+            self.journal_bytes += line.len() as u64;
+        }
         self.dirty = false;
         Ok(())
     }
@@ -228,5 +245,68 @@ impl LiidOut {
     /// Counters so far (including before a restart).
     pub fn summary(&self) -> &LiidSummary {
         &self.state.summary
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::handover::pdu::Direction;
+
+    fn cc(seq: u32, byte: u8) -> Decoded {
+        Decoded {
+            liid_or_xid: "L1".into(),
+            cin: 1,
+            sequence: seq,
+            timestamp_ns: 1_000 + u64::from(seq),
+            kind: DecodedKind::Content {
+                ip_packet: vec![0x45, byte, 0, 20],
+                direction: Direction::ToTarget,
+            },
+        }
+    }
+
+    #[test]
+    fn resumes_from_journal_after_crash_and_drops_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = LiidOut::open(dir.path(), "L1").unwrap();
+        for seq in 0..3 {
+            assert_eq!(
+                out.accept("probe", &cc(seq, seq as u8)).unwrap(),
+                Accepted::New
+            );
+        }
+        out.commit().unwrap();
+        let committed = fs::metadata(dir.path().join("L1/content.pcap"))
+            .unwrap()
+            .len();
+        // Written but never journaled: a kill -9 here.
+        out.accept("probe", &cc(3, 3)).unwrap();
+        out.content.flush().unwrap();
+        drop(out);
+        assert!(
+            fs::metadata(dir.path().join("L1/content.pcap"))
+                .unwrap()
+                .len()
+                > committed
+        );
+        let mut out = LiidOut::open(dir.path(), "L1").unwrap();
+        assert_eq!(
+            fs::metadata(dir.path().join("L1/content.pcap"))
+                .unwrap()
+                .len(),
+            committed
+        );
+        // The probe resends 1..=3: 1 and 2 are duplicates, 3 is new again.
+        assert_eq!(out.accept("probe", &cc(1, 1)).unwrap(), Accepted::Duplicate);
+        assert_eq!(out.accept("probe", &cc(2, 2)).unwrap(), Accepted::Duplicate);
+        assert_eq!(out.accept("probe", &cc(3, 3)).unwrap(), Accepted::New);
+        assert_eq!(out.accept("probe", &cc(5, 5)).unwrap(), Accepted::New);
+        out.commit().unwrap();
+        let s = out.summary();
+        assert_eq!(
+            (s.pdus, s.content_packets, s.duplicates, s.gaps),
+            (5, 5, 2, 1)
+        );
     }
 }
