@@ -257,7 +257,7 @@ async fn serve(
             }
         }
     });
-    let sampler = dp.sampler(metrics);
+    let sampler = dp.sampler(metrics.clone());
     let mut sample_stop = stop_rx;
     let sampling = tokio::spawn(async move {
         loop {
@@ -268,7 +268,17 @@ async fn serve(
             }
         }
     });
-    wait_for_signal().await?;
+    // NIC counters need the ports, which stay on this thread: sample them here
+    // while waiting for the signal that stops the probe.
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    loop {
+        dp.observe_nics(&metrics);
+        tokio::select! {
+            r = &mut signal => { r?; break; }
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     let _ = tokio::join!(scheduler, sampling);

@@ -146,7 +146,37 @@ async fn window_is_exact_to_the_packet_and_restart_restores_intercepts() {
         .unwrap();
     assert_eq!(listed["state"], json!("active"));
     assert!(!setup.path("out").join("203.0.113.9").exists());
+
+    // The running daemon's metrics count every frame and every matched one, and
+    // name no LIID and no target.
+    let text = scrape_until(&setup, "calea_worker_rx_packets_total{worker=\"0\"} 18").await;
+    assert!(
+        text.contains("calea_worker_matches_total{worker=\"0\"} 9"),
+        "{text}"
+    );
+    assert!(text.contains("calea_intercepts_active 1"), "{text}");
+    for secret in ["LIID-WIN", "LIID-OPEN", "198.51.100.7", "198.51.100.8"] {
+        assert!(!text.contains(secret), "metrics expose {secret}");
+    }
     probe.stop();
+}
+
+/// Scrapes the daemon's metrics until `line` appears (the sampler runs every second).
+async fn scrape_until(setup: &Setup, line: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..60 {
+        text = reqwest::get(setup.metrics_url())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(line) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("metrics never showed {line}:\n{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -211,6 +211,13 @@ impl Dataplane {
         }
     }
 
+    /// Publishes every port's NIC counters to the metrics.
+    pub(super) fn observe_nics(&self, metrics: &ProbeMetrics) {
+        for (i, n) in self.nic().iter().enumerate() {
+            metrics.observe_nic(i, n);
+        }
+    }
+
     /// NIC counters per port.
     fn nic(&self) -> Vec<NicSample> {
         self.ports
@@ -264,8 +271,8 @@ fn sample(s: &WorkerStats) -> WorkerSample {
     }
 }
 
-/// Copies worker counters into the metrics (NIC counters need the ports, which
-/// stay with the daemon thread; they are reported at shutdown).
+/// Copies worker counters into the metrics (NIC counters are sampled by the
+/// daemon thread, which owns the ports: [`Dataplane::observe_nics`]).
 pub(super) struct Sampler {
     stats: Vec<Arc<WorkerStats>>,
     metrics: ProbeMetrics,

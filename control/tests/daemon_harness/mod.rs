@@ -125,6 +125,11 @@ server_name = "localhost"
         format!("https://127.0.0.1:{}", self.api_port)
     }
 
+    /// URL of the probe's Prometheus exposition.
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.metrics_port)
+    }
+
     /// A client of the probe's API as `cn`.
     pub fn client(&self, cn: &str) -> ApiClient {
         let (cert, key) = self.certs.client(cn).unwrap();
