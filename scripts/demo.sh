@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-calea-demo}
 scripts/install-deps.sh
+# shellcheck disable=SC1091
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 cargo build --release -p control --bins
 rm -rf "$out"
 exec target/release/calea-probe demo --out "$out"

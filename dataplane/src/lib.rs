@@ -2,7 +2,8 @@
 //! zero-copy parse → classify against the worker's target-table replica → hand-off
 //! ring to the control plane.
 //!
-//! `unsafe` is confined to [`dpdk`]; everything else is safe Rust.
+//! Only [`dpdk`] is exempt from the crate-wide `deny(unsafe_code)`: it wraps the
+//! C fast path; everything else is safe Rust.
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)]
