@@ -113,23 +113,28 @@ struct AddArgs {
     /// Request file (JSON); flags are ignored when given.
     #[arg(long)]
     file: Option<PathBuf>,
+    /// Lawful interception identifier (1–25 printable characters).
     #[arg(long)]
     liid: Option<String>,
+    /// Warrant reference.
     #[arg(long)]
     warrant_ref: Option<String>,
+    /// Authority that issued the warrant.
     #[arg(long)]
     issuing_authority: Option<String>,
+    /// Start of the warrant window (RFC 3339, e.g. 2026-11-21T00:00:00Z).
     #[arg(long)]
     valid_from: Option<String>,
+    /// End of the warrant window (RFC 3339, exclusive).
     #[arg(long)]
     valid_until: Option<String>,
     /// headers | content
     #[arg(long)]
     mode: Option<String>,
-    /// Repeat for several targets.
+    /// IPv4/IPv6 address, CIDR prefix or MAC; repeat for several targets.
     #[arg(long = "target")]
     targets: Vec<String>,
-    /// Repeat for several destinations.
+    /// Destination name; repeat for several destinations.
     #[arg(long = "destination")]
     destinations: Vec<String>,
 }
