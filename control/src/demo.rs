@@ -63,7 +63,8 @@ pub struct Received {
     pub liid: String,
     /// Content (CC) packets in `content.pcap`.
     pub content_packets: usize,
-    /// Header reports (`headers.pcap` packets + `report` lines of `iri.jsonl`).
+    /// Header reports: `headers.pcap` packets (every format writes them; a PS-PDU
+    /// report is also a `report` line of `iri.jsonl`).
     pub header_reports: usize,
     /// Other IRI events (begin/end...) in `iri.jsonl`.
     pub iri_events: usize,
@@ -228,7 +229,7 @@ fn received(out: &Path, liid: &str) -> Received {
     Received {
         liid: liid.to_owned(),
         content_packets: count("content.pcap"),
-        header_reports: count("headers.pcap") + reports,
+        header_reports: count("headers.pcap"),
         iri_events: iri.lines().count() - reports,
         dir,
     }

@@ -122,6 +122,7 @@ fn own_decoder_round_trips_every_pdu_from_one_stream() {
                             ip_headers: hh,
                             wire_len: l,
                             direction: dd,
+                            report: None,
                         },
                     ) => assert_eq!((ip_headers, wire_len, direction), (&hh[..], *l, *dd)),
                     (Event::Begin { target, .. }, DecodedKind::Iri(v)) => {

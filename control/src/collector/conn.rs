@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls::{ServerConfig, ServerConnection};
 
-use super::liid::{safe_component, LiidOut};
+use super::tlsio::BulkTls;
 use super::Shared;
 use crate::handover::pdu::{decode_next, DecodedKind, Event, Format, Identity, PduHeader};
 
@@ -23,11 +23,9 @@ impl Io for TcpStream {
     }
 }
 
-impl Io for StreamOwned<ServerConnection, TcpStream> {
+impl Io for BulkTls {
     fn finish(&mut self) {
-        self.conn.send_close_notify();
-        let _ignored = self.conn.complete_io(&mut self.sock);
-        let _ignored = self.sock.shutdown(std::net::Shutdown::Both);
+        BulkTls::finish(self);
     }
 }
 
@@ -77,7 +75,7 @@ fn handshake(
         .and_then(crate::tls::subject_cn)
         .unwrap_or_else(|| "unnamed-client".to_owned());
     tracing::info!(%peer, client = %stream, "probe connected");
-    Some((Box::new(StreamOwned::new(conn, sock)), stream))
+    Some((Box::new(BulkTls::new(conn, sock)), stream))
 }
 
 fn detect(buf: &[u8]) -> Option<Option<Format>> {
@@ -87,6 +85,23 @@ fn detect(buf: &[u8]) -> Option<Option<Format>> {
         [0x00, 0x02, ..] => Some(Some(Format::X2X3)),
         _ => Some(None),
     }
+}
+
+/// Receive buffer (grows if a PDU does not fit).
+const RECV_BUF: usize = 4 << 20;
+/// Least free space offered to one read.
+const MIN_READ: usize = 512 << 10;
+/// Decoded bytes after which the journal is written.
+const COMMIT_BYTES: usize = 4 << 20;
+/// Longest time between journal writes while data arrives.
+const COMMIT_EVERY: Duration = Duration::from_millis(50);
+
+fn commit(shared: &Shared) -> Result<(), String> {
+    shared
+        .dir
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .commit()
 }
 
 /// Serves one connection until it closes or `stop` is set.
@@ -117,25 +132,43 @@ pub(crate) fn serve(
         network_element_id: "collector".into(),
         country_code: "XX".into(),
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(2 << 20);
-    let mut tmp = vec![0u8; 1 << 20];
+    // Plaintext is read straight into `buf[end..]`; PDUs are decoded in place
+    // from `buf[start..end]` and written from there (no copy per PDU).
+    let mut buf = vec![0u8; RECV_BUF];
+    let (mut start, mut end) = (0usize, 0usize);
     let mut format: Option<Format> = None;
     let mut reply = Vec::new();
-    let mut touched: Vec<String> = Vec::new();
-    let end = loop {
+    let mut uncommitted = 0usize;
+    let mut last_commit = Instant::now();
+    let why = loop {
         if stop.load(Ordering::Acquire) {
             break "collector stopping".to_owned();
         }
-        let n = match io.read(&mut tmp) {
+        if buf.len() - end < MIN_READ {
+            buf.copy_within(start..end, 0);
+            (start, end) = (0, end - start);
+            if buf.len() - end < MIN_READ {
+                buf.resize(buf.len() * 2, 0);
+            }
+        }
+        let n = match io.read(&mut buf[end..]) {
             Ok(0) => break "peer closed".to_owned(),
             Ok(n) => n,
-            Err(e) if transient(&e) => continue,
+            Err(e) if transient(&e) => {
+                if uncommitted > 0 {
+                    if let Err(e) = commit(shared) {
+                        break e;
+                    }
+                    uncommitted = 0;
+                }
+                continue;
+            }
             Err(e) => break format!("read: {e}"),
         };
-        buf.extend_from_slice(&tmp[..n]);
+        end += n;
         let fmt = match format {
             Some(f) => f,
-            None => match detect(&buf) {
+            None => match detect(&buf[start..end]) {
                 None => continue,
                 Some(Some(f)) => {
                     format = Some(f);
@@ -147,15 +180,14 @@ pub(crate) fn serve(
                 }
             },
         };
-        let mut pos = 0;
         let mut failed = None;
         {
-            let mut liids = shared
-                .liids
+            let mut dir = shared
+                .dir
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             loop {
-                let (pdu, used) = match decode_next(fmt, &buf[pos..]) {
+                let (pdu, used) = match decode_next(fmt, &buf[start..end]) {
                     Ok(Some(x)) => x,
                     Ok(None) => break,
                     Err(e) => {
@@ -163,60 +195,46 @@ pub(crate) fn serve(
                         break;
                     }
                 };
-                pos += used;
-                match pdu.kind {
-                    DecodedKind::KeepaliveAck => continue,
-                    DecodedKind::Keepalive => {
-                        let h = PduHeader {
-                            liid: "keepalive",
-                            xid: uuid::Uuid::nil(),
-                            cin: 0,
-                            sequence: pdu.sequence,
-                            timestamp_ns: crate::handover::now_ns(),
-                            identity: &identity,
-                        };
-                        if fmt
-                            .encoder()
-                            .encode(&h, &Event::KeepaliveAck, &mut reply)
-                            .is_err()
-                        {
-                            tracing::warn!(%peer, "cannot encode keepalive answer");
-                        }
-                        continue;
+                start += used;
+                uncommitted += used;
+                if pdu.kind == DecodedKind::Keepalive {
+                    let h = PduHeader {
+                        liid: "keepalive",
+                        xid: uuid::Uuid::nil(),
+                        cin: 0,
+                        sequence: pdu.sequence,
+                        timestamp_ns: crate::handover::now_ns(),
+                        identity: &identity,
+                    };
+                    if fmt
+                        .encoder()
+                        .encode(&h, &Event::KeepaliveAck, &mut reply)
+                        .is_err()
+                    {
+                        tracing::warn!(%peer, "cannot encode keepalive answer");
                     }
-                    _ => {}
+                    continue;
                 }
-                if !safe_component(&pdu.liid_or_xid) {
-                    failed = Some("LIID/XID unusable as a directory name".to_owned());
+                if let Err(e) = dir.accept(&stream, &pdu) {
+                    failed = Some(e);
                     break;
-                }
-                let out = match liids.get_mut(&pdu.liid_or_xid) {
-                    Some(o) => o,
-                    None => match LiidOut::open(&shared.out, &pdu.liid_or_xid) {
-                        Ok(o) => liids.entry(pdu.liid_or_xid.clone()).or_insert(o),
-                        Err(e) => {
-                            failed = Some(format!("open output: {e}"));
-                            break;
-                        }
-                    },
-                };
-                if let Err(e) = out.accept(&stream, &pdu) {
-                    failed = Some(format!("write: {e}"));
-                    break;
-                }
-                if !touched.contains(&pdu.liid_or_xid) {
-                    touched.push(pdu.liid_or_xid);
                 }
             }
-            for name in touched.drain(..) {
-                if let Some(out) = liids.get_mut(&name) {
-                    if let Err(e) = out.commit() {
-                        failed = Some(format!("journal: {e}"));
-                    }
+            // Journal in batches: the probe's resend window covers far more than
+            // COMMIT_BYTES, so a crash before a commit loses nothing.
+            if failed.is_none()
+                && (uncommitted >= COMMIT_BYTES || last_commit.elapsed() >= COMMIT_EVERY)
+            {
+                if let Err(e) = dir.commit() {
+                    failed = Some(e);
                 }
+                uncommitted = 0;
+                last_commit = Instant::now();
             }
         }
-        buf.drain(..pos);
+        if start == end {
+            (start, end) = (0, 0);
+        }
         if !reply.is_empty() {
             if let Err(e) = io.write_all(&reply).and_then(|()| io.flush()) {
                 break format!("write: {e}");
@@ -228,6 +246,11 @@ pub(crate) fn serve(
             tracing::error!(%peer, reason = %why, "closing connection");
             break why;
         }
+    };
+    // What was accepted is journaled before the connection is let go.
+    let end = match commit(shared) {
+        Ok(()) => why,
+        Err(e) => format!("{why}; {e}"),
     };
     tracing::info!(%peer, reason = %end, "probe connection closed");
     io.finish();

@@ -25,11 +25,10 @@ pub struct LiidSummary {
     pub pdus: u64,
     /// CC packets written to content.pcap.
     pub content_packets: u64,
-    /// Header reports: in headers.pcap (X2 carries the header octets) or as
-    /// `report` lines in iri.jsonl (PS-PDU IPIRIOnly carries header fields).
+    /// Header reports written to headers.pcap (X2: the header octets; PS-PDU
+    /// IPIRIOnly: headers rebuilt from its fields, also a `report` line in iri.jsonl).
     pub header_reports: u64,
-    /// IRI records (begin, end, ...) written to iri.jsonl; header reports
-    /// carried as IRI (PS-PDU IPIRIOnly) are in iri.jsonl too but counted above.
+    /// IRI records (begin, end, ...) written to iri.jsonl, header reports excluded.
     pub iri: u64,
     /// PDUs dropped because their sequence number was already seen.
     pub duplicates: u64,
@@ -148,7 +147,7 @@ impl LiidOut {
     ///
     /// # Errors
     /// A write failed.
-    pub fn accept(&mut self, stream: &str, pdu: &Decoded) -> std::io::Result<Accepted> {
+    pub fn accept(&mut self, stream: &str, pdu: &Decoded<'_>) -> std::io::Result<Accepted> {
         let last = self.state.streams.get(stream).copied();
         match last {
             Some(l) if pdu.sequence <= l => {
@@ -167,7 +166,12 @@ impl LiidOut {
             }
             _ => {}
         }
-        self.state.streams.insert(stream.to_owned(), pdu.sequence);
+        match self.state.streams.get_mut(stream) {
+            Some(last) => *last = pdu.sequence,
+            None => {
+                self.state.streams.insert(stream.to_owned(), pdu.sequence);
+            }
+        }
         self.state.summary.pdus += 1;
         self.dirty = true;
         match &pdu.kind {
@@ -179,16 +183,17 @@ impl LiidOut {
             DecodedKind::HeaderReport {
                 ip_headers,
                 wire_len,
+                report,
                 ..
             } => {
                 self.headers
                     .packet(pdu.timestamp_ns, ip_headers, *wire_len)?;
+                if let Some(record) = report {
+                    self.iri_line(pdu, "report", record)?;
+                }
                 self.state.summary.header_reports += 1;
             }
             DecodedKind::Iri(record) => {
-                // iRI-Report = a headers-only report carried as IPIRIOnly (PS-PDU):
-                // header fields and original length, no header octets, so it is
-                // journaled in iri.jsonl and counted as a header report.
                 let kind = match record.get("iRIType").and_then(|t| t.as_str()) {
                     Some("iRI-Begin") => "begin",
                     Some("iRI-End") => "end",
@@ -196,26 +201,32 @@ impl LiidOut {
                     Some("iRI-Continue") => "continue",
                     _ => "iri",
                 };
-                let line = serde_json::json!({
-                    "sequence": pdu.sequence,
-                    "timestamp_ns": pdu.timestamp_ns,
-                    "cin": pdu.cin,
-                    "type": kind,
-                    "record": record,
-                });
-                let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
-                bytes.push(b'\n');
-                self.iri.write_all(&bytes)?;
-                self.iri_offset += bytes.len() as u64;
-                if kind == "report" {
-                    self.state.summary.header_reports += 1;
-                } else {
-                    self.state.summary.iri += 1;
-                }
+                self.iri_line(pdu, kind, record)?;
+                self.state.summary.iri += 1;
             }
             DecodedKind::Keepalive | DecodedKind::KeepaliveAck => {}
         }
         Ok(Accepted::New)
+    }
+
+    fn iri_line(
+        &mut self,
+        pdu: &Decoded<'_>,
+        kind: &str,
+        record: &serde_json::Value,
+    ) -> std::io::Result<()> {
+        let line = serde_json::json!({
+            "sequence": pdu.sequence,
+            "timestamp_ns": pdu.timestamp_ns,
+            "cin": pdu.cin,
+            "type": kind,
+            "record": record,
+        });
+        let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        self.iri.write_all(&bytes)?;
+        self.iri_offset += bytes.len() as u64;
+        Ok(())
     }
 
     /// Flushes the data files, then journals their offsets and the dedup state.
@@ -253,14 +264,14 @@ mod test {
     use super::*;
     use crate::handover::pdu::Direction;
 
-    fn cc(seq: u32, byte: u8) -> Decoded {
+    fn cc(seq: u32, ip_packet: &[u8]) -> Decoded<'_> {
         Decoded {
             liid_or_xid: "L1".into(),
             cin: 1,
             sequence: seq,
             timestamp_ns: 1_000 + u64::from(seq),
             kind: DecodedKind::Content {
-                ip_packet: vec![0x45, byte, 0, 20],
+                ip_packet,
                 direction: Direction::ToTarget,
             },
         }
@@ -272,7 +283,8 @@ mod test {
         let mut out = LiidOut::open(dir.path(), "L1").unwrap();
         for seq in 0..3 {
             assert_eq!(
-                out.accept("probe", &cc(seq, seq as u8)).unwrap(),
+                out.accept("probe", &cc(seq, &[0x45, seq as u8, 0, 20]))
+                    .unwrap(),
                 Accepted::New
             );
         }
@@ -281,7 +293,7 @@ mod test {
             .unwrap()
             .len();
         // Written but never journaled: a kill -9 here.
-        out.accept("probe", &cc(3, 3)).unwrap();
+        out.accept("probe", &cc(3, &[0x45, 3, 0, 20])).unwrap();
         out.content.flush().unwrap();
         drop(out);
         assert!(
@@ -298,10 +310,22 @@ mod test {
             committed
         );
         // The probe resends 1..=3: 1 and 2 are duplicates, 3 is new again.
-        assert_eq!(out.accept("probe", &cc(1, 1)).unwrap(), Accepted::Duplicate);
-        assert_eq!(out.accept("probe", &cc(2, 2)).unwrap(), Accepted::Duplicate);
-        assert_eq!(out.accept("probe", &cc(3, 3)).unwrap(), Accepted::New);
-        assert_eq!(out.accept("probe", &cc(5, 5)).unwrap(), Accepted::New);
+        assert_eq!(
+            out.accept("probe", &cc(1, &[0x45, 1, 0, 20])).unwrap(),
+            Accepted::Duplicate
+        );
+        assert_eq!(
+            out.accept("probe", &cc(2, &[0x45, 2, 0, 20])).unwrap(),
+            Accepted::Duplicate
+        );
+        assert_eq!(
+            out.accept("probe", &cc(3, &[0x45, 3, 0, 20])).unwrap(),
+            Accepted::New
+        );
+        assert_eq!(
+            out.accept("probe", &cc(5, &[0x45, 5, 0, 20])).unwrap(),
+            Accepted::New
+        );
         out.commit().unwrap();
         let s = out.summary();
         assert_eq!(

@@ -9,7 +9,9 @@
 
 mod conn;
 mod liid;
+mod outdir;
 mod pcapout;
+mod tlsio;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -21,8 +23,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use liid::LiidOut;
 pub use liid::LiidSummary;
+pub use outdir::OutDir;
+pub use tlsio::BulkTls;
 
 /// Why the collector could not start or write.
 #[derive(Debug, thiserror::Error)]
@@ -63,23 +66,19 @@ pub struct Summary {
 
 /// State shared by all connections.
 pub(crate) struct Shared {
-    out: PathBuf,
-    liids: Mutex<BTreeMap<String, LiidOut>>,
+    dir: Mutex<OutDir>,
     decode_errors: AtomicU64,
     handshake_failures: AtomicU64,
 }
 
 impl Shared {
     fn summary(&self) -> Summary {
-        let liids = self
-            .liids
+        let dir = self
+            .dir
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Summary {
-            liids: liids
-                .iter()
-                .map(|(k, v)| (k.clone(), v.summary().clone()))
-                .collect(),
+            liids: dir.summaries(),
             decode_errors: self.decode_errors.load(Ordering::Relaxed),
             handshake_failures: self.handshake_failures.load(Ordering::Relaxed),
         }
@@ -101,18 +100,8 @@ impl Collector {
     /// The address cannot be bound or the output directory cannot be used.
     pub fn bind(opts: CollectorOptions) -> Result<Self, CollectorError> {
         let io = |what: String| move |source| CollectorError::Io { what, source };
-        std::fs::create_dir_all(&opts.out).map_err(io(format!("create {}", opts.out.display())))?;
-        let mut liids = BTreeMap::new();
-        for entry in
-            std::fs::read_dir(&opts.out).map_err(io(format!("read {}", opts.out.display())))?
-        {
-            let entry = entry.map_err(io(format!("read {}", opts.out.display())))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().join("journal.jsonl").exists() && liid::safe_component(&name) {
-                let out = LiidOut::open(&opts.out, &name).map_err(io(format!("resume {name}")))?;
-                liids.insert(name, out);
-            }
-        }
+        let dir = OutDir::open(&opts.out)
+            .map_err(|(what, source)| CollectorError::Io { what, source })?;
         let listener =
             TcpListener::bind(opts.listen).map_err(io(format!("listen {}", opts.listen)))?;
         listener
@@ -122,8 +111,7 @@ impl Collector {
             listener,
             tls: opts.tls,
             shared: Arc::new(Shared {
-                out: opts.out,
-                liids: Mutex::new(liids),
+                dir: Mutex::new(dir),
                 decode_errors: AtomicU64::new(0),
                 handshake_failures: AtomicU64::new(0),
             }),

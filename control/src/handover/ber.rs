@@ -626,7 +626,7 @@ pub fn decode_u32(v: &[u8]) -> Result<u32, BerError> {
     u32::try_from(decode_uint(v)?).map_err(|_| BerError::TooLarge)
 }
 
-fn decode_arcs(v: &[u8], out: &mut Vec<u32>) -> Result<(), BerError> {
+fn for_each_arc(v: &[u8], mut f: impl FnMut(u32)) -> Result<(), BerError> {
     let mut acc: u32 = 0;
     let mut start = true;
     for &c in v {
@@ -639,7 +639,7 @@ fn decode_arcs(v: &[u8], out: &mut Vec<u32>) -> Result<(), BerError> {
         acc = acc << 7 | u32::from(c & 0x7f);
         start = c & 0x80 == 0;
         if start {
-            out.push(acc);
+            f(acc);
             acc = 0;
         }
     }
@@ -647,6 +647,23 @@ fn decode_arcs(v: &[u8], out: &mut Vec<u32>) -> Result<(), BerError> {
         return Err(BerError::Truncated);
     }
     Ok(())
+}
+
+fn decode_arcs(v: &[u8], out: &mut Vec<u32>) -> Result<(), BerError> {
+    for_each_arc(v, |a| out.push(a))
+}
+
+/// Whether valid (RELATIVE-)OID contents `v` start with the contents octets
+/// `prefix`, without decoding into a vector (the decoder's per-PDU checks).
+///
+/// # Errors
+/// Empty, truncated or non-minimal arcs.
+pub fn oid_starts_with(v: &[u8], prefix: &[u8]) -> Result<bool, BerError> {
+    if v.is_empty() {
+        return Err(BerError::InvalidValue("OBJECT IDENTIFIER"));
+    }
+    for_each_arc(v, |_| {})?;
+    Ok(v.starts_with(prefix))
 }
 
 /// Decodes RELATIVE-OID contents to arcs.

@@ -18,8 +18,10 @@ use dataplane::targets::{Mode, Target};
 
 use super::audit_sink::AuditSink;
 use super::error::HandoverError;
+use super::ipheader;
 use super::link::{self, Dest, Endpoint, LinkTuning};
-use super::metrics::Metrics;
+use super::metrics::{DestMetrics, Metrics};
+use super::pcapdir::{self, DirSink, DirStats};
 use super::pdu::{Event, Flow, Format, Identity, PduHeader};
 use super::sequence::Sequences;
 use super::spool::Spool;
@@ -93,7 +95,7 @@ enum Command {
     AddRoute(InterceptRoute),
     Iri { key: u32, at_ns: u64, begin: bool },
     RemoveRoute(u32),
-    AddDest(String, Arc<Dest>, Format, Box<Sequences>),
+    AddDest(String, Sink, Format, Box<Sequences>),
     RemoveDest(String, Sender<()>),
 }
 
@@ -101,6 +103,20 @@ struct LinkHandle {
     dest: Arc<Dest>,
     format: Format,
     thread: JoinHandle<()>,
+}
+
+/// Where a destination's chunks go.
+enum Sink {
+    /// A network link thread.
+    Link(Arc<Dest>),
+    /// Local files, written on the drain thread.
+    Dir(Box<DirSink>),
+}
+
+/// A `pcap-dir` destination as the engine sees it.
+struct DirHandle {
+    directory: PathBuf,
+    stats: Arc<DirStats>,
 }
 
 #[derive(Default)]
@@ -116,6 +132,7 @@ pub struct HandoverEngine {
     stop: Arc<AtomicBool>,
     drain: Option<JoinHandle<()>>,
     links: Mutex<HashMap<String, LinkHandle>>,
+    dirs: Mutex<HashMap<String, DirHandle>>,
     identity: Identity,
     metrics: Metrics,
     audit: AuditSink,
@@ -207,6 +224,7 @@ impl HandoverEngine {
             stop,
             drain: Some(drain),
             links: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
             identity,
             metrics,
             audit,
@@ -214,12 +232,6 @@ impl HandoverEngine {
             counters,
         };
         for d in destinations {
-            if !d.format.is_network() {
-                // Local pcap-dir output is not implemented by this engine; starting
-                // without it beats not starting, but say so loudly.
-                tracing::error!(destination = %d.name, "pcap-dir destinations are not supported by the handover engine; records routed to it are counted as skipped");
-                continue;
-            }
             engine.upsert_destination(d)?;
         }
         Ok(engine)
@@ -298,6 +310,9 @@ impl HandoverEngine {
             name: d.name.clone(),
             reason: e.to_string(),
         })?;
+        if !d.format.is_network() {
+            return self.upsert_dir(d);
+        }
         let format = format_of(&d)?;
         let endpoint = self.endpoint(&d, format)?;
         let mut links = lock(&self.links);
@@ -334,7 +349,7 @@ impl HandoverEngine {
             .map_err(HandoverError::Thread)?;
         self.send(Command::AddDest(
             d.name.clone(),
-            Arc::clone(&dest),
+            Sink::Link(Arc::clone(&dest)),
             format,
             Box::new(seqs),
         ));
@@ -349,11 +364,60 @@ impl HandoverEngine {
         Ok(())
     }
 
+    /// Adds a `pcap-dir` destination; its directory cannot change while it exists.
+    fn upsert_dir(&self, d: Destination) -> Result<(), HandoverError> {
+        let err = |reason: &str| HandoverError::Destination {
+            name: d.name.clone(),
+            reason: reason.to_owned(),
+        };
+        let directory = d.directory.clone().ok_or_else(|| err("no directory"))?;
+        if lock(&self.links).contains_key(&d.name) {
+            return Err(err(
+                "format cannot change; remove and re-add the destination",
+            ));
+        }
+        let mut dirs = lock(&self.dirs);
+        if let Some(h) = dirs.get(&d.name) {
+            return if h.directory == directory {
+                Ok(())
+            } else {
+                Err(err(
+                    "directory cannot change; remove and re-add the destination",
+                ))
+            };
+        }
+        // Sequence numbers live beside the spool if there is one, else in the directory.
+        let seq_dir = spool_dir(&d).unwrap_or_else(|_| directory.clone());
+        std::fs::create_dir_all(&seq_dir).map_err(HandoverError::io(&seq_dir))?;
+        let seqs = Sequences::load(&seq_dir)?;
+        let stats = Arc::new(DirStats::default());
+        let sink = DirSink::open(
+            &d.name,
+            &directory,
+            self.metrics.for_destination(&d.name),
+            Arc::clone(&stats),
+        )?;
+        self.send(Command::AddDest(
+            d.name.clone(),
+            Sink::Dir(Box::new(sink)),
+            pcapdir::FORMAT,
+            Box::new(seqs),
+        ));
+        dirs.insert(d.name, DirHandle { directory, stats });
+        Ok(())
+    }
+
     /// Stops a destination's link; what it has not delivered stays in its spool.
     ///
     /// # Errors
     /// Unknown destination.
     pub fn remove_destination(&self, name: &str) -> Result<(), HandoverError> {
+        if lock(&self.dirs).remove(name).is_some() {
+            let (tx, rx) = channel::bounded(1);
+            self.send(Command::RemoveDest(name.to_owned(), tx));
+            let _flushed = rx.recv_timeout(Duration::from_secs(10));
+            return Ok(());
+        }
         let h = lock(&self.links)
             .remove(name)
             .ok_or_else(|| HandoverError::Destination {
@@ -382,6 +446,15 @@ impl HandoverEngine {
                 reconnects: h.dest.reconnects.load(Ordering::Relaxed),
                 lost_chunks: h.dest.lost_chunks.load(Ordering::Relaxed),
             })
+            .chain(lock(&self.dirs).iter().map(|(name, h)| DestinationStats {
+                name: name.clone(),
+                connected: true,
+                bytes_sent: h.stats.written.load(Ordering::Relaxed),
+                pdus: pdus.get(name).copied().unwrap_or(0),
+                spool_bytes: 0,
+                reconnects: 0,
+                lost_chunks: h.stats.lost.load(Ordering::Relaxed),
+            }))
             .collect();
         destinations.sort_by(|a, b| a.name.cmp(&b.name));
         HandoverStats {
@@ -431,7 +504,8 @@ struct Route {
 }
 
 struct DestSlot {
-    dest: Arc<Dest>,
+    sink: Sink,
+    metrics: DestMetrics,
     format: Format,
     seqs: Box<Sequences>,
     batch: Vec<u8>,
@@ -440,10 +514,19 @@ struct DestSlot {
 
 impl DestSlot {
     fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            let fresh = self.dest.buffer(CHUNK_BYTES + 16384);
-            let chunk = std::mem::replace(&mut self.batch, fresh);
-            self.dest.push(chunk);
+        if self.batch.is_empty() {
+            return;
+        }
+        match &mut self.sink {
+            Sink::Link(dest) => {
+                let fresh = dest.buffer(CHUNK_BYTES + 16384);
+                let chunk = std::mem::replace(&mut self.batch, fresh);
+                dest.push(chunk);
+            }
+            Sink::Dir(dir) => {
+                dir.write(&self.batch);
+                self.batch.clear();
+            }
         }
     }
 }
@@ -592,11 +675,16 @@ impl Drainer {
             Command::Iri { key, at_ns, begin } => {
                 self.deferred.push(Deferred::Iri { key, at_ns, begin });
             }
-            Command::AddDest(name, dest, format, seqs) => {
+            Command::AddDest(name, sink, format, seqs) => {
+                let metrics = match &sink {
+                    Sink::Link(dest) => dest.metrics.clone(),
+                    Sink::Dir(_) => self.metrics.for_destination(&name),
+                };
                 self.dests.insert(
                     name,
                     DestSlot {
-                        dest,
+                        sink,
+                        metrics,
                         format,
                         seqs,
                         batch: Vec::with_capacity(CHUNK_BYTES + 16384),
@@ -653,10 +741,10 @@ impl Drainer {
                         tracing::error!(destination = %name, error = %e, "cannot reserve sequence numbers");
                     }
                     d.pdus += 1;
-                    d.dest.metrics.pdus.inc();
+                    d.metrics.pdus.inc();
                 }
                 Err(e) => {
-                    d.dest.metrics.encode_errors.inc();
+                    d.metrics.encode_errors.inc();
                     tracing::warn!(destination = %name, error = %e, "record not encodable; skipped");
                 }
             }
@@ -717,9 +805,14 @@ impl Drainer {
                         continue;
                     }
                     let flow = self.flow(&data[..end]);
+                    let ip_headers = &data[l3..end];
+                    // The IP packet's own length: a frame's wire length also
+                    // counts Ethernet padding and trailers.
+                    let wire_len = ipheader::stated_len(ip_headers)
+                        .unwrap_or_else(|| rec.wire_len().saturating_sub(l3 as u32));
                     let ev = Event::HeaderReport {
-                        ip_headers: &data[l3..end],
-                        wire_len: rec.wire_len().saturating_sub(l3 as u32),
+                        ip_headers,
+                        wire_len,
                         direction: m.direction,
                         flow,
                     };

@@ -6,20 +6,26 @@
 //! - Begin/End → `iRIPayloadSequence { IRIPayload { iRIType begin/end, iRIContents
 //!   iPIRI { accessEventType startOf/endOfInterceptionWithSessionActive, ... } } }`.
 //! - HeaderReport → `IRIPayload { iRIType iRI-Report, iRIContents iPIRIOnly {...},
-//!   payloadDirection }`. IPIRIOnly has no field for raw header octets: it carries
-//!   the header *fields* (addresses, protocol, TTL/hop limit, ports) and the
-//!   original length twice, in the field the IP header provides for it (IPv4
-//!   totalLength / IPv6 payloadLength) and in `iPAggregatedNbrOfBytes` (with
-//!   `iPAggregatedNbrOfPackets` = 1). The decoder returns it as IRI JSON.
+//!   payloadDirection }` (TS 102 232-3 IPIRIOnly). It carries header *fields*, not
+//!   octets: every field of the reported IP header (IPv4 with options; IPv6 base
+//!   header) and of its TCP/UDP header (`none` for other transports), so that the
+//!   decoder rebuilds the header octets from them (see [`IriOnly::rebuild`] for the
+//!   exceptions), and the original IP length (the header's own length field, and
+//!   `iPAggregatedNbrOfBytes`, with `iPAggregatedNbrOfPackets` = 1). A tunnelled
+//!   packet is reported by its innermost IP layer, the one whose transport header
+//!   ends the header octets. The decoder returns the rebuilt headers and the
+//!   report as IRI JSON.
 //! - Keepalive / KeepaliveAck → `tRIPayload keep-alive / keep-aliveResponse`.
 //!
 //! See scripts/asn1/README.md for the provenance of every ASN.1 type used.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
 use super::ber::{self, Reader, Tag, Writer};
+use super::ipheader::{self, Layer, L4};
 use super::pdu::{
     DecodeError, Decoded, DecodedKind, Direction, EncodeError, Encoder, Event, PduHeader,
 };
@@ -29,6 +35,10 @@ use super::pdu::{
 pub const LI_PS_DOMAIN_ID: [u32; 8] = [0, 4, 0, 2, 2, 5, 1, 35];
 /// IPAccessPDU version15 (the one LI-PS-PDU version35 imports): {li-ps(5) iPAccess(3) version15(15)}.
 const IP_ACCESS: [u32; 3] = [5, 3, 15];
+/// Contents octets of li-psDomainId up to the version arc.
+const LI_PS_DOMAIN_PREFIX: [u8; 6] = [4, 0, 2, 2, 5, 1];
+/// Contents octets of the IPAccessPDU RELATIVE-OIDs up to the version arc.
+const IP_ACCESS_PREFIX: [u8; 2] = [5, 3];
 /// iPIRIObjId = {iPAccessPDU iRI(1)}.
 pub const IPIRI_OBJ_ID: [u32; 4] = [IP_ACCESS[0], IP_ACCESS[1], IP_ACCESS[2], 1];
 /// iPCCObjId = {iPAccessPDU cC(2)}.
@@ -80,74 +90,25 @@ fn direction_from_code(c: u32) -> Result<Direction, DecodeError> {
     }
 }
 
-/// Header fields of a headers-only report, read from the header octets.
-struct HeaderFields {
-    v4: bool,
-    ttl: u8,
-    proto: u8,
-    src: IpAddr,
-    dst: IpAddr,
-    ports: Option<(u16, u16)>,
-}
-
-fn header_fields(e: &Event<'_>) -> Result<HeaderFields, EncodeError> {
+/// The layer a headers-only report describes (see [`ipheader::report_layer`]),
+/// checked before anything is written.
+fn report_of<'a>(e: &Event<'a>) -> Result<(Layer<'a>, u32, Direction), EncodeError> {
     let Event::HeaderReport {
-        ip_headers: h,
+        ip_headers,
+        wire_len,
+        direction,
         flow,
-        ..
-    } = e
+    } = *e
     else {
         return Err(EncodeError::NotIp);
     };
-    let (v4, ttl, proto, src, dst, l4) = match h.first().map(|b| b >> 4) {
-        Some(4) if h.len() >= 20 => {
-            let ihl = usize::from(h[0] & 0x0f) * 4;
-            let s: [u8; 4] = h[12..16].try_into().map_err(|_| EncodeError::NotIp)?;
-            let d: [u8; 4] = h[16..20].try_into().map_err(|_| EncodeError::NotIp)?;
-            (
-                true,
-                h[8],
-                h[9],
-                IpAddr::from(s),
-                IpAddr::from(d),
-                h.get(ihl..),
-            )
-        }
-        Some(6) if h.len() >= 40 => {
-            let s: [u8; 16] = h[8..24].try_into().map_err(|_| EncodeError::NotIp)?;
-            let d: [u8; 16] = h[24..40].try_into().map_err(|_| EncodeError::NotIp)?;
-            (
-                false,
-                h[7],
-                h[6],
-                IpAddr::from(s),
-                IpAddr::from(d),
-                h.get(40..),
-            )
-        }
-        _ => return Err(EncodeError::NotIp),
-    };
-    let ports = match flow {
-        Some(f) if f.proto == 6 || f.proto == 17 => Some((f.src_port, f.dst_port)),
-        Some(_) => None,
-        None if proto == 6 || proto == 17 => l4.and_then(|l| l.get(..4)).map(|p| {
-            (
-                u16::from_be_bytes([p[0], p[1]]),
-                u16::from_be_bytes([p[2], p[3]]),
-            )
-        }),
-        None => None,
-    };
-    // The transport protocol is the flow's when known (it sees past IPv6 extension headers).
-    let proto = flow.map_or(proto, |f| f.proto);
-    Ok(HeaderFields {
-        v4,
-        ttl,
-        proto,
-        src,
-        dst,
-        ports,
-    })
+    let at = ipheader::report_layer(ip_headers, flow.as_ref());
+    let layer = ip_headers
+        .get(at..)
+        .and_then(ipheader::walk)
+        .ok_or(EncodeError::NotIp)?;
+    let len = ipheader::stated_len(layer.ip).unwrap_or_else(|| wire_len.saturating_sub(at as u32));
+    Ok((layer, len, direction))
 }
 
 fn ip_octets(a: IpAddr, buf: &mut [u8; 16]) -> &[u8] {
@@ -237,55 +198,94 @@ fn write_ipiri(w: &mut Writer<'_>, begin: bool, target: Option<IpAddr>, at_ns: u
     w.close(iri);
 }
 
-fn write_header_report(w: &mut Writer<'_>, e: &Event<'_>, f: &HeaderFields) {
-    let Event::HeaderReport {
-        wire_len,
-        direction,
-        ..
-    } = e
-    else {
-        return;
-    };
-    let mut buf = [0u8; 16];
-    let iri = w.open(Tag::SEQUENCE, 100);
+/// IPv4Information: every field of the header, as its octets.
+fn write_ipv4_information(w: &mut Writer<'_>, ip: &[u8]) {
+    let v4 = w.open(Tag::ctx_cons(0), ip.len() + 32);
+    w.primitive(Tag::ctx(0), &[ip[0] & 0x0f]); // headerLength, in 32-bit words
+    w.primitive(Tag::ctx(1), &ip[1..2]); // typeOfService (DSCP + ECN)
+    w.primitive(Tag::ctx(2), &ip[2..4]); // totalLength
+    w.primitive(Tag::ctx(3), &ip[4..6]); // identification
+    w.primitive(Tag::ctx(4), &ip[6..8]); // fragment: flags + offset
+    w.primitive(Tag::ctx(5), &ip[8..9]); // ttl
+    w.primitive(Tag::ctx(6), &ip[9..10]); // protocol
+    w.primitive(Tag::ctx(7), &ip[10..12]); // headerChecksum
+    w.primitive(Tag::ctx(8), &ip[12..16]);
+    w.primitive(Tag::ctx(9), &ip[16..20]);
+    if ip.len() > 20 {
+        w.primitive(Tag::ctx(10), &ip[20..]);
+    }
+    w.close(v4);
+}
+
+/// IPv6Information: every field of the base header. The published SIZE
+/// constraints are followed literally: flowLabel is 20 octets and payloadLength
+/// 4, each holding the field's value big-endian, right-aligned.
+fn write_ipv6_information(w: &mut Writer<'_>, ip: &[u8]) {
+    let v6 = w.open(Tag::ctx_cons(1), 90);
+    w.primitive(Tag::ctx(0), &[ip[0] << 4 | ip[1] >> 4]); // trafficClass
+    let mut flow = [0u8; FLOW_LABEL_OCTETS];
+    flow[FLOW_LABEL_OCTETS - 3..].copy_from_slice(&[ip[1] & 0x0f, ip[2], ip[3]]);
+    w.primitive(Tag::ctx(1), &flow);
+    w.primitive(Tag::ctx(2), &[0, 0, ip[4], ip[5]]); // payloadLength
+    w.primitive(Tag::ctx(3), &ip[6..7]); // nextHeader (of the base header)
+    w.primitive(Tag::ctx(4), &ip[7..8]); // hopLimit
+    w.primitive(Tag::ctx(5), &ip[8..24]);
+    w.primitive(Tag::ctx(6), &ip[24..40]);
+    w.close(v6);
+}
+
+/// ProtocolInformation: every TCP or UDP header field; `none` for anything else.
+fn write_protocol_information(w: &mut Writer<'_>, l4: L4<'_>) {
+    let info = w.open(Tag::ctx_cons(2), 100);
+    match l4 {
+        L4::Tcp(t) => {
+            let tcp = w.open(Tag::ctx_cons(1), t.len() + 40);
+            w.primitive(Tag::ctx(0), &t[0..2]);
+            w.primitive(Tag::ctx(1), &t[2..4]);
+            w.primitive(Tag::ctx(2), &t[4..8]);
+            w.primitive(Tag::ctx(3), &t[8..12]);
+            // BIT STRINGs: first octet = unused bits of the last one.
+            w.primitive(Tag::ctx(4), &[4, t[12] & 0xf0]); // dataOffset, 4 bits
+            w.primitive(Tag::ctx(5), &[2, (t[13] & 0x3f) << 2]); // URG ACK PSH RST SYN FIN
+            w.primitive(Tag::ctx(6), &t[14..16]);
+            w.primitive(Tag::ctx(7), &t[16..18]);
+            w.primitive(Tag::ctx(8), &t[18..20]);
+            if t.len() > 20 {
+                w.primitive(Tag::ctx(9), &t[20..]);
+            }
+            w.close(tcp);
+        }
+        L4::Udp(u) => {
+            let udp = w.open(Tag::ctx_cons(2), 16);
+            for (i, f) in u.chunks_exact(2).enumerate() {
+                w.primitive(Tag::ctx(i as u32), f);
+            }
+            w.close(udp);
+        }
+        L4::Other => w.null(Tag::ctx(0)),
+    }
+    w.close(info);
+}
+
+fn write_header_report(w: &mut Writer<'_>, layer: &Layer<'_>, len: u32, direction: Direction) {
+    let iri = w.open(Tag::SEQUENCE, 200);
     w.enumerated(Tag::ctx(0), IRI_REPORT);
-    let contents = w.open(Tag::ctx_cons(2), 90);
-    let only = w.open(Tag::ctx_cons(3), 90);
+    let contents = w.open(Tag::ctx_cons(2), 200);
+    let only = w.open(Tag::ctx_cons(3), 200);
     w.relative_oid(Tag::ctx(0), &IPIRI_ONLY_OBJ_ID);
-    let ipinfo = w.open(Tag::ctx_cons(1), 50);
-    if f.v4 {
-        let v4 = w.open(Tag::ctx_cons(1), 30);
-        w.primitive(Tag::ctx(2), &(*wire_len as u16).to_be_bytes()); // totalLength
-        w.primitive(Tag::ctx(5), &[f.ttl]);
-        w.primitive(Tag::ctx(6), &[f.proto]);
-        w.primitive(Tag::ctx(8), ip_octets(f.src, &mut buf));
-        w.primitive(Tag::ctx(9), ip_octets(f.dst, &mut buf));
-        w.close(v4);
+    let info = w.open(Tag::ctx_cons(1), 100);
+    if layer.v4 {
+        write_ipv4_information(w, layer.ip);
     } else {
-        let v6 = w.open(Tag::ctx_cons(2), 60);
-        w.primitive(Tag::ctx(2), &wire_len.saturating_sub(40).to_be_bytes()); // payloadLength, SIZE(4)
-        w.primitive(Tag::ctx(3), &[f.proto]);
-        w.primitive(Tag::ctx(4), &[f.ttl]);
-        w.primitive(Tag::ctx(5), ip_octets(f.src, &mut buf));
-        w.primitive(Tag::ctx(6), ip_octets(f.dst, &mut buf));
-        w.close(v6);
+        write_ipv6_information(w, layer.ip);
     }
-    w.close(ipinfo);
-    let proto = w.open(Tag::ctx_cons(2), 12);
-    // TCP → tCPInformation [1]; anything else → uDPInformation [2] (ports only
-    // for UDP). The IP-layer protocol field says which transport it really is.
-    let alt = w.open(Tag::ctx_cons(if f.proto == 6 { 1 } else { 2 }), 8);
-    if let Some((sp, dp)) = f.ports {
-        w.primitive(Tag::ctx(0), &sp.to_be_bytes());
-        w.primitive(Tag::ctx(1), &dp.to_be_bytes());
-    }
-    w.close(alt);
-    w.close(proto);
+    w.close(info);
+    write_protocol_information(w, layer.l4);
     w.uint(Tag::ctx(3), 1);
-    w.uint(Tag::ctx(4), u64::from(*wire_len));
+    w.uint(Tag::ctx(4), u64::from(len));
     w.close(only);
     w.close(contents);
-    w.enumerated(Tag::ctx(6), direction_code(*direction));
+    w.enumerated(Tag::ctx(6), direction_code(direction));
     w.close(iri);
 }
 
@@ -314,12 +314,13 @@ impl Encoder for PsPduEncoder {
                 max: 2,
             });
         }
-        let fields = match e {
-            Event::HeaderReport { .. } => Some(header_fields(e)?),
+        let report = match e {
+            Event::HeaderReport { .. } => Some(report_of(e)?),
             _ => None,
         };
         let body_hint = match e {
             Event::Content { ip_packet, .. } => ip_packet.len() + 20,
+            Event::HeaderReport { .. } => 220,
             _ => 120,
         };
         out.reserve(body_hint + 150);
@@ -347,9 +348,9 @@ impl Encoder for PsPduEncoder {
                 w.close(seq);
             }
             Event::HeaderReport { .. } => {
-                let seq = w.open(Tag::ctx_cons(0), 110);
-                if let Some(f) = &fields {
-                    write_header_report(&mut w, e, f);
+                let seq = w.open(Tag::ctx_cons(0), 210);
+                if let Some((layer, len, direction)) = &report {
+                    write_header_report(&mut w, layer, *len, *direction);
                 }
                 w.close(seq);
             }
@@ -386,8 +387,8 @@ pub(crate) fn encode_iri_payload(e: &Event<'_>, out: &mut Vec<u8>) -> Result<(),
             );
         }
         Event::HeaderReport { .. } => {
-            let f = header_fields(e)?;
-            write_header_report(&mut Writer::new(out), e, &f);
+            let (layer, len, direction) = report_of(e)?;
+            write_header_report(&mut Writer::new(out), &layer, len, direction);
         }
         _ => return Err(EncodeError::NotIp),
     }
@@ -398,7 +399,7 @@ pub(crate) fn encode_iri_payload(e: &Event<'_>, out: &mut Vec<u8>) -> Result<(),
 ///
 /// # Errors
 /// Invalid BER or trailing bytes.
-pub(crate) fn decode_iri_payload(bytes: &[u8]) -> Result<DecodedKind, DecodeError> {
+pub(crate) fn decode_iri_payload(bytes: &[u8]) -> Result<DecodedKind<'static>, DecodeError> {
     let mut r = Reader::new(bytes);
     let mut iri = r.nested(Tag::SEQUENCE)?;
     r.finish()?;
@@ -409,7 +410,7 @@ pub(crate) fn decode_iri_payload(bytes: &[u8]) -> Result<DecodedKind, DecodeErro
 ///
 /// # Errors
 /// Not a valid PS-PDU, or one larger than [`MAX_PDU_LEN`].
-pub fn decode_next(buf: &[u8]) -> Result<Option<(Decoded, usize)>, DecodeError> {
+pub fn decode_next(buf: &[u8]) -> Result<Option<(Decoded<'_>, usize)>, DecodeError> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
@@ -447,7 +448,7 @@ pub fn decode_next(buf: &[u8]) -> Result<Option<(Decoded, usize)>, DecodeError> 
 ///
 /// # Errors
 /// Invalid BER, trailing bytes, or contents outside what this probe emits.
-pub fn decode(pdu: &[u8]) -> Result<Decoded, DecodeError> {
+pub fn decode(pdu: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let mut top = Reader::new(pdu);
     let mut r = top.nested(Tag::SEQUENCE)?;
     top.finish()?;
@@ -483,7 +484,7 @@ pub fn decode(pdu: &[u8]) -> Result<Decoded, DecodeError> {
         _ => return Err(DecodeError::Unsupported("Payload")),
     };
     Ok(Decoded {
-        liid_or_xid: liid,
+        liid_or_xid: Cow::Borrowed(liid),
         cin: u64::from(cin),
         sequence,
         timestamp_ns,
@@ -491,13 +492,13 @@ pub fn decode(pdu: &[u8]) -> Result<Decoded, DecodeError> {
     })
 }
 
-fn read_header(r: &mut Reader<'_>) -> Result<(String, u32, u32, u64), DecodeError> {
-    let domain = ber::decode_oid(r.expect(Tag::ctx(0))?)?;
-    if domain.get(..7) != Some(&LI_PS_DOMAIN_ID[..7]) {
+fn read_header<'a>(r: &mut Reader<'a>) -> Result<(&'a str, u32, u32, u64), DecodeError> {
+    // {0 4 0 2 2 5 1}: the first two arcs share one octet; every arc is < 128.
+    if !ber::oid_starts_with(r.expect(Tag::ctx(0))?, &LI_PS_DOMAIN_PREFIX)? {
         return Err(DecodeError::Invalid("li-psDomainId"));
     }
     let liid = r.expect(Tag::ctx(1))?;
-    let liid = String::from_utf8(liid.to_vec()).map_err(|_| DecodeError::Invalid("LIID"))?;
+    let liid = std::str::from_utf8(liid).map_err(|_| DecodeError::Invalid("LIID"))?;
     if let Some(cc) = r.optional(Tag::ctx(2))? {
         ber::decode_printable(cc)?;
     }
@@ -533,7 +534,7 @@ fn read_header(r: &mut Reader<'_>) -> Result<(String, u32, u32, u64), DecodeErro
     Ok((liid, cin, sequence, ts))
 }
 
-fn read_cc(cc: &mut Reader<'_>) -> Result<DecodedKind, DecodeError> {
+fn read_cc<'a>(cc: &mut Reader<'a>) -> Result<DecodedKind<'a>, DecodeError> {
     let direction = match cc.optional(Tag::ctx(0))? {
         Some(d) => direction_from_code(ber::decode_u32(d)?)?,
         None => {
@@ -547,7 +548,7 @@ fn read_cc(cc: &mut Reader<'_>) -> Result<DecodedKind, DecodeError> {
     cc.skip_rest()?;
     let mut ipcc = contents.nested(Tag::ctx_cons(2))?;
     contents.finish()?;
-    if ber::decode_relative_oid(ipcc.expect(Tag::ctx(0))?)?.get(..2) != Some(&IP_ACCESS[..2]) {
+    if !ber::oid_starts_with(ipcc.expect(Tag::ctx(0))?, &IP_ACCESS_PREFIX)? {
         return Err(DecodeError::Invalid("iPCCObjId"));
     }
     let mut ipc = ipcc.nested(Tag::ctx_cons(1))?;
@@ -555,7 +556,7 @@ fn read_cc(cc: &mut Reader<'_>) -> Result<DecodedKind, DecodeError> {
     let packet = ipc.expect(Tag::ctx(0))?;
     ipc.finish()?;
     Ok(DecodedKind::Content {
-        ip_packet: packet.to_vec(),
+        ip_packet: packet,
         direction,
     })
 }
@@ -585,7 +586,7 @@ fn ip_from(v: &[u8]) -> Result<IpAddr, DecodeError> {
     }
 }
 
-fn read_iri(iri: &mut Reader<'_>) -> Result<DecodedKind, DecodeError> {
+fn read_iri(iri: &mut Reader<'_>) -> Result<DecodedKind<'static>, DecodeError> {
     let iri_type = iri
         .optional(Tag::ctx(0))?
         .map(ber::decode_u32)
@@ -615,11 +616,17 @@ fn read_iri(iri: &mut Reader<'_>) -> Result<DecodedKind, DecodeError> {
     let (tag, body) = contents.tlv()?;
     contents.finish()?;
     let mut body = Reader::new(body);
+    let mut headers = None;
     match tag {
         t if t == Tag::ctx_cons(2) => read_ipiri(&mut body, &mut obj)?,
-        t if t == Tag::ctx_cons(3) => read_ipiri_only(&mut body, &mut obj)?,
+        t if t == Tag::ctx_cons(3) => {
+            let only = IriOnly::read(&mut body)?;
+            only.to_json(&mut obj)?;
+            headers = Some(only.rebuild()?);
+        }
         _ => return Err(DecodeError::Unsupported("IRIContents")),
     }
+    let mut direction = None;
     while let Some(t) = iri.peek_tag() {
         let v = iri.tlv()?.1;
         let name = match t.number {
@@ -627,10 +634,14 @@ fn read_iri(iri: &mut Reader<'_>) -> Result<DecodedKind, DecodeError> {
             6 if !t.constructed => "payloadDirection",
             _ => continue,
         };
+        let code = ber::decode_u32(v)?;
+        if name == "payloadDirection" {
+            direction = Some(code);
+        }
         obj.insert(
             name.into(),
             enum_name(
-                ber::decode_u32(v)?,
+                code,
                 &[
                     (0, "fromTarget"),
                     (1, "toTarget"),
@@ -641,7 +652,18 @@ fn read_iri(iri: &mut Reader<'_>) -> Result<DecodedKind, DecodeError> {
             ),
         );
     }
-    Ok(DecodedKind::Iri(Value::Object(obj)))
+    match headers {
+        Some((ip_headers, wire_len)) => Ok(DecodedKind::HeaderReport {
+            ip_headers: Cow::Owned(ip_headers),
+            wire_len,
+            direction: direction
+                .map(direction_from_code)
+                .transpose()?
+                .ok_or(DecodeError::Unsupported("report without payloadDirection"))?,
+            report: Some(Value::Object(obj)),
+        }),
+        None => Ok(DecodedKind::Iri(Value::Object(obj))),
+    }
 }
 
 fn read_ip_address(v: &[u8]) -> Result<IpAddr, DecodeError> {
@@ -655,7 +677,7 @@ fn read_ip_address(v: &[u8]) -> Result<IpAddr, DecodeError> {
 }
 
 fn read_ipiri(r: &mut Reader<'_>, obj: &mut Map<String, Value>) -> Result<(), DecodeError> {
-    if ber::decode_relative_oid(r.expect(Tag::ctx(0))?)?.get(..2) != Some(&IP_ACCESS[..2]) {
+    if !ber::oid_starts_with(r.expect(Tag::ctx(0))?, &IP_ACCESS_PREFIX)? {
         return Err(DecodeError::Invalid("iPIRIObjId"));
     }
     let mut c = r.nested(Tag::ctx_cons(1))?;
@@ -712,65 +734,272 @@ fn read_ipiri(r: &mut Reader<'_>, obj: &mut Map<String, Value>) -> Result<(), De
     Ok(())
 }
 
-fn read_ipiri_only(r: &mut Reader<'_>, obj: &mut Map<String, Value>) -> Result<(), DecodeError> {
-    if ber::decode_relative_oid(r.expect(Tag::ctx(0))?)?.get(..2) != Some(&IP_ACCESS[..2]) {
-        return Err(DecodeError::Invalid("iPIRIOnlyObjId"));
+const V4_FIELDS: [&str; 11] = [
+    "headerLength",
+    "typeOfService",
+    "totalLength",
+    "identification",
+    "fragment",
+    "ttl",
+    "protocol",
+    "headerChecksum",
+    "source",
+    "destination",
+    "ipOptions",
+];
+const V6_FIELDS: [&str; 7] = [
+    "trafficClass",
+    "flowLabel",
+    "payloadLength",
+    "nextHeader",
+    "hopLimit",
+    "source",
+    "destination",
+];
+const TCP_FIELDS: [&str; 10] = [
+    "sourcePort",
+    "destinationPort",
+    "sequenceNumber",
+    "ackNumber",
+    "dataOffset",
+    "controlBits",
+    "windowSize",
+    "checkSum",
+    "urgentPointer",
+    "tcpOptions",
+];
+const UDP_FIELDS: [&str; 4] = ["sourcePort", "destinationPort", "length", "checkSum"];
+/// IPv6Information.flowLabel is `OCTET STRING (SIZE (20))` as published.
+const FLOW_LABEL_OCTETS: usize = 20;
+
+/// ProtocolInformation alternatives (context tags).
+const PROTO_NONE: u32 = 0;
+const PROTO_TCP: u32 = 1;
+const PROTO_UDP: u32 = 2;
+
+/// An IPIRIOnly as received: each header field's contents octets, by tag.
+struct IriOnly<'a> {
+    v6: bool,
+    ip: [Option<&'a [u8]>; 11],
+    transport: u32,
+    l4: [Option<&'a [u8]>; 10],
+    packets: Option<u64>,
+    bytes: Option<u64>,
+}
+
+/// Big-endian unsigned value of an OCTET STRING of up to 8 significant octets.
+fn be(v: &[u8]) -> Result<u64, DecodeError> {
+    let lead = v.iter().take_while(|&&b| b == 0).count();
+    if v.len() - lead > 8 {
+        return Err(DecodeError::Invalid("header field value"));
     }
-    obj.insert("report".into(), json!("packetHeader"));
-    let mut info = r.nested(Tag::ctx_cons(1))?;
-    let (t, v) = info.tlv()?;
-    info.finish()?;
-    let mut f = Reader::new(v);
-    let byte = |v: &[u8]| {
-        v.first()
-            .copied()
-            .map(u32::from)
-            .ok_or(DecodeError::Invalid("octet"))
-    };
-    let be = |v: &[u8]| v.iter().fold(0u64, |a, &b| a << 8 | u64::from(b));
-    while let Some(ft) = f.peek_tag() {
-        let fv = f.tlv()?.1;
-        let (name, value) = match (t.number, ft.number) {
-            (1, 2) => ("totalLength", json!(be(fv))),
-            (1, 5) => ("ttl", json!(byte(fv)?)),
-            (1, 6) => ("protocol", json!(byte(fv)?)),
-            (1, 8) | (2, 5) => ("source", json!(ip_from(fv)?.to_string())),
-            (1, 9) | (2, 6) => ("destination", json!(ip_from(fv)?.to_string())),
-            (2, 2) => ("payloadLength", json!(be(fv))),
-            (2, 3) => ("protocol", json!(byte(fv)?)),
-            (2, 4) => ("hopLimit", json!(byte(fv)?)),
-            _ => continue,
+    Ok(v.iter().fold(0u64, |a, &b| a << 8 | u64::from(b)))
+}
+
+/// The single data octet of a BIT STRING of at most 8 bits, right-aligned.
+fn bits(v: &[u8]) -> Result<u8, DecodeError> {
+    match *v {
+        [unused, b] if unused < 8 => Ok(b >> unused),
+        _ => Err(DecodeError::Invalid("BIT STRING")),
+    }
+}
+
+fn fields<'a, const N: usize>(r: &mut Reader<'a>) -> Result<[Option<&'a [u8]>; N], DecodeError> {
+    let mut f = [None; N];
+    while let Some(t) = r.peek_tag() {
+        let v = r.tlv()?.1;
+        if let Some(slot) = f.get_mut(t.number as usize) {
+            *slot = Some(v);
+        }
+    }
+    Ok(f)
+}
+
+impl<'a> IriOnly<'a> {
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        if !ber::oid_starts_with(r.expect(Tag::ctx(0))?, &IP_ACCESS_PREFIX)? {
+            return Err(DecodeError::Invalid("iPIRIOnlyObjId"));
+        }
+        let mut info = r.nested(Tag::ctx_cons(1))?;
+        let (t, v) = info.tlv()?;
+        info.finish()?;
+        let v6 = match t {
+            t if t == Tag::ctx_cons(0) => false,
+            t if t == Tag::ctx_cons(1) => true,
+            _ => return Err(DecodeError::Unsupported("IPInformation")),
         };
-        obj.insert(name.into(), value);
+        let ip = fields(&mut Reader::new(v))?;
+        let mut proto = r.nested(Tag::ctx_cons(2))?;
+        let (pt, pv) = proto.tlv()?;
+        proto.finish()?;
+        let (transport, l4) = match pt {
+            t if t == Tag::ctx(PROTO_NONE) && pv.is_empty() => (PROTO_NONE, [None; 10]),
+            t if t == Tag::ctx_cons(PROTO_TCP) || t == Tag::ctx_cons(PROTO_UDP) => {
+                (t.number, fields(&mut Reader::new(pv))?)
+            }
+            _ => return Err(DecodeError::Unsupported("ProtocolInformation")),
+        };
+        let packets = r.optional(Tag::ctx(3))?.map(ber::decode_uint).transpose()?;
+        let bytes = r.optional(Tag::ctx(4))?.map(ber::decode_uint).transpose()?;
+        r.skip_rest()?;
+        Ok(IriOnly {
+            v6,
+            ip,
+            transport,
+            l4,
+            packets,
+            bytes,
+        })
     }
-    obj.insert("iPVersion".into(), json!(if t.number == 1 { 4 } else { 6 }));
-    let mut proto = r.nested(Tag::ctx_cons(2))?;
-    let (pt, pv) = proto.tlv()?;
-    proto.finish()?;
-    obj.insert(
-        "transport".into(),
-        json!(if pt.number == 1 { "tcp" } else { "udp" }),
-    );
-    let mut p = Reader::new(pv);
-    while let Some(ft) = p.peek_tag() {
-        let fv = p.tlv()?.1;
-        match ft.number {
-            0 => obj.insert("sourcePort".into(), json!(be(fv))),
-            1 => obj.insert("destinationPort".into(), json!(be(fv))),
+
+    fn to_json(&self, obj: &mut Map<String, Value>) -> Result<(), DecodeError> {
+        obj.insert("report".into(), json!("packetHeader"));
+        obj.insert("iPVersion".into(), json!(if self.v6 { 6 } else { 4 }));
+        let names: &[&str] = if self.v6 { &V6_FIELDS } else { &V4_FIELDS };
+        for (name, v) in names.iter().zip(&self.ip) {
+            let Some(v) = v else { continue };
+            let value = match *name {
+                "source" | "destination" => json!(ip_from(v)?.to_string()),
+                "ipOptions" => json!(hex::encode(v)),
+                _ => json!(be(v)?),
+            };
+            obj.insert((*name).into(), value);
+        }
+        let (transport, names): (&str, &[&str]) = match self.transport {
+            PROTO_TCP => ("tcp", &TCP_FIELDS),
+            PROTO_UDP => ("udp", &UDP_FIELDS),
+            _ => ("none", &[]),
+        };
+        obj.insert("transport".into(), json!(transport));
+        for (name, v) in names.iter().zip(&self.l4) {
+            let Some(v) = v else { continue };
+            let value = match *name {
+                "tcpOptions" => json!(hex::encode(v)),
+                "dataOffset" | "controlBits" => json!(bits(v)?),
+                _ => json!(be(v)?),
+            };
+            obj.insert((*name).into(), value);
+        }
+        if let Some(n) = self.packets {
+            obj.insert("iPAggregatedNbrOfPackets".into(), json!(n));
+        }
+        if let Some(n) = self.bytes {
+            obj.insert("iPAggregatedNbrOfBytes".into(), json!(n));
+        }
+        Ok(())
+    }
+
+    /// Field `i` of `f` as exactly `n` octets (zeros if absent).
+    fn exact<const N: usize>(f: &[Option<&[u8]>], i: usize) -> Result<[u8; N], DecodeError> {
+        match f.get(i).copied().flatten() {
+            None => Ok([0; N]),
+            Some(v) => v
+                .try_into()
+                .map_err(|_| DecodeError::Invalid("header field size")),
+        }
+    }
+
+    /// Field `i` of `f` as a value of at most `max`, big-endian in any size (0 if absent).
+    fn value(f: &[Option<&[u8]>], i: usize, max: u64) -> Result<u64, DecodeError> {
+        let v = f
+            .get(i)
+            .copied()
+            .flatten()
+            .map(be)
+            .transpose()?
+            .unwrap_or(0);
+        if v > max {
+            return Err(DecodeError::Invalid("header field value"));
+        }
+        Ok(v)
+    }
+
+    fn options<'f>(f: &[Option<&'f [u8]>], i: usize) -> Result<&'f [u8], DecodeError> {
+        let o = f.get(i).copied().flatten().unwrap_or_default();
+        if o.len() > 40 {
+            return Err(DecodeError::Invalid("options"));
+        }
+        Ok(o)
+    }
+
+    /// Rebuilds the header octets the report describes, and the original IP
+    /// length (iPAggregatedNbrOfBytes, else the IP header's own length field).
+    ///
+    /// Exact for IPv4 with TCP/UDP, except what IPIRIOnly has no field for: the
+    /// TCP reserved bits, NS, CWR and ECE (controlBits is URG..FIN only) are
+    /// rebuilt as 0. IPv6 extension headers are not carried: the rebuilt IPv6
+    /// header is followed directly by the transport header and its nextHeader
+    /// names that transport. ICMP headers (protocolInformation `none`) are not
+    /// carried: the IP header alone is rebuilt.
+    fn rebuild(&self) -> Result<(Vec<u8>, u32), DecodeError> {
+        let mut h = Vec::with_capacity(120);
+        let ip = &self.ip;
+        let next = match self.transport {
+            PROTO_TCP => Some(6),
+            PROTO_UDP => Some(17),
             _ => None,
         };
+        let stated = if self.v6 {
+            let tc = Self::value(ip, 0, 0xff)? as u32;
+            let flow = Self::value(ip, 1, 0xf_ffff)? as u32;
+            let payload = Self::value(ip, 2, 0xffff)?;
+            h.extend_from_slice(&(6 << 28 | tc << 20 | flow).to_be_bytes());
+            h.extend_from_slice(&(payload as u16).to_be_bytes());
+            h.push(next.unwrap_or(Self::exact::<1>(ip, 3)?[0]));
+            h.extend_from_slice(&Self::exact::<1>(ip, 4)?);
+            h.extend_from_slice(&Self::exact::<16>(ip, 5)?);
+            h.extend_from_slice(&Self::exact::<16>(ip, 6)?);
+            40 + payload
+        } else {
+            let options = Self::options(ip, 10)?;
+            let ihl = match ip[0] {
+                Some(_) => Self::value(ip, 0, 15)? as u8,
+                None => (5 + options.len() / 4) as u8,
+            };
+            h.push(0x40 | ihl);
+            h.extend_from_slice(&Self::exact::<1>(ip, 1)?);
+            let total = Self::exact::<2>(ip, 2)?;
+            h.extend_from_slice(&total);
+            h.extend_from_slice(&Self::exact::<2>(ip, 3)?);
+            h.extend_from_slice(&Self::exact::<2>(ip, 4)?);
+            h.extend_from_slice(&Self::exact::<1>(ip, 5)?);
+            h.extend_from_slice(&Self::exact::<1>(ip, 6)?);
+            h.extend_from_slice(&Self::exact::<2>(ip, 7)?);
+            h.extend_from_slice(&Self::exact::<4>(ip, 8)?);
+            h.extend_from_slice(&Self::exact::<4>(ip, 9)?);
+            h.extend_from_slice(options);
+            u64::from(u16::from_be_bytes(total))
+        };
+        let l4 = &self.l4;
+        match self.transport {
+            PROTO_TCP => {
+                let options = Self::options(l4, 9)?;
+                h.extend_from_slice(&Self::exact::<2>(l4, 0)?);
+                h.extend_from_slice(&Self::exact::<2>(l4, 1)?);
+                h.extend_from_slice(&Self::exact::<4>(l4, 2)?);
+                h.extend_from_slice(&Self::exact::<4>(l4, 3)?);
+                let offset = match l4[4] {
+                    Some(v) => bits(v)?,
+                    None => (5 + options.len() / 4) as u8,
+                };
+                let flags = l4[5].map(bits).transpose()?.unwrap_or(0);
+                h.extend_from_slice(&[offset << 4, flags & 0x3f]);
+                h.extend_from_slice(&Self::exact::<2>(l4, 6)?);
+                h.extend_from_slice(&Self::exact::<2>(l4, 7)?);
+                h.extend_from_slice(&Self::exact::<2>(l4, 8)?);
+                h.extend_from_slice(options);
+            }
+            PROTO_UDP => {
+                for i in 0..4 {
+                    h.extend_from_slice(&Self::exact::<2>(l4, i)?);
+                }
+            }
+            _ => {}
+        }
+        let len = u32::try_from(self.bytes.unwrap_or(stated))
+            .map_err(|_| DecodeError::Invalid("iPAggregatedNbrOfBytes"))?;
+        Ok((h, len))
     }
-    if let Some(n) = r.optional(Tag::ctx(3))? {
-        obj.insert(
-            "iPAggregatedNbrOfPackets".into(),
-            json!(ber::decode_uint(n)?),
-        );
-    }
-    if let Some(n) = r.optional(Tag::ctx(4))? {
-        obj.insert("iPAggregatedNbrOfBytes".into(), json!(ber::decode_uint(n)?));
-    }
-    r.skip_rest()?;
-    Ok(())
 }
 
 /// The IPv4/IPv6 address of a decoded IRI JSON field, if present and valid.
@@ -825,10 +1054,7 @@ mod test {
         assert_eq!(&pdu[4..4 + expect.len()], &expect[..]);
         let d = decode(&pdu).unwrap();
         assert_eq!(d.kind, DecodedKind::Keepalive);
-        assert_eq!(
-            (d.liid_or_xid.as_str(), d.cin, d.sequence),
-            ("LIID-42", 77, 5)
-        );
+        assert_eq!((&*d.liid_or_xid, d.cin, d.sequence), ("LIID-42", 77, 5));
         assert_eq!(d.timestamp_ns, 1_795_290_013_123_456_000);
     }
 
@@ -846,7 +1072,7 @@ mod test {
             assert_eq!(
                 d.kind,
                 DecodedKind::Content {
-                    ip_packet: p.clone(),
+                    ip_packet: &p,
                     direction: Direction::ToTarget
                 }
             );
@@ -870,16 +1096,36 @@ mod test {
         assert_eq!(v["startTime"], "20261121194000Z");
     }
 
+    /// IPv4 (with options) + TCP (with options) headers, every field non-zero.
+    fn v4_tcp() -> Vec<u8> {
+        let mut h = vec![0u8; 24 + 32];
+        h[..24].copy_from_slice(&[
+            0x46, 0xb8, 0x05, 0xdc, 0x12, 0x34, 0x40, 0x00, 0x3f, 6, 0xab, 0xcd, 10, 0, 0, 1, 10,
+            0, 0, 2, 0x94, 0x04, 0x00, 0x00,
+        ]);
+        h[24..44].copy_from_slice(&[
+            0x30, 0x39, 0x00, 0x50, 1, 2, 3, 4, 5, 6, 7, 8, 0x80, 0x18, 0xff, 0xee, 0x12, 0x21,
+            0x00, 0x07,
+        ]);
+        h[44..56].copy_from_slice(&[1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 10]);
+        h
+    }
+
+    fn report(e: &Event<'_>) -> (Vec<u8>, u32, Direction, Value) {
+        match decode(&enc(e)).unwrap().kind {
+            DecodedKind::HeaderReport {
+                ip_headers,
+                wire_len,
+                direction,
+                report: Some(v),
+            } => (ip_headers.into_owned(), wire_len, direction, v),
+            k => panic!("{k:?}"),
+        }
+    }
+
     #[test]
-    fn header_report_carries_fields_and_wire_len() {
-        let mut h = vec![0u8; 40];
-        h[0] = 0x45;
-        h[2..4].copy_from_slice(&1500u16.to_be_bytes());
-        h[8] = 64;
-        h[9] = 6;
-        h[12..16].copy_from_slice(&[10, 0, 0, 1]);
-        h[16..20].copy_from_slice(&[10, 0, 0, 2]);
-        h[20..24].copy_from_slice(&[0x30, 0x39, 0x00, 0x50]);
+    fn header_report_rebuilds_ipv4_tcp_exactly() {
+        let h = v4_tcp();
         let flow = Flow {
             src: Ipv4Addr::new(10, 0, 0, 1).into(),
             dst: Ipv4Addr::new(10, 0, 0, 2).into(),
@@ -894,39 +1140,149 @@ mod test {
                 direction: Direction::FromTarget,
                 flow,
             };
-            let DecodedKind::Iri(v) = decode(&enc(&e)).unwrap().kind else {
-                panic!()
-            };
+            let (rebuilt, len, dir, v) = report(&e);
+            assert_eq!(rebuilt, h);
+            assert_eq!((len, dir), (1500, Direction::FromTarget));
             assert_eq!(v["iRIType"], "iRI-Report");
+            assert_eq!(v["iPVersion"], 4);
+            assert_eq!(v["headerLength"], 6);
+            assert_eq!(v["typeOfService"], 0xb8);
             assert_eq!(v["totalLength"], 1500);
-            assert_eq!(v["iPAggregatedNbrOfBytes"], 1500);
+            assert_eq!(v["identification"], 0x1234);
+            assert_eq!(v["fragment"], 0x4000);
+            assert_eq!(v["ttl"], 0x3f);
             assert_eq!(v["protocol"], 6);
+            assert_eq!(v["headerChecksum"], 0xabcd);
+            assert_eq!(v["ipOptions"], "94040000");
+            assert_eq!(v["transport"], "tcp");
             assert_eq!(v["sourcePort"], 12345);
             assert_eq!(v["destinationPort"], 80);
+            assert_eq!(v["sequenceNumber"], 0x0102_0304);
+            assert_eq!(v["ackNumber"], 0x0506_0708);
+            assert_eq!(v["dataOffset"], 8);
+            assert_eq!(v["controlBits"], 0x18);
+            assert_eq!(v["windowSize"], 0xffee);
+            assert_eq!(v["checkSum"], 0x1221);
+            assert_eq!(v["urgentPointer"], 7);
+            assert_eq!(v["tcpOptions"], "0101080a000000090000000a");
+            assert_eq!(v["iPAggregatedNbrOfPackets"], 1);
+            assert_eq!(v["iPAggregatedNbrOfBytes"], 1500);
             assert_eq!(
                 json_ip(&v, "destination"),
                 Some(Ipv4Addr::new(10, 0, 0, 2).into())
             );
             assert_eq!(v["payloadDirection"], "fromTarget");
         }
-        let v6 = [0x60u8; 40];
+    }
+
+    #[test]
+    fn header_report_tags_follow_ts_102_232_3() {
+        let pdu = enc(&Event::HeaderReport {
+            ip_headers: &v4_tcp(),
+            wire_len: 1500,
+            direction: Direction::ToTarget,
+            flow: None,
+        });
+        // iPIRIOnly [3] { objId [0] 5.3.15.3, iPInformation [1] { iPv4Information [0] {
+        // headerLength [0] 06, ...
+        let ipv4 = [
+            0x80, 0x04, 5, 3, 15, 3, 0xa1, 0x30, 0xa0, 0x2e, 0x80, 0x01, 0x06,
+        ];
+        assert!(pdu.windows(ipv4.len()).any(|w| w == ipv4), "{pdu:02x?}");
+        // protocolInformation [2] { tCPInformation [1] { ... dataOffset [4] BIT STRING
+        // 4 bits = 8, controlBits [5] 6 bits = ACK PSH
+        let bits = [0x84, 0x02, 0x04, 0x80, 0x85, 0x02, 0x02, 0x18 << 2];
+        assert!(pdu.windows(bits.len()).any(|w| w == bits), "{pdu:02x?}");
+    }
+
+    #[test]
+    fn header_report_of_udp_and_icmp() {
+        let mut h = v4_tcp()[..28].to_vec();
+        h[0] = 0x45;
+        h[9] = 17;
+        h[20..28].copy_from_slice(&[0x13, 0x88, 0x00, 0x35, 0x05, 0xc8, 0xbe, 0xef]);
+        fn e(h: &[u8]) -> Event<'_> {
+            Event::HeaderReport {
+                ip_headers: h,
+                wire_len: 1500,
+                direction: Direction::ToTarget,
+                flow: None,
+            }
+        }
+        let (rebuilt, _, _, v) = report(&e(&h));
+        assert_eq!(rebuilt, h);
+        assert_eq!(
+            (&v["transport"], &v["length"], &v["checkSum"]),
+            (&json!("udp"), &json!(1480), &json!(0xbeef))
+        );
+        // ICMP: protocolInformation none; only the IP header can be rebuilt.
+        h[9] = 1;
+        let (rebuilt, len, _, v) = report(&e(&h));
+        assert_eq!((&rebuilt[..], len), (&h[..20], 1500));
+        assert_eq!(
+            (&v["transport"], &v["protocol"]),
+            (&json!("none"), &json!(1))
+        );
+    }
+
+    #[test]
+    fn header_report_of_ipv6_rebuilds_base_header_and_transport() {
+        let mut h = vec![0u8; 40 + 8];
+        h[..8].copy_from_slice(&[0x6a, 0xbc, 0xde, 0xf1, 0x00, 0x64, 17, 0x40]);
+        h[8..24].copy_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        h[24] = 0x20;
+        h[40..48].copy_from_slice(&[0x13, 0x88, 0x00, 0x35, 0x00, 0x64, 0xbe, 0xef]);
         let e = Event::HeaderReport {
-            ip_headers: &v6,
-            wire_len: 90,
+            ip_headers: &h,
+            wire_len: 140,
             direction: Direction::Both,
             flow: None,
         };
-        let DecodedKind::Iri(v) = decode(&enc(&e)).unwrap().kind else {
-            panic!()
+        let pdu = enc(&e);
+        // flowLabel as published: SIZE (20) octets, the 20-bit value right-aligned.
+        let mut flow = vec![0x81, 20];
+        flow.extend_from_slice(&[0; 17]);
+        flow.extend_from_slice(&[0x0c, 0xde, 0xf1]);
+        assert!(pdu.windows(flow.len()).any(|w| w == flow));
+        let (rebuilt, len, dir, v) = report(&e);
+        assert_eq!((rebuilt, len, dir), (h, 140, Direction::Both));
+        assert_eq!(v["iPVersion"], 6);
+        assert_eq!(v["trafficClass"], 0xab);
+        assert_eq!(v["flowLabel"], 0xcdef1);
+        assert_eq!(v["payloadLength"], 100);
+        assert_eq!(v["nextHeader"], 17);
+        assert_eq!(v["hopLimit"], 0x40);
+        assert_eq!(json_ip(&v, "source"), Some(Ipv6Addr::LOCALHOST.into()));
+    }
+
+    #[test]
+    fn header_report_of_a_tunnel_describes_the_innermost_layer() {
+        // Outer IPv4/UDP/GTP-U carrying the target's IPv4/TCP: the report is
+        // about the packet whose transport header ends the header octets.
+        let inner = v4_tcp();
+        let mut h = vec![0u8; 20 + 8 + 8];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&((36 + inner.len() + 100) as u16).to_be_bytes());
+        h[9] = 17;
+        h[12..20].copy_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
+        h[20..24].copy_from_slice(&[0x08, 0x68, 0x08, 0x68]);
+        h[28..36].copy_from_slice(&[0x30, 0xff, 0, 0, 0, 0, 0, 1]);
+        h.extend_from_slice(&inner);
+        let e = Event::HeaderReport {
+            ip_headers: &h,
+            wire_len: 1536,
+            direction: Direction::ToTarget,
+            flow: Some(Flow {
+                src: Ipv4Addr::new(10, 0, 0, 1).into(),
+                dst: Ipv4Addr::new(10, 0, 0, 2).into(),
+                proto: 6,
+                src_port: 12345,
+                dst_port: 80,
+            }),
         };
-        assert_eq!(
-            (v["iPVersion"].clone(), v["payloadLength"].clone()),
-            (json!(6), json!(50))
-        );
-        assert_eq!(
-            json_ip(&v, "source"),
-            Some(Ipv6Addr::from([0x60; 16]).into())
-        );
+        let (rebuilt, len, _, v) = report(&e);
+        assert_eq!((rebuilt, len), (inner, 1500));
+        assert_eq!(v["source"], "10.0.0.1");
     }
 
     #[test]

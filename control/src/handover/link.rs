@@ -45,7 +45,9 @@ impl Default for LinkTuning {
     fn default() -> Self {
         LinkTuning {
             resend_window_bytes: 64 << 20,
-            queue_high_water_bytes: 64 << 20,
+            // ≈ 200 ms at 10 Gbps: rides out scheduling stalls of the link or
+            // the peer without falling back to the (slower) disk spool.
+            queue_high_water_bytes: 256 << 20,
             write_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(100),

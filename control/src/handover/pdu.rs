@@ -4,6 +4,7 @@
 //! reusable `Vec<u8>`; the collector hands [`decode_next`] the bytes it received.
 //! Both sides stay ignorant of the wire format they use ([`Format`]).
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 pub use dataplane::targets::Direction;
@@ -140,39 +141,43 @@ pub fn encode(
     format.encoder().encode(h, e, out)
 }
 
-/// One decoded PDU.
+/// One decoded PDU, borrowing from the received bytes where it can.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Decoded {
+pub struct Decoded<'a> {
     /// LIID (PS-PDU) or XID as a hyphenated UUID (X2/X3).
-    pub liid_or_xid: String,
+    pub liid_or_xid: Cow<'a, str>,
     /// Correlation number (communicationIdentityNumber / correlation ID).
     pub cin: u64,
     /// Sequence number (0 if the PDU carries none, e.g. an X2/X3 keepalive).
     pub sequence: u32,
-    /// Time of interception, nanoseconds since the Unix epoch (0 if absent).
+    /// Time of interception, nanoseconds since the Unix epoch (0 if absent). A
+    /// PS-PDU carries microseconds (microSecondTimeStamp), X2/X3 nanoseconds.
     pub timestamp_ns: u64,
     /// What the PDU reports.
-    pub kind: DecodedKind,
+    pub kind: DecodedKind<'a>,
 }
 
 /// What a decoded PDU reports.
 #[derive(Clone, Debug, PartialEq)]
-pub enum DecodedKind {
+pub enum DecodedKind<'a> {
     /// A whole intercepted IP packet.
     Content {
         /// The packet.
-        ip_packet: Vec<u8>,
+        ip_packet: &'a [u8],
         /// Relative to the target.
         direction: Direction,
     },
     /// A headers-only report.
     HeaderReport {
-        /// IP and transport headers.
-        ip_headers: Vec<u8>,
-        /// Original length of the packet.
+        /// IP and transport headers: received as octets (X2), or rebuilt from
+        /// the reported header fields (PS-PDU IPIRIOnly; see `etsi102232`).
+        ip_headers: Cow<'a, [u8]>,
+        /// Original length of the IP packet the headers belong to.
         wire_len: u32,
         /// Relative to the target.
         direction: Direction,
+        /// The report as IRI JSON, when the format carries it as IRI (PS-PDU).
+        report: Option<serde_json::Value>,
     },
     /// Begin/End of interception, fully decoded as JSON.
     Iri(serde_json::Value),
@@ -189,7 +194,10 @@ pub enum DecodedKind {
 ///
 /// # Errors
 /// The bytes are not a valid PDU of `format`; the stream cannot be resynchronised.
-pub fn decode_next(format: Format, buf: &[u8]) -> Result<Option<(Decoded, usize)>, DecodeError> {
+pub fn decode_next(
+    format: Format,
+    buf: &[u8],
+) -> Result<Option<(Decoded<'_>, usize)>, DecodeError> {
     match format {
         Format::Etsi102232 => etsi102232::decode_next(buf),
         Format::X2X3 => x2x3::decode_next(buf),

@@ -324,7 +324,7 @@ fn be_u32(b: &[u8], at: usize) -> Result<u32, DecodeError> {
 /// # Errors
 /// Not a valid X2/X3 PDU (unknown version or type, inconsistent lengths or
 /// attributes), or larger than [`MAX_PDU_LEN`].
-pub fn decode_next(buf: &[u8]) -> Result<Option<(Decoded, usize)>, DecodeError> {
+pub fn decode_next(buf: &[u8]) -> Result<Option<(Decoded<'_>, usize)>, DecodeError> {
     if buf.len() < 12 {
         return Ok(None);
     }
@@ -348,7 +348,7 @@ pub fn decode_next(buf: &[u8]) -> Result<Option<(Decoded, usize)>, DecodeError> 
     Ok(Some((decode(pdu, header_len, ptype)?, total)))
 }
 
-fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded, DecodeError> {
+fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded<'_>, DecodeError> {
     let fmt = be_u16(pdu, 12)?;
     let dir = be_u16(pdu, 14)?;
     let xid = uuid::Uuid::from_slice(pdu.get(16..32).ok_or(DecodeError::Invalid("XID"))?)
@@ -400,21 +400,22 @@ fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded, DecodeEr
         (pdu_type::KEEPALIVE, _) => DecodedKind::Keepalive,
         (pdu_type::KEEPALIVE_ACK, _) => DecodedKind::KeepaliveAck,
         (pdu_type::X3, format::IPV4 | format::IPV6) => DecodedKind::Content {
-            ip_packet: payload.to_vec(),
+            ip_packet: payload,
             direction: direction_from_code(dir)?,
         },
         (pdu_type::X2, format::PROPRIETARY) => DecodedKind::HeaderReport {
-            ip_headers: payload.to_vec(),
+            ip_headers: payload.into(),
             wire_len: wire_len.ok_or(DecodeError::Invalid(
                 "header report without original length",
             ))?,
             direction: direction_from_code(dir)?,
+            report: None,
         },
         (pdu_type::X2, format::ETSI_102232_1) => etsi102232::decode_iri_payload(payload)?,
         _ => return Err(DecodeError::Unsupported("X2/X3 payload format")),
     };
     Ok(Decoded {
-        liid_or_xid: xid.hyphenated().to_string(),
+        liid_or_xid: xid.hyphenated().to_string().into(),
         cin,
         sequence,
         timestamp_ns,
@@ -496,7 +497,7 @@ mod test {
         assert_eq!(
             d.kind,
             DecodedKind::Content {
-                ip_packet: p,
+                ip_packet: &p,
                 direction: Direction::FromTarget
             }
         );
@@ -518,9 +519,10 @@ mod test {
         assert_eq!(
             d.kind,
             DecodedKind::HeaderReport {
-                ip_headers: h,
+                ip_headers: h.into(),
                 wire_len: 1400,
-                direction: Direction::ToTarget
+                direction: Direction::ToTarget,
+                report: None,
             }
         );
         let target = b"<IPv4Address>198.51.100.2</IPv4Address>";

@@ -190,6 +190,13 @@ pub fn events() -> Vec<Owned> {
         ),
         Owned::Headers(tcp4_headers(), 1500, Direction::FromTarget, Some(flow)),
         Owned::Headers(tcp4_headers(), 1500, Direction::ToTarget, None),
+        Owned::Headers(udp6(a6, b6, 5060, 5061, 0), 48, Direction::Both, None),
+        Owned::Headers(
+            udp4([192, 0, 2, 10], [198, 51, 100, 1], 53, 5353, 0),
+            28,
+            Direction::ToTarget,
+            None,
+        ),
         Owned::Keepalive,
         Owned::KeepaliveAck,
         Owned::End(

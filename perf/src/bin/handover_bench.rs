@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use control::collector::{Collector, CollectorOptions};
+use control::collector::{BulkTls, Collector, CollectorOptions};
 use control::handover::pdu::{decode_next, DecodedKind, Format};
 use control::handover::{
     AuditSink, HandoverEngine, HandoverStats, Identity, InterceptRoute, LinkTuning,
@@ -38,7 +38,7 @@ struct Args {
     #[arg(long, default_value_t = 1500)]
     frame_len: usize,
     /// Link send-queue high-water mark in MiB (above it records go to the spool).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 256)]
     queue_mib: usize,
     /// Offered load in Gbps of frames (0 = as fast as the producer can push;
     /// the link then falls behind and the spool absorbs the excess).
@@ -47,6 +47,9 @@ struct Args {
     /// Wire format: etsi or x2x3.
     #[arg(long, default_value = "etsi")]
     format: String,
+    /// Receivers to run, comma-separated: discard, sink, collector.
+    #[arg(long, default_value = "discard,sink,collector")]
+    receivers: String,
 }
 
 const LIID: &str = "BENCH-1";
@@ -103,7 +106,8 @@ fn spawn_discard(
     Ok((addr, h))
 }
 
-/// Minimal TLS receiver: handshake, decode every PDU, count content packets.
+/// Minimal TLS receiver: handshake, decode every PDU, count content packets
+/// (reading as the collector does, with [`BulkTls`]).
 fn spawn_sink(
     cfg: Arc<rustls::ServerConfig>,
     format: Format,
@@ -116,30 +120,37 @@ fn spawn_sink(
             return;
         };
         let _ = sock.set_nodelay(true);
-        let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+        let Ok(mut conn) = rustls::ServerConnection::new(cfg) else {
             return;
         };
-        let mut tls = rustls::StreamOwned::new(conn, sock);
-        let mut buf: Vec<u8> = Vec::with_capacity(4 << 20);
+        let mut sock = sock;
+        while conn.is_handshaking() {
+            if conn.complete_io(&mut sock).is_err() {
+                return;
+            }
+        }
+        let mut tls = BulkTls::new(conn, sock);
+        // Decrypted straight into `buf[end..]`, decoded in place from `buf[start..end]`.
+        let mut buf = vec![0u8; 4 << 20];
+        let (mut start, mut end) = (0usize, 0usize);
         loop {
-            let have = buf.len();
-            buf.resize(have + (1 << 20), 0);
-            let n = match tls.read(&mut buf[have..]) {
+            if buf.len() - end < (512 << 10) {
+                buf.copy_within(start..end, 0);
+                (start, end) = (0, end - start);
+            }
+            let n = match tls.read(&mut buf[end..]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            buf.truncate(have + n);
-            let mut pos = 0;
-            while let Ok(Some((pdu, used))) = decode_next(format, &buf[pos..]) {
-                pos += used;
-                if matches!(pdu.kind, DecodedKind::Content { .. }) {
-                    received.fetch_add(1, Ordering::Relaxed);
-                }
+            end += n;
+            let mut count = 0;
+            while let Ok(Some((pdu, used))) = decode_next(format, &buf[start..end]) {
+                start += used;
+                count += u64::from(matches!(pdu.kind, DecodedKind::Content { .. }));
             }
-            buf.drain(..pos);
+            received.fetch_add(count, Ordering::Relaxed);
         }
-        tls.conn.send_close_notify();
-        let _ = tls.conn.complete_io(&mut tls.sock);
+        tls.finish();
     });
     Ok((addr, h))
 }
@@ -389,77 +400,71 @@ fn main() -> anyhow::Result<()> {
         one.len() as u64
     };
 
+    let wanted = |r: &str| args.receivers.split(',').any(|x| x.trim() == r);
+    let mut runs: Vec<(&str, Run)> = Vec::new();
+
     // 0b. Probe side only: the receiver discards the ciphertext.
-    let (daddr, discard) = spawn_discard(Arc::clone(&server))?;
-    let r0 = run_engine(&args, &certs, &daddr, &dir.join("spool-discard"), &|st| {
-        st.destinations
-            .first()
-            .is_some_and(|d| d.bytes_sent >= args.packets * pdu_len)
-    })?;
-    let _ = discard.join();
+    if wanted("discard") {
+        let (daddr, discard) = spawn_discard(Arc::clone(&server))?;
+        let r = run_engine(&args, &certs, &daddr, &dir.join("spool-discard"), &|st| {
+            st.destinations
+                .first()
+                .is_some_and(|d| d.bytes_sent >= args.packets * pdu_len)
+        })?;
+        let _ = discard.join();
+        runs.push(("engine -> TLS -> discard (probe side only)", r));
+    }
 
     // 1. Minimal decoding TLS sink.
-    let received = Arc::new(AtomicU64::new(0));
-    let (addr, sink) = spawn_sink(Arc::clone(&server), format, Arc::clone(&received))?;
-    let r1 = run_engine(&args, &certs, &addr, &dir.join("spool-sink"), &|_| {
-        received.load(Ordering::Relaxed) >= args.packets
-    })?;
-    let _ = sink.join();
+    if wanted("sink") {
+        let received = Arc::new(AtomicU64::new(0));
+        let (addr, sink) = spawn_sink(Arc::clone(&server), format, Arc::clone(&received))?;
+        let r = run_engine(&args, &certs, &addr, &dir.join("spool-sink"), &|_| {
+            received.load(Ordering::Relaxed) >= args.packets
+        })?;
+        let _ = sink.join();
+        runs.push(("engine -> TLS -> decoding sink", r));
+    }
 
     // 2. The real collector (decode + content.pcap + journal), in-process.
-    let collector = Arc::new(Collector::bind(CollectorOptions {
-        listen: "127.0.0.1:0".parse()?,
-        out: dir.join("collector-out"),
-        tls: Some(server),
-    })?);
-    let caddr = collector.local_addr()?.to_string();
-    let stop = Arc::new(AtomicBool::new(false));
-    let c2 = Arc::clone(&collector);
-    let s2 = Arc::clone(&stop);
-    let ch = thread::spawn(move || c2.run(&s2));
-    let r2 = run_engine(&args, &certs, &caddr, &dir.join("spool-collector"), &|_| {
-        collector
-            .summary()
-            .liids
-            .values()
-            .map(|s| s.content_packets)
-            .sum::<u64>()
-            >= args.packets
-    })?;
-    stop.store(true, Ordering::Release);
-    let _ = ch.join();
+    if wanted("collector") {
+        let collector = Arc::new(Collector::bind(CollectorOptions {
+            listen: "127.0.0.1:0".parse()?,
+            out: dir.join("collector-out"),
+            tls: Some(Arc::clone(&server)),
+        })?);
+        let caddr = collector.local_addr()?.to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let c2 = Arc::clone(&collector);
+        let s2 = Arc::clone(&stop);
+        let ch = thread::spawn(move || c2.run(&s2));
+        let r = run_engine(&args, &certs, &caddr, &dir.join("spool-collector"), &|_| {
+            collector
+                .summary()
+                .liids
+                .values()
+                .map(|s| s.content_packets)
+                .sum::<u64>()
+                >= args.packets
+        })?;
+        stop.store(true, Ordering::Release);
+        let _ = ch.join();
+        runs.push(("engine -> TLS -> calea-collector", r));
+    }
 
     // 3. Raw TCP loopback, same number of bytes as the encoded stream.
-    let raw_secs = raw_tcp(r1.encoded_bytes)?;
-
-    let raw = gbps(r1.encoded_bytes, raw_secs);
-    let sink_g = gbps(frame_bytes, r1.secs);
-    let coll_g = gbps(frame_bytes, r2.secs);
-    println!(
-        "engine -> TLS -> discard (probe side only): {:>7.2} Gbps of frames ({:.2} Gbps encoded), {:.0} kpps",
-        gbps(frame_bytes, r0.secs),
-        gbps(r0.encoded_bytes, r0.secs),
-        args.packets as f64 / r0.secs / 1e3
-    );
-    println!(
-        "engine -> TLS -> decoding sink : {:>7.2} Gbps of frames ({:.2} Gbps encoded), {:.0} kpps",
-        sink_g,
-        gbps(r1.encoded_bytes, r1.secs),
-        args.packets as f64 / r1.secs / 1e3
-    );
-    println!(
-        "engine -> TLS -> calea-collector: {:>7.2} Gbps of frames ({:.2} Gbps encoded), {:.0} kpps",
-        coll_g,
-        gbps(r2.encoded_bytes, r2.secs),
-        args.packets as f64 / r2.secs / 1e3
-    );
-    println!("raw TCP loopback (same bytes)  : {raw:>7.2} Gbps");
-    println!(
-        "ratio encoded-bytes Gbps / raw TCP: probe side {:.2}, sink {:.2}, collector {:.2}",
-        gbps(r0.encoded_bytes, r0.secs) / raw,
-        gbps(r1.encoded_bytes, r1.secs) / raw,
-        gbps(r2.encoded_bytes, r2.secs) / raw
-    );
+    let encoded = args.packets * pdu_len;
+    let raw = gbps(encoded, raw_tcp(encoded)?);
+    for (name, r) in &runs {
+        println!(
+            "{name:<43}: {:>6.2} Gbps of frames ({:.2} Gbps encoded), {:.0} kpps, {:.2} of raw TCP",
+            gbps(frame_bytes, r.secs),
+            gbps(r.encoded_bytes, r.secs),
+            args.packets as f64 / r.secs / 1e3,
+            gbps(r.encoded_bytes, r.secs) / raw,
+        );
+    }
+    println!("{:<43}: {raw:>6.2} Gbps", "raw TCP loopback (same bytes)");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

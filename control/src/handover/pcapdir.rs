@@ -1,0 +1,101 @@
+//! `pcap-dir` destinations: a destination's records written on this machine, per
+//! LIID, as `DIR/<LIID>/content.pcap`, `headers.pcap` and `iri.jsonl` — by the
+//! collector's own writers ([`OutDir`]), so the files are the same as a remote
+//! `calea-collector` would write.
+//!
+//! The records take the same path as for a network destination: the drain thread
+//! routes, numbers and encodes them (as ETSI TS 102 232 PS-PDUs, which carry the
+//! LIID that names the directory), Begin/End included. Each chunk is then decoded
+//! and written here, on the drain thread, and journaled. PS-PDU timestamps are
+//! microseconds; header reports are rebuilt from the IPIRIOnly fields.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::error::HandoverError;
+use super::metrics::DestMetrics;
+use super::pdu::{decode_next, Format};
+use crate::collector::OutDir;
+
+/// Wire format the records are encoded in before being written.
+pub(crate) const FORMAT: Format = Format::Etsi102232;
+/// The dedup stream name of local records (a collector uses the probe's CN).
+const STREAM: &str = "local";
+
+/// What a `pcap-dir` destination wrote, for [`super::HandoverEngine::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct DirStats {
+    /// Encoded bytes written.
+    pub written: AtomicU64,
+    /// Chunks (or their rest) that could not be written: intercept loss.
+    pub lost: AtomicU64,
+}
+
+/// One `pcap-dir` destination.
+pub(crate) struct DirSink {
+    name: String,
+    out: OutDir,
+    metrics: DestMetrics,
+    stats: Arc<DirStats>,
+}
+
+impl DirSink {
+    /// Opens (or resumes) `dir`.
+    ///
+    /// # Errors
+    /// The directory or a LIID's files in it cannot be used.
+    pub(crate) fn open(
+        name: &str,
+        dir: &Path,
+        metrics: DestMetrics,
+        stats: Arc<DirStats>,
+    ) -> Result<Self, HandoverError> {
+        let out = OutDir::open(dir).map_err(|(what, e)| HandoverError::Destination {
+            name: name.to_owned(),
+            reason: format!("{what}: {e}"),
+        })?;
+        metrics.connected.set(1);
+        Ok(DirSink {
+            name: name.to_owned(),
+            out,
+            metrics,
+            stats,
+        })
+    }
+
+    /// Writes a chunk of whole PDUs and journals it.
+    pub(crate) fn write(&mut self, chunk: &[u8]) {
+        let mut pos = 0;
+        let mut failed = None;
+        while pos < chunk.len() {
+            match decode_next(FORMAT, &chunk[pos..]) {
+                Ok(Some((pdu, used))) => {
+                    pos += used;
+                    if let Err(e) = self.out.accept(STREAM, &pdu) {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    failed = Some("chunk ends inside a PDU".to_owned());
+                    break;
+                }
+                Err(e) => {
+                    failed = Some(format!("decode: {e}"));
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.out.commit() {
+            failed = Some(e);
+        }
+        self.stats.written.fetch_add(pos as u64, Ordering::Relaxed);
+        self.metrics.bytes_sent.inc_by(pos as u64);
+        if let Some(why) = failed {
+            self.stats.lost.fetch_add(1, Ordering::Relaxed);
+            self.metrics.lost_chunks.inc();
+            tracing::error!(destination = %self.name, reason = %why, "INTERCEPT DATA LOST: pcap-dir write failed");
+        }
+    }
+}
