@@ -2,8 +2,10 @@
 """Independent PS-PDU decoder for calea-probe tests (ETSI TS 102 232-1/-3, BER).
 
 Reads one hex-encoded PS-PDU per line on stdin (or from the file named as the
-only argument), decodes it with asn1tools against LI-PS-PDU-IPAccess-extended.asn,
-re-encodes it, and fails (exit 1) unless the re-encoding is byte-identical.
+last argument), decodes it with asn1tools against LI-PS-PDU-IPAccess-extended.asn
+(or, with --spec FILE, against another module such as the pristine ETSI subset in
+$CALEA_SHARED_DIR/specs/asn1), re-encodes it, and fails (exit 1) unless the
+re-encoding is byte-identical.
 Prints one JSON object per PDU: bytes as hex, CHOICEs as [name, value],
 times as ISO 8601, OIDs as dotted strings.
 """
@@ -46,9 +48,27 @@ def plain(v):
     return v
 
 
+# asn1tools 0.169 has no RELATIVE-OID type. A module that uses it (the ETSI files do)
+# gets this one definition appended in memory: same universal tag, contents octets
+# passed through unchanged, so decoding and re-encoding stay wire-exact.
+RELATIVE_OID_SHIM = "RELATIVE-OID ::= [UNIVERSAL 13] IMPLICIT OCTET STRING\n"
+
+
+def compile_spec(path):
+    text = pathlib.Path(path).read_text()
+    if "RELATIVE-OID" in text and "RELATIVE-OID ::=" not in text:
+        end = text.rstrip().rfind("END")
+        text = text[:end] + RELATIVE_OID_SHIM + text[end:]
+    return asn1tools.compile_string(text, "ber")
+
+
 def main():
-    codec = asn1tools.compile_files([str(SPEC)], "ber")
-    src = open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin
+    args = sys.argv[1:]
+    spec = SPEC
+    if args[:1] == ["--spec"]:
+        spec, args = args[1], args[2:]
+    codec = compile_spec(spec)
+    src = open(args[0]) if args else sys.stdin
     for n, line in enumerate(src, 1):
         line = line.strip()
         if not line:
