@@ -252,3 +252,36 @@ fn tshark_5gli_decodes_every_pdu_cleanly() {
         assert_eq!(col[2], h.sequence.to_string(), "{line}");
     }
 }
+
+/// A real X2 PDU from another implementation (the shared sample capture: SIP
+/// REGISTER, payload format 9, a matched-target attribute): the decoder reads its
+/// header and keeps the payload as an opaque IRI record instead of refusing it.
+#[test]
+fn decodes_the_shared_sample_x2_capture_from_another_implementation() {
+    let Some(shared) = std::env::var_os("CALEA_SHARED_DIR") else {
+        eprintln!(
+            "CALEA_SHARED_DIR is not set: the shared X2 sample capture check needs it \
+             (scripts/test.sh sets it to ../shared when that folder is beside the checkout)"
+        );
+        return;
+    };
+    let path = std::path::Path::new(&shared).join("specs/samples/x2-demo-01.pcap");
+    let frames =
+        dataplane::synth::read_pcap(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (_, frame) = frames.first().expect("one frame");
+    let mut d = dataplane::parse::Dissection::default();
+    dataplane::parse::dissect(frame, &mut d).unwrap();
+    let payload = &frame[usize::from(d.header_len)..];
+    let (pdu, used) = decode_next(Format::X2X3, payload).unwrap().unwrap();
+    assert_eq!(used, payload.len());
+    assert_eq!(pdu.liid_or_xid, "8c292fa1-5831-46ec-86be-bd85f2083299");
+    assert_eq!(pdu.cin, 1);
+    let DecodedKind::Iri(v) = pdu.kind else {
+        panic!("expected an opaque IRI record");
+    };
+    assert_eq!(v["type"], "opaque");
+    assert_eq!(v["pdu_type"], "X2");
+    assert_eq!(v["payload_format"], 9);
+    let sip = hex::decode(v["payload"].as_str().unwrap()).unwrap();
+    assert!(sip.starts_with(b"REGISTER sip:sipgate.de SIP/2.0"));
+}

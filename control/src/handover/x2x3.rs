@@ -412,7 +412,15 @@ fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded<'_>, Deco
             report: None,
         },
         (pdu_type::X2, format::ETSI_102232_1) => etsi102232::decode_iri_payload(payload)?,
-        _ => return Err(DecodeError::Unsupported("X2/X3 payload format")),
+        // Other sources' PDUs (SIP, RTP, 3GPP xIRI, ...) are kept as they came, not refused:
+        // a collection function must not lose what it was handed.
+        _ => DecodedKind::Iri(serde_json::json!({
+            "type": "opaque",
+            "pdu_type": if ptype == pdu_type::X3 { "X3" } else { "X2" },
+            "payload_format": fmt,
+            "payload_direction": dir,
+            "payload": hex::encode(payload),
+        })),
     };
     Ok(Decoded {
         liid_or_xid: xid.hyphenated().to_string().into(),
