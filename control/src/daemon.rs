@@ -93,7 +93,6 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let (producers, consumers) = dp.handoff_channels();
     let sink_log = audit.clone();
     let sink = AuditSink::new(move |action, object, details| {
-        let action = AuditAction::parse(action).unwrap_or(AuditAction::DeliveryDisconnect);
         if let Err(e) = sink_log.append(SYSTEM_ACTOR, action, object, details) {
             tracing::error!(error = %e, "handover audit append failed");
         }

@@ -257,7 +257,7 @@ pub fn audit() -> (AuditSink, AuditTrail) {
     let sink = AuditSink::new(move |action, object, details| {
         t2.lock()
             .unwrap()
-            .push((action.to_owned(), object.to_owned(), details));
+            .push((action.as_str().to_owned(), object.to_owned(), details));
     });
     (sink, trail)
 }
