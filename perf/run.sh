@@ -2,9 +2,12 @@
 # testpmd-style dataplane run: dpdk-testpmd rxonly and calea-probe's worker (dp_bench)
 # on the same net_pcap vdev and the same generated traffic, Mpps side by side.
 #
-#   perf/run.sh [--short]      DURATION=secs overrides the per-run duration (default 10).
+#   perf/run.sh [--short]      DURATION=secs overrides the per-run duration (default 10),
+#                              REPEAT=n the runs per configuration (default 1; the best counts).
 #
-# --short (CI): 3-second runs; exits non-zero only if probe/testpmd < 0.5.
+# --short (CI): 3-second runs, best of 2 (a shared 2-core machine's load comes and goes:
+# best-of-n compares each side at its least disturbed); exits non-zero only if
+# probe/testpmd < FLOOR (default 0.5, the CI floor issue #2 sets).
 # The last line is always: probe/testpmd ratio: R (probe X Mpps, testpmd Y Mpps, targets 1000000)
 set -euo pipefail
 
@@ -17,6 +20,9 @@ case "${1:-}" in
 esac
 duration="${DURATION:-10}"
 ((short)) && duration="${DURATION:-3}"
+repeat="${REPEAT:-1}"
+((short)) && repeat="${REPEAT:-2}"
+best() { sort -g | tail -1; }
 
 if ! pkg-config --exists libdpdk || ! command -v dpdk-testpmd >/dev/null; then
     scripts/install-deps.sh
@@ -41,39 +47,53 @@ eal=(--no-huge -m 1024 --no-pci -l 0-1 --no-telemetry --log-level=lib.eal:warnin
 
 # testpmd: wait until it forwards (EAL start-up and capture loading take a few s),
 # run `duration` more seconds, stop it with SIGINT (clean exit), average its
-# per-second Rx-pps samples, dropping the first partial one.
-dpdk-testpmd "${eal[@]}" --file-prefix "tp-$$" --vdev "$vdev" -- \
-    --forward-mode=rxonly -a --stats-period 1 --total-num-mbufs=16384 >"$work/testpmd.log" 2>&1 </dev/null &
-tp_pid=$!
+# per-second Rx-pps samples, dropping the first partial one; appends the Mpps to
+# `tp_runs` (runs in this shell, so the EXIT trap can always stop testpmd).
 rx_pps_samples() { grep -a 'Rx-pps:' "$work/testpmd.log" | awk '$2 > 0 { print $2 }'; }
-for _ in $(seq 1 120); do
-    [[ -n "$(rx_pps_samples)" ]] && break
-    kill -0 "$tp_pid" 2>/dev/null || { cat "$work/testpmd.log" >&2; echo "perf/run.sh: testpmd exited" >&2; exit 1; }
-    sleep 0.5
-done
-sleep "$duration"
-kill -INT "$tp_pid"
-wait "$tp_pid" || true
-tp_pid=""
-testpmd_mpps="$(rx_pps_samples | awk 'NR > 1 { s += $1; n++ } END { if (n) printf "%.2f", s / n / 1e6 }')"
-if [[ -z "$testpmd_mpps" ]]; then
-    cat "$work/testpmd.log" >&2
-    echo "perf/run.sh: no testpmd Rx-pps samples (run longer: DURATION=10)" >&2
-    exit 1
-fi
+testpmd_run() {
+    dpdk-testpmd "${eal[@]}" --file-prefix "tp-$$" --vdev "$vdev" -- \
+        --forward-mode=rxonly -a --stats-period 1 --total-num-mbufs=16384 >"$work/testpmd.log" 2>&1 </dev/null &
+    tp_pid=$!
+    for _ in $(seq 1 120); do
+        [[ -n "$(rx_pps_samples)" ]] && break
+        kill -0 "$tp_pid" 2>/dev/null || { cat "$work/testpmd.log" >&2; echo "perf/run.sh: testpmd exited" >&2; exit 1; }
+        sleep 0.5
+    done
+    sleep "$duration"
+    kill -INT "$tp_pid"
+    wait "$tp_pid" || true
+    tp_pid=""
+    local mpps
+    mpps="$(rx_pps_samples | awk 'NR > 1 { s += $1; n++ } END { if (n) printf "%.2f", s / n / 1e6 }')"
+    if [[ -z "$mpps" ]]; then
+        cat "$work/testpmd.log" >&2
+        echo "perf/run.sh: no testpmd Rx-pps samples (run longer: DURATION=10)" >&2
+        exit 1
+    fi
+    tp_runs+="$mpps"$'\n'
+}
+tp_runs=""
+for _ in $(seq 1 "$repeat"); do testpmd_run; done
+testpmd_mpps="$(best <<<"$tp_runs")"
 echo "testpmd rxonly: $testpmd_mpps Mpps"
 
 probe_mpps=""
 for targets in 0 1000 100000 1000000; do
-    out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets "$targets" --duration "$duration" \
-        -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$vdev" 2>&1)" || { echo "$out" >&2; exit 1; }
-    grep -E '^(dp_bench:|matches |port:)' <<<"$out" | sed 's/^/  /'
-    probe_mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
+    runs=""
+    for _ in $(seq 1 "$repeat"); do
+        out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets "$targets" --duration "$duration" \
+            -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$vdev" 2>&1)" || { echo "$out" >&2; exit 1; }
+        grep -E '^(dp_bench:|matches |port:|worker:)' <<<"$out" | sed 's/^/  /'
+        runs+="$(awk '/^probe:/ { print $2 }' <<<"$out")"$'\n'
+    done
+    probe_mpps="$(best <<<"$runs")"
     echo "probe with $targets targets: $probe_mpps Mpps"
 done
 
 ratio="$(awk -v p="$probe_mpps" -v t="$testpmd_mpps" 'BEGIN { printf "%.2f", p / t }')"
 echo "probe/testpmd ratio: $ratio (probe $probe_mpps Mpps, testpmd $testpmd_mpps Mpps, targets 1000000)"
-if ((short)) && awk -v r="$ratio" 'BEGIN { exit !(r < 0.5) }'; then
+floor="${FLOOR:-0.5}"
+if ((short)) && awk -v r="$ratio" -v f="$floor" 'BEGIN { exit !(r < f) }'; then
+    echo "perf/run.sh: probe/testpmd ratio $ratio is under the floor $floor" >&2
     exit 1
 fi

@@ -1,5 +1,6 @@
 //! The poll loop of one worker on a pinned core: apply table updates, receive a
-//! burst, then per frame dissect → classify → hand off. No allocation, lock, log or
+//! burst, then per chunk of it dissect every frame and prefetch its table lines,
+//! then classify every frame and hand off the matches. No allocation, lock, log or
 //! syscall per packet; counters go to shared atomics once per burst.
 
 use std::sync::atomic::AtomicBool;
@@ -11,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::HandoffProducer;
 use crate::parse::{dissect, Dissection, ParseError};
-use crate::source::{PacketSource, Poll};
+use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{Matches, TableReplica};
 
 /// Counters of one worker, written by it once per burst and read by metrics.
@@ -113,6 +114,106 @@ fn wall_clock_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// Frames dissected, then prefetched, then classified together: one chunk of a burst.
+const CHUNK: usize = 32;
+/// Frame `i + PREFETCH_AHEAD` is prefetched while frame `i` is dissected.
+const PREFETCH_AHEAD: usize = 3;
+
+/// Per-worker scratch space for one chunk of frames (allocated once).
+struct Scratch {
+    d: [Dissection; CHUNK],
+    ok: [bool; CHUNK],
+    matches: Matches,
+}
+
+/// What the per-frame path needs besides the frames.
+struct FrameCtx<'a> {
+    id: u16,
+    clock: Clock,
+    now: u64,
+    tables: &'a TableReplica,
+    handoff: &'a mut HandoffProducer,
+    t: &'a mut Totals,
+}
+
+/// One burst: per chunk, dissect every frame and prefetch the table lines its
+/// addresses hash to, then classify every frame and hand off the matches.
+#[inline]
+fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
+    let n = b.len();
+    cx.t.rx_packets += n as u64;
+    for i in 0..PREFETCH_AHEAD.min(n) {
+        b.prefetch(i);
+    }
+    let mut start = 0;
+    while start < n {
+        let len = (n - start).min(CHUNK);
+        for (j, (d, ok)) in s.d[..len].iter_mut().zip(&mut s.ok[..len]).enumerate() {
+            let i = start + j;
+            b.prefetch(i + PREFETCH_AHEAD);
+            let frame = b.frame(i);
+            cx.t.rx_bytes += frame.len() as u64;
+            *ok = match dissect(frame, d) {
+                Ok(()) => {
+                    cx.tables.prefetch_filters(d);
+                    true
+                }
+                Err(e) => {
+                    parse_error(cx.t, e);
+                    false
+                }
+            };
+        }
+        let parsed = || {
+            s.d[..len]
+                .iter()
+                .zip(&s.ok[..len])
+                .enumerate()
+                .filter(|(_, (_, ok))| **ok)
+        };
+        for (_, (d, _)) in parsed() {
+            cx.tables.prefetch_entries(d);
+        }
+        for (j, (d, _)) in parsed() {
+            let i = start + j;
+            let ts = match cx.clock {
+                Clock::Source => b.timestamp(i).unwrap_or(cx.now),
+                Clock::System => cx.now,
+            };
+            cx.tables.classify(d, ts, &mut s.matches);
+            if !s.matches.is_empty() {
+                deliver(b.frame(i), d, &s.matches, ts, cx.id, cx.handoff, cx.t);
+            }
+        }
+        start += len;
+    }
+}
+
+#[cold]
+fn parse_error(t: &mut Totals, e: ParseError) {
+    if let Some(c) = t.parse_errors.get_mut(e.index()) {
+        *c += 1;
+    }
+}
+
+/// Hands a matched frame to the control plane (rare: off the hot path).
+#[cold]
+#[inline(never)]
+fn deliver(
+    frame: &[u8],
+    d: &Dissection,
+    matches: &Matches,
+    ts: u64,
+    id: u16,
+    handoff: &mut HandoffProducer,
+    t: &mut Totals,
+) {
+    t.matches += 1;
+    let pushed = handoff.push(frame, d, matches.as_slice(), ts, id);
+    t.drops += pushed.dropped;
+    t.truncated += pushed.truncated;
+}
+
 /// Runs the worker loop until `quit` is set or the source is exhausted.
 pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
     let WorkerCtx {
@@ -125,7 +226,12 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
         update_budget,
         armed,
     } = ctx;
-    let (mut d, mut matches, mut t) = (Dissection::default(), Matches::new(), Totals::default());
+    let mut scratch = Box::new(Scratch {
+        d: [Dissection::default(); CHUNK],
+        ok: [false; CHUNK],
+        matches: Matches::new(),
+    });
+    let mut t = Totals::default();
     tracing::info!(worker = id, "worker started");
     while !quit.load(Relaxed) {
         let applied = tables.apply_pending(update_budget);
@@ -137,26 +243,16 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
             continue;
         }
         let now = wall_clock_ns();
-        let poll = source.poll(|frame, rx_ts| {
-            t.rx_packets += 1;
-            t.rx_bytes += frame.len() as u64;
-            let ts = match (clock, rx_ts) {
-                (Clock::Source, Some(ts)) => ts,
-                _ => now,
+        let poll = source.poll_burst(|b| {
+            let cx = FrameCtx {
+                id,
+                clock,
+                now,
+                tables: &tables,
+                handoff: &mut handoff,
+                t: &mut t,
             };
-            if let Err(e) = dissect(frame, &mut d) {
-                if let Some(c) = t.parse_errors.get_mut(e.index()) {
-                    *c += 1;
-                }
-                return;
-            }
-            tables.classify(&d, ts, &mut matches);
-            if !matches.is_empty() {
-                t.matches += 1;
-                let pushed = handoff.push(frame, &d, matches.as_slice(), ts, id);
-                t.drops += pushed.dropped;
-                t.truncated += pushed.truncated;
-            }
+            process(b, &mut scratch, cx);
         });
         match poll {
             Poll::Frames(_) => t.busy += 1,

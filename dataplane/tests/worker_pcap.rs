@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use dataplane::handoff::{channel, HandoffConsumer, DEFAULT_FRAME_CAPACITY};
-use dataplane::source::{PacketSource, PcapSource, Poll};
+use dataplane::source::{FrameBuf, PacketSource, PcapSource, Poll, RxBurst};
 use dataplane::synth::{write_pcap, Frame};
 use dataplane::targets::{
     replicas, Direction, InterceptSpec, Mode, Slot, TableWriter, Target, Update,
@@ -292,14 +292,16 @@ struct Gated {
 }
 
 impl PacketSource for Gated {
-    fn poll<F: FnMut(&[u8], Option<u64>)>(&mut self, mut f: F) -> Poll {
+    type Burst<'a> = FrameBuf;
+
+    fn poll_burst<F: FnOnce(&FrameBuf)>(&mut self, f: F) -> Poll {
         if self.delivered >= self.limit && !self.gate.load(Ordering::Acquire) {
             return Poll::Idle;
         }
         let delivered = &mut self.delivered;
-        self.inner.poll(|frame, ts| {
-            *delivered += 1;
-            f(frame, ts)
+        self.inner.poll_burst(|b| {
+            *delivered += b.len();
+            f(b)
         })
     }
 }

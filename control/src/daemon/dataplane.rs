@@ -36,8 +36,10 @@ const PARSE_ERROR_KINDS: [&str; dataplane::parse::ParseError::COUNT] =
 struct ReplayOnce(PcapSource);
 
 impl PacketSource for ReplayOnce {
-    fn poll<F: FnMut(&[u8], Option<u64>)>(&mut self, f: F) -> Poll {
-        match self.0.poll(f) {
+    type Burst<'a> = <PcapSource as PacketSource>::Burst<'a>;
+
+    fn poll_burst<F: FnOnce(&Self::Burst<'_>)>(&mut self, f: F) -> Poll {
+        match self.0.poll_burst(f) {
             Poll::Exhausted => {
                 std::thread::sleep(std::time::Duration::from_micros(200));
                 Poll::Idle

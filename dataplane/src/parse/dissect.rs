@@ -53,6 +53,15 @@ const PW_CONTROL_WORD_LEN: usize = 4;
 /// and [`ParseError::BadLength`] for a frame longer than 65535 bytes.
 #[inline]
 pub fn dissect(frame: &[u8], out: &mut Dissection) -> Result<(), ParseError> {
+    if super::fast::dissect_common(frame, out) {
+        return Ok(());
+    }
+    dissect_general(frame, out)
+}
+
+/// The general walker behind [`dissect`], for every frame its fast path declines.
+#[inline(never)]
+pub(super) fn dissect_general(frame: &[u8], out: &mut Dissection) -> Result<(), ParseError> {
     out.clear();
     if frame.len() > usize::from(u16::MAX) {
         return Err(ParseError::BadLength);

@@ -10,6 +10,7 @@ pub mod checksum;
 mod dissect;
 pub mod erspan;
 pub mod ethernet;
+mod fast;
 pub mod gre;
 pub mod gtpu;
 pub mod icmp;
@@ -98,11 +99,26 @@ pub struct Transport {
     pub dst_port: u16,
 }
 
+/// The addresses of one IP layer as table keys, borrowed from a [`Dissection`]:
+/// what classification reads, without copying IPv6 addresses around.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpKeys<'a> {
+    /// IPv4 `[src, dst]`, host byte order (`u32::from(Ipv4Addr)`).
+    V4([u32; 2]),
+    /// IPv6 `[src, dst]` (`u128::from(Ipv6Addr)`).
+    V6(&'a [u128; 2]),
+}
+
 /// Everything classification, hand-off and encoding need from one frame.
-/// Fixed size, reused across frames: [`dissect`] overwrites it.
+/// Fixed size, reused across frames: [`dissect`] overwrites it. Addresses are kept
+/// as table keys (IPv4 as `u32`, IPv6 as `u128`, one array per family) so that
+/// classification reads them in place.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Dissection {
-    ips: [Option<IpPair>; MAX_IP_LAYERS],
+    v4: [[u32; 2]; MAX_IP_LAYERS],
+    v6: [[u128; 2]; MAX_IP_LAYERS],
+    /// Bit `i` set: IP layer `i` is IPv6 (its addresses are in `v6[i]`).
+    v6_layers: u8,
     ip_count: u8,
     macs: [MacPair; MAX_ETH_LAYERS],
     mac_count: u8,
@@ -119,13 +135,50 @@ pub struct Dissection {
     pub header_len: u16,
 }
 
+/// Two dissections are equal when every layer and field they report is: stale
+/// entries past the layer counts do not count.
+impl PartialEq for Dissection {
+    fn eq(&self, other: &Self) -> bool {
+        self.ips().eq(other.ips())
+            && self.macs() == other.macs()
+            && self.transport == other.transport
+            && self.l3_offset == other.l3_offset
+            && self.header_len == other.header_len
+    }
+}
+
+impl Eq for Dissection {}
+
 impl Dissection {
     /// IP layers, outermost first.
     pub fn ips(&self) -> impl Iterator<Item = IpPair> + '_ {
-        self.ips[..usize::from(self.ip_count).min(MAX_IP_LAYERS)]
+        self.ip_keys().map(|k| match k {
+            IpKeys::V4([s, d]) => IpPair::V4 {
+                src: Ipv4Addr::from(s),
+                dst: Ipv4Addr::from(d),
+            },
+            IpKeys::V6(&[s, d]) => IpPair::V6 {
+                src: Ipv6Addr::from(s),
+                dst: Ipv6Addr::from(d),
+            },
+        })
+    }
+    /// IP layers as table keys, outermost first: [`Self::ips`] without conversions
+    /// or copies, for the per-packet path.
+    #[inline]
+    pub fn ip_keys(&self) -> impl Iterator<Item = IpKeys<'_>> + '_ {
+        let n = usize::from(self.ip_count).min(MAX_IP_LAYERS);
+        self.v4[..n]
             .iter()
-            .flatten()
-            .copied()
+            .zip(&self.v6[..n])
+            .enumerate()
+            .map(|(i, (&v4, v6))| {
+                if self.v6_layers & (1 << i) != 0 {
+                    IpKeys::V6(v6)
+                } else {
+                    IpKeys::V4(v4)
+                }
+            })
     }
     /// Ethernet layers, outermost first.
     pub fn macs(&self) -> &[MacPair] {
@@ -135,6 +188,7 @@ impl Dissection {
     #[inline]
     pub fn clear(&mut self) {
         self.ip_count = 0;
+        self.v6_layers = 0;
         self.mac_count = 0;
         self.transport = None;
         self.l3_offset = None;
@@ -142,18 +196,32 @@ impl Dissection {
     }
     /// Records one more IP layer.
     #[inline]
-    fn push_ip(&mut self, pair: IpPair) -> Result<(), ParseError> {
-        let slot = self
-            .ips
-            .get_mut(usize::from(self.ip_count))
-            .ok_or(ParseError::TooDeep)?;
-        *slot = Some(pair);
+    pub(crate) fn push_ip(&mut self, pair: IpPair) -> Result<(), ParseError> {
+        match pair {
+            IpPair::V4 { src, dst } => self.push_v4([src.into(), dst.into()]),
+            IpPair::V6 { src, dst } => self.push_v6([src.into(), dst.into()]),
+        }
+    }
+    /// Records one more IPv4 layer (`[src, dst]`).
+    #[inline]
+    pub(crate) fn push_v4(&mut self, addrs: [u32; 2]) -> Result<(), ParseError> {
+        let i = usize::from(self.ip_count);
+        *self.v4.get_mut(i).ok_or(ParseError::TooDeep)? = addrs;
+        self.ip_count += 1;
+        Ok(())
+    }
+    /// Records one more IPv6 layer (`[src, dst]`).
+    #[inline]
+    pub(crate) fn push_v6(&mut self, addrs: [u128; 2]) -> Result<(), ParseError> {
+        let i = usize::from(self.ip_count);
+        *self.v6.get_mut(i).ok_or(ParseError::TooDeep)? = addrs;
+        self.v6_layers |= 1 << i;
         self.ip_count += 1;
         Ok(())
     }
     /// Records one more Ethernet layer.
     #[inline]
-    fn push_mac(&mut self, pair: MacPair) -> Result<(), ParseError> {
+    pub(crate) fn push_mac(&mut self, pair: MacPair) -> Result<(), ParseError> {
         let slot = self
             .macs
             .get_mut(usize::from(self.mac_count))

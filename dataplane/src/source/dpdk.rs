@@ -1,13 +1,10 @@
 //! [`PacketSource`] over one DPDK RX queue: the production source of a worker.
 
-use super::{PacketSource, Poll};
-use crate::dpdk::RxQueue;
-
-/// Frames of `i + PREFETCH_AHEAD` are prefetched while frame `i` is handled.
-const PREFETCH_AHEAD: usize = 3;
+use super::{PacketSource, Poll, RxBurst};
+use crate::dpdk::{Burst, RxQueue};
 
 /// Reads bursts from one RX queue; each burst is freed with one bulk free
-/// after the callback has seen every frame. Allocates nothing per burst.
+/// after the callback has seen it. Allocates nothing per burst.
 #[derive(Debug)]
 pub struct DpdkSource {
     rx: RxQueue,
@@ -43,8 +40,10 @@ impl DpdkSource {
 }
 
 impl PacketSource for DpdkSource {
+    type Burst<'a> = Burst<'a>;
+
     #[inline]
-    fn poll<F: FnMut(&[u8], Option<u64>)>(&mut self, mut f: F) -> Poll {
+    fn poll_burst<F: FnOnce(&Burst<'_>)>(&mut self, f: F) -> Poll {
         if !self.registered {
             self.register();
         }
@@ -53,16 +52,43 @@ impl PacketSource for DpdkSource {
         if n == 0 {
             return Poll::Idle;
         }
-        for i in 0..PREFETCH_AHEAD.min(n) {
-            burst.prefetch(i);
-        }
+        f(&burst);
+        // Counted after the callback: the mbuf headers are in cache by then.
         for i in 0..n {
-            burst.prefetch(i + PREFETCH_AHEAD);
             if burst.is_segmented(i) {
                 self.segmented += 1;
             }
-            f(burst.frame(i), burst.timestamp_ns(i));
         }
         Poll::Frames(n)
+    }
+}
+
+impl RxBurst for Burst<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        Burst::len(self)
+    }
+
+    #[inline(always)]
+    fn frame(&self, i: usize) -> &[u8] {
+        if i < Burst::len(self) {
+            Burst::frame(self, i)
+        } else {
+            &[]
+        }
+    }
+
+    #[inline(always)]
+    fn timestamp(&self, i: usize) -> Option<u64> {
+        if i < Burst::len(self) {
+            self.timestamp_ns(i)
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        Burst::prefetch(self, i);
     }
 }

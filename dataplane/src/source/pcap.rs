@@ -11,7 +11,7 @@ use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::PcapError;
 
-use super::{PacketSource, Poll};
+use super::{FrameBuf, PacketSource, Poll};
 
 /// Why a capture file cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,8 @@ pub struct PcapSource {
     reader: Reader,
     burst: usize,
     done: bool,
+    /// The current burst's frames (copied out of the reader's buffer).
+    buf: FrameBuf,
 }
 
 impl PcapSource {
@@ -66,6 +68,7 @@ impl PcapSource {
             reader,
             burst: burst.max(1),
             done: false,
+            buf: FrameBuf::default(),
         })
     }
 }
@@ -88,16 +91,19 @@ fn units_per_second(opts: &[InterfaceDescriptionOption]) -> u128 {
 }
 
 impl PacketSource for PcapSource {
-    fn poll<F: FnMut(&[u8], Option<u64>)>(&mut self, mut f: F) -> Poll {
+    type Burst<'a> = FrameBuf;
+
+    fn poll_burst<F: FnOnce(&FrameBuf)>(&mut self, f: F) -> Poll {
         if self.done {
             return Poll::Exhausted;
         }
+        self.buf.clear();
         let mut n = 0;
         while n < self.burst {
             let more = match &mut self.reader {
                 Reader::Pcap(r) => match r.next_packet() {
                     Some(Ok(p)) => {
-                        f(&p.data, Some(nanos(p.timestamp)));
+                        self.buf.push(&p.data, Some(nanos(p.timestamp)));
                         n += 1;
                         true
                     }
@@ -124,12 +130,12 @@ impl PacketSource for PcapSource {
                                 let ns = ns + u128::from(offset) * 1_000_000_000;
                                 u64::try_from(ns).unwrap_or(u64::MAX)
                             });
-                        f(&p.data, ts);
+                        self.buf.push(&p.data, ts);
                         n += 1;
                         true
                     }
                     Some(Ok(Block::SimplePacket(p))) => {
-                        f(&p.data, None);
+                        self.buf.push(&p.data, None);
                         n += 1;
                         true
                     }
@@ -146,7 +152,10 @@ impl PacketSource for PcapSource {
         match n {
             0 if self.done => Poll::Exhausted,
             0 => Poll::Idle,
-            n => Poll::Frames(n),
+            n => {
+                f(&self.buf);
+                Poll::Frames(n)
+            }
         }
     }
 }

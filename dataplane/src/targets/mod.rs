@@ -8,6 +8,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+mod exact;
 mod matches;
 mod prefix;
 mod replica;

@@ -4,19 +4,20 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::exact::ExactTable;
 use super::matches::Matches;
 use super::prefix::PrefixTable;
 use super::ring::{Msg, Reserve, Ring};
-use super::slots::{self, Map, SlotSet};
-use super::{Direction, InterceptSpec, Target, Update};
-use crate::parse::{Dissection, IpPair, MacPair};
+use super::slots::{self, Map};
+use super::{Direction, InterceptSpec, Slot, Target, Update};
+use crate::parse::{Dissection, IpKeys};
 
 /// A worker's target tables. Owned by its worker thread; fed by a [`super::TableWriter`].
 pub struct TableReplica {
     ring: Arc<Ring>,
     epoch: u64,
-    exact4: Map<u32>,
-    exact6: Map<u128>,
+    exact4: ExactTable<u32>,
+    exact6: ExactTable<u128>,
     cidr4: PrefixTable<u32>,
     cidr6: PrefixTable<u128>,
     mac: Map<u64>,
@@ -35,8 +36,8 @@ impl TableReplica {
         Self {
             ring,
             epoch: 0,
-            exact4: Map::default(),
-            exact6: Map::default(),
+            exact4: ExactTable::default(),
+            exact6: ExactTable::default(),
             cidr4: PrefixTable::default(),
             cidr6: PrefixTable::default(),
             mac: Map::default(),
@@ -114,8 +115,8 @@ impl TableReplica {
             }
             Update::AddTarget { slot, target } => {
                 let new = match target {
-                    Target::Ipv4(a) => slots::add(&mut self.exact4, a.into(), slot, spill),
-                    Target::Ipv6(a) => slots::add(&mut self.exact6, a.into(), slot, spill),
+                    Target::Ipv4(a) => self.exact4.add(a.into(), slot, spill),
+                    Target::Ipv6(a) => self.exact6.add(a.into(), slot, spill),
                     Target::Ipv4Net(a, l) => self.cidr4.add(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.add(a.into(), l, slot, spill),
                     Target::Mac(m) => slots::add(&mut self.mac, mac_key(m), slot, spill),
@@ -124,8 +125,8 @@ impl TableReplica {
             }
             Update::RemoveTarget { slot, target } => {
                 let gone = match target {
-                    Target::Ipv4(a) => slots::remove(&mut self.exact4, a.into(), slot, spill),
-                    Target::Ipv6(a) => slots::remove(&mut self.exact6, a.into(), slot, spill),
+                    Target::Ipv4(a) => self.exact4.remove(a.into(), slot, spill),
+                    Target::Ipv6(a) => self.exact6.remove(a.into(), slot, spill),
                     Target::Ipv4Net(a, l) => self.cidr4.remove(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.remove(a.into(), l, slot, spill),
                     Target::Mac(m) => slots::remove(&mut self.mac, mac_key(m), slot, spill),
@@ -135,82 +136,108 @@ impl TableReplica {
         }
     }
 
+    /// First prefetch stage for `d`: starts loading the filter lines
+    /// [`Self::classify`] reads first. Called on every frame of a burst before
+    /// classifying any, so the burst's lookups overlap instead of waiting for
+    /// memory one by one.
+    #[inline]
+    pub fn prefetch_filters(&self, d: &Dissection) {
+        self.for_each_exact(d, ExactTable::prefetch_filter, ExactTable::prefetch_filter);
+    }
+
+    /// Second prefetch stage, after [`Self::prefetch_filters`] on the whole burst:
+    /// for the addresses the filters let through (targets and rare false
+    /// positives), starts loading the table entries.
+    #[inline]
+    pub fn prefetch_entries(&self, d: &Dissection) {
+        self.for_each_exact(d, ExactTable::prefetch_entry, ExactTable::prefetch_entry);
+    }
+
+    /// Calls `f4`/`f6` with the exact table and each address of every IP layer of
+    /// `d`, skipping empty tables.
+    #[inline(always)]
+    fn for_each_exact(
+        &self,
+        d: &Dissection,
+        f4: impl Fn(&ExactTable<u32>, u32),
+        f6: impl Fn(&ExactTable<u128>, u128),
+    ) {
+        for keys in d.ip_keys() {
+            match keys {
+                IpKeys::V4([src, dst]) if !self.exact4.is_empty() => {
+                    f4(&self.exact4, src);
+                    f4(&self.exact4, dst);
+                }
+                IpKeys::V6(&[src, dst]) if !self.exact6.is_empty() => {
+                    f6(&self.exact6, src);
+                    f6(&self.exact6, dst);
+                }
+                _ => {}
+            }
+        }
+    }
     /// Finds every intercept `d` belongs to at time `ts_ns`: src and dst of every IP
     /// layer (outer and tunnelled) against exact then CIDR tables, then the MACs of
     /// every Ethernet layer. A slot counts only if its intercept is set and
     /// `valid_from_ns <= ts_ns < valid_until_ns`. Each stage is skipped when empty.
     #[inline]
     pub fn classify(&self, d: &Dissection, ts_ns: u64, out: &mut Matches) {
-        self.classify_layers(d.ips(), d.macs(), ts_ns, out);
-    }
-
-    /// [`Self::classify`] on the address layers of a dissection.
-    #[inline]
-    fn classify_layers(
-        &self,
-        ips: impl Iterator<Item = IpPair>,
-        macs: &[MacPair],
-        ts_ns: u64,
-        out: &mut Matches,
-    ) {
         out.clear();
         if self.targets == 0 {
             return;
         }
-        let mut hit = |set: &SlotSet, dir: Direction| self.hit(set, dir, ts_ns, out);
-        for pair in ips {
-            match pair {
-                IpPair::V4 { src, dst } => {
-                    let (src, dst) = (u32::from(src), u32::from(dst));
+        let mut hit = |set: &[Slot], dir: Direction| self.hit(set, dir, ts_ns, out);
+        for keys in d.ip_keys() {
+            match keys {
+                IpKeys::V4([src, dst]) => {
                     if !self.exact4.is_empty() {
-                        if let Some(s) = self.exact4.get(&src) {
-                            hit(s, Direction::FromTarget);
+                        if let Some(s) = self.exact4.get(src) {
+                            hit(s.as_slice(), Direction::FromTarget);
                         }
-                        if let Some(s) = self.exact4.get(&dst) {
-                            hit(s, Direction::ToTarget);
+                        if let Some(s) = self.exact4.get(dst) {
+                            hit(s.as_slice(), Direction::ToTarget);
                         }
                     }
                     if !self.cidr4.is_empty() {
                         self.cidr4
-                            .for_each_match(src, |s| hit(s, Direction::FromTarget));
+                            .for_each_match(src, |s| hit(s.as_slice(), Direction::FromTarget));
                         self.cidr4
-                            .for_each_match(dst, |s| hit(s, Direction::ToTarget));
+                            .for_each_match(dst, |s| hit(s.as_slice(), Direction::ToTarget));
                     }
                 }
-                IpPair::V6 { src, dst } => {
-                    let (src, dst) = (u128::from(src), u128::from(dst));
+                IpKeys::V6(&[src, dst]) => {
                     if !self.exact6.is_empty() {
-                        if let Some(s) = self.exact6.get(&src) {
-                            hit(s, Direction::FromTarget);
+                        if let Some(s) = self.exact6.get(src) {
+                            hit(s.as_slice(), Direction::FromTarget);
                         }
-                        if let Some(s) = self.exact6.get(&dst) {
-                            hit(s, Direction::ToTarget);
+                        if let Some(s) = self.exact6.get(dst) {
+                            hit(s.as_slice(), Direction::ToTarget);
                         }
                     }
                     if !self.cidr6.is_empty() {
                         self.cidr6
-                            .for_each_match(src, |s| hit(s, Direction::FromTarget));
+                            .for_each_match(src, |s| hit(s.as_slice(), Direction::FromTarget));
                         self.cidr6
-                            .for_each_match(dst, |s| hit(s, Direction::ToTarget));
+                            .for_each_match(dst, |s| hit(s.as_slice(), Direction::ToTarget));
                     }
                 }
             }
         }
         if !self.mac.is_empty() {
-            for pair in macs {
+            for pair in d.macs() {
                 if let Some(s) = self.mac.get(&mac_key(pair.src)) {
-                    hit(s, Direction::FromTarget);
+                    hit(s.as_slice(), Direction::FromTarget);
                 }
                 if let Some(s) = self.mac.get(&mac_key(pair.dst)) {
-                    hit(s, Direction::ToTarget);
+                    hit(s.as_slice(), Direction::ToTarget);
                 }
             }
         }
     }
 
     #[inline]
-    fn hit(&self, set: &SlotSet, dir: Direction, ts_ns: u64, out: &mut Matches) {
-        for &slot in set.as_slice() {
+    fn hit(&self, set: &[Slot], dir: Direction, ts_ns: u64, out: &mut Matches) {
+        for &slot in set {
             if let Some(Some(spec)) = self.intercepts.get(usize::from(slot.0)) {
                 if spec.valid_from_ns <= ts_ns && ts_ns < spec.valid_until_ns {
                     out.add(slot, spec, dir);
@@ -227,6 +254,7 @@ mod test {
 
     use super::*;
     use crate::handoff::Match;
+    use crate::parse::{IpPair, MacPair};
     use crate::targets::{replicas, Mode, Slot, TableWriter};
 
     const FROM: u64 = 1_000;
@@ -264,8 +292,15 @@ mod test {
     }
 
     fn run(r: &TableReplica, ips: &[IpPair], macs: &[MacPair], ts: u64) -> Vec<Match> {
+        let mut d = Dissection::default();
+        for &ip in ips {
+            d.push_ip(ip).unwrap();
+        }
+        for &mac in macs {
+            d.push_mac(mac).unwrap();
+        }
         let mut out = Matches::new();
-        r.classify_layers(ips.iter().copied(), macs, ts, &mut out);
+        r.classify(&d, ts, &mut out);
         let mut v = out.as_slice().to_vec();
         v.sort_by_key(|m| m.key);
         v

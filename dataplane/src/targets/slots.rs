@@ -33,7 +33,7 @@ impl SlotSet {
         }
     }
 
-    fn insert(&mut self, slot: Slot) {
+    pub(crate) fn insert(&mut self, slot: Slot) {
         let cur = self.as_slice();
         if let Err(at) = cur.binary_search(&slot) {
             let mut v = Vec::with_capacity(cur.len() + 1);
@@ -45,7 +45,7 @@ impl SlotSet {
     }
 
     /// Removes `slot`; `None` if the set became empty.
-    fn without(self, slot: Slot) -> Option<Self> {
+    pub(crate) fn without(self, slot: Slot) -> Option<Self> {
         match self {
             SlotSet::One(s) if s == slot => None,
             SlotSet::One(s) => Some(SlotSet::One(s)),

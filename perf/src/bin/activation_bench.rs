@@ -19,7 +19,7 @@ use control::metrics::ProbeMetrics;
 use control::model::InterceptRequest;
 use control::store::Store;
 use dataplane::handoff::channel;
-use dataplane::source::{PacketSource, Poll};
+use dataplane::source::{FrameBuf, PacketSource, Poll, RxBurst};
 use dataplane::synth::Frame;
 use dataplane::worker::{spawn, Clock, WorkerCtx, WorkerStats};
 use hdrhistogram::Histogram;
@@ -40,14 +40,14 @@ struct Args {
 /// Endless non-matching traffic, one burst of 32 frames per poll: keeps the
 /// workers in their packet loop (classify misses) while updates arrive.
 struct Traffic {
-    frames: Vec<Vec<u8>>,
+    frames: FrameBuf,
 }
 
 impl PacketSource for Traffic {
-    fn poll<F: FnMut(&[u8], Option<u64>)>(&mut self, mut f: F) -> Poll {
-        for frame in &self.frames {
-            f(frame, None);
-        }
+    type Burst<'a> = FrameBuf;
+
+    fn poll_burst<F: FnOnce(&FrameBuf)>(&mut self, f: F) -> Poll {
+        f(&self.frames);
         Poll::Frames(self.frames.len())
     }
 }
@@ -94,7 +94,10 @@ fn main() -> Result<()> {
         let ctx = WorkerCtx {
             id: u16::try_from(i)?,
             source: Traffic {
-                frames: vec![frame.clone(); 32],
+                frames: (0..32).fold(FrameBuf::default(), |mut b, _| {
+                    b.push(&frame, None);
+                    b
+                }),
             },
             tables,
             handoff,

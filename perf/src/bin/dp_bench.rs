@@ -121,7 +121,7 @@ fn provision(
 fn rx_only(mut source: DpdkSource, stats: &WorkerStats, quit: &AtomicBool) {
     let mut frames = 0u64;
     while !quit.load(Ordering::Relaxed) {
-        if let Poll::Frames(n) = source.poll(|_, _| {}) {
+        if let Poll::Frames(n) = source.poll_burst(|_| {}) {
             frames += n as u64;
             stats.rx_packets.store(frames, Ordering::Relaxed);
         }
@@ -137,6 +137,20 @@ struct Drained {
     frames: u64,
     /// Length of that window.
     window: Duration,
+    /// CPU seconds the worker thread got over its whole life, if known.
+    worker_cpu: Option<f64>,
+}
+
+/// CPU time (user + system) of the calling thread, from /proc (USER_HZ = 100 on
+/// Linux): on a shared machine, the worker's rate per CPU-second is the figure
+/// that does not depend on what else runs.
+fn thread_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut f = rest.split(' ').skip(11);
+    let (utime, stime): (u64, u64) = (f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// The control side: drains hand-off records as the daemon's encoder would,
@@ -230,14 +244,16 @@ fn main() -> Result<()> {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
                 eprintln!("dp_bench: could not pin the worker to core {core}");
             }
+            let cpu0 = thread_cpu_secs();
             if rx_only_mode {
                 rx_only(ctx.source, &ctx.stats, &quit);
             } else {
                 worker::run(ctx, &quit);
             }
+            thread_cpu_secs().zip(cpu0).map(|(b, a)| b - a)
         });
         let mut drained = control(&mut consumer, &stats, &quit, duration);
-        worker.join().map_err(|_| anyhow!("worker panicked"))?;
+        drained.worker_cpu = worker.join().map_err(|_| anyhow!("worker panicked"))?;
         drained.records +=
             consumer.drain(usize::MAX, |r| drained.bytes += r.data().len() as u64) as u64;
         Ok(drained)
@@ -262,6 +278,13 @@ fn main() -> Result<()> {
         "port: ipackets {} imissed {} ierrors {} rx_nombuf {}",
         port_stats.ipackets, port_stats.imissed, port_stats.ierrors, port_stats.rx_nombuf
     );
+    if let Some(cpu) = drained.worker_cpu.filter(|&c| c > 0.0) {
+        let total = stats.rx_packets.load(Ordering::Relaxed);
+        println!(
+            "worker: {:.2} Mpps per worker CPU-second ({total} frames in {cpu:.2} CPU-s)",
+            total as f64 / cpu / 1e6
+        );
+    }
     println!(
         "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{})",
         drained.frames as f64 / secs / 1e6,

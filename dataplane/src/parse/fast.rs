@@ -1,0 +1,214 @@
+//! The fast path of [`super::dissect`]: Ethernet, at most one 802.1Q tag, IPv4
+//! without options or fragmentation, and TCP or UDP to a non-tunnel port - nearly
+//! every frame a probe sees. A handful of loads and compares, all on fixed-size
+//! arrays; anything else (or anything odd) is left to the general walker, which
+//! gives the same result for every frame this path accepts (property-tested).
+
+use super::ethernet::HEADER_LEN as ETH_HEADER_LEN;
+use super::vlan::HEADER_LEN as VLAN_HEADER_LEN;
+use super::{gtpu, vxlan, Dissection, MacPair, Transport};
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+/// Version 4, IHL 5 (no options).
+const IPV4_NO_OPTIONS: u8 = 0x45;
+const IPV4_HEADER_LEN: usize = 20;
+/// More-fragments flag and fragment offset.
+const IPV4_FRAG_MASK: u16 = 0x3fff;
+const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+const UDP_HEADER_LEN: usize = 8;
+const TCP_MIN_HEADER_LEN: usize = 20;
+
+#[inline(always)]
+fn be16(b: [u8; 2]) -> u16 {
+    u16::from_be_bytes(b)
+}
+
+/// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IPv4 frame;
+/// returns false, leaving `out` untouched, for anything else.
+#[inline(always)]
+pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
+    let Some(eth) = frame.first_chunk::<{ ETH_HEADER_LEN + VLAN_HEADER_LEN }>() else {
+        return false;
+    };
+    let (ethertype, l3) = match be16([eth[12], eth[13]]) {
+        ETHERTYPE_VLAN => (be16([eth[16], eth[17]]), ETH_HEADER_LEN + VLAN_HEADER_LEN),
+        t => (t, ETH_HEADER_LEN),
+    };
+    if ethertype != ETHERTYPE_IPV4 || frame.len() > usize::from(u16::MAX) {
+        return false;
+    }
+    let Some(ip) = frame.get(l3..) else {
+        return false;
+    };
+    let Some(h) = ip.first_chunk::<IPV4_HEADER_LEN>() else {
+        return false;
+    };
+    let total = usize::from(be16([h[2], h[3]]));
+    if h[0] != IPV4_NO_OPTIONS || be16([h[6], h[7]]) & IPV4_FRAG_MASK != 0 || total > ip.len() {
+        return false;
+    }
+    // The transport header must fit in the IP packet (its total length).
+    let Some(l4) = ip.get(IPV4_HEADER_LEN..total) else {
+        return false;
+    };
+    let (transport, l4_len) = match h[9] {
+        PROTO_UDP => {
+            let Some(u) = l4.first_chunk::<UDP_HEADER_LEN>() else {
+                return false;
+            };
+            let (dst_port, len) = (be16([u[2], u[3]]), usize::from(be16([u[4], u[5]])));
+            if len < UDP_HEADER_LEN
+                || len > l4.len()
+                || dst_port == vxlan::UDP_PORT
+                || dst_port == gtpu::UDP_PORT
+            {
+                return false;
+            }
+            let t = Transport {
+                proto: PROTO_UDP,
+                src_port: be16([u[0], u[1]]),
+                dst_port,
+            };
+            (t, UDP_HEADER_LEN)
+        }
+        PROTO_TCP => {
+            let Some(t) = l4.first_chunk::<TCP_MIN_HEADER_LEN>() else {
+                return false;
+            };
+            let hlen = usize::from(t[12] >> 4) * 4;
+            if hlen < TCP_MIN_HEADER_LEN || hlen > l4.len() {
+                return false;
+            }
+            let tr = Transport {
+                proto: PROTO_TCP,
+                src_port: be16([t[0], t[1]]),
+                dst_port: be16([t[2], t[3]]),
+            };
+            (tr, hlen)
+        }
+        _ => return false,
+    };
+    let addr = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    out.macs[0] = MacPair {
+        dst: [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]],
+        src: [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]],
+    };
+    out.mac_count = 1;
+    out.v4[0] = [addr(12), addr(16)];
+    out.v6_layers = 0;
+    out.ip_count = 1;
+    out.transport = Some(transport);
+    // l3 + 20 + l4_len <= frame.len() <= u16::MAX (checked above).
+    out.l3_offset = Some(l3 as u16);
+    out.header_len = (l3 + IPV4_HEADER_LEN + l4_len) as u16;
+    true
+}
+
+#[cfg(test)]
+mod test {
+    use std::net::Ipv4Addr;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::parse::dissect::dissect_general;
+    use crate::synth::Frame;
+
+    /// Whenever the fast path accepts a frame, the general walker accepts it too and
+    /// reports exactly the same dissection.
+    fn agree(frame: &[u8]) -> Result<bool, TestCaseError> {
+        let mut general = Dissection::default();
+        let want = dissect_general(frame, &mut general);
+        // Stale layers from an earlier, deeper frame must not leak through.
+        let mut fast = Dissection::default();
+        let deep = Frame::ethernet([7; 6], [8; 6])
+            .ipv4([1, 1, 1, 1].into(), [2, 2, 2, 2].into())
+            .gre()
+            .ipv4([3, 3, 3, 3].into(), [4, 4, 4, 4].into())
+            .tcp(1, 2)
+            .build();
+        prop_assert_eq!(dissect_general(&deep, &mut fast), Ok(()));
+        let took = dissect_common(frame, &mut fast);
+        if took {
+            prop_assert_eq!(want, Ok(()));
+            prop_assert_eq!(&fast, &general);
+        }
+        Ok(took)
+    }
+
+    fn common_frame(
+        vlan: Option<u16>,
+        tcp: bool,
+        src: u32,
+        dst: u32,
+        ports: (u16, u16),
+        payload: usize,
+    ) -> Vec<u8> {
+        let mut f = Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        if let Some(v) = vlan {
+            f = f.vlan(v);
+        }
+        let f = f.ipv4(Ipv4Addr::from(src), Ipv4Addr::from(dst));
+        let f = if tcp {
+            f.tcp(ports.0, ports.1)
+        } else {
+            f.udp(ports.0, ports.1)
+        };
+        f.payload(&vec![0xab; payload]).build()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn valid_common_frames_take_the_fast_path_with_the_same_result(
+            vlan in proptest::option::of(0u16..4096),
+            tcp: bool,
+            src: u32,
+            dst: u32,
+            ports: (u16, u16),
+            payload in 0usize..64,
+        ) {
+            let frame = common_frame(vlan, tcp, src, dst, ports, payload);
+            let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
+            prop_assert_eq!(agree(&frame)?, !tunnel);
+        }
+
+        #[test]
+        fn corrupted_or_cut_frames_never_disagree(
+            vlan in proptest::option::of(0u16..4096),
+            tcp: bool,
+            ports: (u16, u16),
+            payload in 0usize..40,
+            flips in proptest::collection::vec((0usize..80, any::<u8>()), 0..4),
+            cut in 0usize..100,
+        ) {
+            let mut frame = common_frame(vlan, tcp, 0x0a00_0001, 0x0a00_0002, ports, payload);
+            for (at, v) in flips {
+                if let Some(b) = frame.get_mut(at) {
+                    *b = v;
+                }
+            }
+            frame.truncate(cut);
+            agree(&frame)?;
+        }
+
+        #[test]
+        fn random_bytes_never_disagree(
+            head in prop::sample::select(vec![
+                vec![0x08u8, 0x00, 0x45],
+                vec![0x81, 0x00, 0x00, 0x01, 0x08, 0x00, 0x45],
+                vec![0x81, 0x00, 0x00, 0x01, 0x81, 0x00],
+                vec![0x86, 0xdd],
+            ]),
+            bytes in proptest::collection::vec(any::<u8>(), 0..120),
+        ) {
+            let mut frame = vec![2u8; 12];
+            frame.extend_from_slice(&head);
+            frame.extend_from_slice(&bytes);
+            agree(&frame)?;
+        }
+    }
+}
