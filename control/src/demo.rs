@@ -123,7 +123,7 @@ fn capture() -> Vec<(u64, Vec<u8>)> {
                 .build();
             let down = dataplane::synth::Frame::ethernet(mac(200), mac(n))
                 .ipv4(server, *s)
-                .udp(53, 50_000 + u16::from(n))
+                .tcp(443, 40_000 + u16::from(n))
                 .payload(b"response payload")
                 .build();
             frames.push((0, up));
