@@ -134,18 +134,23 @@ fn probe_restart_replays_spool_and_continues_sequence_after_torn_tail() {
     let spool = tmp.path().join("spool");
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
+    // The same engine, route and spool in both runs of the probe.
+    let start = || {
+        let (engine, producer, _) = start_engine(
+            vec![destination(
+                "lea",
+                &addr,
+                DestinationFormat::Etsi102232,
+                &pki,
+                &spool,
+            )],
+            256,
+        );
+        engine.add_route(route(1, LIID, Mode::Content, "lea", TARGET_CC));
+        (engine, producer)
+    };
     // Run 1: the collector is down the whole time; everything goes to the spool.
-    let (engine, mut producer, _) = start_engine(
-        vec![destination(
-            "lea",
-            &addr,
-            DestinationFormat::Etsi102232,
-            &pki,
-            &spool,
-        )],
-        256,
-    );
-    engine.add_route(route(1, LIID, Mode::Content, "lea", TARGET_CC));
+    let (engine, mut producer) = start();
     engine.intercept_started(1, TS0);
     let mut sent = feed(&mut producer, 0..800, 4000);
     engine.shutdown(Duration::from_secs(10));
@@ -164,17 +169,7 @@ fn probe_restart_replays_spool_and_continues_sequence_after_torn_tail() {
     std::fs::write(last, raw).unwrap();
     // Run 2: collector up; the spool is replayed first, numbering continues.
     let collector = CollectorProc::start(&pki, &out, port);
-    let (engine, mut producer, _) = start_engine(
-        vec![destination(
-            "lea",
-            &addr,
-            DestinationFormat::Etsi102232,
-            &pki,
-            &spool,
-        )],
-        256,
-    );
-    engine.add_route(route(1, LIID, Mode::Content, "lea", TARGET_CC));
+    let (engine, mut producer) = start();
     sent.extend(feed(&mut producer, 800..1600, 4000));
     engine.intercept_ended(1, TS0 + 1);
     engine.shutdown(Duration::from_secs(60));
