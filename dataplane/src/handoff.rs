@@ -42,6 +42,25 @@ const NO_MATCH: Match = Match {
     direction: Direction::FromTarget,
 };
 
+/// A received frame as the hand-off sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct RxFrame<'a> {
+    /// The bytes received (all of them, or the first segment / the captured part).
+    pub bytes: &'a [u8],
+    /// Its length on the wire: above `bytes.len()` when only part was received.
+    pub wire_len: u32,
+}
+
+impl<'a> RxFrame<'a> {
+    /// A frame received whole.
+    pub fn whole(bytes: &'a [u8]) -> RxFrame<'a> {
+        RxFrame {
+            bytes,
+            wire_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
 /// A packet (or its headers) with the intercepts it matched. Lives in a pre-allocated
 /// buffer that is recycled after the consumer has seen it.
 #[derive(Debug)]
@@ -165,10 +184,12 @@ pub fn channel(capacity: usize, frame_capacity: usize) -> (HandoffProducer, Hand
 impl HandoffProducer {
     /// Hands off one matched frame: Content matches in records holding the frame,
     /// Headers matches in records holding exactly `frame[..d.header_len]`, at most
-    /// [`MAX_MATCHES`] matches per record. Never allocates, never waits.
+    /// [`MAX_MATCHES`] matches per record. A Content record is flagged truncated
+    /// when it holds less than the wire frame (record capacity, or `frame` only
+    /// partly received). Never allocates, never waits.
     pub fn push(
         &mut self,
-        frame: &[u8],
+        frame: RxFrame<'_>,
         d: &Dissection,
         matches: &[Match],
         timestamp_ns: u64,
@@ -176,9 +197,12 @@ impl HandoffProducer {
     ) -> Pushed {
         let mut out = Pushed::default();
         for mode in [Mode::Content, Mode::Headers] {
-            let data = match mode {
-                Mode::Content => frame,
-                Mode::Headers => &frame[..usize::from(d.header_len).min(frame.len())],
+            let (data, whole) = match mode {
+                Mode::Content => (frame.bytes, frame.wire_len as usize),
+                Mode::Headers => {
+                    let h = &frame.bytes[..usize::from(d.header_len).min(frame.bytes.len())];
+                    (h, h.len())
+                }
             };
             let mut of_mode = matches.iter().filter(|m| m.mode == mode).peekable();
             while of_mode.peek().is_some() {
@@ -197,9 +221,9 @@ impl HandoffProducer {
                 let len = data.len().min(rec.buf.len());
                 rec.buf[..len].copy_from_slice(&data[..len]);
                 rec.len = len;
-                rec.truncated = len < data.len();
+                rec.truncated = len < whole.max(data.len());
                 rec.timestamp_ns = timestamp_ns;
-                rec.wire_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+                rec.wire_len = frame.wire_len;
                 rec.header_len = d.header_len;
                 rec.l3_offset = d.l3_offset;
                 rec.worker = worker;
@@ -263,7 +287,7 @@ mod test {
         let (mut p, mut c) = channel(4, 64);
         let frame: Vec<u8> = (0..40).collect();
         let pushed = p.push(
-            &frame,
+            RxFrame::whole(&frame),
             &dissection(14),
             &[m(1, Mode::Headers), m(2, Mode::Content)],
             7,
@@ -298,7 +322,7 @@ mod test {
     fn splits_more_than_max_matches_and_counts_drops_when_full() {
         let (mut p, mut c) = channel(2, 64);
         let many: Vec<Match> = (0..20).map(|k| m(k, Mode::Content)).collect();
-        let pushed = p.push(&[1; 10], &dissection(0), &many, 0, 0);
+        let pushed = p.push(RxFrame::whole(&[1; 10]), &dissection(0), &many, 0, 0);
         assert_eq!(
             pushed,
             Pushed {
@@ -313,14 +337,20 @@ mod test {
             2
         );
         assert_eq!(keys, (0..16).collect::<Vec<_>>());
-        let pushed = p.push(&[1; 10], &dissection(0), &many[..9], 0, 0);
+        let pushed = p.push(RxFrame::whole(&[1; 10]), &dissection(0), &many[..9], 0, 0);
         assert_eq!(pushed.records, 2);
     }
 
     #[test]
     fn truncates_frames_longer_than_capacity_and_flags_them() {
         let (mut p, mut c) = channel(1, 8);
-        let pushed = p.push(&[9; 20], &dissection(4), &[m(1, Mode::Content)], 0, 0);
+        let pushed = p.push(
+            RxFrame::whole(&[9; 20]),
+            &dissection(4),
+            &[m(1, Mode::Content)],
+            0,
+            0,
+        );
         assert_eq!(
             pushed,
             Pushed {
@@ -334,5 +364,28 @@ mod test {
             assert_eq!(r.data(), &[9; 8]);
             assert_eq!(r.wire_len(), 20);
         });
+    }
+
+    #[test]
+    fn flags_content_of_a_partly_received_frame_but_not_its_complete_headers() {
+        let (mut p, mut c) = channel(2, 64);
+        let frame = RxFrame {
+            bytes: &[5; 30],
+            wire_len: 1500,
+        };
+        let both = [m(1, Mode::Content), m(2, Mode::Headers)];
+        let pushed = p.push(frame, &dissection(20), &both, 0, 0);
+        assert_eq!((pushed.records, pushed.truncated), (2, 1));
+        let mut seen = Vec::new();
+        c.drain(2, |r| {
+            seen.push((r.mode(), r.truncated(), r.data().len(), r.wire_len()))
+        });
+        assert_eq!(
+            seen,
+            vec![
+                (Mode::Content, true, 30, 1500),
+                (Mode::Headers, false, 20, 1500)
+            ]
+        );
     }
 }

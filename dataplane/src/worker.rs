@@ -1,7 +1,8 @@
 //! The poll loop of one worker on a pinned core: apply table updates, receive a
-//! burst, then per chunk of it dissect every frame and prefetch its table lines,
-//! then classify every frame and hand off the matches. No allocation, lock, log or
-//! syscall per packet; counters go to shared atomics once per burst.
+//! burst, then per chunk of it dissect every frame, hash its addresses and
+//! prefetch their filter lines; then screen every frame through the filters; then
+//! classify the few that may match and hand off the matches. No allocation, lock,
+//! log or syscall per packet; counters go to shared atomics once per burst.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
@@ -10,10 +11,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::handoff::HandoffProducer;
+use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{dissect, Dissection, ParseError};
 use crate::source::{PacketSource, Poll, RxBurst};
-use crate::targets::{Matches, TableReplica};
+use crate::targets::{KeyHashes, Matches, TableReplica};
 
 /// Counters of one worker, written by it once per burst and read by metrics.
 #[derive(Debug, Default)]
@@ -116,13 +117,17 @@ fn wall_clock_ns() -> u64 {
 
 /// Frames dissected, then prefetched, then classified together: one chunk of a burst.
 const CHUNK: usize = 32;
+// A chunk's frames are tracked in the bits of a u32.
+const _: () = assert!(CHUNK <= 32);
 /// Frame `i + PREFETCH_AHEAD` is prefetched while frame `i` is dissected.
 const PREFETCH_AHEAD: usize = 3;
 
 /// Per-worker scratch space for one chunk of frames (allocated once).
 struct Scratch {
     d: [Dissection; CHUNK],
-    ok: [bool; CHUNK],
+    kh: [KeyHashes; CHUNK],
+    /// Bit j: frame j of the chunk parsed (stage 1), then: may match (stage 2).
+    live: u32,
     matches: Matches,
 }
 
@@ -136,8 +141,9 @@ struct FrameCtx<'a> {
     t: &'a mut Totals,
 }
 
-/// One burst: per chunk, dissect every frame and prefetch the table lines its
-/// addresses hash to, then classify every frame and hand off the matches.
+/// One burst, per chunk: dissect every frame, hash its addresses and prefetch
+/// their filter lines; screen every parsed frame through the filters (prefetching
+/// the entries of those that pass); classify the survivors and hand off matches.
 #[inline]
 fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     let n = b.len();
@@ -148,45 +154,56 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     let mut start = 0;
     while start < n {
         let len = (n - start).min(CHUNK);
-        for (j, (d, ok)) in s.d[..len].iter_mut().zip(&mut s.ok[..len]).enumerate() {
+        s.live = 0;
+        for (j, (d, kh)) in s.d[..len].iter_mut().zip(&mut s.kh).enumerate() {
             let i = start + j;
             b.prefetch(i + PREFETCH_AHEAD);
             let frame = b.frame(i);
             cx.t.rx_bytes += frame.len() as u64;
-            *ok = match dissect(frame, d) {
+            match dissect(frame, d) {
                 Ok(()) => {
-                    cx.tables.prefetch_filters(d);
-                    true
+                    cx.tables.hash_keys(d, kh);
+                    s.live |= 1 << j;
                 }
-                Err(e) => {
-                    parse_error(cx.t, e);
-                    false
-                }
+                Err(e) => parse_error(cx.t, e),
+            }
+        }
+        let mut candidates = 0u32;
+        for j in bits(s.live) {
+            if let (Some(d), Some(kh)) = (s.d.get(j), s.kh.get(j)) {
+                candidates |= u32::from(cx.tables.may_match(d, kh)) << j;
+            }
+        }
+        for j in bits(candidates) {
+            let (Some(d), Some(kh)) = (s.d.get(j), s.kh.get(j)) else {
+                continue;
             };
-        }
-        let parsed = || {
-            s.d[..len]
-                .iter()
-                .zip(&s.ok[..len])
-                .enumerate()
-                .filter(|(_, (_, ok))| **ok)
-        };
-        for (_, (d, _)) in parsed() {
-            cx.tables.prefetch_entries(d);
-        }
-        for (j, (d, _)) in parsed() {
             let i = start + j;
             let ts = match cx.clock {
                 Clock::Source => b.timestamp(i).unwrap_or(cx.now),
                 Clock::System => cx.now,
             };
-            cx.tables.classify(d, ts, &mut s.matches);
+            cx.tables.classify_hashed(d, kh, ts, &mut s.matches);
             if !s.matches.is_empty() {
-                deliver(b.frame(i), d, &s.matches, ts, cx.id, cx.handoff, cx.t);
+                let frame = RxFrame {
+                    bytes: b.frame(i),
+                    wire_len: b.wire_len(i),
+                };
+                deliver(frame, d, &s.matches, ts, cx.id, cx.handoff, cx.t);
             }
         }
         start += len;
     }
+}
+
+/// Indices of the set bits of `mask`, lowest first.
+#[inline(always)]
+fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let j = mask.trailing_zeros();
+        mask &= mask.wrapping_sub(1);
+        (j < 32).then_some(j as usize)
+    })
 }
 
 #[cold]
@@ -200,7 +217,7 @@ fn parse_error(t: &mut Totals, e: ParseError) {
 #[cold]
 #[inline(never)]
 fn deliver(
-    frame: &[u8],
+    frame: RxFrame<'_>,
     d: &Dissection,
     matches: &Matches,
     ts: u64,
@@ -228,7 +245,8 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
     } = ctx;
     let mut scratch = Box::new(Scratch {
         d: [Dissection::default(); CHUNK],
-        ok: [false; CHUNK],
+        kh: [KeyHashes::default(); CHUNK],
+        live: 0,
         matches: Matches::new(),
     });
     let mut t = Totals::default();

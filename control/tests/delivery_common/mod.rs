@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use control::handover::{AuditSink, HandoverEngine, Identity, InterceptRoute, LinkTuning};
 use control::model::{DestTls, Destination, DestinationFormat, Liid};
-use dataplane::handoff::{channel, HandoffProducer, Match};
+use dataplane::handoff::{channel, HandoffProducer, Match, RxFrame};
 use dataplane::parse::{dissect, Dissection};
 use dataplane::synth::Frame;
 use dataplane::targets::{Direction, Mode, Target};
@@ -313,7 +313,7 @@ pub fn push(p: &mut HandoffProducer, frame: &[u8], key: u32, mode: Mode, dir: Di
         direction: dir,
     };
     loop {
-        let pushed = p.push(frame, &d, &[m], ts, 0);
+        let pushed = p.push(RxFrame::whole(frame), &d, &[m], ts, 0);
         if pushed.records == 1 {
             return;
         }

@@ -8,7 +8,6 @@ use crate::dpdk::{Burst, RxQueue};
 #[derive(Debug)]
 pub struct DpdkSource {
     rx: RxQueue,
-    segmented: u64,
     registered: bool,
 }
 
@@ -17,15 +16,8 @@ impl DpdkSource {
     pub fn new(rx: RxQueue) -> DpdkSource {
         DpdkSource {
             rx,
-            segmented: 0,
             registered: false,
         }
-    }
-
-    /// Frames that spanned several mbufs: only their first segment was passed
-    /// on (a content intercept of one would be incomplete, so it is counted).
-    pub fn segmented_frames(&self) -> u64 {
-        self.segmented
     }
 
     /// The polling thread needs an lcore id for its mempool cache: without it
@@ -53,12 +45,6 @@ impl PacketSource for DpdkSource {
             return Poll::Idle;
         }
         f(&burst);
-        // Counted after the callback: the mbuf headers are in cache by then.
-        for i in 0..n {
-            if burst.is_segmented(i) {
-                self.segmented += 1;
-            }
-        }
         Poll::Frames(n)
     }
 }
@@ -75,6 +61,17 @@ impl RxBurst for Burst<'_> {
             Burst::frame(self, i)
         } else {
             &[]
+        }
+    }
+
+    /// A frame spanning several mbufs is handed on as its first segment only;
+    /// its wire length tells the worker the record is incomplete.
+    #[inline(always)]
+    fn wire_len(&self, i: usize) -> u32 {
+        if i < Burst::len(self) {
+            Burst::wire_len(self, i)
+        } else {
+            0
         }
     }
 

@@ -28,6 +28,11 @@ pub trait RxBurst {
     }
     /// Bytes of frame `i`; empty if `i >= len()`.
     fn frame(&self, i: usize) -> &[u8];
+    /// Length of frame `i` on the wire: more than `frame(i).len()` when only a
+    /// part of it was captured (capture snap length, a multi-segment mbuf).
+    fn wire_len(&self, i: usize) -> u32 {
+        u32::try_from(self.frame(i).len()).unwrap_or(u32::MAX)
+    }
     /// The source's receive timestamp of frame `i` in ns since the Unix epoch, when
     /// it has one.
     fn timestamp(&self, i: usize) -> Option<u64>;
@@ -63,8 +68,8 @@ pub trait PacketSource {
 #[derive(Clone, Debug, Default)]
 pub struct FrameBuf {
     data: Vec<u8>,
-    /// Per frame: end offset in `data` and timestamp.
-    frames: Vec<(usize, Option<u64>)>,
+    /// Per frame: end offset in `data`, length on the wire and timestamp.
+    frames: Vec<(usize, u32, Option<u64>)>,
 }
 
 impl FrameBuf {
@@ -74,10 +79,12 @@ impl FrameBuf {
         self.frames.clear();
     }
 
-    /// Appends a copy of `frame` with its timestamp.
-    pub fn push(&mut self, frame: &[u8], ts: Option<u64>) {
+    /// Appends a copy of `frame`, captured from `wire_len` bytes on the wire
+    /// (at least `frame.len()`), with its timestamp.
+    pub fn push(&mut self, frame: &[u8], wire_len: u32, ts: Option<u64>) {
         self.data.extend_from_slice(frame);
-        self.frames.push((self.data.len(), ts));
+        let wire_len = wire_len.max(u32::try_from(frame.len()).unwrap_or(u32::MAX));
+        self.frames.push((self.data.len(), wire_len, ts));
     }
 }
 
@@ -95,8 +102,12 @@ impl RxBurst for FrameBuf {
         self.data.get(start..end).unwrap_or(&[])
     }
 
+    fn wire_len(&self, i: usize) -> u32 {
+        self.frames.get(i).map_or(0, |f| f.1)
+    }
+
     fn timestamp(&self, i: usize) -> Option<u64> {
-        self.frames.get(i).and_then(|f| f.1)
+        self.frames.get(i).and_then(|f| f.2)
     }
 }
 
@@ -107,14 +118,15 @@ mod test {
     #[test]
     fn frame_buf_hands_back_each_frame_and_timestamp() {
         let mut b = FrameBuf::default();
-        b.push(&[1, 2, 3], Some(7));
-        b.push(&[], None);
-        b.push(&[4], Some(9));
+        b.push(&[1, 2, 3], 3, Some(7));
+        b.push(&[], 0, None);
+        b.push(&[4], 1500, Some(9));
         assert_eq!(b.len(), 3);
         assert_eq!(b.frame(0), &[1, 2, 3]);
         assert_eq!(b.frame(1), &[] as &[u8]);
         assert_eq!(b.frame(2), &[4]);
         assert_eq!(b.frame(3), &[] as &[u8]);
+        assert_eq!((b.wire_len(0), b.wire_len(2), b.wire_len(3)), (3, 1500, 0));
         assert_eq!(
             (b.timestamp(0), b.timestamp(1), b.timestamp(2)),
             (Some(7), None, Some(9))

@@ -103,7 +103,7 @@ impl PacketSource for PcapSource {
             let more = match &mut self.reader {
                 Reader::Pcap(r) => match r.next_packet() {
                     Some(Ok(p)) => {
-                        self.buf.push(&p.data, Some(nanos(p.timestamp)));
+                        self.buf.push(&p.data, p.orig_len, Some(nanos(p.timestamp)));
                         n += 1;
                         true
                     }
@@ -130,12 +130,12 @@ impl PacketSource for PcapSource {
                                 let ns = ns + u128::from(offset) * 1_000_000_000;
                                 u64::try_from(ns).unwrap_or(u64::MAX)
                             });
-                        self.buf.push(&p.data, ts);
+                        self.buf.push(&p.data, p.original_len, ts);
                         n += 1;
                         true
                     }
                     Some(Ok(Block::SimplePacket(p))) => {
-                        self.buf.push(&p.data, None);
+                        self.buf.push(&p.data, p.original_len, None);
                         n += 1;
                         true
                     }

@@ -17,7 +17,7 @@ mod slots;
 mod writer;
 
 pub use matches::Matches;
-pub use replica::TableReplica;
+pub use replica::{KeyHashes, TableReplica};
 pub use writer::TableWriter;
 
 /// One writer and `workers` replicas, each linked by an update ring of

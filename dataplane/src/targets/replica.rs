@@ -4,13 +4,36 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::exact::ExactTable;
+use super::exact::{ExactTable, Key};
 use super::matches::Matches;
 use super::prefix::PrefixTable;
 use super::ring::{Msg, Reserve, Ring};
 use super::slots::{self, Map};
 use super::{Direction, InterceptSpec, Slot, Target, Update};
-use crate::parse::{Dissection, IpKeys};
+use crate::parse::{Dissection, IpKeys, MAX_IP_LAYERS};
+
+/// The hashes of a frame's addresses (src and dst per IP layer) under the exact
+/// tables' seeds: computed once by [`TableReplica::hash_keys`], reused by the
+/// later stages. Valid only with the dissection and replica it was made from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHashes([[u64; 2]; MAX_IP_LAYERS]);
+
+/// Whether `t`'s filter passes either hash, starting to load the entries of those
+/// that pass. Both filter words are tested without a branch between them: the one
+/// branch left, on the result, is nearly always not taken.
+#[inline(always)]
+fn pass_and_prefetch<K: Key>(t: &ExactTable<K>, src: u64, dst: u64) -> bool {
+    let (ps, pd) = (t.passes(src), t.passes(dst));
+    if ps | pd {
+        if ps {
+            t.prefetch_entry(src);
+        }
+        if pd {
+            t.prefetch_entry(dst);
+        }
+    }
+    ps | pd
+}
 
 /// A worker's target tables. Owned by its worker thread; fed by a [`super::TableWriter`].
 pub struct TableReplica {
@@ -136,67 +159,88 @@ impl TableReplica {
         }
     }
 
-    /// First prefetch stage for `d`: starts loading the filter lines
-    /// [`Self::classify`] reads first. Called on every frame of a burst before
-    /// classifying any, so the burst's lookups overlap instead of waiting for
-    /// memory one by one.
+    /// Stage 1 of a frame's lookup, run on every frame of a burst before stage 2
+    /// on any: hashes each address of every IP layer of `d` into `kh` (once: the
+    /// later stages reuse it) and starts loading the filter lines they hash to, so
+    /// the burst's memory accesses overlap instead of waiting one by one.
     #[inline]
-    pub fn prefetch_filters(&self, d: &Dissection) {
-        self.for_each_exact(d, ExactTable::prefetch_filter, ExactTable::prefetch_filter);
-    }
-
-    /// Second prefetch stage, after [`Self::prefetch_filters`] on the whole burst:
-    /// for the addresses the filters let through (targets and rare false
-    /// positives), starts loading the table entries.
-    #[inline]
-    pub fn prefetch_entries(&self, d: &Dissection) {
-        self.for_each_exact(d, ExactTable::prefetch_entry, ExactTable::prefetch_entry);
-    }
-
-    /// Calls `f4`/`f6` with the exact table and each address of every IP layer of
-    /// `d`, skipping empty tables.
-    #[inline(always)]
-    fn for_each_exact(
-        &self,
-        d: &Dissection,
-        f4: impl Fn(&ExactTable<u32>, u32),
-        f6: impl Fn(&ExactTable<u128>, u128),
-    ) {
-        for keys in d.ip_keys() {
+    pub fn hash_keys(&self, d: &Dissection, kh: &mut KeyHashes) {
+        if self.exact4.is_empty() && self.exact6.is_empty() {
+            return;
+        }
+        for (keys, h) in d.ip_keys().zip(&mut kh.0) {
+            let (src, dst) = match keys {
+                IpKeys::V4([src, dst]) => (self.exact4.hash(src), self.exact4.hash(dst)),
+                IpKeys::V6(&[src, dst]) => (self.exact6.hash(src), self.exact6.hash(dst)),
+            };
+            *h = [src, dst];
             match keys {
-                IpKeys::V4([src, dst]) if !self.exact4.is_empty() => {
-                    f4(&self.exact4, src);
-                    f4(&self.exact4, dst);
+                IpKeys::V4(_) => {
+                    self.exact4.prefetch_filter(src);
+                    self.exact4.prefetch_filter(dst);
                 }
-                IpKeys::V6(&[src, dst]) if !self.exact6.is_empty() => {
-                    f6(&self.exact6, src);
-                    f6(&self.exact6, dst);
+                IpKeys::V6(_) => {
+                    self.exact6.prefetch_filter(src);
+                    self.exact6.prefetch_filter(dst);
                 }
-                _ => {}
             }
         }
     }
-    /// Finds every intercept `d` belongs to at time `ts_ns`: src and dst of every IP
-    /// layer (outer and tunnelled) against exact then CIDR tables, then the MACs of
-    /// every Ethernet layer. A slot counts only if its intercept is set and
+
+    /// Stage 2, once the filter lines are in: whether `d` (hashed by stage 1)
+    /// may belong to an intercept. False for nearly every frame of a busy link,
+    /// which then skips [`Self::classify_hashed`]; true if an exact filter lets an
+    /// address through (whose table entry it then starts loading) or if a CIDR
+    /// or MAC table has to be searched.
+    #[inline]
+    pub fn may_match(&self, d: &Dissection, kh: &KeyHashes) -> bool {
+        if self.targets == 0 {
+            return false;
+        }
+        let mut pass = false;
+        for (keys, &[src, dst]) in d.ip_keys().zip(&kh.0) {
+            let table_pass = match keys {
+                IpKeys::V4(_) => pass_and_prefetch(&self.exact4, src, dst),
+                IpKeys::V6(_) => pass_and_prefetch(&self.exact6, src, dst),
+            };
+            pass |= table_pass;
+        }
+        pass || !self.cidr4.is_empty() || !self.cidr6.is_empty() || !self.mac.is_empty()
+    }
+
+    /// Finds every intercept `d` belongs to at time `ts_ns`: the three stages
+    /// ([`Self::hash_keys`], [`Self::may_match`], [`Self::classify_hashed`]) on
+    /// one frame.
+    pub fn classify(&self, d: &Dissection, ts_ns: u64, out: &mut Matches) {
+        let mut kh = KeyHashes::default();
+        self.hash_keys(d, &mut kh);
+        if self.may_match(d, &kh) {
+            self.classify_hashed(d, &kh, ts_ns, out);
+        } else {
+            out.clear();
+        }
+    }
+
+    /// Stage 3: finds every intercept `d` (hashed into `kh` by
+    /// [`Self::hash_keys`]) belongs to at time `ts_ns`: src and dst of every IP
+    /// layer (outer and tunnelled) against exact then CIDR tables, then the MACs
+    /// of every Ethernet layer. A slot counts only if its intercept is set and
     /// `valid_from_ns <= ts_ns < valid_until_ns`. Each stage is skipped when empty.
     #[inline]
-    pub fn classify(&self, d: &Dissection, ts_ns: u64, out: &mut Matches) {
+    pub fn classify_hashed(&self, d: &Dissection, kh: &KeyHashes, ts_ns: u64, out: &mut Matches) {
         out.clear();
         if self.targets == 0 {
             return;
         }
         let mut hit = |set: &[Slot], dir: Direction| self.hit(set, dir, ts_ns, out);
-        for keys in d.ip_keys() {
+        for (keys, &[hs, hd]) in d.ip_keys().zip(&kh.0) {
             match keys {
                 IpKeys::V4([src, dst]) => {
-                    if !self.exact4.is_empty() {
-                        if let Some(s) = self.exact4.get(src) {
-                            hit(s.as_slice(), Direction::FromTarget);
-                        }
-                        if let Some(s) = self.exact4.get(dst) {
-                            hit(s.as_slice(), Direction::ToTarget);
-                        }
+                    if let Some(s) = self.exact4.get_hashed(src, hs) {
+                        hit(s.as_slice(), Direction::FromTarget);
+                    }
+                    if let Some(s) = self.exact4.get_hashed(dst, hd) {
+                        hit(s.as_slice(), Direction::ToTarget);
                     }
                     if !self.cidr4.is_empty() {
                         self.cidr4
@@ -206,13 +250,11 @@ impl TableReplica {
                     }
                 }
                 IpKeys::V6(&[src, dst]) => {
-                    if !self.exact6.is_empty() {
-                        if let Some(s) = self.exact6.get(src) {
-                            hit(s.as_slice(), Direction::FromTarget);
-                        }
-                        if let Some(s) = self.exact6.get(dst) {
-                            hit(s.as_slice(), Direction::ToTarget);
-                        }
+                    if let Some(s) = self.exact6.get_hashed(src, hs) {
+                        hit(s.as_slice(), Direction::FromTarget);
+                    }
+                    if let Some(s) = self.exact6.get_hashed(dst, hd) {
+                        hit(s.as_slice(), Direction::ToTarget);
                     }
                     if !self.cidr6.is_empty() {
                         self.cidr6

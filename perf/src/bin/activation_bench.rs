@@ -95,7 +95,7 @@ fn main() -> Result<()> {
             id: u16::try_from(i)?,
             source: Traffic {
                 frames: (0..32).fold(FrameBuf::default(), |mut b, _| {
-                    b.push(&frame, None);
+                    b.push(&frame, 0, None);
                     b
                 }),
             },

@@ -16,7 +16,8 @@ use anyhow::{ensure, Context, Result};
 use dataplane::parse::{dissect, Dissection};
 use dataplane::synth::Frame;
 use dataplane::targets::{
-    replicas, InterceptSpec, Matches, Mode, Slot, TableReplica, TableWriter, Target, Update,
+    replicas, InterceptSpec, KeyHashes, Matches, Mode, Slot, TableReplica, TableWriter, Target,
+    Update,
 };
 
 const FRAMES: usize = 1 << 16;
@@ -154,11 +155,14 @@ fn classify_cost(r: &TableReplica, frames: &[Vec<u8>], expect_hit: bool) -> Resu
 }
 
 /// Median ns per frame of dissect + classify done the worker's way: per chunk of
-/// 32 frames, dissect all and prefetch their filter lines, then prefetch the
-/// entries the filters let through, then classify all.
+/// 32 frames, dissect all, hash their addresses and prefetch their filter lines,
+/// then screen all through the filters (prefetching the entries that pass), then
+/// classify those that may match.
 fn burst_cost(r: &TableReplica, frames: &[Vec<u8>]) -> f64 {
     const CHUNK: usize = 32;
     let mut ds = vec![Dissection::default(); CHUNK];
+    let mut khs = vec![KeyHashes::default(); CHUNK];
+    let mut may = [false; CHUNK];
     let mut m = Matches::new();
     let mut runs: Vec<f64> = (0..RUNS)
         .map(|_| {
@@ -166,16 +170,22 @@ fn burst_cost(r: &TableReplica, frames: &[Vec<u8>]) -> f64 {
             let mut acc = 0u64;
             for _ in 0..ROUNDS {
                 for chunk in frames.chunks(CHUNK) {
-                    for (fr, d) in chunk.iter().zip(&mut ds) {
+                    for ((fr, d), kh) in chunk.iter().zip(&mut ds).zip(&mut khs) {
                         if dissect(black_box(fr), d).is_ok() {
-                            r.prefetch_filters(d);
+                            r.hash_keys(d, kh);
                         }
                     }
-                    for d in &ds[..chunk.len()] {
-                        r.prefetch_entries(d);
+                    for ((d, kh), may) in ds.iter().zip(&khs).zip(&mut may).take(chunk.len()) {
+                        *may = r.may_match(d, kh);
                     }
-                    for d in &ds[..chunk.len()] {
-                        r.classify(d, 1, &mut m);
+                    for ((d, kh), _) in ds
+                        .iter()
+                        .zip(&khs)
+                        .zip(&may)
+                        .take(chunk.len())
+                        .filter(|(_, m)| **m)
+                    {
+                        r.classify_hashed(d, kh, 1, &mut m);
                         acc = acc.wrapping_add(m.len() as u64);
                     }
                 }

@@ -24,7 +24,7 @@ use control::handover::{
     AuditSink, HandoverEngine, HandoverStats, Identity, InterceptRoute, LinkTuning,
 };
 use control::model::{DestTls, Destination, DestinationFormat, Liid};
-use dataplane::handoff::{channel, Match};
+use dataplane::handoff::{channel, Match, RxFrame};
 use dataplane::parse::{dissect, Dissection};
 use dataplane::synth::Frame;
 use dataplane::targets::{Direction, Mode, Target};
@@ -239,7 +239,13 @@ fn run_engine(
         }
         // A worker would count a drop; the bench waits so that every frame counts.
         if producer
-            .push(&f, &d, &m, 1_700_000_000_000_000_000 + pushed, 0)
+            .push(
+                RxFrame::whole(&f),
+                &d,
+                &m,
+                1_700_000_000_000_000_000 + pushed,
+                0,
+            )
             .records
             == 1
         {
