@@ -33,6 +33,7 @@ const FUNCTIONS: &[&str] = &[
     "rte_pktmbuf_alloc",
     "rte_pktmbuf_free",
     "rte_pktmbuf_free_bulk",
+    "calea_pktmbuf_free_burst",
     "rte_mbuf_dyn_rx_timestamp_register",
     "rte_mbuf_dynfield_lookup",
     "rte_mbuf_dynflag_lookup",

@@ -27,4 +27,37 @@ static const uint16_t CALEA_PKTMBUF_HEADROOM = RTE_PKTMBUF_HEADROOM;
 /* rte_errno is a per-lcore thread-local: read it through a function. */
 static inline int calea_rte_errno(void) { return rte_errno; }
 
+/* Frees a burst of received mbufs through the inline mempool path: single-segment
+ * direct mbufs of one pool go back with one rte_mempool_put_bulk (one lookup of
+ * the lcore's cache per burst); anything else (chains, shared or indirect mbufs)
+ * takes rte_pktmbuf_free. Inlined here, unlike rte_pktmbuf_free_bulk, which is
+ * a call into librte_mbuf.so. */
+static inline void calea_pktmbuf_free_burst(struct rte_mbuf **pkts, unsigned int n)
+{
+	void *pending[64];
+	struct rte_mempool *pool = NULL;
+	unsigned int k = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (unlikely(m->nb_segs != 1)) {
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		m = rte_pktmbuf_prefree_seg(m);
+		if (m == NULL)
+			continue; /* still referenced elsewhere */
+		if (m->pool != pool || k == RTE_DIM(pending)) {
+			if (k != 0)
+				rte_mempool_put_bulk(pool, pending, k);
+			pool = m->pool;
+			k = 0;
+		}
+		pending[k++] = m;
+	}
+	if (k != 0)
+		rte_mempool_put_bulk(pool, pending, k);
+}
+
 #endif

@@ -165,6 +165,6 @@ impl Drop for Burst<'_> {
         }
         // SAFETY: the pointers are live mbufs owned by this burst, freed once
         // here; no frame slice can outlive the burst (they borrow it).
-        unsafe { sys::rte_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), self.mbufs.len() as u32) };
+        unsafe { sys::calea_pktmbuf_free_burst(self.mbufs.as_mut_ptr(), self.mbufs.len() as u32) };
     }
 }

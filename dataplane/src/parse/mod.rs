@@ -163,6 +163,14 @@ impl Dissection {
             },
         })
     }
+    /// Source and destination of the only IP layer, when it is IPv4: nearly
+    /// every frame, which the per-packet lookups then take without walking
+    /// [`Self::ip_keys`].
+    #[inline(always)]
+    pub fn single_v4(&self) -> Option<[u32; 2]> {
+        (self.ip_count == 1 && self.v6_layers == 0).then_some(self.v4[0])
+    }
+
     /// IP layers as table keys, outermost first: [`Self::ips`] without conversions
     /// or copies, for the per-packet path.
     #[inline]

@@ -18,6 +18,15 @@ use crate::parse::{Dissection, IpKeys, MAX_IP_LAYERS};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KeyHashes([[u64; 2]; MAX_IP_LAYERS]);
 
+/// The hashes of `src` and `dst` in `t`, whose filter lines start loading.
+#[inline(always)]
+fn hash_pair<K: Key>(t: &ExactTable<K>, src: K, dst: K) -> [u64; 2] {
+    let h = [t.hash(src), t.hash(dst)];
+    t.prefetch_filter(h[0]);
+    t.prefetch_filter(h[1]);
+    h
+}
+
 /// Whether `t`'s filter passes either hash, starting to load the entries of those
 /// that pass. Both filter words are tested without a branch between them: the one
 /// branch left, on the result, is nearly always not taken.
@@ -168,22 +177,15 @@ impl TableReplica {
         if self.exact4.is_empty() && self.exact6.is_empty() {
             return;
         }
+        if let Some([src, dst]) = d.single_v4() {
+            kh.0[0] = hash_pair(&self.exact4, src, dst);
+            return;
+        }
         for (keys, h) in d.ip_keys().zip(&mut kh.0) {
-            let (src, dst) = match keys {
-                IpKeys::V4([src, dst]) => (self.exact4.hash(src), self.exact4.hash(dst)),
-                IpKeys::V6(&[src, dst]) => (self.exact6.hash(src), self.exact6.hash(dst)),
+            *h = match keys {
+                IpKeys::V4([src, dst]) => hash_pair(&self.exact4, src, dst),
+                IpKeys::V6(&[src, dst]) => hash_pair(&self.exact6, src, dst),
             };
-            *h = [src, dst];
-            match keys {
-                IpKeys::V4(_) => {
-                    self.exact4.prefetch_filter(src);
-                    self.exact4.prefetch_filter(dst);
-                }
-                IpKeys::V6(_) => {
-                    self.exact6.prefetch_filter(src);
-                    self.exact6.prefetch_filter(dst);
-                }
-            }
         }
     }
 
@@ -197,14 +199,19 @@ impl TableReplica {
         if self.targets == 0 {
             return false;
         }
-        let mut pass = false;
-        for (keys, &[src, dst]) in d.ip_keys().zip(&kh.0) {
-            let table_pass = match keys {
-                IpKeys::V4(_) => pass_and_prefetch(&self.exact4, src, dst),
-                IpKeys::V6(_) => pass_and_prefetch(&self.exact6, src, dst),
-            };
-            pass |= table_pass;
-        }
+        let pass = if d.single_v4().is_some() {
+            let [src, dst] = kh.0[0];
+            pass_and_prefetch(&self.exact4, src, dst)
+        } else {
+            let mut pass = false;
+            for (keys, &[src, dst]) in d.ip_keys().zip(&kh.0) {
+                pass |= match keys {
+                    IpKeys::V4(_) => pass_and_prefetch(&self.exact4, src, dst),
+                    IpKeys::V6(_) => pass_and_prefetch(&self.exact6, src, dst),
+                };
+            }
+            pass
+        };
         pass || !self.cidr4.is_empty() || !self.cidr6.is_empty() || !self.mac.is_empty()
     }
 
