@@ -1,18 +1,21 @@
 //! The fast path of [`super::dissect`]: Ethernet, at most one 802.1Q tag, IPv4
-//! without options or fragmentation, and TCP or UDP to a non-tunnel port - nearly
-//! every frame a probe sees. A handful of loads and compares, all on fixed-size
-//! arrays; anything else (or anything odd) is left to the general walker, which
-//! gives the same result for every frame this path accepts (property-tested).
+//! without options or fragmentation or IPv6 without extension headers, and TCP or
+//! UDP to a non-tunnel port - nearly every frame a probe sees. A handful of loads
+//! and compares, all on fixed-size arrays; anything else (or anything odd) is left
+//! to the general walker, which gives the same result for every frame this path
+//! accepts (property-tested).
 
 use super::ethernet::HEADER_LEN as ETH_HEADER_LEN;
 use super::vlan::HEADER_LEN as VLAN_HEADER_LEN;
 use super::{gtpu, vxlan, Dissection, MacPair, Transport};
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 /// Version 4, IHL 5 (no options).
 const IPV4_NO_OPTIONS: u8 = 0x45;
 const IPV4_HEADER_LEN: usize = 20;
+const IPV6_HEADER_LEN: usize = 40;
 /// More-fragments flag and fragment offset.
 const IPV4_FRAG_MASK: u16 = 0x3fff;
 const PROTO_TCP: u8 = 6;
@@ -25,7 +28,7 @@ fn be16(b: [u8; 2]) -> u16 {
     u16::from_be_bytes(b)
 }
 
-/// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IPv4 frame;
+/// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IP frame;
 /// returns false, leaving `out` untouched, for anything else.
 #[inline(always)]
 pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
@@ -36,79 +39,109 @@ pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
         ETHERTYPE_VLAN => (be16([eth[16], eth[17]]), ETH_HEADER_LEN + VLAN_HEADER_LEN),
         t => (t, ETH_HEADER_LEN),
     };
-    if ethertype != ETHERTYPE_IPV4 || frame.len() > usize::from(u16::MAX) {
+    if frame.len() > usize::from(u16::MAX) {
         return false;
     }
     let Some(ip) = frame.get(l3..) else {
         return false;
     };
-    let Some(h) = ip.first_chunk::<IPV4_HEADER_LEN>() else {
+    let ok = match ethertype {
+        ETHERTYPE_IPV4 => ipv4(ip, out),
+        ETHERTYPE_IPV6 => ipv6(ip, out),
+        _ => return false,
+    };
+    let Some(l3_len) = ok else {
         return false;
     };
+    out.macs[0] = MacPair {
+        dst: [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]],
+        src: [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]],
+    };
+    out.mac_count = 1;
+    out.ip_count = 1;
+    // l3 + l3_len <= frame.len() <= u16::MAX (checked above).
+    out.l3_offset = Some(l3 as u16);
+    out.header_len = (l3 + l3_len) as u16;
+    true
+}
+
+/// IPv4 without options or fragmentation: records the addresses and transport,
+/// returns the bytes from the IP header to the end of the transport header.
+#[inline(always)]
+fn ipv4(ip: &[u8], out: &mut Dissection) -> Option<usize> {
+    let h = ip.first_chunk::<IPV4_HEADER_LEN>()?;
     let total = usize::from(be16([h[2], h[3]]));
     if h[0] != IPV4_NO_OPTIONS || be16([h[6], h[7]]) & IPV4_FRAG_MASK != 0 || total > ip.len() {
-        return false;
+        return None;
     }
     // The transport header must fit in the IP packet (its total length).
-    let Some(l4) = ip.get(IPV4_HEADER_LEN..total) else {
-        return false;
-    };
-    let (transport, l4_len) = match h[9] {
+    let (transport, l4_len) = transport(h[9], ip.get(IPV4_HEADER_LEN..total)?)?;
+    let addr = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    out.v4[0] = [addr(12), addr(16)];
+    out.v6_layers = 0;
+    out.transport = Some(transport);
+    Some(IPV4_HEADER_LEN + l4_len)
+}
+
+/// IPv6 whose next header is TCP or UDP: records the addresses and transport,
+/// returns the bytes from the IP header to the end of the transport header.
+#[inline(always)]
+fn ipv6(ip: &[u8], out: &mut Dissection) -> Option<usize> {
+    let h = ip.first_chunk::<IPV6_HEADER_LEN>()?;
+    if h[0] >> 4 != 6 {
+        return None;
+    }
+    let end = IPV6_HEADER_LEN + usize::from(be16([h[4], h[5]]));
+    let (transport, l4_len) = transport(h[6], ip.get(IPV6_HEADER_LEN..end)?)?;
+    let (src, dst) = (h[8..24].try_into().ok()?, h[24..40].try_into().ok()?);
+    out.v6[0] = [u128::from_be_bytes(src), u128::from_be_bytes(dst)];
+    out.v6_layers = 1;
+    out.transport = Some(transport);
+    Some(IPV6_HEADER_LEN + l4_len)
+}
+
+/// A TCP or UDP header at the start of `l4` (the IP payload), not to a tunnel
+/// port: the transport and its header length.
+#[inline(always)]
+fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
+    match proto {
         PROTO_UDP => {
-            let Some(u) = l4.first_chunk::<UDP_HEADER_LEN>() else {
-                return false;
-            };
+            let u = l4.first_chunk::<UDP_HEADER_LEN>()?;
             let (dst_port, len) = (be16([u[2], u[3]]), usize::from(be16([u[4], u[5]])));
             if len < UDP_HEADER_LEN
                 || len > l4.len()
                 || dst_port == vxlan::UDP_PORT
                 || dst_port == gtpu::UDP_PORT
             {
-                return false;
+                return None;
             }
             let t = Transport {
                 proto: PROTO_UDP,
                 src_port: be16([u[0], u[1]]),
                 dst_port,
             };
-            (t, UDP_HEADER_LEN)
+            Some((t, UDP_HEADER_LEN))
         }
         PROTO_TCP => {
-            let Some(t) = l4.first_chunk::<TCP_MIN_HEADER_LEN>() else {
-                return false;
-            };
+            let t = l4.first_chunk::<TCP_MIN_HEADER_LEN>()?;
             let hlen = usize::from(t[12] >> 4) * 4;
             if hlen < TCP_MIN_HEADER_LEN || hlen > l4.len() {
-                return false;
+                return None;
             }
             let tr = Transport {
                 proto: PROTO_TCP,
                 src_port: be16([t[0], t[1]]),
                 dst_port: be16([t[2], t[3]]),
             };
-            (tr, hlen)
+            Some((tr, hlen))
         }
-        _ => return false,
-    };
-    let addr = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    out.macs[0] = MacPair {
-        dst: [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]],
-        src: [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]],
-    };
-    out.mac_count = 1;
-    out.v4[0] = [addr(12), addr(16)];
-    out.v6_layers = 0;
-    out.ip_count = 1;
-    out.transport = Some(transport);
-    // l3 + 20 + l4_len <= frame.len() <= u16::MAX (checked above).
-    out.l3_offset = Some(l3 as u16);
-    out.header_len = (l3 + IPV4_HEADER_LEN + l4_len) as u16;
-    true
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod test {
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     use proptest::prelude::*;
 
@@ -138,11 +171,20 @@ mod test {
         Ok(took)
     }
 
+    /// IPv4 addresses, or IPv6 ones when `v6` (the IPv4 ones in their low bits).
+    fn addrs(v6: bool, src: u32, dst: u32) -> (IpAddr, IpAddr) {
+        if v6 {
+            let wide = |a: u32| IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(a)));
+            (wide(src), wide(dst))
+        } else {
+            (Ipv4Addr::from(src).into(), Ipv4Addr::from(dst).into())
+        }
+    }
+
     fn common_frame(
         vlan: Option<u16>,
+        (src, dst): (IpAddr, IpAddr),
         tcp: bool,
-        src: u32,
-        dst: u32,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
@@ -150,7 +192,7 @@ mod test {
         if let Some(v) = vlan {
             f = f.vlan(v);
         }
-        let f = f.ipv4(Ipv4Addr::from(src), Ipv4Addr::from(dst));
+        let f = f.ip(src, dst);
         let f = if tcp {
             f.tcp(ports.0, ports.1)
         } else {
@@ -165,13 +207,14 @@ mod test {
         #[test]
         fn valid_common_frames_take_the_fast_path_with_the_same_result(
             vlan in proptest::option::of(0u16..4096),
+            v6: bool,
             tcp: bool,
             src: u32,
             dst: u32,
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame = common_frame(vlan, tcp, src, dst, ports, payload);
+            let frame = common_frame(vlan, addrs(v6, src, dst), tcp, ports, payload);
             let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
             prop_assert_eq!(agree(&frame)?, !tunnel);
         }
@@ -179,13 +222,15 @@ mod test {
         #[test]
         fn corrupted_or_cut_frames_never_disagree(
             vlan in proptest::option::of(0u16..4096),
+            v6: bool,
             tcp: bool,
             ports: (u16, u16),
             payload in 0usize..40,
-            flips in proptest::collection::vec((0usize..80, any::<u8>()), 0..4),
-            cut in 0usize..100,
+            flips in proptest::collection::vec((0usize..100, any::<u8>()), 0..4),
+            cut in 0usize..120,
         ) {
-            let mut frame = common_frame(vlan, tcp, 0x0a00_0001, 0x0a00_0002, ports, payload);
+            let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
+            let mut frame = common_frame(vlan, ips, tcp, ports, payload);
             for (at, v) in flips {
                 if let Some(b) = frame.get_mut(at) {
                     *b = v;
@@ -202,6 +247,8 @@ mod test {
                 vec![0x81, 0x00, 0x00, 0x01, 0x08, 0x00, 0x45],
                 vec![0x81, 0x00, 0x00, 0x01, 0x81, 0x00],
                 vec![0x86, 0xdd],
+                vec![0x86, 0xdd, 0x60],
+                vec![0x81, 0x00, 0x00, 0x01, 0x86, 0xdd, 0x60],
             ]),
             bytes in proptest::collection::vec(any::<u8>(), 0..120),
         ) {
