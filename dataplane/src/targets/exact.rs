@@ -129,6 +129,12 @@ impl<K: Key> ExactTable<K> {
         self.len == 0
     }
 
+    /// Keys stored.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// Heap bytes used.
     pub(crate) fn allocation_size(&self) -> usize {
         std::mem::size_of_val::<[Entry<K>]>(&self.entries)
@@ -215,7 +221,7 @@ impl<K: Key> ExactTable<K> {
     }
 
     /// The slots `key` points at.
-    #[cfg(test)]
+    #[inline(always)]
     pub(crate) fn get(&self, key: K) -> Option<Slots<'_>> {
         self.get_hashed(key, self.hash(key))
     }

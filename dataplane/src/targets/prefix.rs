@@ -1,17 +1,30 @@
 //! CIDR tables that find EVERY prefix containing an address, not only the longest:
-//! one hash map per prefix length, and a bitmap of the lengths in use so a lookup
+//! one exact table per prefix length (the packet path's own, whose in-cache filter
+//! stops most misses at one word), and a bitmap of the lengths in use so a lookup
 //! probes only those. Adding or removing a prefix is O(1).
+//!
+//! In front sits a gate: one bit per block of the first 16 address bits, set while
+//! a prefix of length 16 or more lies in the block. An address in a closed block
+//! (nearly every address, when the targets are a few customer subnets) probes
+//! only the lengths below 16, and those rarely exist.
 
-use super::slots::{self, Map, SlotSet};
+use super::exact::{ExactTable, Key, Slots};
 use super::Slot;
 
 /// An address as an unsigned integer (u32 for IPv4, u128 for IPv6).
-pub(crate) trait Bits: Copy + Eq + std::hash::Hash {
+pub(crate) trait Bits: Key {
     /// Address width in bits.
     const WIDTH: u8;
     /// The address with all but its first `len` bits cleared (`len <= WIDTH`).
     fn prefix(self, len: u8) -> Self;
+    /// The first [`GATE_BITS`] bits: the address's block in the gate.
+    fn block(self) -> usize;
 }
+
+/// Bits of an address that select its gate block.
+const GATE_BITS: u8 = 16;
+/// Lengths below [`GATE_BITS`]: probed whatever the gate says.
+const SHORT_LENGTHS: u64 = (1 << GATE_BITS) - 1;
 
 macro_rules! impl_bits {
     ($t:ty) => {
@@ -24,6 +37,10 @@ macro_rules! impl_bits {
                     .checked_shl(u32::from(Self::WIDTH - len.min(Self::WIDTH)))
                     .map_or(0, |mask| self & mask)
             }
+            #[inline]
+            fn block(self) -> usize {
+                (self >> (Self::WIDTH - GATE_BITS)) as usize
+            }
         }
     };
 }
@@ -33,16 +50,22 @@ impl_bits!(u128);
 /// All prefixes of one address family.
 pub(crate) struct PrefixTable<K: Bits> {
     /// `by_len[l]` holds the prefixes of length `l`, keyed by the masked address.
-    by_len: Vec<Map<K>>,
+    by_len: Vec<ExactTable<K>>,
     /// Bit `l` set iff `by_len[l]` is non-empty.
     in_use: [u64; 3],
+    /// Per block: prefixes of length >= [`GATE_BITS`] in it (read on updates).
+    long_per_block: Vec<u32>,
+    /// Bit per block: set iff its count is non-zero (read per lookup: 8 KiB).
+    gate: Vec<u64>,
 }
 
 impl<K: Bits> Default for PrefixTable<K> {
     fn default() -> Self {
         Self {
-            by_len: (0..=K::WIDTH).map(|_| Map::default()).collect(),
+            by_len: (0..=K::WIDTH).map(|_| ExactTable::default()).collect(),
             in_use: [0; 3],
+            long_per_block: Vec::new(),
+            gate: Vec::new(),
         }
     }
 }
@@ -55,38 +78,78 @@ impl<K: Bits> PrefixTable<K> {
     /// Adds `slot` to `addr/len` (host bits ignored). Returns true if the prefix is new.
     pub(crate) fn add(&mut self, addr: K, len: u8, slot: Slot, spill: &mut usize) -> bool {
         let len = len.min(K::WIDTH);
-        let Some(map) = self.by_len.get_mut(usize::from(len)) else {
+        let Some(table) = self.by_len.get_mut(usize::from(len)) else {
             return false;
         };
-        let new = slots::add(map, addr.prefix(len), slot, spill);
+        let new = table.add(addr.prefix(len), slot, spill);
         self.in_use[usize::from(len / 64)] |= 1 << (len % 64);
+        if new && len >= GATE_BITS {
+            self.count_long(addr.block(), true);
+        }
         new
+    }
+
+    /// Counts a long prefix in or out of `block`, opening or closing its gate bit.
+    fn count_long(&mut self, block: usize, added: bool) {
+        if self.long_per_block.is_empty() {
+            self.long_per_block = vec![0; 1 << GATE_BITS];
+            self.gate = vec![0; (1 << GATE_BITS) / 64];
+        }
+        let (Some(count), Some(word)) = (
+            self.long_per_block.get_mut(block),
+            self.gate.get_mut(block / 64),
+        ) else {
+            return;
+        };
+        if added {
+            *count += 1;
+        } else {
+            *count = count.saturating_sub(1);
+        }
+        let bit = 1 << (block % 64);
+        if *count == 0 {
+            *word &= !bit;
+        } else {
+            *word |= bit;
+        }
     }
 
     /// Removes `slot` from `addr/len`. Returns true if the prefix disappeared.
     pub(crate) fn remove(&mut self, addr: K, len: u8, slot: Slot, spill: &mut usize) -> bool {
         let len = len.min(K::WIDTH);
-        let Some(map) = self.by_len.get_mut(usize::from(len)) else {
+        let Some(table) = self.by_len.get_mut(usize::from(len)) else {
             return false;
         };
-        let gone = slots::remove(map, addr.prefix(len), slot, spill);
-        if map.is_empty() {
+        let gone = table.remove(addr.prefix(len), slot, spill);
+        if table.is_empty() {
             self.in_use[usize::from(len / 64)] &= !(1 << (len % 64));
+        }
+        if gone && len >= GATE_BITS {
+            self.count_long(addr.block(), false);
         }
         gone
     }
 
     /// Calls `f` with the slots of every prefix that contains `addr`.
     #[inline]
-    pub(crate) fn for_each_match(&self, addr: K, mut f: impl FnMut(&SlotSet)) {
+    pub(crate) fn for_each_match(&self, addr: K, mut f: impl FnMut(Slots<'_>)) {
+        let block = addr.block();
+        let open = self
+            .gate
+            .get(block / 64)
+            .is_some_and(|w| w >> (block % 64) & 1 != 0);
         for (word, bits) in self.in_use.iter().enumerate() {
-            let mut bits = *bits;
+            let mut bits = match (open, word) {
+                (true, _) => *bits,
+                (false, 0) => *bits & SHORT_LENGTHS,
+                (false, _) => 0,
+            };
             while bits != 0 {
                 let len = word * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                if let Some(map) = self.by_len.get(len) {
+                if let Some(table) = self.by_len.get(len) {
                     // len <= WIDTH <= 128: fits in u8.
-                    if let Some(set) = map.get(&addr.prefix(len as u8)) {
+                    if let Some(set) = table.get(addr.prefix(len as u8)) {
                         f(set);
                     }
                 }
@@ -94,13 +157,15 @@ impl<K: Bits> PrefixTable<K> {
         }
     }
 
-    /// Heap bytes of the hash tables.
+    /// Heap bytes of the tables.
     pub(crate) fn allocation_size(&self) -> usize {
         self.by_len
             .iter()
-            .map(|m| m.allocation_size())
+            .map(ExactTable::allocation_size)
             .sum::<usize>()
-            + self.by_len.capacity() * std::mem::size_of::<Map<K>>()
+            + self.by_len.capacity() * std::mem::size_of::<ExactTable<K>>()
+            + self.long_per_block.capacity() * std::mem::size_of::<u32>()
+            + self.gate.capacity() * std::mem::size_of::<u64>()
     }
 }
 
@@ -133,6 +198,53 @@ mod test {
         assert_eq!(hits, vec![Slot(1), Slot(2), Slot(3), Slot(4)]);
         assert!(t.remove(0, 0, Slot(4), &mut spill));
         assert_eq!(t.in_use[0] & 1, 0);
-        assert_eq!(t.by_len.iter().map(|m| m.len()).sum::<usize>(), 4);
+        assert_eq!(t.by_len.iter().map(ExactTable::len).sum::<usize>(), 4);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Under any adds and removes, a lookup yields exactly the slots of the
+        /// stored prefixes that contain the address (checked by brute force).
+        #[test]
+        fn matches_every_containing_prefix_like_a_model(
+            ops in proptest::collection::vec(
+                (0u32..16, proptest::sample::select(vec![0u8, 8, 12, 16, 24, 31, 32]), 0u16..3, proptest::bool::ANY),
+                0..120,
+            ),
+            probes in proptest::collection::vec(0u32..16, 1..20),
+        ) {
+            // Few distinct addresses (spread over the whole space) so prefixes nest.
+            let spread = |i: u32| i.wrapping_mul(0x1000_0001) ^ (i << 20);
+            let mut t = PrefixTable::<u32>::default();
+            let mut model: Vec<(u32, u8, u16)> = Vec::new();
+            let mut spill = 0;
+            for (a, len, slot, add) in ops {
+                let net = spread(a).prefix(len);
+                let present = model.contains(&(net, len, slot));
+                if add {
+                    t.add(net, len, Slot(slot), &mut spill);
+                    if !present {
+                        model.push((net, len, slot));
+                    }
+                } else {
+                    t.remove(net, len, Slot(slot), &mut spill);
+                    model.retain(|&m| m != (net, len, slot));
+                }
+            }
+            for p in probes {
+                let addr = spread(p) ^ (p & 0xff);
+                let mut got = Vec::new();
+                t.for_each_match(addr, |s| got.extend(s.as_slice().iter().map(|s| s.0)));
+                got.sort_unstable();
+                let mut want: Vec<u16> = model
+                    .iter()
+                    .filter(|&&(net, len, _)| addr.prefix(len) == net)
+                    .map(|&(_, _, slot)| slot)
+                    .collect();
+                want.sort_unstable();
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
     }
 }
