@@ -72,23 +72,29 @@ testpmd_run() {
     fi
     tp_runs+="$mpps"$'\n'
 }
+# Each repetition runs testpmd, then the probe with every target count, so both
+# sides of the ratio see the machine in the same state; the best run of each counts.
 tp_runs=""
-for _ in $(seq 1 "$repeat"); do testpmd_run; done
-testpmd_mpps="$(best <<<"$tp_runs")"
-echo "testpmd rxonly: $testpmd_mpps Mpps"
-
-probe_mpps=""
-for targets in 0 1000 100000 1000000; do
-    runs=""
-    for _ in $(seq 1 "$repeat"); do
+declare -A probe_runs
+target_counts=(0 1000 100000 1000000)
+for rep in $(seq 1 "$repeat"); do
+    testpmd_run
+    echo "testpmd rxonly (run $rep): $(tail -n 1 <<<"${tp_runs%$'\n'}") Mpps"
+    for targets in "${target_counts[@]}"; do
         out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets "$targets" --duration "$duration" \
             -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$vdev" 2>&1)" || { echo "$out" >&2; exit 1; }
         grep -E '^(dp_bench:|matches |port:|worker:)' <<<"$out" | sed 's/^/  /'
-        runs+="$(awk '/^probe:/ { print $2 }' <<<"$out")"$'\n'
+        mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
+        echo "probe with $targets targets (run $rep): $mpps Mpps"
+        probe_runs[$targets]+="$mpps"$'\n'
     done
-    probe_mpps="$(best <<<"$runs")"
-    echo "probe with $targets targets: $probe_mpps Mpps"
 done
+testpmd_mpps="$(best <<<"$tp_runs")"
+echo "testpmd rxonly: $testpmd_mpps Mpps"
+for targets in "${target_counts[@]}"; do
+    echo "probe with $targets targets: $(best <<<"${probe_runs[$targets]}") Mpps"
+done
+probe_mpps="$(best <<<"${probe_runs[1000000]}")"
 
 ratio="$(awk -v p="$probe_mpps" -v t="$testpmd_mpps" 'BEGIN { printf "%.2f", p / t }')"
 echo "probe/testpmd ratio: $ratio (probe $probe_mpps Mpps, testpmd $testpmd_mpps Mpps, targets 1000000)"

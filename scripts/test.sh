@@ -2,7 +2,8 @@
 # Installs what is missing (Debian 12), then runs every check calea-probe has:
 # formatting, clippy, all unit/integration/end-to-end tests (real DPDK EAL on vdevs,
 # real TLS, real SQLite, tshark and asn1tools as independent decoders) and the
-# short dataplane perf run, which fails under a probe/testpmd ratio of 0.5.
+# short dataplane perf run, which fails under a probe/testpmd ratio of 0.3
+# (CALEA_PERF_FLOOR overrides it; issue #2's floor of 0.5 is not met robustly yet).
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh --no-perf  skip the perf runs
@@ -42,9 +43,9 @@ step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnin
 step "cargo test" cargo test --workspace --locked
 if [ "$perf" = 1 ]; then
   # Issue #2 asks CI to fail under a probe/testpmd ratio of 0.5; the dataplane
-  # measures 0.35-0.5 on these 2-core machines today (perf/results/), so that floor
-  # is not met yet and is tracked as open on the issue. Until it is, CI guards
-  # against regressions with a lower floor and prints the ratio it measured.
-  step "perf: dataplane vs dpdk-testpmd (short)" env FLOOR="${CALEA_PERF_FLOOR:-0.2}" perf/run.sh --short
+  # measures 0.45-0.5 on these shared 2-core machines today (perf/results/), so a
+  # 0.5 floor would fail about every other run on noise alone. Until the margin is
+  # there, CI fails under 0.3 (a third below that) and prints the ratio it measured.
+  step "perf: dataplane vs dpdk-testpmd (short)" env FLOOR="${CALEA_PERF_FLOOR:-0.3}" perf/run.sh --short
 fi
 echo "scripts/test.sh: all checks passed"
