@@ -1,9 +1,12 @@
 //! Target tables: which intercepts a packet belongs to. Each worker owns a replica
 //! and applies [`Update`]s from its own single-producer ring between bursts.
 //!
-//! Per worker: exact IPv4/IPv6 and MAC hash maps, CIDR tables that find every
-//! containing prefix, and an intercept array indexed by [`Slot`]. Each entry maps to
-//! the set of slots naming it (one inline, more spilled to a boxed slice).
+//! Per worker: exact IPv4/IPv6 tables with an in-cache filter, CIDR tables that
+//! find every containing prefix, a MAC hash map, and an intercept array indexed by
+//! [`Slot`]. Each entry maps to the set of slots naming it (one inline, more
+//! spilled to a boxed slice). A frame goes through three stages
+//! ([`TableReplica::hash_keys`], [`TableReplica::may_match`],
+//! [`TableReplica::classify_hashed`]) so the worker can overlap a burst's lookups.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;

@@ -7,7 +7,8 @@ use hashbrown::HashMap;
 
 use super::Slot;
 
-/// Hash map used by every table: hashbrown with foldhash.
+/// Hash map of the MAC table (hashbrown with foldhash); addresses and prefixes use
+/// the packet path's own [`super::exact::ExactTable`].
 pub(crate) type Map<K> = HashMap<K, SlotSet, foldhash::fast::RandomState>;
 
 /// Slots of one table entry; never empty.
