@@ -115,7 +115,7 @@ fn wall_clock_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Frames dissected, then prefetched, then classified together: one chunk of a burst.
+/// Frames that go through the lookup stages together: one chunk of a burst.
 const CHUNK: usize = 32;
 // A chunk's frames are tracked in the bits of a u32.
 const _: () = assert!(CHUNK <= 32);
@@ -126,7 +126,7 @@ const PREFETCH_AHEAD: usize = 3;
 struct Scratch {
     d: [Dissection; CHUNK],
     kh: [KeyHashes; CHUNK],
-    /// Bit j: frame j of the chunk parsed (stage 1), then: may match (stage 2).
+    /// Bit j: frame j of the chunk parsed.
     live: u32,
     matches: Matches,
 }
