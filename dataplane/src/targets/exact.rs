@@ -8,8 +8,9 @@
 //! In front of the entries sits a filter that fits in cache: a blocked Bloom
 //! filter, one 64-bit word per key with two bits set in it, 8 bits per key at the
 //! highest load (at least 8 KiB, so small tables almost never pass a miss). A miss
-//! usually stops at one word of a table 8 times smaller than the entries: about 5 %
-//! false positives at 1M keys, half what one bit per key gave. Removing a key
+//! usually stops at one word of a table 16 times smaller than the IPv4 entries:
+//! about 5 % false positives at the highest load, half what one bit per key gave
+//! with the same memory. Removing a key
 //! leaves its bits set (a false positive costs one probe, never a wrong answer);
 //! the filter is rebuilt once a quarter of the keys are stale.
 //!
