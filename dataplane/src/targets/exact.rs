@@ -1,4 +1,4 @@
-//! Exact-address tables (IPv4 `u32`, IPv6 `u128` keys) built for the packet path:
+//! Exact-address tables (IPv4 `u32`, MAC `u64`, IPv6 `u128` keys) built for the packet path:
 //! open addressing with linear probing in one flat array, load at most 1/2, so a
 //! lookup - hit or miss - usually reads one cache line, and that line's address is
 //! known from the key's hash alone. The worker hashes each address once, then
@@ -54,6 +54,13 @@ impl Key for u32 {
     #[inline(always)]
     fn hash(self, seed: u64) -> u64 {
         mix(u64::from(self) ^ seed)
+    }
+}
+
+impl Key for u64 {
+    #[inline(always)]
+    fn hash(self, seed: u64) -> u64 {
+        mix(self ^ seed)
     }
 }
 

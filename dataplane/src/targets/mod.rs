@@ -2,7 +2,7 @@
 //! and applies [`Update`]s from its own single-producer ring between bursts.
 //!
 //! Per worker: exact IPv4/IPv6 tables with an in-cache filter, CIDR tables that
-//! find every containing prefix, a MAC hash map, and an intercept array indexed by
+//! find every containing prefix, an exact MAC table, and an intercept array indexed by
 //! [`Slot`]. Each entry maps to the set of slots naming it (one inline, more
 //! spilled to a boxed slice). A frame goes through three stages
 //! ([`TableReplica::hash_keys`], [`TableReplica::may_match`],

@@ -8,7 +8,6 @@ use super::exact::{ExactTable, Key};
 use super::matches::Matches;
 use super::prefix::PrefixTable;
 use super::ring::{Msg, Reserve, Ring};
-use super::slots::{self, Map};
 use super::{Direction, InterceptSpec, Slot, Target, Update};
 use crate::parse::{Dissection, IpKeys, MAX_IP_LAYERS};
 
@@ -52,7 +51,7 @@ pub struct TableReplica {
     exact6: ExactTable<u128>,
     cidr4: PrefixTable<u32>,
     cidr6: PrefixTable<u128>,
-    mac: Map<u64>,
+    mac: ExactTable<u64>,
     intercepts: Vec<Option<InterceptSpec>>,
     targets: usize,
     spill_bytes: usize,
@@ -72,7 +71,7 @@ impl TableReplica {
             exact6: ExactTable::default(),
             cidr4: PrefixTable::default(),
             cidr6: PrefixTable::default(),
-            mac: Map::default(),
+            mac: ExactTable::default(),
             intercepts: Vec::new(),
             targets: 0,
             spill_bytes: 0,
@@ -151,7 +150,7 @@ impl TableReplica {
                     Target::Ipv6(a) => self.exact6.add(a.into(), slot, spill),
                     Target::Ipv4Net(a, l) => self.cidr4.add(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.add(a.into(), l, slot, spill),
-                    Target::Mac(m) => slots::add(&mut self.mac, mac_key(m), slot, spill),
+                    Target::Mac(m) => self.mac.add(mac_key(m), slot, spill),
                 };
                 self.targets += usize::from(new);
             }
@@ -161,7 +160,7 @@ impl TableReplica {
                     Target::Ipv6(a) => self.exact6.remove(a.into(), slot, spill),
                     Target::Ipv4Net(a, l) => self.cidr4.remove(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.remove(a.into(), l, slot, spill),
-                    Target::Mac(m) => slots::remove(&mut self.mac, mac_key(m), slot, spill),
+                    Target::Mac(m) => self.mac.remove(mac_key(m), slot, spill),
                 };
                 self.targets -= usize::from(gone);
             }
@@ -274,10 +273,10 @@ impl TableReplica {
         }
         if !self.mac.is_empty() {
             for pair in d.macs() {
-                if let Some(s) = self.mac.get(&mac_key(pair.src)) {
+                if let Some(s) = self.mac.get(mac_key(pair.src)) {
                     hit(s.as_slice(), Direction::FromTarget);
                 }
-                if let Some(s) = self.mac.get(&mac_key(pair.dst)) {
+                if let Some(s) = self.mac.get(mac_key(pair.dst)) {
                     hit(s.as_slice(), Direction::ToTarget);
                 }
             }
@@ -511,6 +510,45 @@ mod test {
             run(&r, &[], &macs, FROM),
             vec![m(5, Mode::Content, Direction::ToTarget)]
         );
+    }
+
+    #[test]
+    fn a_mac_shared_by_two_intercepts_stays_until_both_remove_it() {
+        let mac = [2, 0, 0, 0, 0, 7];
+        let other = [2, 0, 0, 0, 0, 8];
+        let (mut w, mut r) = loaded(&[
+            set(0, 5, Mode::Content),
+            set(1, 6, Mode::Headers),
+            add(0, Target::Mac(mac)),
+            add(1, Target::Mac(mac)),
+            add(1, Target::Mac(other)),
+        ]);
+        let frame = [MacPair {
+            src: mac,
+            dst: other,
+        }];
+        let mut got = run(&r, &[], &frame, FROM);
+        got.sort_by_key(|x| x.key);
+        assert_eq!(
+            got,
+            vec![
+                m(5, Mode::Content, Direction::FromTarget),
+                m(6, Mode::Headers, Direction::Both)
+            ]
+        );
+        let remove = |slot, target| Update::RemoveTarget {
+            slot: Slot(slot),
+            target,
+        };
+        let e = w.send(&[remove(1, Target::Mac(mac)), remove(1, Target::Mac(other))]);
+        while r.epoch() < e {
+            r.apply_pending(16);
+        }
+        assert_eq!(
+            run(&r, &[], &frame, FROM),
+            vec![m(5, Mode::Content, Direction::FromTarget)]
+        );
+        assert_eq!(r.target_count(), 1);
     }
 
     #[test]
