@@ -47,8 +47,8 @@ eal=(--no-huge -m 1024 --no-pci -l 0-1 --no-telemetry --log-level=lib.eal:warnin
 
 # testpmd: wait until it forwards (EAL start-up and capture loading take a few s),
 # run `duration` more seconds, stop it with SIGINT (clean exit), average its
-# per-second Rx-pps samples, dropping the first partial one; appends the Mpps to
-# `tp_runs` (runs in this shell, so the EXIT trap can always stop testpmd).
+# per-second Rx-pps samples, dropping the first partial one; sets `tp_mpps` and
+# appends it to `tp_runs` (runs in this shell, so the EXIT trap can always stop testpmd).
 rx_pps_samples() { grep -a 'Rx-pps:' "$work/testpmd.log" | awk '$2 > 0 { print $2 }'; }
 testpmd_run() {
     dpdk-testpmd "${eal[@]}" --file-prefix "tp-$$" --vdev "$vdev" -- \
@@ -63,14 +63,13 @@ testpmd_run() {
     kill -INT "$tp_pid"
     wait "$tp_pid" || true
     tp_pid=""
-    local mpps
-    mpps="$(rx_pps_samples | awk 'NR > 1 { s += $1; n++ } END { if (n) printf "%.2f", s / n / 1e6 }')"
-    if [[ -z "$mpps" ]]; then
+    tp_mpps="$(rx_pps_samples | awk 'NR > 1 { s += $1; n++ } END { if (n) printf "%.2f", s / n / 1e6 }')"
+    if [[ -z "$tp_mpps" ]]; then
         cat "$work/testpmd.log" >&2
         echo "perf/run.sh: no testpmd Rx-pps samples (run longer: DURATION=10)" >&2
         exit 1
     fi
-    tp_runs+="$mpps"$'\n'
+    tp_runs+="$tp_mpps"$'\n'
 }
 # Each repetition runs testpmd, then the probe with every target count, so both
 # sides of the ratio see the machine in the same state; the best run of each counts.
@@ -79,7 +78,7 @@ declare -A probe_runs
 target_counts=(0 1000 100000 1000000)
 for rep in $(seq 1 "$repeat"); do
     testpmd_run
-    echo "testpmd rxonly (run $rep): $(tail -n 1 <<<"${tp_runs%$'\n'}") Mpps"
+    echo "testpmd rxonly (run $rep): $tp_mpps Mpps"
     for targets in "${target_counts[@]}"; do
         out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets "$targets" --duration "$duration" \
             -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$vdev" 2>&1)" || { echo "$out" >&2; exit 1; }

@@ -126,8 +126,6 @@ const PREFETCH_AHEAD: usize = 3;
 struct Scratch {
     d: [Dissection; CHUNK],
     kh: [KeyHashes; CHUNK],
-    /// Bit j: frame j of the chunk parsed.
-    live: u32,
     matches: Matches,
 }
 
@@ -154,7 +152,8 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     let mut start = 0;
     while start < n {
         let len = (n - start).min(CHUNK);
-        s.live = 0;
+        // Bit j: frame j of the chunk parsed.
+        let mut live = 0u32;
         for (j, (d, kh)) in s.d[..len].iter_mut().zip(&mut s.kh).enumerate() {
             let i = start + j;
             b.prefetch(i + PREFETCH_AHEAD);
@@ -163,13 +162,13 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
             match dissect(frame, d) {
                 Ok(()) => {
                     cx.tables.hash_keys(d, kh);
-                    s.live |= 1 << j;
+                    live |= 1 << j;
                 }
                 Err(e) => parse_error(cx.t, e),
             }
         }
         let mut candidates = 0u32;
-        for j in bits(s.live) {
+        for j in bits(live) {
             if let (Some(d), Some(kh)) = (s.d.get(j), s.kh.get(j)) {
                 candidates |= u32::from(cx.tables.may_match(d, kh)) << j;
             }
@@ -246,7 +245,6 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
     let mut scratch = Box::new(Scratch {
         d: [Dissection::default(); CHUNK],
         kh: [KeyHashes::default(); CHUNK],
-        live: 0,
         matches: Matches::new(),
     });
     let mut t = Totals::default();

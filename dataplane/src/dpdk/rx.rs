@@ -35,7 +35,7 @@ impl RxQueue {
     }
 
     /// Receives up to [`BURST_SIZE`] frames. They are freed, with one
-    /// `rte_pktmbuf_free_bulk`, when the returned [`Burst`] is dropped.
+    /// `calea_pktmbuf_free_burst`, when the returned [`Burst`] is dropped.
     #[inline]
     pub fn recv(&mut self) -> Burst<'_> {
         let port = self.port.id;

@@ -5,23 +5,19 @@
 //! to the general walker, which gives the same result for every frame this path
 //! accepts (property-tested).
 
-use super::ethernet::HEADER_LEN as ETH_HEADER_LEN;
+use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
+use super::ip::IpProtocol;
+use super::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
+use super::ipv6::HEADER_LEN as IPV6_HEADER_LEN;
+use super::tcp::HEADER_LEN as TCP_MIN_HEADER_LEN;
+use super::udp::HEADER_LEN as UDP_HEADER_LEN;
 use super::vlan::HEADER_LEN as VLAN_HEADER_LEN;
 use super::{gtpu, vxlan, Dissection, MacPair, Transport};
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
 /// Version 4, IHL 5 (no options).
 const IPV4_NO_OPTIONS: u8 = 0x45;
-const IPV4_HEADER_LEN: usize = 20;
-const IPV6_HEADER_LEN: usize = 40;
 /// More-fragments flag and fragment offset.
 const IPV4_FRAG_MASK: u16 = 0x3fff;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-const UDP_HEADER_LEN: usize = 8;
-const TCP_MIN_HEADER_LEN: usize = 20;
 
 #[inline(always)]
 fn be16(b: [u8; 2]) -> u16 {
@@ -35,8 +31,11 @@ pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
     let Some(eth) = frame.first_chunk::<{ ETH_HEADER_LEN + VLAN_HEADER_LEN }>() else {
         return false;
     };
-    let (ethertype, l3) = match be16([eth[12], eth[13]]) {
-        ETHERTYPE_VLAN => (be16([eth[16], eth[17]]), ETH_HEADER_LEN + VLAN_HEADER_LEN),
+    let (ethertype, l3) = match EtherType::from(be16([eth[12], eth[13]])) {
+        EtherType::Vlan => (
+            EtherType::from(be16([eth[16], eth[17]])),
+            ETH_HEADER_LEN + VLAN_HEADER_LEN,
+        ),
         t => (t, ETH_HEADER_LEN),
     };
     if frame.len() > usize::from(u16::MAX) {
@@ -46,8 +45,8 @@ pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
         return false;
     };
     let ok = match ethertype {
-        ETHERTYPE_IPV4 => ipv4(ip, out),
-        ETHERTYPE_IPV6 => ipv6(ip, out),
+        EtherType::Ipv4 => ipv4(ip, out),
+        EtherType::Ipv6 => ipv6(ip, out),
         _ => return false,
     };
     let Some(l3_len) = ok else {
@@ -104,8 +103,8 @@ fn ipv6(ip: &[u8], out: &mut Dissection) -> Option<usize> {
 /// port: the transport and its header length.
 #[inline(always)]
 fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
-    match proto {
-        PROTO_UDP => {
+    match IpProtocol::from(proto) {
+        IpProtocol::Udp => {
             let u = l4.first_chunk::<UDP_HEADER_LEN>()?;
             let (dst_port, len) = (be16([u[2], u[3]]), usize::from(be16([u[4], u[5]])));
             if len < UDP_HEADER_LEN
@@ -116,20 +115,20 @@ fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
                 return None;
             }
             let t = Transport {
-                proto: PROTO_UDP,
+                proto: IpProtocol::Udp.into(),
                 src_port: be16([u[0], u[1]]),
                 dst_port,
             };
             Some((t, UDP_HEADER_LEN))
         }
-        PROTO_TCP => {
+        IpProtocol::Tcp => {
             let t = l4.first_chunk::<TCP_MIN_HEADER_LEN>()?;
             let hlen = usize::from(t[12] >> 4) * 4;
             if hlen < TCP_MIN_HEADER_LEN || hlen > l4.len() {
                 return None;
             }
             let tr = Transport {
-                proto: PROTO_TCP,
+                proto: IpProtocol::Tcp.into(),
                 src_port: be16([t[0], t[1]]),
                 dst_port: be16([t[2], t[3]]),
             };
