@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian 12), then runs every check calea-probe has:
 # formatting, clippy, all unit/integration/end-to-end tests (real DPDK EAL on vdevs,
-# real TLS, real SQLite, tshark and asn1tools as independent decoders) and the
-# short dataplane perf run, which fails under a probe/testpmd ratio of 0.3
+# real TLS, real SQLite, tshark and asn1tools as independent decoders), a short
+# coverage-guided fuzz run of the packet parser (CALEA_FUZZ_SECONDS, default 60;
+# 0 skips it) and the short dataplane perf run, which fails under a probe/testpmd ratio of 0.3
 # (CALEA_PERF_FLOOR overrides it; issue #2's floor of 0.5 is not met robustly yet).
 #
 #   scripts/test.sh            everything
@@ -41,6 +42,27 @@ step() {
 step "cargo fmt" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test" cargo test --workspace --locked
+
+# cargo fuzz needs unstable compiler flags (sanitizer, coverage): nightly when
+# rustup has it, else the stable toolchain with RUSTC_BOOTSTRAP=1.
+fuzz_parser() {
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  local toolchain=()
+  if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    toolchain=(+nightly)
+  else
+    export RUSTC_BOOTSTRAP=1
+  fi
+  (
+    cd fuzz
+    cargo run --quiet --locked --bin dissect_seeds
+    cargo "${toolchain[@]}" fuzz run dissect -- -max_total_time="$fuzz_seconds" -print_final_stats=1
+  )
+}
+fuzz_seconds="${CALEA_FUZZ_SECONDS:-60}"
+if [ "$fuzz_seconds" != 0 ]; then
+  step "fuzz: parser ($fuzz_seconds s)" fuzz_parser
+fi
 if [ "$perf" = 1 ]; then
   # Issue #2 asks CI to fail under a probe/testpmd ratio of 0.5; the dataplane
   # measures 0.45-0.5 on these shared 2-core machines today (perf/results/), so a

@@ -1,15 +1,49 @@
-//! Fuzz `dataplane::parse::dissect`: no input may panic it, and what it reports must
-//! stay inside the frame. Run: `cargo +nightly fuzz run dissect`.
+//! Fuzz `dataplane::parse::dissect`: no input may panic it, what it reports must
+//! stay inside the frame, and its fast path must agree with the general walker
+//! (`dissect_general`) on every input, also when the output still holds the
+//! layers of an earlier, deeper frame.
+//!
+//! Run from fuzz/: `cargo run --bin dissect_seeds` (writes a seed frame per
+//! encapsulation into corpus/dissect), then `cargo +nightly fuzz run dissect`.
 #![no_main]
 
-use dataplane::parse::{dissect, Dissection};
+use std::sync::OnceLock;
+
+use dataplane::parse::{dissect, dissect_general, Dissection};
+use dataplane::synth::Frame;
 use libfuzzer_sys::fuzz_target;
 
+/// A dissection filled by a tunnelled frame: each input is dissected into a copy
+/// of it, as a worker reuses its scratch space, so stale layers must not leak.
+fn deep() -> &'static Dissection {
+    static DEEP: OnceLock<Dissection> = OnceLock::new();
+    DEEP.get_or_init(|| {
+        let frame = Frame::ethernet([7; 6], [8; 6])
+            .vlan(10)
+            .ipv4([1, 1, 1, 1].into(), [2, 2, 2, 2].into())
+            .gre()
+            .ipv4([3, 3, 3, 3].into(), [4, 4, 4, 4].into())
+            .tcp(1, 2)
+            .build();
+        let mut d = Dissection::default();
+        assert_eq!(dissect(&frame, &mut d), Ok(()));
+        d
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
-    let mut d = Dissection::default();
-    let _ = dissect(data, &mut d);
-    assert!(usize::from(d.header_len) <= data.len());
-    if let Some(l3) = d.l3_offset {
-        assert!(usize::from(l3) <= usize::from(d.header_len));
+    let mut general = Dissection::default();
+    let want = dissect_general(data, &mut general);
+
+    let mut d = *deep();
+    let got = dissect(data, &mut d);
+
+    assert_eq!(got, want, "dissect and dissect_general disagree");
+    if got.is_ok() {
+        assert!(d == general, "dissections differ:\n{d:?}\n{general:?}");
+        assert!(usize::from(d.header_len) <= data.len());
+        if let Some(l3) = d.l3_offset {
+            assert!(usize::from(l3) <= usize::from(d.header_len));
+        }
     }
 });

@@ -25,7 +25,9 @@ pub mod udp;
 pub mod vlan;
 pub mod vxlan;
 
-pub use dissect::{dissect, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS};
+pub use dissect::{
+    dissect, dissect_general, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS,
+};
 
 /// Most IP layers recorded per frame (outer + tunnelled inner ones).
 pub const MAX_IP_LAYERS: usize = 4;
