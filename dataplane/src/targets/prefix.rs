@@ -3,10 +3,13 @@
 //! stops most misses at one word), and a bitmap of the lengths in use so a lookup
 //! probes only those. Adding or removing a prefix is O(1).
 //!
-//! In front sits a gate: one bit per block of the first 16 address bits, set while
-//! a prefix of length 16 or more lies in the block. An address in a closed block
-//! (nearly every address, when the targets are a few customer subnets) probes
-//! only the lengths below 16, and those rarely exist.
+//! In front sits a gate: an address's block is its first [`Bits::GATE_BITS`] bits
+//! (/16 for IPv4; /48 for IPv6, where subscribers get /48 to /64 and a /16 is
+//! half the Internet), and the gate has a bit per block bucket, set while a prefix
+//! at least as long as the block lies in it. An address in a closed bucket (nearly
+//! every address, when the targets are a few customer subnets) can only be in a
+//! shorter prefix: it probes only those lengths, and the packet path skips the
+//! frame altogether when there are none ([`PrefixTable::may_contain`]).
 
 use super::exact::{ExactTable, Key, Slots};
 use super::Slot;
@@ -15,37 +18,58 @@ use super::Slot;
 pub(crate) trait Bits: Key {
     /// Address width in bits.
     const WIDTH: u8;
+    /// Leading bits that make an address's gate block (below 64).
+    const GATE_BITS: u8;
     /// The address with all but its first `len` bits cleared (`len <= WIDTH`).
     fn prefix(self, len: u8) -> Self;
-    /// The first [`GATE_BITS`] bits: the address's block in the gate.
-    fn block(self) -> usize;
+    /// The gate bucket of the address's block, below [`GATE_BUCKETS`]: the block
+    /// itself for IPv4, a hash of it for IPv6 (blocks sharing a bucket only open
+    /// the gate for each other, they never close it).
+    fn bucket(self) -> usize;
 }
 
-/// Bits of an address that select its gate block.
-const GATE_BITS: u8 = 16;
-/// Lengths below [`GATE_BITS`]: probed whatever the gate says.
-const SHORT_LENGTHS: u64 = (1 << GATE_BITS) - 1;
+/// log2 of the gate's buckets: 64 Ki bits, an 8 KiB bitmap.
+const GATE_BUCKETS_LOG2: u32 = 16;
+const GATE_BUCKETS: usize = 1 << GATE_BUCKETS_LOG2;
 
-macro_rules! impl_bits {
+/// Bit `l` set for every length `l` below `K`'s gate length (word 0 of `in_use`):
+/// the lengths probed whatever the gate says.
+fn short_lengths<K: Bits>() -> u64 {
+    (1 << K::GATE_BITS) - 1
+}
+
+macro_rules! prefix_of {
     ($t:ty) => {
-        impl Bits for $t {
-            const WIDTH: u8 = <$t>::BITS as u8;
-            #[inline]
-            fn prefix(self, len: u8) -> Self {
-                // Shift by WIDTH (len 0) overflows: the mask is then empty.
-                <$t>::MAX
-                    .checked_shl(u32::from(Self::WIDTH - len.min(Self::WIDTH)))
-                    .map_or(0, |mask| self & mask)
-            }
-            #[inline]
-            fn block(self) -> usize {
-                (self >> (Self::WIDTH - GATE_BITS)) as usize
-            }
+        #[inline]
+        fn prefix(self, len: u8) -> Self {
+            // Shift by WIDTH (len 0) overflows: the mask is then empty.
+            <$t>::MAX
+                .checked_shl(u32::from(Self::WIDTH - len.min(Self::WIDTH)))
+                .map_or(0, |mask| self & mask)
         }
     };
 }
-impl_bits!(u32);
-impl_bits!(u128);
+
+impl Bits for u32 {
+    const WIDTH: u8 = 32;
+    const GATE_BITS: u8 = 16;
+    prefix_of!(u32);
+    #[inline]
+    fn bucket(self) -> usize {
+        (self >> (Self::WIDTH - Self::GATE_BITS)) as usize
+    }
+}
+
+impl Bits for u128 {
+    const WIDTH: u8 = 128;
+    const GATE_BITS: u8 = 48;
+    prefix_of!(u128);
+    #[inline]
+    fn bucket(self) -> usize {
+        let block = (self >> (Self::WIDTH - Self::GATE_BITS)) as u64;
+        (block.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - GATE_BUCKETS_LOG2)) as usize
+    }
+}
 
 /// All prefixes of one address family.
 pub(crate) struct PrefixTable<K: Bits> {
@@ -53,9 +77,10 @@ pub(crate) struct PrefixTable<K: Bits> {
     by_len: Vec<ExactTable<K>>,
     /// Bit `l` set iff `by_len[l]` is non-empty.
     in_use: [u64; 3],
-    /// Per block: prefixes of length >= [`GATE_BITS`] in it (read on updates).
-    long_per_block: Vec<u32>,
-    /// Bit per block: set iff its count is non-zero (read per lookup: 8 KiB).
+    /// Per gate bucket: prefixes of length >= [`Bits::GATE_BITS`] in it (read on
+    /// updates).
+    long_per_bucket: Vec<u32>,
+    /// Bit per bucket: set iff its count is non-zero (read per lookup: 8 KiB).
     gate: Vec<u64>,
 }
 
@@ -64,7 +89,7 @@ impl<K: Bits> Default for PrefixTable<K> {
         Self {
             by_len: (0..=K::WIDTH).map(|_| ExactTable::default()).collect(),
             in_use: [0; 3],
-            long_per_block: Vec::new(),
+            long_per_bucket: Vec::new(),
             gate: Vec::new(),
         }
     }
@@ -83,21 +108,21 @@ impl<K: Bits> PrefixTable<K> {
         };
         let new = table.add(addr.prefix(len), slot, spill);
         self.in_use[usize::from(len / 64)] |= 1 << (len % 64);
-        if new && len >= GATE_BITS {
-            self.count_long(addr.block(), true);
+        if new && len >= K::GATE_BITS {
+            self.count_long(addr.bucket(), true);
         }
         new
     }
 
-    /// Counts a long prefix in or out of `block`, opening or closing its gate bit.
-    fn count_long(&mut self, block: usize, added: bool) {
-        if self.long_per_block.is_empty() {
-            self.long_per_block = vec![0; 1 << GATE_BITS];
-            self.gate = vec![0; (1 << GATE_BITS) / 64];
+    /// Counts a long prefix in or out of `bucket`, opening or closing its gate bit.
+    fn count_long(&mut self, bucket: usize, added: bool) {
+        if self.long_per_bucket.is_empty() {
+            self.long_per_bucket = vec![0; GATE_BUCKETS];
+            self.gate = vec![0; GATE_BUCKETS / 64];
         }
         let (Some(count), Some(word)) = (
-            self.long_per_block.get_mut(block),
-            self.gate.get_mut(block / 64),
+            self.long_per_bucket.get_mut(bucket),
+            self.gate.get_mut(bucket / 64),
         ) else {
             return;
         };
@@ -106,7 +131,7 @@ impl<K: Bits> PrefixTable<K> {
         } else {
             *count = count.saturating_sub(1);
         }
-        let bit = 1 << (block % 64);
+        let bit = 1 << (bucket % 64);
         if *count == 0 {
             *word &= !bit;
         } else {
@@ -124,24 +149,37 @@ impl<K: Bits> PrefixTable<K> {
         if table.is_empty() {
             self.in_use[usize::from(len / 64)] &= !(1 << (len % 64));
         }
-        if gone && len >= GATE_BITS {
-            self.count_long(addr.block(), false);
+        if gone && len >= K::GATE_BITS {
+            self.count_long(addr.bucket(), false);
         }
         gone
+    }
+
+    /// Whether a prefix of the gate length or longer may contain `addr`.
+    #[inline]
+    fn gate_open(&self, addr: K) -> bool {
+        let bucket = addr.bucket();
+        self.gate
+            .get(bucket / 64)
+            .is_some_and(|w| w >> (bucket % 64) & 1 != 0)
+    }
+
+    /// Whether some prefix may contain `addr`: false means none does, so the
+    /// packet path need not call [`Self::for_each_match`]. Always true while a
+    /// prefix shorter than the gate length is stored.
+    #[inline]
+    pub(crate) fn may_contain(&self, addr: K) -> bool {
+        self.in_use[0] & short_lengths::<K>() != 0 || self.gate_open(addr)
     }
 
     /// Calls `f` with the slots of every prefix that contains `addr`.
     #[inline]
     pub(crate) fn for_each_match(&self, addr: K, mut f: impl FnMut(Slots<'_>)) {
-        let block = addr.block();
-        let open = self
-            .gate
-            .get(block / 64)
-            .is_some_and(|w| w >> (block % 64) & 1 != 0);
+        let open = self.gate_open(addr);
         for (word, bits) in self.in_use.iter().enumerate() {
             let mut bits = match (open, word) {
                 (true, _) => *bits,
-                (false, 0) => *bits & SHORT_LENGTHS,
+                (false, 0) => *bits & short_lengths::<K>(),
                 (false, _) => 0,
             };
             while bits != 0 {
@@ -164,7 +202,7 @@ impl<K: Bits> PrefixTable<K> {
             .map(ExactTable::allocation_size)
             .sum::<usize>()
             + self.by_len.capacity() * std::mem::size_of::<ExactTable<K>>()
-            + self.long_per_block.capacity() * std::mem::size_of::<u32>()
+            + self.long_per_bucket.capacity() * std::mem::size_of::<u32>()
             + self.gate.capacity() * std::mem::size_of::<u64>()
     }
 }
@@ -201,50 +239,84 @@ mod test {
         assert_eq!(t.by_len.iter().map(ExactTable::len).sum::<usize>(), 4);
     }
 
+    /// Applies `ops` (address index, length, slot, add or remove) to a table
+    /// and to a plain list, then checks that every probe finds exactly the
+    /// slots of the listed prefixes that contain it (by brute force), and that
+    /// the gate never closes on an address some prefix contains.
+    fn check_against_model<K: Bits + std::fmt::Debug>(
+        ops: &[(u32, u8, u16, bool)],
+        probes: &[u32],
+        addr: impl Fn(u32) -> K,
+        host_bits: impl Fn(u32) -> K,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let mut t = PrefixTable::<K>::default();
+        let mut model: Vec<(K, u8, u16)> = Vec::new();
+        let mut spill = 0;
+        for &(a, len, slot, add) in ops {
+            let net = addr(a).prefix(len);
+            let present = model.contains(&(net, len, slot));
+            if add {
+                t.add(net, len, Slot(slot), &mut spill);
+                if !present {
+                    model.push((net, len, slot));
+                }
+            } else {
+                t.remove(net, len, Slot(slot), &mut spill);
+                model.retain(|&m| m != (net, len, slot));
+            }
+        }
+        for &p in probes {
+            let probe = host_bits(p);
+            let mut got = Vec::new();
+            t.for_each_match(probe, |s| got.extend(s.as_slice().iter().map(|s| s.0)));
+            got.sort_unstable();
+            let mut want: Vec<u16> = model
+                .iter()
+                .filter(|&&(net, len, _)| probe.prefix(len) == net)
+                .map(|&(_, _, slot)| slot)
+                .collect();
+            want.sort_unstable();
+            if !want.is_empty() {
+                proptest::prop_assert!(t.may_contain(probe), "gate closed on {probe:?}");
+            }
+            proptest::prop_assert_eq!(got, want);
+        }
+        Ok(())
+    }
+
+    /// Few distinct addresses, spread over the whole space, so prefixes nest.
+    fn spread4(i: u32) -> u32 {
+        i.wrapping_mul(0x1000_0001) ^ (i << 20)
+    }
+
+    /// The same for IPv6, with distinct bits on both sides of the /48 gate.
+    fn spread6(i: u32) -> u128 {
+        u128::from(spread4(i)) << 96 | u128::from(i.wrapping_mul(0x9e37_79b9)) << 64
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
 
-        /// Under any adds and removes, a lookup yields exactly the slots of the
-        /// stored prefixes that contain the address (checked by brute force).
         #[test]
-        fn matches_every_containing_prefix_like_a_model(
+        fn ipv4_matches_every_containing_prefix_like_a_model(
             ops in proptest::collection::vec(
                 (0u32..16, proptest::sample::select(vec![0u8, 8, 12, 16, 24, 31, 32]), 0u16..3, proptest::bool::ANY),
                 0..120,
             ),
             probes in proptest::collection::vec(0u32..16, 1..20),
         ) {
-            // Few distinct addresses (spread over the whole space) so prefixes nest.
-            let spread = |i: u32| i.wrapping_mul(0x1000_0001) ^ (i << 20);
-            let mut t = PrefixTable::<u32>::default();
-            let mut model: Vec<(u32, u8, u16)> = Vec::new();
-            let mut spill = 0;
-            for (a, len, slot, add) in ops {
-                let net = spread(a).prefix(len);
-                let present = model.contains(&(net, len, slot));
-                if add {
-                    t.add(net, len, Slot(slot), &mut spill);
-                    if !present {
-                        model.push((net, len, slot));
-                    }
-                } else {
-                    t.remove(net, len, Slot(slot), &mut spill);
-                    model.retain(|&m| m != (net, len, slot));
-                }
-            }
-            for p in probes {
-                let addr = spread(p) ^ (p & 0xff);
-                let mut got = Vec::new();
-                t.for_each_match(addr, |s| got.extend(s.as_slice().iter().map(|s| s.0)));
-                got.sort_unstable();
-                let mut want: Vec<u16> = model
-                    .iter()
-                    .filter(|&&(net, len, _)| addr.prefix(len) == net)
-                    .map(|&(_, _, slot)| slot)
-                    .collect();
-                want.sort_unstable();
-                proptest::prop_assert_eq!(got, want);
-            }
+            check_against_model(&ops, &probes, spread4, |p| spread4(p) ^ (p & 0xff))?;
+        }
+
+        #[test]
+        fn ipv6_matches_every_containing_prefix_like_a_model(
+            ops in proptest::collection::vec(
+                (0u32..16, proptest::sample::select(vec![0u8, 16, 32, 47, 48, 56, 64, 100, 128]), 0u16..3, proptest::bool::ANY),
+                0..120,
+            ),
+            probes in proptest::collection::vec(0u32..16, 1..20),
+        ) {
+            check_against_model(&ops, &probes, spread6, |p| spread6(p) ^ u128::from(p & 0xff) << 40)?;
         }
     }
 }

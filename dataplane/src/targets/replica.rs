@@ -54,6 +54,9 @@ pub struct TableReplica {
     mac: ExactTable<u64>,
     intercepts: Vec<Option<InterceptSpec>>,
     targets: usize,
+    /// Some CIDR or MAC target is stored: stage 2 has more than the exact filters
+    /// to consult.
+    cidr_or_mac: bool,
     spill_bytes: usize,
 }
 
@@ -74,6 +77,7 @@ impl TableReplica {
             mac: ExactTable::default(),
             intercepts: Vec::new(),
             targets: 0,
+            cidr_or_mac: false,
             spill_bytes: 0,
         }
     }
@@ -165,6 +169,7 @@ impl TableReplica {
                 self.targets -= usize::from(gone);
             }
         }
+        self.cidr_or_mac = !(self.cidr4.is_empty() && self.cidr6.is_empty() && self.mac.is_empty());
     }
 
     /// Stage 1 of a frame's lookup, run on every frame of a burst before stage 2
@@ -191,14 +196,16 @@ impl TableReplica {
     /// Stage 2, once the filter lines are in: whether `d` (hashed by stage 1)
     /// may belong to an intercept. False for nearly every frame of a busy link,
     /// which then skips [`Self::classify_hashed`]; true if an exact filter lets an
-    /// address through (whose table entry it then starts loading) or if a CIDR
-    /// or MAC table has to be searched.
+    /// address through (whose table entry it then starts loading), if an address
+    /// lies in an open CIDR gate bucket (or a prefix shorter than the gate length
+    /// is stored), or if the MAC filter lets an address through. Never false for a
+    /// frame that stage 3 would match.
     #[inline]
     pub fn may_match(&self, d: &Dissection, kh: &KeyHashes) -> bool {
         if self.targets == 0 {
             return false;
         }
-        let pass = if d.single_v4().is_some() {
+        let exact = if d.single_v4().is_some() {
             let [src, dst] = kh.0[0];
             pass_and_prefetch(&self.exact4, src, dst)
         } else {
@@ -211,7 +218,19 @@ impl TableReplica {
             }
             pass
         };
-        pass || !self.cidr4.is_empty() || !self.cidr6.is_empty() || !self.mac.is_empty()
+        exact || (self.cidr_or_mac && self.may_match_cidr_or_mac(d))
+    }
+
+    /// The CIDR and MAC part of [`Self::may_match`]: gate bits and the MAC filter
+    /// are in cache (8 KiB each for the usual few targets), so nothing is prefetched.
+    #[inline(never)]
+    fn may_match_cidr_or_mac(&self, d: &Dissection) -> bool {
+        let cidr = d.ip_keys().any(|keys| match keys {
+            IpKeys::V4([src, dst]) => self.cidr4.may_contain(src) || self.cidr4.may_contain(dst),
+            IpKeys::V6(&[src, dst]) => self.cidr6.may_contain(src) || self.cidr6.may_contain(dst),
+        });
+        let mac = |m: [u8; 6]| self.mac.passes(self.mac.hash(mac_key(m)));
+        cidr || d.macs().iter().any(|pair| mac(pair.src) || mac(pair.dst))
     }
 
     /// Finds every intercept `d` belongs to at time `ts_ns`: the three stages
@@ -493,6 +512,64 @@ mod test {
         }
         let out = run(&r, &[pair4([8, 8, 8, 8], [10, 1, 2, 3])], &[], FROM);
         assert_eq!(out, vec![m(1, Mode::Content, Direction::ToTarget)]);
+    }
+
+    /// Stage 2 lets through every frame that matches a CIDR or MAC target, and
+    /// screens out frames far from all of them - until a prefix shorter than the
+    /// gate length makes every address a candidate.
+    #[test]
+    fn stage_two_screens_cidr_and_mac_targets_without_losing_a_match() {
+        let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let mac = [2, 0, 0, 0, 0, 9];
+        let (mut w, mut r) = loaded(&[
+            set(0, 1, Mode::Content),
+            add(0, Target::Ipv4Net(v4([100, 64, 7, 0]), 24)),
+            add(0, Target::Ipv6Net(v6("2001:db8:aa:bb00::"), 56)),
+            add(0, Target::Mac(mac)),
+        ]);
+        let may = |r: &TableReplica, ip: IpPair, macs: MacPair| {
+            let mut d = Dissection::default();
+            d.push_mac(macs).unwrap();
+            d.push_ip(ip).unwrap();
+            let mut kh = KeyHashes::default();
+            r.hash_keys(&d, &mut kh);
+            r.may_match(&d, &kh)
+        };
+        let other_macs = MacPair {
+            src: [4; 6],
+            dst: [6; 6],
+        };
+        let six = |src: &str, dst: &str| IpPair::V6 {
+            src: v6(src),
+            dst: v6(dst),
+        };
+        // Every frame of a target passes, whichever side it is on.
+        assert!(may(&r, pair4([8, 8, 4, 4], [100, 64, 7, 200]), other_macs));
+        assert!(may(&r, six("2001:db8:aa:bbff::1", "2600::1"), other_macs));
+        assert!(may(&r, six("2600::1", "2001:db8:aa:bb00::7"), other_macs));
+        let target_mac = MacPair {
+            src: [4; 6],
+            dst: mac,
+        };
+        assert!(may(&r, pair4([8, 8, 4, 4], [9, 9, 9, 9]), target_mac));
+        // Frames of other networks and MACs do not.
+        assert!(!may(&r, pair4([8, 8, 4, 4], [9, 9, 9, 9]), other_macs));
+        assert!(!may(&r, six("2600::1", "2a00:1450::5"), other_macs));
+        // A /8 is shorter than the IPv4 gate's /16 blocks: every IPv4 frame is a
+        // candidate while it is stored, and stage 3 decides.
+        let e = w.send(&[add(0, Target::Ipv4Net(v4([10, 0, 0, 0]), 8))]);
+        while r.epoch() < e {
+            r.apply_pending(8);
+        }
+        assert!(may(&r, pair4([8, 8, 4, 4], [9, 9, 9, 9]), other_macs));
+        assert!(run(
+            &r,
+            &[pair4([8, 8, 4, 4], [9, 9, 9, 9])],
+            &[other_macs],
+            FROM
+        )
+        .is_empty());
+        assert!(!may(&r, six("2600::1", "2a00:1450::5"), other_macs));
     }
 
     #[test]

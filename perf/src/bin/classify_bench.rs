@@ -1,5 +1,6 @@
 //! Per-packet cost of dissect + classify, on the miss and the hit path, against
-//! 0 / 1k / 100k / 1M IPv4 targets, a CIDR table and IPv6 targets, over 64k pre-built
+//! 0 / 1k / 100k / 1M IPv4 targets, a CIDR table, a carrier's mix of hosts, subnets
+//! and MACs, and IPv6 targets, over 64k pre-built
 //! frames, frame by frame and the worker's way (bursts of 32: dissect all and
 //! prefetch their table lines, then classify all); next to it the cost of merely
 //! touching each frame, as a reference.
@@ -44,6 +45,20 @@ fn frame4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
         .udp(40000, 443)
         .payload(&[0; 18])
         .build()
+}
+
+/// Frames between two addresses that are no target.
+fn miss_frames4(rng: &mut Rng) -> Vec<Vec<u8>> {
+    (0..FRAMES)
+        .map(|_| frame4(miss4(rng), miss4(rng)))
+        .collect()
+}
+
+/// Frames from a non-target to one of `targets`.
+fn hit_frames4(rng: &mut Rng, targets: &[Ipv4Addr]) -> Vec<Vec<u8>> {
+    (0..FRAMES)
+        .map(|_| frame4(miss4(rng), targets[rng.below(targets.len())]))
+        .collect()
 }
 
 fn frame6(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
@@ -200,9 +215,7 @@ fn burst_cost(r: &TableReplica, frames: &[Vec<u8>]) -> f64 {
 
 fn main() -> Result<()> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let touch_frames: Vec<Vec<u8>> = (0..FRAMES)
-        .map(|_| frame4(miss4(&mut rng), miss4(&mut rng)))
-        .collect();
+    let touch_frames: Vec<Vec<u8>> = miss_frames4(&mut rng);
     let touch = time_per_frame(&touch_frames, |fr| u64::from(fr[fr.len() / 2]));
     println!("reference: touch one byte of each frame: {touch:.2} ns/frame ({FRAMES} frames, {ROUNDS} rounds, median of {RUNS})");
     println!();
@@ -242,15 +255,11 @@ fn main() -> Result<()> {
             .map(|i| Ipv4Addr::from(0x0a00_0000 | (i.wrapping_mul(0x9e_3779) & 0x00ff_ffff)))
             .collect();
         let targets = addrs.iter().map(|&a| Target::Ipv4(a)).collect();
-        let misses = (0..FRAMES)
-            .map(|_| frame4(miss4(&mut rng), miss4(&mut rng)))
-            .collect();
+        let misses = miss_frames4(&mut rng);
         let hits = if n == 0 {
             Vec::new()
         } else {
-            (0..FRAMES)
-                .map(|_| frame4(miss4(&mut rng), addrs[rng.below(n)]))
-                .collect()
+            hit_frames4(&mut rng, &addrs)
         };
         report("ipv4 exact", targets, hits, misses)?;
     }
@@ -260,13 +269,23 @@ fn main() -> Result<()> {
         .map(|i| (target4(&mut rng), 16 + 2 * (i % 8) as u8))
         .collect();
     let targets = nets.iter().map(|&(a, l)| Target::Ipv4Net(a, l)).collect();
-    let misses = (0..FRAMES)
-        .map(|_| frame4(miss4(&mut rng), miss4(&mut rng)))
-        .collect();
-    let hits = (0..FRAMES)
-        .map(|_| frame4(miss4(&mut rng), nets[rng.below(nets.len())].0))
-        .collect();
+    let misses = miss_frames4(&mut rng);
+    let hits = hit_frames4(&mut rng, &nets.iter().map(|n| n.0).collect::<Vec<_>>());
     report("ipv4 cidr (8 lengths)", targets, hits, misses)?;
+
+    // A carrier's mix: 1M IPv4 hosts, 1k IPv4 /24s, 1k IPv6 /56s and 100 MACs.
+    // Stage 2 screens the CIDR and MAC tables too, so a miss should cost about
+    // what it costs with the exact table alone.
+    let hosts: Vec<Ipv4Addr> = (0..1_000_000u32)
+        .map(|i| Ipv4Addr::from(0x0a00_0000 | (i.wrapping_mul(0x9e_3779) & 0x00ff_ffff)))
+        .collect();
+    let mut targets: Vec<Target> = hosts.iter().map(|&a| Target::Ipv4(a)).collect();
+    targets.extend((0..1_000).map(|_| Target::Ipv4Net(target4(&mut rng), 24)));
+    targets.extend((0..1_000).map(|_| Target::Ipv6Net(target6(&mut rng), 56)));
+    targets.extend((0..100u8).map(|i| Target::Mac([6, 0, 0, 0, 1, i])));
+    let misses = miss_frames4(&mut rng);
+    let hits = hit_frames4(&mut rng, &hosts);
+    report("mixed (hosts, /24s, /56s, MACs)", targets, hits, misses)?;
 
     let addrs: Vec<Ipv6Addr> = (0..100_000).map(|_| target6(&mut rng)).collect();
     let targets = addrs.iter().map(|&a| Target::Ipv6(a)).collect();
