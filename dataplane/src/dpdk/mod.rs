@@ -1,4 +1,5 @@
-//! Safe RAII wrappers over DPDK (the only unsafe code in dataplane).
+//! Safe RAII wrappers over DPDK, and the huge-page memory the packet path's
+//! tables live in (the only unsafe code in dataplane).
 //!
 //! Ownership mirrors DPDK's rules: [`Eal`] (one per process) outlives every
 //! [`Mempool`], which outlives every [`Port`] using it, which outlives every
@@ -8,12 +9,14 @@
 
 mod eal;
 mod error;
+mod hugemem;
 mod mempool;
 mod port;
 mod rx;
 
 pub use eal::{register_thread, Eal};
 pub use error::DpdkError;
+pub use hugemem::HugeArray;
 pub use mempool::Mempool;
 pub use port::{port_by_name, Port, PortStats, RssMode};
 pub use rx::{Burst, RxQueue, BURST_SIZE};

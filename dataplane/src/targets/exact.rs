@@ -20,6 +20,7 @@
 
 use super::slots::SlotSet;
 use super::Slot;
+use crate::dpdk::HugeArray;
 
 /// Value of an empty entry.
 const EMPTY: u32 = u32::MAX;
@@ -95,14 +96,14 @@ impl Slots<'_> {
 }
 
 /// An exact-match table from keys to slot sets.
-pub(crate) struct ExactTable<K> {
-    entries: Box<[Entry<K>]>,
+pub(crate) struct ExactTable<K: Copy> {
+    entries: HugeArray<Entry<K>>,
     /// Right shift turning a hash into an index (64 - log2 of the entry count).
     shift: u32,
     len: usize,
     seed: u64,
     /// `max(4 * entries.len(), 64 * MIN_FILTER_WORDS)` bits; see [`Self::filter_probe`].
-    filter: Box<[u64]>,
+    filter: HugeArray<u64>,
     /// Right shift turning a hash into a filter word index.
     filter_shift: u32,
     /// Keys removed since the filter was last built (their bits may still be set).
@@ -118,12 +119,12 @@ impl<K: Key> Default for ExactTable<K> {
         // at the longest runs without knowing it.
         let seed = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0u8);
         Self {
-            entries: Box::default(),
+            entries: HugeArray::default(),
             // Any shift below 64 works while empty: every index is out of range.
             shift: 63,
             len: 0,
             seed,
-            filter: Box::default(),
+            filter: HugeArray::default(),
             filter_shift: 63,
             stale: 0,
             spill: Vec::new(),
@@ -145,8 +146,8 @@ impl<K: Key> ExactTable<K> {
 
     /// Heap bytes used.
     pub(crate) fn allocation_size(&self) -> usize {
-        std::mem::size_of_val::<[Entry<K>]>(&self.entries)
-            + std::mem::size_of_val::<[u64]>(&self.filter)
+        self.entries.allocation_size()
+            + self.filter.allocation_size()
             + self.spill.capacity() * std::mem::size_of::<Box<[Slot]>>()
             + self.free.capacity() * std::mem::size_of::<u32>()
     }
@@ -273,18 +274,17 @@ impl<K: Key> ExactTable<K> {
     fn rehash(&mut self, size: usize) {
         let old = std::mem::replace(
             &mut self.entries,
-            vec![
+            HugeArray::new(
+                size,
                 Entry {
                     key: K::default(),
                     value: EMPTY,
-                };
-                size
-            ]
-            .into_boxed_slice(),
+                },
+            ),
         );
         self.shift = 64 - size.trailing_zeros();
         let words = ((size << FILTER_BITS_LOG2) / 64).max(MIN_FILTER_WORDS);
-        self.filter = vec![0u64; words].into_boxed_slice();
+        self.filter = HugeArray::new(words, 0);
         self.filter_shift = 64 - words.trailing_zeros();
         // Placing the keys sets exactly their filter bits: nothing is stale.
         for e in old.iter().filter(|e| e.value != EMPTY) {
