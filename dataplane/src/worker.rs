@@ -43,7 +43,8 @@ pub struct WorkerStats {
 /// Which time stamps a packet for the warrant-window check and its record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Clock {
-    /// Wall clock, read once per burst.
+    /// Wall clock, read once per burst, when its first candidate frame is classified
+    /// (most bursts have none).
     System,
     /// The source's receive timestamp when it gives one (capture files), else the
     /// wall clock.
@@ -133,7 +134,6 @@ struct Scratch {
 struct FrameCtx<'a> {
     id: u16,
     clock: Clock,
-    now: u64,
     tables: &'a TableReplica,
     handoff: &'a mut HandoffProducer,
     t: &'a mut Totals,
@@ -146,6 +146,7 @@ struct FrameCtx<'a> {
 fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     let n = b.len();
     cx.t.rx_packets += n as u64;
+    let mut now = None;
     for i in 0..PREFETCH_AHEAD.min(n) {
         b.prefetch(i);
     }
@@ -178,9 +179,10 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 continue;
             };
             let i = start + j;
+            let mut wall = || *now.get_or_insert_with(wall_clock_ns);
             let ts = match cx.clock {
-                Clock::Source => b.timestamp(i).unwrap_or(cx.now),
-                Clock::System => cx.now,
+                Clock::Source => b.timestamp(i).unwrap_or_else(wall),
+                Clock::System => wall(),
             };
             cx.tables.classify_hashed(d, kh, ts, &mut s.matches);
             if !s.matches.is_empty() {
@@ -258,12 +260,10 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
             }
             continue;
         }
-        let now = wall_clock_ns();
         let poll = source.poll_burst(|b| {
             let cx = FrameCtx {
                 id,
                 clock,
-                now,
                 tables: &tables,
                 handoff: &mut handoff,
                 t: &mut t,
