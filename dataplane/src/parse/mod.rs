@@ -84,10 +84,10 @@ pub enum IpPair {
 /// Source and destination MAC addresses of one Ethernet layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct MacPair {
+    /// Destination MAC (first, as on the wire: the fast path copies both at once).
+    pub dst: [u8; 6],
     /// Source MAC.
     pub src: [u8; 6],
-    /// Destination MAC.
-    pub dst: [u8; 6],
 }
 
 /// The innermost transport header found.
