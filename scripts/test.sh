@@ -47,16 +47,14 @@ step "cargo test" cargo test --workspace --locked
 # rustup has it, else the stable toolchain with RUSTC_BOOTSTRAP=1.
 fuzz_parser() {
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-  local toolchain=()
-  if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    toolchain=(+nightly)
-  else
-    export RUSTC_BOOTSTRAP=1
+  local fuzz=(cargo +nightly fuzz)
+  if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    fuzz=(env RUSTC_BOOTSTRAP=1 cargo fuzz)
   fi
   (
     cd fuzz
     cargo run --quiet --locked --bin dissect_seeds
-    cargo "${toolchain[@]}" fuzz run dissect -- -max_total_time="$fuzz_seconds" -print_final_stats=1
+    "${fuzz[@]}" run dissect -- -max_total_time="$fuzz_seconds" -print_final_stats=1
   )
 }
 fuzz_seconds="${CALEA_FUZZ_SECONDS:-60}"

@@ -50,6 +50,9 @@ macro_rules! prefix_of {
     };
 }
 
+// IPv4 buckets are the blocks themselves: one bucket per /16.
+const _: () = assert!(<u32 as Bits>::GATE_BITS as u32 == GATE_BUCKETS_LOG2);
+
 impl Bits for u32 {
     const WIDTH: u8 = 32;
     const GATE_BITS: u8 = 16;

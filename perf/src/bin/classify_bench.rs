@@ -47,6 +47,14 @@ fn frame4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
         .build()
 }
 
+/// `n` distinct IPv4 hosts of 10.0.0.0/8 (n <= 2^24), spread out: an odd multiplier
+/// permutes the 24 host bits.
+fn hosts4(n: usize) -> Vec<Ipv4Addr> {
+    (0..n as u32)
+        .map(|i| Ipv4Addr::from(0x0a00_0000 | (i.wrapping_mul(0x9e_3779) & 0x00ff_ffff)))
+        .collect()
+}
+
 /// Frames between two addresses that are no target.
 fn miss_frames4(rng: &mut Rng) -> Vec<Vec<u8>> {
     (0..FRAMES)
@@ -151,6 +159,22 @@ fn dissect_cost(frames: &[Vec<u8>]) -> f64 {
     })
 }
 
+/// Share of `frames` that stage 2 lets through to full classification.
+fn past_stage2(r: &TableReplica, frames: &[Vec<u8>]) -> f64 {
+    let mut d = Dissection::default();
+    let mut kh = KeyHashes::default();
+    let past = frames
+        .iter()
+        .filter(|fr| {
+            dissect(fr, &mut d).is_ok() && {
+                r.hash_keys(&d, &mut kh);
+                r.may_match(&d, &kh)
+            }
+        })
+        .count();
+    past as f64 / frames.len().max(1) as f64
+}
+
 fn classify_cost(r: &TableReplica, frames: &[Vec<u8>], expect_hit: bool) -> Result<f64> {
     let mut d = Dissection::default();
     let mut m = Matches::new();
@@ -219,8 +243,8 @@ fn main() -> Result<()> {
     let touch = time_per_frame(&touch_frames, |fr| u64::from(fr[fr.len() / 2]));
     println!("reference: touch one byte of each frame: {touch:.2} ns/frame ({FRAMES} frames, {ROUNDS} rounds, median of {RUNS})");
     println!();
-    println!("| case | targets | path | dissect+classify ns/pkt | same, burst of 32 + prefetch | dissect alone ns/pkt | classify alone, burst (difference) | table bytes/target |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    println!("| case | targets | path | dissect+classify ns/pkt | same, burst of 32 + prefetch | dissect alone ns/pkt | classify alone, burst (difference) | frames past stage 2 | table bytes/target |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
 
     let report = |name: &str,
                   targets: Vec<Target>,
@@ -234,26 +258,24 @@ fn main() -> Result<()> {
             format!("{:.1}", r.memory_bytes() as f64 / r.target_count() as f64)
         };
         let n = r.target_count();
-        let miss = classify_cost(&r, &misses, false)?;
-        let burst = burst_cost(&r, &misses);
-        let parse = dissect_cost(&misses);
-        let alone = burst - parse;
-        println!("| {name} | {n} | miss | {miss:.2} | {burst:.2} | {parse:.2} | {alone:.2} | {per_target} |");
-        if !hits.is_empty() {
-            let hit = classify_cost(&r, &hits, true)?;
-            let burst = burst_cost(&r, &hits);
-            let parse = dissect_cost(&hits);
+        let row = |path: &str, frames: &[Vec<u8>], hit: bool| -> Result<()> {
+            let single = classify_cost(&r, frames, hit)?;
+            let burst = burst_cost(&r, frames);
+            let parse = dissect_cost(frames);
             let alone = burst - parse;
-            println!("| {name} | {n} | hit | {hit:.2} | {burst:.2} | {parse:.2} | {alone:.2} | {per_target} |");
+            let past = 100.0 * past_stage2(&r, frames);
+            println!("| {name} | {n} | {path} | {single:.2} | {burst:.2} | {parse:.2} | {alone:.2} | {past:.1} % | {per_target} |");
+            Ok(())
+        };
+        row("miss", &misses, false)?;
+        if !hits.is_empty() {
+            row("hit", &hits, true)?;
         }
         Ok(())
     };
 
     for n in [0usize, 1_000, 100_000, 1_000_000] {
-        // Distinct: an odd multiplier permutes the 24 host bits of 10.0.0.0/8.
-        let addrs: Vec<Ipv4Addr> = (0..n as u32)
-            .map(|i| Ipv4Addr::from(0x0a00_0000 | (i.wrapping_mul(0x9e_3779) & 0x00ff_ffff)))
-            .collect();
+        let addrs = hosts4(n);
         let targets = addrs.iter().map(|&a| Target::Ipv4(a)).collect();
         let misses = miss_frames4(&mut rng);
         let hits = if n == 0 {
@@ -276,9 +298,7 @@ fn main() -> Result<()> {
     // A carrier's mix: 1M IPv4 hosts, 1k IPv4 /24s, 1k IPv6 /56s and 100 MACs.
     // Stage 2 screens the CIDR and MAC tables too, so a miss should cost about
     // what it costs with the exact table alone.
-    let hosts: Vec<Ipv4Addr> = (0..1_000_000u32)
-        .map(|i| Ipv4Addr::from(0x0a00_0000 | (i.wrapping_mul(0x9e_3779) & 0x00ff_ffff)))
-        .collect();
+    let hosts = hosts4(1_000_000);
     let mut targets: Vec<Target> = hosts.iter().map(|&a| Target::Ipv4(a)).collect();
     targets.extend((0..1_000).map(|_| Target::Ipv4Net(target4(&mut rng), 24)));
     targets.extend((0..1_000).map(|_| Target::Ipv6Net(target6(&mut rng), 56)));
