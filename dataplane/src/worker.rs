@@ -1,7 +1,8 @@
 //! The poll loop of one worker on a pinned core: apply table updates, receive a
-//! burst, then per chunk of it dissect every frame, hash its addresses and
-//! prefetch their filter lines; then screen every frame through the filters; then
-//! classify the few that may match and hand off the matches. No allocation, lock,
+//! burst, then per chunk of it read every frame's addresses (a common frame is
+//! only screened, any other dissected), hash them and prefetch their filter lines;
+//! then pass every frame through the filters; then dissect and classify the few
+//! that may match and hand off the matches. No allocation, lock,
 //! log or syscall per packet; counters go to shared atomics once per burst.
 
 use std::sync::atomic::AtomicBool;
@@ -12,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
-use crate::parse::{dissect, Dissection, ParseError};
+use crate::parse::{common_ipv4, dissect, mac_pair, Dissection, ParseError};
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica};
 
@@ -125,8 +126,11 @@ const PREFETCH_AHEAD: usize = 3;
 
 /// Per-worker scratch space for one chunk of frames (allocated once).
 struct Scratch {
-    d: [Dissection; CHUNK],
+    /// Addresses of the frames [`common_ipv4`] screened.
+    v4: [[u32; 2]; CHUNK],
     kh: [KeyHashes; CHUNK],
+    /// Dissections of the other frames, and of screened frames that may match.
+    d: [Dissection; CHUNK],
     matches: Matches,
 }
 
@@ -139,9 +143,11 @@ struct FrameCtx<'a> {
     t: &'a mut Totals,
 }
 
-/// One burst, per chunk: dissect every frame, hash its addresses and prefetch
-/// their filter lines; screen every parsed frame through the filters (prefetching
-/// the entries of those that pass); classify the survivors and hand off matches.
+/// One burst, per chunk: screen every frame for the common shape (Ethernet, one
+/// IPv4 layer, TCP or UDP), fully dissecting only the others, and hash the
+/// addresses and prefetch their filter lines; pass every parsed frame through the
+/// filters (prefetching the entries of those that pass); dissect the screened
+/// survivors, classify every survivor and hand off the matches.
 #[inline]
 fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     let n = b.len();
@@ -153,32 +159,46 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     let mut start = 0;
     while start < n {
         let len = (n - start).min(CHUNK);
-        // Bit j: frame j of the chunk parsed.
-        let mut live = 0u32;
-        for (j, (d, kh)) in s.d[..len].iter_mut().zip(&mut s.kh).enumerate() {
+        // Bits j: frame j of the chunk screened (addresses in `s.v4`), or
+        // dissected (into `s.d`) without error.
+        let (mut screened, mut dissected) = (0u32, 0u32);
+        for (j, (v4, kh)) in s.v4.iter_mut().zip(&mut s.kh).take(len).enumerate() {
             let i = start + j;
             b.prefetch(i + PREFETCH_AHEAD);
             let frame = b.frame(i);
             cx.t.rx_bytes += frame.len() as u64;
-            match dissect(frame, d) {
-                Ok(()) => {
-                    cx.tables.hash_keys(d, kh);
-                    live |= 1 << j;
-                }
-                Err(e) => parse_error(cx.t, e),
+            if let Some(addrs) = common_ipv4(frame) {
+                *v4 = addrs;
+                cx.tables.hash_v4(addrs, kh);
+                screened |= 1 << j;
+            } else if let Some(d) = s.d.get_mut(j) {
+                dissected |= u32::from(dissect_other(frame, d, kh, cx.tables, cx.t)) << j;
             }
         }
         let mut candidates = 0u32;
-        for j in bits(live) {
+        for j in bits(screened) {
+            if let (Some(&v4), Some(kh)) = (s.v4.get(j), s.kh.get(j)) {
+                let macs = || mac_pair(b.frame(start + j));
+                candidates |= u32::from(cx.tables.may_match_v4(v4, kh, macs)) << j;
+            }
+        }
+        for j in bits(dissected) {
             if let (Some(d), Some(kh)) = (s.d.get(j), s.kh.get(j)) {
                 candidates |= u32::from(cx.tables.may_match(d, kh)) << j;
             }
         }
         for j in bits(candidates) {
-            let (Some(d), Some(kh)) = (s.d.get(j), s.kh.get(j)) else {
+            let (Some(d), Some(kh)) = (s.d.get_mut(j), s.kh.get(j)) else {
                 continue;
             };
             let i = start + j;
+            if screened & (1 << j) != 0 {
+                if let Err(e) = dissect(b.frame(i), d) {
+                    // Not reached: the screen passes only frames dissect takes.
+                    parse_error(cx.t, e);
+                    continue;
+                }
+            }
             let mut wall = || *now.get_or_insert_with(wall_clock_ns);
             let ts = match cx.clock {
                 Clock::Source => b.timestamp(i).unwrap_or_else(wall),
@@ -194,6 +214,29 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
             }
         }
         start += len;
+    }
+}
+
+/// Stage 1 for a frame the screen declined (tunnels, IPv6, options, fragments,
+/// other protocols, malformed frames): the general walker, then the hashes of every
+/// layer. Returns whether it parsed; a parse error is counted.
+#[inline(never)]
+fn dissect_other(
+    frame: &[u8],
+    d: &mut Dissection,
+    kh: &mut KeyHashes,
+    tables: &TableReplica,
+    t: &mut Totals,
+) -> bool {
+    match dissect(frame, d) {
+        Ok(()) => {
+            tables.hash_keys(d, kh);
+            true
+        }
+        Err(e) => {
+            parse_error(t, e);
+            false
+        }
     }
 }
 
@@ -245,6 +288,7 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
         armed,
     } = ctx;
     let mut scratch = Box::new(Scratch {
+        v4: [[0; 2]; CHUNK],
         d: [Dissection::default(); CHUNK],
         kh: [KeyHashes::default(); CHUNK],
         matches: Matches::new(),

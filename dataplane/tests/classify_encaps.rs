@@ -301,6 +301,30 @@ pub(crate) fn corpus() -> Vec<Case> {
             Frame::ethernet(M_T, B).ipv4(t4, o4(1)).udp(1, 2),
             vec![(100, From), (104, From), (105, From)],
         ),
+        // Common frames (the worker only screens them) whose sole match is a
+        // prefix or a MAC, not an exact address.
+        case(
+            "cidr to target",
+            e().ipv4(o4(1), Ipv4Addr::new(172, 31, 255, 254)).udp(1, 2),
+            vec![(102, To)],
+        ),
+        case(
+            "vlan cidr from target",
+            e().vlan(5)
+                .ipv4(Ipv4Addr::new(172, 16, 0, 1), o4(2))
+                .tcp(1, 2),
+            vec![(102, From)],
+        ),
+        case(
+            "cidr edge other",
+            e().ipv4(Ipv4Addr::new(172, 32, 0, 0), o4(2)).tcp(1, 2),
+            vec![],
+        ),
+        case(
+            "mac only to target",
+            Frame::ethernet(A, M_T).ipv4(o4(7), o4(8)).udp(1, 2),
+            vec![(104, To)],
+        ),
         case(
             "arp from target mac",
             Frame::ethernet(M_T, B).next_protocol(0x0806),

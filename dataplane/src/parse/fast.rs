@@ -24,13 +24,83 @@ fn be16(b: [u8; 2]) -> u16 {
     u16::from_be_bytes(b)
 }
 
+/// The addresses of a frame that [`dissect`](super::dissect) takes its fast path
+/// for, when its one IP layer is IPv4: on such a frame `dissect` succeeds, with
+/// these addresses (source, destination) as its only IP layer and
+/// [`mac_pair`]`(frame)` as its only MAC pair. None for every other frame.
+///
+/// The worker screens frames with this alone and dissects only those it returns
+/// None for, or that the target filters let through: most frames of a link never
+/// fill a [`Dissection`].
+#[inline(always)]
+pub fn common_ipv4(frame: &[u8]) -> Option<[u32; 2]> {
+    match common(frame)?.ip {
+        Addrs::V4(a) => Some(a),
+        Addrs::V6(_) => None,
+    }
+}
+
+/// The MAC pair at the start of `frame` (zeros where it is shorter).
+#[inline(always)]
+pub fn mac_pair(frame: &[u8]) -> MacPair {
+    let Some(eth) = frame.first_chunk::<12>() else {
+        return MacPair::default();
+    };
+    MacPair {
+        dst: [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]],
+        src: [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]],
+    }
+}
+
+/// The addresses of a common frame's one IP layer.
+enum Addrs {
+    V4([u32; 2]),
+    V6([u128; 2]),
+}
+
+/// What the fast path finds in a common frame.
+struct Common {
+    ip: Addrs,
+    transport: Transport,
+    /// Offset of the IP header.
+    l3: usize,
+    /// Bytes from the IP header to the end of the transport header.
+    l3_len: usize,
+}
+
 /// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IP frame;
 /// returns false, leaving `out` untouched, for anything else.
 #[inline(always)]
 pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
-    let Some(eth) = frame.first_chunk::<{ ETH_HEADER_LEN + VLAN_HEADER_LEN }>() else {
+    let Some(c) = common(frame) else {
         return false;
     };
+    match c.ip {
+        Addrs::V4(a) => {
+            out.v4[0] = a;
+            out.v6_layers = 0;
+        }
+        Addrs::V6(a) => {
+            out.v6[0] = a;
+            out.v6_layers = 1;
+        }
+    }
+    out.transport = Some(c.transport);
+    out.macs[0] = mac_pair(frame);
+    out.mac_count = 1;
+    out.ip_count = 1;
+    // l3 + l3_len <= frame.len() <= u16::MAX (checked in `common`).
+    out.l3_offset = Some(c.l3 as u16);
+    out.header_len = (c.l3 + c.l3_len) as u16;
+    true
+}
+
+/// The one parser behind [`common_ipv4`] and [`dissect_common`], so both accept
+/// exactly the same frames. Inlined into each: what a caller does not use (the
+/// transport fields, for the screen) is never computed.
+#[inline(always)]
+fn common(frame: &[u8]) -> Option<Common> {
+    let eth = frame.first_chunk::<{ ETH_HEADER_LEN + VLAN_HEADER_LEN }>()?;
     let (ethertype, l3) = match EtherType::from(be16([eth[12], eth[13]])) {
         EtherType::Vlan => (
             EtherType::from(be16([eth[16], eth[17]])),
@@ -39,35 +109,26 @@ pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
         t => (t, ETH_HEADER_LEN),
     };
     if frame.len() > usize::from(u16::MAX) {
-        return false;
+        return None;
     }
-    let Some(ip) = frame.get(l3..) else {
-        return false;
+    let ip = frame.get(l3..)?;
+    let (ip, transport, l3_len) = match ethertype {
+        EtherType::Ipv4 => ipv4(ip)?,
+        EtherType::Ipv6 => ipv6(ip)?,
+        _ => return None,
     };
-    let ok = match ethertype {
-        EtherType::Ipv4 => ipv4(ip, out),
-        EtherType::Ipv6 => ipv6(ip, out),
-        _ => return false,
-    };
-    let Some(l3_len) = ok else {
-        return false;
-    };
-    out.macs[0] = MacPair {
-        dst: [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]],
-        src: [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]],
-    };
-    out.mac_count = 1;
-    out.ip_count = 1;
-    // l3 + l3_len <= frame.len() <= u16::MAX (checked above).
-    out.l3_offset = Some(l3 as u16);
-    out.header_len = (l3 + l3_len) as u16;
-    true
+    Some(Common {
+        ip,
+        transport,
+        l3,
+        l3_len,
+    })
 }
 
-/// IPv4 without options or fragmentation: records the addresses and transport,
-/// returns the bytes from the IP header to the end of the transport header.
+/// IPv4 without options or fragmentation: the addresses, the transport and the
+/// bytes from the IP header to the end of the transport header.
 #[inline(always)]
-fn ipv4(ip: &[u8], out: &mut Dissection) -> Option<usize> {
+fn ipv4(ip: &[u8]) -> Option<(Addrs, Transport, usize)> {
     let h = ip.first_chunk::<IPV4_HEADER_LEN>()?;
     let total = usize::from(be16([h[2], h[3]]));
     if h[0] != IPV4_NO_OPTIONS || be16([h[6], h[7]]) & IPV4_FRAG_MASK != 0 || total > ip.len() {
@@ -76,16 +137,14 @@ fn ipv4(ip: &[u8], out: &mut Dissection) -> Option<usize> {
     // The transport header must fit in the IP packet (its total length).
     let (transport, l4_len) = transport(h[9], ip.get(IPV4_HEADER_LEN..total)?)?;
     let addr = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    out.v4[0] = [addr(12), addr(16)];
-    out.v6_layers = 0;
-    out.transport = Some(transport);
-    Some(IPV4_HEADER_LEN + l4_len)
+    let addrs = Addrs::V4([addr(12), addr(16)]);
+    Some((addrs, transport, IPV4_HEADER_LEN + l4_len))
 }
 
-/// IPv6 whose next header is TCP or UDP: records the addresses and transport,
-/// returns the bytes from the IP header to the end of the transport header.
+/// IPv6 whose next header is TCP or UDP: the addresses, the transport and the
+/// bytes from the IP header to the end of the transport header.
 #[inline(always)]
-fn ipv6(ip: &[u8], out: &mut Dissection) -> Option<usize> {
+fn ipv6(ip: &[u8]) -> Option<(Addrs, Transport, usize)> {
     let h = ip.first_chunk::<IPV6_HEADER_LEN>()?;
     if h[0] >> 4 != 6 {
         return None;
@@ -93,10 +152,8 @@ fn ipv6(ip: &[u8], out: &mut Dissection) -> Option<usize> {
     let end = IPV6_HEADER_LEN + usize::from(be16([h[4], h[5]]));
     let (transport, l4_len) = transport(h[6], ip.get(IPV6_HEADER_LEN..end)?)?;
     let (src, dst) = (h[8..24].try_into().ok()?, h[24..40].try_into().ok()?);
-    out.v6[0] = [u128::from_be_bytes(src), u128::from_be_bytes(dst)];
-    out.v6_layers = 1;
-    out.transport = Some(transport);
-    Some(IPV6_HEADER_LEN + l4_len)
+    let addrs = Addrs::V6([u128::from_be_bytes(src), u128::from_be_bytes(dst)]);
+    Some((addrs, transport, IPV6_HEADER_LEN + l4_len))
 }
 
 /// A TCP or UDP header at the start of `l4` (the IP payload), not to a tunnel
@@ -163,9 +220,15 @@ mod test {
             .build();
         prop_assert_eq!(dissect_general(&deep, &mut fast), Ok(()));
         let took = dissect_common(frame, &mut fast);
+        let screened = common_ipv4(frame);
         if took {
             prop_assert_eq!(want, Ok(()));
             prop_assert_eq!(&fast, &general);
+            // The screen's addresses and MACs are the dissection's only layers.
+            prop_assert_eq!(screened, general.single_v4());
+            prop_assert_eq!(general.macs(), &[mac_pair(frame)]);
+        } else {
+            prop_assert_eq!(screened, None);
         }
         Ok(took)
     }

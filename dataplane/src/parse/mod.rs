@@ -28,6 +28,7 @@ pub mod vxlan;
 pub use dissect::{
     dissect, dissect_general, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS,
 };
+pub use fast::{common_ipv4, mac_pair};
 
 /// Most IP layers recorded per frame (outer + tunnelled inner ones).
 pub const MAX_IP_LAYERS: usize = 4;

@@ -9,7 +9,7 @@ use super::matches::Matches;
 use super::prefix::PrefixTable;
 use super::ring::{Msg, Reserve, Ring};
 use super::{Direction, InterceptSpec, Slot, Target, Update};
-use crate::parse::{Dissection, IpKeys, MAX_IP_LAYERS};
+use crate::parse::{Dissection, IpKeys, MacPair, MAX_IP_LAYERS};
 
 /// The hashes of a frame's addresses (src and dst per IP layer) under the exact
 /// tables' seeds: computed once by [`TableReplica::hash_keys`], reused by the
@@ -181,8 +181,8 @@ impl TableReplica {
         if self.exact4.is_empty() && self.exact6.is_empty() {
             return;
         }
-        if let Some([src, dst]) = d.single_v4() {
-            kh.0[0] = hash_pair(&self.exact4, src, dst);
+        if let Some(v4) = d.single_v4() {
+            self.hash_v4(v4, kh);
             return;
         }
         for (keys, h) in d.ip_keys().zip(&mut kh.0) {
@@ -191,6 +191,13 @@ impl TableReplica {
                 IpKeys::V6(&[src, dst]) => hash_pair(&self.exact6, src, dst),
             };
         }
+    }
+
+    /// [`Self::hash_keys`] for a frame whose only IP layer is IPv4 `[src, dst]`
+    /// (screened by [`crate::parse::common_ipv4`]), without its [`Dissection`].
+    #[inline(always)]
+    pub fn hash_v4(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
+        kh.0[0] = hash_pair(&self.exact4, src, dst);
     }
 
     /// Stage 2, once the filter lines are in: whether `d` (hashed by stage 1)
@@ -205,32 +212,46 @@ impl TableReplica {
         if self.targets == 0 {
             return false;
         }
-        let exact = if d.single_v4().is_some() {
-            let [src, dst] = kh.0[0];
-            pass_and_prefetch(&self.exact4, src, dst)
-        } else {
-            let mut pass = false;
-            for (keys, &[src, dst]) in d.ip_keys().zip(&kh.0) {
-                pass |= match keys {
-                    IpKeys::V4(_) => pass_and_prefetch(&self.exact4, src, dst),
-                    IpKeys::V6(_) => pass_and_prefetch(&self.exact6, src, dst),
-                };
-            }
-            pass
-        };
-        exact || (self.cidr_or_mac && self.may_match_cidr_or_mac(d))
+        let mut exact = false;
+        for (keys, &[src, dst]) in d.ip_keys().zip(&kh.0) {
+            exact |= match keys {
+                IpKeys::V4(_) => pass_and_prefetch(&self.exact4, src, dst),
+                IpKeys::V6(_) => pass_and_prefetch(&self.exact6, src, dst),
+            };
+        }
+        exact || (self.cidr_or_mac && self.may_match_cidr_or_mac(d.ip_keys(), d.macs()))
+    }
+
+    /// [`Self::may_match`] for a frame whose only IP layer is IPv4 `v4` (hashed by
+    /// [`Self::hash_v4`]) and whose only MAC pair `macs` reads (asked for only
+    /// when CIDR or MAC targets are stored).
+    #[inline(always)]
+    pub fn may_match_v4(
+        &self,
+        v4: [u32; 2],
+        kh: &KeyHashes,
+        macs: impl FnOnce() -> MacPair,
+    ) -> bool {
+        let [src, dst] = kh.0[0];
+        pass_and_prefetch(&self.exact4, src, dst)
+            || (self.cidr_or_mac
+                && self.may_match_cidr_or_mac(std::iter::once(IpKeys::V4(v4)), &[macs()]))
     }
 
     /// The CIDR and MAC part of [`Self::may_match`]: gate bits and the MAC filter
     /// are in cache (8 KiB each for the usual few targets), so nothing is prefetched.
     #[inline(never)]
-    fn may_match_cidr_or_mac(&self, d: &Dissection) -> bool {
-        let cidr = d.ip_keys().any(|keys| match keys {
+    fn may_match_cidr_or_mac<'a>(
+        &self,
+        mut ips: impl Iterator<Item = IpKeys<'a>>,
+        macs: &[MacPair],
+    ) -> bool {
+        let cidr = ips.any(|keys| match keys {
             IpKeys::V4([src, dst]) => self.cidr4.may_contain(src) || self.cidr4.may_contain(dst),
             IpKeys::V6(&[src, dst]) => self.cidr6.may_contain(src) || self.cidr6.may_contain(dst),
         });
         let mac = |m: [u8; 6]| self.mac.passes(self.mac.hash(mac_key(m)));
-        cidr || d.macs().iter().any(|pair| mac(pair.src) || mac(pair.dst))
+        cidr || macs.iter().any(|pair| mac(pair.src) || mac(pair.dst))
     }
 
     /// Finds every intercept `d` belongs to at time `ts_ns`: the three stages
