@@ -27,17 +27,38 @@ static const uint16_t CALEA_PKTMBUF_HEADROOM = RTE_PKTMBUF_HEADROOM;
 /* rte_errno is a per-lcore thread-local: read it through a function. */
 static inline int calea_rte_errno(void) { return rte_errno; }
 
-/* Frees a burst of received mbufs through the inline mempool path: single-segment
- * direct mbufs of one pool go back with one rte_mempool_put_bulk (one lookup of
- * the lcore's cache per burst); anything else (chains, shared or indirect mbufs)
- * takes rte_pktmbuf_free. Inlined here, unlike rte_pktmbuf_free_bulk, which is
- * a call into librte_mbuf.so. */
+/* Frees a burst of received mbufs through the inline mempool path, inlined here
+ * unlike rte_pktmbuf_free_bulk (a call into librte_mbuf.so).
+ *
+ * A burst from an RX queue is nearly always single-segment direct mbufs of one
+ * pool that nothing else references: for those, rte_pktmbuf_prefree_seg would
+ * change nothing, so one pass checks that every mbuf is in that state and the
+ * whole array goes back with one rte_mempool_put_bulk. Any other burst takes
+ * the general path: single-segment direct mbufs batched per pool, anything else
+ * (chains, shared, indirect or external mbufs) through rte_pktmbuf_free. */
 static inline void calea_pktmbuf_free_burst(struct rte_mbuf **pkts, unsigned int n)
 {
 	void *pending[64];
-	struct rte_mempool *pool = NULL;
+	struct rte_mempool *pool;
+	uintptr_t odd = 0;
 	unsigned int k = 0;
 
+	if (n == 0)
+		return;
+	pool = pkts[0]->pool;
+	for (unsigned int i = 0; i < n; i++) {
+		const struct rte_mbuf *m = pkts[i];
+
+		odd |= (uintptr_t)(rte_mbuf_refcnt_read(m) ^ 1) | (uintptr_t)(m->nb_segs ^ 1) |
+		       (uintptr_t)(m->ol_flags & (RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL)) |
+		       (uintptr_t)m->next | ((uintptr_t)m->pool ^ (uintptr_t)pool);
+	}
+	if (likely(odd == 0)) {
+		rte_mempool_put_bulk(pool, (void **)pkts, n);
+		return;
+	}
+
+	pool = NULL;
 	for (unsigned int i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 
