@@ -44,8 +44,8 @@ pub struct WorkerStats {
 /// Which time stamps a packet for the warrant-window check and its record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Clock {
-    /// Wall clock, read once per burst, when its first candidate frame is classified
-    /// (most bursts have none).
+    /// Wall clock, read once per burst, when a frame of it is first found in a
+    /// target table (most bursts have none).
     System,
     /// The source's receive timestamp when it gives one (capture files), else the
     /// wall clock.
@@ -199,13 +199,21 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                     continue;
                 }
             }
-            let mut wall = || *now.get_or_insert_with(wall_clock_ns);
-            let ts = match cx.clock {
-                Clock::Source => b.timestamp(i).unwrap_or_else(wall),
-                Clock::System => wall(),
+            // Read only for a frame with an address in a table (not for one the
+            // filters let through by chance).
+            let mut frame_ts = None;
+            let mut ts = || {
+                *frame_ts.get_or_insert_with(|| {
+                    let mut wall = || *now.get_or_insert_with(wall_clock_ns);
+                    match cx.clock {
+                        Clock::Source => b.timestamp(i).unwrap_or_else(wall),
+                        Clock::System => wall(),
+                    }
+                })
             };
-            cx.tables.classify_hashed(d, kh, ts, &mut s.matches);
+            cx.tables.classify_hashed(d, kh, &mut ts, &mut s.matches);
             if !s.matches.is_empty() {
+                let ts = ts();
                 let frame = RxFrame {
                     bytes: b.frame(i),
                     wire_len: b.wire_len(i),

@@ -261,24 +261,32 @@ impl TableReplica {
         let mut kh = KeyHashes::default();
         self.hash_keys(d, &mut kh);
         if self.may_match(d, &kh) {
-            self.classify_hashed(d, &kh, ts_ns, out);
+            self.classify_hashed(d, &kh, || ts_ns, out);
         } else {
             out.clear();
         }
     }
 
     /// Stage 3: finds every intercept `d` (hashed into `kh` by
-    /// [`Self::hash_keys`]) belongs to at time `ts_ns`: src and dst of every IP
-    /// layer (outer and tunnelled) against exact then CIDR tables, then the MACs
-    /// of every Ethernet layer. A slot counts only if its intercept is set and
-    /// `valid_from_ns <= ts_ns < valid_until_ns`. Each stage is skipped when empty.
+    /// [`Self::hash_keys`]) belongs to at the time `now` gives: src and dst of
+    /// every IP layer (outer and tunnelled) against exact then CIDR tables, then
+    /// the MACs of every Ethernet layer. A slot counts only if its intercept is set
+    /// and `valid_from_ns <= now() < valid_until_ns`. Each stage is skipped when
+    /// empty. `now` is called only once an address is found in a table, so a
+    /// frame the filters let through by chance never reads the clock.
     #[inline]
-    pub fn classify_hashed(&self, d: &Dissection, kh: &KeyHashes, ts_ns: u64, out: &mut Matches) {
+    pub fn classify_hashed(
+        &self,
+        d: &Dissection,
+        kh: &KeyHashes,
+        mut now: impl FnMut() -> u64,
+        out: &mut Matches,
+    ) {
         out.clear();
         if self.targets == 0 {
             return;
         }
-        let mut hit = |set: &[Slot], dir: Direction| self.hit(set, dir, ts_ns, out);
+        let mut hit = |set: &[Slot], dir: Direction| self.hit(set, dir, now(), out);
         for (keys, &[hs, hd]) in d.ip_keys().zip(&kh.0) {
             match keys {
                 IpKeys::V4([src, dst]) => {

@@ -224,7 +224,7 @@ fn burst_cost(r: &TableReplica, frames: &[Vec<u8>]) -> f64 {
                         .take(chunk.len())
                         .filter(|(_, m)| **m)
                     {
-                        r.classify_hashed(d, kh, 1, &mut m);
+                        r.classify_hashed(d, kh, || 1, &mut m);
                         acc = acc.wrapping_add(m.len() as u64);
                     }
                 }
