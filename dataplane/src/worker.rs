@@ -134,6 +134,55 @@ struct Scratch {
     matches: Matches,
 }
 
+/// A worker's per-burst path on its own: its scratch space and totals. [`run`]
+/// drives one; a benchmark can time the same code on bursts it builds.
+pub struct BurstPath {
+    scratch: Box<Scratch>,
+    t: Totals,
+}
+
+impl Default for BurstPath {
+    fn default() -> Self {
+        BurstPath {
+            scratch: Box::new(Scratch {
+                v4: [[0; 2]; CHUNK],
+                kh: [KeyHashes::default(); CHUNK],
+                d: [Dissection::default(); CHUNK],
+                matches: Matches::new(),
+            }),
+            t: Totals::default(),
+        }
+    }
+}
+
+impl BurstPath {
+    /// Classifies every frame of `b` against `tables` and hands each match to
+    /// `handoff` as worker `id`, stamped by `clock`.
+    #[inline]
+    pub fn process<B: RxBurst + ?Sized>(
+        &mut self,
+        b: &B,
+        tables: &TableReplica,
+        handoff: &mut HandoffProducer,
+        clock: Clock,
+        id: u16,
+    ) {
+        let cx = FrameCtx {
+            id,
+            clock,
+            tables,
+            handoff,
+            t: &mut self.t,
+        };
+        process(b, &mut self.scratch, cx);
+    }
+
+    /// Frames matched so far.
+    pub fn matches(&self) -> u64 {
+        self.t.matches
+    }
+}
+
 /// What the per-frame path needs besides the frames.
 struct FrameCtx<'a> {
     id: u16,
@@ -295,13 +344,7 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
         update_budget,
         armed,
     } = ctx;
-    let mut scratch = Box::new(Scratch {
-        v4: [[0; 2]; CHUNK],
-        d: [Dissection::default(); CHUNK],
-        kh: [KeyHashes::default(); CHUNK],
-        matches: Matches::new(),
-    });
-    let mut t = Totals::default();
+    let mut path = BurstPath::default();
     tracing::info!(worker = id, "worker started");
     while !quit.load(Relaxed) {
         let applied = tables.apply_pending(update_budget);
@@ -312,16 +355,8 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
             }
             continue;
         }
-        let poll = source.poll_burst(|b| {
-            let cx = FrameCtx {
-                id,
-                clock,
-                tables: &tables,
-                handoff: &mut handoff,
-                t: &mut t,
-            };
-            process(b, &mut scratch, cx);
-        });
+        let poll = source.poll_burst(|b| path.process(b, &tables, &mut handoff, clock, id));
+        let t = &mut path.t;
         match poll {
             Poll::Frames(_) => t.busy += 1,
             Poll::Idle => t.idle += 1,

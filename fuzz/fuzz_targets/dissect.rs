@@ -1,7 +1,8 @@
 //! Fuzz `dataplane::parse::dissect`: no input may panic it, what it reports must
 //! stay inside the frame, and its fast path must agree with the general walker
 //! (`dissect_general`) on every input, also when the output still holds the
-//! layers of an earlier, deeper frame.
+//! layers of an earlier, deeper frame. The worker's screen (`common_ipv4`) must
+//! pass only frames the walker dissects to that one IPv4 layer and MAC pair.
 //!
 //! Run from fuzz/: `cargo run --bin dissect_seeds` (writes a seed frame per
 //! encapsulation into corpus/dissect), then `cargo +nightly fuzz run dissect`.
@@ -9,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use dataplane::parse::{dissect, dissect_general, Dissection};
+use dataplane::parse::{common_ipv4, dissect, dissect_general, mac_pair, Dissection};
 use dataplane::synth::Frame;
 use libfuzzer_sys::fuzz_target;
 
@@ -45,5 +46,10 @@ fuzz_target!(|data: &[u8]| {
         if let Some(l3) = d.l3_offset {
             assert!(usize::from(l3) <= usize::from(d.header_len));
         }
+    }
+    if let Some(v4) = common_ipv4(data) {
+        assert_eq!(want, Ok(()), "screened a frame the walker rejects");
+        assert_eq!(general.single_v4(), Some(v4), "screened addresses differ");
+        assert_eq!(general.macs(), &[mac_pair(data)], "screened MACs differ");
     }
 });

@@ -219,7 +219,7 @@ impl TableReplica {
                 IpKeys::V6(_) => pass_and_prefetch(&self.exact6, src, dst),
             };
         }
-        exact || (self.cidr_or_mac && self.may_match_cidr_or_mac(d.ip_keys(), d.macs()))
+        exact || (self.cidr_or_mac && self.may_match_cidr_or_mac(d.ip_keys(), || d.macs()))
     }
 
     /// [`Self::may_match`] for a frame whose only IP layer is IPv4 `v4` (hashed by
@@ -235,23 +235,28 @@ impl TableReplica {
         let [src, dst] = kh.0[0];
         pass_and_prefetch(&self.exact4, src, dst)
             || (self.cidr_or_mac
-                && self.may_match_cidr_or_mac(std::iter::once(IpKeys::V4(v4)), &[macs()]))
+                && self.may_match_cidr_or_mac(std::iter::once(IpKeys::V4(v4)), || [macs()]))
     }
 
     /// The CIDR and MAC part of [`Self::may_match`]: gate bits and the MAC filter
-    /// are in cache (8 KiB each for the usual few targets), so nothing is prefetched.
+    /// are in cache (8 KiB each for the usual few targets), so nothing is
+    /// prefetched. `macs` is called only when MAC targets are stored.
     #[inline(never)]
-    fn may_match_cidr_or_mac<'a>(
+    fn may_match_cidr_or_mac<'a, M: AsRef<[MacPair]>>(
         &self,
         mut ips: impl Iterator<Item = IpKeys<'a>>,
-        macs: &[MacPair],
+        macs: impl FnOnce() -> M,
     ) -> bool {
         let cidr = ips.any(|keys| match keys {
             IpKeys::V4([src, dst]) => self.cidr4.may_contain(src) || self.cidr4.may_contain(dst),
             IpKeys::V6(&[src, dst]) => self.cidr6.may_contain(src) || self.cidr6.may_contain(dst),
         });
         let mac = |m: [u8; 6]| self.mac.passes(self.mac.hash(mac_key(m)));
-        cidr || macs.iter().any(|pair| mac(pair.src) || mac(pair.dst))
+        cidr || (!self.mac.is_empty()
+            && macs()
+                .as_ref()
+                .iter()
+                .any(|pair| mac(pair.src) || mac(pair.dst)))
     }
 
     /// Finds every intercept `d` belongs to at time `ts_ns`: the three stages
