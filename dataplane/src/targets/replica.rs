@@ -197,7 +197,12 @@ impl TableReplica {
     /// (screened by [`crate::parse::common_ipv4`]), without its [`Dissection`].
     #[inline(always)]
     pub fn hash_v4(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
-        kh.0[0] = hash_pair(&self.exact4, src, dst);
+        // With no exact IPv4 target nothing can match there, whatever `kh`
+        // holds (a stale hash the filter passes only costs a probe that finds
+        // nothing): a CIDR- or MAC-only table skips the hashing.
+        if !self.exact4.is_empty() {
+            kh.0[0] = hash_pair(&self.exact4, src, dst);
+        }
     }
 
     /// Stage 2, once the filter lines are in: whether `d` (hashed by stage 1)
