@@ -18,7 +18,7 @@ pub enum Poll {
 }
 
 /// The frames of one received burst, handed to the worker as a whole so it can
-/// dissect all of them, prefetch their table lines, then classify (l3fwd style).
+/// screen or dissect all of them, prefetch their table lines, then classify (l3fwd style).
 pub trait RxBurst {
     /// Number of frames (at least one when a source hands the burst out).
     fn len(&self) -> usize;

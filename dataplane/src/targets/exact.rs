@@ -12,7 +12,7 @@
 //! about 1.7 % false positives at the highest load. At 8 bits per key (half the
 //! memory) it was 5 %, and each false positive is a probe of the entry array, which
 //! is out of cache for a large table: 16 bits measured 5 % more packets per second
-//! with 1M targets (perf/results/dataplane-2026-12-01.md). Removing a key
+//! with 1M targets (`perf/results/dataplane-2026-12-01.md`). Removing a key
 //! leaves its bits set (a false positive costs one probe, never a wrong answer);
 //! the filter is rebuilt once a quarter of the keys are stale.
 //!
