@@ -259,15 +259,7 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
             // Read only for a frame with an address in a table (not for one the
             // filters let through by chance).
             let mut frame_ts = None;
-            let mut ts = || {
-                *frame_ts.get_or_insert_with(|| {
-                    let mut wall = || *now.get_or_insert_with(wall_clock_ns);
-                    match cx.clock {
-                        Clock::Source => b.timestamp(i).unwrap_or_else(wall),
-                        Clock::System => wall(),
-                    }
-                })
-            };
+            let mut ts = || *frame_ts.get_or_insert_with(|| frame_time(cx.clock, b, i, &mut now));
             cx.tables.classify_hashed(d, kh, &mut ts, &mut s.matches);
             if !s.matches.is_empty() {
                 let ts = ts();
@@ -283,8 +275,19 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     cx.t.rx_bytes += rx_bytes;
 }
 
+/// The time of frame `i` of `b` under `clock`; `now` caches the wall clock, read
+/// at most once per burst.
+fn frame_time<B: RxBurst + ?Sized>(clock: Clock, b: &B, i: usize, now: &mut Option<u64>) -> u64 {
+    let mut wall = || *now.get_or_insert_with(wall_clock_ns);
+    match clock {
+        Clock::Source => b.timestamp(i).unwrap_or_else(wall),
+        Clock::System => wall(),
+    }
+}
+
 /// Stage 1 for a frame the screen declined (tunnels, IPv6, options, fragments,
-/// other protocols, malformed frames): the general walker, then the hashes of every
+/// other protocols, malformed frames): [`dissect`], whose fast path takes common
+/// IPv6 frames and hands the rest to the general walker, then the hashes of every
 /// layer.
 #[inline(never)]
 fn dissect_other(
