@@ -1,6 +1,6 @@
 //! The poll loop of one worker on a pinned core: apply table updates, receive a
-//! burst, then per chunk of it read every frame's addresses (a common frame is
-//! only screened, any other dissected), hash them and prefetch their filter lines;
+//! burst, then per chunk of it read every frame's addresses (a common IPv4 or
+//! IPv6 frame is only screened, any other dissected), hash them and prefetch their filter lines;
 //! then pass every frame through the filters; then dissect and classify the few
 //! that may match and hand off the matches. No allocation, lock,
 //! log or syscall per packet; counters go to shared atomics once per burst.
@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
-use crate::parse::{common_ipv4, dissect, mac_pair, Dissection, ParseError};
+use crate::parse::{common_ipv4, common_ipv6, dissect, mac_pair, Dissection, ParseError};
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica};
 
@@ -128,6 +128,8 @@ const PREFETCH_AHEAD: usize = 3;
 struct Scratch {
     /// Addresses of the frames [`common_ipv4`] screened.
     v4: [[u32; 2]; CHUNK],
+    /// Addresses of the frames [`common_ipv6`] screened.
+    v6: [[u128; 2]; CHUNK],
     kh: [KeyHashes; CHUNK],
     /// Dissections of the other frames, and of screened frames that may match.
     d: [Dissection; CHUNK],
@@ -146,6 +148,7 @@ impl Default for BurstPath {
         BurstPath {
             scratch: Box::new(Scratch {
                 v4: [[0; 2]; CHUNK],
+                v6: [[0; 2]; CHUNK],
                 kh: [KeyHashes::default(); CHUNK],
                 d: [Dissection::default(); CHUNK],
                 matches: Matches::new(),
@@ -195,7 +198,7 @@ struct FrameCtx<'a> {
 }
 
 /// One burst, per chunk: screen every frame for the common shape (Ethernet, one
-/// IPv4 layer, TCP or UDP), fully dissecting only the others, and hash the
+/// IPv4 or IPv6 layer, TCP or UDP), fully dissecting only the others, and hash the
 /// addresses and prefetch their filter lines; pass every parsed frame through the
 /// filters (prefetching the entries of those that pass); dissect the screened
 /// survivors, classify every survivor and hand off the matches.
@@ -213,18 +216,23 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     let mut start = 0;
     while start < n {
         let len = (n - start).min(CHUNK);
-        // Bits j: frame j of the chunk screened (addresses in `s.v4`), or
-        // dissected (into `s.d`) without error.
-        let (mut screened, mut dissected) = (0u32, 0u32);
-        for (j, (v4, kh)) in s.v4.iter_mut().zip(&mut s.kh).take(len).enumerate() {
+        // Bits j: frame j of the chunk screened as IPv4 (addresses in `s.v4`)
+        // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4
+        // is tried first: on most links nearly every frame.
+        let (mut screened4, mut screened6, mut dissected) = (0u32, 0u32, 0u32);
+        for (j, kh) in s.kh.iter_mut().take(len).enumerate() {
             let i = start + j;
             b.prefetch(i + PREFETCH_AHEAD);
             let frame = b.frame(i);
             rx_bytes += frame.len() as u64;
-            if let Some(addrs) = common_ipv4(frame) {
+            if let (Some(addrs), Some(v4)) = (common_ipv4(frame), s.v4.get_mut(j)) {
                 *v4 = addrs;
                 cx.tables.hash_v4(addrs, kh);
-                screened |= 1 << j;
+                screened4 |= 1 << j;
+            } else if let (Some(addrs), Some(v6)) = (common_ipv6(frame), s.v6.get_mut(j)) {
+                *v6 = addrs;
+                cx.tables.hash_v6(addrs, kh);
+                screened6 |= 1 << j;
             } else if let Some(d) = s.d.get_mut(j) {
                 match dissect_other(frame, d, kh, cx.tables) {
                     Ok(()) => dissected |= 1 << j,
@@ -233,10 +241,15 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
             }
         }
         let mut candidates = 0u32;
-        for j in bits(screened) {
+        let macs = |j: usize| move || mac_pair(b.frame(start + j));
+        for j in bits(screened4) {
             if let (Some(&v4), Some(kh)) = (s.v4.get(j), s.kh.get(j)) {
-                let macs = || mac_pair(b.frame(start + j));
-                candidates |= u32::from(cx.tables.may_match_v4(v4, kh, macs)) << j;
+                candidates |= u32::from(cx.tables.may_match_v4(v4, kh, macs(j))) << j;
+            }
+        }
+        for j in bits(screened6) {
+            if let (Some(v6), Some(kh)) = (s.v6.get(j), s.kh.get(j)) {
+                candidates |= u32::from(cx.tables.may_match_v6(v6, kh, macs(j))) << j;
             }
         }
         for j in bits(dissected) {
@@ -249,9 +262,9 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 continue;
             };
             let i = start + j;
-            if screened & (1 << j) != 0 {
+            if (screened4 | screened6) & (1 << j) != 0 {
                 if let Err(e) = dissect(b.frame(i), d) {
-                    // Not reached: the screen passes only frames dissect takes.
+                    // Not reached: the screens pass only frames dissect takes.
                     parse_error(cx.t, e);
                     continue;
                 }
@@ -285,10 +298,9 @@ fn frame_time<B: RxBurst + ?Sized>(clock: Clock, b: &B, i: usize, now: &mut Opti
     }
 }
 
-/// Stage 1 for a frame the screen declined (tunnels, IPv6, options, fragments,
-/// other protocols, malformed frames): [`dissect`], whose fast path takes common
-/// IPv6 frames and hands the rest to the general walker, then the hashes of every
-/// layer.
+/// Stage 1 for a frame the screens declined (tunnels, IPv4 options, fragments,
+/// IPv6 extension headers, other protocols, malformed frames): [`dissect`], which
+/// hands them to the general walker, then the hashes of every layer.
 #[inline(never)]
 fn dissect_other(
     frame: &[u8],

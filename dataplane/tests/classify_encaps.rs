@@ -341,6 +341,37 @@ pub(crate) fn corpus() -> Vec<Case> {
             e().ipv6(o6(12), six(0xfe, 1)).udp(1, 2),
             vec![],
         ),
+        // Common IPv6 frames (screened too): exact, prefix, MAC and no match.
+        case(
+            "ipv6 from target",
+            e().ipv6(t6, o6(13)).tcp(1, 2),
+            vec![(101, From)],
+        ),
+        case(
+            "vlan ipv6 to target",
+            e().vlan(9).ipv6(o6(13), t6).udp(1, 2),
+            vec![(101, To)],
+        ),
+        case(
+            "ipv6 many to target",
+            e().ipv6(o6(14), six(0x99, 1)).udp(1, 2),
+            vec![(106, To)],
+        ),
+        case(
+            "ipv6 cidr from target",
+            e().ipv6(six(0xff, 3), o6(14)).tcp(1, 2),
+            vec![(103, From)],
+        ),
+        case(
+            "vlan ipv6 other",
+            e().vlan(9).ipv6(o6(15), six(0x100, 1)).tcp(1, 2),
+            vec![],
+        ),
+        case(
+            "ipv6 mac only from target",
+            Frame::ethernet(M_T, B).ipv6(o6(16), o6(17)).udp(1, 2),
+            vec![(104, From)],
+        ),
     ]
 }
 

@@ -1,8 +1,9 @@
 //! Fuzz `dataplane::parse::dissect`: no input may panic it, what it reports must
 //! stay inside the frame, and its fast path must agree with the general walker
 //! (`dissect_general`) on every input, also when the output still holds the
-//! layers of an earlier, deeper frame. The worker's screen (`common_ipv4`) must
-//! pass only frames the walker dissects to that one IPv4 layer and MAC pair.
+//! layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
+//! `common_ipv6`) must pass only frames the walker dissects to that one IP layer
+//! and MAC pair.
 //!
 //! Run from fuzz/: `cargo run --bin dissect_seeds` (writes a seed frame per
 //! encapsulation into corpus/dissect), then `cargo +nightly fuzz run dissect`.
@@ -10,7 +11,9 @@
 
 use std::sync::OnceLock;
 
-use dataplane::parse::{common_ipv4, dissect, dissect_general, mac_pair, Dissection};
+use dataplane::parse::{
+    common_ipv4, common_ipv6, dissect, dissect_general, mac_pair, Dissection, ParseError,
+};
 use dataplane::synth::Frame;
 use libfuzzer_sys::fuzz_target;
 
@@ -48,8 +51,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Some(v4) = common_ipv4(data) {
-        assert_eq!(want, Ok(()), "screened a frame the walker rejects");
+        check_screened(data, want, &general);
         assert_eq!(general.single_v4(), Some(v4), "screened addresses differ");
-        assert_eq!(general.macs(), &[mac_pair(data)], "screened MACs differ");
+    }
+    if let Some(v6) = common_ipv6(data) {
+        check_screened(data, want, &general);
+        assert_eq!(general.single_v6(), Some(v6), "screened addresses differ");
     }
 });
+
+/// A frame a screen passed: the walker dissects it, to the frame's one MAC pair.
+fn check_screened(data: &[u8], walker: Result<(), ParseError>, general: &Dissection) {
+    assert_eq!(walker, Ok(()), "screened a frame the walker rejects");
+    assert_eq!(general.macs(), &[mac_pair(data)], "screened MACs differ");
+}

@@ -40,6 +40,17 @@ pub fn common_ipv4(frame: &[u8]) -> Option<[u32; 2]> {
     }
 }
 
+/// [`common_ipv4`] for a common frame whose one IP layer is IPv6: its addresses
+/// (source, destination), None for every other frame. The worker tries it on the
+/// frames `common_ipv4` declines.
+#[inline(always)]
+pub fn common_ipv6(frame: &[u8]) -> Option<[u128; 2]> {
+    match common(frame)?.ip {
+        Addrs::V6(a) => Some(a),
+        Addrs::V4(_) => None,
+    }
+}
+
 /// The MAC pair at the start of `frame` (zeros where it is shorter).
 #[inline(always)]
 pub fn mac_pair(frame: &[u8]) -> MacPair {
@@ -95,7 +106,7 @@ pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
     true
 }
 
-/// The one parser behind [`common_ipv4`] and [`dissect_common`], so both accept
+/// The one parser behind [`common_ipv4`], [`common_ipv6`] and [`dissect_common`], so all accept
 /// exactly the same frames. Inlined into each: what a caller does not use (the
 /// transport fields, for the screen) is never computed.
 #[inline(always)]
@@ -220,15 +231,16 @@ mod test {
             .build();
         prop_assert_eq!(dissect_general(&deep, &mut fast), Ok(()));
         let took = dissect_common(frame, &mut fast);
-        let screened = common_ipv4(frame);
+        let (screened4, screened6) = (common_ipv4(frame), common_ipv6(frame));
         if took {
             prop_assert_eq!(want, Ok(()));
             prop_assert_eq!(&fast, &general);
-            // The screen's addresses and MACs are the dissection's only layers.
-            prop_assert_eq!(screened, general.single_v4());
+            // The screens' addresses and MACs are the dissection's only layers.
+            prop_assert_eq!(screened4, general.single_v4());
+            prop_assert_eq!(screened6, general.single_v6());
             prop_assert_eq!(general.macs(), &[mac_pair(frame)]);
         } else {
-            prop_assert_eq!(screened, None);
+            prop_assert_eq!((screened4, screened6), (None, None));
         }
         Ok(took)
     }

@@ -28,7 +28,7 @@ pub mod vxlan;
 pub use dissect::{
     dissect, dissect_general, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS,
 };
-pub use fast::{common_ipv4, mac_pair};
+pub use fast::{common_ipv4, common_ipv6, mac_pair};
 
 /// Most IP layers recorded per frame (outer + tunnelled inner ones).
 pub const MAX_IP_LAYERS: usize = 4;
@@ -172,6 +172,12 @@ impl Dissection {
     #[inline(always)]
     pub fn single_v4(&self) -> Option<[u32; 2]> {
         (self.ip_count == 1 && self.v6_layers == 0).then_some(self.v4[0])
+    }
+
+    /// [`Self::single_v4`] for a frame whose only IP layer is IPv6.
+    #[inline(always)]
+    pub fn single_v6(&self) -> Option<[u128; 2]> {
+        (self.ip_count == 1 && self.v6_layers == 1).then_some(self.v6[0])
     }
 
     /// IP layers as table keys, outermost first: [`Self::ips`] without conversions

@@ -205,6 +205,15 @@ impl TableReplica {
         }
     }
 
+    /// [`Self::hash_v4`] for a frame whose only IP layer is IPv6 `[src, dst]`
+    /// (screened by [`crate::parse::common_ipv6`]).
+    #[inline(always)]
+    pub fn hash_v6(&self, [src, dst]: [u128; 2], kh: &mut KeyHashes) {
+        if !self.exact6.is_empty() {
+            kh.0[0] = hash_pair(&self.exact6, src, dst);
+        }
+    }
+
     /// Stage 2, once the filter lines are in: whether `d` (hashed by stage 1)
     /// may belong to an intercept. False for nearly every frame of a busy link,
     /// which then skips [`Self::classify_hashed`]; true if an exact filter lets an
@@ -237,10 +246,34 @@ impl TableReplica {
         kh: &KeyHashes,
         macs: impl FnOnce() -> MacPair,
     ) -> bool {
+        self.may_match_single(&self.exact4, IpKeys::V4(v4), kh, macs)
+    }
+
+    /// [`Self::may_match_v4`] for a frame whose only IP layer is IPv6 `v6`
+    /// (hashed by [`Self::hash_v6`]).
+    #[inline(always)]
+    pub fn may_match_v6(
+        &self,
+        v6: &[u128; 2],
+        kh: &KeyHashes,
+        macs: impl FnOnce() -> MacPair,
+    ) -> bool {
+        self.may_match_single(&self.exact6, IpKeys::V6(v6), kh, macs)
+    }
+
+    /// Stage 2 of a screened frame: its one IP layer `keys` (hashed in `exact`'s
+    /// slot of `kh`), its one MAC pair read by `macs`.
+    #[inline(always)]
+    fn may_match_single<K: Key>(
+        &self,
+        exact: &ExactTable<K>,
+        keys: IpKeys<'_>,
+        kh: &KeyHashes,
+        macs: impl FnOnce() -> MacPair,
+    ) -> bool {
         let [src, dst] = kh.0[0];
-        pass_and_prefetch(&self.exact4, src, dst)
-            || (self.cidr_or_mac
-                && self.may_match_cidr_or_mac(std::iter::once(IpKeys::V4(v4)), || [macs()]))
+        pass_and_prefetch(exact, src, dst)
+            || (self.cidr_or_mac && self.may_match_cidr_or_mac(std::iter::once(keys), || [macs()]))
     }
 
     /// The CIDR and MAC part of [`Self::may_match`]: gate bits and the MAC filter

@@ -2,7 +2,7 @@
 //! 0 / 1k / 100k / 1M IPv4 targets, a CIDR table, a carrier's mix of hosts, subnets
 //! and MACs, and IPv6 targets, over 64k pre-built
 //! frames, frame by frame and through the worker's own per-burst code (bursts of 32:
-//! screen or dissect all and prefetch their table lines, then classify the few that
+//! screen (IPv4, IPv6) or dissect all and prefetch their table lines, then classify the few that
 //! may match); next to it the cost of merely touching each frame, as a reference.
 //! Also memory per target per worker replica.
 //!
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use dataplane::handoff;
-use dataplane::parse::{common_ipv4, dissect, Dissection};
+use dataplane::parse::{common_ipv4, common_ipv6, dissect, Dissection};
 use dataplane::source::FrameBuf;
 use dataplane::synth::Frame;
 use dataplane::targets::{
@@ -156,13 +156,19 @@ fn time_per_frame(frames: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> u64) -> f64 {
     runs[RUNS / 2]
 }
 
-/// Median ns per frame of parsing alone, the worker's way: the screen for a
-/// common frame, dissect for any other (the parser's share of the cost).
+/// Median ns per frame of parsing alone, the worker's way: a screen for a
+/// common IPv4 or IPv6 frame, dissect for any other (the parser's share of the
+/// cost).
 fn parse_cost(frames: &[Vec<u8>]) -> f64 {
     let mut d = Dissection::default();
-    time_per_frame(frames, |fr| match common_ipv4(fr) {
-        Some([src, dst]) => u64::from(src ^ dst),
-        None => u64::from(dissect(fr, &mut d).is_ok()) + u64::from(d.header_len),
+    time_per_frame(frames, |fr| {
+        if let Some([src, dst]) = common_ipv4(fr) {
+            u64::from(src ^ dst)
+        } else if let Some([src, dst]) = common_ipv6(fr) {
+            (src ^ dst) as u64
+        } else {
+            u64::from(dissect(fr, &mut d).is_ok()) + u64::from(d.header_len)
+        }
     })
 }
 
