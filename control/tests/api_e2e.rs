@@ -1,5 +1,6 @@
 //! End-to-end tests of the provisioning API against the real `calea-probe run`
 //! (child process, pcap-file source, real TLS certificates, real SQLite).
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon_harness;

@@ -1,5 +1,6 @@
 //! Tamper evidence: every kind of edit to the database chain or the mirror is
 //! reported at the first bad record, with the right seq and reason.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod store_support;

@@ -1,6 +1,7 @@
 //! The real collector refuses a stream that is neither BER PS-PDUs nor X2/X3 and
 //! one whose PDUs do not decode, closes the connection, counts it, and writes
 //! nothing.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod delivery_common;

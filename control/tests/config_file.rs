@@ -1,4 +1,5 @@
 //! Config loading: the documented example parses; every mistake is named.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! End-to-end tests of `calea-probe run`: warrant windows exact to the packet on
 //! capture timestamps, restart restoring intercepts before the first packet, and
 //! no acknowledged intercept lost to kill -9. Real daemon, collector, TLS, SQLite.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon_harness;

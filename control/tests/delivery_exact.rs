@@ -2,6 +2,7 @@
 //! order, with contiguous sequence numbers; CC bytes equal the input IP packets;
 //! header reports carry no payload byte and the right original length; IRI has
 //! begin and end.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod delivery_common;

@@ -1,6 +1,7 @@
 //! Keepalives: an idle link to the real collector stays up (the collector answers
 //! every keepalive), and a peer that completes the TLS handshake but then stalls
 //! (reads nothing, answers nothing) is declared dead, audited, and reconnected to.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod delivery_common;

@@ -1,6 +1,7 @@
 //! Engine → `pcap-dir` destination: per LIID content.pcap, headers.pcap and
 //! iri.jsonl on this machine, through the same routing, numbering and Begin/End
 //! as a network destination, and numbering that continues across a restart.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod delivery_common;

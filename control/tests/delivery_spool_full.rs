@@ -1,6 +1,7 @@
 //! A full spool refuses new records and counts them as loss, loudly: metric,
 //! audit records at 80 % and when full, and the collector sees the gap in the
 //! sequence numbers once the link is back.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod delivery_common;

@@ -3,6 +3,7 @@
 //! does not trust, and a client without any certificate are all refused; the
 //! probe audits the refusal and keeps the data in its spool, the collector
 //! counts and logs it, and nothing is delivered.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod delivery_common;

@@ -4,6 +4,7 @@
 //! stops with the collector down and restarts (spool replay, sequence numbers
 //! continue), with a torn spool tail. In every case each packet arrives exactly
 //! once, in order, with contiguous sequence numbers.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod delivery_common;

@@ -1,5 +1,6 @@
 //! `calea-probe demo` end to end: real EAL on a net_pcap vdev (child process, own
 //! --file-prefix), real collector over TLS. Exactly the targets' packets arrive.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! PS-PDUs (ETSI TS 102 232-1/-3, BER) checked by an independent decoder:
 //! python3 + asn1tools over the ASN.1 (scripts/asn1/decode_pspdu.py, which also
 //! re-encodes each PDU and requires byte-identical output); and by our own decoder.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod encode_support;

@@ -1,5 +1,6 @@
 //! X2/X3 PDUs checked by an independent decoder: Wireshark's `5gli` dissector
 //! (tshark), over a real TCP stream in a pcap; and by our own decoder.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod encode_support;

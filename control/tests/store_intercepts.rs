@@ -1,5 +1,6 @@
 //! Intercept and destination lifecycle in the real SQLite store, with the
 //! audit records each mutation must leave.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod store_support;

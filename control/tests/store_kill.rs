@@ -1,6 +1,7 @@
 //! Crash safety: a writer process is SIGKILLed mid-stream; every intercept it
 //! was told was stored (the call returned Ok) must be there after reopening,
 //! and the audit chain (database and mirror) must verify.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod store_support;

@@ -1,6 +1,7 @@
 //! Opening the state database: a missing file starts a new one; anything else
 //! that is not an intact calea-probe database is refused with a clear error,
 //! never replaced by an empty one.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod store_support;

@@ -10,6 +10,7 @@
 //! holding the whole frame, matches of Headers intercepts into records holding only
 //! `frame[..header_len]`. A Headers-mode intercept therefore never shares a record
 //! with payload bytes.
+#![forbid(unsafe_code)]
 
 use std::sync::Arc;
 

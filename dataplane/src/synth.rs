@@ -15,6 +15,7 @@
 //!     .build();
 //! assert_eq!(f.len(), 14 + 4 + 20 + 8 + 5);
 //! ```
+#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter};

@@ -4,6 +4,7 @@
 //! then pass every frame through the filters; then dissect and classify the few
 //! that may match and hand off the matches. No allocation, lock,
 //! log or syscall per packet; counters go to shared atomics once per burst.
+#![forbid(unsafe_code)]
 
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;

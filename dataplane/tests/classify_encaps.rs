@@ -3,6 +3,7 @@
 //! intercepts and directions must be exactly the expected one.
 //!
 //! The corpus here is shared with the worker tests (`#[path]` include).
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -1,5 +1,6 @@
 //! One million IPv4 targets load through the update rings in budgeted chunks while
 //! the "worker" keeps applying, then classify correctly (hits and misses).
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::Ipv4Addr;

@@ -5,6 +5,7 @@
 //! child process (`CALEA_EAL_CHILD` set, `--exact <test>`), with its own
 //! `--file-prefix`. The child receives and prints one `@@` line per frame; the
 //! parent wrote the captures and checks the child's lines against them.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;

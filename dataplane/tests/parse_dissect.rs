@@ -1,5 +1,6 @@
 //! `dissect` on every encapsulation the synthesiser builds: exact addresses, MACs,
 //! transport, L3 offset and header length; truncation, bogus lengths and loops.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -1,4 +1,5 @@
 //! Property tests: no input panics `dissect`; random valid frames round-trip.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};

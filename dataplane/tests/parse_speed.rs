@@ -1,6 +1,7 @@
 //! Benchmark, not a pass/fail test: prints the cost of `dissect` per frame for the
 //! miss path and a few encapsulations. Run with
 //! `cargo test --release -p dataplane --test parse_speed -- --ignored --nocapture`.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;

@@ -1,5 +1,6 @@
 //! The synthesiser builds what it says (checked through the views and checksums) and
 //! its pcap files round-trip.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -1,6 +1,7 @@
 //! The worker loop end to end on a real capture file: pcap source → dissect →
 //! classify → hand-off. Every record handed off is compared, packet by packet, with
 //! the expected set; headers-mode records must hold no payload byte.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;

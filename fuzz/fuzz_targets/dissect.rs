@@ -7,6 +7,7 @@
 //!
 //! Run from fuzz/: `cargo run --bin dissect_seeds` (writes a seed frame per
 //! encapsulation into corpus/dissect), then `cargo +nightly fuzz run dissect`.
+#![forbid(unsafe_code)]
 #![no_main]
 
 use std::sync::OnceLock;

@@ -1,6 +1,7 @@
 //! Zero-copy header parsing. One file per protocol layer (smoltcp-style views);
 //! [`dissect`] walks a whole frame, through any encapsulation, into a fixed-size
 //! [`Dissection`] without allocating. No input byte sequence can make it panic.
+#![forbid(unsafe_code)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

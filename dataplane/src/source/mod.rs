@@ -1,4 +1,5 @@
 //! Packet sources behind one trait: a DPDK ethdev RX queue, or a pcap file (tests, no EAL).
+#![forbid(unsafe_code)]
 
 pub mod dpdk;
 mod pcap;

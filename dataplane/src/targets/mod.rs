@@ -7,6 +7,7 @@
 //! spilled to a boxed slice). A frame goes through three stages
 //! ([`TableReplica::hash_keys`], [`TableReplica::may_match`],
 //! [`TableReplica::classify_hashed`]) so the worker can overlap a burst's lookups.
+#![forbid(unsafe_code)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
