@@ -9,7 +9,7 @@ use std::time::Duration;
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
-use pcap_file::PcapError;
+use pcap_file::{DataLink, PcapError};
 
 use super::{FrameBuf, PacketSource, Poll};
 
@@ -23,6 +23,9 @@ pub enum SourceError {
     /// The file is not a valid pcap/pcapng file.
     #[error("invalid capture file")]
     Pcap(#[from] PcapError),
+    /// The capture is not of Ethernet frames, the only link type the parser reads.
+    #[error("capture link type {0:?} is not Ethernet")]
+    LinkType(DataLink),
 }
 
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
@@ -62,7 +65,12 @@ impl PcapSource {
                 clocks: Vec::new(),
             }
         } else {
-            Reader::Pcap(PcapReader::new(file)?)
+            let reader = PcapReader::new(file)?;
+            let link = reader.header().datalink;
+            if link != DataLink::ETHERNET {
+                return Err(SourceError::LinkType(link));
+            }
+            Reader::Pcap(reader)
         };
         Ok(Self {
             reader,
@@ -111,6 +119,11 @@ impl PacketSource for PcapSource {
                     None => false,
                 },
                 Reader::PcapNg { reader, clocks } => match reader.next_block() {
+                    Some(Ok(Block::InterfaceDescription(idb)))
+                        if idb.linktype != DataLink::ETHERNET =>
+                    {
+                        not_ethernet(idb.linktype)
+                    }
                     Some(Ok(Block::InterfaceDescription(idb))) => {
                         let offset = idb.options.iter().find_map(|o| match o {
                             InterfaceDescriptionOption::IfTsOffset(s) => Some(*s),
@@ -167,6 +180,14 @@ fn bad_file(e: &PcapError) -> bool {
     false
 }
 
+/// A pcapng interface of another link type ends the source: its frames would
+/// be parsed as Ethernet and silently match nothing.
+#[cold]
+fn not_ethernet(link: DataLink) -> bool {
+    tracing::warn!(link = ?link, "capture interface is not Ethernet; stopping at this point");
+    false
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -214,11 +235,61 @@ mod test {
     }
 
     #[test]
+    fn rejects_a_pcap_of_another_link_type() {
+        use pcap_file::pcap::PcapHeader;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sll.pcap");
+        let header = PcapHeader {
+            datalink: DataLink::LINUX_SLL,
+            ..PcapHeader::default()
+        };
+        let mut w = PcapWriter::with_header(File::create(&path).unwrap(), header).unwrap();
+        w.write_packet(&PcapPacket::new(Duration::ZERO, 3, &[1; 3]))
+            .unwrap();
+        drop(w);
+        assert!(matches!(
+            PcapSource::open(&path, 8),
+            Err(SourceError::LinkType(DataLink::LINUX_SLL))
+        ));
+    }
+
+    #[test]
+    fn a_pcapng_interface_of_another_link_type_ends_the_source() {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+        use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+        use pcap_file::pcapng::PcapNgWriter;
+        use std::borrow::Cow;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raw.pcapng");
+        let mut w = PcapNgWriter::new(File::create(&path).unwrap()).unwrap();
+        for (interface_id, linktype) in [(0u32, DataLink::ETHERNET), (1, DataLink::RAW)] {
+            w.write_pcapng_block(InterfaceDescriptionBlock {
+                linktype,
+                snaplen: 0,
+                options: vec![],
+            })
+            .unwrap();
+            w.write_pcapng_block(EnhancedPacketBlock {
+                interface_id,
+                timestamp: Duration::ZERO,
+                original_len: 1,
+                data: Cow::Borrowed(&[1u8]),
+                options: vec![],
+            })
+            .unwrap();
+        }
+        drop(w);
+        let mut src = PcapSource::open(&path, 16).unwrap();
+        assert_eq!(src.poll(|_, _| ()), Poll::Frames(1));
+        assert_eq!(src.poll(|_, _| ()), Poll::Exhausted);
+    }
+
+    #[test]
     fn pcapng_timestamps_follow_each_interface_resolution() {
         use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
         use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
         use pcap_file::pcapng::PcapNgWriter;
-        use pcap_file::DataLink;
         use std::borrow::Cow;
 
         let dir = tempfile::tempdir().unwrap();
