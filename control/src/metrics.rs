@@ -42,6 +42,10 @@ pub struct WorkerSample {
 /// One sample of a port's NIC counters (absolute values since start).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NicSample {
+    /// Frames received.
+    pub ipackets: u64,
+    /// Bytes received.
+    pub ibytes: u64,
     /// Frames the NIC dropped because RX queues were full.
     pub imissed: u64,
     /// Erroneous frames.
@@ -60,6 +64,8 @@ pub struct ProbeMetrics {
     handoff_drops: IntCounterVec,
     parse_errors: IntCounterVec,
     busy_ratio: prometheus::GaugeVec,
+    nic_ipackets: IntCounterVec,
+    nic_ibytes: IntCounterVec,
     nic_imissed: IntCounterVec,
     nic_ierrors: IntCounterVec,
     nic_rx_nombuf: IntCounterVec,
@@ -161,6 +167,18 @@ impl ProbeMetrics {
                 &["worker", "kind"],
             )?,
             busy_ratio,
+            nic_ipackets: counter(
+                r,
+                "calea_nic_ipackets_total",
+                "Frames received by the NIC",
+                &["port"],
+            )?,
+            nic_ibytes: counter(
+                r,
+                "calea_nic_ibytes_total",
+                "Bytes received by the NIC",
+                &["port"],
+            )?,
             nic_imissed: counter(
                 r,
                 "calea_nic_imissed_total",
@@ -233,6 +251,8 @@ impl ProbeMetrics {
     /// Records a NIC sample for port index `port`.
     pub fn observe_nic(&self, port: usize, s: &NicSample) {
         let p = port.to_string();
+        raise(&self.nic_ipackets.with_label_values(&[&p]), s.ipackets);
+        raise(&self.nic_ibytes.with_label_values(&[&p]), s.ibytes);
         raise(&self.nic_imissed.with_label_values(&[&p]), s.imissed);
         raise(&self.nic_ierrors.with_label_values(&[&p]), s.ierrors);
         raise(&self.nic_rx_nombuf.with_label_values(&[&p]), s.rx_nombuf);
@@ -309,6 +329,7 @@ mod test {
         m.observe_nic(
             0,
             &NicSample {
+                ipackets: 40,
                 imissed: 3,
                 ..NicSample::default()
             },
@@ -324,6 +345,10 @@ mod test {
         );
         assert!(
             text.contains("calea_nic_imissed_total{port=\"0\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("calea_nic_ipackets_total{port=\"0\"} 40"),
             "{text}"
         );
     }

@@ -157,11 +157,17 @@ impl LiidOut {
             }
             Some(l) if pdu.sequence > l.saturating_add(1) => {
                 let missing = u64::from(pdu.sequence - l - 1);
-                tracing::warn!(dir = %self.dir.display(), after = l, next = pdu.sequence, "sequence gap");
+                // Not the directory: it is named after the LIID. Each LIID's
+                // summary counts its gaps.
+                tracing::warn!(stream, after = l, next = pdu.sequence, "sequence gap");
                 self.state.summary.gaps += missing;
             }
             None if pdu.sequence > 0 => {
-                tracing::warn!(dir = %self.dir.display(), first = pdu.sequence, "stream does not start at sequence 0");
+                tracing::warn!(
+                    stream,
+                    first = pdu.sequence,
+                    "stream does not start at sequence 0"
+                );
                 self.state.summary.gaps += u64::from(pdu.sequence);
             }
             _ => {}

@@ -224,15 +224,19 @@ impl Dataplane {
     fn nic(&self) -> Vec<NicSample> {
         self.ports
             .iter()
-            .map(|p| {
-                p.stats().map_or_else(
-                    |_| NicSample::default(),
-                    |s| NicSample {
-                        imissed: s.imissed,
-                        ierrors: s.ierrors,
-                        rx_nombuf: s.rx_nombuf,
-                    },
-                )
+            .enumerate()
+            .map(|(port, p)| match p.stats() {
+                Ok(s) => NicSample {
+                    ipackets: s.ipackets,
+                    ibytes: s.ibytes,
+                    imissed: s.imissed,
+                    ierrors: s.ierrors,
+                    rx_nombuf: s.rx_nombuf,
+                },
+                Err(e) => {
+                    tracing::warn!(port, error = %e, "cannot read NIC counters");
+                    NicSample::default()
+                }
             })
             .collect()
     }
@@ -312,8 +316,8 @@ impl fmt::Display for FinalCounters {
         for (i, n) in self.nics.iter().enumerate() {
             writeln!(
                 f,
-                "port {i}: imissed={} ierrors={} rx_nombuf={}",
-                n.imissed, n.ierrors, n.rx_nombuf
+                "port {i}: ipackets={} ibytes={} imissed={} ierrors={} rx_nombuf={}",
+                n.ipackets, n.ibytes, n.imissed, n.ierrors, n.rx_nombuf
             )?;
         }
         Ok(())
