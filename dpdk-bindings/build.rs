@@ -11,6 +11,9 @@ use std::process::{exit, Command};
 const MISSING: &str = "dpdk-sys: DPDK 22.11 development files not found (pkg-config libdpdk). \
 Install them: scripts/install-deps.sh (apt-get install dpdk-dev libdpdk-dev)";
 
+const NO_PKG_CONFIG: &str = "dpdk-sys: the pkg-config program is not installed; it finds \
+DPDK's headers. Install it: scripts/install-deps.sh (apt-get install pkg-config)";
+
 const HEADER: &str = "shim/calea_dpdk.h";
 
 /// Functions calea-probe calls (static-inline ones get a C wrapper).
@@ -65,6 +68,10 @@ fn pkg_config(arg: &str) -> Vec<String> {
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("{NO_PKG_CONFIG}");
+            exit(1);
+        }
         _ => {
             eprintln!("{MISSING}");
             exit(1);

@@ -7,7 +7,8 @@
 #
 # --short (CI): 3-second runs, best of 2 (a shared 2-core machine's load comes and goes:
 # best-of-n compares each side at its least disturbed); exits non-zero only if
-# probe/testpmd < FLOOR (default 0.5, the CI floor issue #2 sets).
+# probe/testpmd < FLOOR (default 0.5, the CI floor issue #2 sets; scripts/test.sh
+# passes 0.4 until the 2-core CI machines reach 0.5 reliably).
 # The last line is always: probe/testpmd ratio: R (probe X Mpps, testpmd Y Mpps, targets 1000000)
 set -euo pipefail
 
@@ -96,9 +97,12 @@ done
 probe_mpps="$(best <<<"${probe_runs[1000000]}")"
 
 ratio="$(awk -v p="$probe_mpps" -v t="$testpmd_mpps" 'BEGIN { printf "%.2f", p / t }')"
-echo "probe/testpmd ratio: $ratio (probe $probe_mpps Mpps, testpmd $testpmd_mpps Mpps, targets 1000000)"
 floor="${FLOOR:-0.5}"
+under=0
 if ((short)) && awk -v r="$ratio" -v f="$floor" 'BEGIN { exit !(r < f) }'; then
     echo "perf/run.sh: probe/testpmd ratio $ratio is under the floor $floor" >&2
-    exit 1
+    under=1
 fi
+# Last, also when under the floor.
+echo "probe/testpmd ratio: $ratio (probe $probe_mpps Mpps, testpmd $testpmd_mpps Mpps, targets 1000000)"
+exit "$under"
