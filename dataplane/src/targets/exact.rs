@@ -113,6 +113,9 @@ pub(crate) struct ExactTable<K: Copy> {
     /// Slot lists of keys in more than one intercept; `free` lists unused indices.
     spill: Vec<Box<[Slot]>>,
     free: Vec<u32>,
+    /// Times [`Self::add`] had to grow the table.
+    #[cfg(test)]
+    pub(crate) grown_by_add: u32,
 }
 
 impl<K: Key> Default for ExactTable<K> {
@@ -131,6 +134,8 @@ impl<K: Key> Default for ExactTable<K> {
             stale: 0,
             spill: Vec::new(),
             free: Vec::new(),
+            #[cfg(test)]
+            grown_by_add: 0,
         }
     }
 }
@@ -141,9 +146,22 @@ impl<K: Key> ExactTable<K> {
     }
 
     /// Keys stored.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Entries allocated: [`Self::add`] grows the table (a rehash) once more
+    /// than half of them would be in use.
+    pub(crate) fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Heap bytes of the slot lists of keys in more than one intercept.
+    pub(crate) fn spilled_bytes(&self) -> usize {
+        self.spill
+            .iter()
+            .map(|s| std::mem::size_of_val::<[Slot]>(s))
+            .sum()
     }
 
     /// Heap bytes used.
@@ -380,6 +398,10 @@ impl<K: Key> ExactTable<K> {
             return false;
         }
         if (self.len + 1) * 2 > self.entries.len() {
+            #[cfg(test)]
+            {
+                self.grown_by_add += 1;
+            }
             self.rehash((self.entries.len() * 2).max(MIN_ENTRIES));
         }
         self.place(key, u32::from(slot.0));

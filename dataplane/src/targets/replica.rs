@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::exact::{ExactTable, Key};
 use super::matches::Matches;
 use super::prefix::PrefixTable;
-use super::ring::{Msg, Reserve, Ring};
+use super::ring::{Msg, Replacement, Ring};
 use super::{Direction, InterceptSpec, Slot, Target, Update};
 use crate::parse::{Dissection, IpKeys, MacPair, MAX_IP_LAYERS};
 
@@ -60,9 +60,14 @@ pub struct TableReplica {
     spill_bytes: usize,
 }
 
-fn mac_key(mac: [u8; 6]) -> u64 {
+pub(crate) fn mac_key(mac: [u8; 6]) -> u64 {
     let [a, b, c, d, e, f] = mac;
     u64::from_be_bytes([0, 0, a, b, c, d, e, f])
+}
+
+fn swap_in<K: Key>(table: &mut ExactTable<K>, new: ExactTable<K>, spill: &mut usize) {
+    *spill = (*spill + new.spilled_bytes()).saturating_sub(table.spilled_bytes());
+    *table = new;
 }
 
 impl TableReplica {
@@ -94,7 +99,7 @@ impl TableReplica {
             match msg {
                 Msg::Update(u) => self.apply(u),
                 Msg::Epoch(e) => self.epoch = e,
-                Msg::Reserve(r) => self.reserve(r),
+                Msg::Replace(r) => self.replace(*r),
             }
         }
         if n > 0 {
@@ -124,10 +129,15 @@ impl TableReplica {
             + self.spill_bytes
     }
 
-    fn reserve(&mut self, r: Reserve) {
-        self.exact4.reserve(r.ipv4);
-        self.exact6.reserve(r.ipv6);
-        self.mac.reserve(r.mac);
+    /// Swaps in a table the writer rebuilt larger, with the same keys and slots.
+    /// The old one is freed here, between bursts.
+    fn replace(&mut self, r: Replacement) {
+        let spill = &mut self.spill_bytes;
+        match r {
+            Replacement::Ipv4(t) => swap_in(&mut self.exact4, t, spill),
+            Replacement::Ipv6(t) => swap_in(&mut self.exact6, t, spill),
+            Replacement::Mac(t) => swap_in(&mut self.mac, t, spill),
+        }
     }
 
     fn apply(&mut self, u: Update) {
@@ -500,6 +510,106 @@ mod test {
         assert_eq!(out, vec![m(11, Mode::Headers, Direction::ToTarget)]);
     }
 
+    /// Targets added one request at a time, as an operator adds them: the writer
+    /// grows every exact table ahead (a replacement on the ring), so the worker
+    /// never rehashes one itself, and every key and slot survives each swap.
+    #[test]
+    fn tables_grow_on_the_writer_side_and_keep_every_target() {
+        let (mut w, mut rs) = replicas(2, 64);
+        w.send(&[set(0, 10, Mode::Content), set(1, 11, Mode::Headers)]);
+        let ip4 = |i: u32| Target::Ipv4(Ipv4Addr::from(0x0a00_0000 + i));
+        let ip6 = |i: u32| Target::Ipv6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
+        let mac = |i: u32| {
+            let [_, b, c, d] = i.to_be_bytes();
+            Target::Mac([2, 0, 0, b, c, d])
+        };
+        let n = 3000;
+        for i in 0..n {
+            let mut ups = vec![add(0, ip4(i)), add(0, ip6(i))];
+            if i % 10 == 0 {
+                // Shared with a second intercept: a spilled slot list.
+                ups.extend([add(1, ip4(i)), add(1, mac(i))]);
+            }
+            let e = w.send(&ups);
+            for r in &mut rs {
+                while r.epoch() < e {
+                    r.apply_pending(16);
+                }
+            }
+        }
+        let macs = n / 10;
+        for r in &rs {
+            assert_eq!(r.target_count(), (2 * n + macs) as usize);
+            assert_eq!(
+                (
+                    r.exact4.grown_by_add,
+                    r.exact6.grown_by_add,
+                    r.mac.grown_by_add
+                ),
+                (0, 0, 0),
+                "a worker rehashed a table itself"
+            );
+            assert!(r.exact4.capacity() >= 2 * n as usize);
+            assert_eq!(
+                r.spill_bytes,
+                r.exact4.spilled_bytes(),
+                "spilled lists counted"
+            );
+            assert!(r.spill_bytes > 0);
+            for i in 0..n {
+                let expect = if i % 10 == 0 {
+                    vec![
+                        m(10, Mode::Content, Direction::FromTarget),
+                        m(11, Mode::Headers, Direction::FromTarget),
+                    ]
+                } else {
+                    vec![m(10, Mode::Content, Direction::FromTarget)]
+                };
+                let Target::Ipv4(a) = ip4(i) else {
+                    unreachable!()
+                };
+                assert_eq!(
+                    run(
+                        r,
+                        &[IpPair::V4 {
+                            src: a,
+                            dst: v4([192, 0, 2, 1])
+                        }],
+                        &[],
+                        FROM
+                    ),
+                    expect
+                );
+                let Target::Ipv6(a) = ip6(i) else {
+                    unreachable!()
+                };
+                let p6 = IpPair::V6 {
+                    src: a,
+                    dst: Ipv6Addr::LOCALHOST,
+                };
+                assert_eq!(
+                    run(r, &[p6], &[], FROM),
+                    vec![m(10, Mode::Content, Direction::FromTarget)]
+                );
+            }
+            let Target::Mac(src) = mac(10) else {
+                unreachable!()
+            };
+            let pair = MacPair { src, dst: [2; 6] };
+            assert_eq!(
+                run(r, &[], &[pair], FROM),
+                vec![m(11, Mode::Headers, Direction::FromTarget)]
+            );
+        }
+        // Without the writer, the same adds rehash the table on its owner.
+        let mut t = ExactTable::<u32>::default();
+        let mut spill = 0;
+        for i in 0..n {
+            t.add(i, Slot(0), &mut spill);
+        }
+        assert!(t.grown_by_add > 0);
+    }
+
     #[test]
     fn warrant_window_is_checked_per_packet() {
         let (_w, r) = loaded(&[
@@ -732,10 +842,11 @@ mod test {
         let (mut w, mut rs) = replicas(2, 64);
         let e = w.send(&[add(0, Target::Ipv4(v4([1, 1, 1, 1])))]);
         assert_eq!(e, 1);
-        assert_eq!(rs[0].apply_pending(usize::MAX), 2);
+        // The first IPv4 table (built by the writer), the add, the marker.
+        assert_eq!(rs[0].apply_pending(usize::MAX), 3);
         assert_eq!(w.min_applied(), 0);
         assert!(!w.wait_applied(e, Duration::from_millis(20)));
-        rs[1].apply_pending(1);
+        rs[1].apply_pending(2);
         assert!(
             !w.wait_applied(e, Duration::from_millis(20)),
             "marker not consumed yet"
@@ -756,9 +867,8 @@ mod test {
             .collect();
         std::thread::scope(|s| {
             let sender = s.spawn(|| w.send(&ups));
-            let mut applied = 0;
-            while applied < ups.len() + 1 {
-                applied += r.apply_pending(3);
+            while r.epoch() < 1 {
+                r.apply_pending(3);
             }
             assert_eq!(sender.join().ok(), Some(1));
         });

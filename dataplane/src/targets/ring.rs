@@ -6,26 +6,39 @@ use std::sync::atomic::AtomicU64;
 use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::CachePadded;
 
+use super::exact::ExactTable;
 use super::Update;
 
 /// One message on an update ring.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub(crate) enum Msg {
     /// A table change.
     Update(Update),
     /// Every message before this one is applied once the worker has consumed it.
     Epoch(u64),
-    /// Room for this many new entries is about to be needed (bulk loads: grow the
-    /// tables once rather than rehashing repeatedly).
-    Reserve(Reserve),
+    /// An exact table rebuilt larger by the writer, holding exactly what the
+    /// replica's own table holds at this point of the ring: the worker swaps it
+    /// in instead of rehashing (a stall of milliseconds at a million targets,
+    /// while its NIC queue fills).
+    Replace(Box<Replacement>),
 }
 
-/// New entries a batch may add, per table.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Reserve {
-    pub(crate) ipv4: usize,
-    pub(crate) ipv6: usize,
-    pub(crate) mac: usize,
+/// A replacement exact table, by family.
+pub(crate) enum Replacement {
+    Ipv4(ExactTable<u32>),
+    Ipv6(ExactTable<u128>),
+    Mac(ExactTable<u64>),
+}
+
+impl std::fmt::Debug for Replacement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (family, len) = match self {
+            Replacement::Ipv4(t) => ("ipv4", t.len()),
+            Replacement::Ipv6(t) => ("ipv6", t.len()),
+            Replacement::Mac(t) => ("mac", t.len()),
+        };
+        write!(f, "Replacement({family}, {len} keys)")
+    }
 }
 
 /// Shared between the writer and one replica.

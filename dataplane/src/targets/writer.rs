@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use hashbrown::{HashMap, HashSet};
 
+use super::exact::{ExactTable, Key};
 use super::prefix::Bits;
-use super::ring::{Msg, Reserve, Ring};
+use super::replica::mac_key;
+use super::ring::{Msg, Replacement, Ring};
 use super::{Slot, Target, Update};
 
 type Hasher = foldhash::fast::RandomState;
@@ -18,10 +20,41 @@ type Hasher = foldhash::fast::RandomState;
 /// intercept's targets so that [`Update::ClearIntercept`] reaches the workers as one
 /// O(1) removal per target followed by the clear: a reused slot can never inherit
 /// an old intercept's targets, and no worker ever scans its tables.
+///
+/// It also grows the workers' exact tables for them: before a batch that could
+/// fill one past half its entries it builds a larger copy per worker from what it
+/// remembers and sends it ahead of the batch, so a worker swaps a table in
+/// instead of rehashing a million keys between two bursts.
 pub struct TableWriter {
     rings: Vec<Arc<Ring>>,
     epoch: u64,
     targets_of: HashMap<Slot, HashSet<Target, Hasher>, Hasher>,
+    /// Per [`Family`]: (slot, target) pairs stored (at least the keys a
+    /// replica's table holds), and the entries of the tables last sent.
+    pairs: [usize; Family::COUNT],
+    capacity: [usize; Family::COUNT],
+}
+
+/// The exact tables the writer grows.
+#[derive(Clone, Copy)]
+enum Family {
+    Ipv4,
+    Ipv6,
+    Mac,
+}
+
+impl Family {
+    const COUNT: usize = 3;
+    const ALL: [Family; Family::COUNT] = [Family::Ipv4, Family::Ipv6, Family::Mac];
+
+    fn of(target: Target) -> Option<Family> {
+        match target {
+            Target::Ipv4(_) => Some(Family::Ipv4),
+            Target::Ipv6(_) => Some(Family::Ipv6),
+            Target::Mac(_) => Some(Family::Mac),
+            Target::Ipv4Net(..) | Target::Ipv6Net(..) => None,
+        }
+    }
 }
 
 /// `target` with its host bits cleared and its prefix length clamped, so that the
@@ -60,66 +93,126 @@ fn push_waiting(ring: &Arc<Ring>, mut msg: Msg) {
     }
 }
 
+/// One (slot, target) pair more or fewer in `pairs` of the target's family.
+fn count(pairs: &mut [usize; Family::COUNT], target: Target, added: bool) {
+    if let Some(n) = Family::of(target).and_then(|f| pairs.get_mut(f as usize)) {
+        *n = if added { *n + 1 } else { n.saturating_sub(1) };
+    }
+}
+
 impl TableWriter {
     pub(crate) fn new(rings: Vec<Arc<Ring>>) -> Self {
         Self {
             rings,
             epoch: 0,
             targets_of: HashMap::default(),
+            pairs: [0; Family::COUNT],
+            capacity: [0; Family::COUNT],
         }
     }
 
-    fn broadcast(&self, msg: Msg) {
+    fn broadcast(&self, update: Update) {
         for ring in &self.rings {
-            push_waiting(ring, msg);
+            push_waiting(ring, Msg::Update(update));
         }
+    }
+
+    /// Sends every replica a larger table of `family` when `adding` more pairs
+    /// could fill its current one past half (where [`ExactTable::add`] would
+    /// rehash on the worker).
+    fn grow_ahead(&mut self, family: Family, adding: usize) {
+        let f = family as usize;
+        let want = self.pairs[f] + adding;
+        if adding == 0 || want * 2 <= self.capacity[f] {
+            return;
+        }
+        for ring in &self.rings {
+            let table = match family {
+                Family::Ipv4 => Replacement::Ipv4(self.build(want, |t| match t {
+                    Target::Ipv4(a) => Some(u32::from(a)),
+                    _ => None,
+                })),
+                Family::Ipv6 => Replacement::Ipv6(self.build(want, |t| match t {
+                    Target::Ipv6(a) => Some(u128::from(a)),
+                    _ => None,
+                })),
+                Family::Mac => Replacement::Mac(self.build(want, |t| match t {
+                    Target::Mac(m) => Some(mac_key(m)),
+                    _ => None,
+                })),
+            };
+            self.capacity[f] = match &table {
+                Replacement::Ipv4(t) => t.capacity(),
+                Replacement::Ipv6(t) => t.capacity(),
+                Replacement::Mac(t) => t.capacity(),
+            };
+            push_waiting(ring, Msg::Replace(Box::new(table)));
+        }
+    }
+
+    /// An exact table with room for `keys` keys, holding every remembered
+    /// target `key_of` maps to a key, in all its slots.
+    fn build<K: Key>(&self, keys: usize, key_of: impl Fn(Target) -> Option<K>) -> ExactTable<K> {
+        let mut table = ExactTable::default();
+        table.reserve(keys);
+        let mut spill = 0;
+        for (&slot, targets) in &self.targets_of {
+            for key in targets.iter().filter_map(|&t| key_of(t)) {
+                table.add(key, slot, &mut spill);
+            }
+        }
+        table
     }
 
     /// Sends `updates`, in order, to every worker, then an epoch marker; returns that
     /// epoch. Waits (yielding) while a ring is full; a worker never waits.
     pub fn send(&mut self, updates: &[Update]) -> u64 {
-        let mut reserve = Reserve::default();
+        let mut adding = [0; Family::COUNT];
         for u in updates {
             if let Update::AddTarget { target, .. } = u {
-                match target {
-                    Target::Ipv4(_) => reserve.ipv4 += 1,
-                    Target::Ipv6(_) => reserve.ipv6 += 1,
-                    Target::Mac(_) => reserve.mac += 1,
-                    Target::Ipv4Net(..) | Target::Ipv6Net(..) => {}
+                if let Some(f) = Family::of(*target) {
+                    adding[f as usize] += 1;
                 }
             }
         }
-        if reserve.ipv4 + reserve.ipv6 + reserve.mac > 1024 {
-            self.broadcast(Msg::Reserve(reserve));
+        for f in Family::ALL {
+            self.grow_ahead(f, adding[f as usize]);
         }
         for &u in updates {
             match u {
-                Update::SetIntercept { .. } => self.broadcast(Msg::Update(u)),
+                Update::SetIntercept { .. } => self.broadcast(u),
                 Update::ClearIntercept { slot } => {
                     for target in self.targets_of.remove(&slot).into_iter().flatten() {
-                        self.broadcast(Msg::Update(Update::RemoveTarget { slot, target }));
+                        count(&mut self.pairs, target, false);
+                        self.broadcast(Update::RemoveTarget { slot, target });
                     }
-                    self.broadcast(Msg::Update(u));
+                    self.broadcast(u);
                 }
                 Update::AddTarget { slot, target } => {
                     let target = canonical(target);
-                    self.targets_of.entry(slot).or_default().insert(target);
-                    self.broadcast(Msg::Update(Update::AddTarget { slot, target }));
+                    if self.targets_of.entry(slot).or_default().insert(target) {
+                        count(&mut self.pairs, target, true);
+                    }
+                    self.broadcast(Update::AddTarget { slot, target });
                 }
                 Update::RemoveTarget { slot, target } => {
                     let target = canonical(target);
                     if let Some(set) = self.targets_of.get_mut(&slot) {
-                        set.remove(&target);
+                        if set.remove(&target) {
+                            count(&mut self.pairs, target, false);
+                        }
                         if set.is_empty() {
                             self.targets_of.remove(&slot);
                         }
                     }
-                    self.broadcast(Msg::Update(Update::RemoveTarget { slot, target }));
+                    self.broadcast(Update::RemoveTarget { slot, target });
                 }
             }
         }
         self.epoch += 1;
-        self.broadcast(Msg::Epoch(self.epoch));
+        for ring in &self.rings {
+            push_waiting(ring, Msg::Epoch(self.epoch));
+        }
         self.epoch
     }
 

@@ -1,0 +1,104 @@
+//! Table growth without a worker stall: loads `--targets` (default 1M) IPv4 targets
+//! onto one replica, then adds single targets, one request each, until the exact
+//! table has grown. For every request it times the replica's apply (what the
+//! worker does between two bursts) and the writer's send (the control thread,
+//! which builds the larger table). Prints the apply at the growth, the median
+//! apply of an ordinary add as the reference, their ratio, and the send at the
+//! growth.
+//!
+//! `cargo run --release -p perf --bin growth_bench`
+#![forbid(unsafe_code)]
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use clap::Parser;
+use dataplane::targets::{replicas, InterceptSpec, Mode, Slot, TableReplica, Target, Update};
+
+#[derive(Parser)]
+struct Args {
+    /// Targets loaded before the single adds.
+    #[arg(long, default_value_t = 1_000_000)]
+    targets: u32,
+}
+
+fn add(i: u32) -> Update {
+    Update::AddTarget {
+        slot: Slot(0),
+        target: Target::Ipv4(Ipv4Addr::from(0x0a00_0000 + i)),
+    }
+}
+
+/// Applies everything up to `epoch`; returns how long it took.
+fn apply(r: &mut TableReplica, epoch: u64) -> Duration {
+    let start = Instant::now();
+    while r.epoch() < epoch {
+        r.apply_pending(64);
+    }
+    start.elapsed()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let (mut w, mut rs) = replicas(1, 1 << 14);
+    let mut r = rs.pop().context("no replica")?;
+    let mut load = vec![Update::SetIntercept {
+        slot: Slot(0),
+        spec: InterceptSpec {
+            key: 1,
+            mode: Mode::Content,
+            valid_from_ns: 0,
+            valid_until_ns: u64::MAX,
+        },
+    }];
+    load.extend((0..args.targets).map(add));
+    // The ring is smaller than the load: apply while it is sent.
+    std::thread::scope(|s| {
+        let sender = s.spawn(|| w.send(&load));
+        while r.epoch() < 1 {
+            r.apply_pending(4096);
+        }
+        sender.join()
+    })
+    .map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
+
+    let start_bytes = r.memory_bytes();
+    let mut ordinary = Vec::new();
+    let mut growth = None;
+    for i in args.targets.. {
+        let sent = Instant::now();
+        let e = w.send(&[add(i)]);
+        let send = sent.elapsed();
+        let applied = apply(&mut r, e);
+        if r.memory_bytes() > start_bytes {
+            growth = Some((i, send, applied));
+            break;
+        }
+        ordinary.push(applied);
+        ensure!(i < args.targets.saturating_mul(4), "the table never grew");
+    }
+    let (at, send, applied) = growth.context("the table never grew")?;
+    ordinary.sort();
+    let median = ordinary
+        .get(ordinary.len() / 2)
+        .copied()
+        .unwrap_or_default();
+    println!(
+        "growth at {} targets: replica apply {:.3} ms (the swap), ordinary add {:.4} ms (median of {}), ratio {:.0}",
+        at + 1,
+        ms(applied),
+        ms(median),
+        ordinary.len(),
+        applied.as_secs_f64() / median.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "writer send at the growth: {:.1} ms (builds the larger table on the control thread)",
+        ms(send)
+    );
+    Ok(())
+}
