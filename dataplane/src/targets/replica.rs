@@ -65,9 +65,14 @@ pub(crate) fn mac_key(mac: [u8; 6]) -> u64 {
     u64::from_be_bytes([0, 0, a, b, c, d, e, f])
 }
 
-fn swap_in<K: Key>(table: &mut ExactTable<K>, new: ExactTable<K>, spill: &mut usize) {
+/// Puts `new` in place of `table`; returns the old one.
+fn swap_in<K: Key>(
+    table: &mut ExactTable<K>,
+    new: ExactTable<K>,
+    spill: &mut usize,
+) -> ExactTable<K> {
     *spill = (*spill + new.spilled_bytes()).saturating_sub(table.spilled_bytes());
-    *table = new;
+    std::mem::replace(table, new)
 }
 
 impl TableReplica {
@@ -129,15 +134,17 @@ impl TableReplica {
             + self.spill_bytes
     }
 
-    /// Swaps in a table the writer rebuilt larger, with the same keys and slots.
-    /// The old one is freed here, between bursts.
+    /// Swaps in a table the writer rebuilt larger, with the same keys and slots,
+    /// and hands the old one back to the writer to free (freed here only if the
+    /// writer has not collected the ones before).
     fn replace(&mut self, r: Replacement) {
         let spill = &mut self.spill_bytes;
-        match r {
-            Replacement::Ipv4(t) => swap_in(&mut self.exact4, t, spill),
-            Replacement::Ipv6(t) => swap_in(&mut self.exact6, t, spill),
-            Replacement::Mac(t) => swap_in(&mut self.mac, t, spill),
-        }
+        let old = match r {
+            Replacement::Ipv4(t) => Replacement::Ipv4(swap_in(&mut self.exact4, t, spill)),
+            Replacement::Ipv6(t) => Replacement::Ipv6(swap_in(&mut self.exact6, t, spill)),
+            Replacement::Mac(t) => Replacement::Mac(swap_in(&mut self.mac, t, spill)),
+        };
+        drop(self.ring.retired.push(old));
     }
 
     fn apply(&mut self, u: Update) {
@@ -524,6 +531,7 @@ mod test {
             Target::Mac([2, 0, 0, b, c, d])
         };
         let n = 3000;
+        let mut retired = 0;
         for i in 0..n {
             let mut ups = vec![add(0, ip4(i)), add(0, ip6(i))];
             if i % 10 == 0 {
@@ -535,8 +543,13 @@ mod test {
                 while r.epoch() < e {
                     r.apply_pending(16);
                 }
+                retired += r.ring.retired.len();
             }
         }
+        // Swapped-out tables go back to the writer, which frees them.
+        assert!(retired > 0);
+        assert!(w.wait_applied(w.epoch(), Duration::from_secs(1)));
+        assert!(rs.iter().all(|r| r.ring.retired.is_empty()));
         let macs = n / 10;
         for r in &rs {
             assert_eq!(r.target_count(), (2 * n + macs) as usize);

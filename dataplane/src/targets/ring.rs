@@ -44,6 +44,9 @@ impl std::fmt::Debug for Replacement {
 /// Shared between the writer and one replica.
 pub(crate) struct Ring {
     pub(crate) queue: ArrayQueue<Msg>,
+    /// Tables the replica swapped out, handed back for the writer to free: a
+    /// worker never frees a large table between two bursts.
+    pub(crate) retired: ArrayQueue<Replacement>,
     /// Last epoch the replica reached (Release by the worker, Acquire by the writer).
     pub(crate) applied: CachePadded<AtomicU64>,
 }
@@ -52,6 +55,8 @@ impl Ring {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             queue: ArrayQueue::new(capacity.max(2)),
+            // One per exact family, and a spare.
+            retired: ArrayQueue::new(4),
             applied: CachePadded::new(AtomicU64::new(0)),
         }
     }

@@ -117,6 +117,13 @@ impl TableWriter {
         }
     }
 
+    /// Frees the tables replicas swapped out.
+    fn free_retired(&self) {
+        for ring in &self.rings {
+            while ring.retired.pop().is_some() {}
+        }
+    }
+
     /// Sends every replica a larger table of `family` when `adding` more pairs
     /// could fill its current one past half (where [`ExactTable::add`] would
     /// rehash on the worker).
@@ -167,6 +174,7 @@ impl TableWriter {
     /// Sends `updates`, in order, to every worker, then an epoch marker; returns that
     /// epoch. Waits (yielding) while a ring is full; a worker never waits.
     pub fn send(&mut self, updates: &[Update]) -> u64 {
+        self.free_retired();
         let mut adding = [0; Family::COUNT];
         for u in updates {
             if let Update::AddTarget { target, .. } = u {
@@ -235,6 +243,7 @@ impl TableWriter {
     pub fn wait_applied(&self, epoch: u64, timeout: Duration) -> bool {
         let start = Instant::now();
         loop {
+            self.free_retired();
             if self.min_applied() >= epoch {
                 return true;
             }
