@@ -14,7 +14,8 @@
 //! is out of cache for a large table: 16 bits measured 5 % more packets per second
 //! with 1M targets (`perf/results/dataplane-2026-12-01.md`). Removing a key
 //! leaves its bits set (a false positive costs one probe, never a wrong answer);
-//! the filter is rebuilt once a quarter of the keys are stale.
+//! the filter is rebuilt once a quarter of the keys are stale (for a worker's
+//! exact tables, by the writer: see [`ExactTable::rebuilt_by_owner`]).
 //!
 //! Each entry holds its key and a 32-bit value: one slot inline (the common case),
 //! or the index of a sorted slot list in a side vector. Removal shifts the following
@@ -110,6 +111,10 @@ pub(crate) struct ExactTable<K: Copy> {
     filter_shift: u32,
     /// Keys removed since the filter was last built (their bits may still be set).
     stale: usize,
+    /// The table rebuilds its filter once a quarter of its keys are stale; a
+    /// worker's exact tables leave that to their writer, which sends a fresh
+    /// table instead (a rebuild at a million keys takes the worker 10 ms).
+    rebuilds_filter: bool,
     /// Slot lists of keys in more than one intercept; `free` lists unused indices.
     spill: Vec<Box<[Slot]>>,
     free: Vec<u32>,
@@ -132,6 +137,7 @@ impl<K: Key> Default for ExactTable<K> {
             filter: HugeArray::default(),
             filter_shift: 63,
             stale: 0,
+            rebuilds_filter: true,
             spill: Vec::new(),
             free: Vec::new(),
             #[cfg(test)]
@@ -141,6 +147,15 @@ impl<K: Key> Default for ExactTable<K> {
 }
 
 impl<K: Key> ExactTable<K> {
+    /// An empty table that never rebuilds its filter itself: its owner replaces
+    /// it with a fresh one instead.
+    pub(crate) fn rebuilt_by_owner() -> Self {
+        Self {
+            rebuilds_filter: false,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -148,6 +163,12 @@ impl<K: Key> ExactTable<K> {
     /// Keys stored.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Stale keys, and whether the table rebuilds its filter itself.
+    #[cfg(test)]
+    pub(crate) fn staleness(&self) -> (usize, bool) {
+        (self.stale, self.rebuilds_filter)
     }
 
     /// Entries allocated: [`Self::add`] grows the table (a rehash) once more
@@ -430,7 +451,7 @@ impl<K: Key> ExactTable<K> {
                 self.delete_at(i);
                 self.len -= 1;
                 self.stale += 1;
-                if self.stale * 4 > self.len {
+                if self.rebuilds_filter && self.stale * 4 > self.len {
                     self.rebuild_filter();
                 }
                 true

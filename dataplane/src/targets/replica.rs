@@ -438,7 +438,8 @@ mod test {
 
     /// One replica loaded with `updates`, all applied.
     fn loaded(updates: &[Update]) -> (TableWriter, TableReplica) {
-        let (mut w, mut r) = replicas(1, 1024);
+        // Nothing drains the ring during the send: room for all of it.
+        let (mut w, mut r) = replicas(1, (updates.len() + 4).max(1024));
         let mut r = r.remove(0);
         let e = w.send(updates);
         while r.epoch() < e {
@@ -621,6 +622,58 @@ mod test {
             t.add(i, Slot(0), &mut spill);
         }
         assert!(t.grown_by_add > 0);
+    }
+
+    /// Targets removed one request at a time, then a whole intercept cleared:
+    /// the writer sends fresh tables before a quarter of a table's keys are
+    /// stale, so the worker never rebuilds a filter, and lookups stay exact.
+    #[test]
+    fn filters_are_rebuilt_on_the_writer_side_as_targets_go() {
+        let ip4 = |i: u32| Target::Ipv4(Ipv4Addr::from(0x0a00_0000 + i));
+        let n = 4000;
+        let mut ups = vec![set(0, 10, Mode::Content), set(1, 11, Mode::Content)];
+        ups.extend((0..n).map(|i| add(0, ip4(i))));
+        ups.extend((n..n + 100).map(|i| add(1, ip4(i))));
+        let (mut w, mut r) = loaded(&ups);
+        let found = |r: &TableReplica, i: u32| {
+            let Target::Ipv4(a) = ip4(i) else {
+                unreachable!()
+            };
+            !run(
+                r,
+                &[IpPair::V4 {
+                    src: a,
+                    dst: v4([192, 0, 2, 1]),
+                }],
+                &[],
+                FROM,
+            )
+            .is_empty()
+        };
+        let mut fresh = 0;
+        for i in 0..n / 2 {
+            let e = w.send(&[Update::RemoveTarget {
+                slot: Slot(0),
+                target: ip4(i),
+            }]);
+            while r.epoch() < e {
+                r.apply_pending(16);
+            }
+            let (stale, rebuilds_itself) = r.exact4.staleness();
+            assert!(!rebuilds_itself);
+            assert!(stale * 4 <= r.exact4.len(), "stale past a quarter");
+            fresh += usize::from(stale == 0);
+        }
+        assert!(fresh > 1, "the writer sent fresh tables");
+        assert!((0..n / 2).all(|i| !found(&r, i)));
+        assert!((n / 2..n + 100).all(|i| found(&r, i)));
+        let e = w.send(&[Update::ClearIntercept { slot: Slot(0) }]);
+        while r.epoch() < e {
+            r.apply_pending(64);
+        }
+        assert_eq!((r.exact4.len(), r.exact4.staleness().0), (100, 0));
+        assert!((0..n).all(|i| !found(&r, i)));
+        assert!((n..n + 100).all(|i| found(&r, i)));
     }
 
     #[test]

@@ -24,15 +24,25 @@ type Hasher = foldhash::fast::RandomState;
 /// It also grows the workers' exact tables for them: before a batch that could
 /// fill one past half its entries it builds a larger copy per worker from what it
 /// remembers and sends it ahead of the batch, so a worker swaps a table in
-/// instead of rehashing a million keys between two bursts.
+/// instead of rehashing a million keys between two bursts. Likewise, once a
+/// quarter of a table's targets were removed, it sends a fresh table whose filter
+/// has no stale bits, which the replicas would otherwise rebuild themselves.
 pub struct TableWriter {
     rings: Vec<Arc<Ring>>,
     epoch: u64,
     targets_of: HashMap<Slot, HashSet<Target, Hasher>, Hasher>,
-    /// Per [`Family`]: (slot, target) pairs stored (at least the keys a
-    /// replica's table holds), and the entries of the tables last sent.
-    pairs: [usize; Family::COUNT],
-    capacity: [usize; Family::COUNT],
+    tables: [FamilyTables; Family::COUNT],
+}
+
+/// What the writer knows of the replicas' exact table of one [`Family`].
+#[derive(Clone, Copy, Default)]
+struct FamilyTables {
+    /// (slot, target) pairs stored: at least the keys the table holds.
+    pairs: usize,
+    /// Pairs removed since the last table sent: at least its stale keys.
+    removed: usize,
+    /// Entries of the last table sent.
+    capacity: usize,
 }
 
 /// The exact tables the writer grows.
@@ -93,10 +103,16 @@ fn push_waiting(ring: &Arc<Ring>, mut msg: Msg) {
     }
 }
 
-/// One (slot, target) pair more or fewer in `pairs` of the target's family.
-fn count(pairs: &mut [usize; Family::COUNT], target: Target, added: bool) {
-    if let Some(n) = Family::of(target).and_then(|f| pairs.get_mut(f as usize)) {
-        *n = if added { *n + 1 } else { n.saturating_sub(1) };
+/// One (slot, target) pair more or fewer in the target's family.
+fn count(tables: &mut [FamilyTables; Family::COUNT], target: Target, added: bool) {
+    let Some(t) = Family::of(target).and_then(|f| tables.get_mut(f as usize)) else {
+        return;
+    };
+    if added {
+        t.pairs += 1;
+    } else {
+        t.pairs = t.pairs.saturating_sub(1);
+        t.removed += 1;
     }
 }
 
@@ -106,8 +122,7 @@ impl TableWriter {
             rings,
             epoch: 0,
             targets_of: HashMap::default(),
-            pairs: [0; Family::COUNT],
-            capacity: [0; Family::COUNT],
+            tables: [FamilyTables::default(); Family::COUNT],
         }
     }
 
@@ -128,39 +143,56 @@ impl TableWriter {
     /// could fill its current one past half (where [`ExactTable::add`] would
     /// rehash on the worker).
     fn grow_ahead(&mut self, family: Family, adding: usize) {
-        let f = family as usize;
-        let want = self.pairs[f] + adding;
-        if adding == 0 || want * 2 <= self.capacity[f] {
-            return;
+        let t = self.tables[family as usize];
+        let want = t.pairs + adding;
+        if adding > 0 && want * 2 > t.capacity {
+            self.send_rebuilt(family, want);
         }
+    }
+
+    /// Sends every replica a fresh table of `family` once a quarter of its pairs
+    /// were removed since the last one: the removed keys' filter bits are still
+    /// set (false positives), and the replicas leave the rebuild to the writer.
+    fn clean_filter(&mut self, family: Family) {
+        let t = self.tables[family as usize];
+        if t.removed > 0 && t.removed * 4 > t.pairs {
+            self.send_rebuilt(family, t.capacity / 2);
+        }
+    }
+
+    /// Builds, for every replica, a table of `family` with room for `keys` keys
+    /// holding exactly the remembered targets, and sends it.
+    fn send_rebuilt(&mut self, family: Family, keys: usize) {
+        let f = family as usize;
         for ring in &self.rings {
             let table = match family {
-                Family::Ipv4 => Replacement::Ipv4(self.build(want, |t| match t {
+                Family::Ipv4 => Replacement::Ipv4(self.build(keys, |t| match t {
                     Target::Ipv4(a) => Some(u32::from(a)),
                     _ => None,
                 })),
-                Family::Ipv6 => Replacement::Ipv6(self.build(want, |t| match t {
+                Family::Ipv6 => Replacement::Ipv6(self.build(keys, |t| match t {
                     Target::Ipv6(a) => Some(u128::from(a)),
                     _ => None,
                 })),
-                Family::Mac => Replacement::Mac(self.build(want, |t| match t {
+                Family::Mac => Replacement::Mac(self.build(keys, |t| match t {
                     Target::Mac(m) => Some(mac_key(m)),
                     _ => None,
                 })),
             };
-            self.capacity[f] = match &table {
+            self.tables[f].capacity = match &table {
                 Replacement::Ipv4(t) => t.capacity(),
                 Replacement::Ipv6(t) => t.capacity(),
                 Replacement::Mac(t) => t.capacity(),
             };
             push_waiting(ring, Msg::Replace(Box::new(table)));
         }
+        self.tables[f].removed = 0;
     }
 
     /// An exact table with room for `keys` keys, holding every remembered
     /// target `key_of` maps to a key, in all its slots.
     fn build<K: Key>(&self, keys: usize, key_of: impl Fn(Target) -> Option<K>) -> ExactTable<K> {
-        let mut table = ExactTable::default();
+        let mut table = ExactTable::rebuilt_by_owner();
         table.reserve(keys);
         let mut spill = 0;
         for (&slot, targets) in &self.targets_of {
@@ -191,7 +223,7 @@ impl TableWriter {
                 Update::SetIntercept { .. } => self.broadcast(u),
                 Update::ClearIntercept { slot } => {
                     for target in self.targets_of.remove(&slot).into_iter().flatten() {
-                        count(&mut self.pairs, target, false);
+                        count(&mut self.tables, target, false);
                         self.broadcast(Update::RemoveTarget { slot, target });
                     }
                     self.broadcast(u);
@@ -199,7 +231,7 @@ impl TableWriter {
                 Update::AddTarget { slot, target } => {
                     let target = canonical(target);
                     if self.targets_of.entry(slot).or_default().insert(target) {
-                        count(&mut self.pairs, target, true);
+                        count(&mut self.tables, target, true);
                     }
                     self.broadcast(Update::AddTarget { slot, target });
                 }
@@ -207,7 +239,7 @@ impl TableWriter {
                     let target = canonical(target);
                     if let Some(set) = self.targets_of.get_mut(&slot) {
                         if set.remove(&target) {
-                            count(&mut self.pairs, target, false);
+                            count(&mut self.tables, target, false);
                         }
                         if set.is_empty() {
                             self.targets_of.remove(&slot);
@@ -216,6 +248,9 @@ impl TableWriter {
                     self.broadcast(Update::RemoveTarget { slot, target });
                 }
             }
+        }
+        for f in Family::ALL {
+            self.clean_filter(f);
         }
         self.epoch += 1;
         for ring in &self.rings {

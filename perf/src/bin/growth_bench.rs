@@ -4,7 +4,9 @@
 //! worker does between two bursts) and the writer's send (the control thread,
 //! which builds the larger table). Prints the apply at the growth, the median
 //! apply of an ordinary add as the reference, their ratio, and the send at the
-//! growth.
+//! growth. Then removes a third of the targets one request at a time, past the
+//! quarter of stale keys at which a filter is rebuilt, and prints the worst apply
+//! and send.
 //!
 //! `cargo run --release -p perf --bin growth_bench`
 #![forbid(unsafe_code)]
@@ -99,6 +101,25 @@ fn main() -> Result<()> {
     println!(
         "writer send at the growth: {:.1} ms (builds the larger table on the control thread)",
         ms(send)
+    );
+
+    // Removals: a filter with a quarter of its keys stale is rebuilt, by the
+    // writer (a fresh table) rather than the worker.
+    let (mut worst_apply, mut worst_send) = (Duration::ZERO, Duration::ZERO);
+    let removals = (at + 1) / 3;
+    for i in 0..removals {
+        let sent = Instant::now();
+        let e = w.send(&[Update::RemoveTarget {
+            slot: Slot(0),
+            target: Target::Ipv4(Ipv4Addr::from(0x0a00_0000 + i)),
+        }]);
+        worst_send = worst_send.max(sent.elapsed());
+        worst_apply = worst_apply.max(apply(&mut r, e));
+    }
+    println!(
+        "{removals} single removals: worst replica apply {:.3} ms, worst writer send {:.1} ms (the fresh table)",
+        ms(worst_apply),
+        ms(worst_send)
     );
     Ok(())
 }
