@@ -110,7 +110,7 @@ pub(crate) struct ExactTable<K: Copy> {
     /// Right shift turning a hash into a filter word index.
     filter_shift: u32,
     /// Keys removed since the filter was last built (their bits may still be set).
-    stale: usize,
+    stale: u32,
     /// The table rebuilds its filter once a quarter of its keys are stale; a
     /// worker's exact tables leave that to their writer, which sends a fresh
     /// table instead (a rebuild at a million keys takes the worker 10 ms).
@@ -168,7 +168,7 @@ impl<K: Key> ExactTable<K> {
     /// Stale keys, and whether the table rebuilds its filter itself.
     #[cfg(test)]
     pub(crate) fn staleness(&self) -> (usize, bool) {
-        (self.stale, self.rebuilds_filter)
+        (self.stale as usize, self.rebuilds_filter)
     }
 
     /// Entries allocated: [`Self::add`] grows the table (a rehash) once more
@@ -450,8 +450,8 @@ impl<K: Key> ExactTable<K> {
             None => {
                 self.delete_at(i);
                 self.len -= 1;
-                self.stale += 1;
-                if self.rebuilds_filter && self.stale * 4 > self.len {
+                self.stale = self.stale.saturating_add(1);
+                if self.rebuilds_filter && self.stale as usize * 4 > self.len {
                     self.rebuild_filter();
                 }
                 true
