@@ -2,12 +2,9 @@
 //! zero-copy parse → classify against the worker's target-table replica → hand-off
 //! ring to the control plane.
 //!
-//! Only [`dpdk`] is exempt from the crate-wide `deny(unsafe_code)`: it wraps the
-//! C fast path; every other module forbids unsafe code, so no `allow` inside it
-//! can bring any back.
-#![deny(unsafe_code)]
+//! Only [`dpdk`] wraps the C fast path; every other module forbids such code in
+//! its first lines, so nothing inside it can allow any.
 
-#[allow(unsafe_code)]
 pub mod dpdk;
 pub mod handoff;
 pub mod parse;

@@ -30,6 +30,17 @@ pub(crate) enum Replacement {
     Mac(ExactTable<u64>),
 }
 
+impl Replacement {
+    /// Entries of the table.
+    pub(crate) fn capacity(&self) -> usize {
+        match self {
+            Replacement::Ipv4(t) => t.capacity(),
+            Replacement::Ipv6(t) => t.capacity(),
+            Replacement::Mac(t) => t.capacity(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Replacement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (family, len) = match self {

@@ -179,11 +179,7 @@ impl TableWriter {
                     _ => None,
                 })),
             };
-            self.tables[f].capacity = match &table {
-                Replacement::Ipv4(t) => t.capacity(),
-                Replacement::Ipv6(t) => t.capacity(),
-                Replacement::Mac(t) => t.capacity(),
-            };
+            self.tables[f].capacity = table.capacity();
             push_waiting(ring, Msg::Replace(Box::new(table)));
         }
         self.tables[f].removed = 0;
