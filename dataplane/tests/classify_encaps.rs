@@ -379,9 +379,9 @@ pub(crate) fn corpus() -> Vec<Case> {
 /// A single replica loaded with `updates`, every update applied.
 pub(crate) fn loaded(updates: &[Update]) -> (TableWriter, TableReplica) {
     // Room for the updates, the tables the writer sends ahead of them (at most
-    // one per exact family) and the epoch marker: nothing drains the ring
-    // before `send` returns.
-    let (mut w, mut rs) = replicas(1, updates.len() + 4);
+    // one per update) and the epoch marker: nothing drains the ring before
+    // `send` returns.
+    let (mut w, mut rs) = replicas(1, 2 * updates.len() + 1);
     let e = w.send(updates);
     let mut r = rs.remove(0);
     r.apply_pending(usize::MAX);

@@ -177,6 +177,13 @@ impl<K: Key> ExactTable<K> {
         self.entries.len()
     }
 
+    /// Puts `new` in place of this table and returns the old one; `spill` (the
+    /// owner's count of spilled list bytes) follows.
+    pub(crate) fn swap_in(&mut self, new: Self, spill: &mut usize) -> Self {
+        *spill = (*spill + new.spilled_bytes()).saturating_sub(self.spilled_bytes());
+        std::mem::replace(self, new)
+    }
+
     /// Heap bytes of the slot lists of keys in more than one intercept.
     pub(crate) fn spilled_bytes(&self) -> usize {
         self.spill

@@ -26,9 +26,10 @@ pub use writer::TableWriter;
 
 /// One writer and `workers` replicas, each linked by an update ring of
 /// `ring_capacity` messages (at least 2). Bulk loads flow through the same rings in
-/// chunks of that size. A [`TableWriter::send`] of n updates puts up to n + 4
-/// messages on each ring (tables grown ahead, the epoch marker) and waits while a
-/// ring is full.
+/// chunks of that size. A [`TableWriter::send`] of n updates puts up to 2n + 1
+/// messages on each ring (the updates, a clear counting as one removal per
+/// target of its intercept; at most one rebuilt table per update; the epoch
+/// marker) and waits while a ring is full.
 pub fn replicas(workers: usize, ring_capacity: usize) -> (TableWriter, Vec<TableReplica>) {
     let rings: Vec<Arc<ring::Ring>> = (0..workers)
         .map(|_| Arc::new(ring::Ring::new(ring_capacity)))

@@ -117,6 +117,25 @@ impl<K: Bits> PrefixTable<K> {
         new
     }
 
+    /// Puts `new` in place of the table of `len`-bit prefixes and returns the
+    /// old one (None for a length beyond the family's width). `new` must hold
+    /// the same prefixes, so the length bitmap and the gate stay as they are.
+    pub(crate) fn swap_in(
+        &mut self,
+        len: u8,
+        new: ExactTable<K>,
+        spill: &mut usize,
+    ) -> Option<ExactTable<K>> {
+        let table = self.by_len.get_mut(usize::from(len))?;
+        Some(table.swap_in(new, spill))
+    }
+
+    /// The table of `len`-bit prefixes.
+    #[cfg(test)]
+    pub(crate) fn table(&self, len: u8) -> &ExactTable<K> {
+        &self.by_len[usize::from(len)]
+    }
+
     /// Counts a long prefix in or out of `bucket`, opening or closing its gate bit.
     fn count_long(&mut self, bucket: usize, added: bool) {
         if self.long_per_bucket.is_empty() {

@@ -65,16 +65,6 @@ pub(crate) fn mac_key(mac: [u8; 6]) -> u64 {
     u64::from_be_bytes([0, 0, a, b, c, d, e, f])
 }
 
-/// Puts `new` in place of `table`; returns the old one.
-fn swap_in<K: Key>(
-    table: &mut ExactTable<K>,
-    new: ExactTable<K>,
-    spill: &mut usize,
-) -> ExactTable<K> {
-    *spill = (*spill + new.spilled_bytes()).saturating_sub(table.spilled_bytes());
-    std::mem::replace(table, new)
-}
-
 impl TableReplica {
     pub(crate) fn new(ring: Arc<Ring>) -> Self {
         Self {
@@ -134,15 +124,23 @@ impl TableReplica {
             + self.spill_bytes
     }
 
-    /// Swaps in a table the writer rebuilt larger, with the same keys and slots,
-    /// and hands the old one back to the writer to free (freed here only if the
-    /// writer has not collected the ones before).
+    /// Swaps in a table the writer rebuilt (larger, or with a fresh filter),
+    /// with the same keys and slots, and hands the old one back to the writer to
+    /// free (freed here only if the writer has not collected the ones before).
     fn replace(&mut self, r: Replacement) {
         let spill = &mut self.spill_bytes;
         let old = match r {
-            Replacement::Ipv4(t) => Replacement::Ipv4(swap_in(&mut self.exact4, t, spill)),
-            Replacement::Ipv6(t) => Replacement::Ipv6(swap_in(&mut self.exact6, t, spill)),
-            Replacement::Mac(t) => Replacement::Mac(swap_in(&mut self.mac, t, spill)),
+            Replacement::Ipv4(t) => Replacement::Ipv4(self.exact4.swap_in(t, spill)),
+            Replacement::Ipv6(t) => Replacement::Ipv6(self.exact6.swap_in(t, spill)),
+            Replacement::Mac(t) => Replacement::Mac(self.mac.swap_in(t, spill)),
+            Replacement::Net4(len, t) => match self.cidr4.swap_in(len, t, spill) {
+                Some(old) => Replacement::Net4(len, old),
+                None => return,
+            },
+            Replacement::Net6(len, t) => match self.cidr6.swap_in(len, t, spill) {
+                Some(old) => Replacement::Net6(len, old),
+                None => return,
+            },
         };
         drop(self.ring.retired.push(old));
     }
@@ -439,7 +437,7 @@ mod test {
     /// One replica loaded with `updates`, all applied.
     fn loaded(updates: &[Update]) -> (TableWriter, TableReplica) {
         // Nothing drains the ring during the send: room for all of it.
-        let (mut w, mut r) = replicas(1, (updates.len() + 4).max(1024));
+        let (mut w, mut r) = replicas(1, (2 * updates.len() + 1).max(1024));
         let mut r = r.remove(0);
         let e = w.send(updates);
         while r.epoch() < e {
@@ -519,8 +517,9 @@ mod test {
     }
 
     /// Targets added one request at a time, as an operator adds them: the writer
-    /// grows every exact table ahead (a replacement on the ring), so the worker
-    /// never rehashes one itself, and every key and slot survives each swap.
+    /// grows every exact table ahead (a replacement on the ring), the CIDR
+    /// tables' per-length ones included, so the worker never rehashes one
+    /// itself, and every key and slot survives each swap.
     #[test]
     fn tables_grow_on_the_writer_side_and_keep_every_target() {
         let (mut w, mut rs) = replicas(2, 64);
@@ -531,10 +530,19 @@ mod test {
             let [_, b, c, d] = i.to_be_bytes();
             Target::Mac([2, 0, 0, b, c, d])
         };
+        // Subscriber prefixes, apart from the hosts: 172.16.0.0/12 in /24s,
+        // 2001:db9::/32 in /56s.
+        let net4 = |i: u32| Ipv4Addr::from(0xac10_0000 + (i << 8));
+        let net6 = |i: u32| Ipv6Addr::from(0x2001_0db9_u128 << 96 | u128::from(i) << 72);
         let n = 3000;
         let mut retired = 0;
         for i in 0..n {
-            let mut ups = vec![add(0, ip4(i)), add(0, ip6(i))];
+            let mut ups = vec![
+                add(0, ip4(i)),
+                add(0, ip6(i)),
+                add(0, Target::Ipv4Net(net4(i), 24)),
+                add(0, Target::Ipv6Net(net6(i), 56)),
+            ];
             if i % 10 == 0 {
                 // Shared with a second intercept: a spilled slot list.
                 ups.extend([add(1, ip4(i)), add(1, mac(i))]);
@@ -553,17 +561,20 @@ mod test {
         assert!(rs.iter().all(|r| r.ring.retired.is_empty()));
         let macs = n / 10;
         for r in &rs {
-            assert_eq!(r.target_count(), (2 * n + macs) as usize);
+            assert_eq!(r.target_count(), (4 * n + macs) as usize);
             assert_eq!(
                 (
                     r.exact4.grown_by_add,
                     r.exact6.grown_by_add,
-                    r.mac.grown_by_add
+                    r.mac.grown_by_add,
+                    r.cidr4.table(24).grown_by_add,
+                    r.cidr6.table(56).grown_by_add
                 ),
-                (0, 0, 0),
+                (0, 0, 0, 0, 0),
                 "a worker rehashed a table itself"
             );
             assert!(r.exact4.capacity() >= 2 * n as usize);
+            assert!(r.cidr6.table(56).capacity() >= 2 * n as usize);
             assert_eq!(
                 r.spill_bytes,
                 r.exact4.spilled_bytes(),
@@ -605,6 +616,25 @@ mod test {
                     run(r, &[p6], &[], FROM),
                     vec![m(10, Mode::Content, Direction::FromTarget)]
                 );
+                // A host inside each prefix, as the destination.
+                let in4 = Ipv4Addr::from(u32::from(net4(i)) | 0x7f);
+                let in6 = Ipv6Addr::from(u128::from(net6(i)) | 0xab << 64 | 1);
+                for pair in [
+                    IpPair::V4 {
+                        src: v4([192, 0, 2, 1]),
+                        dst: in4,
+                    },
+                    IpPair::V6 {
+                        src: Ipv6Addr::LOCALHOST,
+                        dst: in6,
+                    },
+                ] {
+                    assert_eq!(
+                        run(r, &[pair], &[], FROM),
+                        vec![m(10, Mode::Content, Direction::ToTarget)],
+                        "prefix {i} in {pair:?}"
+                    );
+                }
             }
             let Target::Mac(src) = mac(10) else {
                 unreachable!()
@@ -624,44 +654,34 @@ mod test {
         assert!(t.grown_by_add > 0);
     }
 
-    /// Targets removed one request at a time, then a whole intercept cleared:
-    /// the writer sends fresh tables before a quarter of a table's keys are
-    /// stale, so the worker never rebuilds a filter, and lookups stay exact.
-    #[test]
-    fn filters_are_rebuilt_on_the_writer_side_as_targets_go() {
-        let ip4 = |i: u32| Target::Ipv4(Ipv4Addr::from(0x0a00_0000 + i));
-        let n = 4000;
+    /// Loads targets `0..n` (by `target`) into one intercept and `n..n + 100`
+    /// into another, removes the first half one request at a time, then clears
+    /// the first intercept: the writer sends fresh tables before a quarter of
+    /// `table`'s keys are stale, so the worker never rebuilds a filter, and
+    /// lookups (`probe(i)`: a packet from target `i`) stay exact.
+    fn filters_rebuilt_by_the_writer<K: Key>(
+        n: u32,
+        target: impl Fn(u32) -> Target,
+        probe: impl Fn(u32) -> IpPair,
+        table: impl Fn(&TableReplica) -> &ExactTable<K>,
+    ) {
         let mut ups = vec![set(0, 10, Mode::Content), set(1, 11, Mode::Content)];
-        ups.extend((0..n).map(|i| add(0, ip4(i))));
-        ups.extend((n..n + 100).map(|i| add(1, ip4(i))));
+        ups.extend((0..n).map(|i| add(0, target(i))));
+        ups.extend((n..n + 100).map(|i| add(1, target(i))));
         let (mut w, mut r) = loaded(&ups);
-        let found = |r: &TableReplica, i: u32| {
-            let Target::Ipv4(a) = ip4(i) else {
-                unreachable!()
-            };
-            !run(
-                r,
-                &[IpPair::V4 {
-                    src: a,
-                    dst: v4([192, 0, 2, 1]),
-                }],
-                &[],
-                FROM,
-            )
-            .is_empty()
-        };
+        let found = |r: &TableReplica, i: u32| !run(r, &[probe(i)], &[], FROM).is_empty();
         let mut fresh = 0;
         for i in 0..n / 2 {
             let e = w.send(&[Update::RemoveTarget {
                 slot: Slot(0),
-                target: ip4(i),
+                target: target(i),
             }]);
             while r.epoch() < e {
                 r.apply_pending(16);
             }
-            let (stale, rebuilds_itself) = r.exact4.staleness();
+            let (stale, rebuilds_itself) = table(&r).staleness();
             assert!(!rebuilds_itself);
-            assert!(stale * 4 <= r.exact4.len(), "stale past a quarter");
+            assert!(stale * 4 <= table(&r).len(), "stale past a quarter");
             fresh += usize::from(stale == 0);
         }
         assert!(fresh > 1, "the writer sent fresh tables");
@@ -671,9 +691,39 @@ mod test {
         while r.epoch() < e {
             r.apply_pending(64);
         }
-        assert_eq!((r.exact4.len(), r.exact4.staleness().0), (100, 0));
+        assert_eq!((table(&r).len(), table(&r).staleness().0), (100, 0));
         assert!((0..n).all(|i| !found(&r, i)));
         assert!((n..n + 100).all(|i| found(&r, i)));
+    }
+
+    #[test]
+    fn filters_are_rebuilt_on_the_writer_side_as_targets_go() {
+        let ip4 = |i: u32| Ipv4Addr::from(0x0a00_0000 + i);
+        filters_rebuilt_by_the_writer(
+            4000,
+            |i| Target::Ipv4(ip4(i)),
+            |i| IpPair::V4 {
+                src: ip4(i),
+                dst: v4([192, 0, 2, 1]),
+            },
+            |r| &r.exact4,
+        );
+    }
+
+    /// The same for a CIDR table's per-length table, with IPv6 /56s probed by
+    /// a host inside each.
+    #[test]
+    fn prefix_filters_are_rebuilt_on_the_writer_side_as_targets_go() {
+        let net6 = |i: u32| 0x2001_0db9_u128 << 96 | u128::from(i) << 72;
+        filters_rebuilt_by_the_writer(
+            2000,
+            |i| Target::Ipv6Net(net6(i).into(), 56),
+            |i| IpPair::V6 {
+                src: (net6(i) | 0x5a << 64 | 7).into(),
+                dst: Ipv6Addr::LOCALHOST,
+            },
+            |r| r.cidr6.table(56),
+        );
     }
 
     #[test]

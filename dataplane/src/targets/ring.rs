@@ -16,39 +16,44 @@ pub(crate) enum Msg {
     Update(Update),
     /// Every message before this one is applied once the worker has consumed it.
     Epoch(u64),
-    /// An exact table rebuilt larger by the writer, holding exactly what the
-    /// replica's own table holds at this point of the ring: the worker swaps it
-    /// in instead of rehashing (a stall of milliseconds at a million targets,
-    /// while its NIC queue fills).
+    /// An exact table rebuilt by the writer (larger, or with a fresh filter),
+    /// holding exactly what the replica's own table holds at this point of the
+    /// ring: the worker swaps it in instead of rehashing (a stall of
+    /// milliseconds at a million targets, while its NIC queue fills).
     Replace(Box<Replacement>),
 }
 
-/// A replacement exact table, by family.
+/// A replacement exact table: of a family's addresses, or of a CIDR table's
+/// prefixes of one length.
 pub(crate) enum Replacement {
     Ipv4(ExactTable<u32>),
     Ipv6(ExactTable<u128>),
     Mac(ExactTable<u64>),
+    Net4(u8, ExactTable<u32>),
+    Net6(u8, ExactTable<u128>),
 }
 
 impl Replacement {
-    /// Entries of the table.
-    pub(crate) fn capacity(&self) -> usize {
+    /// Entries and keys of the table.
+    pub(crate) fn size(&self) -> (usize, usize) {
         match self {
-            Replacement::Ipv4(t) => t.capacity(),
-            Replacement::Ipv6(t) => t.capacity(),
-            Replacement::Mac(t) => t.capacity(),
+            Replacement::Ipv4(t) | Replacement::Net4(_, t) => (t.capacity(), t.len()),
+            Replacement::Ipv6(t) | Replacement::Net6(_, t) => (t.capacity(), t.len()),
+            Replacement::Mac(t) => (t.capacity(), t.len()),
         }
     }
 }
 
 impl std::fmt::Debug for Replacement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (family, len) = match self {
-            Replacement::Ipv4(t) => ("ipv4", t.len()),
-            Replacement::Ipv6(t) => ("ipv6", t.len()),
-            Replacement::Mac(t) => ("mac", t.len()),
+        let table = match self {
+            Replacement::Ipv4(_) => "ipv4".to_owned(),
+            Replacement::Ipv6(_) => "ipv6".to_owned(),
+            Replacement::Mac(_) => "mac".to_owned(),
+            Replacement::Net4(len, _) => format!("ipv4 /{len}"),
+            Replacement::Net6(len, _) => format!("ipv6 /{len}"),
         };
-        write!(f, "Replacement({family}, {len} keys)")
+        write!(f, "Replacement({table}, {} keys)", self.size().1)
     }
 }
 
@@ -66,8 +71,9 @@ impl Ring {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             queue: ArrayQueue::new(capacity.max(2)),
-            // One per exact family, and a spare.
-            retired: ArrayQueue::new(4),
+            // A batch usually swaps one or two tables; more (the first
+            // prefixes of many lengths: small tables) are freed by the replica.
+            retired: ArrayQueue::new(8),
             applied: CachePadded::new(AtomicU64::new(0)),
         }
     }

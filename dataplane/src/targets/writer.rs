@@ -21,22 +21,25 @@ type Hasher = foldhash::fast::RandomState;
 /// O(1) removal per target followed by the clear: a reused slot can never inherit
 /// an old intercept's targets, and no worker ever scans its tables.
 ///
-/// It also grows the workers' exact tables for them: before a batch that could
-/// fill one past half its entries it builds a larger copy per worker from what it
-/// remembers and sends it ahead of the batch, so a worker swaps a table in
-/// instead of rehashing a million keys between two bursts. Likewise, once a
-/// quarter of a table's targets were removed, it sends a fresh table whose filter
-/// has no stale bits, which the replicas would otherwise rebuild themselves.
+/// It also grows the workers' exact tables for them (the address tables and the
+/// CIDR tables' per-length ones): before a batch that could fill one past half
+/// its entries it builds a larger copy per worker from what it remembers and
+/// sends it ahead of the batch, so a worker swaps a table in instead of
+/// rehashing between two bursts (10 ms at 100k keys, longer than a NIC queue
+/// holds frames at line rate). Likewise, once a quarter of a table's targets
+/// were removed, it sends a fresh table whose filter has no stale bits, which
+/// the replicas would otherwise rebuild themselves.
 pub struct TableWriter {
     rings: Vec<Arc<Ring>>,
     epoch: u64,
     targets_of: HashMap<Slot, HashSet<Target, Hasher>, Hasher>,
-    tables: [FamilyTables; Family::COUNT],
+    /// By [`TableId::index`].
+    tables: Vec<Tally>,
 }
 
-/// What the writer knows of the replicas' exact table of one [`Family`].
+/// What the writer knows of the replicas' copy of one exact table.
 #[derive(Clone, Copy, Default)]
-struct FamilyTables {
+struct Tally {
     /// (slot, target) pairs stored: at least the keys the table holds.
     pairs: usize,
     /// Pairs removed since the last table sent: at least its stale keys.
@@ -45,24 +48,55 @@ struct FamilyTables {
     capacity: usize,
 }
 
-/// The exact tables the writer grows.
-#[derive(Clone, Copy)]
-enum Family {
+/// One exact table of a replica: the IPv4, IPv6 or MAC addresses, or the IPv4
+/// or IPv6 prefixes of one length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TableId {
     Ipv4,
     Ipv6,
     Mac,
+    Net4(u8),
+    Net6(u8),
 }
 
-impl Family {
-    const COUNT: usize = 3;
-    const ALL: [Family; Family::COUNT] = [Family::Ipv4, Family::Ipv6, Family::Mac];
+/// First [`TableId::index`] of the IPv4 and of the IPv6 prefix tables.
+const NET4_BASE: usize = 3;
+const NET6_BASE: usize = NET4_BASE + u32::WIDTH as usize + 1;
 
-    fn of(target: Target) -> Option<Family> {
+impl TableId {
+    const COUNT: usize = NET6_BASE + u128::WIDTH as usize + 1;
+
+    /// The table a canonical target (see [`canonical`]) is stored in.
+    fn of(target: Target) -> TableId {
         match target {
-            Target::Ipv4(_) => Some(Family::Ipv4),
-            Target::Ipv6(_) => Some(Family::Ipv6),
-            Target::Mac(_) => Some(Family::Mac),
-            Target::Ipv4Net(..) | Target::Ipv6Net(..) => None,
+            Target::Ipv4(_) => TableId::Ipv4,
+            Target::Ipv6(_) => TableId::Ipv6,
+            Target::Mac(_) => TableId::Mac,
+            Target::Ipv4Net(_, len) => TableId::Net4(len),
+            Target::Ipv6Net(_, len) => TableId::Net6(len),
+        }
+    }
+
+    /// Below [`Self::COUNT`] (prefix lengths are clamped to the width).
+    fn index(self) -> usize {
+        match self {
+            TableId::Ipv4 => 0,
+            TableId::Ipv6 => 1,
+            TableId::Mac => 2,
+            TableId::Net4(len) => NET4_BASE + usize::from(len.min(u32::WIDTH)),
+            TableId::Net6(len) => NET6_BASE + usize::from(len.min(u128::WIDTH)),
+        }
+    }
+
+    /// The table of index `i` (`i < COUNT`).
+    fn from_index(i: usize) -> TableId {
+        let len = |base: usize| u8::try_from(i - base).unwrap_or(u8::MAX);
+        match i {
+            0 => TableId::Ipv4,
+            1 => TableId::Ipv6,
+            2 => TableId::Mac,
+            _ if i < NET6_BASE => TableId::Net4(len(NET4_BASE)),
+            _ => TableId::Net6(len(NET6_BASE)),
         }
     }
 }
@@ -103,9 +137,9 @@ fn push_waiting(ring: &Arc<Ring>, mut msg: Msg) {
     }
 }
 
-/// One (slot, target) pair more or fewer in the target's family.
-fn count(tables: &mut [FamilyTables; Family::COUNT], target: Target, added: bool) {
-    let Some(t) = Family::of(target).and_then(|f| tables.get_mut(f as usize)) else {
+/// One (slot, canonical target) pair more or fewer in the target's table.
+fn count(tables: &mut [Tally], target: Target, added: bool) {
+    let Some(t) = tables.get_mut(TableId::of(target).index()) else {
         return;
     };
     if added {
@@ -122,7 +156,7 @@ impl TableWriter {
             rings,
             epoch: 0,
             targets_of: HashMap::default(),
-            tables: [FamilyTables::default(); Family::COUNT],
+            tables: vec![Tally::default(); TableId::COUNT],
         }
     }
 
@@ -139,50 +173,66 @@ impl TableWriter {
         }
     }
 
-    /// Sends every replica a larger table of `family` when `adding` more pairs
+    /// Sends every replica a larger copy of table `id` when `adding` more pairs
     /// could fill its current one past half (where [`ExactTable::add`] would
     /// rehash on the worker).
-    fn grow_ahead(&mut self, family: Family, adding: usize) {
-        let t = self.tables[family as usize];
+    fn grow_ahead(&mut self, id: TableId, adding: usize) {
+        let t = self.tables[id.index()];
         let want = t.pairs + adding;
         if adding > 0 && want * 2 > t.capacity {
-            self.send_rebuilt(family, want);
+            self.send_rebuilt(id, want);
         }
     }
 
-    /// Sends every replica a fresh table of `family` once a quarter of its pairs
-    /// were removed since the last one: the removed keys' filter bits are still
-    /// set (false positives), and the replicas leave the rebuild to the writer.
-    fn clean_filter(&mut self, family: Family) {
-        let t = self.tables[family as usize];
+    /// Sends every replica a fresh copy of table `id` once a quarter of its
+    /// pairs were removed since the last one: the removed keys' filter bits are
+    /// still set (false positives), and the replicas leave the rebuild to the
+    /// writer.
+    fn clean_filter(&mut self, id: TableId) {
+        let t = self.tables[id.index()];
         if t.removed > 0 && t.removed * 4 > t.pairs {
-            self.send_rebuilt(family, t.capacity / 2);
+            self.send_rebuilt(id, t.capacity / 2);
         }
     }
 
-    /// Builds, for every replica, a table of `family` with room for `keys` keys
-    /// holding exactly the remembered targets, and sends it.
-    fn send_rebuilt(&mut self, family: Family, keys: usize) {
-        let f = family as usize;
+    /// Builds, for every replica, a copy of table `id` with room for `keys`
+    /// keys holding exactly the remembered targets, and sends it.
+    fn send_rebuilt(&mut self, id: TableId, keys: usize) {
         for ring in &self.rings {
-            let table = match family {
-                Family::Ipv4 => Replacement::Ipv4(self.build(keys, |t| match t {
+            let table = match id {
+                TableId::Ipv4 => Replacement::Ipv4(self.build(keys, |t| match t {
                     Target::Ipv4(a) => Some(u32::from(a)),
                     _ => None,
                 })),
-                Family::Ipv6 => Replacement::Ipv6(self.build(keys, |t| match t {
+                TableId::Ipv6 => Replacement::Ipv6(self.build(keys, |t| match t {
                     Target::Ipv6(a) => Some(u128::from(a)),
                     _ => None,
                 })),
-                Family::Mac => Replacement::Mac(self.build(keys, |t| match t {
+                TableId::Mac => Replacement::Mac(self.build(keys, |t| match t {
                     Target::Mac(m) => Some(mac_key(m)),
                     _ => None,
                 })),
+                // Canonical prefixes: host bits already cleared, as the
+                // replica's CIDR tables key them.
+                TableId::Net4(len) => Replacement::Net4(
+                    len,
+                    self.build(keys, |t| match t {
+                        Target::Ipv4Net(a, l) if l == len => Some(u32::from(a)),
+                        _ => None,
+                    }),
+                ),
+                TableId::Net6(len) => Replacement::Net6(
+                    len,
+                    self.build(keys, |t| match t {
+                        Target::Ipv6Net(a, l) if l == len => Some(u128::from(a)),
+                        _ => None,
+                    }),
+                ),
             };
-            self.tables[f].capacity = table.capacity();
+            self.tables[id.index()].capacity = table.size().0;
             push_waiting(ring, Msg::Replace(Box::new(table)));
         }
-        self.tables[f].removed = 0;
+        self.tables[id.index()].removed = 0;
     }
 
     /// An exact table with room for `keys` keys, holding every remembered
@@ -203,16 +253,16 @@ impl TableWriter {
     /// epoch. Waits (yielding) while a ring is full; a worker never waits.
     pub fn send(&mut self, updates: &[Update]) -> u64 {
         self.free_retired();
-        let mut adding = [0; Family::COUNT];
+        let mut adding = [0; TableId::COUNT];
         for u in updates {
             if let Update::AddTarget { target, .. } = u {
-                if let Some(f) = Family::of(*target) {
-                    adding[f as usize] += 1;
+                if let Some(n) = adding.get_mut(TableId::of(canonical(*target)).index()) {
+                    *n += 1;
                 }
             }
         }
-        for f in Family::ALL {
-            self.grow_ahead(f, adding[f as usize]);
+        for (i, &n) in adding.iter().enumerate() {
+            self.grow_ahead(TableId::from_index(i), n);
         }
         for &u in updates {
             match u {
@@ -245,8 +295,8 @@ impl TableWriter {
                 }
             }
         }
-        for f in Family::ALL {
-            self.clean_filter(f);
+        for i in 0..TableId::COUNT {
+            self.clean_filter(TableId::from_index(i));
         }
         self.epoch += 1;
         for ring in &self.rings {

@@ -1,5 +1,6 @@
-//! Table growth without a worker stall: loads `--targets` (default 1M) IPv4 targets
-//! onto one replica, then adds single targets, one request each, until the exact
+//! Table growth without a worker stall: loads `--targets` (default 1M) targets
+//! onto one replica (IPv4 hosts, or with `--kind net6` IPv6 /56 subscriber
+//! prefixes, which live in a CIDR table's per-length table), then adds single targets, one request each, until the exact
 //! table has grown. For every request it times the replica's apply (what the
 //! worker does between two bursts) and the writer's send (the control thread,
 //! which builds the larger table). Prints the apply at the growth, the median
@@ -8,14 +9,14 @@
 //! quarter of stale keys at which a filter is rebuilt, and prints the worst apply
 //! and send.
 //!
-//! `cargo run --release -p perf --bin growth_bench`
+//! `cargo run --release -p perf --bin growth_bench [-- --kind net6]`
 #![forbid(unsafe_code)]
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use dataplane::targets::{replicas, InterceptSpec, Mode, Slot, TableReplica, Target, Update};
 
 #[derive(Parser)]
@@ -23,12 +24,36 @@ struct Args {
     /// Targets loaded before the single adds.
     #[arg(long, default_value_t = 1_000_000)]
     targets: u32,
+    /// What the targets are.
+    #[arg(long, value_enum, default_value_t = Kind::Host4)]
+    kind: Kind,
 }
 
-fn add(i: u32) -> Update {
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    /// IPv4 hosts in 10.0.0.0/8.
+    Host4,
+    /// IPv6 /56 prefixes in 2001:db8::/32.
+    Net6,
+}
+
+impl Kind {
+    /// Target number `i` (below 2^24).
+    fn target(self, i: u32) -> Target {
+        match self {
+            Kind::Host4 => Target::Ipv4(Ipv4Addr::from(0x0a00_0000 + i)),
+            Kind::Net6 => Target::Ipv6Net(
+                Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i) << 72),
+                56,
+            ),
+        }
+    }
+}
+
+fn add(kind: Kind, i: u32) -> Update {
     Update::AddTarget {
         slot: Slot(0),
-        target: Target::Ipv4(Ipv4Addr::from(0x0a00_0000 + i)),
+        target: kind.target(i),
     }
 }
 
@@ -47,6 +72,8 @@ fn ms(d: Duration) -> f64 {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    ensure!(args.targets < 1 << 22, "--targets must be below 2^22");
+    let kind = args.kind;
     let (mut w, mut rs) = replicas(1, 1 << 14);
     let mut r = rs.pop().context("no replica")?;
     let mut load = vec![Update::SetIntercept {
@@ -58,7 +85,7 @@ fn main() -> Result<()> {
             valid_until_ns: u64::MAX,
         },
     }];
-    load.extend((0..args.targets).map(add));
+    load.extend((0..args.targets).map(|i| add(kind, i)));
     // The ring is smaller than the load: apply while it is sent.
     std::thread::scope(|s| {
         let sender = s.spawn(|| w.send(&load));
@@ -74,7 +101,7 @@ fn main() -> Result<()> {
     let mut growth = None;
     for i in args.targets.. {
         let sent = Instant::now();
-        let e = w.send(&[add(i)]);
+        let e = w.send(&[add(kind, i)]);
         let send = sent.elapsed();
         let applied = apply(&mut r, e);
         if r.memory_bytes() > start_bytes {
@@ -111,7 +138,7 @@ fn main() -> Result<()> {
         let sent = Instant::now();
         let e = w.send(&[Update::RemoveTarget {
             slot: Slot(0),
-            target: Target::Ipv4(Ipv4Addr::from(0x0a00_0000 + i)),
+            target: kind.target(i),
         }]);
         worst_send = worst_send.max(sent.elapsed());
         worst_apply = worst_apply.max(apply(&mut r, e));
