@@ -13,14 +13,12 @@ use dataplane::dpdk::{port_by_name, Eal, Mempool, Port};
 use dataplane::handoff::{channel, HandoffConsumer, HandoffProducer};
 use dataplane::source::{DpdkSource, PacketSource, PcapSource, Poll};
 use dataplane::targets::TableReplica;
-use dataplane::worker::{spawn, Clock, Exit, WorkerCtx, WorkerStats};
+use dataplane::worker::{spawn, Clock, Exit, WorkerCtx, WorkerStats, UPDATE_BUDGET};
 
 use super::DaemonError;
 use crate::config::{DataplaneConfig, PortRef, Timestamps};
 use crate::metrics::{NicSample, ProbeMetrics, WorkerSample};
 
-/// Table updates applied per loop iteration (bounds the time between bursts).
-const UPDATE_BUDGET: usize = 4096;
 /// RX descriptors per queue.
 const RX_DESC: u16 = 1024;
 /// Per-lcore mempool cache.

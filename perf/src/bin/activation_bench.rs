@@ -103,7 +103,7 @@ fn main() -> Result<()> {
             handoff,
             stats: Arc::new(WorkerStats::default()),
             clock: Clock::System,
-            update_budget: 4096,
+            update_budget: dataplane::worker::UPDATE_BUDGET,
             armed: armed.clone(),
         };
         threads.push(spawn(ctx, None, quit.clone())?);

@@ -234,7 +234,7 @@ fn main() -> Result<()> {
         handoff: producer,
         stats: Arc::clone(&stats),
         clock: Clock::System,
-        update_budget: 64,
+        update_budget: dataplane::worker::UPDATE_BUDGET,
         armed: Arc::new(AtomicBool::new(true)),
     };
     let (core, rx_only_mode) = (args.core, args.rx_only);
