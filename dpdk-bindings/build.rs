@@ -25,6 +25,7 @@ const FUNCTIONS: &[&str] = &[
     "rte_lcore_id",
     "rte_socket_id",
     "rte_thread_register",
+    "rte_thread_unregister",
     "rte_prefetch0",
     "rte_pktmbuf_pool_create",
     "rte_mempool_free",

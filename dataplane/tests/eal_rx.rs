@@ -323,6 +323,45 @@ fn eal_two_queues_each_see_exactly_their_own_capture() {
     assert_eq!(stat(&lines, "ibytes"), bytes);
 }
 
+/// Threads registered with DPDK release their lcore id when they exit: far more
+/// worker threads than DPDK's lcore slots (128) come and go one after another,
+/// and each gets the slot the one before freed.
+#[test]
+fn eal_registered_threads_release_their_lcore_id_on_exit() {
+    const TEST: &str = "eal_registered_threads_release_their_lcore_id_on_exit";
+    const THREADS: usize = 300;
+    if is_child(TEST) {
+        let dir = std::env::var(DIR_ENV).unwrap();
+        let eal = eal(&format!("net_pcap0,rx_pcap={dir}/a.pcap"));
+        for i in 0..THREADS {
+            let eal = &eal;
+            let id = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let id = register_thread(eal).unwrap_or_else(|e| panic!("thread {i}: {e}"));
+                    assert_eq!(Eal::lcore_id(), id);
+                    // Registered once: a second call keeps the same id.
+                    assert_eq!(register_thread(eal).unwrap(), id);
+                    id
+                })
+                .join()
+                .unwrap()
+            });
+            println!("@@ L {i} {id}");
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_capture(&dir.path().join("a.pcap"), 1, 1, |_| 64);
+    let ids: Vec<u32> = run_child(TEST, dir.path())
+        .iter()
+        .filter_map(|l| l.strip_prefix("L "))
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), THREADS);
+    // The main thread is lcore 0; every worker thread reuses the next slot.
+    assert!(ids.iter().all(|&id| id == ids[0] && id > 0), "{ids:?}");
+}
+
 #[test]
 fn eal_frame_larger_than_an_mbuf_arrives_segmented_with_first_segment_only() {
     const TEST: &str = "eal_frame_larger_than_an_mbuf_arrives_segmented_with_first_segment_only";

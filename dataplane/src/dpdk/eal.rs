@@ -1,5 +1,6 @@
 //! The DPDK Environment Abstraction Layer: one per process.
 
+use std::cell::RefCell;
 use std::ffi::CString;
 use std::os::raw::c_char;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,21 +87,18 @@ impl Eal {
 /// Registers the calling non-EAL thread with DPDK so it gets an lcore id and,
 /// with it, a per-lcore mempool cache (without one every mbuf alloc/free goes
 /// to the shared ring). Call once at the start of each worker thread; a thread
-/// that already has an lcore id keeps it.
+/// that already has an lcore id keeps it. The registration lasts until the
+/// thread exits, which releases the lcore id (`rte_thread_unregister`), so
+/// threads that come and go do not use up DPDK's `RTE_MAX_LCORE` slots; it
+/// keeps the EAL up until then.
 ///
 /// # Errors
 /// [`DpdkError::Named`] if DPDK has no free lcore slot.
-pub fn register_thread(_eal: &Eal) -> Result<u32, DpdkError> {
-    register_current_thread()
-}
-
-/// [`register_thread`] for callers holding another proof that the EAL is up.
-pub(super) fn register_current_thread() -> Result<u32, DpdkError> {
+pub fn register_thread(eal: &Eal) -> Result<u32, DpdkError> {
     if Eal::lcore_id() != LCORE_ID_ANY {
         return Ok(Eal::lcore_id());
     }
-    // SAFETY: callers hold an `Eal` or an object that keeps one alive, so the
-    // EAL is initialised.
+    // SAFETY: `eal` proves the EAL is initialised.
     let rc = unsafe { dpdk_sys::rte_thread_register() };
     if rc != 0 {
         return Err(DpdkError::Named {
@@ -109,5 +107,26 @@ pub(super) fn register_current_thread() -> Result<u32, DpdkError> {
             reason: last_error(),
         });
     }
+    REGISTRATION.with(|r| *r.borrow_mut() = Some(Registration { _eal: eal.clone() }));
     Ok(Eal::lcore_id())
+}
+
+thread_local! {
+    /// The calling thread's registration, if [`register_thread`] made one:
+    /// dropped when the thread exits.
+    static REGISTRATION: RefCell<Option<Registration>> = const { RefCell::new(None) };
+}
+
+/// A thread's registration with DPDK; holds the EAL up while it lasts.
+struct Registration {
+    _eal: Eal,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: runs on the thread that registered (a thread-local's
+        // destructor), whose lcore id rte_thread_register assigned; the EAL is
+        // still up (this registration holds a clone of it, dropped after).
+        unsafe { dpdk_sys::rte_thread_unregister() };
+    }
 }

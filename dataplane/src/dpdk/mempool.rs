@@ -17,7 +17,7 @@ pub struct Mempool {
 #[derive(Debug)]
 struct PoolInner {
     raw: NonNull<dpdk_sys::rte_mempool>,
-    _eal: Eal,
+    eal: Eal,
 }
 
 // SAFETY: DPDK mempools are multi-producer/multi-consumer safe; the pointer is
@@ -62,7 +62,7 @@ impl Mempool {
         Ok(Mempool {
             inner: Arc::new(PoolInner {
                 raw,
-                _eal: eal.clone(),
+                eal: eal.clone(),
             }),
         })
     }
@@ -71,6 +71,11 @@ impl Mempool {
     pub fn available(&self) -> u32 {
         // SAFETY: valid pool pointer (kept alive by self).
         unsafe { dpdk_sys::rte_mempool_avail_count(self.inner.raw.as_ptr()) }
+    }
+
+    /// The EAL the pool lives in.
+    pub(super) fn eal(&self) -> &Eal {
+        &self.inner.eal
     }
 
     pub(super) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {

@@ -70,7 +70,7 @@ pub(crate) struct PortShared {
     rss: RssMode,
     taken: Vec<AtomicBool>,
     started: AtomicBool,
-    _pool: Mempool,
+    pub(crate) pool: Mempool,
 }
 
 impl Drop for PortShared {
@@ -270,7 +270,7 @@ impl Port {
                 rss,
                 taken: (0..rx_queues).map(|_| AtomicBool::new(false)).collect(),
                 started: AtomicBool::new(false),
-                _pool: pool.clone(),
+                pool: pool.clone(),
             }),
         })
     }

@@ -58,7 +58,7 @@ impl RxQueue {
     /// # Errors
     /// [`DpdkError::Named`] if DPDK has no free lcore slot.
     pub fn register_thread(&self) -> Result<u32, DpdkError> {
-        super::eal::register_current_thread()
+        super::register_thread(self.port.pool.eal())
     }
 
     /// Port id.
