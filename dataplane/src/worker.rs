@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
-use crate::parse::{common_ipv4, common_ipv6, dissect, mac_pair, Dissection, ParseError};
+use crate::parse::{common_ipv4, common_ipv6, dissect, mac_words, Dissection, ParseError};
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica};
 
@@ -223,6 +223,7 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     // Summed here and stored once: a per-frame add to `cx.t` is a store the
     // compiler cannot keep in a register.
     let mut rx_bytes = 0u64;
+    let macs = cx.tables.has_mac_targets();
     let mut start = 0;
     while start < n {
         let len = (n - start).min(CHUNK);
@@ -230,6 +231,9 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
         // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4
         // is tried first: on most links nearly every frame.
         let (mut screened4, mut screened6, mut dissected) = (0u32, 0u32, 0u32);
+        // Screened frames the MAC filter lets through (stage 2's MAC part, done
+        // here with the frame at hand).
+        let mut mac_pass = 0u32;
         for (j, kh) in s.kh.iter_mut().take(len).enumerate() {
             let i = start + j;
             b.prefetch(i + PREFETCH_AHEAD);
@@ -239,10 +243,12 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 *v4 = addrs;
                 cx.tables.hash_v4(addrs, kh);
                 screened4 |= 1 << j;
+                mac_pass |= mac_bit(macs, cx.tables, frame) << j;
             } else if let (Some(addrs), Some(v6)) = (common_ipv6(frame), s.v6.get_mut(j)) {
                 *v6 = addrs;
                 cx.tables.hash_v6(addrs, kh);
                 screened6 |= 1 << j;
+                mac_pass |= mac_bit(macs, cx.tables, frame) << j;
             } else if let Some(d) = s.d.get_mut(j) {
                 match dissect_other(frame, d, kh, cx.tables) {
                     Ok(()) => dissected |= 1 << j,
@@ -250,16 +256,15 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 }
             }
         }
-        let mut candidates = 0u32;
-        let macs = |j: usize| move || mac_pair(b.frame(start + j));
+        let mut candidates = mac_pass;
         for j in bits(screened4) {
             if let (Some(&v4), Some(kh)) = (s.v4.get(j), s.kh.get(j)) {
-                candidates |= u32::from(cx.tables.may_match_v4(v4, kh, macs(j))) << j;
+                candidates |= u32::from(cx.tables.may_match_v4(v4, kh)) << j;
             }
         }
         for j in bits(screened6) {
             if let (Some(v6), Some(kh)) = (s.v6.get(j), s.kh.get(j)) {
-                candidates |= u32::from(cx.tables.may_match_v6(v6, kh, macs(j))) << j;
+                candidates |= u32::from(cx.tables.may_match_v6(v6, kh)) << j;
             }
         }
         for j in bits(dissected) {
@@ -306,6 +311,13 @@ fn frame_time<B: RxBurst + ?Sized>(clock: Clock, b: &B, i: usize, now: &mut Opti
         Clock::Source => b.timestamp(i).unwrap_or_else(wall),
         Clock::System => wall(),
     }
+}
+
+/// 1 if MAC targets are stored (`macs`) and the MAC filter lets an address of
+/// screened `frame`'s one MAC pair through.
+#[inline(always)]
+fn mac_bit(macs: bool, tables: &TableReplica, frame: &[u8]) -> u32 {
+    u32::from(macs && tables.mac_words_may_match(mac_words(frame)))
 }
 
 /// Stage 1 for a frame the screens declined (tunnels, IPv4 options, fragments,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::exact::{ExactTable, Key};
 use super::matches::Matches;
-use super::prefix::PrefixTable;
+use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
 use super::{Direction, InterceptSpec, Slot, Target, Update};
 use crate::parse::{Dissection, IpKeys, MacPair, MAX_IP_LAYERS};
@@ -43,6 +43,14 @@ fn pass_and_prefetch<K: Key>(t: &ExactTable<K>, src: u64, dst: u64) -> bool {
     ps | pd
 }
 
+/// The CIDR part of stage 2 for a screened frame's two addresses. Not inlined
+/// (most tables have no CIDR target); the addresses come in registers, where
+/// handed over in memory their loads waited for the caller's stores.
+#[inline(never)]
+fn single_may_match_cidr<K: Bits>(cidr: &PrefixTable<K>, src: K, dst: K) -> bool {
+    cidr.may_contain(src) || cidr.may_contain(dst)
+}
+
 /// A worker's target tables. Owned by its worker thread; fed by a [`super::TableWriter`].
 pub struct TableReplica {
     ring: Arc<Ring>,
@@ -54,9 +62,10 @@ pub struct TableReplica {
     mac: ExactTable<u64>,
     intercepts: Vec<Option<InterceptSpec>>,
     targets: usize,
-    /// Some CIDR or MAC target is stored: stage 2 has more than the exact filters
-    /// to consult.
-    cidr_or_mac: bool,
+    /// Some IPv4 / IPv6 CIDR target is stored: stage 2 has more than the exact
+    /// and MAC filters to consult for that family.
+    has_cidr4: bool,
+    has_cidr6: bool,
     spill_bytes: usize,
 }
 
@@ -77,7 +86,8 @@ impl TableReplica {
             mac: ExactTable::default(),
             intercepts: Vec::new(),
             targets: 0,
-            cidr_or_mac: false,
+            has_cidr4: false,
+            has_cidr6: false,
             spill_bytes: 0,
         }
     }
@@ -184,7 +194,7 @@ impl TableReplica {
                 self.targets -= usize::from(gone);
             }
         }
-        self.cidr_or_mac = !(self.cidr4.is_empty() && self.cidr6.is_empty() && self.mac.is_empty());
+        (self.has_cidr4, self.has_cidr6) = (!self.cidr4.is_empty(), !self.cidr6.is_empty());
     }
 
     /// Stage 1 of a frame's lookup, run on every frame of a burst before stage 2
@@ -248,68 +258,86 @@ impl TableReplica {
                 IpKeys::V6(_) => pass_and_prefetch(&self.exact6, src, dst),
             };
         }
-        exact || (self.cidr_or_mac && self.may_match_cidr_or_mac(d.ip_keys(), || d.macs()))
+        exact
+            || ((self.has_cidr4 || self.has_cidr6 || self.has_mac_targets())
+                && self.may_match_cidr_or_mac(d))
     }
 
     /// [`Self::may_match`] for a frame whose only IP layer is IPv4 `v4` (hashed by
-    /// [`Self::hash_v4`]) and whose only MAC pair `macs` reads (asked for only
-    /// when CIDR or MAC targets are stored).
+    /// [`Self::hash_v4`]), but for its MAC pair: [`Self::mac_words_may_match`]
+    /// screens that.
     #[inline(always)]
-    pub fn may_match_v4(
-        &self,
-        v4: [u32; 2],
-        kh: &KeyHashes,
-        macs: impl FnOnce() -> MacPair,
-    ) -> bool {
-        self.may_match_single(&self.exact4, IpKeys::V4(v4), kh, macs)
+    pub fn may_match_v4(&self, v4: [u32; 2], kh: &KeyHashes) -> bool {
+        self.may_match_single(&self.exact4, self.has_cidr4.then_some(&self.cidr4), v4, kh)
     }
 
     /// [`Self::may_match_v4`] for a frame whose only IP layer is IPv6 `v6`
     /// (hashed by [`Self::hash_v6`]).
     #[inline(always)]
-    pub fn may_match_v6(
-        &self,
-        v6: &[u128; 2],
-        kh: &KeyHashes,
-        macs: impl FnOnce() -> MacPair,
-    ) -> bool {
-        self.may_match_single(&self.exact6, IpKeys::V6(v6), kh, macs)
+    pub fn may_match_v6(&self, v6: &[u128; 2], kh: &KeyHashes) -> bool {
+        self.may_match_single(&self.exact6, self.has_cidr6.then_some(&self.cidr6), *v6, kh)
     }
 
-    /// Stage 2 of a screened frame: its one IP layer `keys` (hashed in `exact`'s
-    /// slot of `kh`), its one MAC pair read by `macs`.
+    /// The MAC part of [`Self::may_match`] for a frame whose only MAC pair is
+    /// `[dst, src]` as [`crate::parse::mac_words`] reads it: whether the MAC
+    /// filter lets either address through (false when no MAC target is
+    /// stored). The filter is small and in cache, so the worker asks in stage
+    /// 1, with the frame at hand: asked in stage 2, behind the exact filters'
+    /// misses, it cost a quarter of the throughput.
     #[inline(always)]
-    fn may_match_single<K: Key>(
+    pub fn mac_words_may_match(&self, [dst, src]: [u64; 2]) -> bool {
+        let mac = |key: u64| self.mac.passes(self.mac.hash(key));
+        self.has_mac_targets() && (mac(src) || mac(dst))
+    }
+
+    /// Whether MAC targets are stored (else [`Self::mac_words_may_match`] is
+    /// false for every frame).
+    #[inline(always)]
+    pub fn has_mac_targets(&self) -> bool {
+        !self.mac.is_empty()
+    }
+
+    /// Stage 2 of a screened frame, but for its MAC pair: its one IP layer's
+    /// addresses, hashed in `exact`'s slot of `kh`, against `exact` and `cidr`
+    /// (None when that family has no CIDR target).
+    #[inline(always)]
+    fn may_match_single<K: Bits>(
         &self,
         exact: &ExactTable<K>,
-        keys: IpKeys<'_>,
+        cidr: Option<&PrefixTable<K>>,
+        [src, dst]: [K; 2],
         kh: &KeyHashes,
-        macs: impl FnOnce() -> MacPair,
     ) -> bool {
-        let [src, dst] = kh.0[0];
-        pass_and_prefetch(exact, src, dst)
-            || (self.cidr_or_mac && self.may_match_cidr_or_mac(std::iter::once(keys), || [macs()]))
+        let [hs, hd] = kh.0[0];
+        pass_and_prefetch(exact, hs, hd) || cidr.is_some_and(|c| single_may_match_cidr(c, src, dst))
     }
 
     /// The CIDR and MAC part of [`Self::may_match`]: gate bits and the MAC filter
     /// are in cache (8 KiB each for the usual few targets), so nothing is
-    /// prefetched. `macs` is called only when MAC targets are stored.
+    /// prefetched.
     #[inline(never)]
-    fn may_match_cidr_or_mac<'a, M: AsRef<[MacPair]>>(
-        &self,
-        mut ips: impl Iterator<Item = IpKeys<'a>>,
-        macs: impl FnOnce() -> M,
-    ) -> bool {
-        let cidr = ips.any(|keys| match keys {
-            IpKeys::V4([src, dst]) => self.cidr4.may_contain(src) || self.cidr4.may_contain(dst),
-            IpKeys::V6(&[src, dst]) => self.cidr6.may_contain(src) || self.cidr6.may_contain(dst),
-        });
-        let mac = |m: [u8; 6]| self.mac.passes(self.mac.hash(mac_key(m)));
-        cidr || (!self.mac.is_empty()
+    fn may_match_cidr_or_mac(&self, d: &Dissection) -> bool {
+        let cidr = (self.has_cidr4 || self.has_cidr6)
+            && d.ip_keys().any(|keys| match keys {
+                IpKeys::V4([src, dst]) => {
+                    self.cidr4.may_contain(src) || self.cidr4.may_contain(dst)
+                }
+                IpKeys::V6(&[src, dst]) => {
+                    self.cidr6.may_contain(src) || self.cidr6.may_contain(dst)
+                }
+            });
+        cidr || self.mac_may_match(|| d.macs())
+    }
+
+    /// Whether the MAC filter lets an address of the pairs `macs` reads
+    /// through; `macs` is called only when MAC targets are stored.
+    #[inline(always)]
+    fn mac_may_match<M: AsRef<[MacPair]>>(&self, macs: impl FnOnce() -> M) -> bool {
+        self.has_mac_targets()
             && macs()
                 .as_ref()
                 .iter()
-                .any(|pair| mac(pair.src) || mac(pair.dst)))
+                .any(|pair| self.mac_words_may_match([mac_key(pair.dst), mac_key(pair.src)]))
     }
 
     /// Finds every intercept `d` belongs to at time `ts_ns`: the three stages
