@@ -1,6 +1,7 @@
 //! Dataplane throughput on one core: EAL + port on a vdev (normally
-//! `net_pcap0,rx_pcap=FILE,infinite_rx=1`), `--targets` IPv4 targets loaded into
-//! the worker's table replica through the update ring, one worker pinned to
+//! `net_pcap0,rx_pcap=FILE,infinite_rx=1`), `--targets` IPv4 targets (with
+//! `--mix`, also IPv4 and IPv6 prefixes and MACs) loaded into the worker's
+//! table replica through the update ring, one worker pinned to
 //! `--core` for `--duration` seconds, and the hand-off ring drained by this
 //! (control) thread as the daemon would. Prints `probe: X Mpps`.
 //!
@@ -9,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -52,6 +53,11 @@ struct Args {
     /// What the intercept delivers for matched packets.
     #[arg(long, value_parser = ["headers", "content"], default_value = "content")]
     mode: String,
+    /// Also provision a carrier's mix that no frame of the traffic is in:
+    /// 1000 IPv4 /24s, 1000 IPv6 /56s and 100 MACs (stage 2 then screens the
+    /// CIDR and MAC tables on every frame as well).
+    #[arg(long)]
+    mix: bool,
     /// Only receive and free (no parse/classify): the DPDK layer's own floor.
     #[arg(long)]
     rx_only: bool,
@@ -84,12 +90,22 @@ fn read_targets(path: Option<&PathBuf>, n: usize) -> Result<Vec<Ipv4Addr>> {
     Ok(out)
 }
 
-/// Loads one intercept with `addrs` through the update ring, the way the control
-/// plane provisions a worker; returns the time it took.
+/// The targets of `--mix`: in 172.16.0.0/12, 2001:db9::/32 and locally
+/// administered MACs, apart from gen_traffic's addresses and MACs.
+fn mix() -> impl Iterator<Item = Target> {
+    let nets4 = (0..1000u32).map(|i| Target::Ipv4Net(Ipv4Addr::from(0xac10_0000 + (i << 8)), 24));
+    let nets6 = (0..1000u128)
+        .map(|i| Target::Ipv6Net(Ipv6Addr::from(0x2001_0db9_u128 << 96 | i << 72), 56));
+    let macs = (0..100u8).map(|i| Target::Mac([6, 0, 0, 0, 1, i]));
+    nets4.chain(nets6).chain(macs)
+}
+
+/// Loads one intercept with `targets` through the update ring, the way the
+/// control plane provisions a worker; returns the time it took.
 fn provision(
     mut writer: TableWriter,
     replica: &mut TableReplica,
-    addrs: &[Ipv4Addr],
+    targets: &[Target],
     mode: Mode,
 ) -> Duration {
     let slot = Slot(0);
@@ -100,10 +116,11 @@ fn provision(
         valid_until_ns: u64::MAX,
     };
     let mut updates = vec![Update::SetIntercept { slot, spec }];
-    updates.extend(addrs.iter().map(|&a| Update::AddTarget {
-        slot,
-        target: Target::Ipv4(a),
-    }));
+    updates.extend(
+        targets
+            .iter()
+            .map(|&target| Update::AddTarget { slot, target }),
+    );
     let start = Instant::now();
     std::thread::scope(|s| {
         let sender = s.spawn(move || writer.send(&updates));
@@ -209,19 +226,23 @@ fn main() -> Result<()> {
 
     let (writer, mut replicas) = targets::replicas(1, 4096);
     let mut replica = replicas.pop().ok_or_else(|| anyhow!("no replica"))?;
-    let load = provision(writer, &mut replica, &addrs, mode);
+    let mut targets: Vec<Target> = addrs.iter().map(|&a| Target::Ipv4(a)).collect();
+    if args.mix {
+        targets.extend(mix());
+    }
+    let load = provision(writer, &mut replica, &targets, mode);
     ensure!(
-        replica.target_count() == addrs.len(),
+        replica.target_count() == targets.len(),
         "replica holds {} targets",
         replica.target_count()
     );
     let mem = replica.memory_bytes();
     println!(
         "dp_bench: {} targets loaded in {:.2} s, table {} bytes = {} bytes/target/worker",
-        addrs.len(),
+        targets.len(),
         load.as_secs_f64(),
         mem,
-        mem.checked_div(addrs.len()).unwrap_or(0)
+        mem.checked_div(targets.len()).unwrap_or(0)
     );
 
     let (producer, mut consumer) = handoff::channel(4096, 2048);
@@ -286,10 +307,11 @@ fn main() -> Result<()> {
         );
     }
     println!(
-        "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{})",
+        "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{}{})",
         drained.frames as f64 / secs / 1e6,
         drained.frames,
         addrs.len(),
+        if args.mix { " and the mix" } else { "" },
         if rx_only_mode { ", rx only" } else { "" }
     );
     Ok(())
