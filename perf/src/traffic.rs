@@ -54,6 +54,22 @@ pub fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8
         .build()
 }
 
+/// [`udp_frame`] as a mobile core's user plane carries it: in GTP-U (tunnel
+/// `teid`) between a base station in 192.0.2.0/24 and a gateway, 96 bytes.
+pub fn gtpu_frame(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, teid: u32) -> Vec<u8> {
+    let [_, _, _, enb] = teid.to_be_bytes();
+    Frame::ethernet([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2])
+        .ipv4(
+            Ipv4Addr::new(192, 0, 2, enb),
+            Ipv4Addr::new(198, 51, 100, 1),
+        )
+        .gtpu(teid)
+        .ipv4(src, dst)
+        .udp(sport, dport)
+        .payload(&[0u8; 18])
+        .build()
+}
+
 /// A random non-target flow: 10.0.0.0/8 → 198.18.0.0/15, UDP to port 53.
 pub fn background_flow(rng: &mut Rng) -> (Ipv4Addr, Ipv4Addr, u16, u16) {
     let r = rng.next_u64();
@@ -86,6 +102,33 @@ mod test {
             assert_eq!(&d.octets()[..2], &[198, 18 | (d.octets()[1] & 1)]);
             assert_eq!(udp_frame(s, d, sp, dp).len(), 60);
         }
+    }
+
+    #[test]
+    fn gtpu_frames_carry_the_flow_inside_a_g_pdu() {
+        use dataplane::parse::{dissect, Dissection, IpKeys};
+        let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
+        let frame = gtpu_frame(src, dst, 1234, 53, 0x0102_0304);
+        assert_eq!(frame.len(), 96);
+        let mut d = Dissection::default();
+        dissect(&frame, &mut d).unwrap();
+        let layers: Vec<[u32; 2]> = d
+            .ip_keys()
+            .map(|k| match k {
+                IpKeys::V4(a) => a,
+                IpKeys::V6(_) => panic!("IPv6 layer"),
+            })
+            .collect();
+        assert_eq!(
+            layers,
+            vec![
+                [
+                    u32::from(Ipv4Addr::new(192, 0, 2, 4)),
+                    u32::from(Ipv4Addr::new(198, 51, 100, 1))
+                ],
+                [u32::from(src), u32::from(dst)]
+            ]
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use dataplane::synth::write_pcap;
-use perf::traffic::{background_flow, target_addr, udp_frame, Rng, MAX_TARGETS};
+use perf::traffic::{background_flow, gtpu_frame, target_addr, udp_frame, Rng, MAX_TARGETS};
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate the perf/run.sh capture and target list")]
@@ -41,6 +41,10 @@ struct Args {
     /// Fraction of frames with a target address.
     #[arg(long, default_value_t = 0.001)]
     match_fraction: f64,
+    /// Carry every frame in GTP-U, as on a mobile core's user plane (targets
+    /// are then the inner addresses).
+    #[arg(long)]
+    gtpu: bool,
     /// Seed: same seed, same files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -69,7 +73,8 @@ fn main() -> Result<()> {
     let mut matched = 0u64;
     let frames: Vec<(u64, Vec<u8>)> = (0..u64::from(a.packets))
         .map(|k| {
-            let (mut src, mut dst, sp, dp) = flows[rng.below(u64::from(a.flows)) as usize];
+            let flow = rng.below(u64::from(a.flows)) as usize;
+            let (mut src, mut dst, sp, dp) = flows[flow];
             if matched < matching && k % every == every / 2 {
                 let t = target_addr(rng.below(u64::from(a.hot_targets)) as u32);
                 if matched.is_multiple_of(2) {
@@ -79,7 +84,12 @@ fn main() -> Result<()> {
                 }
                 matched += 1;
             }
-            (start_ns + k * 1000, udp_frame(src, dst, sp, dp))
+            let frame = if a.gtpu {
+                gtpu_frame(src, dst, sp, dp, flow as u32)
+            } else {
+                udp_frame(src, dst, sp, dp)
+            };
+            (start_ns + k * 1000, frame)
         })
         .collect();
     write_pcap(&a.out, &frames).with_context(|| format!("writing {}", a.out.display()))?;
