@@ -260,6 +260,36 @@ pub(crate) fn corpus() -> Vec<Case> {
                 .tcp(1, 2),
             vec![(106, From), (102, To)],
         ),
+        // The worker screens IPv4 in GTP-U in IPv4 without dissecting it: a
+        // target in either layer, or by MAC, still matches.
+        case(
+            "gtpu inner exact to target",
+            e().ipv4(o4(40), o4(41)).gtpu(7).ipv4(o4(42), t4).udp(1, 2),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "gtpu outer exact from target",
+            e().ipv4(t4, o4(43)).gtpu(8).ipv4(o4(44), o4(45)).tcp(1, 2),
+            vec![(100, From), (105, From)],
+        ),
+        case(
+            "gtpu vlan no target",
+            e().vlan(5)
+                .ipv4(o4(46), o4(47))
+                .gtpu(9)
+                .ipv4(o4(48), o4(49))
+                .udp(1, 2),
+            vec![],
+        ),
+        case(
+            "gtpu mac only from target",
+            Frame::ethernet(M_T, B)
+                .ipv4(o4(50), o4(51))
+                .gtpu(10)
+                .ipv4(o4(52), o4(53))
+                .udp(1, 2),
+            vec![(104, From)],
+        ),
         case(
             "gtpu ipv6 many",
             e().ipv6(o6(7), o6(8))

@@ -2,8 +2,8 @@
 //! stay inside the frame, and its fast path must agree with the general walker
 //! (`dissect_general`) on every input, also when the output still holds the
 //! layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
-//! `common_ipv6`) must pass only frames the walker dissects to that one IP layer
-//! and MAC pair.
+//! `common_ipv6`, `common_gtpu_ipv4`) must pass only frames the walker dissects
+//! to those IP layers and that one MAC pair.
 //!
 //! Run from fuzz/: `cargo run --bin dissect_seeds` (writes a seed frame per
 //! encapsulation into corpus/dissect), then `cargo +nightly fuzz run dissect`.
@@ -13,7 +13,8 @@
 use std::sync::OnceLock;
 
 use dataplane::parse::{
-    common_ipv4, common_ipv6, dissect, dissect_general, mac_pair, Dissection, ParseError,
+    common_gtpu_ipv4, common_ipv4, common_ipv6, dissect, dissect_general, mac_pair, Dissection,
+    ParseError,
 };
 use dataplane::synth::Frame;
 use libfuzzer_sys::fuzz_target;
@@ -58,6 +59,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(v6) = common_ipv6(data) {
         check_screened(data, want, &general);
         assert_eq!(general.single_v6(), Some(v6), "screened addresses differ");
+    }
+    if let Some(layers) = common_gtpu_ipv4(data) {
+        check_screened(data, want, &general);
+        assert_eq!(general.two_v4(), Some(layers), "screened addresses differ");
     }
 });
 

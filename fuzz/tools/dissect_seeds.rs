@@ -103,13 +103,12 @@ fn main() -> std::io::Result<()> {
         ),
         (
             "gtpu",
-            inner4(eth().ipv4(a4, b4).udp(2152, 2152).gtpu(0x1234)),
+            inner4(eth().ipv4(a4, b4).gtpu(0x1234)),
         ),
         (
             "gtpu-ext",
             eth()
                 .ipv6(a6, b6)
-                .udp(2152, 2152)
                 .gtpu_with(7, Some(1), 2)
                 .ipv6(b6, a6)
                 .udp(1, 2),

@@ -18,6 +18,8 @@ use super::{gtpu, vxlan, Dissection, MacPair, Transport};
 const IPV4_NO_OPTIONS: u8 = 0x45;
 /// More-fragments flag and fragment offset.
 const IPV4_FRAG_MASK: u16 = 0x3fff;
+/// GTP-U flags: version 1, protocol type GTP, no optional word.
+const GTPU_V1_PLAIN: u8 = 0x30;
 
 #[inline(always)]
 fn be16(b: [u8; 2]) -> u16 {
@@ -125,17 +127,7 @@ pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
 /// transport fields, for the screen) is never computed.
 #[inline(always)]
 fn common(frame: &[u8]) -> Option<Common> {
-    let eth = frame.first_chunk::<{ ETH_HEADER_LEN + VLAN_HEADER_LEN }>()?;
-    let (ethertype, l3) = match EtherType::from(be16([eth[12], eth[13]])) {
-        EtherType::Vlan => (
-            EtherType::from(be16([eth[16], eth[17]])),
-            ETH_HEADER_LEN + VLAN_HEADER_LEN,
-        ),
-        t => (t, ETH_HEADER_LEN),
-    };
-    if frame.len() > usize::from(u16::MAX) {
-        return None;
-    }
+    let (ethertype, l3) = link(frame)?;
     let ip = frame.get(l3..)?;
     let (ip, transport, l3_len) = match ethertype {
         EtherType::Ipv4 => ipv4(ip)?,
@@ -148,6 +140,64 @@ fn common(frame: &[u8]) -> Option<Common> {
         l3,
         l3_len,
     })
+}
+
+/// The EtherType after Ethernet and at most one 802.1Q tag, and the offset of
+/// what follows; None for a frame too short for both, or longer than 65535.
+#[inline(always)]
+fn link(frame: &[u8]) -> Option<(EtherType, usize)> {
+    let eth = frame.first_chunk::<{ ETH_HEADER_LEN + VLAN_HEADER_LEN }>()?;
+    let found = match EtherType::from(be16([eth[12], eth[13]])) {
+        EtherType::Vlan => (
+            EtherType::from(be16([eth[16], eth[17]])),
+            ETH_HEADER_LEN + VLAN_HEADER_LEN,
+        ),
+        t => (t, ETH_HEADER_LEN),
+    };
+    (frame.len() <= usize::from(u16::MAX)).then_some(found)
+}
+
+/// The outer and inner addresses (`[outer, inner]`, each source then
+/// destination) of a common frame of a mobile core's user plane: Ethernet with
+/// at most one 802.1Q tag; IPv4 without options or fragmentation; UDP to the
+/// GTP-U port; a GTPv1-U G-PDU header without optional fields (flags 0x30);
+/// inside it IPv4 as [`common_ipv4`] takes it (TCP or UDP to a non-tunnel
+/// port). On such a frame [`dissect`](super::dissect) succeeds with exactly
+/// these two IP layers and [`mac_pair`]`(frame)` as its only MAC pair. None
+/// for every other frame, which the general walker then takes (5G's PDU
+/// session container, IPv6 inside or outside, ICMP inside, ...).
+#[inline(always)]
+pub fn common_gtpu_ipv4(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
+    let (EtherType::Ipv4, l3) = link(frame)? else {
+        return None;
+    };
+    let ip = frame.get(l3..)?;
+    let h = ip.first_chunk::<IPV4_HEADER_LEN>()?;
+    let total = usize::from(be16([h[2], h[3]]));
+    if h[0] != IPV4_NO_OPTIONS
+        || be16([h[6], h[7]]) & IPV4_FRAG_MASK != 0
+        || IpProtocol::from(h[9]) != IpProtocol::Udp
+    {
+        return None;
+    }
+    // As `transport` checks UDP, but for the GTP-U port.
+    let l4 = ip.get(IPV4_HEADER_LEN..total)?;
+    let u = l4.first_chunk::<UDP_HEADER_LEN>()?;
+    let udp_len = usize::from(be16([u[4], u[5]]));
+    if be16([u[2], u[3]]) != gtpu::UDP_PORT || udp_len < UDP_HEADER_LEN {
+        return None;
+    }
+    let gtp = l4.get(UDP_HEADER_LEN..udp_len)?;
+    let g = gtp.first_chunk::<{ gtpu::HEADER_LEN }>()?;
+    if g[0] != GTPU_V1_PLAIN || g[1] != gtpu::MSG_G_PDU {
+        return None;
+    }
+    let inner = gtp.get(gtpu::HEADER_LEN..gtpu::HEADER_LEN + usize::from(be16([g[2], g[3]])))?;
+    let (Addrs::V4(inner), _, _) = ipv4(inner)? else {
+        return None;
+    };
+    let addr = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    Some([[addr(12), addr(16)], inner])
 }
 
 /// IPv4 without options or fragmentation: the addresses, the transport and the
@@ -246,6 +296,12 @@ mod test {
         prop_assert_eq!(dissect_general(&deep, &mut fast), Ok(()));
         let took = dissect_common(frame, &mut fast);
         let (screened4, screened6) = (common_ipv4(frame), common_ipv6(frame));
+        if let Some(layers) = common_gtpu_ipv4(frame) {
+            prop_assert!(!took && screened4.is_none() && screened6.is_none());
+            prop_assert_eq!(want, Ok(()));
+            prop_assert_eq!(general.two_v4(), Some(layers));
+            prop_assert_eq!(general.macs(), &[mac_pair(frame)]);
+        }
         if took {
             prop_assert_eq!(want, Ok(()));
             prop_assert_eq!(&fast, &general);
@@ -269,9 +325,11 @@ mod test {
         }
     }
 
-    fn common_frame(
+    /// Ethernet (with `vlan`), the IP layers `ip` adds, then TCP or UDP on
+    /// `ports` and `payload` bytes.
+    fn frame_with(
         vlan: Option<u16>,
-        (src, dst): (IpAddr, IpAddr),
+        ip: impl FnOnce(Frame) -> Frame,
         tcp: bool,
         ports: (u16, u16),
         payload: usize,
@@ -280,7 +338,7 @@ mod test {
         if let Some(v) = vlan {
             f = f.vlan(v);
         }
-        let f = f.ip(src, dst);
+        let f = ip(f);
         let f = if tcp {
             f.tcp(ports.0, ports.1)
         } else {
@@ -289,8 +347,69 @@ mod test {
         f.payload(&vec![0xab; payload]).build()
     }
 
+    fn common_frame(
+        vlan: Option<u16>,
+        (src, dst): (IpAddr, IpAddr),
+        tcp: bool,
+        ports: (u16, u16),
+        payload: usize,
+    ) -> Vec<u8> {
+        frame_with(vlan, |f| f.ip(src, dst), tcp, ports, payload)
+    }
+
+    /// A user-plane frame: `inner` (IPv4, TCP or UDP) in a GTP-U G-PDU.
+    fn gtpu_frame(
+        vlan: Option<u16>,
+        outer: (u32, u32),
+        inner: (u32, u32),
+        tcp: bool,
+        ports: (u16, u16),
+        payload: usize,
+    ) -> Vec<u8> {
+        let ip = |f: Frame| {
+            f.ipv4(outer.0.into(), outer.1.into())
+                .gtpu(outer.0 ^ inner.1)
+                .ipv4(inner.0.into(), inner.1.into())
+        };
+        frame_with(vlan, ip, tcp, ports, payload)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn gtpu_frames_are_screened_with_both_address_pairs(
+            vlan in proptest::option::of(0u16..4096),
+            outer: (u32, u32),
+            inner: (u32, u32),
+            tcp: bool,
+            ports: (u16, u16),
+            payload in 0usize..64,
+        ) {
+            let frame = gtpu_frame(vlan, outer, inner, tcp, ports, payload);
+            agree(&frame)?;
+            let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
+            let want = (!tunnel).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
+            prop_assert_eq!(common_gtpu_ipv4(&frame), want);
+        }
+
+        #[test]
+        fn corrupted_or_cut_gtpu_frames_never_disagree(
+            vlan in proptest::option::of(0u16..4096),
+            tcp: bool,
+            payload in 0usize..40,
+            flips in proptest::collection::vec((0usize..110, any::<u8>()), 0..4),
+            cut in 0usize..130,
+        ) {
+            let mut frame = gtpu_frame(vlan, (1, 2), (3, 4), tcp, (1000, 80), payload);
+            for (at, v) in flips {
+                if let Some(b) = frame.get_mut(at) {
+                    *b = v;
+                }
+            }
+            frame.truncate(cut);
+            agree(&frame)?;
+        }
 
         #[test]
         fn valid_common_frames_take_the_fast_path_with_the_same_result(

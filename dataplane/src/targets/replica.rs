@@ -230,6 +230,16 @@ impl TableReplica {
         }
     }
 
+    /// [`Self::hash_v4`] for a frame whose only IP layers are the IPv4 ones
+    /// `[outer, inner]` (screened by [`crate::parse::common_gtpu_ipv4`]).
+    #[inline(always)]
+    pub fn hash_v4_tunnel(&self, [outer, inner]: [[u32; 2]; 2], kh: &mut KeyHashes) {
+        if !self.exact4.is_empty() {
+            kh.0[0] = hash_pair(&self.exact4, outer[0], outer[1]);
+            kh.0[1] = hash_pair(&self.exact4, inner[0], inner[1]);
+        }
+    }
+
     /// [`Self::hash_v4`] for a frame whose only IP layer is IPv6 `[src, dst]`
     /// (screened by [`crate::parse::common_ipv6`]).
     #[inline(always)]
@@ -269,6 +279,20 @@ impl TableReplica {
     #[inline(always)]
     pub fn may_match_v4(&self, v4: [u32; 2], kh: &KeyHashes) -> bool {
         self.may_match_single(&self.exact4, self.has_cidr4.then_some(&self.cidr4), v4, kh)
+    }
+
+    /// [`Self::may_match_v4`] for a frame whose only IP layers are the IPv4
+    /// ones `[outer, inner]` (hashed by [`Self::hash_v4_tunnel`]).
+    #[inline(always)]
+    pub fn may_match_v4_tunnel(&self, [outer, inner]: [[u32; 2]; 2], kh: &KeyHashes) -> bool {
+        let [[os, od], [is, id]] = [kh.0[0], kh.0[1]];
+        // Both layers' entries start loading, as in `may_match`.
+        let exact =
+            pass_and_prefetch(&self.exact4, os, od) | pass_and_prefetch(&self.exact4, is, id);
+        exact
+            || (self.has_cidr4
+                && (single_may_match_cidr(&self.cidr4, outer[0], outer[1])
+                    || single_may_match_cidr(&self.cidr4, inner[0], inner[1])))
     }
 
     /// [`Self::may_match_v4`] for a frame whose only IP layer is IPv6 `v6`
