@@ -55,15 +55,21 @@ pub fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8
 }
 
 /// [`udp_frame`] as a mobile core's user plane carries it: in GTP-U (tunnel
-/// `teid`) between a base station in 192.0.2.0/24 and a gateway, 96 bytes.
-pub fn gtpu_frame(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, teid: u32) -> Vec<u8> {
+/// `teid`) between a base station in 192.0.2.0/24 and a gateway, 96 bytes; with
+/// `pdu_session`, as 5G's N3 does, with a PDU session container (104 bytes).
+pub fn gtpu_frame(
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    (sport, dport): (u16, u16),
+    teid: u32,
+    pdu_session: bool,
+) -> Vec<u8> {
     let [_, _, _, enb] = teid.to_be_bytes();
     Frame::ethernet([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2])
         .ipv4(
             Ipv4Addr::new(192, 0, 2, enb),
             Ipv4Addr::new(198, 51, 100, 1),
         )
-        .gtpu(teid)
+        .gtpu_with(teid, None, u8::from(pdu_session))
         .ipv4(src, dst)
         .udp(sport, dport)
         .payload(&[0u8; 18])
@@ -108,8 +114,12 @@ mod test {
     fn gtpu_frames_carry_the_flow_inside_a_g_pdu() {
         use dataplane::parse::{dissect, Dissection, IpKeys};
         let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
-        let frame = gtpu_frame(src, dst, 1234, 53, 0x0102_0304);
+        let frame = gtpu_frame((src, dst), (1234, 53), 0x0102_0304, false);
         assert_eq!(frame.len(), 96);
+        assert_eq!(
+            gtpu_frame((src, dst), (1234, 53), 0x0102_0304, true).len(),
+            104
+        );
         let mut d = Dissection::default();
         dissect(&frame, &mut d).unwrap();
         let layers: Vec<[u32; 2]> = d

@@ -6,6 +6,7 @@
 //! accepts (property-tested).
 
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
+use super::gtpu::GtpuView;
 use super::ip::IpProtocol;
 use super::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
 use super::ipv6::HEADER_LEN as IPV6_HEADER_LEN;
@@ -18,8 +19,6 @@ use super::{gtpu, vxlan, Dissection, MacPair, Transport};
 const IPV4_NO_OPTIONS: u8 = 0x45;
 /// More-fragments flag and fragment offset.
 const IPV4_FRAG_MASK: u16 = 0x3fff;
-/// GTP-U flags: version 1, protocol type GTP, no optional word.
-const GTPU_V1_PLAIN: u8 = 0x30;
 
 #[inline(always)]
 fn be16(b: [u8; 2]) -> u16 {
@@ -160,12 +159,13 @@ fn link(frame: &[u8]) -> Option<(EtherType, usize)> {
 /// The outer and inner addresses (`[outer, inner]`, each source then
 /// destination) of a common frame of a mobile core's user plane: Ethernet with
 /// at most one 802.1Q tag; IPv4 without options or fragmentation; UDP to the
-/// GTP-U port; a GTPv1-U G-PDU header without optional fields (flags 0x30);
-/// inside it IPv4 as [`common_ipv4`] takes it (TCP or UDP to a non-tunnel
-/// port). On such a frame [`dissect`](super::dissect) succeeds with exactly
-/// these two IP layers and [`mac_pair`]`(frame)` as its only MAC pair. None
-/// for every other frame, which the general walker then takes (5G's PDU
-/// session container, IPv6 inside or outside, ICMP inside, ...).
+/// GTP-U port; a GTPv1-U G-PDU, with or without the optional word and
+/// extension headers (5G's PDU session container); inside it IPv4 as
+/// [`common_ipv4`] takes it (TCP or UDP to a non-tunnel port). On such a frame
+/// [`dissect`](super::dissect) succeeds with exactly these two IP layers and
+/// [`mac_pair`]`(frame)` as its only MAC pair. None for every other frame,
+/// which the general walker then takes (IPv6 inside or outside, ICMP inside,
+/// a malformed header, ...).
 #[inline(always)]
 pub fn common_gtpu_ipv4(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
     let (EtherType::Ipv4, l3) = link(frame)? else {
@@ -188,11 +188,13 @@ pub fn common_gtpu_ipv4(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
         return None;
     }
     let gtp = l4.get(UDP_HEADER_LEN..udp_len)?;
-    let g = gtp.first_chunk::<{ gtpu::HEADER_LEN }>()?;
-    if g[0] != GTPU_V1_PLAIN || g[1] != gtpu::MSG_G_PDU {
+    // The walker's own header checks (the optional word and extension headers,
+    // such as 5G's PDU session container, included), so both agree.
+    let view = GtpuView::new_unchecked(gtp);
+    if gtp.len() < gtpu::HEADER_LEN || !view.is_v1_gtp() || view.msg_type() != gtpu::MSG_G_PDU {
         return None;
     }
-    let inner = gtp.get(gtpu::HEADER_LEN..gtpu::HEADER_LEN + usize::from(be16([g[2], g[3]])))?;
+    let inner = gtp.get(view.header_len().ok()?..gtpu::HEADER_LEN + usize::from(view.length()))?;
     let (Addrs::V4(inner), _, _) = ipv4(inner)? else {
         return None;
     };
@@ -357,10 +359,13 @@ mod test {
         frame_with(vlan, |f| f.ip(src, dst), tcp, ports, payload)
     }
 
-    /// A user-plane frame: `inner` (IPv4, TCP or UDP) in a GTP-U G-PDU.
+    /// A user-plane frame: `inner` (IPv4, TCP or UDP) in a GTP-U G-PDU with
+    /// sequence number `seq` and `exts` PDU session containers.
+    #[allow(clippy::too_many_arguments)]
     fn gtpu_frame(
         vlan: Option<u16>,
         outer: (u32, u32),
+        (seq, exts): (Option<u16>, u8),
         inner: (u32, u32),
         tcp: bool,
         ports: (u16, u16),
@@ -368,7 +373,7 @@ mod test {
     ) -> Vec<u8> {
         let ip = |f: Frame| {
             f.ipv4(outer.0.into(), outer.1.into())
-                .gtpu(outer.0 ^ inner.1)
+                .gtpu_with(outer.0 ^ inner.1, seq, exts)
                 .ipv4(inner.0.into(), inner.1.into())
         };
         frame_with(vlan, ip, tcp, ports, payload)
@@ -381,12 +386,14 @@ mod test {
         fn gtpu_frames_are_screened_with_both_address_pairs(
             vlan in proptest::option::of(0u16..4096),
             outer: (u32, u32),
+            seq: Option<u16>,
+            exts in 0u8..3,
             inner: (u32, u32),
             tcp: bool,
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame = gtpu_frame(vlan, outer, inner, tcp, ports, payload);
+            let frame = gtpu_frame(vlan, outer, (seq, exts), inner, tcp, ports, payload);
             agree(&frame)?;
             let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
             let want = (!tunnel).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
@@ -396,12 +403,15 @@ mod test {
         #[test]
         fn corrupted_or_cut_gtpu_frames_never_disagree(
             vlan in proptest::option::of(0u16..4096),
+            seq: Option<u16>,
+            exts in 0u8..3,
             tcp: bool,
             payload in 0usize..40,
-            flips in proptest::collection::vec((0usize..110, any::<u8>()), 0..4),
-            cut in 0usize..130,
+            flips in proptest::collection::vec((0usize..120, any::<u8>()), 0..4),
+            cut in 0usize..140,
         ) {
-            let mut frame = gtpu_frame(vlan, (1, 2), (3, 4), tcp, (1000, 80), payload);
+            let mut frame =
+                gtpu_frame(vlan, (1, 2), (seq, exts), (3, 4), tcp, (1000, 80), payload);
             for (at, v) in flips {
                 if let Some(b) = frame.get_mut(at) {
                     *b = v;

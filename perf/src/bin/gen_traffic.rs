@@ -45,6 +45,9 @@ struct Args {
     /// are then the inner addresses).
     #[arg(long)]
     gtpu: bool,
+    /// With --gtpu: add a PDU session container to each GTP-U header, as on 5G's N3.
+    #[arg(long, requires = "gtpu")]
+    pdu_session: bool,
     /// Seed: same seed, same files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -85,7 +88,7 @@ fn main() -> Result<()> {
                 matched += 1;
             }
             let frame = if a.gtpu {
-                gtpu_frame(src, dst, sp, dp, flow as u32)
+                gtpu_frame((src, dst), (sp, dp), flow as u32, a.pdu_session)
             } else {
                 udp_frame(src, dst, sp, dp)
             };
