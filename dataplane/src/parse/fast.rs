@@ -141,24 +141,29 @@ fn common(frame: &[u8]) -> Option<Common> {
     })
 }
 
-/// The EtherType after Ethernet and at most one 802.1Q tag, and the offset of
-/// what follows; None for a frame too short for both, or longer than 65535.
+/// The EtherType after Ethernet and at most two VLAN tags (802.1Q, or QinQ's
+/// 802.1ad or pre-standard outer tag), and the offset of what follows; None
+/// for a frame too short for two tags, or longer than 65535.
 #[inline(always)]
 fn link(frame: &[u8]) -> Option<(EtherType, usize)> {
-    let eth = frame.first_chunk::<{ ETH_HEADER_LEN + VLAN_HEADER_LEN }>()?;
-    let found = match EtherType::from(be16([eth[12], eth[13]])) {
-        EtherType::Vlan => (
-            EtherType::from(be16([eth[16], eth[17]])),
-            ETH_HEADER_LEN + VLAN_HEADER_LEN,
-        ),
-        t => (t, ETH_HEADER_LEN),
-    };
-    (frame.len() <= usize::from(u16::MAX)).then_some(found)
+    let eth = frame.first_chunk::<{ ETH_HEADER_LEN + 2 * VLAN_HEADER_LEN }>()?;
+    let tag = |t: EtherType| matches!(t, EtherType::Vlan | EtherType::Qinq | EtherType::QinqLegacy);
+    let mut t = EtherType::from(be16([eth[12], eth[13]]));
+    let mut l3 = ETH_HEADER_LEN;
+    if tag(t) {
+        t = EtherType::from(be16([eth[16], eth[17]]));
+        l3 += VLAN_HEADER_LEN;
+        if tag(t) {
+            t = EtherType::from(be16([eth[20], eth[21]]));
+            l3 += VLAN_HEADER_LEN;
+        }
+    }
+    (frame.len() <= usize::from(u16::MAX)).then_some((t, l3))
 }
 
 /// The outer and inner addresses (`[outer, inner]`, each source then
 /// destination) of a common frame of a mobile core's user plane: Ethernet with
-/// at most one 802.1Q tag; IPv4 without options or fragmentation; UDP to the
+/// at most two VLAN tags; IPv4 without options or fragmentation; UDP to the
 /// GTP-U port; a GTPv1-U G-PDU, with or without the optional word and
 /// extension headers (5G's PDU session container); inside it IPv4 as
 /// [`common_ipv4`] takes it (TCP or UDP to a non-tunnel port). On such a frame
@@ -327,18 +332,18 @@ mod test {
         }
     }
 
-    /// Ethernet (with `vlan`), the IP layers `ip` adds, then TCP or UDP on
-    /// `ports` and `payload` bytes.
+    /// Ethernet with the VLAN `tags` (TPID, VLAN id), the IP layers `ip` adds,
+    /// then TCP or UDP on `ports` and `payload` bytes.
     fn frame_with(
-        vlan: Option<u16>,
+        tags: &[(u16, u16)],
         ip: impl FnOnce(Frame) -> Frame,
         tcp: bool,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
         let mut f = Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
-        if let Some(v) = vlan {
-            f = f.vlan(v);
+        for &(tpid, vid) in tags {
+            f = f.vlan_tpid(tpid, vid);
         }
         let f = ip(f);
         let f = if tcp {
@@ -350,20 +355,20 @@ mod test {
     }
 
     fn common_frame(
-        vlan: Option<u16>,
+        tags: &[(u16, u16)],
         (src, dst): (IpAddr, IpAddr),
         tcp: bool,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
-        frame_with(vlan, |f| f.ip(src, dst), tcp, ports, payload)
+        frame_with(tags, |f| f.ip(src, dst), tcp, ports, payload)
     }
 
     /// A user-plane frame: `inner` (IPv4, TCP or UDP) in a GTP-U G-PDU with
     /// sequence number `seq` and `exts` PDU session containers.
     #[allow(clippy::too_many_arguments)]
     fn gtpu_frame(
-        vlan: Option<u16>,
+        tags: &[(u16, u16)],
         outer: (u32, u32),
         (seq, exts): (Option<u16>, u8),
         inner: (u32, u32),
@@ -376,7 +381,13 @@ mod test {
                 .gtpu_with(outer.0 ^ inner.1, seq, exts)
                 .ipv4(inner.0.into(), inner.1.into())
         };
-        frame_with(vlan, ip, tcp, ports, payload)
+        frame_with(tags, ip, tcp, ports, payload)
+    }
+
+    /// Up to three VLAN tags of any TPID the walker knows (the screens take two).
+    fn vlan_tags() -> impl Strategy<Value = Vec<(u16, u16)>> {
+        let tpid = prop::sample::select(vec![0x8100u16, 0x88a8, 0x9100]);
+        proptest::collection::vec((tpid, 0u16..4096), 0..=3)
     }
 
     proptest! {
@@ -384,7 +395,7 @@ mod test {
 
         #[test]
         fn gtpu_frames_are_screened_with_both_address_pairs(
-            vlan in proptest::option::of(0u16..4096),
+            tags in vlan_tags(),
             outer: (u32, u32),
             seq: Option<u16>,
             exts in 0u8..3,
@@ -393,16 +404,17 @@ mod test {
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame = gtpu_frame(vlan, outer, (seq, exts), inner, tcp, ports, payload);
+            let frame = gtpu_frame(&tags, outer, (seq, exts), inner, tcp, ports, payload);
             agree(&frame)?;
             let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
-            let want = (!tunnel).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
+            let want = (!tunnel && tags.len() <= 2)
+                .then_some([[outer.0, outer.1], [inner.0, inner.1]]);
             prop_assert_eq!(common_gtpu_ipv4(&frame), want);
         }
 
         #[test]
         fn corrupted_or_cut_gtpu_frames_never_disagree(
-            vlan in proptest::option::of(0u16..4096),
+            tags in vlan_tags(),
             seq: Option<u16>,
             exts in 0u8..3,
             tcp: bool,
@@ -411,7 +423,7 @@ mod test {
             cut in 0usize..140,
         ) {
             let mut frame =
-                gtpu_frame(vlan, (1, 2), (seq, exts), (3, 4), tcp, (1000, 80), payload);
+                gtpu_frame(&tags, (1, 2), (seq, exts), (3, 4), tcp, (1000, 80), payload);
             for (at, v) in flips {
                 if let Some(b) = frame.get_mut(at) {
                     *b = v;
@@ -423,7 +435,7 @@ mod test {
 
         #[test]
         fn valid_common_frames_take_the_fast_path_with_the_same_result(
-            vlan in proptest::option::of(0u16..4096),
+            tags in vlan_tags(),
             v6: bool,
             tcp: bool,
             src: u32,
@@ -431,14 +443,14 @@ mod test {
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame = common_frame(vlan, addrs(v6, src, dst), tcp, ports, payload);
+            let frame = common_frame(&tags, addrs(v6, src, dst), tcp, ports, payload);
             let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
-            prop_assert_eq!(agree(&frame)?, !tunnel);
+            prop_assert_eq!(agree(&frame)?, !tunnel && tags.len() <= 2);
         }
 
         #[test]
         fn corrupted_or_cut_frames_never_disagree(
-            vlan in proptest::option::of(0u16..4096),
+            tags in vlan_tags(),
             v6: bool,
             tcp: bool,
             ports: (u16, u16),
@@ -447,7 +459,7 @@ mod test {
             cut in 0usize..120,
         ) {
             let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
-            let mut frame = common_frame(vlan, ips, tcp, ports, payload);
+            let mut frame = common_frame(&tags, ips, tcp, ports, payload);
             for (at, v) in flips {
                 if let Some(b) = frame.get_mut(at) {
                     *b = v;
