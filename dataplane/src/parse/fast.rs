@@ -10,6 +10,7 @@ use super::gtpu::GtpuView;
 use super::ip::IpProtocol;
 use super::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
 use super::ipv6::HEADER_LEN as IPV6_HEADER_LEN;
+use super::mpls::HEADER_LEN as MPLS_HEADER_LEN;
 use super::tcp::HEADER_LEN as TCP_MIN_HEADER_LEN;
 use super::udp::HEADER_LEN as UDP_HEADER_LEN;
 use super::vlan::HEADER_LEN as VLAN_HEADER_LEN;
@@ -141,12 +142,17 @@ fn common(frame: &[u8]) -> Option<Common> {
     })
 }
 
-/// The EtherType after Ethernet and at most two VLAN tags (802.1Q, or QinQ's
-/// 802.1ad or pre-standard outer tag), and the offset of what follows; None
-/// for a frame too short for two tags, or longer than 65535.
+/// The EtherType after Ethernet, at most two VLAN tags (802.1Q, or QinQ's
+/// 802.1ad or pre-standard outer tag) and at most [`SCREENED_LABELS`] MPLS
+/// labels, and the offset of what follows. After labels the type is the
+/// walker's guess from the first nibble (IPv4 or IPv6; None for anything else).
+/// None as well for a frame too short for two tags, or longer than 65535.
 #[inline(always)]
 fn link(frame: &[u8]) -> Option<(EtherType, usize)> {
     let eth = frame.first_chunk::<{ ETH_HEADER_LEN + 2 * VLAN_HEADER_LEN }>()?;
+    if frame.len() > usize::from(u16::MAX) {
+        return None;
+    }
     let tag = |t: EtherType| matches!(t, EtherType::Vlan | EtherType::Qinq | EtherType::QinqLegacy);
     let mut t = EtherType::from(be16([eth[12], eth[13]]));
     let mut l3 = ETH_HEADER_LEN;
@@ -158,7 +164,34 @@ fn link(frame: &[u8]) -> Option<(EtherType, usize)> {
             l3 += VLAN_HEADER_LEN;
         }
     }
-    (frame.len() <= usize::from(u16::MAX)).then_some((t, l3))
+    if matches!(t, EtherType::Mpls | EtherType::MplsMulticast) {
+        return labels(frame, l3);
+    }
+    Some((t, l3))
+}
+
+/// Most MPLS labels the screens skip (a core's transport and service labels);
+/// deeper stacks go to the walker.
+const SCREENED_LABELS: usize = 4;
+
+/// The label stack at `at` up to its bottom entry, then IPv4 or IPv6 by the
+/// first nibble, as the walker guesses it.
+#[inline(always)]
+fn labels(frame: &[u8], mut at: usize) -> Option<(EtherType, usize)> {
+    for _ in 0..SCREENED_LABELS {
+        let entry = frame.get(at..at + MPLS_HEADER_LEN)?;
+        at += MPLS_HEADER_LEN;
+        // Bottom of stack: bit 8 of the entry.
+        if entry.get(2)? & 1 != 0 {
+            let t = match frame.get(at)? >> 4 {
+                4 => EtherType::Ipv4,
+                6 => EtherType::Ipv6,
+                _ => return None,
+            };
+            return Some((t, at));
+        }
+    }
+    None
 }
 
 /// The outer and inner addresses (`[outer, inner]`, each source then
@@ -332,10 +365,10 @@ mod test {
         }
     }
 
-    /// Ethernet with the VLAN `tags` (TPID, VLAN id), the IP layers `ip` adds,
-    /// then TCP or UDP on `ports` and `payload` bytes.
+    /// Ethernet with the VLAN `tags` (TPID, VLAN id) and MPLS `labels`, the IP
+    /// layers `ip` adds, then TCP or UDP on `ports` and `payload` bytes.
     fn frame_with(
-        tags: &[(u16, u16)],
+        (tags, labels): (&[(u16, u16)], &[u32]),
         ip: impl FnOnce(Frame) -> Frame,
         tcp: bool,
         ports: (u16, u16),
@@ -345,7 +378,7 @@ mod test {
         for &(tpid, vid) in tags {
             f = f.vlan_tpid(tpid, vid);
         }
-        let f = ip(f);
+        let f = ip(f.mpls(labels));
         let f = if tcp {
             f.tcp(ports.0, ports.1)
         } else {
@@ -355,20 +388,20 @@ mod test {
     }
 
     fn common_frame(
-        tags: &[(u16, u16)],
+        l2: (&[(u16, u16)], &[u32]),
         (src, dst): (IpAddr, IpAddr),
         tcp: bool,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
-        frame_with(tags, |f| f.ip(src, dst), tcp, ports, payload)
+        frame_with(l2, |f| f.ip(src, dst), tcp, ports, payload)
     }
 
     /// A user-plane frame: `inner` (IPv4, TCP or UDP) in a GTP-U G-PDU with
     /// sequence number `seq` and `exts` PDU session containers.
     #[allow(clippy::too_many_arguments)]
     fn gtpu_frame(
-        tags: &[(u16, u16)],
+        l2: (&[(u16, u16)], &[u32]),
         outer: (u32, u32),
         (seq, exts): (Option<u16>, u8),
         inner: (u32, u32),
@@ -381,7 +414,12 @@ mod test {
                 .gtpu_with(outer.0 ^ inner.1, seq, exts)
                 .ipv4(inner.0.into(), inner.1.into())
         };
-        frame_with(tags, ip, tcp, ports, payload)
+        frame_with(l2, ip, tcp, ports, payload)
+    }
+
+    /// Up to five MPLS labels (the screens take four).
+    fn mpls_labels() -> impl Strategy<Value = Vec<u32>> {
+        proptest::collection::vec(0u32..1 << 20, 0..=5)
     }
 
     /// Up to three VLAN tags of any TPID the walker knows (the screens take two).
@@ -396,6 +434,7 @@ mod test {
         #[test]
         fn gtpu_frames_are_screened_with_both_address_pairs(
             tags in vlan_tags(),
+            labels in mpls_labels(),
             outer: (u32, u32),
             seq: Option<u16>,
             exts in 0u8..3,
@@ -404,17 +443,18 @@ mod test {
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame = gtpu_frame(&tags, outer, (seq, exts), inner, tcp, ports, payload);
+            let frame = gtpu_frame((&tags, &labels), outer, (seq, exts), inner, tcp, ports, payload);
             agree(&frame)?;
             let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
-            let want = (!tunnel && tags.len() <= 2)
-                .then_some([[outer.0, outer.1], [inner.0, inner.1]]);
+            let screened = tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
+            let want = (!tunnel && screened).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
             prop_assert_eq!(common_gtpu_ipv4(&frame), want);
         }
 
         #[test]
         fn corrupted_or_cut_gtpu_frames_never_disagree(
             tags in vlan_tags(),
+            labels in mpls_labels(),
             seq: Option<u16>,
             exts in 0u8..3,
             tcp: bool,
@@ -423,7 +463,7 @@ mod test {
             cut in 0usize..140,
         ) {
             let mut frame =
-                gtpu_frame(&tags, (1, 2), (seq, exts), (3, 4), tcp, (1000, 80), payload);
+                gtpu_frame((&tags, &labels), (1, 2), (seq, exts), (3, 4), tcp, (1000, 80), payload);
             for (at, v) in flips {
                 if let Some(b) = frame.get_mut(at) {
                     *b = v;
@@ -436,6 +476,7 @@ mod test {
         #[test]
         fn valid_common_frames_take_the_fast_path_with_the_same_result(
             tags in vlan_tags(),
+            labels in mpls_labels(),
             v6: bool,
             tcp: bool,
             src: u32,
@@ -443,14 +484,16 @@ mod test {
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame = common_frame(&tags, addrs(v6, src, dst), tcp, ports, payload);
+            let frame = common_frame((&tags, &labels), addrs(v6, src, dst), tcp, ports, payload);
             let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
-            prop_assert_eq!(agree(&frame)?, !tunnel && tags.len() <= 2);
+            let screened = tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
+            prop_assert_eq!(agree(&frame)?, !tunnel && screened);
         }
 
         #[test]
         fn corrupted_or_cut_frames_never_disagree(
             tags in vlan_tags(),
+            labels in mpls_labels(),
             v6: bool,
             tcp: bool,
             ports: (u16, u16),
@@ -459,7 +502,7 @@ mod test {
             cut in 0usize..120,
         ) {
             let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
-            let mut frame = common_frame(&tags, ips, tcp, ports, payload);
+            let mut frame = common_frame((&tags, &labels), ips, tcp, ports, payload);
             for (at, v) in flips {
                 if let Some(b) = frame.get_mut(at) {
                     *b = v;
