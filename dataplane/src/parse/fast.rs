@@ -1,9 +1,11 @@
-//! The fast path of [`super::dissect`]: Ethernet, at most one 802.1Q tag, IPv4
-//! without options or fragmentation or IPv6 without extension headers, and TCP or
-//! UDP to a non-tunnel port - nearly every frame a probe sees. A handful of loads
-//! and compares, all on fixed-size arrays; anything else (or anything odd) is left
-//! to the general walker, which gives the same result for every frame this path
-//! accepts (property-tested).
+//! The fast path of [`super::dissect`]: Ethernet, at most two VLAN tags and four
+//! MPLS labels, IPv4 without options or fragmentation or IPv6 without extension
+//! headers, and TCP or UDP to a non-tunnel port - nearly every frame a probe
+//! sees. A handful of loads and compares, all on fixed-size arrays; anything else
+//! (or anything odd) is left to the general walker, which gives the same result
+//! for every frame this path accepts (property-tested). The worker's screens
+//! share it: [`common_ipv4`], [`common_ipv6`], and [`common_gtpu_ipv4`] for a
+//! mobile core's user plane.
 
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
 use super::gtpu::GtpuView;
