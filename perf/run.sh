@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # testpmd-style dataplane run: dpdk-testpmd rxonly and calea-probe's worker (dp_bench)
-# on the same net_pcap vdev and the same generated traffic, Mpps side by side.
+# on the same net_pcap vdev and the same generated traffic, Mpps side by side; then
+# both again on the same flows in GTP-U (a mobile core's user plane), reported only.
 #
 #   perf/run.sh [--short]      DURATION=secs overrides the per-run duration (default 10),
 #                              REPEAT=n the runs per configuration (default 1; the best counts).
@@ -44,15 +45,19 @@ trap cleanup EXIT
 
 "$bin/gen_traffic" --out "$work/traffic.pcap" --targets-out "$work/targets.txt" --targets 1000000
 vdev="net_pcap0,rx_pcap=$work/traffic.pcap,infinite_rx=1"
+# The same flows as a mobile core's user plane carries them: every frame in GTP-U
+# (its targets are among the first 1000 of targets.txt, which provisions both).
+"$bin/gen_traffic" --out "$work/gtpu.pcap" --targets-out "$work/gtpu-targets.txt" --targets 1000 --gtpu
+gtpu_vdev="net_pcap0,rx_pcap=$work/gtpu.pcap,infinite_rx=1"
 eal=(--no-huge -m 1024 --no-pci -l 0-1 --no-telemetry --log-level=lib.eal:warning)
 
 # testpmd: wait until it forwards (EAL start-up and capture loading take a few s),
 # run `duration` more seconds, stop it with SIGINT (clean exit), average its
-# per-second Rx-pps samples, dropping the first partial one; sets `tp_mpps` and
-# appends it to `tp_runs` (runs in this shell, so the EXIT trap can always stop testpmd).
+# per-second Rx-pps samples, dropping the first partial one; sets `tp_mpps` (runs
+# in this shell, so the EXIT trap can always stop testpmd). $1: the vdev.
 rx_pps_samples() { grep -a 'Rx-pps:' "$work/testpmd.log" | awk '$2 > 0 { print $2 }'; }
 testpmd_run() {
-    dpdk-testpmd "${eal[@]}" --file-prefix "tp-$$" --vdev "$vdev" -- \
+    dpdk-testpmd "${eal[@]}" --file-prefix "tp-$$" --vdev "$1" -- \
         --forward-mode=rxonly -a --stats-period 1 --total-num-mbufs=16384 >"$work/testpmd.log" 2>&1 </dev/null &
     tp_pid=$!
     for _ in $(seq 1 120); do
@@ -70,34 +75,51 @@ testpmd_run() {
         echo "perf/run.sh: no testpmd Rx-pps samples (run longer: DURATION=10)" >&2
         exit 1
     fi
-    tp_runs+="$tp_mpps"$'\n'
+}
+# The probe on vdev $1 with $2 targets (N, or N+mix: dp_bench --mix); sets `mpps`.
+probe_run() {
+    local targets=$2 mix=()
+    [[ "$targets" == *+mix ]] && mix=(--mix)
+    out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets "${targets%+mix}" "${mix[@]}" \
+        --duration "$duration" -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$1" 2>&1)" || { echo "$out" >&2; exit 1; }
+    grep -E '^(dp_bench:|matches |port:|worker:)' <<<"$out" | sed 's/^/  /'
+    mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
 }
 # Each repetition runs testpmd, then the probe with every target count, so both
 # sides of the ratio see the machine in the same state; the best run of each counts.
 tp_runs=""
+gtpu_tp_runs=""
+gtpu_probe_runs=""
 declare -A probe_runs
 # "1000000+mix": the 1M hosts plus a carrier's mix of prefixes and MACs
 # (dp_bench --mix) that no frame is in; reported, not part of the ratio.
 target_counts=(0 1000 100000 1000000 1000000+mix)
 for rep in $(seq 1 "$repeat"); do
-    testpmd_run
+    testpmd_run "$vdev"
     echo "testpmd rxonly (run $rep): $tp_mpps Mpps"
+    tp_runs+="$tp_mpps"$'\n'
     for targets in "${target_counts[@]}"; do
-        mix=()
-        [[ "$targets" == *+mix ]] && mix=(--mix)
-        out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets "${targets%+mix}" "${mix[@]}" \
-            --duration "$duration" -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$vdev" 2>&1)" || { echo "$out" >&2; exit 1; }
-        grep -E '^(dp_bench:|matches |port:|worker:)' <<<"$out" | sed 's/^/  /'
-        mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
+        probe_run "$vdev" "$targets"
         echo "probe with $targets targets (run $rep): $mpps Mpps"
         probe_runs[$targets]+="$mpps"$'\n'
     done
+    # GTP-U: reported, not part of the ratio.
+    testpmd_run "$gtpu_vdev"
+    echo "gtpu: testpmd rxonly (run $rep): $tp_mpps Mpps"
+    gtpu_tp_runs+="$tp_mpps"$'\n'
+    probe_run "$gtpu_vdev" 1000000
+    echo "gtpu: probe with 1000000 targets (run $rep): $mpps Mpps"
+    gtpu_probe_runs+="$mpps"$'\n'
 done
 testpmd_mpps="$(best <<<"$tp_runs")"
 echo "testpmd rxonly: $testpmd_mpps Mpps"
 for targets in "${target_counts[@]}"; do
     echo "probe with $targets targets: $(best <<<"${probe_runs[$targets]}") Mpps"
 done
+gtpu_probe="$(best <<<"$gtpu_probe_runs")"
+gtpu_tp="$(best <<<"$gtpu_tp_runs")"
+echo "gtpu (every frame in GTP-U), 1000000 targets: probe $gtpu_probe Mpps, testpmd $gtpu_tp Mpps," \
+    "ratio $(awk -v p="$gtpu_probe" -v t="$gtpu_tp" 'BEGIN { printf "%.2f", p / t }')"
 probe_mpps="$(best <<<"${probe_runs[1000000]}")"
 
 ratio="$(awk -v p="$probe_mpps" -v t="$testpmd_mpps" 'BEGIN { printf "%.2f", p / t }')"
