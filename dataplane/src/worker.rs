@@ -235,7 +235,8 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
         let len = (n - start).min(CHUNK);
         // Bits j: frame j of the chunk screened as IPv4 (addresses in `s.v4`)
         // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4
-        // is tried first: on most links nearly every frame.
+        // is tried first (on most links nearly every frame), then IPv4 in
+        // GTP-U (a mobile core's user plane), then IPv6.
         let (mut screened4, mut screened6, mut dissected) = (0u32, 0u32, 0u32);
         // Frames screened as IPv4 in GTP-U in IPv4 (addresses in `s.gtp`).
         let mut screened_gtp = 0u32;
