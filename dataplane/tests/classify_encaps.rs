@@ -298,6 +298,32 @@ pub(crate) fn corpus() -> Vec<Case> {
                 .udp(1, 2),
             vec![(106, To)],
         ),
+        // Mixed families take dissect's fast path: both layers still count.
+        case(
+            "gtpu n3 ipv6 inside ipv4 from target",
+            e().ipv4(o4(54), o4(55))
+                .gtpu_with(11, None, 1)
+                .ipv6(t6, o6(12))
+                .tcp(1, 2),
+            vec![(101, From)],
+        ),
+        case(
+            "gtpu ipv4 inside ipv6 cidr outer",
+            e().ipv6(six(0xff, 3), o6(13))
+                .gtpu(12)
+                .ipv4(o4(56), o4(57))
+                .udp(1, 2),
+            vec![(103, From)],
+        ),
+        case(
+            "gtpu ipv6 inside ipv4 other",
+            e().vlan(6)
+                .ipv4(o4(58), o4(59))
+                .gtpu(13)
+                .ipv6(o6(14), o6(15))
+                .udp(1, 2),
+            vec![],
+        ),
         case(
             "ipv6 ext headers cidr",
             e().ipv6(o6(10), six(0xff, 2))

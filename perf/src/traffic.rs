@@ -2,9 +2,10 @@
 //!
 //! Targets live in 100.64.0.0/10 (carrier-grade NAT space, where subscriber
 //! addresses sit); other traffic uses 10.0.0.0/8 → 198.18.0.0/15, so a
-//! packet matches only if the generator put a target address in it.
+//! packet matches only if the generator put a target address in it. IPv6
+//! traffic carries the same addresses in 64:ff9b::/96 ([`ipv6_of`]).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dataplane::synth::Frame;
 
@@ -44,11 +45,17 @@ impl Rng {
     }
 }
 
-/// A 60-byte UDP/IPv4 frame (64 bytes on the wire with the FCS).
-pub fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8> {
+/// The IPv6 form of a generated address: in the NAT64 well-known prefix
+/// 64:ff9b::/96 (RFC 6052), so IPv6 runs keep the IPv4 address plan.
+pub fn ipv6_of(a: Ipv4Addr) -> Ipv6Addr {
+    Ipv6Addr::from(0x0064_ff9b_u128 << 96 | u128::from(u32::from(a)))
+}
+
+/// A UDP frame: 60 bytes with IPv4 (64 on the wire with the FCS), 80 with IPv6.
+pub fn udp_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Vec<u8> {
     // 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload = 60.
     Frame::ethernet([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2])
-        .ipv4(src, dst)
+        .ip(src, dst)
         .udp(sport, dport)
         .payload(&[0u8; 18])
         .build()
@@ -56,9 +63,10 @@ pub fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8
 
 /// [`udp_frame`] as a mobile core's user plane carries it: in GTP-U (tunnel
 /// `teid`) between a base station in 192.0.2.0/24 and a gateway, 96 bytes; with
-/// `pdu_session`, as 5G's N3 does, with a PDU session container (104 bytes).
+/// `pdu_session`, as 5G's N3 does, with a PDU session container (104 bytes);
+/// 20 bytes more with IPv6 inside.
 pub fn gtpu_frame(
-    (src, dst): (Ipv4Addr, Ipv4Addr),
+    (src, dst): (IpAddr, IpAddr),
     (sport, dport): (u16, u16),
     teid: u32,
     pdu_session: bool,
@@ -70,7 +78,7 @@ pub fn gtpu_frame(
             Ipv4Addr::new(198, 51, 100, 1),
         )
         .gtpu_with(teid, None, u8::from(pdu_session))
-        .ipv4(src, dst)
+        .ip(src, dst)
         .udp(sport, dport)
         .payload(&[0u8; 18])
         .build()
@@ -106,20 +114,20 @@ mod test {
             let (s, d, sp, dp) = background_flow(&mut rng);
             assert_eq!(s.octets()[0], 10);
             assert_eq!(&d.octets()[..2], &[198, 18 | (d.octets()[1] & 1)]);
-            assert_eq!(udp_frame(s, d, sp, dp).len(), 60);
+            assert_eq!(udp_frame(s.into(), d.into(), sp, dp).len(), 60);
+            let (s6, d6) = (ipv6_of(s).into(), ipv6_of(d).into());
+            assert_eq!(udp_frame(s6, d6, sp, dp).len(), 80);
         }
     }
 
     #[test]
     fn gtpu_frames_carry_the_flow_inside_a_g_pdu() {
-        use dataplane::parse::{dissect, Dissection, IpKeys};
+        use dataplane::parse::{dissect, Dissection, IpKeys, IpPair};
         let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
-        let frame = gtpu_frame((src, dst), (1234, 53), 0x0102_0304, false);
+        let frame = gtpu_frame((src.into(), dst.into()), (1234, 53), 0x0102_0304, false);
         assert_eq!(frame.len(), 96);
-        assert_eq!(
-            gtpu_frame((src, dst), (1234, 53), 0x0102_0304, true).len(),
-            104
-        );
+        let n3 = gtpu_frame((src.into(), dst.into()), (1234, 53), 0x0102_0304, true);
+        assert_eq!(n3.len(), 104);
         let mut d = Dissection::default();
         dissect(&frame, &mut d).unwrap();
         let layers: Vec<[u32; 2]> = d
@@ -139,6 +147,17 @@ mod test {
                 [u32::from(src), u32::from(dst)]
             ]
         );
+        let inner6 = (ipv6_of(src), ipv6_of(dst));
+        let frame = gtpu_frame((inner6.0.into(), inner6.1.into()), (1234, 53), 7, false);
+        assert_eq!(frame.len(), 116);
+        dissect(&frame, &mut d).unwrap();
+        let inner = d.ips().nth(1);
+        let want = IpPair::V6 {
+            src: inner6.0,
+            dst: inner6.1,
+        };
+        assert_eq!(inner, Some(want));
+        assert_eq!(inner6.0.to_string(), "64:ff9b::a01:203");
     }
 
     #[test]

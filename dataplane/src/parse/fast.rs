@@ -1,11 +1,12 @@
 //! The fast path of [`super::dissect`]: Ethernet, at most two VLAN tags and four
 //! MPLS labels, IPv4 without options or fragmentation or IPv6 without extension
 //! headers, and TCP or UDP to a non-tunnel port - nearly every frame a probe
-//! sees. A handful of loads and compares, all on fixed-size arrays; anything else
-//! (or anything odd) is left to the general walker, which gives the same result
-//! for every frame this path accepts (property-tested). The worker's screens
-//! share it: [`common_ipv4`], [`common_ipv6`], and [`common_gtpu_ipv4`] for a
-//! mobile core's user plane.
+//! sees - also inside one GTP-U tunnel (a mobile core's user plane, either
+//! family outside and inside). A handful of loads and compares, all on
+//! fixed-size arrays; anything else (or anything odd) is left to the general
+//! walker, which gives the same result for every frame this path accepts
+//! (property-tested). The worker's screens share it: [`common_ipv4`],
+//! [`common_ipv6`], and [`common_gtpu_ipv4`] for IPv4 in GTP-U in IPv4.
 
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
 use super::gtpu::GtpuView;
@@ -97,30 +98,71 @@ struct Common {
     l3_len: usize,
 }
 
-/// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IP frame;
-/// returns false, leaving `out` untouched, for anything else.
+/// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IP frame,
+/// or one in GTP-U ([`common_gtpu`]); returns false, leaving `out` untouched,
+/// for anything else.
 #[inline(always)]
 pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
-    let Some(c) = common(frame) else {
+    match common(frame) {
+        Some(c) => fill(
+            frame,
+            c.l3,
+            [Some(c.ip), None],
+            c.transport,
+            c.l3 + c.l3_len,
+            out,
+        ),
+        None => dissect_common_gtpu(frame, out),
+    }
+}
+
+/// The GTP-U part of [`dissect_common`], out of line: only frames the common
+/// parser declines get here.
+#[inline(never)]
+fn dissect_common_gtpu(frame: &[u8], out: &mut Dissection) -> bool {
+    let Some(t) = common_gtpu(frame) else {
         return false;
     };
-    match c.ip {
-        Addrs::V4(a) => {
-            out.v4[0] = a;
-            out.v6_layers = 0;
-        }
-        Addrs::V6(a) => {
-            out.v6[0] = a;
-            out.v6_layers = 1;
+    let (inner, end) = (t.inner.ip, t.inner.l3 + t.inner.l3_len);
+    fill(
+        frame,
+        t.l3,
+        [Some(t.outer), Some(inner)],
+        t.inner.transport,
+        end,
+        out,
+    )
+}
+
+/// Writes a fast-path dissection of `frame` into `out`: the IP `layers`
+/// (outermost first; the first IP header at `l3`), the innermost `transport`,
+/// whose header ends at `end`, and the frame's one MAC pair.
+#[inline(always)]
+fn fill(
+    frame: &[u8],
+    l3: usize,
+    layers: [Option<Addrs>; 2],
+    transport: Transport,
+    end: usize,
+    out: &mut Dissection,
+) -> bool {
+    out.clear();
+    for layer in layers.into_iter().flatten() {
+        let pushed = match layer {
+            Addrs::V4(a) => out.push_v4(a),
+            Addrs::V6(a) => out.push_v6(a),
+        };
+        // Not reached: a dissection holds more than two IP layers.
+        if pushed.is_err() {
+            return false;
         }
     }
-    out.transport = Some(c.transport);
+    out.transport = Some(transport);
     out.macs[0] = mac_pair(frame);
     out.mac_count = 1;
-    out.ip_count = 1;
-    // l3 + l3_len <= frame.len() <= u16::MAX (checked in `common`).
-    out.l3_offset = Some(c.l3 as u16);
-    out.header_len = (c.l3 + c.l3_len) as u16;
+    // l3 < end <= frame.len() <= u16::MAX (checked in `link`).
+    out.l3_offset = Some(l3 as u16);
+    out.header_len = end as u16;
     true
 }
 
@@ -130,12 +172,7 @@ pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
 #[inline(always)]
 fn common(frame: &[u8]) -> Option<Common> {
     let (ethertype, l3) = link(frame)?;
-    let ip = frame.get(l3..)?;
-    let (ip, transport, l3_len) = match ethertype {
-        EtherType::Ipv4 => ipv4(ip)?,
-        EtherType::Ipv6 => ipv6(ip)?,
-        _ => return None,
-    };
+    let (ip, transport, l3_len) = ip_packet(ethertype, frame.get(l3..)?)?;
     Some(Common {
         ip,
         transport,
@@ -197,80 +234,157 @@ fn labels(frame: &[u8], mut at: usize) -> Option<(EtherType, usize)> {
 }
 
 /// The outer and inner addresses (`[outer, inner]`, each source then
-/// destination) of a common frame of a mobile core's user plane: Ethernet with
-/// at most two VLAN tags; IPv4 without options or fragmentation; UDP to the
-/// GTP-U port; a GTPv1-U G-PDU, with or without the optional word and
-/// extension headers (5G's PDU session container); inside it IPv4 as
-/// [`common_ipv4`] takes it (TCP or UDP to a non-tunnel port). On such a frame
+/// destination) of a common frame of a mobile core's user plane whose IP
+/// layers are both IPv4 (as [`common_gtpu`] takes it): on such a frame
 /// [`dissect`](super::dissect) succeeds with exactly these two IP layers and
 /// [`mac_pair`]`(frame)` as its only MAC pair. None for every other frame,
-/// which the general walker then takes (IPv6 inside or outside, ICMP inside,
-/// a malformed header, ...).
+/// including GTP-U with IPv6 inside or outside, which [`dissect`](super::dissect)'s
+/// fast path takes instead.
 #[inline(always)]
 pub fn common_gtpu_ipv4(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
+    // The families are fixed before parsing, so the screen is compiled for
+    // IPv4 alone and declines other frames at their first differing byte.
     let (EtherType::Ipv4, l3) = link(frame)? else {
         return None;
     };
-    let ip = frame.get(l3..)?;
-    let h = ip.first_chunk::<IPV4_HEADER_LEN>()?;
-    let total = usize::from(be16([h[2], h[3]]));
-    if h[0] != IPV4_NO_OPTIONS
-        || be16([h[6], h[7]]) & IPV4_FRAG_MASK != 0
-        || IpProtocol::from(h[9]) != IpProtocol::Udp
-    {
+    let pdu = gtpu_pdu(frame, EtherType::Ipv4, l3)?;
+    match (pdu.outer, ip_packet(EtherType::Ipv4, pdu.tpdu)?) {
+        (Addrs::V4(outer), (Addrs::V4(inner), _, _)) => Some([outer, inner]),
+        _ => None,
+    }
+}
+
+/// A common frame in GTP-U: its outer addresses, at `l3`, and the common packet
+/// inside (`inner.l3` counted from the start of the frame).
+struct Tunnel {
+    outer: Addrs,
+    l3: usize,
+    inner: Common,
+}
+
+/// A frame of a mobile core's user plane: Ethernet with at most two VLAN tags
+/// and [`SCREENED_LABELS`] MPLS labels; IPv4 without options or fragmentation,
+/// or IPv6 without extension headers; UDP to the GTP-U port; a GTPv1-U G-PDU,
+/// with or without the optional word and extension headers (5G's PDU session
+/// container); inside it IPv4 or IPv6 as [`common`] takes them (TCP or UDP to a
+/// non-tunnel port). None for every other frame (ICMP inside, a malformed
+/// header, ...), which the general walker then takes.
+#[inline(always)]
+fn common_gtpu(frame: &[u8]) -> Option<Tunnel> {
+    let (ethertype, l3) = link(frame)?;
+    let pdu = gtpu_pdu(frame, ethertype, l3)?;
+    // The walker's guess of the T-PDU's version, by its first nibble.
+    let version = match pdu.tpdu.first()? >> 4 {
+        4 => EtherType::Ipv4,
+        6 => EtherType::Ipv6,
+        _ => return None,
+    };
+    let (ip, transport, l3_len) = ip_packet(version, pdu.tpdu)?;
+    Some(Tunnel {
+        outer: pdu.outer,
+        l3,
+        inner: Common {
+            ip,
+            transport,
+            l3: pdu.tpdu_at,
+            l3_len,
+        },
+    })
+}
+
+/// The T-PDU of a G-PDU, and the addresses of the IP header that carries it.
+struct GtpuPdu<'a> {
+    outer: Addrs,
+    tpdu: &'a [u8],
+    /// Offset of `tpdu` in the frame.
+    tpdu_at: usize,
+}
+
+/// The T-PDU of the GTPv1-U G-PDU in UDP to the GTP-U port in the IP header
+/// (`ethertype`) at `l3`, if [`ip_header`] takes that header.
+#[inline(always)]
+fn gtpu_pdu(frame: &[u8], ethertype: EtherType, l3: usize) -> Option<GtpuPdu<'_>> {
+    let outer = ip_header(ethertype, frame.get(l3..)?)?;
+    if IpProtocol::from(outer.proto) != IpProtocol::Udp {
         return None;
     }
     // As `transport` checks UDP, but for the GTP-U port.
-    let l4 = ip.get(IPV4_HEADER_LEN..total)?;
-    let u = l4.first_chunk::<UDP_HEADER_LEN>()?;
+    let u = outer.payload.first_chunk::<UDP_HEADER_LEN>()?;
     let udp_len = usize::from(be16([u[4], u[5]]));
     if be16([u[2], u[3]]) != gtpu::UDP_PORT || udp_len < UDP_HEADER_LEN {
         return None;
     }
-    let gtp = l4.get(UDP_HEADER_LEN..udp_len)?;
+    let gtp = outer.payload.get(UDP_HEADER_LEN..udp_len)?;
     // The walker's own header checks (the optional word and extension headers,
     // such as 5G's PDU session container, included), so both agree.
     let view = GtpuView::new_unchecked(gtp);
     if gtp.len() < gtpu::HEADER_LEN || !view.is_v1_gtp() || view.msg_type() != gtpu::MSG_G_PDU {
         return None;
     }
-    let inner = gtp.get(view.header_len().ok()?..gtpu::HEADER_LEN + usize::from(view.length()))?;
-    let (Addrs::V4(inner), _, _) = ipv4(inner)? else {
-        return None;
-    };
-    let addr = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    Some([[addr(12), addr(16)], inner])
+    let gtp_len = view.header_len().ok()?;
+    Some(GtpuPdu {
+        outer: outer.addrs,
+        tpdu: gtp.get(gtp_len..gtpu::HEADER_LEN + usize::from(view.length()))?,
+        tpdu_at: l3 + outer.header_len + UDP_HEADER_LEN + gtp_len,
+    })
 }
 
-/// IPv4 without options or fragmentation: the addresses, the transport and the
-/// bytes from the IP header to the end of the transport header.
-#[inline(always)]
-fn ipv4(ip: &[u8]) -> Option<(Addrs, Transport, usize)> {
-    let h = ip.first_chunk::<IPV4_HEADER_LEN>()?;
-    let total = usize::from(be16([h[2], h[3]]));
-    if h[0] != IPV4_NO_OPTIONS || be16([h[6], h[7]]) & IPV4_FRAG_MASK != 0 || total > ip.len() {
-        return None;
-    }
-    // The transport header must fit in the IP packet (its total length).
-    let (transport, l4_len) = transport(h[9], ip.get(IPV4_HEADER_LEN..total)?)?;
-    let addr = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    let addrs = Addrs::V4([addr(12), addr(16)]);
-    Some((addrs, transport, IPV4_HEADER_LEN + l4_len))
+/// An IP header the fast path takes: its addresses, the protocol it carries,
+/// and that protocol's bytes (up to the packet's own length).
+struct IpHeader<'a> {
+    addrs: Addrs,
+    proto: u8,
+    header_len: usize,
+    payload: &'a [u8],
 }
 
-/// IPv6 whose next header is TCP or UDP: the addresses, the transport and the
+/// The IP header at the start of `ip`, by `ethertype`: IPv4 without options or
+/// fragmentation, IPv6 with any next header (an extension header is then not a
+/// transport the callers take). None for anything else, or a length that lies.
+#[inline(always)]
+fn ip_header(ethertype: EtherType, ip: &[u8]) -> Option<IpHeader<'_>> {
+    match ethertype {
+        EtherType::Ipv4 => {
+            let h = ip.first_chunk::<IPV4_HEADER_LEN>()?;
+            let total = usize::from(be16([h[2], h[3]]));
+            if h[0] != IPV4_NO_OPTIONS || be16([h[6], h[7]]) & IPV4_FRAG_MASK != 0 {
+                return None;
+            }
+            let addr = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+            Some(IpHeader {
+                addrs: Addrs::V4([addr(12), addr(16)]),
+                proto: h[9],
+                header_len: IPV4_HEADER_LEN,
+                payload: ip.get(IPV4_HEADER_LEN..total)?,
+            })
+        }
+        EtherType::Ipv6 => {
+            let h = ip.first_chunk::<IPV6_HEADER_LEN>()?;
+            if h[0] >> 4 != 6 {
+                return None;
+            }
+            let end = IPV6_HEADER_LEN + usize::from(be16([h[4], h[5]]));
+            let (src, dst) = (h[8..24].try_into().ok()?, h[24..40].try_into().ok()?);
+            Some(IpHeader {
+                addrs: Addrs::V6([u128::from_be_bytes(src), u128::from_be_bytes(dst)]),
+                proto: h[6],
+                header_len: IPV6_HEADER_LEN,
+                payload: ip.get(IPV6_HEADER_LEN..end)?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// An IP packet at the start of `ip` whose header [`ip_header`] takes and
+/// whose transport [`transport`] takes: the addresses, the transport and the
 /// bytes from the IP header to the end of the transport header.
 #[inline(always)]
-fn ipv6(ip: &[u8]) -> Option<(Addrs, Transport, usize)> {
-    let h = ip.first_chunk::<IPV6_HEADER_LEN>()?;
-    if h[0] >> 4 != 6 {
-        return None;
-    }
-    let end = IPV6_HEADER_LEN + usize::from(be16([h[4], h[5]]));
-    let (transport, l4_len) = transport(h[6], ip.get(IPV6_HEADER_LEN..end)?)?;
-    let (src, dst) = (h[8..24].try_into().ok()?, h[24..40].try_into().ok()?);
-    let addrs = Addrs::V6([u128::from_be_bytes(src), u128::from_be_bytes(dst)]);
-    Some((addrs, transport, IPV6_HEADER_LEN + l4_len))
+fn ip_packet(ethertype: EtherType, ip: &[u8]) -> Option<(Addrs, Transport, usize)> {
+    let h = ip_header(ethertype, ip)?;
+    // The transport header must fit in the IP packet (its own length).
+    let (transport, l4_len) = transport(h.proto, h.payload)?;
+    Some((h.addrs, transport, h.header_len + l4_len))
 }
 
 /// A TCP or UDP header at the start of `l4` (the IP payload), not to a tunnel
@@ -338,21 +452,17 @@ mod test {
         prop_assert_eq!(dissect_general(&deep, &mut fast), Ok(()));
         let took = dissect_common(frame, &mut fast);
         let (screened4, screened6) = (common_ipv4(frame), common_ipv6(frame));
-        if let Some(layers) = common_gtpu_ipv4(frame) {
-            prop_assert!(!took && screened4.is_none() && screened6.is_none());
-            prop_assert_eq!(want, Ok(()));
-            prop_assert_eq!(general.two_v4(), Some(layers));
-            prop_assert_eq!(general.macs(), &[mac_pair(frame)]);
-        }
+        let screened_gtp = common_gtpu_ipv4(frame);
         if took {
             prop_assert_eq!(want, Ok(()));
             prop_assert_eq!(&fast, &general);
             // The screens' addresses and MACs are the dissection's only layers.
             prop_assert_eq!(screened4, general.single_v4());
             prop_assert_eq!(screened6, general.single_v6());
+            prop_assert_eq!(screened_gtp, general.two_v4());
             prop_assert_eq!(general.macs(), &[mac_pair(frame)]);
         } else {
-            prop_assert_eq!((screened4, screened6), (None, None));
+            prop_assert_eq!((screened4, screened6, screened_gtp), (None, None, None));
         }
         Ok(took)
     }
@@ -399,11 +509,13 @@ mod test {
         frame_with(l2, |f| f.ip(src, dst), tcp, ports, payload)
     }
 
-    /// A user-plane frame: `inner` (IPv4, TCP or UDP) in a GTP-U G-PDU with
-    /// sequence number `seq` and `exts` PDU session containers.
+    /// A user-plane frame: `inner` (TCP or UDP) in a GTP-U G-PDU with sequence
+    /// number `seq` and `exts` PDU session containers, between `outer`; each
+    /// pair IPv6 when its flag in `v6` is set.
     #[allow(clippy::too_many_arguments)]
     fn gtpu_frame(
         l2: (&[(u16, u16)], &[u32]),
+        v6: (bool, bool),
         outer: (u32, u32),
         (seq, exts): (Option<u16>, u8),
         inner: (u32, u32),
@@ -411,10 +523,11 @@ mod test {
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
+        let (outer_ips, inner_ips) = (addrs(v6.0, outer.0, outer.1), addrs(v6.1, inner.0, inner.1));
         let ip = |f: Frame| {
-            f.ipv4(outer.0.into(), outer.1.into())
+            f.ip(outer_ips.0, outer_ips.1)
                 .gtpu_with(outer.0 ^ inner.1, seq, exts)
-                .ipv4(inner.0.into(), inner.1.into())
+                .ip(inner_ips.0, inner_ips.1)
         };
         frame_with(l2, ip, tcp, ports, payload)
     }
@@ -434,9 +547,10 @@ mod test {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
         #[test]
-        fn gtpu_frames_are_screened_with_both_address_pairs(
+        fn gtpu_frames_take_the_fast_path_and_ipv4_ones_are_screened(
             tags in vlan_tags(),
             labels in mpls_labels(),
+            v6: (bool, bool),
             outer: (u32, u32),
             seq: Option<u16>,
             exts in 0u8..3,
@@ -445,11 +559,13 @@ mod test {
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame = gtpu_frame((&tags, &labels), outer, (seq, exts), inner, tcp, ports, payload);
-            agree(&frame)?;
+            let frame =
+                gtpu_frame((&tags, &labels), v6, outer, (seq, exts), inner, tcp, ports, payload);
             let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
             let screened = tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
-            let want = (!tunnel && screened).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
+            prop_assert_eq!(agree(&frame)?, !tunnel && screened);
+            let ipv4 = !tunnel && screened && v6 == (false, false);
+            let want = ipv4.then_some([[outer.0, outer.1], [inner.0, inner.1]]);
             prop_assert_eq!(common_gtpu_ipv4(&frame), want);
         }
 
@@ -457,15 +573,17 @@ mod test {
         fn corrupted_or_cut_gtpu_frames_never_disagree(
             tags in vlan_tags(),
             labels in mpls_labels(),
+            v6: (bool, bool),
             seq: Option<u16>,
             exts in 0u8..3,
             tcp: bool,
             payload in 0usize..40,
-            flips in proptest::collection::vec((0usize..120, any::<u8>()), 0..4),
-            cut in 0usize..140,
+            flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
+            cut in 0usize..180,
         ) {
-            let mut frame =
-                gtpu_frame((&tags, &labels), (1, 2), (seq, exts), (3, 4), tcp, (1000, 80), payload);
+            let mut frame = gtpu_frame(
+                (&tags, &labels), v6, (1, 2), (seq, exts), (3, 4), tcp, (1000, 80), payload,
+            );
             for (at, v) in flips {
                 if let Some(b) = frame.get_mut(at) {
                     *b = v;

@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use dataplane::worker::{self, Clock, WorkerCtx, WorkerStats};
 #[derive(Parser, Debug)]
 #[command(about = "One dataplane worker on a DPDK vdev: Mpps with N targets")]
 struct Args {
-    /// Target list (one IPv4 address a line, as written by gen_traffic).
+    /// Target list (one IPv4 or IPv6 address a line, as written by gen_traffic).
     #[arg(long)]
     targets_file: Option<PathBuf>,
     /// Targets to provision (the first N of the list).
@@ -66,7 +66,7 @@ struct Args {
     eal: Vec<String>,
 }
 
-fn read_targets(path: Option<&PathBuf>, n: usize) -> Result<Vec<Ipv4Addr>> {
+fn read_targets(path: Option<&PathBuf>, n: usize) -> Result<Vec<Target>> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -75,11 +75,14 @@ fn read_targets(path: Option<&PathBuf>, n: usize) -> Result<Vec<Ipv4Addr>> {
     let mut out = Vec::with_capacity(n);
     for line in BufReader::new(file).lines().take(n) {
         let line = line?;
-        out.push(
-            line.trim()
-                .parse()
-                .with_context(|| format!("bad address {line:?}"))?,
-        );
+        let addr = line
+            .trim()
+            .parse()
+            .with_context(|| format!("bad address {line:?}"))?;
+        out.push(match addr {
+            IpAddr::V4(a) => Target::Ipv4(a),
+            IpAddr::V6(a) => Target::Ipv6(a),
+        });
     }
     ensure!(
         out.len() == n,
@@ -213,7 +216,7 @@ fn main() -> Result<()> {
     } else {
         Mode::Content
     };
-    let addrs = read_targets(args.targets_file.as_ref(), args.targets)?;
+    let mut targets = read_targets(args.targets_file.as_ref(), args.targets)?;
 
     let mut eal_args = vec!["dp_bench".to_owned()];
     eal_args.extend(args.eal.iter().cloned());
@@ -226,7 +229,6 @@ fn main() -> Result<()> {
 
     let (writer, mut replicas) = targets::replicas(1, 4096);
     let mut replica = replicas.pop().ok_or_else(|| anyhow!("no replica"))?;
-    let mut targets: Vec<Target> = addrs.iter().map(|&a| Target::Ipv4(a)).collect();
     if args.mix {
         targets.extend(mix());
     }
@@ -310,7 +312,7 @@ fn main() -> Result<()> {
         "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{}{})",
         drained.frames as f64 / secs / 1e6,
         drained.frames,
-        addrs.len(),
+        args.targets,
         if args.mix { " and the mix" } else { "" },
         if rx_only_mode { ", rx only" } else { "" }
     );

@@ -1,7 +1,9 @@
 //! Writes a deterministic benchmark capture: `--packets` 60-byte UDP/IPv4 frames
 //! (64 on the wire) over `--flows` distinct flows, of which a `--match-fraction`
 //! carry a target address as source or destination; and the target list, one
-//! IPv4 address a line (`dp_bench --targets N` provisions the first N).
+//! address a line (`dp_bench --targets N` provisions the first N). With
+//! `--ipv6` the same flows are IPv6 (inside the tunnel, with `--gtpu`), their
+//! addresses and the targets in 64:ff9b::/96.
 //!
 //! Matching packets use only the first `--hot-targets` targets, so every run
 //! provisioning at least that many sees the same match rate.
@@ -9,12 +11,15 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use dataplane::synth::write_pcap;
-use perf::traffic::{background_flow, gtpu_frame, target_addr, udp_frame, Rng, MAX_TARGETS};
+use perf::traffic::{
+    background_flow, gtpu_frame, ipv6_of, target_addr, udp_frame, Rng, MAX_TARGETS,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate the perf/run.sh capture and target list")]
@@ -48,6 +53,10 @@ struct Args {
     /// With --gtpu: add a PDU session container to each GTP-U header, as on 5G's N3.
     #[arg(long, requires = "gtpu")]
     pdu_session: bool,
+    /// IPv6 flows (with --gtpu, IPv6 inside IPv4 tunnels), addresses and targets
+    /// in 64:ff9b::/96.
+    #[arg(long)]
+    ipv6: bool,
     /// Seed: same seed, same files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -66,6 +75,13 @@ fn main() -> Result<()> {
     );
     ensure!(a.packets > 0 && a.flows > 0, "need packets and flows");
 
+    let family = |v4: Ipv4Addr| -> IpAddr {
+        if a.ipv6 {
+            ipv6_of(v4).into()
+        } else {
+            v4.into()
+        }
+    };
     let mut rng = Rng::new(a.seed);
     let flows: Vec<_> = (0..a.flows).map(|_| background_flow(&mut rng)).collect();
     let matching = (f64::from(a.packets) * a.match_fraction).round() as u64;
@@ -87,6 +103,7 @@ fn main() -> Result<()> {
                 }
                 matched += 1;
             }
+            let (src, dst) = (family(src), family(dst));
             let frame = if a.gtpu {
                 gtpu_frame((src, dst), (sp, dp), flow as u32, a.pdu_session)
             } else {
@@ -101,7 +118,7 @@ fn main() -> Result<()> {
         .with_context(|| format!("creating {}", a.targets_out.display()))?;
     let mut w = BufWriter::new(file);
     for i in 0..a.targets {
-        writeln!(w, "{}", target_addr(i))?;
+        writeln!(w, "{}", family(target_addr(i)))?;
     }
     w.flush()?;
     println!(
