@@ -278,28 +278,36 @@ impl TableReplica {
     /// screens that.
     #[inline(always)]
     pub fn may_match_v4(&self, v4: [u32; 2], kh: &KeyHashes) -> bool {
-        self.may_match_single(&self.exact4, self.has_cidr4.then_some(&self.cidr4), v4, kh)
+        self.may_match_screened(
+            &self.exact4,
+            self.has_cidr4.then_some(&self.cidr4),
+            [v4],
+            kh,
+        )
     }
 
     /// [`Self::may_match_v4`] for a frame whose only IP layers are the IPv4
     /// ones `[outer, inner]` (hashed by [`Self::hash_v4_tunnel`]).
     #[inline(always)]
-    pub fn may_match_v4_tunnel(&self, [outer, inner]: [[u32; 2]; 2], kh: &KeyHashes) -> bool {
-        let [[os, od], [is, id]] = [kh.0[0], kh.0[1]];
-        // Both layers' entries start loading, as in `may_match`.
-        let exact =
-            pass_and_prefetch(&self.exact4, os, od) | pass_and_prefetch(&self.exact4, is, id);
-        exact
-            || (self.has_cidr4
-                && (single_may_match_cidr(&self.cidr4, outer[0], outer[1])
-                    || single_may_match_cidr(&self.cidr4, inner[0], inner[1])))
+    pub fn may_match_v4_tunnel(&self, layers: [[u32; 2]; 2], kh: &KeyHashes) -> bool {
+        self.may_match_screened(
+            &self.exact4,
+            self.has_cidr4.then_some(&self.cidr4),
+            layers,
+            kh,
+        )
     }
 
     /// [`Self::may_match_v4`] for a frame whose only IP layer is IPv6 `v6`
     /// (hashed by [`Self::hash_v6`]).
     #[inline(always)]
     pub fn may_match_v6(&self, v6: &[u128; 2], kh: &KeyHashes) -> bool {
-        self.may_match_single(&self.exact6, self.has_cidr6.then_some(&self.cidr6), *v6, kh)
+        self.may_match_screened(
+            &self.exact6,
+            self.has_cidr6.then_some(&self.cidr6),
+            [*v6],
+            kh,
+        )
     }
 
     /// The MAC part of [`Self::may_match`] for a frame whose only MAC pair is
@@ -321,19 +329,32 @@ impl TableReplica {
         !self.mac.is_empty()
     }
 
-    /// Stage 2 of a screened frame, but for its MAC pair: its one IP layer's
-    /// addresses, hashed in `exact`'s slot of `kh`, against `exact` and `cidr`
-    /// (None when that family has no CIDR target).
+    /// Stage 2 of a screened frame, but for its MAC pair: its IP `layers`
+    /// (outermost first, all of `exact`'s family, hashed in the same slots of
+    /// `kh`) against `exact` and `cidr` (None when that family has no CIDR
+    /// target).
     #[inline(always)]
-    fn may_match_single<K: Bits>(
+    fn may_match_screened<K: Bits, const N: usize>(
         &self,
         exact: &ExactTable<K>,
         cidr: Option<&PrefixTable<K>>,
-        [src, dst]: [K; 2],
+        layers: [[K; 2]; N],
         kh: &KeyHashes,
     ) -> bool {
-        let [hs, hd] = kh.0[0];
-        pass_and_prefetch(exact, hs, hd) || cidr.is_some_and(|c| single_may_match_cidr(c, src, dst))
+        // Every layer's entries start loading, as in `may_match`: no
+        // short-circuit between layers.
+        const { assert!(N <= MAX_IP_LAYERS) };
+        // Always Some (the assertion above).
+        let hashes = kh.0.first_chunk::<N>().copied().unwrap_or([[0; 2]; N]);
+        let exact = hashes.into_iter().fold(false, |any, [src, dst]| {
+            any | pass_and_prefetch(exact, src, dst)
+        });
+        exact
+            || cidr.is_some_and(|c| {
+                layers
+                    .iter()
+                    .any(|&[src, dst]| single_may_match_cidr(c, src, dst))
+            })
     }
 
     /// The CIDR and MAC part of [`Self::may_match`]: gate bits and the MAC filter
