@@ -54,8 +54,17 @@ pub(crate) fn intercepts() -> Vec<(u16, u32, Mode, Vec<Target>)> {
 
 /// The updates that install [`intercepts`] with an always-open window.
 pub(crate) fn load_updates() -> Vec<Update> {
+    load_updates_but(&[])
+}
+
+/// The prefix intercepts (a /12 and a /48: shorter than the CIDR gate, they
+/// let every frame of their family through stage 2).
+pub(crate) const PREFIX_KEYS: [u32; 2] = [102, 103];
+
+/// [`load_updates`] without the intercepts `skip`.
+pub(crate) fn load_updates_but(skip: &[u32]) -> Vec<Update> {
     let mut ups = Vec::new();
-    for (slot, key, mode, targets) in intercepts() {
+    for (slot, key, mode, targets) in intercepts().into_iter().filter(|i| !skip.contains(&i.1)) {
         let slot = Slot(slot);
         ups.push(Update::SetIntercept {
             slot,

@@ -23,7 +23,7 @@ use dataplane::worker::{spawn, Clock, Exit, WorkerCtx, WorkerStats};
 #[path = "classify_encaps.rs"]
 mod corpus;
 
-use corpus::{corpus, load_updates, mode_of, o4, t4, PAYLOAD};
+use corpus::{corpus, load_updates, load_updates_but, mode_of, o4, t4, PAYLOAD, PREFIX_KEYS};
 
 const BASE_NS: u64 = 1_700_000_000_000_000_000;
 const WAIT: Duration = Duration::from_secs(30);
@@ -202,6 +202,34 @@ fn hands_off_exactly_the_expected_records_and_no_payload_in_headers_mode() {
         .map(|e| e.load(Ordering::Relaxed))
         .sum();
     assert_eq!(errors, 1);
+}
+
+/// Without the prefix targets, whose short prefixes make every frame a
+/// candidate, stage 2's exact and MAC filters alone decide which frames reach
+/// classification: in every encapsulation, and on both layers of a tunnel.
+#[test]
+fn filters_alone_pass_every_exact_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = corpus();
+    let frames: Vec<Vec<u8>> = cases.iter().map(|c| c.frame.clone()).collect();
+    let (path, stamped) = write(dir.path(), &frames);
+    let mut want: Vec<Rec> = cases
+        .iter()
+        .zip(&stamped)
+        .flat_map(|(c, (ts, f))| {
+            let exact: Vec<_> = c
+                .expect
+                .iter()
+                .copied()
+                .filter(|(k, _)| !PREFIX_KEYS.contains(k))
+                .collect();
+            expected(*ts, f, &exact)
+        })
+        .collect();
+    want.sort();
+    assert!(want.len() > 20, "the corpus has exact matches");
+    let (got, _) = run_to_end(&path, &load_updates_but(&PREFIX_KEYS), 256);
+    assert_eq!(got, want);
 }
 
 #[test]
