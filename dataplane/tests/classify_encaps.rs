@@ -12,8 +12,8 @@ use std::time::Duration;
 use dataplane::parse::{dissect, Dissection};
 use dataplane::synth::Frame;
 use dataplane::targets::{
-    replicas, Direction, InterceptSpec, Matches, Mode, Slot, TableReplica, TableWriter, Target,
-    Update,
+    replicas, Direction, InterceptSpec, KeyHashes, Matches, Mode, Slot, TableReplica, TableWriter,
+    Target, Update,
 };
 
 /// Every record payload is this marker, so a headers-mode copy can be checked for it.
@@ -477,6 +477,29 @@ fn every_encapsulation_classifies_exactly() {
     let (_w, r) = loaded(&load_updates());
     for c in corpus() {
         assert_eq!(classify(&r, &c.frame, 1), c.expect, "case {:?}", c.name);
+    }
+}
+
+/// Without the prefix targets (which let every frame through), stage 2's
+/// filters alone must pass every frame with an exact or MAC match, on any layer.
+#[test]
+fn stage_2_passes_every_exact_match_without_prefix_targets() {
+    let (_w, r) = loaded(&load_updates_but(&PREFIX_KEYS));
+    for c in corpus() {
+        let want: Vec<_> = c
+            .expect
+            .iter()
+            .copied()
+            .filter(|(k, _)| !PREFIX_KEYS.contains(k))
+            .collect();
+        let mut d = Dissection::default();
+        dissect(&c.frame, &mut d).unwrap();
+        let mut kh = KeyHashes::default();
+        r.hash_keys(&d, &mut kh);
+        if !want.is_empty() {
+            assert!(r.may_match(&d, &kh), "case {:?}", c.name);
+        }
+        assert_eq!(classify(&r, &c.frame, 1), want, "case {:?}", c.name);
     }
 }
 
