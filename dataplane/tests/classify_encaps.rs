@@ -262,6 +262,25 @@ pub(crate) fn corpus() -> Vec<Case> {
             vec![],
         ),
         case(
+            "vxlan vlan inside to target",
+            e().ipv6(o6(16), o6(17))
+                .vxlan(43)
+                .inner_ethernet(A, B)
+                .vlan(7)
+                .ipv4(o4(60), t4)
+                .tcp(1, 2),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "vxlan inner mac from target",
+            e().ipv4(o4(61), o4(62))
+                .vxlan(44)
+                .inner_ethernet(M_T, B)
+                .ipv4(o4(63), o4(64))
+                .udp(1, 2),
+            vec![(104, From)],
+        ),
+        case(
             "gtpu two intercepts",
             e().ipv4(o4(14), o4(15))
                 .gtpu(0x1234)

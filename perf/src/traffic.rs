@@ -71,17 +71,35 @@ pub fn gtpu_frame(
     teid: u32,
     pdu_session: bool,
 ) -> Vec<u8> {
-    let [_, _, _, enb] = teid.to_be_bytes();
-    Frame::ethernet([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2])
-        .ipv4(
-            Ipv4Addr::new(192, 0, 2, enb),
-            Ipv4Addr::new(198, 51, 100, 1),
-        )
+    tunnel_outer(teid)
         .gtpu_with(teid, None, u8::from(pdu_session))
         .ip(src, dst)
         .udp(sport, dport)
         .payload(&[0u8; 18])
         .build()
+}
+
+/// [`udp_frame`] as a VXLAN mirror delivers it: in network `vni`, between a
+/// switch in 192.0.2.0/24 and the probe's collector address, 110 bytes (130
+/// with IPv6 inside).
+pub fn vxlan_frame((src, dst): (IpAddr, IpAddr), (sport, dport): (u16, u16), vni: u32) -> Vec<u8> {
+    tunnel_outer(vni)
+        .vxlan(vni & 0x00ff_ffff)
+        .inner_ethernet([0x02, 0, 0, 0, 0, 3], [0x02, 0, 0, 0, 0, 4])
+        .ip(src, dst)
+        .udp(sport, dport)
+        .payload(&[0u8; 18])
+        .build()
+}
+
+/// The outer Ethernet and IPv4 of a tunnel frame: from 192.0.2.x (x the low
+/// byte of `id`) to 198.51.100.1.
+fn tunnel_outer(id: u32) -> Frame {
+    let [_, _, _, node] = id.to_be_bytes();
+    Frame::ethernet([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2]).ipv4(
+        Ipv4Addr::new(192, 0, 2, node),
+        Ipv4Addr::new(198, 51, 100, 1),
+    )
 }
 
 /// A random non-target flow: 10.0.0.0/8 → 198.18.0.0/15, UDP to port 53.
@@ -158,6 +176,20 @@ mod test {
         };
         assert_eq!(inner, Some(want));
         assert_eq!(inner6.0.to_string(), "64:ff9b::a01:203");
+    }
+
+    #[test]
+    fn vxlan_frames_carry_the_flow_in_an_inner_ethernet_frame() {
+        use dataplane::parse::{dissect, Dissection, IpPair};
+        let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
+        let frame = vxlan_frame((src.into(), dst.into()), (1234, 53), 0x0102_0304);
+        assert_eq!(frame.len(), 110);
+        let mut d = Dissection::default();
+        dissect(&frame, &mut d).unwrap();
+        assert_eq!(d.macs().len(), 2);
+        assert_eq!(d.ips().nth(1), Some(IpPair::V4 { src, dst }));
+        let six = vxlan_frame((ipv6_of(src).into(), ipv6_of(dst).into()), (1, 2), 5);
+        assert_eq!(six.len(), 130);
     }
 
     #[test]

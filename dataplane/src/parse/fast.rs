@@ -17,6 +17,7 @@ use super::mpls::HEADER_LEN as MPLS_HEADER_LEN;
 use super::tcp::HEADER_LEN as TCP_MIN_HEADER_LEN;
 use super::udp::HEADER_LEN as UDP_HEADER_LEN;
 use super::vlan::HEADER_LEN as VLAN_HEADER_LEN;
+use super::vxlan::VxlanView;
 use super::{gtpu, vxlan, Dissection, MacPair, Transport};
 
 /// Version 4, IHL 5 (no options).
@@ -99,55 +100,31 @@ struct Common {
 }
 
 /// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IP frame,
-/// or one in GTP-U ([`common_gtpu`]); returns false, leaving `out` untouched,
-/// for anything else.
+/// or one in GTP-U ([`common_gtpu`]) or VXLAN ([`common_vxlan`]); returns
+/// false, leaving `out` untouched, for anything else.
 #[inline(always)]
 pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
     match common(frame) {
-        Some(c) => fill(
-            frame,
-            c.l3,
-            [Some(c.ip), None],
-            c.transport,
-            c.l3 + c.l3_len,
-            out,
-        ),
-        None => dissect_common_gtpu(frame, out),
+        Some(c) => fill(frame, Tunnel::none(c), out),
+        None => dissect_common_tunnel(frame, out),
     }
 }
 
-/// The GTP-U part of [`dissect_common`], out of line: only frames the common
+/// The tunnel part of [`dissect_common`], out of line: only frames the common
 /// parser declines get here.
 #[inline(never)]
-fn dissect_common_gtpu(frame: &[u8], out: &mut Dissection) -> bool {
-    let Some(t) = common_gtpu(frame) else {
-        return false;
-    };
-    let (inner, end) = (t.inner.ip, t.inner.l3 + t.inner.l3_len);
-    fill(
-        frame,
-        t.l3,
-        [Some(t.outer), Some(inner)],
-        t.inner.transport,
-        end,
-        out,
-    )
+fn dissect_common_tunnel(frame: &[u8], out: &mut Dissection) -> bool {
+    match common_gtpu(frame).or_else(|| common_vxlan(frame)) {
+        Some(t) => fill(frame, t, out),
+        None => false,
+    }
 }
 
-/// Writes a fast-path dissection of `frame` into `out`: the IP `layers`
-/// (outermost first; the first IP header at `l3`), the innermost `transport`,
-/// whose header ends at `end`, and the frame's one MAC pair.
+/// Writes the fast-path dissection of `frame`, `t`, into `out`.
 #[inline(always)]
-fn fill(
-    frame: &[u8],
-    l3: usize,
-    layers: [Option<Addrs>; 2],
-    transport: Transport,
-    end: usize,
-    out: &mut Dissection,
-) -> bool {
+fn fill(frame: &[u8], t: Tunnel, out: &mut Dissection) -> bool {
     out.clear();
-    for layer in layers.into_iter().flatten() {
+    for layer in [t.outer, Some(t.inner.ip)].into_iter().flatten() {
         let pushed = match layer {
             Addrs::V4(a) => out.push_v4(a),
             Addrs::V6(a) => out.push_v6(a),
@@ -157,12 +134,16 @@ fn fill(
             return false;
         }
     }
-    out.transport = Some(transport);
-    out.macs[0] = mac_pair(frame);
-    out.mac_count = 1;
+    for pair in [Some(mac_pair(frame)), t.inner_mac].into_iter().flatten() {
+        // Not reached either: it holds more than two MAC pairs.
+        if out.push_mac(pair).is_err() {
+            return false;
+        }
+    }
+    out.transport = Some(t.inner.transport);
     // l3 < end <= frame.len() <= u16::MAX (checked in `link`).
-    out.l3_offset = Some(l3 as u16);
-    out.header_len = end as u16;
+    out.l3_offset = Some(t.l3 as u16);
+    out.header_len = (t.inner.l3 + t.inner.l3_len) as u16;
     true
 }
 
@@ -254,12 +235,27 @@ pub fn common_gtpu_ipv4(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
     }
 }
 
-/// A common frame in GTP-U: its outer addresses, at `l3`, and the common packet
-/// inside (`inner.l3` counted from the start of the frame).
+/// A common packet (`inner`, its offsets counted from the start of the
+/// frame) and the tunnel around it, if any: the outer IP layer, at `l3`, and
+/// for VXLAN the inner frame's MAC pair.
 struct Tunnel {
-    outer: Addrs,
     l3: usize,
+    outer: Option<Addrs>,
+    inner_mac: Option<MacPair>,
     inner: Common,
+}
+
+impl Tunnel {
+    /// A common frame's packet, in no tunnel.
+    #[inline(always)]
+    fn none(c: Common) -> Tunnel {
+        Tunnel {
+            l3: c.l3,
+            outer: None,
+            inner_mac: None,
+            inner: c,
+        }
+    }
 }
 
 /// A frame of a mobile core's user plane: Ethernet with at most two VLAN tags
@@ -281,14 +277,71 @@ fn common_gtpu(frame: &[u8]) -> Option<Tunnel> {
     };
     let (ip, transport, l3_len) = ip_packet(version, pdu.tpdu)?;
     Some(Tunnel {
-        outer: pdu.outer,
         l3,
+        outer: Some(pdu.outer),
+        inner_mac: None,
         inner: Common {
             ip,
             transport,
             l3: pdu.tpdu_at,
             l3_len,
         },
+    })
+}
+
+/// A frame from a VXLAN mirror or overlay: Ethernet, VLAN tags, labels and IP
+/// as [`common_gtpu`] takes them, outside; UDP to the VXLAN port; a VXLAN
+/// header with a valid VNI; inside it a common frame ([`common`]). None for
+/// every other frame.
+#[inline(always)]
+fn common_vxlan(frame: &[u8]) -> Option<Tunnel> {
+    let (ethertype, l3) = link(frame)?;
+    let udp = tunnel_udp(frame, ethertype, l3, vxlan::UDP_PORT)?;
+    // A whole header first, as the walker's checked view needs.
+    let inner = udp.payload.get(vxlan::HEADER_LEN..)?;
+    if !VxlanView::new_unchecked(udp.payload).vni_valid() {
+        return None;
+    }
+    let c = common(inner)?;
+    let inner_at = udp.payload_at + vxlan::HEADER_LEN;
+    Some(Tunnel {
+        l3,
+        outer: Some(udp.outer),
+        inner_mac: Some(mac_pair(inner)),
+        inner: Common {
+            l3: inner_at + c.l3,
+            ..c
+        },
+    })
+}
+
+/// The payload of a UDP datagram to a tunnel port, in an IP header the fast
+/// path takes.
+struct TunnelUdp<'a> {
+    outer: Addrs,
+    /// After the UDP header, up to the datagram's own length.
+    payload: &'a [u8],
+    /// Offset of `payload` in the frame.
+    payload_at: usize,
+}
+
+/// The UDP datagram to `port` in the IP header (`ethertype`) at `l3`, if
+/// [`ip_header`] takes that header, checked as [`transport`] checks UDP.
+#[inline(always)]
+fn tunnel_udp(frame: &[u8], ethertype: EtherType, l3: usize, port: u16) -> Option<TunnelUdp<'_>> {
+    let outer = ip_header(ethertype, frame.get(l3..)?)?;
+    if IpProtocol::from(outer.proto) != IpProtocol::Udp {
+        return None;
+    }
+    let u = outer.payload.first_chunk::<UDP_HEADER_LEN>()?;
+    let udp_len = usize::from(be16([u[4], u[5]]));
+    if be16([u[2], u[3]]) != port || udp_len < UDP_HEADER_LEN {
+        return None;
+    }
+    Some(TunnelUdp {
+        outer: outer.addrs,
+        payload: outer.payload.get(UDP_HEADER_LEN..udp_len)?,
+        payload_at: l3 + outer.header_len + UDP_HEADER_LEN,
     })
 }
 
@@ -304,17 +357,8 @@ struct GtpuPdu<'a> {
 /// (`ethertype`) at `l3`, if [`ip_header`] takes that header.
 #[inline(always)]
 fn gtpu_pdu(frame: &[u8], ethertype: EtherType, l3: usize) -> Option<GtpuPdu<'_>> {
-    let outer = ip_header(ethertype, frame.get(l3..)?)?;
-    if IpProtocol::from(outer.proto) != IpProtocol::Udp {
-        return None;
-    }
-    // As `transport` checks UDP, but for the GTP-U port.
-    let u = outer.payload.first_chunk::<UDP_HEADER_LEN>()?;
-    let udp_len = usize::from(be16([u[4], u[5]]));
-    if be16([u[2], u[3]]) != gtpu::UDP_PORT || udp_len < UDP_HEADER_LEN {
-        return None;
-    }
-    let gtp = outer.payload.get(UDP_HEADER_LEN..udp_len)?;
+    let udp = tunnel_udp(frame, ethertype, l3, gtpu::UDP_PORT)?;
+    let gtp = udp.payload;
     // The walker's own header checks (the optional word and extension headers,
     // such as 5G's PDU session container, included), so both agree.
     let view = GtpuView::new_unchecked(gtp);
@@ -323,9 +367,9 @@ fn gtpu_pdu(frame: &[u8], ethertype: EtherType, l3: usize) -> Option<GtpuPdu<'_>
     }
     let gtp_len = view.header_len().ok()?;
     Some(GtpuPdu {
-        outer: outer.addrs,
+        outer: udp.outer,
         tpdu: gtp.get(gtp_len..gtpu::HEADER_LEN + usize::from(view.length()))?,
-        tpdu_at: l3 + outer.header_len + UDP_HEADER_LEN + gtp_len,
+        tpdu_at: udp.payload_at + gtp_len,
     })
 }
 
@@ -459,8 +503,14 @@ mod test {
             // The screens' addresses and MACs are the dissection's only layers.
             prop_assert_eq!(screened4, general.single_v4());
             prop_assert_eq!(screened6, general.single_v6());
-            prop_assert_eq!(screened_gtp, general.two_v4());
-            prop_assert_eq!(general.macs(), &[mac_pair(frame)]);
+            // (A VXLAN frame has two IPv4 layers too, and is not screened.)
+            if screened_gtp.is_some() {
+                prop_assert_eq!(screened_gtp, general.two_v4());
+            }
+            if screened4.is_some() || screened6.is_some() || screened_gtp.is_some() {
+                // A screened frame's MAC pair, the one the screens read, is its only one.
+                prop_assert_eq!(general.macs(), &[mac_pair(frame)]);
+            }
         } else {
             prop_assert_eq!((screened4, screened6, screened_gtp), (None, None, None));
         }
@@ -509,27 +559,56 @@ mod test {
         frame_with(l2, |f| f.ip(src, dst), tcp, ports, payload)
     }
 
-    /// A user-plane frame: `inner` (TCP or UDP) in a GTP-U G-PDU with sequence
-    /// number `seq` and `exts` PDU session containers, between `outer`; each
-    /// pair IPv6 when its flag in `v6` is set.
+    /// A tunnelled frame: `inner` (TCP or UDP) in what `encap` adds after the
+    /// outer IP header between `outer`; each pair IPv6 when its flag in `v6` is
+    /// set.
     #[allow(clippy::too_many_arguments)]
-    fn gtpu_frame(
+    fn tunnel_frame(
         l2: (&[(u16, u16)], &[u32]),
         v6: (bool, bool),
         outer: (u32, u32),
-        (seq, exts): (Option<u16>, u8),
+        encap: impl FnOnce(Frame) -> Frame,
         inner: (u32, u32),
         tcp: bool,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
         let (outer_ips, inner_ips) = (addrs(v6.0, outer.0, outer.1), addrs(v6.1, inner.0, inner.1));
-        let ip = |f: Frame| {
-            f.ip(outer_ips.0, outer_ips.1)
-                .gtpu_with(outer.0 ^ inner.1, seq, exts)
-                .ip(inner_ips.0, inner_ips.1)
-        };
+        let ip = |f: Frame| encap(f.ip(outer_ips.0, outer_ips.1)).ip(inner_ips.0, inner_ips.1);
         frame_with(l2, ip, tcp, ports, payload)
+    }
+
+    /// A user-plane tunnel: a GTP-U G-PDU with sequence number `seq` and `exts`
+    /// PDU session containers.
+    fn gtpu(teid: u32, (seq, exts): (Option<u16>, u8)) -> impl FnOnce(Frame) -> Frame {
+        move |f| f.gtpu_with(teid, seq, exts)
+    }
+
+    /// A mirror's tunnel: VXLAN network `vni`, then an inner Ethernet header
+    /// with the VLAN `tags` and MPLS `labels`.
+    fn vxlan<'a>(
+        vni: u32,
+        (tags, labels): (&'a [(u16, u16)], &'a [u32]),
+    ) -> impl FnOnce(Frame) -> Frame + 'a {
+        move |f| {
+            let mut f = f
+                .vxlan(vni)
+                .inner_ethernet([2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]);
+            for &(tpid, vid) in tags {
+                f = f.vlan_tpid(tpid, vid);
+            }
+            f.mpls(labels)
+        }
+    }
+
+    /// Sets the bytes `flips` names, then cuts the frame to `cut` bytes.
+    fn corrupt(frame: &mut Vec<u8>, flips: &[(usize, u8)], cut: usize) {
+        for &(at, v) in flips {
+            if let Some(b) = frame.get_mut(at) {
+                *b = v;
+            }
+        }
+        frame.truncate(cut);
     }
 
     /// Up to five MPLS labels (the screens take four).
@@ -559,8 +638,8 @@ mod test {
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame =
-                gtpu_frame((&tags, &labels), v6, outer, (seq, exts), inner, tcp, ports, payload);
+            let encap = gtpu(outer.0 ^ inner.1, (seq, exts));
+            let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
             let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
             let screened = tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
             prop_assert_eq!(agree(&frame)?, !tunnel && screened);
@@ -581,15 +660,48 @@ mod test {
             flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
             cut in 0usize..180,
         ) {
-            let mut frame = gtpu_frame(
-                (&tags, &labels), v6, (1, 2), (seq, exts), (3, 4), tcp, (1000, 80), payload,
-            );
-            for (at, v) in flips {
-                if let Some(b) = frame.get_mut(at) {
-                    *b = v;
-                }
-            }
-            frame.truncate(cut);
+            let encap = gtpu(7, (seq, exts));
+            let mut frame =
+                tunnel_frame((&tags, &labels), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
+            corrupt(&mut frame, &flips, cut);
+            agree(&frame)?;
+        }
+
+        #[test]
+        fn vxlan_frames_take_the_fast_path(
+            tags in vlan_tags(),
+            labels in mpls_labels(),
+            v6: (bool, bool),
+            outer: (u32, u32),
+            vni in 0u32..1 << 24,
+            inner_tags in vlan_tags(),
+            inner_labels in mpls_labels(),
+            inner: (u32, u32),
+            tcp: bool,
+            ports: (u16, u16),
+            payload in 0usize..64,
+        ) {
+            let encap = vxlan(vni, (&inner_tags, &inner_labels));
+            let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
+            let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
+            let screened = |tags: &[_], labels: &[_]| tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
+            let fast = !tunnel && screened(&tags, &labels) && screened(&inner_tags, &inner_labels);
+            prop_assert_eq!(agree(&frame)?, fast);
+            prop_assert_eq!(common_gtpu_ipv4(&frame), None);
+        }
+
+        #[test]
+        fn corrupted_or_cut_vxlan_frames_never_disagree(
+            v6: (bool, bool),
+            inner_tags in vlan_tags(),
+            tcp: bool,
+            payload in 0usize..40,
+            flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
+            cut in 0usize..180,
+        ) {
+            let encap = vxlan(42, (&inner_tags, &[]));
+            let mut frame = tunnel_frame((&[], &[]), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
+            corrupt(&mut frame, &flips, cut);
             agree(&frame)?;
         }
 
@@ -623,12 +735,7 @@ mod test {
         ) {
             let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
             let mut frame = common_frame((&tags, &labels), ips, tcp, ports, payload);
-            for (at, v) in flips {
-                if let Some(b) = frame.get_mut(at) {
-                    *b = v;
-                }
-            }
-            frame.truncate(cut);
+            corrupt(&mut frame, &flips, cut);
             agree(&frame)?;
         }
 

@@ -18,7 +18,7 @@ use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use dataplane::synth::write_pcap;
 use perf::traffic::{
-    background_flow, gtpu_frame, ipv6_of, target_addr, udp_frame, Rng, MAX_TARGETS,
+    background_flow, gtpu_frame, ipv6_of, target_addr, udp_frame, vxlan_frame, Rng, MAX_TARGETS,
 };
 
 #[derive(Parser, Debug)]
@@ -53,6 +53,10 @@ struct Args {
     /// With --gtpu: add a PDU session container to each GTP-U header, as on 5G's N3.
     #[arg(long, requires = "gtpu")]
     pdu_session: bool,
+    /// Carry every frame in VXLAN, as a switch's or a cloud's traffic mirror
+    /// delivers it (targets are then the inner addresses).
+    #[arg(long, conflicts_with = "gtpu")]
+    vxlan: bool,
     /// IPv6 flows (with --gtpu, IPv6 inside IPv4 tunnels), addresses and targets
     /// in 64:ff9b::/96.
     #[arg(long)]
@@ -106,6 +110,8 @@ fn main() -> Result<()> {
             let (src, dst) = (family(src), family(dst));
             let frame = if a.gtpu {
                 gtpu_frame((src, dst), (sp, dp), flow as u32, a.pdu_session)
+            } else if a.vxlan {
+                vxlan_frame((src, dst), (sp, dp), flow as u32)
             } else {
                 udp_frame(src, dst, sp, dp)
             };
