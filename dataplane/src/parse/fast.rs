@@ -60,12 +60,16 @@ pub fn common_ipv6(frame: &[u8]) -> Option<[u128; 2]> {
 /// The MAC pair at the start of `frame` (zeros where it is shorter).
 #[inline(always)]
 pub fn mac_pair(frame: &[u8]) -> MacPair {
-    let Some(eth) = frame.first_chunk::<12>() else {
+    // Whole six-byte copies: the pair is often read back at once.
+    let Some((dst, rest)) = frame.split_first_chunk::<6>() else {
+        return MacPair::default();
+    };
+    let Some((src, _)) = rest.split_first_chunk::<6>() else {
         return MacPair::default();
     };
     MacPair {
-        dst: [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]],
-        src: [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]],
+        dst: *dst,
+        src: *src,
     }
 }
 
@@ -120,25 +124,23 @@ fn dissect_common_tunnel(frame: &[u8], out: &mut Dissection) -> bool {
     }
 }
 
-/// Writes the fast-path dissection of `frame`, `t`, into `out`.
+/// Writes the fast-path dissection of `frame`, `t`, into `out`. Layer by
+/// layer, with no array between: values staged in memory by narrower stores
+/// than the loads that read them back stalled every tunnelled frame.
 #[inline(always)]
 fn fill(frame: &[u8], t: Tunnel, out: &mut Dissection) -> bool {
     out.clear();
-    for layer in [t.outer, Some(t.inner.ip)].into_iter().flatten() {
-        let pushed = match layer {
-            Addrs::V4(a) => out.push_v4(a),
-            Addrs::V6(a) => out.push_v6(a),
-        };
-        // Not reached: a dissection holds more than two IP layers.
-        if pushed.is_err() {
-            return false;
-        }
-    }
-    for pair in [Some(mac_pair(frame)), t.inner_mac].into_iter().flatten() {
-        // Not reached either: it holds more than two MAC pairs.
-        if out.push_mac(pair).is_err() {
-            return false;
-        }
+    let push = |out: &mut Dissection, layer: Addrs| match layer {
+        Addrs::V4(a) => out.push_v4(a).is_ok(),
+        Addrs::V6(a) => out.push_v6(a).is_ok(),
+    };
+    let pushed = t.outer.is_none_or(|outer| push(out, outer))
+        && push(out, t.inner.ip)
+        && out.push_mac(mac_pair(frame)).is_ok()
+        && t.inner_mac.is_none_or(|pair| out.push_mac(pair).is_ok());
+    // Not reached: a dissection holds more than two IP layers and MAC pairs.
+    if !pushed {
+        return false;
     }
     out.transport = Some(t.inner.transport);
     // l3 < end <= frame.len() <= u16::MAX (checked in `link`).
