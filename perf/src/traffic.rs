@@ -92,6 +92,19 @@ pub fn vxlan_frame((src, dst): (IpAddr, IpAddr), (sport, dport): (u16, u16), vni
         .build()
 }
 
+/// [`udp_frame`] as a router's ERSPAN type II session mirrors it (GRE with
+/// a sequence number), from 192.0.2.0/24 to the probe's collector address,
+/// 110 bytes (130 with IPv6 inside).
+pub fn erspan_frame((src, dst): (IpAddr, IpAddr), (sport, dport): (u16, u16), id: u32) -> Vec<u8> {
+    tunnel_outer(id)
+        .erspan2((id & 0x3ff) as u16)
+        .inner_ethernet([0x02, 0, 0, 0, 0, 3], [0x02, 0, 0, 0, 0, 4])
+        .ip(src, dst)
+        .udp(sport, dport)
+        .payload(&[0u8; 18])
+        .build()
+}
+
 /// The outer Ethernet and IPv4 of a tunnel frame: from 192.0.2.x (x the low
 /// byte of `id`) to 198.51.100.1.
 fn tunnel_outer(id: u32) -> Frame {
@@ -179,7 +192,7 @@ mod test {
     }
 
     #[test]
-    fn vxlan_frames_carry_the_flow_in_an_inner_ethernet_frame() {
+    fn mirror_frames_carry_the_flow_in_an_inner_ethernet_frame() {
         use dataplane::parse::{dissect, Dissection, IpPair};
         let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
         let frame = vxlan_frame((src.into(), dst.into()), (1234, 53), 0x0102_0304);
@@ -190,6 +203,11 @@ mod test {
         assert_eq!(d.ips().nth(1), Some(IpPair::V4 { src, dst }));
         let six = vxlan_frame((ipv6_of(src).into(), ipv6_of(dst).into()), (1, 2), 5);
         assert_eq!(six.len(), 130);
+        let span = erspan_frame((src.into(), dst.into()), (1234, 53), 9);
+        assert_eq!(span.len(), 110);
+        dissect(&span, &mut d).unwrap();
+        assert_eq!(d.macs().len(), 2);
+        assert_eq!(d.ips().nth(1), Some(IpPair::V4 { src, dst }));
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The fast path of [`super::dissect`]: Ethernet, at most two VLAN tags and four
 //! MPLS labels, IPv4 without options or fragmentation or IPv6 without extension
 //! headers, and TCP or UDP to a non-tunnel port - nearly every frame a probe
-//! sees - also inside one GTP-U tunnel (a mobile core's user plane, either
-//! family outside and inside). A handful of loads and compares, all on
+//! sees - also inside one tunnel: GTP-U (a mobile core's user plane), VXLAN
+//! or ERSPAN (traffic mirrors), either IP family outside and inside. A handful
+//! of loads and compares, all on
 //! fixed-size arrays; anything else (or anything odd) is left to the general
 //! walker, which gives the same result for every frame this path accepts
 //! (property-tested). The worker's screens share it: [`common_ipv4`],
 //! [`common_ipv6`], and [`common_gtpu_ipv4`] for IPv4 in GTP-U in IPv4.
 
+use super::erspan::ErspanView;
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
+use super::gre::GreView;
 use super::gtpu::GtpuView;
 use super::ip::IpProtocol;
 use super::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
@@ -104,8 +107,9 @@ struct Common {
 }
 
 /// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IP frame,
-/// or one in GTP-U ([`common_gtpu`]) or VXLAN ([`common_vxlan`]); returns
-/// false, leaving `out` untouched, for anything else.
+/// or one in GTP-U ([`common_gtpu`]), VXLAN ([`common_vxlan`]) or ERSPAN
+/// ([`common_erspan`]); returns false, leaving `out` untouched, for anything
+/// else.
 #[inline(always)]
 pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
     match common(frame) {
@@ -118,7 +122,10 @@ pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
 /// parser declines get here.
 #[inline(never)]
 fn dissect_common_tunnel(frame: &[u8], out: &mut Dissection) -> bool {
-    match common_gtpu(frame).or_else(|| common_vxlan(frame)) {
+    let tunnel = common_gtpu(frame)
+        .or_else(|| common_vxlan(frame))
+        .or_else(|| common_erspan(frame));
+    match tunnel {
         Some(t) => fill(frame, t, out),
         None => false,
     }
@@ -258,6 +265,22 @@ impl Tunnel {
             inner: c,
         }
     }
+
+    /// A common Ethernet frame `inner`, at `inner_at` in the frame, in a
+    /// tunnel whose IP layer, at `l3`, is `outer`.
+    #[inline(always)]
+    fn ethernet(l3: usize, outer: Addrs, inner: &[u8], inner_at: usize) -> Option<Tunnel> {
+        let c = common(inner)?;
+        Some(Tunnel {
+            l3,
+            outer: Some(outer),
+            inner_mac: Some(mac_pair(inner)),
+            inner: Common {
+                l3: inner_at + c.l3,
+                ..c
+            },
+        })
+    }
 }
 
 /// A frame of a mobile core's user plane: Ethernet with at most two VLAN tags
@@ -304,17 +327,30 @@ fn common_vxlan(frame: &[u8]) -> Option<Tunnel> {
     if !VxlanView::new_unchecked(udp.payload).vni_valid() {
         return None;
     }
-    let c = common(inner)?;
-    let inner_at = udp.payload_at + vxlan::HEADER_LEN;
-    Some(Tunnel {
-        l3,
-        outer: Some(udp.outer),
-        inner_mac: Some(mac_pair(inner)),
-        inner: Common {
-            l3: inner_at + c.l3,
-            ..c
-        },
-    })
+    Tunnel::ethernet(l3, udp.outer, inner, udp.payload_at + vxlan::HEADER_LEN)
+}
+
+/// A frame from a router's or switch's ERSPAN session: Ethernet, VLAN tags,
+/// labels and IP as [`common_gtpu`] takes them, outside; GRE version 0 without
+/// routing, of ERSPAN type II or III; the ERSPAN header (type III's platform
+/// subheader included); inside it a common frame ([`common`]). The walker's
+/// own header views check GRE and ERSPAN, so both agree. None for every other
+/// frame.
+#[inline(always)]
+fn common_erspan(frame: &[u8]) -> Option<Tunnel> {
+    let (ethertype, l3) = link(frame)?;
+    let outer = ip_header(ethertype, frame.get(l3..)?)?;
+    if IpProtocol::from(outer.proto) != IpProtocol::Gre {
+        return None;
+    }
+    let gre = GreView::new_checked(outer.payload).ok()?;
+    let erspan = matches!(gre.protocol(), EtherType::ErspanII | EtherType::ErspanIII);
+    if gre.version() != 0 || gre.has_routing() || !erspan {
+        return None;
+    }
+    let span = ErspanView::new_checked(gre.payload()).ok()?;
+    let inner_at = l3 + outer.header_len + gre.header_len() + span.header_len();
+    Tunnel::ethernet(l3, outer.addrs, span.payload(), inner_at)
 }
 
 /// The payload of a UDP datagram to a tunnel port, in an IP header the fast
@@ -603,6 +639,27 @@ mod test {
         }
     }
 
+    /// A router's mirror session: GRE and ERSPAN of `kind` (0: type II, 1:
+    /// type III, 2: type III with its platform subheader), then an inner
+    /// Ethernet header with the VLAN `tags` and MPLS `labels`.
+    fn erspan<'a>(
+        kind: u8,
+        session: u16,
+        (tags, labels): (&'a [(u16, u16)], &'a [u32]),
+    ) -> impl FnOnce(Frame) -> Frame + 'a {
+        move |f| {
+            let f = match kind {
+                0 => f.erspan2(session),
+                k => f.erspan3(session, k > 1),
+            };
+            let mut f = f.inner_ethernet([2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]);
+            for &(tpid, vid) in tags {
+                f = f.vlan_tpid(tpid, vid);
+            }
+            f.mpls(labels)
+        }
+    }
+
     /// Sets the bytes `flips` names, then cuts the frame to `cut` bytes.
     fn corrupt(frame: &mut Vec<u8>, flips: &[(usize, u8)], cut: usize) {
         for &(at, v) in flips {
@@ -702,6 +759,45 @@ mod test {
             cut in 0usize..180,
         ) {
             let encap = vxlan(42, (&inner_tags, &[]));
+            let mut frame = tunnel_frame((&[], &[]), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
+            corrupt(&mut frame, &flips, cut);
+            agree(&frame)?;
+        }
+
+        #[test]
+        fn erspan_frames_take_the_fast_path(
+            tags in vlan_tags(),
+            labels in mpls_labels(),
+            v6: (bool, bool),
+            outer: (u32, u32),
+            kind in 0u8..3,
+            session in 0u16..1024,
+            inner_tags in vlan_tags(),
+            inner_labels in mpls_labels(),
+            inner: (u32, u32),
+            tcp: bool,
+            ports: (u16, u16),
+            payload in 0usize..64,
+        ) {
+            let encap = erspan(kind, session, (&inner_tags, &inner_labels));
+            let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
+            let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
+            let screened = |tags: &[_], labels: &[_]| tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
+            let fast = !tunnel && screened(&tags, &labels) && screened(&inner_tags, &inner_labels);
+            prop_assert_eq!(agree(&frame)?, fast);
+        }
+
+        #[test]
+        fn corrupted_or_cut_erspan_frames_never_disagree(
+            v6: (bool, bool),
+            kind in 0u8..3,
+            inner_tags in vlan_tags(),
+            tcp: bool,
+            payload in 0usize..40,
+            flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
+            cut in 0usize..180,
+        ) {
+            let encap = erspan(kind, 7, (&inner_tags, &[]));
             let mut frame = tunnel_frame((&[], &[]), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
             corrupt(&mut frame, &flips, cut);
             agree(&frame)?;

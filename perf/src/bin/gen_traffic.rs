@@ -18,7 +18,8 @@ use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use dataplane::synth::write_pcap;
 use perf::traffic::{
-    background_flow, gtpu_frame, ipv6_of, target_addr, udp_frame, vxlan_frame, Rng, MAX_TARGETS,
+    background_flow, erspan_frame, gtpu_frame, ipv6_of, target_addr, udp_frame, vxlan_frame, Rng,
+    MAX_TARGETS,
 };
 
 #[derive(Parser, Debug)]
@@ -57,6 +58,10 @@ struct Args {
     /// delivers it (targets are then the inner addresses).
     #[arg(long, conflicts_with = "gtpu")]
     vxlan: bool,
+    /// Carry every frame in ERSPAN type II, as a router's mirror session
+    /// delivers it (targets are then the inner addresses).
+    #[arg(long, conflicts_with_all = ["gtpu", "vxlan"])]
+    erspan: bool,
     /// IPv6 flows (with --gtpu, IPv6 inside IPv4 tunnels), addresses and targets
     /// in 64:ff9b::/96.
     #[arg(long)]
@@ -112,6 +117,8 @@ fn main() -> Result<()> {
                 gtpu_frame((src, dst), (sp, dp), flow as u32, a.pdu_session)
             } else if a.vxlan {
                 vxlan_frame((src, dst), (sp, dp), flow as u32)
+            } else if a.erspan {
+                erspan_frame((src, dst), (sp, dp), flow as u32)
             } else {
                 udp_frame(src, dst, sp, dp)
             };
