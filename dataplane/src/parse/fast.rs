@@ -3,11 +3,11 @@
 //! headers, and TCP or UDP to a non-tunnel port - nearly every frame a probe
 //! sees - also inside one tunnel: GTP-U (a mobile core's user plane), VXLAN
 //! or ERSPAN (traffic mirrors), either IP family outside and inside. A handful
-//! of loads and compares, all on
-//! fixed-size arrays; anything else (or anything odd) is left to the general
-//! walker, which gives the same result for every frame this path accepts
-//! (property-tested). The worker's screens share it: [`common_ipv4`],
-//! [`common_ipv6`], and [`common_gtpu_ipv4`] for IPv4 in GTP-U in IPv4.
+//! of loads and compares, all on fixed-size arrays; anything else (or anything
+//! odd) is left to the general walker, which gives the same result for every
+//! frame this path accepts (property-tested). The worker's screens share it:
+//! [`common_ipv4`], [`common_ipv6`], and [`common_gtpu_ipv4`] for IPv4 in
+//! GTP-U in IPv4.
 
 use super::erspan::ErspanView;
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
