@@ -1,10 +1,11 @@
 //! The poll loop of one worker on a pinned core: apply table updates, receive a
-//! burst, then per chunk of it read every frame's addresses (a common IPv4,
-//! IPv4-in-GTP-U or IPv6 frame is only screened, any other dissected), hash
-//! them and prefetch their filter lines;
-//! then pass every frame through the filters; then dissect and classify the few
-//! that may match and hand off the matches. No allocation, lock,
-//! log or syscall per packet; counters go to shared atomics once per burst.
+//! burst, then per chunk of it read every frame's addresses (a common IPv4
+//! frame, IPv4 in a GTP-U, VXLAN or ERSPAN tunnel in IPv4, or a common IPv6
+//! frame is only screened, any other dissected), hash them and prefetch their
+//! filter lines; then pass every frame through the filters; then dissect and
+//! classify the few that may match and hand off the matches. No allocation,
+//! lock, log or syscall per packet; counters go to shared atomics once per
+//! burst.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::AtomicBool;
@@ -16,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
-    common_gtpu_ipv4, common_ipv4, common_ipv6, dissect, mac_words, Dissection, ParseError,
+    common_ipv4, common_ipv6, common_tunnel_ipv4, dissect, mac_words, Dissection, ParseError,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica};
@@ -143,8 +144,8 @@ struct Scratch {
     v4: [[u32; 2]; CHUNK],
     /// Addresses of the frames [`common_ipv6`] screened.
     v6: [[u128; 2]; CHUNK],
-    /// Outer and inner addresses of the frames [`common_gtpu_ipv4`] screened.
-    gtp: [[[u32; 2]; 2]; CHUNK],
+    /// Outer and inner addresses of the frames [`common_tunnel_ipv4`] screened.
+    tunnel: [[[u32; 2]; 2]; CHUNK],
     kh: [KeyHashes; CHUNK],
     /// Dissections of the other frames, and of screened frames that may match.
     d: [Dissection; CHUNK],
@@ -164,7 +165,7 @@ impl Default for BurstPath {
             scratch: Box::new(Scratch {
                 v4: [[0; 2]; CHUNK],
                 v6: [[0; 2]; CHUNK],
-                gtp: [[[0; 2]; 2]; CHUNK],
+                tunnel: [[[0; 2]; 2]; CHUNK],
                 kh: [KeyHashes::default(); CHUNK],
                 d: [Dissection::default(); CHUNK],
                 matches: Matches::new(),
@@ -236,10 +237,10 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
         // Bits j: frame j of the chunk screened as IPv4 (addresses in `s.v4`)
         // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4
         // is tried first (on most links nearly every frame), then IPv4 in
-        // GTP-U (a mobile core's user plane), then IPv6.
+        // a tunnel (a mobile core's user plane, a traffic mirror), then IPv6.
         let (mut screened4, mut screened6, mut dissected) = (0u32, 0u32, 0u32);
-        // Frames screened as IPv4 in GTP-U in IPv4 (addresses in `s.gtp`).
-        let mut screened_gtp = 0u32;
+        // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`).
+        let mut screened_tunnel = 0u32;
         // Screened frames the MAC filter lets through (stage 2's MAC part, done
         // here with the frame at hand).
         let mut mac_pass = 0u32;
@@ -253,11 +254,15 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 cx.tables.hash_v4(addrs, kh);
                 screened4 |= 1 << j;
                 mac_pass |= mac_bit(macs, cx.tables, frame) << j;
-            } else if let (Some(addrs), Some(gtp)) = (common_gtpu_ipv4(frame), s.gtp.get_mut(j)) {
-                *gtp = addrs;
-                cx.tables.hash_v4_tunnel(addrs, kh);
-                screened_gtp |= 1 << j;
-                mac_pass |= mac_bit(macs, cx.tables, frame) << j;
+            } else if let (Some(t), Some(tunnel)) = (common_tunnel_ipv4(frame), s.tunnel.get_mut(j))
+            {
+                *tunnel = t.layers;
+                cx.tables.hash_v4_tunnel(t.layers, kh);
+                screened_tunnel |= 1 << j;
+                // A mirror tunnel's inner frame has its own MAC pair.
+                let inner = t.inner_eth.and_then(|at| frame.get(at..));
+                let inner_mac = inner.map_or(0, |f| mac_bit(macs, cx.tables, f));
+                mac_pass |= (mac_bit(macs, cx.tables, frame) | inner_mac) << j;
             } else if let (Some(addrs), Some(v6)) = (common_ipv6(frame), s.v6.get_mut(j)) {
                 *v6 = addrs;
                 cx.tables.hash_v6(addrs, kh);
@@ -276,9 +281,9 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 candidates |= u32::from(cx.tables.may_match_v4(v4, kh)) << j;
             }
         }
-        for j in bits(screened_gtp) {
-            if let (Some(&gtp), Some(kh)) = (s.gtp.get(j), s.kh.get(j)) {
-                candidates |= u32::from(cx.tables.may_match_v4_tunnel(gtp, kh)) << j;
+        for j in bits(screened_tunnel) {
+            if let (Some(&layers), Some(kh)) = (s.tunnel.get(j), s.kh.get(j)) {
+                candidates |= u32::from(cx.tables.may_match_v4_tunnel(layers, kh)) << j;
             }
         }
         for j in bits(screened6) {
@@ -296,7 +301,7 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 continue;
             };
             let i = start + j;
-            if (screened4 | screened6 | screened_gtp) & (1 << j) != 0 {
+            if (screened4 | screened6 | screened_tunnel) & (1 << j) != 0 {
                 if let Err(e) = dissect(b.frame(i), d) {
                     // Not reached: the screens pass only frames dissect takes.
                     parse_error(cx.t, e);

@@ -2,8 +2,8 @@
 //! stay inside the frame, and its fast path must agree with the general walker
 //! (`dissect_general`) on every input, also when the output still holds the
 //! layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
-//! `common_ipv6`, `common_gtpu_ipv4`) must pass only frames the walker dissects
-//! to those IP layers and that one MAC pair.
+//! `common_ipv6`, `common_tunnel_ipv4`) must pass only frames the walker dissects
+//! to those IP layers and MAC pairs.
 //!
 //! Run from fuzz/: `cargo run --bin dissect_seeds` (writes a seed frame per
 //! encapsulation into corpus/dissect), then `cargo +nightly fuzz run dissect`.
@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 
 use dataplane::parse::{
-    common_gtpu_ipv4, common_ipv4, common_ipv6, dissect, dissect_general, mac_pair, Dissection,
+    common_ipv4, common_ipv6, common_tunnel_ipv4, dissect, dissect_general, mac_pair, Dissection,
     ParseError,
 };
 use dataplane::synth::Frame;
@@ -53,21 +53,29 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Some(v4) = common_ipv4(data) {
-        check_screened(data, want, &general);
+        check_screened(data, None, want, &general);
         assert_eq!(general.single_v4(), Some(v4), "screened addresses differ");
     }
     if let Some(v6) = common_ipv6(data) {
-        check_screened(data, want, &general);
+        check_screened(data, None, want, &general);
         assert_eq!(general.single_v6(), Some(v6), "screened addresses differ");
     }
-    if let Some(layers) = common_gtpu_ipv4(data) {
-        check_screened(data, want, &general);
-        assert_eq!(general.two_v4(), Some(layers), "screened addresses differ");
+    if let Some(t) = common_tunnel_ipv4(data) {
+        check_screened(data, t.inner_eth, want, &general);
+        assert_eq!(general.two_v4(), Some(t.layers), "screened addresses differ");
     }
 });
 
-/// A frame a screen passed: the walker dissects it, to the frame's one MAC pair.
-fn check_screened(data: &[u8], walker: Result<(), ParseError>, general: &Dissection) {
+/// A frame a screen passed: the walker dissects it, to the frame's MAC pair
+/// and, for a mirror tunnel, the pair at `inner_eth`.
+fn check_screened(
+    data: &[u8],
+    inner_eth: Option<usize>,
+    walker: Result<(), ParseError>,
+    general: &Dissection,
+) {
     assert_eq!(walker, Ok(()), "screened a frame the walker rejects");
-    assert_eq!(general.macs(), &[mac_pair(data)], "screened MACs differ");
+    let mut macs = vec![mac_pair(data)];
+    macs.extend(inner_eth.map(|at| mac_pair(data.get(at..).unwrap_or(&[]))));
+    assert_eq!(general.macs(), &macs[..], "screened MACs differ");
 }

@@ -6,8 +6,8 @@
 //! of loads and compares, all on fixed-size arrays; anything else (or anything
 //! odd) is left to the general walker, which gives the same result for every
 //! frame this path accepts (property-tested). The worker's screens share it:
-//! [`common_ipv4`], [`common_ipv6`], and [`common_gtpu_ipv4`] for IPv4 in
-//! GTP-U in IPv4.
+//! [`common_ipv4`], [`common_ipv6`], and [`common_tunnel_ipv4`] for IPv4 in
+//! a tunnel in IPv4.
 
 use super::erspan::ErspanView;
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
@@ -107,9 +107,8 @@ struct Common {
 }
 
 /// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IP frame,
-/// or one in GTP-U ([`common_gtpu`]), VXLAN ([`common_vxlan`]) or ERSPAN
-/// ([`common_erspan`]); returns false, leaving `out` untouched, for anything
-/// else.
+/// or one in a GTP-U, VXLAN or ERSPAN tunnel ([`common_tunnel`]); returns
+/// false, leaving `out` untouched, for anything else.
 #[inline(always)]
 pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
     match common(frame) {
@@ -122,10 +121,7 @@ pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
 /// parser declines get here.
 #[inline(never)]
 fn dissect_common_tunnel(frame: &[u8], out: &mut Dissection) -> bool {
-    let tunnel = common_gtpu(frame)
-        .or_else(|| common_vxlan(frame))
-        .or_else(|| common_erspan(frame));
-    match tunnel {
+    match common_tunnel(frame) {
         Some(t) => fill(frame, t, out),
         None => false,
     }
@@ -144,7 +140,10 @@ fn fill(frame: &[u8], t: Tunnel, out: &mut Dissection) -> bool {
     let pushed = t.outer.is_none_or(|outer| push(out, outer))
         && push(out, t.inner.ip)
         && out.push_mac(mac_pair(frame)).is_ok()
-        && t.inner_mac.is_none_or(|pair| out.push_mac(pair).is_ok());
+        && t.inner_eth.is_none_or(|at| {
+            out.push_mac(mac_pair(frame.get(at..).unwrap_or(&[])))
+                .is_ok()
+        });
     // Not reached: a dissection holds more than two IP layers and MAC pairs.
     if !pushed {
         return false;
@@ -223,34 +222,54 @@ fn labels(frame: &[u8], mut at: usize) -> Option<(EtherType, usize)> {
     None
 }
 
-/// The outer and inner addresses (`[outer, inner]`, each source then
-/// destination) of a common frame of a mobile core's user plane whose IP
-/// layers are both IPv4 (as [`common_gtpu`] takes it): on such a frame
-/// [`dissect`](super::dissect) succeeds with exactly these two IP layers and
-/// [`mac_pair`]`(frame)` as its only MAC pair. None for every other frame,
-/// including GTP-U with IPv6 inside or outside, which [`dissect`](super::dissect)'s
-/// fast path takes instead.
+/// A frame [`common_tunnel_ipv4`] screens: IPv4 in one tunnel in IPv4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelV4 {
+    /// Outer and inner addresses (`[outer, inner]`, each source then
+    /// destination).
+    pub layers: [[u32; 2]; 2],
+    /// Offset of the inner Ethernet header (VXLAN, ERSPAN); None when the
+    /// tunnel carries IP (GTP-U).
+    pub inner_eth: Option<usize>,
+}
+
+/// The layers of a frame that [`dissect`](super::dissect)'s fast path takes
+/// in a tunnel (see [`common_tunnel`]) when both its IP layers are IPv4: on
+/// such a frame `dissect` succeeds with exactly these two IP layers and, as
+/// its MAC pairs, [`mac_pair`]`(frame)` and, for a mirror tunnel, the
+/// [`mac_pair`] at `inner_eth`. None for every other frame (an IPv6 layer
+/// included: the fast path takes those frames, not this screen).
 #[inline(always)]
-pub fn common_gtpu_ipv4(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
-    // The families are fixed before parsing, so the screen is compiled for
-    // IPv4 alone and declines other frames at their first differing byte.
+pub fn common_tunnel_ipv4(frame: &[u8]) -> Option<TunnelV4> {
+    // The outer family is fixed before parsing, so the screen is compiled for
+    // IPv4 outside alone.
     let (EtherType::Ipv4, l3) = link(frame)? else {
         return None;
     };
-    let pdu = gtpu_pdu(frame, EtherType::Ipv4, l3)?;
-    match (pdu.outer, ip_packet(EtherType::Ipv4, pdu.tpdu)?) {
-        (Addrs::V4(outer), (Addrs::V4(inner), _, _)) => Some([outer, inner]),
+    match tunnel::<true>(frame, EtherType::Ipv4, l3)? {
+        Tunnel {
+            outer: Some(Addrs::V4(outer)),
+            inner_eth,
+            inner: Common {
+                ip: Addrs::V4(inner),
+                ..
+            },
+            ..
+        } => Some(TunnelV4 {
+            layers: [outer, inner],
+            inner_eth,
+        }),
         _ => None,
     }
 }
 
 /// A common packet (`inner`, its offsets counted from the start of the
 /// frame) and the tunnel around it, if any: the outer IP layer, at `l3`, and
-/// for VXLAN the inner frame's MAC pair.
+/// for a mirror tunnel the offset of the inner Ethernet header.
 struct Tunnel {
     l3: usize,
     outer: Option<Addrs>,
-    inner_mac: Option<MacPair>,
+    inner_eth: Option<usize>,
     inner: Common,
 }
 
@@ -261,7 +280,7 @@ impl Tunnel {
         Tunnel {
             l3: c.l3,
             outer: None,
-            inner_mac: None,
+            inner_eth: None,
             inner: c,
         }
     }
@@ -274,7 +293,7 @@ impl Tunnel {
         Some(Tunnel {
             l3,
             outer: Some(outer),
-            inner_mac: Some(mac_pair(inner)),
+            inner_eth: Some(inner_at),
             inner: Common {
                 l3: inner_at + c.l3,
                 ..c
@@ -283,131 +302,98 @@ impl Tunnel {
     }
 }
 
-/// A frame of a mobile core's user plane: Ethernet with at most two VLAN tags
-/// and [`SCREENED_LABELS`] MPLS labels; IPv4 without options or fragmentation,
-/// or IPv6 without extension headers; UDP to the GTP-U port; a GTPv1-U G-PDU,
-/// with or without the optional word and extension headers (5G's PDU session
-/// container); inside it IPv4 or IPv6 as [`common`] takes them (TCP or UDP to a
-/// non-tunnel port). None for every other frame (ICMP inside, a malformed
-/// header, ...), which the general walker then takes.
+/// A common packet in one tunnel: Ethernet with at most two VLAN tags and
+/// [`SCREENED_LABELS`] MPLS labels; IPv4 without options or fragmentation, or
+/// IPv6 without extension headers; then
+/// - UDP to the GTP-U port and a GTPv1-U G-PDU, with or without the optional
+///   word and extension headers (5G's PDU session container): a mobile core's
+///   user plane;
+/// - UDP to the VXLAN port and a VXLAN header with a valid VNI: a switch's or
+///   a cloud's traffic mirror, or an overlay;
+/// - GRE version 0 without routing, and an ERSPAN type II or III header (type
+///   III's platform subheader included): a router's mirror session;
+///
+/// and inside, IP (GTP-U) or Ethernet (VXLAN, ERSPAN) as [`common`] takes it.
+/// The tunnel headers are checked by the walker's own views, so both agree.
+/// None for every other frame (ICMP inside, a malformed header, ...).
 #[inline(always)]
-fn common_gtpu(frame: &[u8]) -> Option<Tunnel> {
+fn common_tunnel(frame: &[u8]) -> Option<Tunnel> {
     let (ethertype, l3) = link(frame)?;
-    let pdu = gtpu_pdu(frame, ethertype, l3)?;
-    // The walker's guess of the T-PDU's version, by its first nibble.
-    let version = match pdu.tpdu.first()? >> 4 {
-        4 => EtherType::Ipv4,
-        6 => EtherType::Ipv6,
-        _ => return None,
-    };
-    let (ip, transport, l3_len) = ip_packet(version, pdu.tpdu)?;
-    Some(Tunnel {
-        l3,
-        outer: Some(pdu.outer),
-        inner_mac: None,
-        inner: Common {
-            ip,
-            transport,
-            l3: pdu.tpdu_at,
-            l3_len,
-        },
-    })
+    tunnel::<false>(frame, ethertype, l3)
 }
 
-/// A frame from a VXLAN mirror or overlay: Ethernet, VLAN tags, labels and IP
-/// as [`common_gtpu`] takes them, outside; UDP to the VXLAN port; a VXLAN
-/// header with a valid VNI; inside it a common frame ([`common`]). None for
-/// every other frame.
+/// [`common_tunnel`] from the outer IP header, of `ethertype`, at `l3`; with
+/// `V4_ONLY` (the IPv4 screen) a GTP-U T-PDU is parsed as IPv4 alone.
 #[inline(always)]
-fn common_vxlan(frame: &[u8]) -> Option<Tunnel> {
-    let (ethertype, l3) = link(frame)?;
-    let udp = tunnel_udp(frame, ethertype, l3, vxlan::UDP_PORT)?;
-    // A whole header first, as the walker's checked view needs.
-    let inner = udp.payload.get(vxlan::HEADER_LEN..)?;
-    if !VxlanView::new_unchecked(udp.payload).vni_valid() {
-        return None;
-    }
-    Tunnel::ethernet(l3, udp.outer, inner, udp.payload_at + vxlan::HEADER_LEN)
-}
-
-/// A frame from a router's or switch's ERSPAN session: Ethernet, VLAN tags,
-/// labels and IP as [`common_gtpu`] takes them, outside; GRE version 0 without
-/// routing, of ERSPAN type II or III; the ERSPAN header (type III's platform
-/// subheader included); inside it a common frame ([`common`]). The walker's
-/// own header views check GRE and ERSPAN, so both agree. None for every other
-/// frame.
-#[inline(always)]
-fn common_erspan(frame: &[u8]) -> Option<Tunnel> {
-    let (ethertype, l3) = link(frame)?;
+fn tunnel<const V4_ONLY: bool>(frame: &[u8], ethertype: EtherType, l3: usize) -> Option<Tunnel> {
     let outer = ip_header(ethertype, frame.get(l3..)?)?;
-    if IpProtocol::from(outer.proto) != IpProtocol::Gre {
-        return None;
+    let payload_at = l3 + outer.header_len;
+    match IpProtocol::from(outer.proto) {
+        IpProtocol::Udp => {
+            // As `transport` checks UDP, but for a tunnel port.
+            let u = outer.payload.first_chunk::<UDP_HEADER_LEN>()?;
+            let (port, udp_len) = (be16([u[2], u[3]]), usize::from(be16([u[4], u[5]])));
+            if udp_len < UDP_HEADER_LEN {
+                return None;
+            }
+            let datagram = outer.payload.get(UDP_HEADER_LEN..udp_len)?;
+            let at = payload_at + UDP_HEADER_LEN;
+            match port {
+                gtpu::UDP_PORT => gtpu::<V4_ONLY>(l3, outer.addrs, datagram, at),
+                vxlan::UDP_PORT => {
+                    // A whole header first, as the walker's checked view needs.
+                    let inner = datagram.get(vxlan::HEADER_LEN..)?;
+                    if !VxlanView::new_unchecked(datagram).vni_valid() {
+                        return None;
+                    }
+                    Tunnel::ethernet(l3, outer.addrs, inner, at + vxlan::HEADER_LEN)
+                }
+                _ => None,
+            }
+        }
+        IpProtocol::Gre => {
+            let gre = GreView::new_checked(outer.payload).ok()?;
+            let erspan = matches!(gre.protocol(), EtherType::ErspanII | EtherType::ErspanIII);
+            if gre.version() != 0 || gre.has_routing() || !erspan {
+                return None;
+            }
+            let span = ErspanView::new_checked(gre.payload()).ok()?;
+            let inner_at = payload_at + gre.header_len() + span.header_len();
+            Tunnel::ethernet(l3, outer.addrs, span.payload(), inner_at)
+        }
+        _ => None,
     }
-    let gre = GreView::new_checked(outer.payload).ok()?;
-    let erspan = matches!(gre.protocol(), EtherType::ErspanII | EtherType::ErspanIII);
-    if gre.version() != 0 || gre.has_routing() || !erspan {
-        return None;
-    }
-    let span = ErspanView::new_checked(gre.payload()).ok()?;
-    let inner_at = l3 + outer.header_len + gre.header_len() + span.header_len();
-    Tunnel::ethernet(l3, outer.addrs, span.payload(), inner_at)
 }
 
-/// The payload of a UDP datagram to a tunnel port, in an IP header the fast
-/// path takes.
-struct TunnelUdp<'a> {
-    outer: Addrs,
-    /// After the UDP header, up to the datagram's own length.
-    payload: &'a [u8],
-    /// Offset of `payload` in the frame.
-    payload_at: usize,
-}
-
-/// The UDP datagram to `port` in the IP header (`ethertype`) at `l3`, if
-/// [`ip_header`] takes that header, checked as [`transport`] checks UDP.
+/// The common IP packet in the GTP-U G-PDU `gtp` (a UDP datagram's payload,
+/// at `at` in the frame), in a tunnel whose IP layer, at `l3`, is `outer`;
+/// with `V4_ONLY`, an IPv4 packet alone.
 #[inline(always)]
-fn tunnel_udp(frame: &[u8], ethertype: EtherType, l3: usize, port: u16) -> Option<TunnelUdp<'_>> {
-    let outer = ip_header(ethertype, frame.get(l3..)?)?;
-    if IpProtocol::from(outer.proto) != IpProtocol::Udp {
-        return None;
-    }
-    let u = outer.payload.first_chunk::<UDP_HEADER_LEN>()?;
-    let udp_len = usize::from(be16([u[4], u[5]]));
-    if be16([u[2], u[3]]) != port || udp_len < UDP_HEADER_LEN {
-        return None;
-    }
-    Some(TunnelUdp {
-        outer: outer.addrs,
-        payload: outer.payload.get(UDP_HEADER_LEN..udp_len)?,
-        payload_at: l3 + outer.header_len + UDP_HEADER_LEN,
-    })
-}
-
-/// The T-PDU of a G-PDU, and the addresses of the IP header that carries it.
-struct GtpuPdu<'a> {
-    outer: Addrs,
-    tpdu: &'a [u8],
-    /// Offset of `tpdu` in the frame.
-    tpdu_at: usize,
-}
-
-/// The T-PDU of the GTPv1-U G-PDU in UDP to the GTP-U port in the IP header
-/// (`ethertype`) at `l3`, if [`ip_header`] takes that header.
-#[inline(always)]
-fn gtpu_pdu(frame: &[u8], ethertype: EtherType, l3: usize) -> Option<GtpuPdu<'_>> {
-    let udp = tunnel_udp(frame, ethertype, l3, gtpu::UDP_PORT)?;
-    let gtp = udp.payload;
-    // The walker's own header checks (the optional word and extension headers,
-    // such as 5G's PDU session container, included), so both agree.
+fn gtpu<const V4_ONLY: bool>(l3: usize, outer: Addrs, gtp: &[u8], at: usize) -> Option<Tunnel> {
     let view = GtpuView::new_unchecked(gtp);
     if gtp.len() < gtpu::HEADER_LEN || !view.is_v1_gtp() || view.msg_type() != gtpu::MSG_G_PDU {
         return None;
     }
     let gtp_len = view.header_len().ok()?;
-    Some(GtpuPdu {
-        outer: udp.outer,
-        tpdu: gtp.get(gtp_len..gtpu::HEADER_LEN + usize::from(view.length()))?,
-        tpdu_at: udp.payload_at + gtp_len,
+    let tpdu = gtp.get(gtp_len..gtpu::HEADER_LEN + usize::from(view.length()))?;
+    // The walker's guess of the T-PDU's version, by its first nibble.
+    let version = match tpdu.first()? >> 4 {
+        _ if V4_ONLY => EtherType::Ipv4,
+        4 => EtherType::Ipv4,
+        6 => EtherType::Ipv6,
+        _ => return None,
+    };
+    let (ip, transport, l3_len) = ip_packet(version, tpdu)?;
+    Some(Tunnel {
+        l3,
+        outer: Some(outer),
+        inner_eth: None,
+        inner: Common {
+            ip,
+            transport,
+            l3: at + gtp_len,
+            l3_len,
+        },
     })
 }
 
@@ -534,23 +520,23 @@ mod test {
         prop_assert_eq!(dissect_general(&deep, &mut fast), Ok(()));
         let took = dissect_common(frame, &mut fast);
         let (screened4, screened6) = (common_ipv4(frame), common_ipv6(frame));
-        let screened_gtp = common_gtpu_ipv4(frame);
+        let tunnel = common_tunnel_ipv4(frame);
         if took {
             prop_assert_eq!(want, Ok(()));
             prop_assert_eq!(&fast, &general);
             // The screens' addresses and MACs are the dissection's only layers.
             prop_assert_eq!(screened4, general.single_v4());
             prop_assert_eq!(screened6, general.single_v6());
-            // (A VXLAN frame has two IPv4 layers too, and is not screened.)
-            if screened_gtp.is_some() {
-                prop_assert_eq!(screened_gtp, general.two_v4());
+            prop_assert_eq!(tunnel.map(|t| t.layers), general.two_v4());
+            let mut macs = vec![mac_pair(frame)];
+            if let Some(at) = tunnel.and_then(|t| t.inner_eth) {
+                macs.push(mac_pair(frame.get(at..).unwrap_or(&[])));
             }
-            if screened4.is_some() || screened6.is_some() || screened_gtp.is_some() {
-                // A screened frame's MAC pair, the one the screens read, is its only one.
-                prop_assert_eq!(general.macs(), &[mac_pair(frame)]);
+            if screened4.is_some() || screened6.is_some() || tunnel.is_some() {
+                prop_assert_eq!(general.macs(), &macs[..]);
             }
         } else {
-            prop_assert_eq!((screened4, screened6, screened_gtp), (None, None, None));
+            prop_assert_eq!((screened4, screened6, tunnel), (None, None, None));
         }
         Ok(took)
     }
@@ -704,7 +690,9 @@ mod test {
             prop_assert_eq!(agree(&frame)?, !tunnel && screened);
             let ipv4 = !tunnel && screened && v6 == (false, false);
             let want = ipv4.then_some([[outer.0, outer.1], [inner.0, inner.1]]);
-            prop_assert_eq!(common_gtpu_ipv4(&frame), want);
+            let screened = common_tunnel_ipv4(&frame);
+            prop_assert_eq!(screened.map(|t| t.layers), want);
+            prop_assert_eq!(screened.and_then(|t| t.inner_eth), None);
         }
 
         #[test]
@@ -727,7 +715,7 @@ mod test {
         }
 
         #[test]
-        fn vxlan_frames_take_the_fast_path(
+        fn vxlan_frames_take_the_fast_path_and_ipv4_ones_are_screened(
             tags in vlan_tags(),
             labels in mpls_labels(),
             v6: (bool, bool),
@@ -746,7 +734,8 @@ mod test {
             let screened = |tags: &[_], labels: &[_]| tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
             let fast = !tunnel && screened(&tags, &labels) && screened(&inner_tags, &inner_labels);
             prop_assert_eq!(agree(&frame)?, fast);
-            prop_assert_eq!(common_gtpu_ipv4(&frame), None);
+            let want = (fast && v6 == (false, false)).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
+            prop_assert_eq!(common_tunnel_ipv4(&frame).map(|t| t.layers), want);
         }
 
         #[test]
@@ -765,7 +754,7 @@ mod test {
         }
 
         #[test]
-        fn erspan_frames_take_the_fast_path(
+        fn erspan_frames_take_the_fast_path_and_ipv4_ones_are_screened(
             tags in vlan_tags(),
             labels in mpls_labels(),
             v6: (bool, bool),
@@ -785,6 +774,8 @@ mod test {
             let screened = |tags: &[_], labels: &[_]| tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
             let fast = !tunnel && screened(&tags, &labels) && screened(&inner_tags, &inner_labels);
             prop_assert_eq!(agree(&frame)?, fast);
+            let want = (fast && v6 == (false, false)).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
+            prop_assert_eq!(common_tunnel_ipv4(&frame).map(|t| t.layers), want);
         }
 
         #[test]

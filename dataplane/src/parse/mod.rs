@@ -29,7 +29,7 @@ pub mod vxlan;
 pub use dissect::{
     dissect, dissect_general, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS,
 };
-pub use fast::{common_gtpu_ipv4, common_ipv4, common_ipv6, mac_pair, mac_words};
+pub use fast::{common_ipv4, common_ipv6, common_tunnel_ipv4, mac_pair, mac_words, TunnelV4};
 
 /// Most IP layers recorded per frame (outer + tunnelled inner ones).
 pub const MAX_IP_LAYERS: usize = 4;
@@ -176,7 +176,7 @@ impl Dissection {
     }
 
     /// The addresses (`[outer, inner]`) of a frame whose only IP layers are two
-    /// IPv4 ones, as [`common_gtpu_ipv4`] screens them.
+    /// IPv4 ones, as [`common_tunnel_ipv4`] screens them.
     #[inline(always)]
     pub fn two_v4(&self) -> Option<[[u32; 2]; 2]> {
         (self.ip_count == 2 && self.v6_layers == 0).then_some([self.v4[0], self.v4[1]])

@@ -231,7 +231,7 @@ impl TableReplica {
     }
 
     /// [`Self::hash_v4`] for a frame whose only IP layers are the IPv4 ones
-    /// `[outer, inner]` (screened by [`crate::parse::common_gtpu_ipv4`]).
+    /// `[outer, inner]` (screened by [`crate::parse::common_tunnel_ipv4`]).
     #[inline(always)]
     pub fn hash_v4_tunnel(&self, [outer, inner]: [[u32; 2]; 2], kh: &mut KeyHashes) {
         if !self.exact4.is_empty() {
