@@ -338,7 +338,8 @@ fn frame_time<B: RxBurst + ?Sized>(clock: Clock, b: &B, i: usize, now: &mut Opti
 }
 
 /// 1 if MAC targets are stored (`macs`) and the MAC filter lets an address of
-/// screened `frame`'s one MAC pair through.
+/// the MAC pair at the start of `frame` (a screened frame, or the inner frame
+/// of a mirror tunnel) through.
 #[inline(always)]
 fn mac_bit(macs: bool, tables: &TableReplica, frame: &[u8]) -> u32 {
     u32::from(macs && tables.mac_words_may_match(mac_words(frame)))

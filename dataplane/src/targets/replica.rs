@@ -341,11 +341,11 @@ impl TableReplica {
         layers: [[K; 2]; N],
         kh: &KeyHashes,
     ) -> bool {
-        // Every layer's entries start loading, as in `may_match`: no
-        // short-circuit between layers.
         const { assert!(N <= MAX_IP_LAYERS) };
         // Always Some (the assertion above).
         let hashes = kh.0.first_chunk::<N>().copied().unwrap_or([[0; 2]; N]);
+        // Every layer's entries start loading, as in `may_match`: no
+        // short-circuit between layers.
         let exact = hashes.into_iter().fold(false, |any, [src, dst]| {
             any | pass_and_prefetch(exact, src, dst)
         });
