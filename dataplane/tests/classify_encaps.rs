@@ -119,6 +119,18 @@ pub(crate) struct Case {
     pub(crate) expect: Vec<(u32, Direction)>,
 }
 
+impl Case {
+    /// The matches it must give with [`load_updates_but`]`(&PREFIX_KEYS)`.
+    pub(crate) fn expect_without_prefixes(&self) -> Vec<(u32, Direction)> {
+        let prefix = |k: &u32| PREFIX_KEYS.contains(k);
+        self.expect
+            .iter()
+            .copied()
+            .filter(|(k, _)| !prefix(k))
+            .collect()
+    }
+}
+
 use Direction::{Both, FromTarget as From, ToTarget as To};
 
 fn case(name: &'static str, f: Frame, mut expect: Vec<(u32, Direction)>) -> Case {
@@ -505,12 +517,7 @@ fn every_encapsulation_classifies_exactly() {
 fn stage_2_passes_every_exact_match_without_prefix_targets() {
     let (_w, r) = loaded(&load_updates_but(&PREFIX_KEYS));
     for c in corpus() {
-        let want: Vec<_> = c
-            .expect
-            .iter()
-            .copied()
-            .filter(|(k, _)| !PREFIX_KEYS.contains(k))
-            .collect();
+        let want = c.expect_without_prefixes();
         let mut d = Dissection::default();
         dissect(&c.frame, &mut d).unwrap();
         let mut kh = KeyHashes::default();

@@ -378,8 +378,8 @@ fn gtpu<const V4_ONLY: bool>(l3: usize, outer: Addrs, gtp: &[u8], at: usize) -> 
     let tpdu = gtp.get(gtp_len..gtpu::HEADER_LEN + usize::from(view.length()))?;
     // The walker's guess of the T-PDU's version, by its first nibble.
     let version = match tpdu.first()? >> 4 {
-        _ if V4_ONLY => EtherType::Ipv4,
         4 => EtherType::Ipv4,
+        _ if V4_ONLY => return None,
         6 => EtherType::Ipv6,
         _ => return None,
     };
@@ -551,6 +551,25 @@ mod test {
         }
     }
 
+    /// `f` with the VLAN `tags` (TPID, VLAN id), then the MPLS `labels`.
+    fn l2(mut f: Frame, (tags, labels): (&[(u16, u16)], &[u32])) -> Frame {
+        for &(tpid, vid) in tags {
+            f = f.vlan_tpid(tpid, vid);
+        }
+        f.mpls(labels)
+    }
+
+    /// Whether the fast path takes these VLAN `tags` and MPLS `labels`.
+    fn fast_l2(tags: &[(u16, u16)], labels: &[u32]) -> bool {
+        tags.len() <= 2 && labels.len() <= SCREENED_LABELS
+    }
+
+    /// Whether a frame's innermost transport goes to a tunnel port (UDP to
+    /// VXLAN or GTP-U), which the fast path leaves to the walker.
+    fn to_tunnel_port(tcp: bool, ports: (u16, u16)) -> bool {
+        !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT)
+    }
+
     /// Ethernet with the VLAN `tags` (TPID, VLAN id) and MPLS `labels`, the IP
     /// layers `ip` adds, then TCP or UDP on `ports` and `payload` bytes.
     fn frame_with(
@@ -560,11 +579,10 @@ mod test {
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
-        let mut f = Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
-        for &(tpid, vid) in tags {
-            f = f.vlan_tpid(tpid, vid);
-        }
-        let f = ip(f.mpls(labels));
+        let f = ip(l2(
+            Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]),
+            (tags, labels),
+        ));
         let f = if tcp {
             f.tcp(ports.0, ports.1)
         } else {
@@ -615,13 +633,11 @@ mod test {
         (tags, labels): (&'a [(u16, u16)], &'a [u32]),
     ) -> impl FnOnce(Frame) -> Frame + 'a {
         move |f| {
-            let mut f = f
-                .vxlan(vni)
-                .inner_ethernet([2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]);
-            for &(tpid, vid) in tags {
-                f = f.vlan_tpid(tpid, vid);
-            }
-            f.mpls(labels)
+            let f = f.vxlan(vni);
+            l2(
+                f.inner_ethernet([2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]),
+                (tags, labels),
+            )
         }
     }
 
@@ -638,11 +654,10 @@ mod test {
                 0 => f.erspan2(session),
                 k => f.erspan3(session, k > 1),
             };
-            let mut f = f.inner_ethernet([2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]);
-            for &(tpid, vid) in tags {
-                f = f.vlan_tpid(tpid, vid);
-            }
-            f.mpls(labels)
+            l2(
+                f.inner_ethernet([2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]),
+                (tags, labels),
+            )
         }
     }
 
@@ -685,10 +700,9 @@ mod test {
         ) {
             let encap = gtpu(outer.0 ^ inner.1, (seq, exts));
             let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
-            let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
-            let screened = tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
-            prop_assert_eq!(agree(&frame)?, !tunnel && screened);
-            let ipv4 = !tunnel && screened && v6 == (false, false);
+            let fast = !to_tunnel_port(tcp, ports) && fast_l2(&tags, &labels);
+            prop_assert_eq!(agree(&frame)?, fast);
+            let ipv4 = fast && v6 == (false, false);
             let want = ipv4.then_some([[outer.0, outer.1], [inner.0, inner.1]]);
             let screened = common_tunnel_ipv4(&frame);
             prop_assert_eq!(screened.map(|t| t.layers), want);
@@ -730,9 +744,9 @@ mod test {
         ) {
             let encap = vxlan(vni, (&inner_tags, &inner_labels));
             let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
-            let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
-            let screened = |tags: &[_], labels: &[_]| tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
-            let fast = !tunnel && screened(&tags, &labels) && screened(&inner_tags, &inner_labels);
+            let fast = !to_tunnel_port(tcp, ports)
+                && fast_l2(&tags, &labels)
+                && fast_l2(&inner_tags, &inner_labels);
             prop_assert_eq!(agree(&frame)?, fast);
             let want = (fast && v6 == (false, false)).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
             prop_assert_eq!(common_tunnel_ipv4(&frame).map(|t| t.layers), want);
@@ -770,9 +784,9 @@ mod test {
         ) {
             let encap = erspan(kind, session, (&inner_tags, &inner_labels));
             let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
-            let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
-            let screened = |tags: &[_], labels: &[_]| tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
-            let fast = !tunnel && screened(&tags, &labels) && screened(&inner_tags, &inner_labels);
+            let fast = !to_tunnel_port(tcp, ports)
+                && fast_l2(&tags, &labels)
+                && fast_l2(&inner_tags, &inner_labels);
             prop_assert_eq!(agree(&frame)?, fast);
             let want = (fast && v6 == (false, false)).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
             prop_assert_eq!(common_tunnel_ipv4(&frame).map(|t| t.layers), want);
@@ -806,9 +820,8 @@ mod test {
             payload in 0usize..64,
         ) {
             let frame = common_frame((&tags, &labels), addrs(v6, src, dst), tcp, ports, payload);
-            let tunnel = !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT);
-            let screened = tags.len() <= 2 && labels.len() <= SCREENED_LABELS;
-            prop_assert_eq!(agree(&frame)?, !tunnel && screened);
+            let fast = !to_tunnel_port(tcp, ports) && fast_l2(&tags, &labels);
+            prop_assert_eq!(agree(&frame)?, fast);
         }
 
         #[test]
