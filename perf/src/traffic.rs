@@ -51,65 +51,68 @@ pub fn ipv6_of(a: Ipv4Addr) -> Ipv6Addr {
     Ipv6Addr::from(0x0064_ff9b_u128 << 96 | u128::from(u32::from(a)))
 }
 
-/// A UDP frame: 60 bytes with IPv4 (64 on the wire with the FCS), 80 with IPv6.
-pub fn udp_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Vec<u8> {
-    // 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload = 60.
-    Frame::ethernet([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2])
-        .ip(src, dst)
-        .udp(sport, dport)
-        .payload(&[0u8; 18])
-        .build()
+/// How a generated flow is carried on the link the probe taps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encap {
+    /// Ethernet, then the flow's IP header.
+    Plain,
+    /// In GTP-U, as a mobile core's user plane carries it; `pdu_session`: with
+    /// a PDU session container, as 5G's N3 does.
+    Gtpu {
+        /// Whether the GTP-U header has a PDU session container.
+        pdu_session: bool,
+    },
+    /// In VXLAN, as a switch's or a cloud's traffic mirror delivers it.
+    Vxlan,
+    /// In ERSPAN type II (GRE with a sequence number), as a router's mirror
+    /// session delivers it.
+    Erspan,
 }
 
-/// [`udp_frame`] as a mobile core's user plane carries it: in GTP-U (tunnel
-/// `teid`) between a base station in 192.0.2.0/24 and a gateway, 96 bytes; with
-/// `pdu_session`, as 5G's N3 does, with a PDU session container (104 bytes);
-/// 20 bytes more with IPv6 inside.
-pub fn gtpu_frame(
-    (src, dst): (IpAddr, IpAddr),
-    (sport, dport): (u16, u16),
-    teid: u32,
-    pdu_session: bool,
-) -> Vec<u8> {
-    tunnel_outer(teid)
-        .gtpu_with(teid, None, u8::from(pdu_session))
-        .ip(src, dst)
-        .udp(sport, dport)
-        .payload(&[0u8; 18])
-        .build()
+impl Encap {
+    /// The frame of flow `(src, dst)`, `(sport, dport)` over UDP, carried this
+    /// way. `id` numbers the tunnel (TEID, VNI, session) and picks its outer
+    /// source, 192.0.2.x; the outer destination, a gateway or the probe's
+    /// collector address, is 198.51.100.1. With IPv4 inside (add 20 bytes for
+    /// IPv6): plain 60 bytes (64 on the wire with the FCS), GTP-U 96 (104 with
+    /// the PDU session container), VXLAN and ERSPAN 110.
+    pub fn frame(
+        self,
+        (src, dst): (IpAddr, IpAddr),
+        (sport, dport): (u16, u16),
+        id: u32,
+    ) -> Vec<u8> {
+        let link = match self {
+            Encap::Plain => Frame::ethernet(MAC_A, MAC_B),
+            Encap::Gtpu { pdu_session } => {
+                tunnel_outer(id).gtpu_with(id, None, u8::from(pdu_session))
+            }
+            Encap::Vxlan => tunnel_outer(id)
+                .vxlan(id & 0x00ff_ffff)
+                .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
+            Encap::Erspan => tunnel_outer(id)
+                .erspan2((id & 0x3ff) as u16)
+                .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
+        };
+        // 8 UDP + 18 payload: 60 bytes for plain IPv4.
+        link.ip(src, dst)
+            .udp(sport, dport)
+            .payload(&[0u8; 18])
+            .build()
+    }
 }
 
-/// [`udp_frame`] as a VXLAN mirror delivers it: in network `vni`, between a
-/// switch in 192.0.2.0/24 and the probe's collector address, 110 bytes (130
-/// with IPv6 inside).
-pub fn vxlan_frame((src, dst): (IpAddr, IpAddr), (sport, dport): (u16, u16), vni: u32) -> Vec<u8> {
-    tunnel_outer(vni)
-        .vxlan(vni & 0x00ff_ffff)
-        .inner_ethernet([0x02, 0, 0, 0, 0, 3], [0x02, 0, 0, 0, 0, 4])
-        .ip(src, dst)
-        .udp(sport, dport)
-        .payload(&[0u8; 18])
-        .build()
-}
-
-/// [`udp_frame`] as a router's ERSPAN type II session mirrors it (GRE with
-/// a sequence number), from 192.0.2.0/24 to the probe's collector address,
-/// 110 bytes (130 with IPv6 inside).
-pub fn erspan_frame((src, dst): (IpAddr, IpAddr), (sport, dport): (u16, u16), id: u32) -> Vec<u8> {
-    tunnel_outer(id)
-        .erspan2((id & 0x3ff) as u16)
-        .inner_ethernet([0x02, 0, 0, 0, 0, 3], [0x02, 0, 0, 0, 0, 4])
-        .ip(src, dst)
-        .udp(sport, dport)
-        .payload(&[0u8; 18])
-        .build()
-}
+/// MAC addresses of the tapped link, and of the frame inside a mirror tunnel.
+const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 2];
+const INNER_MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 3];
+const INNER_MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 4];
 
 /// The outer Ethernet and IPv4 of a tunnel frame: from 192.0.2.x (x the low
 /// byte of `id`) to 198.51.100.1.
 fn tunnel_outer(id: u32) -> Frame {
     let [_, _, _, node] = id.to_be_bytes();
-    Frame::ethernet([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2]).ipv4(
+    Frame::ethernet(MAC_A, MAC_B).ipv4(
         Ipv4Addr::new(192, 0, 2, node),
         Ipv4Addr::new(198, 51, 100, 1),
     )
@@ -145,9 +148,12 @@ mod test {
             let (s, d, sp, dp) = background_flow(&mut rng);
             assert_eq!(s.octets()[0], 10);
             assert_eq!(&d.octets()[..2], &[198, 18 | (d.octets()[1] & 1)]);
-            assert_eq!(udp_frame(s.into(), d.into(), sp, dp).len(), 60);
+            assert_eq!(
+                Encap::Plain.frame((s.into(), d.into()), (sp, dp), 0).len(),
+                60
+            );
             let (s6, d6) = (ipv6_of(s).into(), ipv6_of(d).into());
-            assert_eq!(udp_frame(s6, d6, sp, dp).len(), 80);
+            assert_eq!(Encap::Plain.frame((s6, d6), (sp, dp), 0).len(), 80);
         }
     }
 
@@ -155,9 +161,10 @@ mod test {
     fn gtpu_frames_carry_the_flow_inside_a_g_pdu() {
         use dataplane::parse::{dissect, Dissection, IpKeys, IpPair};
         let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
-        let frame = gtpu_frame((src.into(), dst.into()), (1234, 53), 0x0102_0304, false);
+        let gtpu = Encap::Gtpu { pdu_session: false };
+        let frame = gtpu.frame((src.into(), dst.into()), (1234, 53), 0x0102_0304);
         assert_eq!(frame.len(), 96);
-        let n3 = gtpu_frame((src.into(), dst.into()), (1234, 53), 0x0102_0304, true);
+        let n3 = Encap::Gtpu { pdu_session: true }.frame((src.into(), dst.into()), (1234, 53), 9);
         assert_eq!(n3.len(), 104);
         let mut d = Dissection::default();
         dissect(&frame, &mut d).unwrap();
@@ -179,7 +186,7 @@ mod test {
             ]
         );
         let inner6 = (ipv6_of(src), ipv6_of(dst));
-        let frame = gtpu_frame((inner6.0.into(), inner6.1.into()), (1234, 53), 7, false);
+        let frame = gtpu.frame((inner6.0.into(), inner6.1.into()), (1234, 53), 7);
         assert_eq!(frame.len(), 116);
         dissect(&frame, &mut d).unwrap();
         let inner = d.ips().nth(1);
@@ -195,15 +202,15 @@ mod test {
     fn mirror_frames_carry_the_flow_in_an_inner_ethernet_frame() {
         use dataplane::parse::{dissect, Dissection, IpPair};
         let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
-        let frame = vxlan_frame((src.into(), dst.into()), (1234, 53), 0x0102_0304);
+        let frame = Encap::Vxlan.frame((src.into(), dst.into()), (1234, 53), 0x0102_0304);
         assert_eq!(frame.len(), 110);
         let mut d = Dissection::default();
         dissect(&frame, &mut d).unwrap();
         assert_eq!(d.macs().len(), 2);
         assert_eq!(d.ips().nth(1), Some(IpPair::V4 { src, dst }));
-        let six = vxlan_frame((ipv6_of(src).into(), ipv6_of(dst).into()), (1, 2), 5);
+        let six = Encap::Vxlan.frame((ipv6_of(src).into(), ipv6_of(dst).into()), (1, 2), 5);
         assert_eq!(six.len(), 130);
-        let span = erspan_frame((src.into(), dst.into()), (1234, 53), 9);
+        let span = Encap::Erspan.frame((src.into(), dst.into()), (1234, 53), 9);
         assert_eq!(span.len(), 110);
         dissect(&span, &mut d).unwrap();
         assert_eq!(d.macs().len(), 2);

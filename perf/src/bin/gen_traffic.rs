@@ -17,10 +17,7 @@ use std::path::PathBuf;
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use dataplane::synth::write_pcap;
-use perf::traffic::{
-    background_flow, erspan_frame, gtpu_frame, ipv6_of, target_addr, udp_frame, vxlan_frame, Rng,
-    MAX_TARGETS,
-};
+use perf::traffic::{background_flow, ipv6_of, target_addr, Encap, Rng, MAX_TARGETS};
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate the perf/run.sh capture and target list")]
@@ -71,6 +68,23 @@ struct Args {
     seed: u64,
 }
 
+impl Args {
+    /// The one encapsulation the flags pick (clap rejects conflicting ones).
+    fn encap(&self) -> Encap {
+        if self.gtpu {
+            Encap::Gtpu {
+                pdu_session: self.pdu_session,
+            }
+        } else if self.vxlan {
+            Encap::Vxlan
+        } else if self.erspan {
+            Encap::Erspan
+        } else {
+            Encap::Plain
+        }
+    }
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
     ensure!(a.targets <= MAX_TARGETS, "at most {MAX_TARGETS} targets");
@@ -84,6 +98,7 @@ fn main() -> Result<()> {
     );
     ensure!(a.packets > 0 && a.flows > 0, "need packets and flows");
 
+    let encap = a.encap();
     let family = |v4: Ipv4Addr| -> IpAddr {
         if a.ipv6 {
             ipv6_of(v4).into()
@@ -113,16 +128,10 @@ fn main() -> Result<()> {
                 matched += 1;
             }
             let (src, dst) = (family(src), family(dst));
-            let frame = if a.gtpu {
-                gtpu_frame((src, dst), (sp, dp), flow as u32, a.pdu_session)
-            } else if a.vxlan {
-                vxlan_frame((src, dst), (sp, dp), flow as u32)
-            } else if a.erspan {
-                erspan_frame((src, dst), (sp, dp), flow as u32)
-            } else {
-                udp_frame(src, dst, sp, dp)
-            };
-            (start_ns + k * 1000, frame)
+            (
+                start_ns + k * 1000,
+                encap.frame((src, dst), (sp, dp), flow as u32),
+            )
         })
         .collect();
     write_pcap(&a.out, &frames).with_context(|| format!("writing {}", a.out.display()))?;
