@@ -626,38 +626,26 @@ mod test {
         move |f| f.gtpu_with(teid, seq, exts)
     }
 
-    /// A mirror's tunnel: VXLAN network `vni`, then an inner Ethernet header
-    /// with the VLAN `tags` and MPLS `labels`.
-    fn vxlan<'a>(
-        vni: u32,
-        (tags, labels): (&'a [(u16, u16)], &'a [u32]),
-    ) -> impl FnOnce(Frame) -> Frame + 'a {
-        move |f| {
-            let f = f.vxlan(vni);
-            l2(
-                f.inner_ethernet([2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]),
-                (tags, labels),
-            )
-        }
-    }
+    /// Source and destination MAC of the frame inside a mirror tunnel.
+    const INNER_MACS: ([u8; 6], [u8; 6]) = ([2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]);
 
-    /// A router's mirror session: GRE and ERSPAN of `kind` (0: type II, 1:
-    /// type III, 2: type III with its platform subheader), then an inner
-    /// Ethernet header with the VLAN `tags` and MPLS `labels`.
-    fn erspan<'a>(
+    /// A traffic mirror's tunnel of `kind` (0: VXLAN, network `id`; 1: ERSPAN
+    /// type II, 2: type III, 3: type III with its platform subheader, session
+    /// `id`), then an inner Ethernet header with the VLAN `tags` and MPLS
+    /// `labels`.
+    fn mirror<'a>(
         kind: u8,
-        session: u16,
+        id: u32,
         (tags, labels): (&'a [(u16, u16)], &'a [u32]),
     ) -> impl FnOnce(Frame) -> Frame + 'a {
         move |f| {
+            let session = (id & 0x3ff) as u16;
             let f = match kind {
-                0 => f.erspan2(session),
-                k => f.erspan3(session, k > 1),
+                0 => f.vxlan(id & 0x00ff_ffff),
+                1 => f.erspan2(session),
+                k => f.erspan3(session, k > 2),
             };
-            l2(
-                f.inner_ethernet([2, 0, 0, 0, 0, 3], [2, 0, 0, 0, 0, 4]),
-                (tags, labels),
-            )
+            l2(f.inner_ethernet(INNER_MACS.0, INNER_MACS.1), (tags, labels))
         }
     }
 
@@ -729,86 +717,6 @@ mod test {
         }
 
         #[test]
-        fn vxlan_frames_take_the_fast_path_and_ipv4_ones_are_screened(
-            tags in vlan_tags(),
-            labels in mpls_labels(),
-            v6: (bool, bool),
-            outer: (u32, u32),
-            vni in 0u32..1 << 24,
-            inner_tags in vlan_tags(),
-            inner_labels in mpls_labels(),
-            inner: (u32, u32),
-            tcp: bool,
-            ports: (u16, u16),
-            payload in 0usize..64,
-        ) {
-            let encap = vxlan(vni, (&inner_tags, &inner_labels));
-            let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
-            let fast = !to_tunnel_port(tcp, ports)
-                && fast_l2(&tags, &labels)
-                && fast_l2(&inner_tags, &inner_labels);
-            prop_assert_eq!(agree(&frame)?, fast);
-            let want = (fast && v6 == (false, false)).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
-            prop_assert_eq!(common_tunnel_ipv4(&frame).map(|t| t.layers), want);
-        }
-
-        #[test]
-        fn corrupted_or_cut_vxlan_frames_never_disagree(
-            v6: (bool, bool),
-            inner_tags in vlan_tags(),
-            tcp: bool,
-            payload in 0usize..40,
-            flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
-            cut in 0usize..180,
-        ) {
-            let encap = vxlan(42, (&inner_tags, &[]));
-            let mut frame = tunnel_frame((&[], &[]), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
-            corrupt(&mut frame, &flips, cut);
-            agree(&frame)?;
-        }
-
-        #[test]
-        fn erspan_frames_take_the_fast_path_and_ipv4_ones_are_screened(
-            tags in vlan_tags(),
-            labels in mpls_labels(),
-            v6: (bool, bool),
-            outer: (u32, u32),
-            kind in 0u8..3,
-            session in 0u16..1024,
-            inner_tags in vlan_tags(),
-            inner_labels in mpls_labels(),
-            inner: (u32, u32),
-            tcp: bool,
-            ports: (u16, u16),
-            payload in 0usize..64,
-        ) {
-            let encap = erspan(kind, session, (&inner_tags, &inner_labels));
-            let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
-            let fast = !to_tunnel_port(tcp, ports)
-                && fast_l2(&tags, &labels)
-                && fast_l2(&inner_tags, &inner_labels);
-            prop_assert_eq!(agree(&frame)?, fast);
-            let want = (fast && v6 == (false, false)).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
-            prop_assert_eq!(common_tunnel_ipv4(&frame).map(|t| t.layers), want);
-        }
-
-        #[test]
-        fn corrupted_or_cut_erspan_frames_never_disagree(
-            v6: (bool, bool),
-            kind in 0u8..3,
-            inner_tags in vlan_tags(),
-            tcp: bool,
-            payload in 0usize..40,
-            flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
-            cut in 0usize..180,
-        ) {
-            let encap = erspan(kind, 7, (&inner_tags, &[]));
-            let mut frame = tunnel_frame((&[], &[]), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
-            corrupt(&mut frame, &flips, cut);
-            agree(&frame)?;
-        }
-
-        #[test]
         fn valid_common_frames_take_the_fast_path_with_the_same_result(
             tags in vlan_tags(),
             labels in mpls_labels(),
@@ -867,6 +775,57 @@ mod test {
             let mut frame = vec![2u8; 12];
             frame.extend_from_slice(&head);
             frame.extend_from_slice(&bytes);
+            agree(&frame)?;
+        }
+    }
+
+    proptest! {
+        // Four kinds of mirror tunnel share these cases.
+        #![proptest_config(ProptestConfig::with_cases(8000))]
+
+        #[test]
+        fn mirror_frames_take_the_fast_path_and_ipv4_ones_are_screened(
+            tags in vlan_tags(),
+            labels in mpls_labels(),
+            v6: (bool, bool),
+            outer: (u32, u32),
+            kind in 0u8..4,
+            id: u32,
+            inner_tags in vlan_tags(),
+            inner_labels in mpls_labels(),
+            inner: (u32, u32),
+            tcp: bool,
+            ports: (u16, u16),
+            payload in 0usize..64,
+        ) {
+            let encap = mirror(kind, id, (&inner_tags, &inner_labels));
+            let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
+            let fast = !to_tunnel_port(tcp, ports)
+                && fast_l2(&tags, &labels)
+                && fast_l2(&inner_tags, &inner_labels);
+            prop_assert_eq!(agree(&frame)?, fast);
+            let screened = common_tunnel_ipv4(&frame);
+            let want = (fast && v6 == (false, false)).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
+            prop_assert_eq!(screened.map(|t| t.layers), want);
+            // The screen points at the inner frame's MAC pair.
+            let inner_eth = screened.and_then(|t| t.inner_eth).and_then(|at| frame.get(at..at + 12));
+            let macs = [INNER_MACS.1, INNER_MACS.0].concat();
+            prop_assert_eq!(inner_eth, screened.is_some().then_some(&macs[..]));
+        }
+
+        #[test]
+        fn corrupted_or_cut_mirror_frames_never_disagree(
+            v6: (bool, bool),
+            kind in 0u8..4,
+            inner_tags in vlan_tags(),
+            tcp: bool,
+            payload in 0usize..40,
+            flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
+            cut in 0usize..180,
+        ) {
+            let encap = mirror(kind, 42, (&inner_tags, &[]));
+            let mut frame = tunnel_frame((&[], &[]), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
+            corrupt(&mut frame, &flips, cut);
             agree(&frame)?;
         }
     }
