@@ -330,13 +330,7 @@ fn tunnel<const V4_ONLY: bool>(frame: &[u8], ethertype: EtherType, l3: usize) ->
     let payload_at = l3 + outer.header_len;
     match IpProtocol::from(outer.proto) {
         IpProtocol::Udp => {
-            // As `transport` checks UDP, but for a tunnel port.
-            let u = outer.payload.first_chunk::<UDP_HEADER_LEN>()?;
-            let (port, udp_len) = (be16([u[2], u[3]]), usize::from(be16([u[4], u[5]])));
-            if udp_len < UDP_HEADER_LEN {
-                return None;
-            }
-            let datagram = outer.payload.get(UDP_HEADER_LEN..udp_len)?;
+            let ([_, port], datagram) = udp(outer.payload)?;
             let at = payload_at + UDP_HEADER_LEN;
             match port {
                 gtpu::UDP_PORT => gtpu::<V4_ONLY>(l3, outer.addrs, datagram, at),
@@ -461,18 +455,13 @@ fn ip_packet(ethertype: EtherType, ip: &[u8]) -> Option<(Addrs, Transport, usize
 fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
     match IpProtocol::from(proto) {
         IpProtocol::Udp => {
-            let u = l4.first_chunk::<UDP_HEADER_LEN>()?;
-            let (dst_port, len) = (be16([u[2], u[3]]), usize::from(be16([u[4], u[5]])));
-            if len < UDP_HEADER_LEN
-                || len > l4.len()
-                || dst_port == vxlan::UDP_PORT
-                || dst_port == gtpu::UDP_PORT
-            {
+            let ([src_port, dst_port], _) = udp(l4)?;
+            if dst_port == vxlan::UDP_PORT || dst_port == gtpu::UDP_PORT {
                 return None;
             }
             let t = Transport {
                 proto: IpProtocol::Udp.into(),
-                src_port: be16([u[0], u[1]]),
+                src_port,
                 dst_port,
             };
             Some((t, UDP_HEADER_LEN))
@@ -492,6 +481,17 @@ fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
         }
         _ => None,
     }
+}
+
+/// The UDP header at the start of `l4` (an IP payload), if its length field
+/// fits the payload: the ports (source, destination) and the datagram's
+/// payload.
+#[inline(always)]
+fn udp(l4: &[u8]) -> Option<([u16; 2], &[u8])> {
+    let u = l4.first_chunk::<UDP_HEADER_LEN>()?;
+    let len = usize::from(be16([u[4], u[5]]));
+    let payload = l4.get(UDP_HEADER_LEN..len)?;
+    Some(([be16([u[0], u[1]]), be16([u[2], u[3]])], payload))
 }
 
 #[cfg(test)]
