@@ -56,6 +56,9 @@ pub fn ipv6_of(a: Ipv4Addr) -> Ipv6Addr {
 pub enum Encap {
     /// Ethernet, then the flow's IP header.
     Plain,
+    /// In a PPPoE session (802.1Q-tagged, session `id`), as a broadband
+    /// access network carries a subscriber's traffic to its BNG.
+    Pppoe,
     /// In GTP-U, as a mobile core's user plane carries it; `pdu_session`: with
     /// a PDU session container, as 5G's N3 does.
     Gtpu {
@@ -74,8 +77,8 @@ impl Encap {
     /// way. `id` numbers the tunnel (TEID, VNI, session) and picks its outer
     /// source, 192.0.2.x; the outer destination, a gateway or the probe's
     /// collector address, is 198.51.100.1. With IPv4 inside (add 20 bytes for
-    /// IPv6): plain 60 bytes (64 on the wire with the FCS), GTP-U 96 (104 with
-    /// the PDU session container), VXLAN and ERSPAN 110.
+    /// IPv6): plain 60 bytes (64 on the wire with the FCS), PPPoE 72, GTP-U
+    /// 96 (104 with the PDU session container), VXLAN and ERSPAN 110.
     pub fn frame(
         self,
         (src, dst): (IpAddr, IpAddr),
@@ -84,6 +87,9 @@ impl Encap {
     ) -> Vec<u8> {
         let link = match self {
             Encap::Plain => Frame::ethernet(MAC_A, MAC_B),
+            Encap::Pppoe => Frame::ethernet(MAC_A, MAC_B)
+                .vlan((id & 0xfff) as u16)
+                .pppoe(id as u16),
             Encap::Gtpu { pdu_session } => {
                 tunnel_outer(id).gtpu_with(id, None, u8::from(pdu_session))
             }
@@ -199,7 +205,7 @@ mod test {
     }
 
     #[test]
-    fn mirror_frames_carry_the_flow_in_an_inner_ethernet_frame() {
+    fn pppoe_and_mirror_frames_carry_the_flow() {
         use dataplane::parse::{dissect, Dissection, IpPair};
         let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
         let frame = Encap::Vxlan.frame((src.into(), dst.into()), (1234, 53), 0x0102_0304);
@@ -210,6 +216,10 @@ mod test {
         assert_eq!(d.ips().nth(1), Some(IpPair::V4 { src, dst }));
         let six = Encap::Vxlan.frame((ipv6_of(src).into(), ipv6_of(dst).into()), (1, 2), 5);
         assert_eq!(six.len(), 130);
+        let pppoe = Encap::Pppoe.frame((src.into(), dst.into()), (1234, 53), 0x1_2345);
+        assert_eq!(pppoe.len(), 72);
+        dissect(&pppoe, &mut d).unwrap();
+        assert_eq!(d.ips().collect::<Vec<_>>(), vec![IpPair::V4 { src, dst }]);
         let span = Encap::Erspan.frame((src.into(), dst.into()), (1234, 53), 9);
         assert_eq!(span.len(), 110);
         dissect(&span, &mut d).unwrap();

@@ -1,5 +1,6 @@
-//! The fast path of [`super::dissect`]: Ethernet, at most two VLAN tags and four
-//! MPLS labels, IPv4 without options or fragmentation or IPv6 without extension
+//! The fast path of [`super::dissect`]: Ethernet, at most two VLAN tags, then
+//! four MPLS labels or a PPPoE session (a broadband access network's
+//! subscriber traffic), IPv4 without options or fragmentation or IPv6 without extension
 //! headers, and TCP or UDP to a non-tunnel port - nearly every frame a probe
 //! sees - also inside one tunnel: GTP-U (a mobile core's user plane), VXLAN
 //! or ERSPAN (traffic mirrors), either IP family outside and inside. A handful
@@ -17,6 +18,7 @@ use super::ip::IpProtocol;
 use super::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
 use super::ipv6::HEADER_LEN as IPV6_HEADER_LEN;
 use super::mpls::HEADER_LEN as MPLS_HEADER_LEN;
+use super::pppoe::{PppProtocol, PppoeView, HEADER_LEN as PPPOE_HEADER_LEN};
 use super::tcp::HEADER_LEN as TCP_MIN_HEADER_LEN;
 use super::udp::HEADER_LEN as UDP_HEADER_LEN;
 use super::vlan::HEADER_LEN as VLAN_HEADER_LEN;
@@ -160,8 +162,8 @@ fn fill(frame: &[u8], t: Tunnel, out: &mut Dissection) -> bool {
 /// transport fields, for the screen) is never computed.
 #[inline(always)]
 fn common(frame: &[u8]) -> Option<Common> {
-    let (ethertype, l3) = link(frame)?;
-    let (ip, transport, l3_len) = ip_packet(ethertype, frame.get(l3..)?)?;
+    let (ethertype, l3, packet) = link(frame)?;
+    let (ip, transport, l3_len) = ip_packet(ethertype, packet)?;
     Some(Common {
         ip,
         transport,
@@ -171,12 +173,14 @@ fn common(frame: &[u8]) -> Option<Common> {
 }
 
 /// The EtherType after Ethernet, at most two VLAN tags (802.1Q, or QinQ's
-/// 802.1ad or pre-standard outer tag) and at most [`SCREENED_LABELS`] MPLS
-/// labels, and the offset of what follows. After labels the type is the
-/// walker's guess from the first nibble (IPv4 or IPv6; None for anything else).
-/// None as well for a frame too short for two tags, or longer than 65535.
+/// 802.1ad or pre-standard outer tag), then at most [`SCREENED_LABELS`] MPLS
+/// labels or a PPPoE session header; the offset of what follows, and its
+/// bytes (up to the PPPoE length, if any). After labels the type is the
+/// walker's guess from the first nibble, after PPPoE the PPP protocol's (IPv4
+/// or IPv6; None for anything else). None as well for a frame too short for
+/// two tags, or longer than 65535.
 #[inline(always)]
-fn link(frame: &[u8]) -> Option<(EtherType, usize)> {
+fn link(frame: &[u8]) -> Option<(EtherType, usize, &[u8])> {
     let eth = frame.first_chunk::<{ ETH_HEADER_LEN + 2 * VLAN_HEADER_LEN }>()?;
     if frame.len() > usize::from(u16::MAX) {
         return None;
@@ -192,10 +196,28 @@ fn link(frame: &[u8]) -> Option<(EtherType, usize)> {
             l3 += VLAN_HEADER_LEN;
         }
     }
-    if matches!(t, EtherType::Mpls | EtherType::MplsMulticast) {
-        return labels(frame, l3);
+    match t {
+        EtherType::Mpls | EtherType::MplsMulticast => {
+            let (t, l3) = labels(frame, l3)?;
+            Some((t, l3, frame.get(l3..)?))
+        }
+        EtherType::PppoeSession => pppoe(frame, l3),
+        _ => Some((t, l3, frame.get(l3..)?)),
     }
-    Some((t, l3))
+}
+
+/// The PPPoE session header at `at` (checked by the walker's view), then IPv4
+/// or IPv6 by its PPP protocol: a broadband access network's subscriber
+/// traffic.
+#[inline(always)]
+fn pppoe(frame: &[u8], at: usize) -> Option<(EtherType, usize, &[u8])> {
+    let session = PppoeView::new_checked(frame.get(at..)?).ok()?;
+    let t = match session.protocol() {
+        PppProtocol::Ipv4 => EtherType::Ipv4,
+        PppProtocol::Ipv6 => EtherType::Ipv6,
+        PppProtocol::Unknown(_) => return None,
+    };
+    Some((t, at + PPPOE_HEADER_LEN, session.payload()))
 }
 
 /// Most MPLS labels the screens skip (a core's transport and service labels);
@@ -243,10 +265,10 @@ pub struct TunnelV4 {
 pub fn common_tunnel_ipv4(frame: &[u8]) -> Option<TunnelV4> {
     // The outer family is fixed before parsing, so the screen is compiled for
     // IPv4 outside alone.
-    let (EtherType::Ipv4, l3) = link(frame)? else {
+    let (EtherType::Ipv4, l3, packet) = link(frame)? else {
         return None;
     };
-    match tunnel::<true>(frame, EtherType::Ipv4, l3)? {
+    match tunnel::<true>(EtherType::Ipv4, l3, packet)? {
         Tunnel {
             outer: Some(Addrs::V4(outer)),
             inner_eth,
@@ -302,8 +324,8 @@ impl Tunnel {
     }
 }
 
-/// A common packet in one tunnel: Ethernet with at most two VLAN tags and
-/// [`SCREENED_LABELS`] MPLS labels; IPv4 without options or fragmentation, or
+/// A common packet in one tunnel: Ethernet with at most two VLAN tags, then
+/// [`SCREENED_LABELS`] MPLS labels or a PPPoE session; IPv4 without options or fragmentation, or
 /// IPv6 without extension headers; then
 /// - UDP to the GTP-U port and a GTPv1-U G-PDU, with or without the optional
 ///   word and extension headers (5G's PDU session container): a mobile core's
@@ -318,15 +340,16 @@ impl Tunnel {
 /// None for every other frame (ICMP inside, a malformed header, ...).
 #[inline(always)]
 fn common_tunnel(frame: &[u8]) -> Option<Tunnel> {
-    let (ethertype, l3) = link(frame)?;
-    tunnel::<false>(frame, ethertype, l3)
+    let (ethertype, l3, packet) = link(frame)?;
+    tunnel::<false>(ethertype, l3, packet)
 }
 
-/// [`common_tunnel`] from the outer IP header, of `ethertype`, at `l3`; with
-/// `V4_ONLY` (the IPv4 screen) a GTP-U T-PDU is parsed as IPv4 alone.
+/// [`common_tunnel`] from the outer IP `packet`, of `ethertype`, at `l3` in
+/// the frame; with `V4_ONLY` (the IPv4 screen) a GTP-U T-PDU is parsed as
+/// IPv4 alone.
 #[inline(always)]
-fn tunnel<const V4_ONLY: bool>(frame: &[u8], ethertype: EtherType, l3: usize) -> Option<Tunnel> {
-    let outer = ip_header(ethertype, frame.get(l3..)?)?;
+fn tunnel<const V4_ONLY: bool>(ethertype: EtherType, l3: usize, packet: &[u8]) -> Option<Tunnel> {
+    let outer = ip_header(ethertype, packet)?;
     let payload_at = l3 + outer.header_len;
     match IpProtocol::from(outer.proto) {
         IpProtocol::Udp => {
@@ -551,17 +574,51 @@ mod test {
         }
     }
 
-    /// `f` with the VLAN `tags` (TPID, VLAN id), then the MPLS `labels`.
-    fn l2(mut f: Frame, (tags, labels): (&[(u16, u16)], &[u32])) -> Frame {
-        for &(tpid, vid) in tags {
-            f = f.vlan_tpid(tpid, vid);
-        }
-        f.mpls(labels)
+    /// What a frame has between its Ethernet header and its IP header, in
+    /// this order.
+    #[derive(Clone, Debug, Default)]
+    struct Link {
+        /// VLAN tags (TPID, VLAN id).
+        tags: Vec<(u16, u16)>,
+        /// A PPPoE session header, with this session id.
+        pppoe: Option<u16>,
+        /// MPLS labels.
+        labels: Vec<u32>,
     }
 
-    /// Whether the fast path takes these VLAN `tags` and MPLS `labels`.
-    fn fast_l2(tags: &[(u16, u16)], labels: &[u32]) -> bool {
-        tags.len() <= 2 && labels.len() <= SCREENED_LABELS
+    impl Link {
+        /// `f` with these layers.
+        fn add(&self, mut f: Frame) -> Frame {
+            for &(tpid, vid) in &self.tags {
+                f = f.vlan_tpid(tpid, vid);
+            }
+            if let Some(session) = self.pppoe {
+                f = f.pppoe(session);
+            }
+            f.mpls(&self.labels)
+        }
+
+        /// Whether the fast path takes these layers: PPPoE carries no MPLS
+        /// the walker reads.
+        fn fast(&self) -> bool {
+            self.tags.len() <= 2
+                && self.labels.len() <= SCREENED_LABELS
+                && (self.pppoe.is_none() || self.labels.is_empty())
+        }
+    }
+
+    /// Up to three VLAN tags of any TPID the walker knows (the screens take
+    /// two), a PPPoE session header or not, and up to five MPLS labels (the
+    /// screens take four).
+    fn links() -> impl Strategy<Value = Link> {
+        let tpid = prop::sample::select(vec![0x8100u16, 0x88a8, 0x9100]);
+        let tags = proptest::collection::vec((tpid, 0u16..4096), 0..=3);
+        let labels = proptest::collection::vec(0u32..1 << 20, 0..=5);
+        (tags, proptest::option::of(any::<u16>()), labels).prop_map(|(tags, pppoe, labels)| Link {
+            tags,
+            pppoe,
+            labels,
+        })
     }
 
     /// Whether a frame's innermost transport goes to a tunnel port (UDP to
@@ -570,19 +627,16 @@ mod test {
         !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT)
     }
 
-    /// Ethernet with the VLAN `tags` (TPID, VLAN id) and MPLS `labels`, the IP
+    /// Ethernet with the layers of `link`, the IP
     /// layers `ip` adds, then TCP or UDP on `ports` and `payload` bytes.
     fn frame_with(
-        (tags, labels): (&[(u16, u16)], &[u32]),
+        link: &Link,
         ip: impl FnOnce(Frame) -> Frame,
         tcp: bool,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
-        let f = ip(l2(
-            Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]),
-            (tags, labels),
-        ));
+        let f = ip(link.add(Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])));
         let f = if tcp {
             f.tcp(ports.0, ports.1)
         } else {
@@ -592,13 +646,13 @@ mod test {
     }
 
     fn common_frame(
-        l2: (&[(u16, u16)], &[u32]),
+        link: &Link,
         (src, dst): (IpAddr, IpAddr),
         tcp: bool,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
-        frame_with(l2, |f| f.ip(src, dst), tcp, ports, payload)
+        frame_with(link, |f| f.ip(src, dst), tcp, ports, payload)
     }
 
     /// A tunnelled frame: `inner` (TCP or UDP) in what `encap` adds after the
@@ -606,7 +660,7 @@ mod test {
     /// set.
     #[allow(clippy::too_many_arguments)]
     fn tunnel_frame(
-        l2: (&[(u16, u16)], &[u32]),
+        link: &Link,
         v6: (bool, bool),
         outer: (u32, u32),
         encap: impl FnOnce(Frame) -> Frame,
@@ -617,7 +671,7 @@ mod test {
     ) -> Vec<u8> {
         let (outer_ips, inner_ips) = (addrs(v6.0, outer.0, outer.1), addrs(v6.1, inner.0, inner.1));
         let ip = |f: Frame| encap(f.ip(outer_ips.0, outer_ips.1)).ip(inner_ips.0, inner_ips.1);
-        frame_with(l2, ip, tcp, ports, payload)
+        frame_with(link, ip, tcp, ports, payload)
     }
 
     /// A user-plane tunnel: a GTP-U G-PDU with sequence number `seq` and `exts`
@@ -631,13 +685,8 @@ mod test {
 
     /// A traffic mirror's tunnel of `kind` (0: VXLAN, network `id`; 1: ERSPAN
     /// type II, 2: type III, 3: type III with its platform subheader, session
-    /// `id`), then an inner Ethernet header with the VLAN `tags` and MPLS
-    /// `labels`.
-    fn mirror<'a>(
-        kind: u8,
-        id: u32,
-        (tags, labels): (&'a [(u16, u16)], &'a [u32]),
-    ) -> impl FnOnce(Frame) -> Frame + 'a {
+    /// `id`), then an inner Ethernet header with the layers of `link`.
+    fn mirror(kind: u8, id: u32, link: &Link) -> impl FnOnce(Frame) -> Frame + '_ {
         move |f| {
             let session = (id & 0x3ff) as u16;
             let f = match kind {
@@ -645,7 +694,7 @@ mod test {
                 1 => f.erspan2(session),
                 k => f.erspan3(session, k > 2),
             };
-            l2(f.inner_ethernet(INNER_MACS.0, INNER_MACS.1), (tags, labels))
+            link.add(f.inner_ethernet(INNER_MACS.0, INNER_MACS.1))
         }
     }
 
@@ -659,24 +708,12 @@ mod test {
         frame.truncate(cut);
     }
 
-    /// Up to five MPLS labels (the screens take four).
-    fn mpls_labels() -> impl Strategy<Value = Vec<u32>> {
-        proptest::collection::vec(0u32..1 << 20, 0..=5)
-    }
-
-    /// Up to three VLAN tags of any TPID the walker knows (the screens take two).
-    fn vlan_tags() -> impl Strategy<Value = Vec<(u16, u16)>> {
-        let tpid = prop::sample::select(vec![0x8100u16, 0x88a8, 0x9100]);
-        proptest::collection::vec((tpid, 0u16..4096), 0..=3)
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
         #[test]
         fn gtpu_frames_take_the_fast_path_and_ipv4_ones_are_screened(
-            tags in vlan_tags(),
-            labels in mpls_labels(),
+            link in links(),
             v6: (bool, bool),
             outer: (u32, u32),
             seq: Option<u16>,
@@ -687,8 +724,8 @@ mod test {
             payload in 0usize..64,
         ) {
             let encap = gtpu(outer.0 ^ inner.1, (seq, exts));
-            let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
-            let fast = !to_tunnel_port(tcp, ports) && fast_l2(&tags, &labels);
+            let frame = tunnel_frame(&link, v6, outer, encap, inner, tcp, ports, payload);
+            let fast = !to_tunnel_port(tcp, ports) && link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
             let ipv4 = fast && v6 == (false, false);
             let want = ipv4.then_some([[outer.0, outer.1], [inner.0, inner.1]]);
@@ -699,8 +736,7 @@ mod test {
 
         #[test]
         fn corrupted_or_cut_gtpu_frames_never_disagree(
-            tags in vlan_tags(),
-            labels in mpls_labels(),
+            link in links(),
             v6: (bool, bool),
             seq: Option<u16>,
             exts in 0u8..3,
@@ -711,15 +747,14 @@ mod test {
         ) {
             let encap = gtpu(7, (seq, exts));
             let mut frame =
-                tunnel_frame((&tags, &labels), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
+                tunnel_frame(&link, v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
             corrupt(&mut frame, &flips, cut);
             agree(&frame)?;
         }
 
         #[test]
         fn valid_common_frames_take_the_fast_path_with_the_same_result(
-            tags in vlan_tags(),
-            labels in mpls_labels(),
+            link in links(),
             v6: bool,
             tcp: bool,
             src: u32,
@@ -727,15 +762,14 @@ mod test {
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame = common_frame((&tags, &labels), addrs(v6, src, dst), tcp, ports, payload);
-            let fast = !to_tunnel_port(tcp, ports) && fast_l2(&tags, &labels);
+            let frame = common_frame(&link, addrs(v6, src, dst), tcp, ports, payload);
+            let fast = !to_tunnel_port(tcp, ports) && link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
         }
 
         #[test]
         fn corrupted_or_cut_frames_never_disagree(
-            tags in vlan_tags(),
-            labels in mpls_labels(),
+            link in links(),
             v6: bool,
             tcp: bool,
             ports: (u16, u16),
@@ -744,8 +778,31 @@ mod test {
             cut in 0usize..120,
         ) {
             let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
-            let mut frame = common_frame((&tags, &labels), ips, tcp, ports, payload);
+            let mut frame = common_frame(&link, ips, tcp, ports, payload);
             corrupt(&mut frame, &flips, cut);
+            agree(&frame)?;
+        }
+
+        /// A PPPoE session's length bounds its packet (a frame is often
+        /// padded past it), whatever the length field says.
+        #[test]
+        fn pppoe_frames_of_any_length_field_never_disagree(
+            tags in 0usize..=2,
+            v6: bool,
+            tcp: bool,
+            payload in 0usize..40,
+            padding in 0usize..20,
+            length: u16,
+        ) {
+            let link = Link { tags: vec![(0x8100, 7); tags], pppoe: Some(9), labels: vec![] };
+            let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
+            let mut frame = common_frame(&link, ips, tcp, (1000, 80), payload);
+            let at = ETH_HEADER_LEN + tags * VLAN_HEADER_LEN + 4;
+            let cut = frame.len();
+            let [hi, lo] = length.to_be_bytes();
+            // Both bytes in the length field's place, then padding.
+            frame.extend(std::iter::repeat_n(0, padding));
+            corrupt(&mut frame, &[(at, hi), (at + 1, lo)], cut + padding);
             agree(&frame)?;
         }
 
@@ -785,24 +842,22 @@ mod test {
 
         #[test]
         fn mirror_frames_take_the_fast_path_and_ipv4_ones_are_screened(
-            tags in vlan_tags(),
-            labels in mpls_labels(),
+            link in links(),
             v6: (bool, bool),
             outer: (u32, u32),
             kind in 0u8..4,
             id: u32,
-            inner_tags in vlan_tags(),
-            inner_labels in mpls_labels(),
+            inner_link in links(),
             inner: (u32, u32),
             tcp: bool,
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let encap = mirror(kind, id, (&inner_tags, &inner_labels));
-            let frame = tunnel_frame((&tags, &labels), v6, outer, encap, inner, tcp, ports, payload);
+            let encap = mirror(kind, id, &inner_link);
+            let frame = tunnel_frame(&link, v6, outer, encap, inner, tcp, ports, payload);
             let fast = !to_tunnel_port(tcp, ports)
-                && fast_l2(&tags, &labels)
-                && fast_l2(&inner_tags, &inner_labels);
+                && link.fast()
+                && inner_link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
             let screened = common_tunnel_ipv4(&frame);
             let want = (fast && v6 == (false, false)).then_some([[outer.0, outer.1], [inner.0, inner.1]]);
@@ -817,14 +872,14 @@ mod test {
         fn corrupted_or_cut_mirror_frames_never_disagree(
             v6: (bool, bool),
             kind in 0u8..4,
-            inner_tags in vlan_tags(),
+            inner_link in links(),
             tcp: bool,
             payload in 0usize..40,
             flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
             cut in 0usize..180,
         ) {
-            let encap = mirror(kind, 42, (&inner_tags, &[]));
-            let mut frame = tunnel_frame((&[], &[]), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
+            let encap = mirror(kind, 42, &inner_link);
+            let mut frame = tunnel_frame(&Link::default(), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
             corrupt(&mut frame, &flips, cut);
             agree(&frame)?;
         }

@@ -59,6 +59,10 @@ struct Args {
     /// delivers it (targets are then the inner addresses).
     #[arg(long, conflicts_with_all = ["gtpu", "vxlan"])]
     erspan: bool,
+    /// Carry every frame in a PPPoE session on a VLAN, as a broadband access
+    /// network does between subscribers and their BNG.
+    #[arg(long, conflicts_with_all = ["gtpu", "vxlan", "erspan"])]
+    pppoe: bool,
     /// IPv6 flows (with --gtpu, IPv6 inside IPv4 tunnels), addresses and targets
     /// in 64:ff9b::/96.
     #[arg(long)]
@@ -79,6 +83,8 @@ impl Args {
             Encap::Vxlan
         } else if self.erspan {
             Encap::Erspan
+        } else if self.pppoe {
+            Encap::Pppoe
         } else {
             Encap::Plain
         }
