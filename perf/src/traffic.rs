@@ -65,6 +65,8 @@ pub enum Encap {
         /// Whether the GTP-U header has a PDU session container.
         pdu_session: bool,
     },
+    /// In GRE (with key `id`), as a site-to-site tunnel carries it.
+    Gre,
     /// In VXLAN, as a switch's or a cloud's traffic mirror delivers it.
     Vxlan,
     /// In ERSPAN type II (GRE with a sequence number), as a router's mirror
@@ -78,7 +80,7 @@ impl Encap {
     /// source, 192.0.2.x; the outer destination, a gateway or the probe's
     /// collector address, is 198.51.100.1. With IPv4 inside (add 20 bytes for
     /// IPv6): plain 60 bytes (64 on the wire with the FCS), PPPoE 72, GTP-U
-    /// 96 (104 with the PDU session container), VXLAN and ERSPAN 110.
+    /// 96 (104 with the PDU session container), GRE 88, VXLAN and ERSPAN 110.
     pub fn frame(
         self,
         (src, dst): (IpAddr, IpAddr),
@@ -93,6 +95,7 @@ impl Encap {
             Encap::Gtpu { pdu_session } => {
                 tunnel_outer(id).gtpu_with(id, None, u8::from(pdu_session))
             }
+            Encap::Gre => tunnel_outer(id).gre_with(false, Some(id), None),
             Encap::Vxlan => tunnel_outer(id)
                 .vxlan(id & 0x00ff_ffff)
                 .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
@@ -205,7 +208,7 @@ mod test {
     }
 
     #[test]
-    fn pppoe_and_mirror_frames_carry_the_flow() {
+    fn pppoe_gre_and_mirror_frames_carry_the_flow() {
         use dataplane::parse::{dissect, Dissection, IpPair};
         let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
         let frame = Encap::Vxlan.frame((src.into(), dst.into()), (1234, 53), 0x0102_0304);
@@ -218,6 +221,10 @@ mod test {
         assert_eq!(six.len(), 130);
         let pppoe = Encap::Pppoe.frame((src.into(), dst.into()), (1234, 53), 0x1_2345);
         assert_eq!(pppoe.len(), 72);
+        let gre = Encap::Gre.frame((src.into(), dst.into()), (1234, 53), 5);
+        assert_eq!(gre.len(), 88);
+        dissect(&gre, &mut d).unwrap();
+        assert_eq!(d.ips().nth(1), Some(IpPair::V4 { src, dst }));
         dissect(&pppoe, &mut d).unwrap();
         assert_eq!(d.ips().collect::<Vec<_>>(), vec![IpPair::V4 { src, dst }]);
         let span = Encap::Erspan.frame((src.into(), dst.into()), (1234, 53), 9);

@@ -2,8 +2,9 @@
 //! four MPLS labels or a PPPoE session (a broadband access network's
 //! subscriber traffic), IPv4 without options or fragmentation or IPv6 without extension
 //! headers, and TCP or UDP to a non-tunnel port - nearly every frame a probe
-//! sees - also inside one tunnel: GTP-U (a mobile core's user plane), VXLAN
-//! or ERSPAN (traffic mirrors), either IP family outside and inside. A handful
+//! sees - also inside one tunnel: GTP-U (a mobile core's user plane), VXLAN,
+//! ERSPAN or GRE-TAP (traffic mirrors), or GRE carrying IP, either IP family
+//! outside and inside. A handful
 //! of loads and compares, all on fixed-size arrays; anything else (or anything
 //! odd) is left to the general walker, which gives the same result for every
 //! frame this path accepts (property-tested). The worker's screens share it:
@@ -307,6 +308,24 @@ impl Tunnel {
         }
     }
 
+    /// A common IP `packet` of `version`, at `at` in the frame, in a tunnel
+    /// whose IP layer, at `l3`, is `outer`.
+    #[inline(always)]
+    fn ip(l3: usize, outer: Addrs, version: EtherType, packet: &[u8], at: usize) -> Option<Tunnel> {
+        let (ip, transport, l3_len) = ip_packet(version, packet)?;
+        Some(Tunnel {
+            l3,
+            outer: Some(outer),
+            inner_eth: None,
+            inner: Common {
+                ip,
+                transport,
+                l3: at,
+                l3_len,
+            },
+        })
+    }
+
     /// A common Ethernet frame `inner`, at `inner_at` in the frame, in a
     /// tunnel whose IP layer, at `l3`, is `outer`.
     #[inline(always)]
@@ -334,8 +353,11 @@ impl Tunnel {
 ///   a cloud's traffic mirror, or an overlay;
 /// - GRE version 0 without routing, and an ERSPAN type II or III header (type
 ///   III's platform subheader included): a router's mirror session;
+/// - GRE version 0 without routing carrying IPv4, IPv6 or Ethernet (GRE-TAP):
+///   a site or mirror tunnel;
 ///
-/// and inside, IP (GTP-U) or Ethernet (VXLAN, ERSPAN) as [`common`] takes it.
+/// and inside, IP (GTP-U, GRE) or Ethernet (VXLAN, ERSPAN, GRE-TAP) as
+/// [`common`] takes it.
 /// The tunnel headers are checked by the walker's own views, so both agree.
 /// None for every other frame (ICMP inside, a malformed header, ...).
 #[inline(always)]
@@ -345,8 +367,8 @@ fn common_tunnel(frame: &[u8]) -> Option<Tunnel> {
 }
 
 /// [`common_tunnel`] from the outer IP `packet`, of `ethertype`, at `l3` in
-/// the frame; with `V4_ONLY` (the IPv4 screen) a GTP-U T-PDU is parsed as
-/// IPv4 alone.
+/// the frame; with `V4_ONLY` (the IPv4 screen) the packet in GTP-U or GRE
+/// is taken as IPv4 alone.
 #[inline(always)]
 fn tunnel<const V4_ONLY: bool>(ethertype: EtherType, l3: usize, packet: &[u8]) -> Option<Tunnel> {
     let outer = ip_header(ethertype, packet)?;
@@ -370,13 +392,25 @@ fn tunnel<const V4_ONLY: bool>(ethertype: EtherType, l3: usize, packet: &[u8]) -
         }
         IpProtocol::Gre => {
             let gre = GreView::new_checked(outer.payload).ok()?;
-            let erspan = matches!(gre.protocol(), EtherType::ErspanII | EtherType::ErspanIII);
-            if gre.version() != 0 || gre.has_routing() || !erspan {
+            if gre.version() != 0 || gre.has_routing() {
                 return None;
             }
-            let span = ErspanView::new_checked(gre.payload()).ok()?;
-            let inner_at = payload_at + gre.header_len() + span.header_len();
-            Tunnel::ethernet(l3, outer.addrs, span.payload(), inner_at)
+            let at = payload_at + gre.header_len();
+            match gre.protocol() {
+                EtherType::ErspanII | EtherType::ErspanIII => {
+                    let span = ErspanView::new_checked(gre.payload()).ok()?;
+                    let inner_at = at + span.header_len();
+                    Tunnel::ethernet(l3, outer.addrs, span.payload(), inner_at)
+                }
+                EtherType::TransparentEthernet => {
+                    Tunnel::ethernet(l3, outer.addrs, gre.payload(), at)
+                }
+                EtherType::Ipv4 => Tunnel::ip(l3, outer.addrs, EtherType::Ipv4, gre.payload(), at),
+                EtherType::Ipv6 if !V4_ONLY => {
+                    Tunnel::ip(l3, outer.addrs, EtherType::Ipv6, gre.payload(), at)
+                }
+                _ => None,
+            }
         }
         _ => None,
     }
@@ -400,18 +434,7 @@ fn gtpu<const V4_ONLY: bool>(l3: usize, outer: Addrs, gtp: &[u8], at: usize) -> 
         6 => EtherType::Ipv6,
         _ => return None,
     };
-    let (ip, transport, l3_len) = ip_packet(version, tpdu)?;
-    Some(Tunnel {
-        l3,
-        outer: Some(outer),
-        inner_eth: None,
-        inner: Common {
-            ip,
-            transport,
-            l3: at + gtp_len,
-            l3_len,
-        },
-    })
+    Tunnel::ip(l3, outer, version, tpdu, at + gtp_len)
 }
 
 /// An IP header the fast path takes: its addresses, the protocol it carries,
@@ -674,10 +697,22 @@ mod test {
         frame_with(link, ip, tcp, ports, payload)
     }
 
-    /// A user-plane tunnel: a GTP-U G-PDU with sequence number `seq` and `exts`
-    /// PDU session containers.
-    fn gtpu(teid: u32, (seq, exts): (Option<u16>, u8)) -> impl FnOnce(Frame) -> Frame {
-        move |f| f.gtpu_with(teid, seq, exts)
+    /// A tunnel that carries IP: a GTP-U G-PDU (a user plane) with sequence
+    /// number `seq` and `exts` PDU session containers; with `gre`, GRE with
+    /// a checksum when `exts` is odd and `seq` as key and sequence number.
+    fn ip_tunnel(
+        gre: bool,
+        id: u32,
+        (seq, exts): (Option<u16>, u8),
+    ) -> impl FnOnce(Frame) -> Frame {
+        move |f| {
+            if gre {
+                let seq = seq.map(u32::from);
+                f.gre_with(exts & 1 != 0, seq, seq)
+            } else {
+                f.gtpu_with(id, seq, exts)
+            }
+        }
     }
 
     /// Source and destination MAC of the frame inside a mirror tunnel.
@@ -685,14 +720,16 @@ mod test {
 
     /// A traffic mirror's tunnel of `kind` (0: VXLAN, network `id`; 1: ERSPAN
     /// type II, 2: type III, 3: type III with its platform subheader, session
-    /// `id`), then an inner Ethernet header with the layers of `link`.
+    /// `id`; 4: GRE-TAP, key `id`, a checksum when `id` is odd), then an inner
+    /// Ethernet header with the layers of `link`.
     fn mirror(kind: u8, id: u32, link: &Link) -> impl FnOnce(Frame) -> Frame + '_ {
         move |f| {
             let session = (id & 0x3ff) as u16;
             let f = match kind {
                 0 => f.vxlan(id & 0x00ff_ffff),
                 1 => f.erspan2(session),
-                k => f.erspan3(session, k > 2),
+                2 | 3 => f.erspan3(session, kind == 3),
+                _ => f.gre_with(id & 1 != 0, Some(id), None),
             };
             link.add(f.inner_ethernet(INNER_MACS.0, INNER_MACS.1))
         }
@@ -712,8 +749,9 @@ mod test {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
         #[test]
-        fn gtpu_frames_take_the_fast_path_and_ipv4_ones_are_screened(
+        fn ip_tunnel_frames_take_the_fast_path_and_ipv4_ones_are_screened(
             link in links(),
+            gre: bool,
             v6: (bool, bool),
             outer: (u32, u32),
             seq: Option<u16>,
@@ -723,7 +761,7 @@ mod test {
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let encap = gtpu(outer.0 ^ inner.1, (seq, exts));
+            let encap = ip_tunnel(gre, outer.0 ^ inner.1, (seq, exts));
             let frame = tunnel_frame(&link, v6, outer, encap, inner, tcp, ports, payload);
             let fast = !to_tunnel_port(tcp, ports) && link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
@@ -735,8 +773,9 @@ mod test {
         }
 
         #[test]
-        fn corrupted_or_cut_gtpu_frames_never_disagree(
+        fn corrupted_or_cut_ip_tunnel_frames_never_disagree(
             link in links(),
+            gre: bool,
             v6: (bool, bool),
             seq: Option<u16>,
             exts in 0u8..3,
@@ -745,7 +784,7 @@ mod test {
             flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
             cut in 0usize..180,
         ) {
-            let encap = gtpu(7, (seq, exts));
+            let encap = ip_tunnel(gre, 7, (seq, exts));
             let mut frame =
                 tunnel_frame(&link, v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
             corrupt(&mut frame, &flips, cut);
@@ -837,7 +876,7 @@ mod test {
     }
 
     proptest! {
-        // Four kinds of mirror tunnel share these cases.
+        // Five kinds of mirror tunnel share these cases.
         #![proptest_config(ProptestConfig::with_cases(8000))]
 
         #[test]
@@ -845,7 +884,7 @@ mod test {
             link in links(),
             v6: (bool, bool),
             outer: (u32, u32),
-            kind in 0u8..4,
+            kind in 0u8..5,
             id: u32,
             inner_link in links(),
             inner: (u32, u32),
@@ -871,7 +910,7 @@ mod test {
         #[test]
         fn corrupted_or_cut_mirror_frames_never_disagree(
             v6: (bool, bool),
-            kind in 0u8..4,
+            kind in 0u8..5,
             inner_link in links(),
             tcp: bool,
             payload in 0usize..40,

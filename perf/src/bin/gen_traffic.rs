@@ -59,9 +59,12 @@ struct Args {
     /// delivers it (targets are then the inner addresses).
     #[arg(long, conflicts_with_all = ["gtpu", "vxlan"])]
     erspan: bool,
+    /// Carry every frame in GRE (with a key), as a site-to-site tunnel does.
+    #[arg(long, conflicts_with_all = ["gtpu", "vxlan", "erspan"])]
+    gre: bool,
     /// Carry every frame in a PPPoE session on a VLAN, as a broadband access
     /// network does between subscribers and their BNG.
-    #[arg(long, conflicts_with_all = ["gtpu", "vxlan", "erspan"])]
+    #[arg(long, conflicts_with_all = ["gtpu", "vxlan", "erspan", "gre"])]
     pppoe: bool,
     /// IPv6 flows (with --gtpu, IPv6 inside IPv4 tunnels), addresses and targets
     /// in 64:ff9b::/96.
@@ -83,6 +86,8 @@ impl Args {
             Encap::Vxlan
         } else if self.erspan {
             Encap::Erspan
+        } else if self.gre {
+            Encap::Gre
         } else if self.pppoe {
             Encap::Pppoe
         } else {
