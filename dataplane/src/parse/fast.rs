@@ -110,7 +110,7 @@ struct Common {
 }
 
 /// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IP frame,
-/// or one in a GTP-U, VXLAN or ERSPAN tunnel ([`common_tunnel`]); returns
+/// or one in a GTP-U, GRE, VXLAN or ERSPAN tunnel ([`common_tunnel`]); returns
 /// false, leaving `out` untouched, for anything else.
 #[inline(always)]
 pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
