@@ -1,4 +1,5 @@
-//! Deterministic synthetic traffic: target addresses and 64-byte UDP/IPv4 frames.
+//! Deterministic synthetic traffic: target addresses, and UDP frames (64 bytes
+//! on the wire for plain IPv4) plain or in the encapsulations of [`Encap`].
 //!
 //! Targets live in 100.64.0.0/10 (carrier-grade NAT space, where subscriber
 //! addresses sit); other traffic uses 10.0.0.0/8 → 198.18.0.0/15, so a

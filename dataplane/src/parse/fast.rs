@@ -251,8 +251,8 @@ pub struct TunnelV4 {
     /// Outer and inner addresses (`[outer, inner]`, each source then
     /// destination).
     pub layers: [[u32; 2]; 2],
-    /// Offset of the inner Ethernet header (VXLAN, ERSPAN); None when the
-    /// tunnel carries IP (GTP-U).
+    /// Offset of the inner Ethernet header (VXLAN, ERSPAN, GRE-TAP); None
+    /// when the tunnel carries IP (GTP-U, GRE).
     pub inner_eth: Option<usize>,
 }
 
@@ -390,28 +390,29 @@ fn tunnel<const V4_ONLY: bool>(ethertype: EtherType, l3: usize, packet: &[u8]) -
                 _ => None,
             }
         }
-        IpProtocol::Gre => {
-            let gre = GreView::new_checked(outer.payload).ok()?;
-            if gre.version() != 0 || gre.has_routing() {
-                return None;
-            }
-            let at = payload_at + gre.header_len();
-            match gre.protocol() {
-                EtherType::ErspanII | EtherType::ErspanIII => {
-                    let span = ErspanView::new_checked(gre.payload()).ok()?;
-                    let inner_at = at + span.header_len();
-                    Tunnel::ethernet(l3, outer.addrs, span.payload(), inner_at)
-                }
-                EtherType::TransparentEthernet => {
-                    Tunnel::ethernet(l3, outer.addrs, gre.payload(), at)
-                }
-                EtherType::Ipv4 => Tunnel::ip(l3, outer.addrs, EtherType::Ipv4, gre.payload(), at),
-                EtherType::Ipv6 if !V4_ONLY => {
-                    Tunnel::ip(l3, outer.addrs, EtherType::Ipv6, gre.payload(), at)
-                }
-                _ => None,
-            }
+        IpProtocol::Gre => gre::<V4_ONLY>(l3, outer.addrs, outer.payload, payload_at),
+        _ => None,
+    }
+}
+
+/// The common packet in the GRE packet `packet` (an IP payload, at `at` in
+/// the frame), in a tunnel whose IP layer, at `l3`, is `outer`: ERSPAN or
+/// Ethernet (GRE-TAP) inside, or IP (with `V4_ONLY`, IPv4 alone).
+#[inline(always)]
+fn gre<const V4_ONLY: bool>(l3: usize, outer: Addrs, packet: &[u8], at: usize) -> Option<Tunnel> {
+    let gre = GreView::new_checked(packet).ok()?;
+    if gre.version() != 0 || gre.has_routing() {
+        return None;
+    }
+    let (inner, at) = (gre.payload(), at + gre.header_len());
+    match gre.protocol() {
+        EtherType::ErspanII | EtherType::ErspanIII => {
+            let span = ErspanView::new_checked(inner).ok()?;
+            Tunnel::ethernet(l3, outer, span.payload(), at + span.header_len())
         }
+        EtherType::TransparentEthernet => Tunnel::ethernet(l3, outer, inner, at),
+        v @ EtherType::Ipv4 => Tunnel::ip(l3, outer, v, inner, at),
+        v @ EtherType::Ipv6 if !V4_ONLY => Tunnel::ip(l3, outer, v, inner, at),
         _ => None,
     }
 }
@@ -831,7 +832,8 @@ mod test {
             tcp: bool,
             payload in 0usize..40,
             padding in 0usize..20,
-            length: u16,
+            // Mostly below a packet's length: a shorter field must cut it.
+            length in prop_oneof![0u16..128, any::<u16>()],
         ) {
             let link = Link { tags: vec![(0x8100, 7); tags], pppoe: Some(9), labels: vec![] };
             let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);

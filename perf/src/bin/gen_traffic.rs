@@ -1,9 +1,10 @@
 //! Writes a deterministic benchmark capture: `--packets` 60-byte UDP/IPv4 frames
 //! (64 on the wire) over `--flows` distinct flows, of which a `--match-fraction`
 //! carry a target address as source or destination; and the target list, one
-//! address a line (`dp_bench --targets N` provisions the first N). With
-//! `--ipv6` the same flows are IPv6 (inside the tunnel, with `--gtpu`), their
-//! addresses and the targets in 64:ff9b::/96.
+//! address a line (`dp_bench --targets N` provisions the first N). One of
+//! `--pppoe`, `--gtpu`, `--gre`, `--vxlan` or `--erspan` carries every frame in
+//! that encapsulation. With `--ipv6` the same flows are IPv6 (inside the
+//! tunnel, with one), their addresses and the targets in 64:ff9b::/96.
 //!
 //! Matching packets use only the first `--hot-targets` targets, so every run
 //! provisioning at least that many sees the same match rate.
@@ -21,6 +22,8 @@ use perf::traffic::{background_flow, ipv6_of, target_addr, Encap, Rng, MAX_TARGE
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate the perf/run.sh capture and target list")]
+// At most one encapsulation flag.
+#[command(group(clap::ArgGroup::new("encap").multiple(false)))]
 struct Args {
     /// Capture to write.
     #[arg(long)]
@@ -46,27 +49,27 @@ struct Args {
     match_fraction: f64,
     /// Carry every frame in GTP-U, as on a mobile core's user plane (targets
     /// are then the inner addresses).
-    #[arg(long)]
+    #[arg(long, group = "encap")]
     gtpu: bool,
     /// With --gtpu: add a PDU session container to each GTP-U header, as on 5G's N3.
     #[arg(long, requires = "gtpu")]
     pdu_session: bool,
     /// Carry every frame in VXLAN, as a switch's or a cloud's traffic mirror
     /// delivers it (targets are then the inner addresses).
-    #[arg(long, conflicts_with = "gtpu")]
+    #[arg(long, group = "encap")]
     vxlan: bool,
     /// Carry every frame in ERSPAN type II, as a router's mirror session
     /// delivers it (targets are then the inner addresses).
-    #[arg(long, conflicts_with_all = ["gtpu", "vxlan"])]
+    #[arg(long, group = "encap")]
     erspan: bool,
     /// Carry every frame in GRE (with a key), as a site-to-site tunnel does.
-    #[arg(long, conflicts_with_all = ["gtpu", "vxlan", "erspan"])]
+    #[arg(long, group = "encap")]
     gre: bool,
     /// Carry every frame in a PPPoE session on a VLAN, as a broadband access
     /// network does between subscribers and their BNG.
-    #[arg(long, conflicts_with_all = ["gtpu", "vxlan", "erspan", "gre"])]
+    #[arg(long, group = "encap")]
     pppoe: bool,
-    /// IPv6 flows (with --gtpu, IPv6 inside IPv4 tunnels), addresses and targets
+    /// IPv6 flows (with a tunnel, IPv6 inside IPv4 tunnels), addresses and targets
     /// in 64:ff9b::/96.
     #[arg(long)]
     ipv6: bool,
@@ -76,7 +79,7 @@ struct Args {
 }
 
 impl Args {
-    /// The one encapsulation the flags pick (clap rejects conflicting ones).
+    /// The one encapsulation the flags pick (the `encap` group allows one).
     fn encap(&self) -> Encap {
         if self.gtpu {
             Encap::Gtpu {
