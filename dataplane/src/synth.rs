@@ -36,7 +36,7 @@ use crate::parse::ip::IpProtocol;
 use crate::parse::ipv4::{Ipv4Repr, Ipv4View};
 use crate::parse::ipv6::{Ipv6Repr, Ipv6View};
 use crate::parse::ipv6ext::{AhRepr, AhView, Ipv6FragRepr, Ipv6FragView, Ipv6OptRepr, Ipv6OptView};
-use crate::parse::mpls::{MplsRepr, MplsView};
+use crate::parse::mpls::{MplsRepr, MplsView, PW_CONTROL_WORD_LEN};
 use crate::parse::pppoe::{PppProtocol, PppoeRepr, PppoeView};
 use crate::parse::tcp::{self, TcpRepr, TcpView};
 use crate::parse::udp::{UdpRepr, UdpView};
@@ -614,7 +614,7 @@ impl Frame {
                 IcmpView::new_unchecked(&mut h[..]).set_checksum(sum);
                 h
             }
-            Layer::PwControlWord => vec![0; 4],
+            Layer::PwControlWord => vec![0; PW_CONTROL_WORD_LEN],
             Layer::Gre { checksum, key, seq } => {
                 let r = GreRepr {
                     protocol: self.ethertype_after(i),

@@ -67,6 +67,8 @@ fn main() -> std::io::Result<()> {
                     .inner_ethernet([4; 6], [5; 6]),
             ),
         ),
+        ("ipip", inner4(eth().ipv4(a4, b4))),
+        ("6in4", eth().ipv4(a4, b4).ipv6(a6, b6).icmp()),
         ("pppoe-ipv4", eth().pppoe(9).ipv4(a4, b4).tcp(1, 2)),
         ("pppoe-ipv6", eth().pppoe(9).ipv6(a6, b6).udp(1, 2)),
         ("gre-ipv4", inner4(eth().ipv4(a4, b4).gre())),

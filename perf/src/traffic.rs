@@ -73,6 +73,12 @@ pub enum Encap {
     /// In ERSPAN type II (GRE with a sequence number), as a router's mirror
     /// session delivers it.
     Erspan,
+    /// In IP directly (IP in IP, or 6in4 with IPv6 flows), as a plain
+    /// tunnel between sites carries it.
+    IpIp,
+    /// In an MPLS pseudowire (label `id`, then a control word and the
+    /// customer's Ethernet frame), as a metro or VPLS core carries it.
+    Pseudowire,
 }
 
 impl Encap {
@@ -80,8 +86,9 @@ impl Encap {
     /// way. `id` numbers the tunnel (TEID, VNI, session) and picks its outer
     /// source, 192.0.2.x; the outer destination, a gateway or the probe's
     /// collector address, is 198.51.100.1. With IPv4 inside (add 20 bytes for
-    /// IPv6): plain 60 bytes (64 on the wire with the FCS), PPPoE 72, GTP-U
-    /// 96 (104 with the PDU session container), GRE 88, VXLAN and ERSPAN 110.
+    /// IPv6): plain 60 bytes (64 on the wire with the FCS), PPPoE 72, IP in
+    /// IP 80, pseudowire 82, GRE 88, GTP-U 96 (104 with the PDU session
+    /// container), VXLAN and ERSPAN 110.
     pub fn frame(
         self,
         (src, dst): (IpAddr, IpAddr),
@@ -102,6 +109,12 @@ impl Encap {
                 .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
             Encap::Erspan => tunnel_outer(id)
                 .erspan2((id & 0x3ff) as u16)
+                .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
+            Encap::IpIp => tunnel_outer(id),
+            Encap::Pseudowire => Frame::ethernet(MAC_A, MAC_B)
+                // Labels 0-15 are reserved.
+                .mpls(&[16 + id % 0xf_fff0])
+                .pw_control_word()
                 .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
         };
         // 8 UDP + 18 payload: 60 bytes for plain IPv4.
@@ -233,6 +246,15 @@ mod test {
         dissect(&span, &mut d).unwrap();
         assert_eq!(d.macs().len(), 2);
         assert_eq!(d.ips().nth(1), Some(IpPair::V4 { src, dst }));
+        let ipip = Encap::IpIp.frame((src.into(), dst.into()), (1234, 53), 9);
+        assert_eq!(ipip.len(), 80);
+        dissect(&ipip, &mut d).unwrap();
+        assert_eq!(d.ips().nth(1), Some(IpPair::V4 { src, dst }));
+        let pw = Encap::Pseudowire.frame((src.into(), dst.into()), (1234, 53), 0xf_ffff);
+        assert_eq!(pw.len(), 82);
+        dissect(&pw, &mut d).unwrap();
+        assert_eq!(d.macs().len(), 2);
+        assert_eq!(d.ips().collect::<Vec<_>>(), vec![IpPair::V4 { src, dst }]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::ip::IpProtocol;
 use super::ipv4::Ipv4View;
 use super::ipv6::{Ipv6View, HEADER_LEN as IPV6_HEADER_LEN};
 use super::ipv6ext::{AhView, Ipv6FragView, Ipv6OptView, FRAG_HEADER_LEN};
-use super::mpls::{MplsView, HEADER_LEN as MPLS_HEADER_LEN};
+use super::mpls::{MplsView, HEADER_LEN as MPLS_HEADER_LEN, PW_CONTROL_WORD_LEN};
 use super::pppoe::{PppProtocol, PppoeView, HEADER_LEN as PPPOE_HEADER_LEN};
 use super::tcp::TcpView;
 use super::udp::{UdpView, HEADER_LEN as UDP_HEADER_LEN};
@@ -32,9 +32,6 @@ pub const MAX_MPLS_LABELS: usize = 16;
 pub const MAX_EXT_HEADERS: usize = 8;
 /// Most tunnels (GRE, VXLAN, GTP-U, IP-in-IP, MPLS pseudowire) in one frame.
 pub const MAX_TUNNELS: usize = 3;
-
-/// Length of an MPLS pseudowire control word.
-const PW_CONTROL_WORD_LEN: usize = 4;
 
 /// Walks `frame` into `out`, overwriting it.
 ///

@@ -1,10 +1,10 @@
 //! The fast path of [`super::dissect`]: Ethernet, at most two VLAN tags, then
 //! four MPLS labels or a PPPoE session (a broadband access network's
 //! subscriber traffic), IPv4 without options or fragmentation or IPv6 without extension
-//! headers, and TCP or UDP to a non-tunnel port - nearly every frame a probe
+//! headers, and TCP, ICMP or UDP to a non-tunnel port - nearly every frame a probe
 //! sees - also inside one tunnel: GTP-U (a mobile core's user plane), VXLAN,
-//! ERSPAN or GRE-TAP (traffic mirrors), or GRE carrying IP, either IP family
-//! outside and inside. A handful
+//! ERSPAN or GRE-TAP (traffic mirrors), GRE carrying IP or IP in IP, either
+//! IP family outside and inside, or an MPLS pseudowire carrying Ethernet. A handful
 //! of loads and compares, all on fixed-size arrays; anything else (or anything
 //! odd) is left to the general walker, which gives the same result for every
 //! frame this path accepts (property-tested). The worker's screens share it:
@@ -15,10 +15,11 @@ use super::erspan::ErspanView;
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
 use super::gre::GreView;
 use super::gtpu::GtpuView;
+use super::icmp::HEADER_LEN as ICMP_HEADER_LEN;
 use super::ip::IpProtocol;
 use super::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
 use super::ipv6::HEADER_LEN as IPV6_HEADER_LEN;
-use super::mpls::HEADER_LEN as MPLS_HEADER_LEN;
+use super::mpls::{HEADER_LEN as MPLS_HEADER_LEN, PW_CONTROL_WORD_LEN};
 use super::pppoe::{PppProtocol, PppoeView, HEADER_LEN as PPPOE_HEADER_LEN};
 use super::tcp::HEADER_LEN as TCP_MIN_HEADER_LEN;
 use super::udp::HEADER_LEN as UDP_HEADER_LEN;
@@ -109,8 +110,8 @@ struct Common {
     l3_len: usize,
 }
 
-/// Fills `out` and returns true if `frame` is a common TCP/UDP-over-IP frame,
-/// or one in a GTP-U, GRE, VXLAN or ERSPAN tunnel ([`common_tunnel`]); returns
+/// Fills `out` and returns true if `frame` is a common TCP/UDP/ICMP-over-IP
+/// frame, or one in a tunnel ([`common_tunnel`]); returns
 /// false, leaving `out` untouched, for anything else.
 #[inline(always)]
 pub(super) fn dissect_common(frame: &[u8], out: &mut Dissection) -> bool {
@@ -177,9 +178,12 @@ fn common(frame: &[u8]) -> Option<Common> {
 /// 802.1ad or pre-standard outer tag), then at most [`SCREENED_LABELS`] MPLS
 /// labels or a PPPoE session header; the offset of what follows, and its
 /// bytes (up to the PPPoE length, if any). After labels the type is the
-/// walker's guess from the first nibble, after PPPoE the PPP protocol's (IPv4
-/// or IPv6; None for anything else). None as well for a frame too short for
-/// two tags, or longer than 65535.
+/// walker's guess from the first nibble (IPv4, IPv6, or a pseudowire's
+/// Ethernet, given as [`EtherType::TransparentEthernet`] with the offset
+/// past its control word), after PPPoE the PPP protocol's (IPv4 or IPv6;
+/// None for anything else). None as well for a frame too short for two
+/// tags, or longer than 65535, and for the EtherType 0x6558 itself, which
+/// the walker does not follow.
 #[inline(always)]
 fn link(frame: &[u8]) -> Option<(EtherType, usize, &[u8])> {
     let eth = frame.first_chunk::<{ ETH_HEADER_LEN + 2 * VLAN_HEADER_LEN }>()?;
@@ -203,6 +207,7 @@ fn link(frame: &[u8]) -> Option<(EtherType, usize, &[u8])> {
             Some((t, l3, frame.get(l3..)?))
         }
         EtherType::PppoeSession => pppoe(frame, l3),
+        EtherType::TransparentEthernet => None,
         _ => Some((t, l3, frame.get(l3..)?)),
     }
 }
@@ -225,8 +230,9 @@ fn pppoe(frame: &[u8], at: usize) -> Option<(EtherType, usize, &[u8])> {
 /// deeper stacks go to the walker.
 const SCREENED_LABELS: usize = 4;
 
-/// The label stack at `at` up to its bottom entry, then IPv4 or IPv6 by the
-/// first nibble, as the walker guesses it.
+/// The label stack at `at` up to its bottom entry, then what the walker
+/// guesses from the first nibble: IPv4 (4), IPv6 (6), or a pseudowire's
+/// control word (0) and Ethernet, whose offset is returned.
 #[inline(always)]
 fn labels(frame: &[u8], mut at: usize) -> Option<(EtherType, usize)> {
     for _ in 0..SCREENED_LABELS {
@@ -234,12 +240,13 @@ fn labels(frame: &[u8], mut at: usize) -> Option<(EtherType, usize)> {
         at += MPLS_HEADER_LEN;
         // Bottom of stack: bit 8 of the entry.
         if entry.get(2)? & 1 != 0 {
-            let t = match frame.get(at)? >> 4 {
-                4 => EtherType::Ipv4,
-                6 => EtherType::Ipv6,
-                _ => return None,
+            return match frame.get(at)? >> 4 {
+                4 => Some((EtherType::Ipv4, at)),
+                6 => Some((EtherType::Ipv6, at)),
+                // The caller bounds the control word with the frame.
+                0 => Some((EtherType::TransparentEthernet, at + PW_CONTROL_WORD_LEN)),
+                _ => None,
             };
-            return Some((t, at));
         }
     }
     None
@@ -252,7 +259,7 @@ pub struct TunnelV4 {
     /// destination).
     pub layers: [[u32; 2]; 2],
     /// Offset of the inner Ethernet header (VXLAN, ERSPAN, GRE-TAP); None
-    /// when the tunnel carries IP (GTP-U, GRE).
+    /// when the tunnel carries IP (GTP-U, GRE, IP in IP).
     pub inner_eth: Option<usize>,
 }
 
@@ -287,8 +294,9 @@ pub fn common_tunnel_ipv4(frame: &[u8]) -> Option<TunnelV4> {
 }
 
 /// A common packet (`inner`, its offsets counted from the start of the
-/// frame) and the tunnel around it, if any: the outer IP layer, at `l3`, and
-/// for a mirror tunnel the offset of the inner Ethernet header.
+/// frame) and the tunnel around it, if any: the outer IP layer, at `l3` (a
+/// pseudowire has none: `l3` is then the inner packet's), and for a tunnel
+/// carrying Ethernet the offset of the inner Ethernet header.
 struct Tunnel {
     l3: usize,
     outer: Option<Addrs>,
@@ -330,15 +338,24 @@ impl Tunnel {
     /// tunnel whose IP layer, at `l3`, is `outer`.
     #[inline(always)]
     fn ethernet(l3: usize, outer: Addrs, inner: &[u8], inner_at: usize) -> Option<Tunnel> {
-        let c = common(inner)?;
         Some(Tunnel {
             l3,
             outer: Some(outer),
+            ..Tunnel::pseudowire(inner, inner_at)?
+        })
+    }
+
+    /// A common Ethernet frame `inner`, at `inner_at` in the frame, in a
+    /// tunnel with no IP layer of its own: an MPLS pseudowire.
+    #[inline(always)]
+    fn pseudowire(inner: &[u8], inner_at: usize) -> Option<Tunnel> {
+        let c = common(inner)?;
+        let l3 = inner_at + c.l3;
+        Some(Tunnel {
+            l3,
+            outer: None,
             inner_eth: Some(inner_at),
-            inner: Common {
-                l3: inner_at + c.l3,
-                ..c
-            },
+            inner: Common { l3, ..c },
         })
     }
 }
@@ -355,20 +372,25 @@ impl Tunnel {
 ///   III's platform subheader included): a router's mirror session;
 /// - GRE version 0 without routing carrying IPv4, IPv6 or Ethernet (GRE-TAP):
 ///   a site or mirror tunnel;
+/// - IPv4 or IPv6 directly (IP in IP, 6in4, 4in6);
+/// - or, with no IP layer outside, an MPLS pseudowire's control word
+///   (Ethernet over MPLS: a metro or VPLS core);
 ///
-/// and inside, IP (GTP-U, GRE) or Ethernet (VXLAN, ERSPAN, GRE-TAP) as
-/// [`common`] takes it.
+/// and inside, IP (GTP-U, GRE, IP in IP) or Ethernet (VXLAN, ERSPAN,
+/// GRE-TAP, pseudowire) as [`common`] takes it.
 /// The tunnel headers are checked by the walker's own views, so both agree.
 /// None for every other frame (ICMP inside, a malformed header, ...).
 #[inline(always)]
 fn common_tunnel(frame: &[u8]) -> Option<Tunnel> {
-    let (ethertype, l3, packet) = link(frame)?;
-    tunnel::<false>(ethertype, l3, packet)
+    match link(frame)? {
+        (EtherType::TransparentEthernet, at, inner) => Tunnel::pseudowire(inner, at),
+        (ethertype, l3, packet) => tunnel::<false>(ethertype, l3, packet),
+    }
 }
 
 /// [`common_tunnel`] from the outer IP `packet`, of `ethertype`, at `l3` in
-/// the frame; with `V4_ONLY` (the IPv4 screen) the packet in GTP-U or GRE
-/// is taken as IPv4 alone.
+/// the frame; with `V4_ONLY` (the IPv4 screen) the packet in GTP-U, GRE or
+/// IP is taken as IPv4 alone.
 #[inline(always)]
 fn tunnel<const V4_ONLY: bool>(ethertype: EtherType, l3: usize, packet: &[u8]) -> Option<Tunnel> {
     let outer = ip_header(ethertype, packet)?;
@@ -391,6 +413,10 @@ fn tunnel<const V4_ONLY: bool>(ethertype: EtherType, l3: usize, packet: &[u8]) -
             }
         }
         IpProtocol::Gre => gre::<V4_ONLY>(l3, outer.addrs, outer.payload, payload_at),
+        IpProtocol::IpIp => Tunnel::ip(l3, outer.addrs, EtherType::Ipv4, outer.payload, payload_at),
+        IpProtocol::Ipv6 if !V4_ONLY => {
+            Tunnel::ip(l3, outer.addrs, EtherType::Ipv6, outer.payload, payload_at)
+        }
         _ => None,
     }
 }
@@ -496,8 +522,9 @@ fn ip_packet(ethertype: EtherType, ip: &[u8]) -> Option<(Addrs, Transport, usize
     Some((h.addrs, transport, h.header_len + l4_len))
 }
 
-/// A TCP or UDP header at the start of `l4` (the IP payload), not to a tunnel
-/// port: the transport and its header length.
+/// A TCP, ICMP (or ICMPv6, under either IP family, as the walker takes it)
+/// or UDP header at the start of `l4` (the IP payload), UDP not to a tunnel
+/// port: the transport (ICMP's without ports) and its header length.
 #[inline(always)]
 fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
     match IpProtocol::from(proto) {
@@ -525,6 +552,14 @@ fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
                 dst_port: be16([t[2], t[3]]),
             };
             Some((tr, hlen))
+        }
+        p @ (IpProtocol::Icmp | IpProtocol::Icmpv6) if l4.len() >= ICMP_HEADER_LEN => {
+            let t = Transport {
+                proto: p.into(),
+                src_port: 0,
+                dst_port: 0,
+            };
+            Some((t, ICMP_HEADER_LEN))
         }
         _ => None,
     }
@@ -571,9 +606,11 @@ mod test {
         if took {
             prop_assert_eq!(want, Ok(()));
             prop_assert_eq!(&fast, &general);
-            // The screens' addresses and MACs are the dissection's only layers.
-            prop_assert_eq!(screened4, general.single_v4());
-            prop_assert_eq!(screened6, general.single_v6());
+            // The screens' addresses and MACs are the dissection's only layers
+            // (a pseudowire's one IP layer has two MAC pairs: not screened).
+            let one_mac = general.macs().len() == 1;
+            prop_assert_eq!(screened4, general.single_v4().filter(|_| one_mac));
+            prop_assert_eq!(screened6, general.single_v6().filter(|_| one_mac));
             prop_assert_eq!(tunnel.map(|t| t.layers), general.two_v4());
             let mut macs = vec![mac_pair(frame)];
             if let Some(at) = tunnel.and_then(|t| t.inner_eth) {
@@ -645,26 +682,39 @@ mod test {
         })
     }
 
-    /// Whether a frame's innermost transport goes to a tunnel port (UDP to
-    /// VXLAN or GTP-U), which the fast path leaves to the walker.
-    fn to_tunnel_port(tcp: bool, ports: (u16, u16)) -> bool {
-        !tcp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT)
+    /// A packet's transport: the fast path takes all three.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum L4 {
+        Tcp,
+        Udp,
+        /// An echo request: ICMP, or ICMPv6 under IPv6.
+        Icmp,
     }
 
-    /// Ethernet with the layers of `link`, the IP
-    /// layers `ip` adds, then TCP or UDP on `ports` and `payload` bytes.
+    fn l4s() -> impl Strategy<Value = L4> {
+        prop::sample::select(vec![L4::Tcp, L4::Udp, L4::Icmp])
+    }
+
+    /// Whether a frame's innermost transport goes to a tunnel port (UDP to
+    /// VXLAN or GTP-U), which the fast path leaves to the walker.
+    fn to_tunnel_port(l4: L4, ports: (u16, u16)) -> bool {
+        l4 == L4::Udp && (ports.1 == vxlan::UDP_PORT || ports.1 == gtpu::UDP_PORT)
+    }
+
+    /// Ethernet with the layers of `link`, what `ip` adds (IP layers, a
+    /// tunnel), then `l4` (on `ports`, but ICMP) and `payload` bytes.
     fn frame_with(
         link: &Link,
         ip: impl FnOnce(Frame) -> Frame,
-        tcp: bool,
+        l4: L4,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
         let f = ip(link.add(Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])));
-        let f = if tcp {
-            f.tcp(ports.0, ports.1)
-        } else {
-            f.udp(ports.0, ports.1)
+        let f = match l4 {
+            L4::Tcp => f.tcp(ports.0, ports.1),
+            L4::Udp => f.udp(ports.0, ports.1),
+            L4::Icmp => f.icmp(),
         };
         f.payload(&vec![0xab; payload]).build()
     }
@@ -672,14 +722,14 @@ mod test {
     fn common_frame(
         link: &Link,
         (src, dst): (IpAddr, IpAddr),
-        tcp: bool,
+        l4: L4,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
-        frame_with(link, |f| f.ip(src, dst), tcp, ports, payload)
+        frame_with(link, |f| f.ip(src, dst), l4, ports, payload)
     }
 
-    /// A tunnelled frame: `inner` (TCP or UDP) in what `encap` adds after the
+    /// A tunnelled frame: `inner` (then `l4`) in what `encap` adds after the
     /// outer IP header between `outer`; each pair IPv6 when its flag in `v6` is
     /// set.
     #[allow(clippy::too_many_arguments)]
@@ -689,30 +739,27 @@ mod test {
         outer: (u32, u32),
         encap: impl FnOnce(Frame) -> Frame,
         inner: (u32, u32),
-        tcp: bool,
+        l4: L4,
         ports: (u16, u16),
         payload: usize,
     ) -> Vec<u8> {
         let (outer_ips, inner_ips) = (addrs(v6.0, outer.0, outer.1), addrs(v6.1, inner.0, inner.1));
         let ip = |f: Frame| encap(f.ip(outer_ips.0, outer_ips.1)).ip(inner_ips.0, inner_ips.1);
-        frame_with(link, ip, tcp, ports, payload)
+        frame_with(link, ip, l4, ports, payload)
     }
 
-    /// A tunnel that carries IP: a GTP-U G-PDU (a user plane) with sequence
-    /// number `seq` and `exts` PDU session containers; with `gre`, GRE with
-    /// a checksum when `exts` is odd and `seq` as key and sequence number.
-    fn ip_tunnel(
-        gre: bool,
-        id: u32,
-        (seq, exts): (Option<u16>, u8),
-    ) -> impl FnOnce(Frame) -> Frame {
-        move |f| {
-            if gre {
+    /// A tunnel of `kind` that carries IP: 0, a GTP-U G-PDU (a user plane)
+    /// with sequence number `seq` and `exts` PDU session containers; 1, GRE
+    /// with a checksum when `exts` is odd and `seq` as key and sequence
+    /// number; 2, none (IP in IP).
+    fn ip_tunnel(kind: u8, id: u32, (seq, exts): (Option<u16>, u8)) -> impl FnOnce(Frame) -> Frame {
+        move |f| match kind {
+            0 => f.gtpu_with(id, seq, exts),
+            1 => {
                 let seq = seq.map(u32::from);
                 f.gre_with(exts & 1 != 0, seq, seq)
-            } else {
-                f.gtpu_with(id, seq, exts)
             }
+            _ => f,
         }
     }
 
@@ -736,6 +783,38 @@ mod test {
         }
     }
 
+    /// The outer layers of an MPLS pseudowire: `link`'s tags and labels (one
+    /// at least), no PPPoE.
+    fn pseudowire_links() -> impl Strategy<Value = Link> {
+        links().prop_map(|mut link| {
+            link.pppoe = None;
+            if link.labels.is_empty() {
+                link.labels.push(16);
+            }
+            link
+        })
+    }
+
+    /// Ethernet over MPLS: after `link`, a pseudowire control word, then an
+    /// inner Ethernet header with the layers of `inner_link`, IP between
+    /// `ips` and `l4`.
+    fn pseudowire_frame(
+        link: &Link,
+        inner_link: &Link,
+        ips: (IpAddr, IpAddr),
+        l4: L4,
+        ports: (u16, u16),
+        payload: usize,
+    ) -> Vec<u8> {
+        let ip = |f: Frame| {
+            let inner = f
+                .pw_control_word()
+                .inner_ethernet(INNER_MACS.0, INNER_MACS.1);
+            inner_link.add(inner).ip(ips.0, ips.1)
+        };
+        frame_with(link, ip, l4, ports, payload)
+    }
+
     /// Sets the bytes `flips` names, then cuts the frame to `cut` bytes.
     fn corrupt(frame: &mut Vec<u8>, flips: &[(usize, u8)], cut: usize) {
         for &(at, v) in flips {
@@ -752,19 +831,19 @@ mod test {
         #[test]
         fn ip_tunnel_frames_take_the_fast_path_and_ipv4_ones_are_screened(
             link in links(),
-            gre: bool,
+            kind in 0u8..3,
             v6: (bool, bool),
             outer: (u32, u32),
             seq: Option<u16>,
             exts in 0u8..3,
             inner: (u32, u32),
-            tcp: bool,
+            l4 in l4s(),
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let encap = ip_tunnel(gre, outer.0 ^ inner.1, (seq, exts));
-            let frame = tunnel_frame(&link, v6, outer, encap, inner, tcp, ports, payload);
-            let fast = !to_tunnel_port(tcp, ports) && link.fast();
+            let encap = ip_tunnel(kind, outer.0 ^ inner.1, (seq, exts));
+            let frame = tunnel_frame(&link, v6, outer, encap, inner, l4, ports, payload);
+            let fast = !to_tunnel_port(l4, ports) && link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
             let ipv4 = fast && v6 == (false, false);
             let want = ipv4.then_some([[outer.0, outer.1], [inner.0, inner.1]]);
@@ -776,18 +855,18 @@ mod test {
         #[test]
         fn corrupted_or_cut_ip_tunnel_frames_never_disagree(
             link in links(),
-            gre: bool,
+            kind in 0u8..3,
             v6: (bool, bool),
             seq: Option<u16>,
             exts in 0u8..3,
-            tcp: bool,
+            l4 in l4s(),
             payload in 0usize..40,
             flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
             cut in 0usize..180,
         ) {
-            let encap = ip_tunnel(gre, 7, (seq, exts));
+            let encap = ip_tunnel(kind, 7, (seq, exts));
             let mut frame =
-                tunnel_frame(&link, v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
+                tunnel_frame(&link, v6, (1, 2), encap, (3, 4), l4, (1000, 80), payload);
             corrupt(&mut frame, &flips, cut);
             agree(&frame)?;
         }
@@ -796,14 +875,14 @@ mod test {
         fn valid_common_frames_take_the_fast_path_with_the_same_result(
             link in links(),
             v6: bool,
-            tcp: bool,
+            l4 in l4s(),
             src: u32,
             dst: u32,
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
-            let frame = common_frame(&link, addrs(v6, src, dst), tcp, ports, payload);
-            let fast = !to_tunnel_port(tcp, ports) && link.fast();
+            let frame = common_frame(&link, addrs(v6, src, dst), l4, ports, payload);
+            let fast = !to_tunnel_port(l4, ports) && link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
         }
 
@@ -811,14 +890,14 @@ mod test {
         fn corrupted_or_cut_frames_never_disagree(
             link in links(),
             v6: bool,
-            tcp: bool,
+            l4 in l4s(),
             ports: (u16, u16),
             payload in 0usize..40,
             flips in proptest::collection::vec((0usize..100, any::<u8>()), 0..4),
             cut in 0usize..120,
         ) {
             let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
-            let mut frame = common_frame(&link, ips, tcp, ports, payload);
+            let mut frame = common_frame(&link, ips, l4, ports, payload);
             corrupt(&mut frame, &flips, cut);
             agree(&frame)?;
         }
@@ -829,7 +908,7 @@ mod test {
         fn pppoe_frames_of_any_length_field_never_disagree(
             tags in 0usize..=2,
             v6: bool,
-            tcp: bool,
+            l4 in l4s(),
             payload in 0usize..40,
             padding in 0usize..20,
             // Mostly below a packet's length: a shorter field must cut it.
@@ -837,7 +916,7 @@ mod test {
         ) {
             let link = Link { tags: vec![(0x8100, 7); tags], pppoe: Some(9), labels: vec![] };
             let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
-            let mut frame = common_frame(&link, ips, tcp, (1000, 80), payload);
+            let mut frame = common_frame(&link, ips, l4, (1000, 80), payload);
             let at = ETH_HEADER_LEN + tags * VLAN_HEADER_LEN + 4;
             let cut = frame.len();
             let [hi, lo] = length.to_be_bytes();
@@ -845,6 +924,86 @@ mod test {
             frame.extend(std::iter::repeat_n(0, padding));
             corrupt(&mut frame, &[(at, hi), (at + 1, lo)], cut + padding);
             agree(&frame)?;
+        }
+
+        /// An MPLS pseudowire's inner frame is dissected on the fast path,
+        /// with the walker's result: its one IP layer and both MAC pairs.
+        #[test]
+        fn pseudowire_frames_take_the_fast_path(
+            link in pseudowire_links(),
+            inner_link in links(),
+            v6: bool,
+            src: u32,
+            dst: u32,
+            l4 in l4s(),
+            ports: (u16, u16),
+            payload in 0usize..64,
+        ) {
+            let frame = pseudowire_frame(&link, &inner_link, addrs(v6, src, dst), l4, ports, payload);
+            let fast = !to_tunnel_port(l4, ports) && link.fast() && inner_link.fast();
+            prop_assert_eq!(agree(&frame)?, fast);
+            let mut d = Dissection::default();
+            prop_assert_eq!(dissect_general(&frame, &mut d), Ok(()));
+            if fast {
+                let want = (!v6).then_some([src, dst]);
+                prop_assert_eq!(d.single_v4(), want);
+                prop_assert_eq!(d.ips().count(), 1);
+                let outer = MacPair { dst: [2, 0, 0, 0, 0, 2], src: [2, 0, 0, 0, 0, 1] };
+                let inner = MacPair { dst: INNER_MACS.1, src: INNER_MACS.0 };
+                prop_assert_eq!(d.macs(), &[outer, inner][..]);
+            }
+        }
+
+        #[test]
+        fn corrupted_or_cut_pseudowire_frames_never_disagree(
+            link in pseudowire_links(),
+            inner_link in links(),
+            v6: bool,
+            l4 in l4s(),
+            payload in 0usize..40,
+            flips in proptest::collection::vec((0usize..140, any::<u8>()), 0..4),
+            cut in 0usize..160,
+        ) {
+            let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
+            let mut frame = pseudowire_frame(&link, &inner_link, ips, l4, (1000, 80), payload);
+            corrupt(&mut frame, &flips, cut);
+            agree(&frame)?;
+        }
+
+        /// An IP length field bounds the transport header (a frame is often
+        /// padded past its packet), whatever it says.
+        #[test]
+        fn ip_length_fields_of_any_value_never_disagree(
+            v6: bool,
+            l4 in l4s(),
+            payload in 0usize..40,
+            // Mostly around the headers' lengths: a shorter field must cut them.
+            length in prop_oneof![0u16..80, any::<u16>()],
+        ) {
+            let ips = addrs(v6, 0x0a00_0001, 0x0a00_0002);
+            let mut frame = common_frame(&Link::default(), ips, l4, (1000, 80), payload);
+            let at = ETH_HEADER_LEN + if v6 { 4 } else { 2 };
+            let [hi, lo] = length.to_be_bytes();
+            let cut = frame.len();
+            corrupt(&mut frame, &[(at, hi), (at + 1, lo)], cut);
+            agree(&frame)?;
+        }
+
+        /// Ethernet right after Ethernet (EtherType 0x6558 outside a tunnel)
+        /// is no pseudowire: the walker stops at it, and so does the fast path.
+        #[test]
+        fn ethernet_in_ethernet_is_not_a_tunnel(
+            tags in 0usize..=2,
+            inner_link in links(),
+            l4 in l4s(),
+        ) {
+            let link = Link { tags: vec![(0x8100, 7); tags], ..Link::default() };
+            let ip = |f: Frame| {
+                let inner = f.inner_ethernet(INNER_MACS.0, INNER_MACS.1);
+                inner_link.add(inner).ipv4([10, 0, 0, 1].into(), [10, 0, 0, 2].into())
+            };
+            let frame = frame_with(&link, ip, l4, (1000, 80), 8);
+            prop_assert!(!agree(&frame)?);
         }
 
         /// The two-load MAC read gives each address of [`mac_pair`] as its
@@ -890,13 +1049,13 @@ mod test {
             id: u32,
             inner_link in links(),
             inner: (u32, u32),
-            tcp: bool,
+            l4 in l4s(),
             ports: (u16, u16),
             payload in 0usize..64,
         ) {
             let encap = mirror(kind, id, &inner_link);
-            let frame = tunnel_frame(&link, v6, outer, encap, inner, tcp, ports, payload);
-            let fast = !to_tunnel_port(tcp, ports)
+            let frame = tunnel_frame(&link, v6, outer, encap, inner, l4, ports, payload);
+            let fast = !to_tunnel_port(l4, ports)
                 && link.fast()
                 && inner_link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
@@ -914,13 +1073,13 @@ mod test {
             v6: (bool, bool),
             kind in 0u8..5,
             inner_link in links(),
-            tcp: bool,
+            l4 in l4s(),
             payload in 0usize..40,
             flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
             cut in 0usize..180,
         ) {
             let encap = mirror(kind, 42, &inner_link);
-            let mut frame = tunnel_frame(&Link::default(), v6, (1, 2), encap, (3, 4), tcp, (1000, 80), payload);
+            let mut frame = tunnel_frame(&Link::default(), v6, (1, 2), encap, (3, 4), l4, (1000, 80), payload);
             corrupt(&mut frame, &flips, cut);
             agree(&frame)?;
         }

@@ -11,6 +11,10 @@ mod field {
 /// Length of one label stack entry.
 pub const HEADER_LEN: usize = field::ENTRY.end;
 
+/// Length of a pseudowire's control word (RFC 4385), between the bottom label
+/// and an Ethernet frame; its first nibble, 0, tells it from an IP header.
+pub const PW_CONTROL_WORD_LEN: usize = 4;
+
 view!(
     /// A view of one MPLS label stack entry.
     MplsView

@@ -2,8 +2,8 @@
 //! (64 on the wire) over `--flows` distinct flows, of which a `--match-fraction`
 //! carry a target address as source or destination; and the target list, one
 //! address a line (`dp_bench --targets N` provisions the first N). One of
-//! `--pppoe`, `--gtpu`, `--gre`, `--vxlan` or `--erspan` carries every frame in
-//! that encapsulation. With `--ipv6` the same flows are IPv6 (inside the
+//! `--pppoe`, `--gtpu`, `--gre`, `--ipip`, `--pseudowire`, `--vxlan` or
+//! `--erspan` carries every frame in that encapsulation. With `--ipv6` the same flows are IPv6 (inside the
 //! tunnel, with one), their addresses and the targets in 64:ff9b::/96.
 //!
 //! Matching packets use only the first `--hot-targets` targets, so every run
@@ -69,6 +69,14 @@ struct Args {
     /// network does between subscribers and their BNG.
     #[arg(long, group = "encap")]
     pppoe: bool,
+    /// Carry every frame in IP (IP in IP; 6in4 with --ipv6), as a plain
+    /// site-to-site tunnel does.
+    #[arg(long, group = "encap")]
+    ipip: bool,
+    /// Carry every frame as the Ethernet frame of an MPLS pseudowire, as a
+    /// metro or VPLS core does.
+    #[arg(long, group = "encap")]
+    pseudowire: bool,
     /// IPv6 flows (with a tunnel, IPv6 inside IPv4 tunnels), addresses and targets
     /// in 64:ff9b::/96.
     #[arg(long)]
@@ -93,6 +101,10 @@ impl Args {
             Encap::Gre
         } else if self.pppoe {
             Encap::Pppoe
+        } else if self.ipip {
+            Encap::IpIp
+        } else if self.pseudowire {
+            Encap::Pseudowire
         } else {
             Encap::Plain
         }
