@@ -1,7 +1,8 @@
 //! The poll loop of one worker on a pinned core: apply table updates, receive a
 //! burst, then per chunk of it read every frame's addresses (a common IPv4
-//! frame, IPv4 in a GTP-U, GRE, IP-in-IP, VXLAN or ERSPAN tunnel in IPv4, or a
-//! common IPv6 frame is only screened, any other dissected), hash them and prefetch their
+//! frame, IPv4 in a GTP-U, GRE, IP-in-IP, VXLAN or ERSPAN tunnel in IPv4, a
+//! common IPv6 frame, or IPv4 in an MPLS pseudowire is only screened, any other
+//! dissected), hash them and prefetch their
 //! filter lines; then pass every frame through the filters; then dissect and
 //! classify the few that may match and hand off the matches. No allocation,
 //! lock, log or syscall per packet; counters go to shared atomics once per
@@ -17,7 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
-    common_ipv4, common_ipv6, common_tunnel_ipv4, dissect, mac_words, Dissection, ParseError,
+    common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, dissect, mac_words,
+    Dissection, ParseError,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica};
@@ -140,7 +142,8 @@ const PREFETCH_AHEAD: usize = 3;
 
 /// Per-worker scratch space for one chunk of frames (allocated once).
 struct Scratch {
-    /// Addresses of the frames [`common_ipv4`] screened.
+    /// Addresses of the frames [`common_ipv4`] or [`common_pseudowire_ipv4`]
+    /// screened (one IPv4 layer each).
     v4: [[u32; 2]; CHUNK],
     /// Addresses of the frames [`common_ipv6`] screened.
     v6: [[u128; 2]; CHUNK],
@@ -230,14 +233,15 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     // Summed here and stored once: a per-frame add to `cx.t` is a store the
     // compiler cannot keep in a register.
     let mut rx_bytes = 0u64;
-    let macs = cx.tables.has_mac_targets();
+    let macs = MacScreen(cx.tables.has_mac_targets().then_some(cx.tables));
     let mut start = 0;
     while start < n {
         let len = (n - start).min(CHUNK);
         // Bits j: frame j of the chunk screened as IPv4 (addresses in `s.v4`)
         // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4
         // is tried first (on most links nearly every frame), then IPv4 in
-        // a tunnel (a mobile core's user plane, a traffic mirror), then IPv6.
+        // a tunnel (a mobile core's user plane, a traffic mirror), then IPv6,
+        // then IPv4 in a pseudowire (a metro core).
         let (mut screened4, mut screened6, mut dissected) = (0u32, 0u32, 0u32);
         // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`).
         let mut screened_tunnel = 0u32;
@@ -253,21 +257,23 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 *v4 = addrs;
                 cx.tables.hash_v4(addrs, kh);
                 screened4 |= 1 << j;
-                mac_pass |= mac_bit(macs, cx.tables, frame) << j;
+                mac_pass |= macs.bit(frame, None) << j;
             } else if let (Some(t), Some(tunnel)) = (common_tunnel_ipv4(frame), s.tunnel.get_mut(j))
             {
                 *tunnel = t.layers;
                 cx.tables.hash_v4_tunnel(t.layers, kh);
                 screened_tunnel |= 1 << j;
-                // A mirror tunnel's inner frame has its own MAC pair.
-                let inner = t.inner_eth.and_then(|at| frame.get(at..));
-                let inner_mac = inner.map_or(0, |f| mac_bit(macs, cx.tables, f));
-                mac_pass |= (mac_bit(macs, cx.tables, frame) | inner_mac) << j;
+                mac_pass |= macs.bit(frame, t.inner_eth) << j;
             } else if let (Some(addrs), Some(v6)) = (common_ipv6(frame), s.v6.get_mut(j)) {
                 *v6 = addrs;
                 cx.tables.hash_v6(addrs, kh);
                 screened6 |= 1 << j;
-                mac_pass |= mac_bit(macs, cx.tables, frame) << j;
+                mac_pass |= macs.bit(frame, None) << j;
+            } else if let (Some(pw), Some(v4)) = (common_pseudowire_ipv4(frame), s.v4.get_mut(j)) {
+                *v4 = pw.addrs;
+                cx.tables.hash_v4(pw.addrs, kh);
+                screened4 |= 1 << j;
+                mac_pass |= macs.bit(frame, Some(pw.inner_eth)) << j;
             } else if let Some(d) = s.d.get_mut(j) {
                 match dissect_other(frame, d, kh, cx.tables) {
                     Ok(()) => dissected |= 1 << j,
@@ -337,12 +343,24 @@ fn frame_time<B: RxBurst + ?Sized>(clock: Clock, b: &B, i: usize, now: &mut Opti
     }
 }
 
-/// 1 if MAC targets are stored (`macs`) and the MAC filter lets an address of
-/// the MAC pair at the start of `frame` (a screened frame, or the inner frame
-/// of a mirror tunnel) through.
-#[inline(always)]
-fn mac_bit(macs: bool, tables: &TableReplica, frame: &[u8]) -> u32 {
-    u32::from(macs && tables.mac_words_may_match(mac_words(frame)))
+/// Stage 2's MAC part for screened frames, done in stage 1 with the frame at
+/// hand: the tables, if they store a MAC target (most store none).
+#[derive(Clone, Copy)]
+struct MacScreen<'a>(Option<&'a TableReplica>);
+
+impl MacScreen<'_> {
+    /// 1 if the MAC filter lets an address of the MAC pair at the start of
+    /// `frame`, or of the inner frame's at `inner_eth` (a mirror tunnel's or a
+    /// pseudowire's, with a pair of its own), through.
+    #[inline(always)]
+    fn bit(self, frame: &[u8], inner_eth: Option<usize>) -> u32 {
+        let Some(tables) = self.0 else {
+            return 0;
+        };
+        let passes = |f: &[u8]| tables.mac_words_may_match(mac_words(f));
+        let inner = inner_eth.and_then(|at| frame.get(at..));
+        u32::from(passes(frame) || inner.is_some_and(passes))
+    }
 }
 
 /// Stage 1 for a frame the screens declined (tunnels, IPv4 options, fragments,

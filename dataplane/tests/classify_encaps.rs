@@ -364,6 +364,79 @@ pub(crate) fn corpus() -> Vec<Case> {
                 .udp(1, 2),
             vec![],
         ),
+        // IP in IP (screened like GTP-U when both layers are IPv4).
+        case(
+            "ipip inner from target",
+            e().ipv4(o4(70), o4(71)).ipv4(t4, o4(72)).udp(1, 2),
+            vec![(100, From), (105, From)],
+        ),
+        case(
+            "ipip outer to target",
+            e().ipv4(o4(73), t4).ipv4(o4(74), o4(75)).tcp(1, 2),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "6in4 to target",
+            e().ipv4(o4(76), o4(77)).ipv6(o6(20), t6).icmp(),
+            vec![(101, To)],
+        ),
+        case(
+            "ipip other",
+            e().vlan(4)
+                .ipv4(o4(78), o4(79))
+                .ipv4(o4(80), o4(81))
+                .udp(1, 2),
+            vec![],
+        ),
+        // MPLS pseudowires: IPv4 inside is screened, with both MAC pairs.
+        case(
+            "pseudowire to target",
+            e().mpls(&[30])
+                .pw_control_word()
+                .inner_ethernet(A, B)
+                .ipv4(o4(82), t4)
+                .udp(1, 2),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "pseudowire inner mac from target",
+            e().mpls(&[31, 32])
+                .pw_control_word()
+                .inner_ethernet(M_T, B)
+                .ipv4(o4(83), o4(84))
+                .udp(1, 2),
+            vec![(104, From)],
+        ),
+        case(
+            "pseudowire outer mac to target",
+            Frame::ethernet(A, M_T)
+                .mpls(&[33])
+                .pw_control_word()
+                .inner_ethernet(A, B)
+                .ipv4(o4(85), o4(86))
+                .tcp(1, 2),
+            vec![(104, To)],
+        ),
+        case(
+            "pseudowire ipv6 cidr",
+            e().vlan(8)
+                .mpls(&[34])
+                .pw_control_word()
+                .inner_ethernet(A, B)
+                .ipv6(six(0xff, 4), o6(21))
+                .udp(1, 2),
+            vec![(103, From)],
+        ),
+        case(
+            "pseudowire other",
+            e().mpls(&[35])
+                .pw_control_word()
+                .inner_ethernet(B, A)
+                .vlan(9)
+                .ipv4(o4(87), o4(88))
+                .icmp(),
+            vec![],
+        ),
         case(
             "ipv6 ext headers cidr",
             e().ipv6(o6(10), six(0xff, 2))

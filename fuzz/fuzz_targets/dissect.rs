@@ -2,8 +2,8 @@
 //! stay inside the frame, and its fast path must agree with the general walker
 //! (`dissect_general`) on every input, also when the output still holds the
 //! layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
-//! `common_ipv6`, `common_tunnel_ipv4`) must pass only frames the walker dissects
-//! to those IP layers and MAC pairs.
+//! `common_ipv6`, `common_tunnel_ipv4`, `common_pseudowire_ipv4`) must pass only
+//! frames the walker dissects to those IP layers and MAC pairs.
 //!
 //! Run from fuzz/: `cargo run --bin dissect_seeds` (writes a seed frame per
 //! encapsulation into corpus/dissect), then `cargo +nightly fuzz run dissect`.
@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 
 use dataplane::parse::{
-    common_ipv4, common_ipv6, common_tunnel_ipv4, dissect, dissect_general, mac_pair, Dissection,
+    common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, dissect, dissect_general, mac_pair, Dissection,
     ParseError,
 };
 use dataplane::synth::Frame;
@@ -64,10 +64,14 @@ fuzz_target!(|data: &[u8]| {
         check_screened(data, t.inner_eth, want, &general);
         assert_eq!(general.two_v4(), Some(t.layers), "screened addresses differ");
     }
+    if let Some(p) = common_pseudowire_ipv4(data) {
+        check_screened(data, Some(p.inner_eth), want, &general);
+        assert_eq!(general.single_v4(), Some(p.addrs), "screened addresses differ");
+    }
 });
 
 /// A frame a screen passed: the walker dissects it, to the frame's MAC pair
-/// and, for a mirror tunnel, the pair at `inner_eth`.
+/// and, for a mirror tunnel or a pseudowire, the pair at `inner_eth`.
 fn check_screened(
     data: &[u8],
     inner_eth: Option<usize>,

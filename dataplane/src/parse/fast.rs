@@ -8,8 +8,8 @@
 //! of loads and compares, all on fixed-size arrays; anything else (or anything
 //! odd) is left to the general walker, which gives the same result for every
 //! frame this path accepts (property-tested). The worker's screens share it:
-//! [`common_ipv4`], [`common_ipv6`], and [`common_tunnel_ipv4`] for IPv4 in
-//! a tunnel in IPv4.
+//! [`common_ipv4`], [`common_ipv6`], [`common_tunnel_ipv4`] for IPv4 in
+//! a tunnel in IPv4, and [`common_pseudowire_ipv4`] for IPv4 in a pseudowire.
 
 use super::erspan::ErspanView;
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
@@ -290,6 +290,34 @@ pub fn common_tunnel_ipv4(frame: &[u8]) -> Option<TunnelV4> {
             inner_eth,
         }),
         _ => None,
+    }
+}
+
+/// A frame [`common_pseudowire_ipv4`] screens: IPv4 in an MPLS pseudowire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PseudowireV4 {
+    /// Source and destination of the one IP layer, inside.
+    pub addrs: [u32; 2],
+    /// Offset of the inner Ethernet header.
+    pub inner_eth: usize,
+}
+
+/// The layers of an MPLS pseudowire's frame that [`dissect`](super::dissect)'s
+/// fast path takes when its one IP layer, inside, is IPv4: on such a frame
+/// `dissect` succeeds with exactly these addresses as its only IP layer and,
+/// as its MAC pairs, [`mac_pair`]`(frame)` and the [`mac_pair`] at
+/// `inner_eth`. None for every other frame.
+#[inline(always)]
+pub fn common_pseudowire_ipv4(frame: &[u8]) -> Option<PseudowireV4> {
+    let (EtherType::TransparentEthernet, at, inner) = link(frame)? else {
+        return None;
+    };
+    match Tunnel::pseudowire(inner, at)?.inner.ip {
+        Addrs::V4(addrs) => Some(PseudowireV4 {
+            addrs,
+            inner_eth: at,
+        }),
+        Addrs::V6(_) => None,
     }
 }
 
@@ -603,6 +631,7 @@ mod test {
         let took = dissect_common(frame, &mut fast);
         let (screened4, screened6) = (common_ipv4(frame), common_ipv6(frame));
         let tunnel = common_tunnel_ipv4(frame);
+        let pseudowire = common_pseudowire_ipv4(frame);
         if took {
             prop_assert_eq!(want, Ok(()));
             prop_assert_eq!(&fast, &general);
@@ -612,15 +641,25 @@ mod test {
             prop_assert_eq!(screened4, general.single_v4().filter(|_| one_mac));
             prop_assert_eq!(screened6, general.single_v6().filter(|_| one_mac));
             prop_assert_eq!(tunnel.map(|t| t.layers), general.two_v4());
+            let pw_addrs = general.single_v4().filter(|_| !one_mac);
+            prop_assert_eq!(pseudowire.map(|p| p.addrs), pw_addrs);
             let mut macs = vec![mac_pair(frame)];
-            if let Some(at) = tunnel.and_then(|t| t.inner_eth) {
+            let inner_eth = tunnel
+                .and_then(|t| t.inner_eth)
+                .or(pseudowire.map(|p| p.inner_eth));
+            if let Some(at) = inner_eth {
                 macs.push(mac_pair(frame.get(at..).unwrap_or(&[])));
             }
-            if screened4.is_some() || screened6.is_some() || tunnel.is_some() {
+            if screened4.is_some()
+                || screened6.is_some()
+                || tunnel.is_some()
+                || pseudowire.is_some()
+            {
                 prop_assert_eq!(general.macs(), &macs[..]);
             }
         } else {
             prop_assert_eq!((screened4, screened6, tunnel), (None, None, None));
+            prop_assert_eq!(pseudowire, None);
         }
         Ok(took)
     }
@@ -927,7 +966,8 @@ mod test {
         }
 
         /// An MPLS pseudowire's inner frame is dissected on the fast path,
-        /// with the walker's result: its one IP layer and both MAC pairs.
+        /// with the walker's result: its one IP layer and both MAC pairs;
+        /// with IPv4 inside, it is screened.
         #[test]
         fn pseudowire_frames_take_the_fast_path(
             link in pseudowire_links(),
@@ -942,6 +982,8 @@ mod test {
             let frame = pseudowire_frame(&link, &inner_link, addrs(v6, src, dst), l4, ports, payload);
             let fast = !to_tunnel_port(l4, ports) && link.fast() && inner_link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
+            let screened = common_pseudowire_ipv4(&frame).map(|p| p.addrs);
+            prop_assert_eq!(screened, (fast && !v6).then_some([src, dst]));
             let mut d = Dissection::default();
             prop_assert_eq!(dissect_general(&frame, &mut d), Ok(()));
             if fast {

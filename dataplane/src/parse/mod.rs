@@ -29,7 +29,10 @@ pub mod vxlan;
 pub use dissect::{
     dissect, dissect_general, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS,
 };
-pub use fast::{common_ipv4, common_ipv6, common_tunnel_ipv4, mac_pair, mac_words, TunnelV4};
+pub use fast::{
+    common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, mac_pair, mac_words,
+    PseudowireV4, TunnelV4,
+};
 
 /// Most IP layers recorded per frame (outer + tunnelled inner ones).
 pub const MAX_IP_LAYERS: usize = 4;
