@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # testpmd-style dataplane run: dpdk-testpmd rxonly and calea-probe's worker (dp_bench)
 # on the same net_pcap vdev and the same generated traffic, Mpps side by side; then
-# both again on the same flows in GTP-U (a mobile core's user plane), reported only.
+# both again on the same flows in each encapsulation of ENCAPS, reported only.
 #
 #   perf/run.sh [--short]      DURATION=secs overrides the per-run duration (default 10),
-#                              REPEAT=n the runs per configuration (default 1; the best counts).
+#                              REPEAT=n the runs per configuration (default 1; the best counts),
+#                              ENCAPS="gtpu gre ..." the encapsulations (gen_traffic's flags:
+#                              gtpu pppoe gre ipip pseudowire vxlan erspan; the default, all
+#                              of them, or gtpu alone with --short; "" none).
 #
 # --short (CI): 3-second runs, best of 2 (a shared 2-core machine's load comes and goes:
 # best-of-n compares each side at its least disturbed); exits non-zero only if
@@ -45,10 +48,22 @@ trap cleanup EXIT
 
 "$bin/gen_traffic" --out "$work/traffic.pcap" --targets-out "$work/targets.txt" --targets 1000000
 vdev="net_pcap0,rx_pcap=$work/traffic.pcap,infinite_rx=1"
-# The same flows as a mobile core's user plane carries them: every frame in GTP-U
-# (its targets are among the first 1000 of targets.txt, which provisions both).
-"$bin/gen_traffic" --out "$work/gtpu.pcap" --targets-out "$work/gtpu-targets.txt" --targets 1000 --gtpu
-gtpu_vdev="net_pcap0,rx_pcap=$work/gtpu.pcap,infinite_rx=1"
+# The same flows in one encapsulation each, every frame in it (a mobile core's
+# user plane, a broadband access network, site tunnels, a metro core, traffic
+# mirrors); their targets are among the first 1000 of targets.txt, which
+# provisions them.
+known_encaps="gtpu pppoe gre ipip pseudowire vxlan erspan"
+default_encaps="$known_encaps"
+((short)) && default_encaps=gtpu
+read -r -a encaps <<<"${ENCAPS-$default_encaps}"
+for e in "${encaps[@]}"; do
+    if [[ " $known_encaps " != *" $e "* ]]; then
+        echo "perf/run.sh: unknown encapsulation '$e' in ENCAPS (known: $known_encaps)" >&2
+        exit 2
+    fi
+    "$bin/gen_traffic" --out "$work/$e.pcap" --targets-out "$work/$e-targets.txt" --targets 1000 "--$e"
+done
+encap_vdev() { echo "net_pcap0,rx_pcap=$work/$1.pcap,infinite_rx=1"; }
 eal=(--no-huge -m 1024 --no-pci -l 0-1 --no-telemetry --log-level=lib.eal:warning)
 
 # testpmd: wait until it forwards (EAL start-up and capture loading take a few s),
@@ -88,9 +103,7 @@ probe_run() {
 # Each repetition runs testpmd, then the probe with every target count, so both
 # sides of the ratio see the machine in the same state; the best run of each counts.
 tp_runs=""
-gtpu_tp_runs=""
-gtpu_probe_runs=""
-declare -A probe_runs
+declare -A probe_runs encap_tp_runs encap_probe_runs
 # "1000000+mix": the 1M hosts plus a carrier's mix of prefixes and MACs
 # (dp_bench --mix) that no frame is in; reported, not part of the ratio.
 target_counts=(0 1000 100000 1000000 1000000+mix)
@@ -103,23 +116,27 @@ for rep in $(seq 1 "$repeat"); do
         echo "probe with $targets targets (run $rep): $mpps Mpps"
         probe_runs[$targets]+="$mpps"$'\n'
     done
-    # GTP-U: reported, not part of the ratio.
-    testpmd_run "$gtpu_vdev"
-    echo "gtpu: testpmd rxonly (run $rep): $tp_mpps Mpps"
-    gtpu_tp_runs+="$tp_mpps"$'\n'
-    probe_run "$gtpu_vdev" 1000000
-    echo "gtpu: probe with 1000000 targets (run $rep): $mpps Mpps"
-    gtpu_probe_runs+="$mpps"$'\n'
+    # Encapsulations: reported, not part of the ratio.
+    for e in "${encaps[@]}"; do
+        testpmd_run "$(encap_vdev "$e")"
+        echo "$e: testpmd rxonly (run $rep): $tp_mpps Mpps"
+        encap_tp_runs[$e]+="$tp_mpps"$'\n'
+        probe_run "$(encap_vdev "$e")" 1000000
+        echo "$e: probe with 1000000 targets (run $rep): $mpps Mpps"
+        encap_probe_runs[$e]+="$mpps"$'\n'
+    done
 done
 testpmd_mpps="$(best <<<"$tp_runs")"
 echo "testpmd rxonly: $testpmd_mpps Mpps"
 for targets in "${target_counts[@]}"; do
     echo "probe with $targets targets: $(best <<<"${probe_runs[$targets]}") Mpps"
 done
-gtpu_probe="$(best <<<"$gtpu_probe_runs")"
-gtpu_tp="$(best <<<"$gtpu_tp_runs")"
-echo "gtpu (every frame in GTP-U), 1000000 targets: probe $gtpu_probe Mpps, testpmd $gtpu_tp Mpps," \
-    "ratio $(awk -v p="$gtpu_probe" -v t="$gtpu_tp" 'BEGIN { printf "%.2f", p / t }')"
+for e in "${encaps[@]}"; do
+    e_probe="$(best <<<"${encap_probe_runs[$e]}")"
+    e_tp="$(best <<<"${encap_tp_runs[$e]}")"
+    echo "$e (every frame in it), 1000000 targets: probe $e_probe Mpps, testpmd $e_tp Mpps," \
+        "ratio $(awk -v p="$e_probe" -v t="$e_tp" 'BEGIN { printf "%.2f", p / t }')"
+done
 probe_mpps="$(best <<<"${probe_runs[1000000]}")"
 
 ratio="$(awk -v p="$probe_mpps" -v t="$testpmd_mpps" 'BEGIN { printf "%.2f", p / t }')"
