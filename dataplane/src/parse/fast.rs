@@ -407,7 +407,8 @@ impl Tunnel {
 /// and inside, IP (GTP-U, GRE, IP in IP) or Ethernet (VXLAN, ERSPAN,
 /// GRE-TAP, pseudowire) as [`common`] takes it.
 /// The tunnel headers are checked by the walker's own views, so both agree.
-/// None for every other frame (ICMP inside, a malformed header, ...).
+/// None for every other frame (a fragment or IPv4 options inside, a malformed
+/// header, ...).
 #[inline(always)]
 fn common_tunnel(frame: &[u8]) -> Option<Tunnel> {
     match link(frame)? {
