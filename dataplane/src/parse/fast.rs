@@ -9,7 +9,8 @@
 //! odd) is left to the general walker, which gives the same result for every
 //! frame this path accepts (property-tested). The worker's screens share it:
 //! [`common_ipv4`], [`common_ipv6`], [`common_tunnel_ipv4`] for IPv4 in
-//! a tunnel in IPv4, and [`common_pseudowire_ipv4`] for IPv4 in a pseudowire.
+//! a tunnel in IPv4, [`common_tunnel_ipv4_ipv6`] for IPv6 in a tunnel in IPv4,
+//! and [`common_pseudowire_ipv4`] for IPv4 in a pseudowire.
 
 use super::erspan::ErspanView;
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
@@ -268,27 +269,61 @@ pub struct TunnelV4 {
 /// such a frame `dissect` succeeds with exactly these two IP layers and, as
 /// its MAC pairs, [`mac_pair`]`(frame)` and, for a mirror tunnel, the
 /// [`mac_pair`] at `inner_eth`. None for every other frame (an IPv6 layer
-/// included: the fast path takes those frames, not this screen).
+/// included: [`common_tunnel_ipv4_ipv6`] screens IPv6 inside).
 #[inline(always)]
 pub fn common_tunnel_ipv4(frame: &[u8]) -> Option<TunnelV4> {
-    // The outer family is fixed before parsing, so the screen is compiled for
-    // IPv4 outside alone.
-    let (EtherType::Ipv4, l3, packet) = link(frame)? else {
-        return None;
-    };
-    match tunnel::<true>(EtherType::Ipv4, l3, packet)? {
-        Tunnel {
-            outer: Some(Addrs::V4(outer)),
-            inner_eth,
-            inner: Common {
-                ip: Addrs::V4(inner),
-                ..
-            },
-            ..
-        } => Some(TunnelV4 {
+    match tunnel_in_ipv4::<true>(frame)? {
+        (outer, Addrs::V4(inner), inner_eth) => Some(TunnelV4 {
             layers: [outer, inner],
             inner_eth,
         }),
+        (_, Addrs::V6(_), _) => None,
+    }
+}
+
+/// A frame [`common_tunnel_ipv4_ipv6`] screens: IPv6 in one tunnel in IPv4 (a
+/// mobile core's IPv6 subscribers on an IPv4 transport, 6in4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelV4V6 {
+    /// Outer source and destination.
+    pub outer: [u32; 2],
+    /// Inner source and destination.
+    pub inner: [u128; 2],
+    /// Offset of the inner Ethernet header, as in [`TunnelV4`].
+    pub inner_eth: Option<usize>,
+}
+
+/// [`common_tunnel_ipv4`] for a frame whose IP layers are IPv4 outside and
+/// IPv6 inside: on such a frame `dissect` succeeds with exactly these two IP
+/// layers and MAC pairs as there. None for every other frame.
+#[inline(always)]
+pub fn common_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
+    match tunnel_in_ipv4::<false>(frame)? {
+        (outer, Addrs::V6(inner), inner_eth) => Some(TunnelV4V6 {
+            outer,
+            inner,
+            inner_eth,
+        }),
+        (_, Addrs::V4(_), _) => None,
+    }
+}
+
+/// [`common_tunnel`] for a frame whose outer IP layer is IPv4 (with
+/// `V4_ONLY`, IPv4 inside too): the outer addresses, the inner ones and the
+/// inner Ethernet header's offset, if any. The outer family is fixed before
+/// parsing, so the screens are compiled for IPv4 outside alone.
+#[inline(always)]
+fn tunnel_in_ipv4<const V4_ONLY: bool>(frame: &[u8]) -> Option<([u32; 2], Addrs, Option<usize>)> {
+    let (EtherType::Ipv4, l3, packet) = link(frame)? else {
+        return None;
+    };
+    match tunnel::<V4_ONLY>(EtherType::Ipv4, l3, packet)? {
+        Tunnel {
+            outer: Some(Addrs::V4(outer)),
+            inner_eth,
+            inner,
+            ..
+        } => Some((outer, inner.ip, inner_eth)),
         _ => None,
     }
 }
@@ -633,6 +668,7 @@ mod test {
         let (screened4, screened6) = (common_ipv4(frame), common_ipv6(frame));
         let tunnel = common_tunnel_ipv4(frame);
         let pseudowire = common_pseudowire_ipv4(frame);
+        let mixed = common_tunnel_ipv4_ipv6(frame);
         if took {
             prop_assert_eq!(want, Ok(()));
             prop_assert_eq!(&fast, &general);
@@ -644,32 +680,36 @@ mod test {
             prop_assert_eq!(tunnel.map(|t| t.layers), general.two_v4());
             let pw_addrs = general.single_v4().filter(|_| !one_mac);
             prop_assert_eq!(pseudowire.map(|p| p.addrs), pw_addrs);
+            prop_assert_eq!(mixed.map(|t| (t.outer, t.inner)), general.ipv4_ipv6());
             let mut macs = vec![mac_pair(frame)];
             let inner_eth = tunnel
                 .and_then(|t| t.inner_eth)
+                .or(mixed.and_then(|t| t.inner_eth))
                 .or(pseudowire.map(|p| p.inner_eth));
             if let Some(at) = inner_eth {
                 macs.push(mac_pair(frame.get(at..).unwrap_or(&[])));
             }
-            if screened4.is_some()
-                || screened6.is_some()
-                || tunnel.is_some()
-                || pseudowire.is_some()
-            {
+            let screened = screened4.is_some() || screened6.is_some() || tunnel.is_some();
+            if screened || pseudowire.is_some() || mixed.is_some() {
                 prop_assert_eq!(general.macs(), &macs[..]);
             }
         } else {
             prop_assert_eq!((screened4, screened6, tunnel), (None, None, None));
-            prop_assert_eq!(pseudowire, None);
+            prop_assert_eq!((pseudowire, mixed), (None, None));
         }
         Ok(took)
+    }
+
+    /// The IPv6 form of `a` in [`addrs`].
+    fn wide(a: u32) -> u128 {
+        0x2001_0db8_u128 << 96 | u128::from(a)
     }
 
     /// IPv4 addresses, or IPv6 ones when `v6` (the IPv4 ones in their low bits).
     fn addrs(v6: bool, src: u32, dst: u32) -> (IpAddr, IpAddr) {
         if v6 {
-            let wide = |a: u32| IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(a)));
-            (wide(src), wide(dst))
+            let ip6 = |a: u32| IpAddr::V6(Ipv6Addr::from(wide(a)));
+            (ip6(src), ip6(dst))
         } else {
             (Ipv4Addr::from(src).into(), Ipv4Addr::from(dst).into())
         }
@@ -890,6 +930,11 @@ mod test {
             let screened = common_tunnel_ipv4(&frame);
             prop_assert_eq!(screened.map(|t| t.layers), want);
             prop_assert_eq!(screened.and_then(|t| t.inner_eth), None);
+            let mixed = common_tunnel_ipv4_ipv6(&frame);
+            let want = (fast && v6 == (false, true))
+                .then_some(([outer.0, outer.1], [wide(inner.0), wide(inner.1)]));
+            prop_assert_eq!(mixed.map(|t| (t.outer, t.inner)), want);
+            prop_assert_eq!(mixed.and_then(|t| t.inner_eth), None);
         }
 
         #[test]
@@ -1109,6 +1154,12 @@ mod test {
             let inner_eth = screened.and_then(|t| t.inner_eth).and_then(|at| frame.get(at..at + 12));
             let macs = [INNER_MACS.1, INNER_MACS.0].concat();
             prop_assert_eq!(inner_eth, screened.is_some().then_some(&macs[..]));
+            let mixed = common_tunnel_ipv4_ipv6(&frame);
+            let want = (fast && v6 == (false, true))
+                .then_some(([outer.0, outer.1], [wide(inner.0), wide(inner.1)]));
+            prop_assert_eq!(mixed.map(|t| (t.outer, t.inner)), want);
+            let inner_eth = mixed.and_then(|t| t.inner_eth).and_then(|at| frame.get(at..at + 12));
+            prop_assert_eq!(inner_eth, mixed.is_some().then_some(&macs[..]));
         }
 
         #[test]

@@ -30,8 +30,8 @@ pub use dissect::{
     dissect, dissect_general, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS,
 };
 pub use fast::{
-    common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, mac_pair, mac_words,
-    PseudowireV4, TunnelV4,
+    common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
+    mac_pair, mac_words, PseudowireV4, TunnelV4, TunnelV4V6,
 };
 
 /// Most IP layers recorded per frame (outer + tunnelled inner ones).
@@ -183,6 +183,13 @@ impl Dissection {
     #[inline(always)]
     pub fn two_v4(&self) -> Option<[[u32; 2]; 2]> {
         (self.ip_count == 2 && self.v6_layers == 0).then_some([self.v4[0], self.v4[1]])
+    }
+
+    /// The addresses (`(outer, inner)`) of a frame whose only IP layers are
+    /// IPv4 outside and IPv6 inside, as [`common_tunnel_ipv4_ipv6`] screens them.
+    #[inline(always)]
+    pub fn ipv4_ipv6(&self) -> Option<([u32; 2], [u128; 2])> {
+        (self.ip_count == 2 && self.v6_layers == 0b10).then_some((self.v4[0], self.v6[1]))
     }
 
     /// [`Self::single_v4`] for a frame whose only IP layer is IPv6.

@@ -240,6 +240,19 @@ impl TableReplica {
         }
     }
 
+    /// [`Self::hash_v4_tunnel`] for a frame whose only IP layers are IPv4
+    /// `outer` and IPv6 `inner` (screened by
+    /// [`crate::parse::common_tunnel_ipv4_ipv6`]).
+    #[inline(always)]
+    pub fn hash_v4_v6_tunnel(&self, outer: [u32; 2], inner: &[u128; 2], kh: &mut KeyHashes) {
+        if !self.exact4.is_empty() {
+            kh.0[0] = hash_pair(&self.exact4, outer[0], outer[1]);
+        }
+        if !self.exact6.is_empty() {
+            kh.0[1] = hash_pair(&self.exact6, inner[0], inner[1]);
+        }
+    }
+
     /// [`Self::hash_v4`] for a frame whose only IP layer is IPv6 `[src, dst]`
     /// (screened by [`crate::parse::common_ipv6`]).
     #[inline(always)]
@@ -308,6 +321,24 @@ impl TableReplica {
             [*v6],
             kh,
         )
+    }
+
+    /// [`Self::may_match_v4`] for a frame whose only IP layers are IPv4
+    /// `outer` and IPv6 `inner` (hashed by [`Self::hash_v4_v6_tunnel`]).
+    #[inline(always)]
+    pub fn may_match_v4_v6_tunnel(
+        &self,
+        outer: [u32; 2],
+        inner: &[u128; 2],
+        kh: &KeyHashes,
+    ) -> bool {
+        let [[o_src, o_dst], [i_src, i_dst], ..] = kh.0;
+        // Both layers' entries start loading: no short-circuit between them.
+        let exact = pass_and_prefetch(&self.exact4, o_src, o_dst)
+            | pass_and_prefetch(&self.exact6, i_src, i_dst);
+        exact
+            || (self.has_cidr4 && single_may_match_cidr(&self.cidr4, outer[0], outer[1]))
+            || (self.has_cidr6 && single_may_match_cidr(&self.cidr6, inner[0], inner[1]))
     }
 
     /// The MAC part of [`Self::may_match`] for a frame whose only MAC pair is
