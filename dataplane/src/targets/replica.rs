@@ -245,9 +245,7 @@ impl TableReplica {
     /// [`crate::parse::common_tunnel_ipv4_ipv6`]).
     #[inline(always)]
     pub fn hash_v4_v6_tunnel(&self, outer: [u32; 2], inner: &[u128; 2], kh: &mut KeyHashes) {
-        if !self.exact4.is_empty() {
-            kh.0[0] = hash_pair(&self.exact4, outer[0], outer[1]);
-        }
+        self.hash_v4(outer, kh);
         if !self.exact6.is_empty() {
             kh.0[1] = hash_pair(&self.exact6, inner[0], inner[1]);
         }

@@ -89,25 +89,21 @@ struct Args {
 impl Args {
     /// The one encapsulation the flags pick (the `encap` group allows one).
     fn encap(&self) -> Encap {
-        if self.gtpu {
-            Encap::Gtpu {
-                pdu_session: self.pdu_session,
-            }
-        } else if self.vxlan {
-            Encap::Vxlan
-        } else if self.erspan {
-            Encap::Erspan
-        } else if self.gre {
-            Encap::Gre
-        } else if self.pppoe {
-            Encap::Pppoe
-        } else if self.ipip {
-            Encap::IpIp
-        } else if self.pseudowire {
-            Encap::Pseudowire
-        } else {
-            Encap::Plain
-        }
+        let gtpu = Encap::Gtpu {
+            pdu_session: self.pdu_session,
+        };
+        [
+            (self.gtpu, gtpu),
+            (self.vxlan, Encap::Vxlan),
+            (self.erspan, Encap::Erspan),
+            (self.gre, Encap::Gre),
+            (self.pppoe, Encap::Pppoe),
+            (self.ipip, Encap::IpIp),
+            (self.pseudowire, Encap::Pseudowire),
+        ]
+        .into_iter()
+        .find_map(|(flag, encap)| flag.then_some(encap))
+        .unwrap_or(Encap::Plain)
     }
 }
 
