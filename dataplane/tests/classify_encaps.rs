@@ -428,6 +428,55 @@ pub(crate) fn corpus() -> Vec<Case> {
                 .tcp(1, 2),
             vec![],
         ),
+        // Tunnels over IPv6 (screened, as are those above): either layer,
+        // either family inside, by address, prefix or MAC.
+        case(
+            "gtpu ipv4 inside ipv6 inner to target",
+            e().ipv6(o6(30), o6(31)).gtpu(15).ipv4(o4(98), t4).udp(1, 2),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "gtpu ipv6 inside ipv6 outer from target",
+            e().vlan(7)
+                .ipv6(t6, o6(32))
+                .gtpu_with(16, None, 1)
+                .ipv6(o6(33), o6(34))
+                .tcp(1, 2),
+            vec![(101, From)],
+        ),
+        case(
+            "4in6 cidr inner",
+            e().ipv6(o6(35), o6(36))
+                .ipv4(Ipv4Addr::new(172, 20, 0, 9), o4(99))
+                .icmp(),
+            vec![(102, From)],
+        ),
+        case(
+            "vxlan over ipv6 inner mac to target",
+            e().ipv6(o6(37), o6(38))
+                .vxlan(46)
+                .inner_ethernet(A, M_T)
+                .ipv4(o4(100), o4(101))
+                .udp(1, 2),
+            vec![(104, To)],
+        ),
+        case(
+            "gre over ipv6 cidr outer",
+            e().ipv6(o6(39), six(0xff, 6))
+                .gre()
+                .ipv6(o6(40), o6(41))
+                .udp(1, 2),
+            vec![(103, To)],
+        ),
+        case(
+            "gtpu over ipv6 other",
+            Frame::ethernet(B, A)
+                .ipv6(o6(42), o6(43))
+                .gtpu(17)
+                .ipv4(o4(102), o4(103))
+                .tcp(1, 2),
+            vec![],
+        ),
         // MPLS pseudowires: IPv4 inside is screened, with both MAC pairs.
         case(
             "pseudowire to target",

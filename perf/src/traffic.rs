@@ -81,6 +81,15 @@ pub enum Encap {
     Pseudowire,
 }
 
+/// The IP family of a tunnel's outer header: the transport network's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Underlay {
+    /// IPv4, from 192.0.2.x to 198.51.100.1.
+    Ipv4,
+    /// IPv6, the same addresses in 64:ff9b::/96 ([`ipv6_of`]): 20 bytes more.
+    Ipv6,
+}
+
 impl Encap {
     /// The frame of flow `(src, dst)`, `(sport, dport)` over UDP, carried this
     /// way. `id` numbers the tunnel (TEID, VNI, session) and picks its outer
@@ -89,12 +98,25 @@ impl Encap {
     /// IPv6): plain 60 bytes (64 on the wire with the FCS), PPPoE 72, IP in
     /// IP 80, pseudowire 82, GRE 88, GTP-U 96 (104 with the PDU session
     /// container), VXLAN and ERSPAN 110.
-    pub fn frame(
+    pub fn frame(self, flow: (IpAddr, IpAddr), ports: (u16, u16), id: u32) -> Vec<u8> {
+        self.frame_over(Underlay::Ipv4, flow, ports, id)
+    }
+
+    /// Whether the encapsulation has an outer IP header (an [`Underlay`]).
+    pub fn is_ip_tunnel(self) -> bool {
+        !matches!(self, Encap::Plain | Encap::Pppoe | Encap::Pseudowire)
+    }
+
+    /// [`Self::frame`] with a tunnel's outer header in `underlay` (ignored
+    /// by the encapsulations without one).
+    pub fn frame_over(
         self,
+        underlay: Underlay,
         (src, dst): (IpAddr, IpAddr),
         (sport, dport): (u16, u16),
         id: u32,
     ) -> Vec<u8> {
+        let tunnel_outer = |id| tunnel_outer(underlay, id);
         let link = match self {
             Encap::Plain => Frame::ethernet(MAC_A, MAC_B),
             Encap::Pppoe => Frame::ethernet(MAC_A, MAC_B)
@@ -131,14 +153,19 @@ const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 2];
 const INNER_MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 3];
 const INNER_MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 4];
 
-/// The outer Ethernet and IPv4 of a tunnel frame: from 192.0.2.x (x the low
-/// byte of `id`) to 198.51.100.1.
-fn tunnel_outer(id: u32) -> Frame {
+/// The outer Ethernet and IP header of a tunnel frame: from 192.0.2.x (x the
+/// low byte of `id`) to 198.51.100.1, in `underlay`'s family.
+fn tunnel_outer(underlay: Underlay, id: u32) -> Frame {
     let [_, _, _, node] = id.to_be_bytes();
-    Frame::ethernet(MAC_A, MAC_B).ipv4(
+    let (src, dst) = (
         Ipv4Addr::new(192, 0, 2, node),
         Ipv4Addr::new(198, 51, 100, 1),
-    )
+    );
+    let eth = Frame::ethernet(MAC_A, MAC_B);
+    match underlay {
+        Underlay::Ipv4 => eth.ipv4(src, dst),
+        Underlay::Ipv6 => eth.ipv6(ipv6_of(src), ipv6_of(dst)),
+    }
 }
 
 /// A random non-target flow: 10.0.0.0/8 → 198.18.0.0/15, UDP to port 53.
@@ -250,6 +277,20 @@ mod test {
         assert_eq!(ipip.len(), 80);
         dissect(&ipip, &mut d).unwrap();
         assert_eq!(d.ips().nth(1), Some(IpPair::V4 { src, dst }));
+        let over6 = Encap::Gtpu { pdu_session: false }.frame_over(
+            Underlay::Ipv6,
+            (src.into(), dst.into()),
+            (1234, 53),
+            9,
+        );
+        assert_eq!(over6.len(), 116);
+        dissect(&over6, &mut d).unwrap();
+        let outer = IpPair::V6 {
+            src: ipv6_of(Ipv4Addr::new(192, 0, 2, 9)),
+            dst: ipv6_of(Ipv4Addr::new(198, 51, 100, 1)),
+        };
+        let want = vec![outer, IpPair::V4 { src, dst }];
+        assert_eq!(d.ips().collect::<Vec<_>>(), want);
         let pw = Encap::Pseudowire.frame((src.into(), dst.into()), (1234, 53), 0xf_ffff);
         assert_eq!(pw.len(), 82);
         dissect(&pw, &mut d).unwrap();

@@ -4,7 +4,8 @@
 //! address a line (`dp_bench --targets N` provisions the first N). One of
 //! `--pppoe`, `--gtpu`, `--gre`, `--ipip`, `--pseudowire`, `--vxlan` or
 //! `--erspan` carries every frame in that encapsulation. With `--ipv6` the same flows are IPv6 (inside the
-//! tunnel, with one), their addresses and the targets in 64:ff9b::/96.
+//! tunnel, with one), their addresses and the targets in 64:ff9b::/96;
+//! `--ipv6-transport` puts a tunnel's outer header in IPv6 too.
 //!
 //! Matching packets use only the first `--hot-targets` targets, so every run
 //! provisioning at least that many sees the same match rate.
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use dataplane::synth::write_pcap;
-use perf::traffic::{background_flow, ipv6_of, target_addr, Encap, Rng, MAX_TARGETS};
+use perf::traffic::{background_flow, ipv6_of, target_addr, Encap, Rng, Underlay, MAX_TARGETS};
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate the perf/run.sh capture and target list")]
@@ -77,10 +78,15 @@ struct Args {
     /// metro or VPLS core does.
     #[arg(long, group = "encap")]
     pseudowire: bool,
-    /// IPv6 flows (with a tunnel, IPv6 inside IPv4 tunnels), addresses and targets
+    /// IPv6 flows (with a tunnel, IPv6 inside it), addresses and targets
     /// in 64:ff9b::/96.
     #[arg(long)]
     ipv6: bool,
+    /// With a tunnel that has an outer IP header (GTP-U, GRE, IP in IP,
+    /// VXLAN, ERSPAN): that header in IPv6 (64:ff9b::/96), as on an IPv6
+    /// transport network.
+    #[arg(long)]
+    ipv6_transport: bool,
     /// Seed: same seed, same files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -121,6 +127,15 @@ fn main() -> Result<()> {
     ensure!(a.packets > 0 && a.flows > 0, "need packets and flows");
 
     let encap = a.encap();
+    ensure!(
+        !a.ipv6_transport || encap.is_ip_tunnel(),
+        "--ipv6-transport needs --gtpu, --gre, --ipip, --vxlan or --erspan"
+    );
+    let underlay = if a.ipv6_transport {
+        Underlay::Ipv6
+    } else {
+        Underlay::Ipv4
+    };
     let family = |v4: Ipv4Addr| -> IpAddr {
         if a.ipv6 {
             ipv6_of(v4).into()
@@ -152,7 +167,7 @@ fn main() -> Result<()> {
             let (src, dst) = (family(src), family(dst));
             (
                 start_ns + k * 1000,
-                encap.frame((src, dst), (sp, dp), flow as u32),
+                encap.frame_over(underlay, (src, dst), (sp, dp), flow as u32),
             )
         })
         .collect();
