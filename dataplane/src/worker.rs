@@ -1,8 +1,8 @@
 //! The poll loop of one worker on a pinned core: apply table updates, receive a
 //! burst, then per chunk of it read every frame's addresses (a common IPv4
-//! frame, IPv4 or IPv6 in a GTP-U, GRE, IP-in-IP, VXLAN or ERSPAN tunnel in IPv4,
-//! a common IPv6 frame, or IPv4 in an MPLS pseudowire is only screened, any other
-//! dissected), hash them and prefetch their filter lines; then pass every frame
+//! or IPv6 frame, IPv4 or IPv6 in a GTP-U, GRE, IP-in-IP, VXLAN or ERSPAN
+//! tunnel in IPv4 or IPv6, or IPv4 in an MPLS pseudowire is only screened, any
+//! other dissected), hash them and prefetch their filter lines; then pass every frame
 //! through the filters; then dissect and classify the few that may match and
 //! hand off the matches. No allocation, lock, log or syscall per packet;
 //! counters go to shared atomics once per burst.
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
     common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
-    dissect, mac_words, Dissection, ParseError, TunnelV4V6,
+    common_tunnel_ipv6, dissect, mac_words, Addrs, Dissection, ParseError, TunnelV4V6, TunnelV6,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica};
@@ -151,6 +151,9 @@ struct Scratch {
     /// Outer and inner addresses of the frames [`common_tunnel_ipv4_ipv6`]
     /// screened.
     tunnel6: [([u32; 2], [u128; 2]); CHUNK],
+    /// Outer and inner addresses of the frames [`common_tunnel_ipv6`]
+    /// screened.
+    over6: [([u128; 2], Addrs); CHUNK],
     kh: [KeyHashes; CHUNK],
     /// Dissections of the other frames, and of screened frames that may match.
     d: [Dissection; CHUNK],
@@ -172,6 +175,7 @@ impl Default for BurstPath {
                 v6: [[0; 2]; CHUNK],
                 tunnel: [[[0; 2]; 2]; CHUNK],
                 tunnel6: [([0; 2], [0; 2]); CHUNK],
+                over6: [([0; 2], Addrs::V4([0; 2])); CHUNK],
                 kh: [KeyHashes::default(); CHUNK],
                 d: [Dissection::default(); CHUNK],
                 matches: Matches::new(),
@@ -244,12 +248,14 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
         // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4
         // is tried first (on most links nearly every frame), then IPv4 in
         // a tunnel (a mobile core's user plane, a traffic mirror), then IPv6,
-        // then IPv6 in a tunnel in IPv4, then IPv4 in a pseudowire (a metro
-        // core).
+        // then IPv6 in a tunnel in IPv4, then either in a tunnel in IPv6,
+        // then IPv4 in a pseudowire (a metro core).
         let (mut screened4, mut screened6, mut dissected) = (0u32, 0u32, 0u32);
         // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`),
-        // and as IPv6 in one (in `s.tunnel6`).
+        // as IPv6 in one (in `s.tunnel6`), and as a tunnel in IPv6 (in
+        // `s.over6`).
         let (mut screened_tunnel, mut screened_tunnel6) = (0u32, 0u32);
+        let mut screened_over6 = 0u32;
         // Screened frames the MAC filter lets through (stage 2's MAC part, done
         // here with the frame at hand).
         let mut mac_pass = 0u32;
@@ -281,6 +287,13 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 cx.tables.hash_v4_v6_tunnel(t.outer, &t.inner, kh);
                 screened_tunnel6 |= 1 << j;
                 mac_pass |= macs.bit(frame, t.inner_eth) << j;
+            } else if let Some(inner_eth) = s
+                .over6
+                .get_mut(j)
+                .and_then(|layers| screen_tunnel_ipv6(frame, cx.tables, layers, kh))
+            {
+                screened_over6 |= 1 << j;
+                mac_pass |= macs.bit(frame, inner_eth) << j;
             } else if let (Some(pw), Some(v4)) = (common_pseudowire_ipv4(frame), s.v4.get_mut(j)) {
                 *v4 = pw.addrs;
                 cx.tables.hash_v4(pw.addrs, kh);
@@ -309,6 +322,11 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 candidates |= u32::from(cx.tables.may_match_v4_v6_tunnel(*outer, inner, kh)) << j;
             }
         }
+        for j in bits(screened_over6) {
+            if let (Some((outer, inner)), Some(kh)) = (s.over6.get(j), s.kh.get(j)) {
+                candidates |= u32::from(cx.tables.may_match_v6_tunnel(outer, inner, kh)) << j;
+            }
+        }
         for j in bits(screened6) {
             if let (Some(v6), Some(kh)) = (s.v6.get(j), s.kh.get(j)) {
                 candidates |= u32::from(cx.tables.may_match_v6(v6, kh)) << j;
@@ -324,7 +342,9 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 continue;
             };
             let i = start + j;
-            if (screened4 | screened6 | screened_tunnel | screened_tunnel6) & (1 << j) != 0 {
+            let screened =
+                screened4 | screened6 | screened_tunnel | screened_tunnel6 | screened_over6;
+            if screened & (1 << j) != 0 {
                 if let Err(e) = dissect(b.frame(i), d) {
                     // Not reached: the screens pass only frames dissect takes.
                     parse_error(cx.t, e);
@@ -385,6 +405,28 @@ impl MacScreen<'_> {
 #[inline(never)]
 fn screen_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
     common_tunnel_ipv4_ipv6(frame)
+}
+
+/// Stage 1 for a tunnel in IPv6 ([`common_tunnel_ipv6`]): its layers into
+/// `layers`, their hashes into `kh`, and the inner Ethernet header's offset,
+/// if any; None for any other frame. Out of line, as
+/// [`screen_tunnel_ipv4_ipv6`], and hashing here, where the layers are at
+/// hand.
+#[inline(never)]
+fn screen_tunnel_ipv6(
+    frame: &[u8],
+    tables: &TableReplica,
+    layers: &mut ([u128; 2], Addrs),
+    kh: &mut KeyHashes,
+) -> Option<Option<usize>> {
+    let TunnelV6 {
+        outer,
+        inner,
+        inner_eth,
+    } = common_tunnel_ipv6(frame)?;
+    *layers = (outer, inner);
+    tables.hash_v6_tunnel(outer, &inner, kh);
+    Some(inner_eth)
 }
 
 /// Stage 1 for a frame the screens declined (tunnels, IPv4 options, fragments,

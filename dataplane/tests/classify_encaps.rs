@@ -469,6 +469,24 @@ pub(crate) fn corpus() -> Vec<Case> {
             vec![(103, To)],
         ),
         case(
+            "4in6 inner from target",
+            e().ipv6(o6(44), o6(45)).ipv4(t4, o4(104)).tcp(1, 2),
+            vec![(100, From), (105, From)],
+        ),
+        case(
+            "gre over ipv6 inner ipv6 from target",
+            e().ipv6(o6(46), o6(47)).gre().ipv6(t6, o6(48)).udp(1, 2),
+            vec![(101, From)],
+        ),
+        case(
+            "gtpu ipv6 inside ipv6 cidr inner",
+            e().ipv6(o6(49), o6(50))
+                .gtpu(18)
+                .ipv6(o6(51), six(0xff, 7))
+                .udp(1, 2),
+            vec![(103, To)],
+        ),
+        case(
             "gtpu over ipv6 other",
             Frame::ethernet(B, A)
                 .ipv6(o6(42), o6(43))

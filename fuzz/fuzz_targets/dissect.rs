@@ -2,7 +2,7 @@
 //! stay inside the frame, and its fast path must agree with the general walker
 //! (`dissect_general`) on every input, also when the output still holds the
 //! layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
-//! `common_ipv6`, `common_tunnel_ipv4`, `common_tunnel_ipv4_ipv6`,
+//! `common_ipv6`, `common_tunnel_ipv4`, `common_tunnel_ipv4_ipv6`, `common_tunnel_ipv6`,
 //! `common_pseudowire_ipv4`) must pass only
 //! frames the walker dissects to those IP layers and MAC pairs.
 //!
@@ -15,8 +15,7 @@ use std::sync::OnceLock;
 
 use dataplane::parse::{
     common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
-    dissect, dissect_general, mac_pair, Dissection,
-    ParseError,
+    common_tunnel_ipv6, dissect, dissect_general, mac_pair, Dissection, ParseError,
 };
 use dataplane::synth::Frame;
 use libfuzzer_sys::fuzz_target;
@@ -64,15 +63,32 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(t) = common_tunnel_ipv4(data) {
         check_screened(data, t.inner_eth, want, &general);
-        assert_eq!(general.two_v4(), Some(t.layers), "screened addresses differ");
+        assert_eq!(
+            general.two_v4(),
+            Some(t.layers),
+            "screened addresses differ"
+        );
     }
     if let Some(t) = common_tunnel_ipv4_ipv6(data) {
         check_screened(data, t.inner_eth, want, &general);
-        assert_eq!(general.ipv4_ipv6(), Some((t.outer, t.inner)), "screened addresses differ");
+        assert_eq!(
+            general.ipv4_ipv6(),
+            Some((t.outer, t.inner)),
+            "screened addresses differ"
+        );
+    }
+    if let Some(t) = common_tunnel_ipv6(data) {
+        check_screened(data, t.inner_eth, want, &general);
+        let addrs = Some((t.outer, t.inner));
+        assert_eq!(general.ipv6_tunnel(), addrs, "screened addresses differ");
     }
     if let Some(p) = common_pseudowire_ipv4(data) {
         check_screened(data, Some(p.inner_eth), want, &general);
-        assert_eq!(general.single_v4(), Some(p.addrs), "screened addresses differ");
+        assert_eq!(
+            general.single_v4(),
+            Some(p.addrs),
+            "screened addresses differ"
+        );
     }
 });
 

@@ -69,6 +69,17 @@ fn main() -> std::io::Result<()> {
         ),
         ("ipip", inner4(eth().ipv4(a4, b4))),
         ("6in4", eth().ipv4(a4, b4).ipv6(a6, b6).icmp()),
+        ("4in6", inner4(eth().ipv6(a6, b6))),
+        ("gtpu-over-ipv6", inner4(eth().ipv6(a6, b6).gtpu(0x4321))),
+        (
+            "vxlan-over-ipv6",
+            eth()
+                .ipv6(a6, b6)
+                .vxlan(43)
+                .inner_ethernet([4; 6], [5; 6])
+                .ipv6(a6, b6)
+                .udp(1, 2),
+        ),
         ("pppoe-ipv4", eth().pppoe(9).ipv4(a4, b4).tcp(1, 2)),
         ("pppoe-ipv6", eth().pppoe(9).ipv6(a6, b6).udp(1, 2)),
         ("gre-ipv4", inner4(eth().ipv4(a4, b4).gre())),
@@ -103,10 +114,7 @@ fn main() -> std::io::Result<()> {
                     .inner_ethernet([4; 6], [5; 6]),
             ),
         ),
-        (
-            "gtpu",
-            inner4(eth().ipv4(a4, b4).gtpu(0x1234)),
-        ),
+        ("gtpu", inner4(eth().ipv4(a4, b4).gtpu(0x1234))),
         (
             "gtpu-ext",
             eth()

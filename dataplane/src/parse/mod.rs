@@ -31,7 +31,7 @@ pub use dissect::{
 };
 pub use fast::{
     common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
-    mac_pair, mac_words, PseudowireV4, TunnelV4, TunnelV4V6,
+    common_tunnel_ipv6, mac_pair, mac_words, Addrs, PseudowireV4, TunnelV4, TunnelV4V6, TunnelV6,
 };
 
 /// Most IP layers recorded per frame (outer + tunnelled inner ones).
@@ -190,6 +190,18 @@ impl Dissection {
     #[inline(always)]
     pub fn ipv4_ipv6(&self) -> Option<([u32; 2], [u128; 2])> {
         (self.ip_count == 2 && self.v6_layers == 0b10).then_some((self.v4[0], self.v6[1]))
+    }
+
+    /// The addresses (`(outer, inner)`) of a frame whose only IP layers are
+    /// IPv6 outside and either family inside, as [`common_tunnel_ipv6`]
+    /// screens them.
+    pub fn ipv6_tunnel(&self) -> Option<([u128; 2], Addrs)> {
+        let inner = if self.v6_layers & 0b10 != 0 {
+            Addrs::V6(self.v6[1])
+        } else {
+            Addrs::V4(self.v4[1])
+        };
+        (self.ip_count == 2 && self.v6_layers & 1 != 0).then_some((self.v6[0], inner))
     }
 
     /// [`Self::single_v4`] for a frame whose only IP layer is IPv6.

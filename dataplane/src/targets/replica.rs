@@ -9,7 +9,7 @@ use super::matches::Matches;
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
 use super::{Direction, InterceptSpec, Slot, Target, Update};
-use crate::parse::{Dissection, IpKeys, MacPair, MAX_IP_LAYERS};
+use crate::parse::{Addrs, Dissection, IpKeys, MacPair, MAX_IP_LAYERS};
 
 /// The hashes of a frame's addresses (src and dst per IP layer) under the exact
 /// tables' seeds: computed once by [`TableReplica::hash_keys`], reused by the
@@ -251,6 +251,23 @@ impl TableReplica {
         }
     }
 
+    /// [`Self::hash_v4_tunnel`] for a frame whose only IP layers are IPv6
+    /// `outer` and `inner` of either family (screened by
+    /// [`crate::parse::common_tunnel_ipv6`]).
+    #[inline(always)]
+    pub fn hash_v6_tunnel(&self, outer: [u128; 2], inner: &Addrs, kh: &mut KeyHashes) {
+        self.hash_v6(outer, kh);
+        match *inner {
+            Addrs::V4([src, dst]) if !self.exact4.is_empty() => {
+                kh.0[1] = hash_pair(&self.exact4, src, dst);
+            }
+            Addrs::V6([src, dst]) if !self.exact6.is_empty() => {
+                kh.0[1] = hash_pair(&self.exact6, src, dst);
+            }
+            _ => {}
+        }
+    }
+
     /// [`Self::hash_v4`] for a frame whose only IP layer is IPv6 `[src, dst]`
     /// (screened by [`crate::parse::common_ipv6`]).
     #[inline(always)]
@@ -337,6 +354,30 @@ impl TableReplica {
         exact
             || (self.has_cidr4 && single_may_match_cidr(&self.cidr4, outer[0], outer[1]))
             || (self.has_cidr6 && single_may_match_cidr(&self.cidr6, inner[0], inner[1]))
+    }
+
+    /// [`Self::may_match_v4`] for a frame whose only IP layers are IPv6
+    /// `outer` and `inner` of either family (hashed by
+    /// [`Self::hash_v6_tunnel`]).
+    #[inline(always)]
+    pub fn may_match_v6_tunnel(&self, outer: &[u128; 2], inner: &Addrs, kh: &KeyHashes) -> bool {
+        let [[o_src, o_dst], [i_src, i_dst], ..] = kh.0;
+        let inner_table_passes = match inner {
+            Addrs::V4(_) => pass_and_prefetch(&self.exact4, i_src, i_dst),
+            Addrs::V6(_) => pass_and_prefetch(&self.exact6, i_src, i_dst),
+        };
+        // Both layers' entries start loading: no short-circuit between them.
+        let exact = pass_and_prefetch(&self.exact6, o_src, o_dst) | inner_table_passes;
+        exact
+            || (self.has_cidr6 && single_may_match_cidr(&self.cidr6, outer[0], outer[1]))
+            || match *inner {
+                Addrs::V4([src, dst]) => {
+                    self.has_cidr4 && single_may_match_cidr(&self.cidr4, src, dst)
+                }
+                Addrs::V6([src, dst]) => {
+                    self.has_cidr6 && single_may_match_cidr(&self.cidr6, src, dst)
+                }
+            }
     }
 
     /// The MAC part of [`Self::may_match`] for a frame whose only MAC pair is
