@@ -1,10 +1,10 @@
 //! The poll loop of one worker on a pinned core: apply table updates, receive a
 //! burst, then per chunk of it read every frame's addresses (a common IPv4
 //! or IPv6 frame, IPv4 or IPv6 in a GTP-U, GRE, IP-in-IP, VXLAN or ERSPAN
-//! tunnel in IPv4 or IPv6, or IPv4 in an MPLS pseudowire is only screened, any
-//! other dissected), hash them and prefetch their filter lines; then pass every frame
-//! through the filters; then dissect and classify the few that may match and
-//! hand off the matches. No allocation, lock, log or syscall per packet;
+//! tunnel in IPv4 or IPv6, or IPv4 in an MPLS pseudowire is only screened,
+//! any other dissected), hash them and prefetch their filter lines; then
+//! pass every frame through the filters; then dissect and classify the few
+//! that may match and hand off the matches. No allocation, lock, log or syscall per packet;
 //! counters go to shared atomics once per burst.
 #![forbid(unsafe_code)]
 

@@ -283,7 +283,8 @@ pub struct TunnelV4 {
 /// such a frame `dissect` succeeds with exactly these two IP layers and, as
 /// its MAC pairs, [`mac_pair`]`(frame)` and, for a mirror tunnel, the
 /// [`mac_pair`] at `inner_eth`. None for every other frame (an IPv6 layer
-/// included: [`common_tunnel_ipv4_ipv6`] screens IPv6 inside).
+/// included: [`common_tunnel_ipv4_ipv6`] screens IPv6 inside,
+/// [`common_tunnel_ipv6`] IPv6 outside).
 #[inline(always)]
 pub fn common_tunnel_ipv4(frame: &[u8]) -> Option<TunnelV4> {
     match tunnel_in::<true>(EtherType::Ipv4, frame)? {
