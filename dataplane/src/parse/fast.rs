@@ -279,7 +279,7 @@ pub struct TunnelV4 {
 }
 
 /// The layers of a frame that [`dissect`](super::dissect)'s fast path takes
-/// in a tunnel (see [`common_tunnel`]) when both its IP layers are IPv4: on
+/// in one tunnel when both its IP layers are IPv4: on
 /// such a frame `dissect` succeeds with exactly these two IP layers and, as
 /// its MAC pairs, [`mac_pair`]`(frame)` and, for a mirror tunnel, the
 /// [`mac_pair`] at `inner_eth`. None for every other frame (an IPv6 layer
