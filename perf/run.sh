@@ -6,8 +6,10 @@
 #   perf/run.sh [--short]      DURATION=secs overrides the per-run duration (default 10),
 #                              REPEAT=n the runs per configuration (default 1; the best counts),
 #                              ENCAPS="gtpu gre ..." the encapsulations (gen_traffic's flags:
-#                              gtpu pppoe gre ipip pseudowire vxlan erspan; the default, all
-#                              of them, or gtpu alone with --short; "" none).
+#                              gtpu pppoe gre ipip pseudowire vxlan erspan, and an IP tunnel's
+#                              name with -over-ipv6 for its IPv6-transport form; the default,
+#                              all of those and gtpu-over-ipv6 vxlan-over-ipv6, or gtpu alone
+#                              with --short; "" none).
 #
 # --short (CI): 3-second runs, best of 2 (a shared 2-core machine's load comes and goes:
 # best-of-n compares each side at its least disturbed); exits non-zero only if
@@ -52,16 +54,22 @@ vdev="net_pcap0,rx_pcap=$work/traffic.pcap,infinite_rx=1"
 # user plane, a broadband access network, site tunnels, a metro core, traffic
 # mirrors); their targets are among the first 1000 of targets.txt, which
 # provisions them.
+# A tunnel's -over-ipv6 form carries its outer header in IPv6 (a transport
+# network on IPv6).
 known_encaps="gtpu pppoe gre ipip pseudowire vxlan erspan"
-default_encaps="$known_encaps"
+ip_tunnels="gtpu gre ipip vxlan erspan"
+default_encaps="$known_encaps gtpu-over-ipv6 vxlan-over-ipv6"
 ((short)) && default_encaps=gtpu
 read -r -a encaps <<<"${ENCAPS-$default_encaps}"
 for e in "${encaps[@]}"; do
-    if [[ " $known_encaps " != *" $e "* ]]; then
-        echo "perf/run.sh: unknown encapsulation '$e' in ENCAPS (known: $known_encaps)" >&2
+    flags=("--$e")
+    if [[ "$e" == *-over-ipv6 && " $ip_tunnels " == *" ${e%-over-ipv6} "* ]]; then
+        flags=("--${e%-over-ipv6}" --ipv6-transport)
+    elif [[ " $known_encaps " != *" $e "* ]]; then
+        echo "perf/run.sh: unknown encapsulation '$e' in ENCAPS (known: $known_encaps, and ${ip_tunnels// /, } with -over-ipv6)" >&2
         exit 2
     fi
-    "$bin/gen_traffic" --out "$work/$e.pcap" --targets-out "$work/$e-targets.txt" --targets 1000 "--$e"
+    "$bin/gen_traffic" --out "$work/$e.pcap" --targets-out "$work/$e-targets.txt" --targets 1000 "${flags[@]}"
 done
 encap_vdev() { echo "net_pcap0,rx_pcap=$work/$1.pcap,infinite_rx=1"; }
 eal=(--no-huge -m 1024 --no-pci -l 0-1 --no-telemetry --log-level=lib.eal:warning)
