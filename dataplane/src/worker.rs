@@ -4,8 +4,8 @@
 //! tunnel in IPv4 or IPv6, or IPv4 in an MPLS pseudowire is only screened,
 //! any other dissected), hash them and prefetch their filter lines; then
 //! pass every frame through the filters; then dissect and classify the few
-//! that may match and hand off the matches. No allocation, lock, log or syscall per packet;
-//! counters go to shared atomics once per burst.
+//! that may match and hand off the matches. No allocation, lock, log or
+//! syscall per packet; counters go to shared atomics once per burst.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::AtomicBool;

@@ -116,23 +116,22 @@ impl Encap {
         (sport, dport): (u16, u16),
         id: u32,
     ) -> Vec<u8> {
-        let tunnel_outer = |id| tunnel_outer(underlay, id);
         let link = match self {
             Encap::Plain => Frame::ethernet(MAC_A, MAC_B),
             Encap::Pppoe => Frame::ethernet(MAC_A, MAC_B)
                 .vlan((id & 0xfff) as u16)
                 .pppoe(id as u16),
             Encap::Gtpu { pdu_session } => {
-                tunnel_outer(id).gtpu_with(id, None, u8::from(pdu_session))
+                tunnel_outer(underlay, id).gtpu_with(id, None, u8::from(pdu_session))
             }
-            Encap::Gre => tunnel_outer(id).gre_with(false, Some(id), None),
-            Encap::Vxlan => tunnel_outer(id)
+            Encap::Gre => tunnel_outer(underlay, id).gre_with(false, Some(id), None),
+            Encap::Vxlan => tunnel_outer(underlay, id)
                 .vxlan(id & 0x00ff_ffff)
                 .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
-            Encap::Erspan => tunnel_outer(id)
+            Encap::Erspan => tunnel_outer(underlay, id)
                 .erspan2((id & 0x3ff) as u16)
                 .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
-            Encap::IpIp => tunnel_outer(id),
+            Encap::IpIp => tunnel_outer(underlay, id),
             Encap::Pseudowire => Frame::ethernet(MAC_A, MAC_B)
                 // Labels 0-15 are reserved.
                 .mpls(&[16 + id % 0xf_fff0])

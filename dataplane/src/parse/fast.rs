@@ -27,7 +27,7 @@ use super::tcp::HEADER_LEN as TCP_MIN_HEADER_LEN;
 use super::udp::HEADER_LEN as UDP_HEADER_LEN;
 use super::vlan::HEADER_LEN as VLAN_HEADER_LEN;
 use super::vxlan::VxlanView;
-use super::{gtpu, vxlan, Dissection, MacPair, Transport};
+use super::{gtpu, vxlan, Dissection, IpKeys, MacPair, Transport};
 
 /// Version 4, IHL 5 (no options).
 const IPV4_NO_OPTIONS: u8 = 0x45;
@@ -103,6 +103,17 @@ pub enum Addrs {
     V4([u32; 2]),
     /// IPv6 (`u128::from(Ipv6Addr)`).
     V6([u128; 2]),
+}
+
+impl Addrs {
+    /// The layer as the tables' keys, as a [`Dissection`]'s layers give them.
+    #[inline(always)]
+    pub fn keys(&self) -> IpKeys<'_> {
+        match self {
+            Addrs::V4(a) => IpKeys::V4(*a),
+            Addrs::V6(a) => IpKeys::V6(a),
+        }
+    }
 }
 
 /// What the fast path finds in a common frame.
@@ -327,8 +338,8 @@ pub fn common_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
 /// or IPv6; with `V4_ONLY`, IPv4 inside): the outer addresses, the inner
 /// ones and the inner Ethernet header's offset, if any. Every caller passes
 /// a constant family, so each screen is compiled for its outer family alone
-/// (left to the frame, one screen for both families ran tunnels 8-22 %
-/// slower).
+/// (one screen taking the family from the frame ran IPv6 in GTP-U over IPv4
+/// 22 % slower).
 #[inline(always)]
 fn tunnel_in<const V4_ONLY: bool>(
     family: EtherType,

@@ -211,10 +211,27 @@ impl TableReplica {
             return;
         }
         for (keys, h) in d.ip_keys().zip(&mut kh.0) {
-            *h = match keys {
-                IpKeys::V4([src, dst]) => hash_pair(&self.exact4, src, dst),
-                IpKeys::V6(&[src, dst]) => hash_pair(&self.exact6, src, dst),
-            };
+            *h = self.hash_layer(keys);
+        }
+    }
+
+    /// The hashes of one IP layer's addresses in its family's exact table,
+    /// whose filter lines start loading.
+    #[inline(always)]
+    fn hash_layer(&self, keys: IpKeys<'_>) -> [u64; 2] {
+        match keys {
+            IpKeys::V4([src, dst]) => hash_pair(&self.exact4, src, dst),
+            IpKeys::V6(&[src, dst]) => hash_pair(&self.exact6, src, dst),
+        }
+    }
+
+    /// Whether the filter of one IP layer's family passes either of its
+    /// hashes `[src, dst]` (see [`pass_and_prefetch`]).
+    #[inline(always)]
+    fn layer_passes(&self, keys: IpKeys<'_>, [src, dst]: [u64; 2]) -> bool {
+        match keys {
+            IpKeys::V4(_) => pass_and_prefetch(&self.exact4, src, dst),
+            IpKeys::V6(_) => pass_and_prefetch(&self.exact6, src, dst),
         }
     }
 
@@ -257,15 +274,7 @@ impl TableReplica {
     #[inline(always)]
     pub fn hash_v6_tunnel(&self, outer: [u128; 2], inner: &Addrs, kh: &mut KeyHashes) {
         self.hash_v6(outer, kh);
-        match *inner {
-            Addrs::V4([src, dst]) if !self.exact4.is_empty() => {
-                kh.0[1] = hash_pair(&self.exact4, src, dst);
-            }
-            Addrs::V6([src, dst]) if !self.exact6.is_empty() => {
-                kh.0[1] = hash_pair(&self.exact6, src, dst);
-            }
-            _ => {}
-        }
+        kh.0[1] = self.hash_layer(inner.keys());
     }
 
     /// [`Self::hash_v4`] for a frame whose only IP layer is IPv6 `[src, dst]`
@@ -290,11 +299,8 @@ impl TableReplica {
             return false;
         }
         let mut exact = false;
-        for (keys, &[src, dst]) in d.ip_keys().zip(&kh.0) {
-            exact |= match keys {
-                IpKeys::V4(_) => pass_and_prefetch(&self.exact4, src, dst),
-                IpKeys::V6(_) => pass_and_prefetch(&self.exact6, src, dst),
-            };
+        for (keys, &hashes) in d.ip_keys().zip(&kh.0) {
+            exact |= self.layer_passes(keys, hashes);
         }
         exact
             || ((self.has_cidr4 || self.has_cidr6 || self.has_mac_targets())
@@ -361,23 +367,21 @@ impl TableReplica {
     /// [`Self::hash_v6_tunnel`]).
     #[inline(always)]
     pub fn may_match_v6_tunnel(&self, outer: &[u128; 2], inner: &Addrs, kh: &KeyHashes) -> bool {
-        let [[o_src, o_dst], [i_src, i_dst], ..] = kh.0;
-        let inner_table_passes = match inner {
-            Addrs::V4(_) => pass_and_prefetch(&self.exact4, i_src, i_dst),
-            Addrs::V6(_) => pass_and_prefetch(&self.exact6, i_src, i_dst),
-        };
+        let [[o_src, o_dst], inner_hashes, ..] = kh.0;
         // Both layers' entries start loading: no short-circuit between them.
-        let exact = pass_and_prefetch(&self.exact6, o_src, o_dst) | inner_table_passes;
+        let exact = pass_and_prefetch(&self.exact6, o_src, o_dst)
+            | self.layer_passes(inner.keys(), inner_hashes);
+        let inner_cidr = match inner.keys() {
+            IpKeys::V4([src, dst]) => {
+                self.has_cidr4 && single_may_match_cidr(&self.cidr4, src, dst)
+            }
+            IpKeys::V6(&[src, dst]) => {
+                self.has_cidr6 && single_may_match_cidr(&self.cidr6, src, dst)
+            }
+        };
         exact
             || (self.has_cidr6 && single_may_match_cidr(&self.cidr6, outer[0], outer[1]))
-            || match *inner {
-                Addrs::V4([src, dst]) => {
-                    self.has_cidr4 && single_may_match_cidr(&self.cidr4, src, dst)
-                }
-                Addrs::V6([src, dst]) => {
-                    self.has_cidr6 && single_may_match_cidr(&self.cidr6, src, dst)
-                }
-            }
+            || inner_cidr
     }
 
     /// The MAC part of [`Self::may_match`] for a frame whose only MAC pair is
