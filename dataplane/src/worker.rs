@@ -1,7 +1,7 @@
 //! The poll loop of one worker on a pinned core: apply table updates, receive a
 //! burst, then per chunk of it read every frame's addresses (a common IPv4
 //! or IPv6 frame, IPv4 or IPv6 in a GTP-U, GRE, IP-in-IP, VXLAN or ERSPAN
-//! tunnel in IPv4 or IPv6, or IPv4 in an MPLS pseudowire is only screened,
+//! tunnel in IPv4 or IPv6, or either in an MPLS pseudowire is only screened,
 //! any other dissected), hash them and prefetch their filter lines; then
 //! pass every frame through the filters; then dissect and classify the few
 //! that may match and hand off the matches. No allocation, lock, log or
@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
-    common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
+    common_ipv4, common_ipv6, common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
     common_tunnel_ipv6, dissect, mac_words, Addrs, Dissection, ParseError, TunnelV4V6, TunnelV6,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
@@ -141,10 +141,11 @@ const PREFETCH_AHEAD: usize = 3;
 
 /// Per-worker scratch space for one chunk of frames (allocated once).
 struct Scratch {
-    /// Addresses of the frames [`common_ipv4`] or [`common_pseudowire_ipv4`]
-    /// screened (one IPv4 layer each).
+    /// Addresses of the frames [`common_ipv4`] or [`common_pseudowire`]
+    /// screened with one IPv4 layer.
     v4: [[u32; 2]; CHUNK],
-    /// Addresses of the frames [`common_ipv6`] screened.
+    /// Addresses of the frames [`common_ipv6`] or [`common_pseudowire`]
+    /// screened with one IPv6 layer.
     v6: [[u128; 2]; CHUNK],
     /// Outer and inner addresses of the frames [`common_tunnel_ipv4`] screened.
     tunnel: [[[u32; 2]; 2]; CHUNK],
@@ -249,7 +250,7 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
         // is tried first (on most links nearly every frame), then IPv4 in
         // a tunnel (a mobile core's user plane, a traffic mirror), then IPv6,
         // then IPv6 in a tunnel in IPv4, then either in a tunnel in IPv6,
-        // then IPv4 in a pseudowire (a metro core).
+        // then either in a pseudowire (a metro core).
         let (mut screened4, mut screened6, mut dissected) = (0u32, 0u32, 0u32);
         // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`),
         // as IPv6 in one (in `s.tunnel6`), and as a tunnel in IPv6 (in
@@ -294,10 +295,22 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
             {
                 screened_over6 |= 1 << j;
                 mac_pass |= macs.bit(frame, inner_eth) << j;
-            } else if let (Some(pw), Some(v4)) = (common_pseudowire_ipv4(frame), s.v4.get_mut(j)) {
-                *v4 = pw.addrs;
-                cx.tables.hash_v4(pw.addrs, kh);
-                screened4 |= 1 << j;
+            } else if let (Some(pw), Some(v4), Some(v6)) =
+                (common_pseudowire(frame), s.v4.get_mut(j), s.v6.get_mut(j))
+            {
+                // Its one IP layer, as a common frame's of its family.
+                match pw.addrs {
+                    Addrs::V4(addrs) => {
+                        *v4 = addrs;
+                        cx.tables.hash_v4(addrs, kh);
+                        screened4 |= 1 << j;
+                    }
+                    Addrs::V6(addrs) => {
+                        *v6 = addrs;
+                        cx.tables.hash_v6(addrs, kh);
+                        screened6 |= 1 << j;
+                    }
+                }
                 mac_pass |= macs.bit(frame, Some(pw.inner_eth)) << j;
             } else if let Some(d) = s.d.get_mut(j) {
                 match dissect_other(frame, d, kh, cx.tables) {

@@ -495,7 +495,7 @@ pub(crate) fn corpus() -> Vec<Case> {
                 .tcp(1, 2),
             vec![],
         ),
-        // MPLS pseudowires: IPv4 inside is screened, with both MAC pairs.
+        // MPLS pseudowires: either family inside is screened, with both MAC pairs.
         case(
             "pseudowire to target",
             e().mpls(&[30])
@@ -533,6 +533,33 @@ pub(crate) fn corpus() -> Vec<Case> {
                 .ipv6(six(0xff, 4), o6(21))
                 .udp(1, 2),
             vec![(103, From)],
+        ),
+        case(
+            "pseudowire ipv6 to target",
+            e().mpls(&[36, 37])
+                .pw_control_word()
+                .inner_ethernet(A, B)
+                .ipv6(o6(52), t6)
+                .tcp(1, 2),
+            vec![(101, To)],
+        ),
+        case(
+            "pseudowire ipv6 inner mac to target",
+            e().mpls(&[38])
+                .pw_control_word()
+                .inner_ethernet(A, M_T)
+                .ipv6(o6(53), o6(54))
+                .udp(1, 2),
+            vec![(104, To)],
+        ),
+        case(
+            "pseudowire ipv6 other",
+            e().mpls(&[39])
+                .pw_control_word()
+                .inner_ethernet(B, A)
+                .ipv6(o6(55), o6(56))
+                .udp(1, 2),
+            vec![],
         ),
         case(
             "pseudowire other",

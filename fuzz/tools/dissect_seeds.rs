@@ -67,6 +67,15 @@ fn main() -> std::io::Result<()> {
                     .inner_ethernet([4; 6], [5; 6]),
             ),
         ),
+        (
+            "mpls-pseudowire-ipv6",
+            eth()
+                .mpls(&[21])
+                .pw_control_word()
+                .inner_ethernet([4; 6], [5; 6])
+                .ipv6(a6, b6)
+                .tcp(1, 2),
+        ),
         ("ipip", inner4(eth().ipv4(a4, b4))),
         ("6in4", eth().ipv4(a4, b4).ipv6(a6, b6).icmp()),
         ("4in6", inner4(eth().ipv6(a6, b6))),

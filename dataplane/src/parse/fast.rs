@@ -11,7 +11,7 @@
 //! [`common_ipv4`], [`common_ipv6`], [`common_tunnel_ipv4`] for IPv4 in
 //! a tunnel in IPv4, [`common_tunnel_ipv4_ipv6`] for IPv6 in a tunnel in IPv4,
 //! [`common_tunnel_ipv6`] for either family in a tunnel in IPv6, and
-//! [`common_pseudowire_ipv4`] for IPv4 in a pseudowire.
+//! [`common_pseudowire`] for either family in a pseudowire.
 
 use super::erspan::ErspanView;
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
@@ -388,32 +388,29 @@ pub fn common_tunnel_ipv6(frame: &[u8]) -> Option<TunnelV6> {
     }
 }
 
-/// A frame [`common_pseudowire_ipv4`] screens: IPv4 in an MPLS pseudowire.
+/// A frame [`common_pseudowire`] screens: IPv4 or IPv6 in an MPLS pseudowire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PseudowireV4 {
+pub struct Pseudowire {
     /// Source and destination of the one IP layer, inside.
-    pub addrs: [u32; 2],
+    pub addrs: Addrs,
     /// Offset of the inner Ethernet header.
     pub inner_eth: usize,
 }
 
 /// The layers of an MPLS pseudowire's frame that [`dissect`](super::dissect)'s
-/// fast path takes when its one IP layer, inside, is IPv4: on such a frame
-/// `dissect` succeeds with exactly these addresses as its only IP layer and,
-/// as its MAC pairs, [`mac_pair`]`(frame)` and the [`mac_pair`] at
-/// `inner_eth`. None for every other frame.
+/// fast path takes: on such a frame `dissect` succeeds with exactly these
+/// addresses as its only IP layer (either family) and, as its MAC pairs,
+/// [`mac_pair`]`(frame)` and the [`mac_pair`] at `inner_eth`. None for every
+/// other frame.
 #[inline(always)]
-pub fn common_pseudowire_ipv4(frame: &[u8]) -> Option<PseudowireV4> {
+pub fn common_pseudowire(frame: &[u8]) -> Option<Pseudowire> {
     let (EtherType::TransparentEthernet, at, inner) = link(frame)? else {
         return None;
     };
-    match Tunnel::pseudowire(inner, at)?.inner.ip {
-        Addrs::V4(addrs) => Some(PseudowireV4 {
-            addrs,
-            inner_eth: at,
-        }),
-        Addrs::V6(_) => None,
-    }
+    Some(Pseudowire {
+        addrs: Tunnel::pseudowire(inner, at)?.inner.ip,
+        inner_eth: at,
+    })
 }
 
 /// A common packet (`inner`, its offsets counted from the start of the
@@ -727,7 +724,7 @@ mod test {
         let took = dissect_common(frame, &mut fast);
         let (screened4, screened6) = (common_ipv4(frame), common_ipv6(frame));
         let tunnel = common_tunnel_ipv4(frame);
-        let pseudowire = common_pseudowire_ipv4(frame);
+        let pseudowire = common_pseudowire(frame);
         let mixed = common_tunnel_ipv4_ipv6(frame);
         let over6 = common_tunnel_ipv6(frame);
         if took {
@@ -739,8 +736,11 @@ mod test {
             prop_assert_eq!(screened4, general.single_v4().filter(|_| one_mac));
             prop_assert_eq!(screened6, general.single_v6().filter(|_| one_mac));
             prop_assert_eq!(tunnel.map(|t| t.layers), general.two_v4());
-            let pw_addrs = general.single_v4().filter(|_| !one_mac);
-            prop_assert_eq!(pseudowire.map(|p| p.addrs), pw_addrs);
+            let pw_addrs = general
+                .single_v4()
+                .map(Addrs::V4)
+                .or(general.single_v6().map(Addrs::V6));
+            prop_assert_eq!(pseudowire.map(|p| p.addrs), pw_addrs.filter(|_| !one_mac));
             prop_assert_eq!(mixed.map(|t| (t.outer, t.inner)), general.ipv4_ipv6());
             prop_assert_eq!(over6.map(|t| (t.outer, t.inner)), general.ipv6_tunnel());
             let mut macs = vec![mac_pair(frame)];
@@ -1089,7 +1089,7 @@ mod test {
 
         /// An MPLS pseudowire's inner frame is dissected on the fast path,
         /// with the walker's result: its one IP layer and both MAC pairs;
-        /// with IPv4 inside, it is screened.
+        /// and it is screened, with either family inside.
         #[test]
         fn pseudowire_frames_take_the_fast_path(
             link in pseudowire_links(),
@@ -1104,8 +1104,8 @@ mod test {
             let frame = pseudowire_frame(&link, &inner_link, addrs(v6, src, dst), l4, ports, payload);
             let fast = !to_tunnel_port(l4, ports) && link.fast() && inner_link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
-            let screened = common_pseudowire_ipv4(&frame).map(|p| p.addrs);
-            prop_assert_eq!(screened, (fast && !v6).then_some([src, dst]));
+            let screened = common_pseudowire(&frame).map(|p| p.addrs);
+            prop_assert_eq!(screened, fast.then(|| layer(v6, (src, dst))));
             let mut d = Dissection::default();
             prop_assert_eq!(dissect_general(&frame, &mut d), Ok(()));
             if fast {

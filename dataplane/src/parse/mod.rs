@@ -30,8 +30,8 @@ pub use dissect::{
     dissect, dissect_general, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS,
 };
 pub use fast::{
-    common_ipv4, common_ipv6, common_pseudowire_ipv4, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
-    common_tunnel_ipv6, mac_pair, mac_words, Addrs, PseudowireV4, TunnelV4, TunnelV4V6, TunnelV6,
+    common_ipv4, common_ipv6, common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
+    common_tunnel_ipv6, mac_pair, mac_words, Addrs, Pseudowire, TunnelV4, TunnelV4V6, TunnelV6,
 };
 
 /// Most IP layers recorded per frame (outer + tunnelled inner ones).
