@@ -49,7 +49,7 @@ fn be16(b: [u8; 2]) -> u16 {
 /// fill a [`Dissection`].
 #[inline(always)]
 pub fn common_ipv4(frame: &[u8]) -> Option<[u32; 2]> {
-    match common(frame)?.ip {
+    match common_in(EtherType::Ipv4, frame)? {
         Addrs::V4(a) => Some(a),
         Addrs::V6(_) => None,
     }
@@ -60,10 +60,24 @@ pub fn common_ipv4(frame: &[u8]) -> Option<[u32; 2]> {
 /// frames `common_ipv4` declines.
 #[inline(always)]
 pub fn common_ipv6(frame: &[u8]) -> Option<[u128; 2]> {
-    match common(frame)?.ip {
+    match common_in(EtherType::Ipv6, frame)? {
         Addrs::V6(a) => Some(a),
         Addrs::V4(_) => None,
     }
+}
+
+/// The addresses of a common frame whose one IP layer is of `family` (IPv4
+/// or IPv6), as [`tunnel_in`] takes a constant family: a frame of the other
+/// family is declined at its EtherType, not after its IP and transport
+/// headers were read.
+#[inline(always)]
+fn common_in(family: EtherType, frame: &[u8]) -> Option<Addrs> {
+    let packet = match (family, link(frame)?) {
+        (EtherType::Ipv4, (EtherType::Ipv4, _, packet))
+        | (EtherType::Ipv6, (EtherType::Ipv6, _, packet)) => packet,
+        _ => return None,
+    };
+    Some(ip_packet(family, packet)?.0)
 }
 
 /// The MAC pair at the start of `frame` (zeros where it is shorter).
