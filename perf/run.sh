@@ -7,9 +7,11 @@
 #                              REPEAT=n the runs per configuration (default 1; the best counts),
 #                              ENCAPS="gtpu gre ..." the encapsulations (gen_traffic's flags:
 #                              gtpu pppoe gre ipip pseudowire vxlan erspan, and an IP tunnel's
-#                              name with -over-ipv6 for its IPv6-transport form; the default,
-#                              all of those and gtpu-over-ipv6 vxlan-over-ipv6, or gtpu alone
-#                              with --short; "" none).
+#                              name with -over-ipv6 for its IPv6-transport form; any of them
+#                              with +ipv6 for IPv6 flows inside, and ipv6 for plain IPv6
+#                              flows, each with 1M IPv6 targets; the default, all of those
+#                              and gtpu-over-ipv6 vxlan-over-ipv6 ipv6 gtpu+ipv6
+#                              pseudowire+ipv6, or gtpu alone with --short; "" none).
 #
 # --short (CI): 3-second runs, best of 2 (a shared 2-core machine's load comes and goes:
 # best-of-n compares each side at its least disturbed); exits non-zero only if
@@ -55,21 +57,30 @@ vdev="net_pcap0,rx_pcap=$work/traffic.pcap,infinite_rx=1"
 # mirrors); their targets are among the first 1000 of targets.txt, which
 # provisions them.
 # A tunnel's -over-ipv6 form carries its outer header in IPv6 (a transport
-# network on IPv6).
+# network on IPv6). IPv6 flows (+ipv6, or plain: ipv6) have IPv6 targets: their
+# capture's own list of 1M provisions them.
 known_encaps="gtpu pppoe gre ipip pseudowire vxlan erspan"
 ip_tunnels="gtpu gre ipip vxlan erspan"
-default_encaps="$known_encaps gtpu-over-ipv6 vxlan-over-ipv6"
+default_encaps="$known_encaps gtpu-over-ipv6 vxlan-over-ipv6 ipv6 gtpu+ipv6 pseudowire+ipv6"
 ((short)) && default_encaps=gtpu
 read -r -a encaps <<<"${ENCAPS-$default_encaps}"
+declare -A encap_targets
 for e in "${encaps[@]}"; do
-    flags=("--$e")
-    if [[ "$e" == *-over-ipv6 && " $ip_tunnels " == *" ${e%-over-ipv6} "* ]]; then
-        flags=("--${e%-over-ipv6}" --ipv6-transport)
-    elif [[ " $known_encaps " != *" $e "* ]]; then
-        echo "perf/run.sh: unknown encapsulation '$e' in ENCAPS (known: $known_encaps, and ${ip_tunnels// /, } with -over-ipv6)" >&2
+    tunnel="${e%+ipv6}" flags=() targets=1000
+    encap_targets[$e]="$work/targets.txt"
+    if [[ "$e" == *+ipv6 || "$e" == ipv6 ]]; then
+        flags=(--ipv6) targets=1000000 encap_targets[$e]="$work/$e-targets.txt"
+        [[ "$e" == ipv6 ]] && tunnel=""
+    fi
+    if [[ "$tunnel" == *-over-ipv6 && " $ip_tunnels " == *" ${tunnel%-over-ipv6} "* ]]; then
+        flags+=("--${tunnel%-over-ipv6}" --ipv6-transport)
+    elif [[ " $known_encaps " == *" $tunnel "* ]]; then
+        flags+=("--$tunnel")
+    elif [[ -n "$tunnel" ]]; then
+        echo "perf/run.sh: unknown encapsulation '$e' in ENCAPS (known: $known_encaps; ${ip_tunnels// /, } with -over-ipv6; any with +ipv6; ipv6)" >&2
         exit 2
     fi
-    "$bin/gen_traffic" --out "$work/$e.pcap" --targets-out "$work/$e-targets.txt" --targets 1000 "${flags[@]}"
+    "$bin/gen_traffic" --out "$work/$e.pcap" --targets-out "$work/$e-targets.txt" --targets "$targets" "${flags[@]}"
 done
 encap_vdev() { echo "net_pcap0,rx_pcap=$work/$1.pcap,infinite_rx=1"; }
 eal=(--no-huge -m 1024 --no-pci -l 0-1 --no-telemetry --log-level=lib.eal:warning)
@@ -99,11 +110,12 @@ testpmd_run() {
         exit 1
     fi
 }
-# The probe on vdev $1 with $2 targets (N, or N+mix: dp_bench --mix); sets `mpps`.
+# The probe on vdev $1 with $2 targets (N, or N+mix: dp_bench --mix) from list
+# $3 (default: the plain capture's); sets `mpps`.
 probe_run() {
-    local targets=$2 mix=()
+    local targets=$2 list=${3:-$work/targets.txt} mix=()
     [[ "$targets" == *+mix ]] && mix=(--mix)
-    out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets "${targets%+mix}" "${mix[@]}" \
+    out="$("$bin/dp_bench" --targets-file "$list" --targets "${targets%+mix}" "${mix[@]}" \
         --duration "$duration" -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$1" 2>&1)" || { echo "$out" >&2; exit 1; }
     grep -E '^(dp_bench:|matches |port:|worker:)' <<<"$out" | sed 's/^/  /'
     mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
@@ -129,7 +141,7 @@ for rep in $(seq 1 "$repeat"); do
         testpmd_run "$(encap_vdev "$e")"
         echo "$e: testpmd rxonly (run $rep): $tp_mpps Mpps"
         encap_tp_runs[$e]+="$tp_mpps"$'\n'
-        probe_run "$(encap_vdev "$e")" 1000000
+        probe_run "$(encap_vdev "$e")" 1000000 "${encap_targets[$e]}"
         echo "$e: probe with 1000000 targets (run $rep): $mpps Mpps"
         encap_probe_runs[$e]+="$mpps"$'\n'
     done
