@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
-    common_ipv4, common_ipv6, common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
-    common_tunnel_ipv6, dissect, mac_words, Addrs, Dissection, ParseError, TunnelV4V6, TunnelV6,
+    common_ipv6, common_pseudowire, common_tunnel_ipv4_ipv6, common_tunnel_ipv6, dissect,
+    mac_words, screen_ipv4, Addrs, Dissection, Ipv4Screen, ParseError, TunnelV4V6, TunnelV6,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica};
@@ -141,13 +141,14 @@ const PREFETCH_AHEAD: usize = 3;
 
 /// Per-worker scratch space for one chunk of frames (allocated once).
 struct Scratch {
-    /// Addresses of the frames [`common_ipv4`] or [`common_pseudowire`]
+    /// Addresses of the frames [`screen_ipv4`] (plain) or [`common_pseudowire`]
     /// screened with one IPv4 layer.
     v4: [[u32; 2]; CHUNK],
     /// Addresses of the frames [`common_ipv6`] or [`common_pseudowire`]
     /// screened with one IPv6 layer.
     v6: [[u128; 2]; CHUNK],
-    /// Outer and inner addresses of the frames [`common_tunnel_ipv4`] screened.
+    /// Outer and inner addresses of the frames [`screen_ipv4`] screened
+    /// as a tunnel.
     tunnel: [[[u32; 2]; 2]; CHUNK],
     /// Outer and inner addresses of the frames [`common_tunnel_ipv4_ipv6`]
     /// screened.
@@ -265,12 +266,13 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
             b.prefetch(i + PREFETCH_AHEAD);
             let frame = b.frame(i);
             rx_bytes += frame.len() as u64;
-            if let (Some(addrs), Some(v4)) = (common_ipv4(frame), s.v4.get_mut(j)) {
+            let ipv4 = screen_ipv4(frame);
+            if let (Some(Ipv4Screen::Plain(addrs)), Some(v4)) = (ipv4, s.v4.get_mut(j)) {
                 *v4 = addrs;
                 cx.tables.hash_v4(addrs, kh);
                 screened4 |= 1 << j;
                 mac_pass |= macs.bit(frame, None) << j;
-            } else if let (Some(t), Some(tunnel)) = (common_tunnel_ipv4(frame), s.tunnel.get_mut(j))
+            } else if let (Some(Ipv4Screen::Tunnel(t)), Some(tunnel)) = (ipv4, s.tunnel.get_mut(j))
             {
                 *tunnel = t.layers;
                 cx.tables.hash_v4_tunnel(t.layers, kh);

@@ -8,8 +8,9 @@
 //! of loads and compares, all on fixed-size arrays; anything else (or anything
 //! odd) is left to the general walker, which gives the same result for every
 //! frame this path accepts (property-tested). The worker's screens share it:
-//! [`common_ipv4`], [`common_ipv6`], [`common_tunnel_ipv4`] for IPv4 in
-//! a tunnel in IPv4, [`common_tunnel_ipv4_ipv6`] for IPv6 in a tunnel in IPv4,
+//! [`screen_ipv4`] ([`common_ipv4`], and [`common_tunnel_ipv4`] for IPv4 in
+//! a tunnel in IPv4, in one pass), [`common_ipv6`],
+//! [`common_tunnel_ipv4_ipv6`] for IPv6 in a tunnel in IPv4,
 //! [`common_tunnel_ipv6`] for either family in a tunnel in IPv6, and
 //! [`common_pseudowire`] for either family in a pseudowire.
 
@@ -49,9 +50,9 @@ fn be16(b: [u8; 2]) -> u16 {
 /// fill a [`Dissection`].
 #[inline(always)]
 pub fn common_ipv4(frame: &[u8]) -> Option<[u32; 2]> {
-    match common_in(EtherType::Ipv4, frame)? {
-        Addrs::V4(a) => Some(a),
-        Addrs::V6(_) => None,
+    match screen_ipv4(frame)? {
+        Ipv4Screen::Plain(a) => Some(a),
+        Ipv4Screen::Tunnel(_) => None,
     }
 }
 
@@ -60,26 +61,58 @@ pub fn common_ipv4(frame: &[u8]) -> Option<[u32; 2]> {
 /// frames `common_ipv4` declines.
 #[inline(always)]
 pub fn common_ipv6(frame: &[u8]) -> Option<[u128; 2]> {
-    match common_in(EtherType::Ipv6, frame)? {
+    // An IPv4 frame is declined at its EtherType, not after its IP and
+    // transport headers were read.
+    let (EtherType::Ipv6, _, packet) = link(frame)? else {
+        return None;
+    };
+    match ip_packet(EtherType::Ipv6, packet)?.0 {
         Addrs::V6(a) => Some(a),
         Addrs::V4(_) => None,
     }
 }
 
-/// The addresses of a common frame whose one IP layer is of `family` (IPv4
-/// or IPv6), as [`tunnel_in`] takes a constant family: a frame of the other
-/// family is declined at its EtherType, not after its IP and transport
-/// headers were read.
-#[inline(always)]
-fn common_in(family: EtherType, frame: &[u8]) -> Option<Addrs> {
-    let packet = match (family, link(frame)?) {
-        (EtherType::Ipv4, (EtherType::Ipv4, _, packet))
-        | (EtherType::Ipv6, (EtherType::Ipv6, _, packet)) => packet,
-        _ => return None,
-    };
-    Some(ip_packet(family, packet)?.0)
+/// What [`screen_ipv4`] finds in a frame whose outer IP layer is IPv4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ipv4Screen {
+    /// A common frame, its one IP layer's addresses: [`common_ipv4`].
+    Plain([u32; 2]),
+    /// IPv4 in one tunnel in IPv4: [`common_tunnel_ipv4`].
+    Tunnel(TunnelV4),
 }
 
+/// [`common_ipv4`] and [`common_tunnel_ipv4`] in one pass: the link and the
+/// outer IPv4 header are read once, then its payload as a transport or as a
+/// tunnel (the two never both take a frame). None for every frame neither
+/// takes. The worker screens every frame with this first.
+#[inline(always)]
+pub fn screen_ipv4(frame: &[u8]) -> Option<Ipv4Screen> {
+    let (EtherType::Ipv4, l3, packet) = link(frame)? else {
+        return None;
+    };
+    let outer = ip_header(EtherType::Ipv4, packet)?;
+    let Addrs::V4(addrs) = outer.addrs else {
+        return None;
+    };
+    if transport(outer.proto, outer.payload).is_some() {
+        return Some(Ipv4Screen::Plain(addrs));
+    }
+    match tunnel_after::<true>(l3, outer)? {
+        Tunnel {
+            outer: Some(Addrs::V4(outer)),
+            inner_eth,
+            inner: Common {
+                ip: Addrs::V4(inner),
+                ..
+            },
+            ..
+        } => Some(Ipv4Screen::Tunnel(TunnelV4 {
+            layers: [outer, inner],
+            inner_eth,
+        })),
+        _ => None,
+    }
+}
 /// The MAC pair at the start of `frame` (zeros where it is shorter).
 #[inline(always)]
 pub fn mac_pair(frame: &[u8]) -> MacPair {
@@ -312,12 +345,9 @@ pub struct TunnelV4 {
 /// [`common_tunnel_ipv6`] IPv6 outside).
 #[inline(always)]
 pub fn common_tunnel_ipv4(frame: &[u8]) -> Option<TunnelV4> {
-    match tunnel_in::<true>(EtherType::Ipv4, frame)? {
-        (Addrs::V4(outer), Addrs::V4(inner), inner_eth) => Some(TunnelV4 {
-            layers: [outer, inner],
-            inner_eth,
-        }),
-        _ => None,
+    match screen_ipv4(frame)? {
+        Ipv4Screen::Tunnel(t) => Some(t),
+        Ipv4Screen::Plain(_) => None,
     }
 }
 
@@ -338,7 +368,7 @@ pub struct TunnelV4V6 {
 /// layers and MAC pairs as there. None for every other frame.
 #[inline(always)]
 pub fn common_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
-    match tunnel_in::<false>(EtherType::Ipv4, frame)? {
+    match tunnel_in(EtherType::Ipv4, frame)? {
         (Addrs::V4(outer), Addrs::V6(inner), inner_eth) => Some(TunnelV4V6 {
             outer,
             inner,
@@ -349,22 +379,19 @@ pub fn common_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
 }
 
 /// [`common_tunnel`] for a frame whose outer IP layer is of `family` (IPv4
-/// or IPv6; with `V4_ONLY`, IPv4 inside): the outer addresses, the inner
+/// or IPv6): the outer addresses, the inner
 /// ones and the inner Ethernet header's offset, if any. Every caller passes
 /// a constant family, so each screen is compiled for its outer family alone
 /// (one screen taking the family from the frame ran IPv6 in GTP-U over IPv4
 /// 22 % slower).
 #[inline(always)]
-fn tunnel_in<const V4_ONLY: bool>(
-    family: EtherType,
-    frame: &[u8],
-) -> Option<(Addrs, Addrs, Option<usize>)> {
+fn tunnel_in(family: EtherType, frame: &[u8]) -> Option<(Addrs, Addrs, Option<usize>)> {
     let (l3, packet) = match (family, link(frame)?) {
         (EtherType::Ipv4, (EtherType::Ipv4, l3, packet))
         | (EtherType::Ipv6, (EtherType::Ipv6, l3, packet)) => (l3, packet),
         _ => return None,
     };
-    match tunnel::<V4_ONLY>(family, l3, packet)? {
+    match tunnel(family, l3, packet)? {
         Tunnel {
             outer: Some(outer),
             inner_eth,
@@ -392,7 +419,7 @@ pub struct TunnelV6 {
 /// as there. None for every other frame.
 #[inline(always)]
 pub fn common_tunnel_ipv6(frame: &[u8]) -> Option<TunnelV6> {
-    match tunnel_in::<false>(EtherType::Ipv6, frame)? {
+    match tunnel_in(EtherType::Ipv6, frame)? {
         (Addrs::V6(outer), inner, inner_eth) => Some(TunnelV6 {
             outer,
             inner,
@@ -519,16 +546,21 @@ impl Tunnel {
 fn common_tunnel(frame: &[u8]) -> Option<Tunnel> {
     match link(frame)? {
         (EtherType::TransparentEthernet, at, inner) => Tunnel::pseudowire(inner, at),
-        (ethertype, l3, packet) => tunnel::<false>(ethertype, l3, packet),
+        (ethertype, l3, packet) => tunnel(ethertype, l3, packet),
     }
 }
 
 /// [`common_tunnel`] from the outer IP `packet`, of `ethertype`, at `l3` in
-/// the frame; with `V4_ONLY` (the IPv4 screen) the packet in GTP-U, GRE or
-/// IP is taken as IPv4 alone.
+/// the frame.
 #[inline(always)]
-fn tunnel<const V4_ONLY: bool>(ethertype: EtherType, l3: usize, packet: &[u8]) -> Option<Tunnel> {
-    let outer = ip_header(ethertype, packet)?;
+fn tunnel(ethertype: EtherType, l3: usize, packet: &[u8]) -> Option<Tunnel> {
+    tunnel_after::<false>(l3, ip_header(ethertype, packet)?)
+}
+
+/// [`tunnel`] once its outer IP header, at `l3`, is read; with `V4_ONLY`
+/// ([`screen_ipv4`]) the packet in GTP-U, GRE or IP is taken as IPv4 alone.
+#[inline(always)]
+fn tunnel_after<const V4_ONLY: bool>(l3: usize, outer: IpHeader<'_>) -> Option<Tunnel> {
     let payload_at = l3 + outer.header_len;
     match IpProtocol::from(outer.proto) {
         IpProtocol::Udp => {
