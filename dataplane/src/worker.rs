@@ -247,11 +247,11 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     while start < n {
         let len = (n - start).min(CHUNK);
         // Bits j: frame j of the chunk screened as IPv4 (addresses in `s.v4`)
-        // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4
-        // is tried first (on most links nearly every frame), then IPv4 in
-        // a tunnel (a mobile core's user plane, a traffic mirror), then IPv6,
-        // then IPv6 in a tunnel in IPv4, then either in a tunnel in IPv6,
-        // then either in a pseudowire (a metro core).
+        // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4,
+        // plain or in a tunnel in IPv4, is tried first, in one pass (on most
+        // links nearly every frame; a mobile core's user plane, a traffic
+        // mirror), then IPv6, then IPv6 in a tunnel in IPv4, then either in
+        // a tunnel in IPv6, then either in a pseudowire (a metro core).
         let (mut screened4, mut screened6, mut dissected) = (0u32, 0u32, 0u32);
         // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`),
         // as IPv6 in one (in `s.tunnel6`), and as a tunnel in IPv6 (in

@@ -113,6 +113,7 @@ pub fn screen_ipv4(frame: &[u8]) -> Option<Ipv4Screen> {
         _ => None,
     }
 }
+
 /// The MAC pair at the start of `frame` (zeros where it is shorter).
 #[inline(always)]
 pub fn mac_pair(frame: &[u8]) -> MacPair {
@@ -379,8 +380,8 @@ pub fn common_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
 }
 
 /// [`common_tunnel`] for a frame whose outer IP layer is of `family` (IPv4
-/// or IPv6): the outer addresses, the inner
-/// ones and the inner Ethernet header's offset, if any. Every caller passes
+/// or IPv6): the outer addresses, the inner ones and the inner Ethernet
+/// header's offset, if any. Every caller passes
 /// a constant family, so each screen is compiled for its outer family alone
 /// (one screen taking the family from the frame ran IPv6 in GTP-U over IPv4
 /// 22 % slower).
