@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
-    common_ipv6, common_pseudowire, common_tunnel_ipv4_ipv6, common_tunnel_ipv6, dissect,
-    mac_words, screen_ipv4, Addrs, Dissection, Ipv4Screen, ParseError, TunnelV4V6, TunnelV6,
+    common_pseudowire, common_tunnel_ipv4_ipv6, dissect, mac_words, screen_ipv4, screen_ipv6,
+    Addrs, Dissection, Ipv4Screen, Ipv6Screen, ParseError, TunnelV4V6,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica};
@@ -144,7 +144,7 @@ struct Scratch {
     /// Addresses of the frames [`screen_ipv4`] (plain) or [`common_pseudowire`]
     /// screened with one IPv4 layer.
     v4: [[u32; 2]; CHUNK],
-    /// Addresses of the frames [`common_ipv6`] or [`common_pseudowire`]
+    /// Addresses of the frames [`screen_ipv6`] (plain) or [`common_pseudowire`]
     /// screened with one IPv6 layer.
     v6: [[u128; 2]; CHUNK],
     /// Outer and inner addresses of the frames [`screen_ipv4`] screened
@@ -153,8 +153,8 @@ struct Scratch {
     /// Outer and inner addresses of the frames [`common_tunnel_ipv4_ipv6`]
     /// screened.
     tunnel6: [([u32; 2], [u128; 2]); CHUNK],
-    /// Outer and inner addresses of the frames [`common_tunnel_ipv6`]
-    /// screened.
+    /// Outer and inner addresses of the frames [`screen_ipv6`] screened
+    /// as a tunnel.
     over6: [([u128; 2], Addrs); CHUNK],
     kh: [KeyHashes; CHUNK],
     /// Dissections of the other frames, and of screened frames that may match.
@@ -250,8 +250,9 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
         // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4,
         // plain or in a tunnel in IPv4, is tried first, in one pass (on most
         // links nearly every frame; a mobile core's user plane, a traffic
-        // mirror), then IPv6, then IPv6 in a tunnel in IPv4, then either in
-        // a tunnel in IPv6, then either in a pseudowire (a metro core).
+        // mirror), then IPv6, plain or as a tunnel in IPv6, in one pass,
+        // then IPv6 in a tunnel in IPv4, then either family in a pseudowire
+        // (a metro core).
         let (mut screened4, mut screened6, mut dissected) = (0u32, 0u32, 0u32);
         // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`),
         // as IPv6 in one (in `s.tunnel6`), and as a tunnel in IPv6 (in
@@ -278,11 +279,23 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 cx.tables.hash_v4_tunnel(t.layers, kh);
                 screened_tunnel |= 1 << j;
                 mac_pass |= macs.bit(frame, t.inner_eth) << j;
-            } else if let (Some(addrs), Some(v6)) = (common_ipv6(frame), s.v6.get_mut(j)) {
-                *v6 = addrs;
-                cx.tables.hash_v6(addrs, kh);
-                screened6 |= 1 << j;
-                mac_pass |= macs.bit(frame, None) << j;
+            } else if let Some(ipv6) = screen_ipv6(frame) {
+                match (ipv6, s.v6.get_mut(j), s.over6.get_mut(j)) {
+                    (Ipv6Screen::Plain(addrs), Some(v6), _) => {
+                        *v6 = addrs;
+                        cx.tables.hash_v6(addrs, kh);
+                        screened6 |= 1 << j;
+                        mac_pass |= macs.bit(frame, None) << j;
+                    }
+                    (Ipv6Screen::Tunnel(t), _, Some(over6)) => {
+                        *over6 = (t.outer, t.inner);
+                        cx.tables.hash_v6_tunnel(t.outer, &t.inner, kh);
+                        screened_over6 |= 1 << j;
+                        mac_pass |= macs.bit(frame, t.inner_eth) << j;
+                    }
+                    // Not reached: j < CHUNK.
+                    _ => {}
+                }
             } else if let (Some(t), Some(tunnel6)) =
                 (screen_tunnel_ipv4_ipv6(frame), s.tunnel6.get_mut(j))
             {
@@ -290,13 +303,6 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 cx.tables.hash_v4_v6_tunnel(t.outer, &t.inner, kh);
                 screened_tunnel6 |= 1 << j;
                 mac_pass |= macs.bit(frame, t.inner_eth) << j;
-            } else if let Some(inner_eth) = s
-                .over6
-                .get_mut(j)
-                .and_then(|layers| screen_tunnel_ipv6(frame, cx.tables, layers, kh))
-            {
-                screened_over6 |= 1 << j;
-                mac_pass |= macs.bit(frame, inner_eth) << j;
             } else if let (Some(pw), Some(v4), Some(v6)) =
                 (common_pseudowire(frame), s.v4.get_mut(j), s.v6.get_mut(j))
             {
@@ -420,28 +426,6 @@ impl MacScreen<'_> {
 #[inline(never)]
 fn screen_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
     common_tunnel_ipv4_ipv6(frame)
-}
-
-/// Stage 1 for a tunnel in IPv6 ([`common_tunnel_ipv6`]): its layers into
-/// `layers`, their hashes into `kh`, and the inner Ethernet header's offset,
-/// if any; None for any other frame. Out of line, as
-/// [`screen_tunnel_ipv4_ipv6`], and hashing here, where the layers are at
-/// hand.
-#[inline(never)]
-fn screen_tunnel_ipv6(
-    frame: &[u8],
-    tables: &TableReplica,
-    layers: &mut ([u128; 2], Addrs),
-    kh: &mut KeyHashes,
-) -> Option<Option<usize>> {
-    let TunnelV6 {
-        outer,
-        inner,
-        inner_eth,
-    } = common_tunnel_ipv6(frame)?;
-    *layers = (outer, inner);
-    tables.hash_v6_tunnel(outer, &inner, kh);
-    Some(inner_eth)
 }
 
 /// Stage 1 for a frame the screens declined (tunnels, IPv4 options, fragments,

@@ -9,9 +9,9 @@
 //! odd) is left to the general walker, which gives the same result for every
 //! frame this path accepts (property-tested). The worker's screens share it:
 //! [`screen_ipv4`] ([`common_ipv4`], and [`common_tunnel_ipv4`] for IPv4 in
-//! a tunnel in IPv4, in one pass), [`common_ipv6`],
-//! [`common_tunnel_ipv4_ipv6`] for IPv6 in a tunnel in IPv4,
-//! [`common_tunnel_ipv6`] for either family in a tunnel in IPv6, and
+//! a tunnel in IPv4, in one pass), [`screen_ipv6`] ([`common_ipv6`], and
+//! [`common_tunnel_ipv6`] for either family in a tunnel in IPv6, in one
+//! pass), [`common_tunnel_ipv4_ipv6`] for IPv6 in a tunnel in IPv4, and
 //! [`common_pseudowire`] for either family in a pseudowire.
 
 use super::erspan::ErspanView;
@@ -57,18 +57,12 @@ pub fn common_ipv4(frame: &[u8]) -> Option<[u32; 2]> {
 }
 
 /// [`common_ipv4`] for a common frame whose one IP layer is IPv6: its addresses
-/// (source, destination), None for every other frame. The worker tries it on the
-/// frames `common_ipv4` declines.
+/// (source, destination), None for every other frame.
 #[inline(always)]
 pub fn common_ipv6(frame: &[u8]) -> Option<[u128; 2]> {
-    // An IPv4 frame is declined at its EtherType, not after its IP and
-    // transport headers were read.
-    let (EtherType::Ipv6, _, packet) = link(frame)? else {
-        return None;
-    };
-    match ip_packet(EtherType::Ipv6, packet)?.0 {
-        Addrs::V6(a) => Some(a),
-        Addrs::V4(_) => None,
+    match screen_ipv6(frame)? {
+        Ipv6Screen::Plain(a) => Some(a),
+        Ipv6Screen::Tunnel(_) => None,
     }
 }
 
@@ -110,6 +104,55 @@ pub fn screen_ipv4(frame: &[u8]) -> Option<Ipv4Screen> {
             layers: [outer, inner],
             inner_eth,
         })),
+        _ => None,
+    }
+}
+
+/// What [`screen_ipv6`] finds in a frame whose outer IP layer is IPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ipv6Screen {
+    /// A common frame, its one IP layer's addresses: [`common_ipv6`].
+    Plain([u128; 2]),
+    /// Either family in one tunnel in IPv6: [`common_tunnel_ipv6`].
+    Tunnel(TunnelV6),
+}
+
+/// [`screen_ipv4`] for a frame whose outer IP layer is IPv6: [`common_ipv6`]
+/// and [`common_tunnel_ipv6`] in one pass, the link and the outer header read
+/// once. An IPv4 frame is declined at its EtherType. The worker screens with
+/// this the frames `screen_ipv4` declines.
+#[inline(always)]
+pub fn screen_ipv6(frame: &[u8]) -> Option<Ipv6Screen> {
+    let (EtherType::Ipv6, l3, packet) = link(frame)? else {
+        return None;
+    };
+    let outer = ip_header(EtherType::Ipv6, packet)?;
+    let Addrs::V6(addrs) = outer.addrs else {
+        return None;
+    };
+    if transport(outer.proto, outer.payload).is_some() {
+        return Some(Ipv6Screen::Plain(addrs));
+    }
+    tunnel_in_ipv6(l3, packet).map(Ipv6Screen::Tunnel)
+}
+
+/// The tunnel half of [`screen_ipv6`], out of line: only the IPv6 frames
+/// with no common transport get here. It reads the outer header again (in
+/// cache by then): handed over instead, the header was staged in memory for
+/// every IPv6 frame, plain ones included.
+#[inline(never)]
+fn tunnel_in_ipv6(l3: usize, packet: &[u8]) -> Option<TunnelV6> {
+    match tunnel(EtherType::Ipv6, l3, packet)? {
+        Tunnel {
+            outer: Some(Addrs::V6(outer)),
+            inner_eth,
+            inner,
+            ..
+        } => Some(TunnelV6 {
+            outer,
+            inner: inner.ip,
+            inner_eth,
+        }),
         _ => None,
     }
 }
@@ -369,36 +412,23 @@ pub struct TunnelV4V6 {
 /// layers and MAC pairs as there. None for every other frame.
 #[inline(always)]
 pub fn common_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
-    match tunnel_in(EtherType::Ipv4, frame)? {
-        (Addrs::V4(outer), Addrs::V6(inner), inner_eth) => Some(TunnelV4V6 {
+    let (EtherType::Ipv4, l3, packet) = link(frame)? else {
+        return None;
+    };
+    match tunnel(EtherType::Ipv4, l3, packet)? {
+        Tunnel {
+            outer: Some(Addrs::V4(outer)),
+            inner_eth,
+            inner: Common {
+                ip: Addrs::V6(inner),
+                ..
+            },
+            ..
+        } => Some(TunnelV4V6 {
             outer,
             inner,
             inner_eth,
         }),
-        _ => None,
-    }
-}
-
-/// [`common_tunnel`] for a frame whose outer IP layer is of `family` (IPv4
-/// or IPv6): the outer addresses, the inner ones and the inner Ethernet
-/// header's offset, if any. Every caller passes
-/// a constant family, so each screen is compiled for its outer family alone
-/// (one screen taking the family from the frame ran IPv6 in GTP-U over IPv4
-/// 22 % slower).
-#[inline(always)]
-fn tunnel_in(family: EtherType, frame: &[u8]) -> Option<(Addrs, Addrs, Option<usize>)> {
-    let (l3, packet) = match (family, link(frame)?) {
-        (EtherType::Ipv4, (EtherType::Ipv4, l3, packet))
-        | (EtherType::Ipv6, (EtherType::Ipv6, l3, packet)) => (l3, packet),
-        _ => return None,
-    };
-    match tunnel(family, l3, packet)? {
-        Tunnel {
-            outer: Some(outer),
-            inner_eth,
-            inner,
-            ..
-        } => Some((outer, inner.ip, inner_eth)),
         _ => None,
     }
 }
@@ -420,13 +450,9 @@ pub struct TunnelV6 {
 /// as there. None for every other frame.
 #[inline(always)]
 pub fn common_tunnel_ipv6(frame: &[u8]) -> Option<TunnelV6> {
-    match tunnel_in(EtherType::Ipv6, frame)? {
-        (Addrs::V6(outer), inner, inner_eth) => Some(TunnelV6 {
-            outer,
-            inner,
-            inner_eth,
-        }),
-        _ => None,
+    match screen_ipv6(frame)? {
+        Ipv6Screen::Tunnel(t) => Some(t),
+        Ipv6Screen::Plain(_) => None,
     }
 }
 
