@@ -33,7 +33,8 @@ pub struct WorkerSample {
     pub matches: u64,
     /// Matched frames lost because the hand-off ring was full.
     pub handoff_drops: u64,
-    /// Unparseable frames by parse-error kind (stable lowercase names).
+    /// Frames with a malformed or cut header, by parse-error kind (stable
+    /// lowercase names); each is still classified by the layers before the fault.
     pub parse_errors: Vec<(&'static str, u64)>,
     /// Fraction of polls that returned frames, 0..=1.
     pub busy_ratio: f64,
@@ -163,7 +164,7 @@ impl ProbeMetrics {
             parse_errors: counter(
                 r,
                 "calea_worker_parse_errors_total",
-                "Unparseable frames by kind",
+                "Frames with a malformed or cut header, by kind (still classified by the layers before it)",
                 &["worker", "kind"],
             )?,
             busy_ratio,

@@ -305,6 +305,12 @@ impl Frame {
         self.push(Layer::Gre { checksum, key, seq })
     }
 
+    /// Adds GRE without a sequence number, protocol 0x88be: ERSPAN type I, which
+    /// has no header of its own; follow with [`inner_ethernet`](Self::inner_ethernet).
+    pub fn erspan1(self) -> Self {
+        self.gre().next_protocol(u16::from(EtherType::ErspanII))
+    }
+
     /// Adds GRE (with sequence number) and an ERSPAN type II header; follow with
     /// [`inner_ethernet`](Self::inner_ethernet).
     pub fn erspan2(self, session: u16) -> Self {
@@ -688,6 +694,22 @@ fn pcap_io(e: PcapError) -> io::Error {
 /// # Errors
 /// Any I/O error creating or writing the file.
 pub fn write_pcap(path: impl AsRef<Path>, frames: &[(u64, Vec<u8>)]) -> io::Result<()> {
+    write_pcap_cut(
+        path,
+        frames.iter().map(|(ts, data)| (*ts, &data[..], data.len())),
+    )
+}
+
+/// [`write_pcap`] for frames a capture may have cut short (a snap length, a
+/// mirror's truncation): (timestamp in ns, bytes captured, length on the wire).
+///
+/// # Errors
+/// Any I/O error creating or writing the file; `InvalidInput` for a frame
+/// longer than a pcap record can state.
+pub fn write_pcap_cut<'a>(
+    path: impl AsRef<Path>,
+    frames: impl IntoIterator<Item = (u64, &'a [u8], usize)>,
+) -> io::Result<()> {
     let file = BufWriter::new(File::create(path)?);
     let header = PcapHeader {
         datalink: DataLink::ETHERNET,
@@ -695,10 +717,10 @@ pub fn write_pcap(path: impl AsRef<Path>, frames: &[(u64, Vec<u8>)]) -> io::Resu
         ..PcapHeader::default()
     };
     let mut w = PcapWriter::with_header(file, header).map_err(pcap_io)?;
-    for (ts, data) in frames {
-        let len = u32::try_from(data.len())
+    for (ts, data, wire_len) in frames {
+        let len = u32::try_from(wire_len.max(data.len()))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        w.write_packet(&PcapPacket::new(Duration::from_nanos(*ts), len, data))
+        w.write_packet(&PcapPacket::new(Duration::from_nanos(ts), len, data))
             .map_err(pcap_io)?;
     }
     w.into_writer()

@@ -35,7 +35,8 @@ pub struct WorkerStats {
     pub matches: AtomicU64,
     /// Records lost because the hand-off ring was full (intercept loss: alarm).
     pub handoff_drops: AtomicU64,
-    /// Frames dropped as unparseable, indexed by [`ParseError::index`].
+    /// Frames with a malformed header or a length past their bytes (classified
+    /// by the layers before the fault), indexed by [`ParseError::index`].
     pub parse_errors: [AtomicU64; ParseError::COUNT],
     /// Records cut at the record capacity.
     pub truncated_copies: AtomicU64,
@@ -247,7 +248,7 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
     while start < n {
         let len = (n - start).min(CHUNK);
         // Bits j: frame j of the chunk screened as IPv4 (addresses in `s.v4`)
-        // or IPv6 (in `s.v6`), or dissected (into `s.d`) without error. IPv4,
+        // or IPv6 (in `s.v6`), or dissected (into `s.d`, up to a fault). IPv4,
         // plain or in a tunnel in IPv4, is tried first, in one pass (on most
         // links nearly every frame; a mobile core's user plane, a traffic
         // mirror), then IPv6, plain or as a tunnel in IPv6, in one pass,
@@ -321,10 +322,10 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
                 }
                 mac_pass |= macs.bit(frame, Some(pw.inner_eth)) << j;
             } else if let Some(d) = s.d.get_mut(j) {
-                match dissect_other(frame, d, kh, cx.tables) {
-                    Ok(()) => dissected |= 1 << j,
-                    Err(e) => parse_error(cx.t, e),
+                if let Err(e) = dissect_other(frame, d, kh, cx.tables) {
+                    parse_error(cx.t, e);
                 }
+                dissected |= 1 << j;
             }
         }
         let mut candidates = mac_pass;
@@ -430,7 +431,10 @@ fn screen_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
 
 /// Stage 1 for a frame the screens declined (tunnels, IPv4 options, fragments,
 /// IPv6 extension headers, other protocols, malformed frames): [`dissect`], which
-/// hands them to the general walker, then the hashes of every layer.
+/// hands them to the general walker, then the hashes of every layer. A
+/// malformed frame is classified by the layers before its fault (a cut capture
+/// or a bad inner header does not hide its outer addresses); its error is
+/// returned to be counted.
 #[inline(never)]
 fn dissect_other(
     frame: &[u8],
@@ -438,9 +442,9 @@ fn dissect_other(
     kh: &mut KeyHashes,
     tables: &TableReplica,
 ) -> Result<(), ParseError> {
-    dissect(frame, d)?;
+    let parsed = dissect(frame, d);
     tables.hash_keys(d, kh);
-    Ok(())
+    parsed
 }
 
 /// Indices of the set bits of `mask`, lowest first.

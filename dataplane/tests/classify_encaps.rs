@@ -255,6 +255,24 @@ pub(crate) fn corpus() -> Vec<Case> {
             vec![],
         ),
         case(
+            "erspan1 inner target",
+            e().ipv4(o4(10), o4(11))
+                .erspan1()
+                .inner_ethernet(B, A)
+                .ipv4(t4, o4(2))
+                .tcp(1, 2),
+            vec![(100, From), (105, From)],
+        ),
+        case(
+            "erspan1 other",
+            e().ipv4(o4(10), o4(11))
+                .erspan1()
+                .inner_ethernet(B, A)
+                .ipv4(o4(1), o4(2))
+                .tcp(1, 2),
+            vec![],
+        ),
+        case(
             "vxlan ipv6",
             e().ipv4(o4(12), o4(13))
                 .vxlan(42)

@@ -434,6 +434,19 @@ fn cases() -> Vec<Case> {
             14 + 20 + 8 + 20 + 14 + 28,
         ),
         case(
+            "erspan1",
+            e().ipv4(s4(1), s4(2))
+                .erspan1()
+                .inner_ethernet(C, D)
+                .ipv4(s4(3), s4(4))
+                .tcp(1, 2),
+            vec![v4(1, 2), v4(3, 4)],
+            abcd.clone(),
+            tcp(1, 2),
+            Some(14),
+            14 + 20 + 4 + 14 + 40,
+        ),
+        case(
             "vxlan",
             e().ipv4(s4(1), s4(2))
                 .vxlan(42)
@@ -506,6 +519,10 @@ fn cases() -> Vec<Case> {
 fn check(c: &Case, bytes: &[u8]) {
     let mut d = Dissection::default();
     assert_eq!(dissect(bytes, &mut d), Ok(()), "{}", c.name);
+    check_layers(c, &d);
+}
+
+fn check_layers(c: &Case, d: &Dissection) {
     assert_eq!(d.ips().collect::<Vec<_>>(), c.ips, "{} ips", c.name);
     assert_eq!(d.macs(), &c.macs[..], "{} macs", c.name);
     assert_eq!(d.transport, c.transport, "{} transport", c.name);
@@ -539,16 +556,31 @@ fn header_len_never_reaches_the_payload() {
     }
 }
 
+/// Cut anywhere, a frame gives the outer part of its whole dissection: its
+/// first IP layers and MAC pairs, headers ending inside the cut. Cut anywhere
+/// after its headers (a snap length, a mirror's truncation), it gives all of
+/// it, and reports the IP length the cut made a lie of (a frame without IP
+/// has none).
 #[test]
-fn truncation_at_every_offset_errs_or_gives_a_shorter_dissection() {
+fn a_cut_frame_keeps_the_layers_before_the_cut() {
     for c in cases() {
         let bytes = c.frame.build();
         for cut in 0..bytes.len() {
             let mut d = Dissection::default();
-            if dissect(&bytes[..cut], &mut d).is_ok() {
-                assert!(usize::from(d.header_len) <= cut, "{} cut {cut}", c.name);
-                assert!(d.ips().count() <= c.ips.len(), "{} cut {cut}", c.name);
-                assert!(d.macs().len() <= c.macs.len(), "{} cut {cut}", c.name);
+            let got = dissect(&bytes[..cut], &mut d);
+            let name = format!("{} cut at {cut}: {got:?}", c.name);
+            let ips: Vec<IpPair> = d.ips().collect();
+            assert!(usize::from(d.header_len) <= cut, "{name}");
+            assert!(c.ips.starts_with(&ips), "{name}: {ips:?}");
+            assert!(c.macs.starts_with(d.macs()), "{name}: {:?}", d.macs());
+            if cut >= usize::from(c.header_len) {
+                let lie = if c.ips.is_empty() {
+                    Ok(())
+                } else {
+                    Err(ParseError::BadLength)
+                };
+                assert_eq!(got, lie, "{name}");
+                check_layers(&c, &d);
             }
         }
     }
@@ -751,6 +783,12 @@ fn rejects_frames_longer_than_65535() {
 /// Writes one frame per case to a pcap and returns tshark's field output, one line per
 /// frame, or `None` (with a notice) when tshark is not installed.
 fn tshark_fields(extra: &[&str], fields: &[&str]) -> Option<String> {
+    tshark_fields_of(extra, fields, false)
+}
+
+/// [`tshark_fields`], with every frame cut after its headers if `cut`: as a
+/// capture with a snap length stores it (its wire length kept).
+fn tshark_fields_of(extra: &[&str], fields: &[&str], cut: bool) -> Option<String> {
     if std::process::Command::new("tshark")
         .arg("-v")
         .output()
@@ -761,12 +799,21 @@ fn tshark_fields(extra: &[&str], fields: &[&str]) -> Option<String> {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("encaps.pcap");
-    let frames: Vec<(u64, Vec<u8>)> = cases()
+    let all = cases();
+    let frames: Vec<(u64, Vec<u8>, usize)> = all
         .iter()
         .enumerate()
-        .map(|(i, c)| (i as u64 * 1000, c.frame.build()))
+        .map(|(i, c)| {
+            let mut f = c.frame.build();
+            let len = f.len();
+            if cut {
+                f.truncate(usize::from(c.header_len));
+            }
+            (i as u64 * 1000, f, len)
+        })
         .collect();
-    dataplane::synth::write_pcap(&path, &frames).unwrap();
+    let records = frames.iter().map(|(ts, f, len)| (*ts, &f[..], *len));
+    dataplane::synth::write_pcap_cut(&path, records).unwrap();
     let mut cmd = std::process::Command::new("tshark");
     // The pseudowire case's bottom label is 17: tell tshark it carries Ethernet with a
     // control word (MPLS has no payload type field).
@@ -833,7 +880,19 @@ fn tshark_finds_every_checksum_good() {
 /// encapsulation must equal ours, layer by layer.
 #[test]
 fn tshark_agrees_on_every_ip_layer() {
-    let Some(text) = tshark_fields(&[], &["ip.src", "ip.dst", "ipv6.src", "ipv6.dst"]) else {
+    tshark_agrees_on_ip_layers(false);
+}
+
+/// [`tshark_agrees_on_every_ip_layer`] on the frames cut after their headers,
+/// as a capture with a snap length stores them.
+#[test]
+fn tshark_agrees_on_every_ip_layer_of_cut_frames() {
+    tshark_agrees_on_ip_layers(true);
+}
+
+fn tshark_agrees_on_ip_layers(cut: bool) {
+    let fields = ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst"];
+    let Some(text) = tshark_fields_of(&[], &fields, cut) else {
         return;
     };
     let all = cases();

@@ -13,8 +13,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use dataplane::handoff::{channel, HandoffConsumer, DEFAULT_FRAME_CAPACITY};
+use dataplane::parse::{dissect, Dissection, ParseError};
 use dataplane::source::{FrameBuf, PacketSource, PcapSource, Poll, RxBurst};
-use dataplane::synth::{write_pcap, Frame};
+use dataplane::synth::{write_pcap, write_pcap_cut, Frame};
 use dataplane::targets::{
     replicas, Direction, InterceptSpec, Mode, Slot, TableWriter, Target, Update,
 };
@@ -35,6 +36,7 @@ struct Rec {
     mode: u8,
     keys: Vec<(u32, u8)>,
     data: Vec<u8>,
+    wire_len: u32,
 }
 
 fn dir_code(d: Direction) -> u8 {
@@ -67,6 +69,7 @@ fn expected(ts: u64, frame: &[u8], expect: &[(u32, Direction)]) -> Vec<Rec> {
             mode: mode(m),
             keys,
             data,
+            wire_len: frame.len() as u32,
         });
     }
     out
@@ -95,6 +98,7 @@ fn drain(c: &mut HandoffConsumer) -> Vec<Rec> {
             mode: mode(r.mode()),
             keys,
             data: r.data().to_vec(),
+            wire_len: r.wire_len(),
         });
     });
     out.sort();
@@ -204,6 +208,51 @@ fn hands_off_exactly_the_expected_records_and_no_payload_in_headers_mode() {
     assert_eq!(errors, 1);
 }
 
+/// A capture with a snap length, or a mirror session that truncates, holds
+/// each frame only up to the end of its headers, with its length on the wire:
+/// every frame still gives exactly the records of the whole frame, holding the
+/// bytes captured, and each cut IP frame is counted once as a bad length.
+#[test]
+fn frames_cut_after_their_headers_give_the_records_of_whole_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = corpus();
+    let cut: Vec<(u64, &[u8], usize)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let headers = &c.frame[..c.frame.len() - PAYLOAD.len()];
+            (BASE_NS + 1000 * i as u64, headers, c.frame.len())
+        })
+        .collect();
+    let path = dir.path().join("cut.pcap");
+    write_pcap_cut(&path, cut.iter().copied()).unwrap();
+    let mut want: Vec<Rec> = cases
+        .iter()
+        .zip(&cut)
+        .flat_map(|(c, &(ts, headers, _))| {
+            expected(ts, &c.frame, &c.expect)
+                .into_iter()
+                .map(move |r| Rec {
+                    data: headers.to_vec(),
+                    ..r
+                })
+        })
+        .collect();
+    want.sort();
+    assert!(want.len() > 20, "the corpus has matches");
+
+    let (got, stats) = run_to_end(&path, &load_updates(), 256);
+    assert_eq!(got, want);
+    let mut d = Dissection::default();
+    let ip_frames = cases
+        .iter()
+        .filter(|c| dissect(&c.frame, &mut d).is_ok() && d.ips().next().is_some())
+        .count() as u64;
+    let counted = |e: ParseError| stats.parse_errors[e.index()].load(Ordering::Relaxed);
+    assert_eq!(counted(ParseError::BadLength), ip_frames);
+    assert_eq!(counted(ParseError::Truncated), 0);
+}
+
 /// Without the prefix targets, whose short prefixes make every frame of their
 /// family a candidate, stage 2's exact and MAC filters alone decide which
 /// frames reach classification: in every encapsulation, and on both layers of
@@ -301,6 +350,7 @@ fn warrant_window_opens_and_closes_mid_capture() {
                 mode: mode(Mode::Headers),
                 keys: vec![(900, dir_code(d))],
                 data: f[..f.len() - PAYLOAD.len()].to_vec(),
+                wire_len: f.len() as u32,
             }
         })
         .collect();

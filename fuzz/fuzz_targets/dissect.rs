@@ -1,7 +1,7 @@
 //! Fuzz `dataplane::parse::dissect`: no input may panic it, what it reports must
 //! stay inside the frame, and its fast path must agree with the general walker
-//! (`dissect_general`) on every input, also when the output still holds the
-//! layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
+//! (`dissect_general`) on every input, malformed ones included, also when the
+//! output still holds the layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
 //! `common_ipv6`, `common_tunnel_ipv4`, `common_tunnel_ipv4_ipv6`, `common_tunnel_ipv6`,
 //! `common_pseudowire`) must pass only
 //! frames the walker dissects to those IP layers and MAC pairs.
@@ -46,12 +46,12 @@ fuzz_target!(|data: &[u8]| {
     let got = dissect(data, &mut d);
 
     assert_eq!(got, want, "dissect and dissect_general disagree");
-    if got.is_ok() {
-        assert_eq!(d, general, "dissections differ");
-        assert!(usize::from(d.header_len) <= data.len());
-        if let Some(l3) = d.l3_offset {
-            assert!(usize::from(l3) <= usize::from(d.header_len));
-        }
+    // Also on error: the worker classifies a malformed frame by the layers
+    // before its fault.
+    assert_eq!(d, general, "dissections differ");
+    assert!(usize::from(d.header_len) <= data.len());
+    if let Some(l3) = d.l3_offset {
+        assert!(usize::from(l3) <= usize::from(d.header_len));
     }
     if let Some(v4) = common_ipv4(data) {
         check_screened(data, None, want, &general);

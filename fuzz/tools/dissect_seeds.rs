@@ -101,6 +101,10 @@ fn main() -> std::io::Result<()> {
             inner4(eth().ipv4(a4, b4).gre().inner_ethernet([4; 6], [5; 6])),
         ),
         (
+            "erspan1",
+            inner4(eth().ipv4(a4, b4).erspan1().inner_ethernet([4; 6], [5; 6])),
+        ),
+        (
             "erspan2",
             inner4(eth().ipv4(a4, b4).erspan2(3).inner_ethernet([4; 6], [5; 6])),
         ),

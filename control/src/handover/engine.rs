@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use dataplane::handoff::{HandoffConsumer, Record};
-use dataplane::parse::{dissect, Dissection, IpPair};
+use dataplane::parse::Dissection;
 use dataplane::targets::{Mode, Target};
 
 use super::audit_sink::AuditSink;
@@ -824,18 +824,6 @@ impl Drainer {
 
     /// Innermost addresses and transport of a frame's headers.
     fn flow(&mut self, headers: &[u8]) -> Option<Flow> {
-        dissect(headers, &mut self.dissection).ok()?;
-        let (src, dst) = match self.dissection.ips().last()? {
-            IpPair::V4 { src, dst } => (IpAddr::V4(src), IpAddr::V4(dst)),
-            IpPair::V6 { src, dst } => (IpAddr::V6(src), IpAddr::V6(dst)),
-        };
-        let t = self.dissection.transport;
-        Some(Flow {
-            src,
-            dst,
-            proto: t.map_or(0, |t| t.proto),
-            src_port: t.map_or(0, |t| t.src_port),
-            dst_port: t.map_or(0, |t| t.dst_port),
-        })
+        ipheader::innermost_flow(headers, &mut self.dissection)
     }
 }

@@ -1,11 +1,13 @@
 //! One IP layer of a headers-only report: where its IP header, IPv6 extension
 //! headers and transport header are in the header octets, which layer a report
-//! describes, and the original length the IP header states.
+//! describes, the flow it names, and the original length the IP header states.
 //!
 //! Only header octets are ever looked at (the slice ends at the end of the
 //! innermost transport header): nothing here can reach payload.
 
 use std::net::IpAddr;
+
+use dataplane::parse::{dissect, Dissection, IpPair};
 
 use super::pdu::Flow;
 
@@ -123,6 +125,27 @@ pub(crate) fn report_layer(h: &[u8], flow: Option<&Flow>) -> usize {
     (1..h.len()).rev().find(|&o| fits(o)).unwrap_or(0)
 }
 
+/// The innermost addresses and transport in a record's header octets `frame`
+/// (from its Ethernet header to the end of its headers), dissected into `d`:
+/// the flow a report names. None without an IP layer.
+pub(crate) fn innermost_flow(frame: &[u8], d: &mut Dissection) -> Option<Flow> {
+    // The octets end before the packet does, so its IP lengths point past
+    // them: the walker says so, and reads every layer all the same.
+    let _cut = dissect(frame, d);
+    let (src, dst) = match d.ips().last()? {
+        IpPair::V4 { src, dst } => (IpAddr::V4(src), IpAddr::V4(dst)),
+        IpPair::V6 { src, dst } => (IpAddr::V6(src), IpAddr::V6(dst)),
+    };
+    let t = d.transport;
+    Some(Flow {
+        src,
+        dst,
+        proto: t.map_or(0, |t| t.proto),
+        src_port: t.map_or(0, |t| t.src_port),
+        dst_port: t.map_or(0, |t| t.dst_port),
+    })
+}
+
 /// Length of the IP packet as its header states it (IPv4 totalLength, IPv6 40 +
 /// payloadLength); `None` if `h` does not start with an IP header or states 0
 /// (IPv6 jumbogram).
@@ -161,6 +184,32 @@ mod test {
         assert_eq!(l.l4, L4::Tcp(&p[20..52]));
         assert_eq!(report_layer(&p, None), 0);
         assert_eq!(stated_len(&p), Some(1400));
+    }
+
+    #[test]
+    fn flow_is_the_innermost_packet_of_a_tunnel_s_header_octets() {
+        use dataplane::synth::Frame;
+        use std::net::Ipv4Addr;
+        let (subscriber, server) = (Ipv4Addr::new(10, 1, 0, 7), Ipv4Addr::new(203, 0, 113, 9));
+        let frame = Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2))
+            .gtpu(0x1234)
+            .ipv4(subscriber, server)
+            .tcp(40000, 443)
+            .payload(b"payload")
+            .build();
+        let headers = &frame[..frame.len() - 7];
+        let want = Flow {
+            src: subscriber.into(),
+            dst: server.into(),
+            proto: 6,
+            src_port: 40000,
+            dst_port: 443,
+        };
+        let mut d = Dissection::default();
+        assert_eq!(innermost_flow(headers, &mut d), Some(want));
+        assert_eq!(innermost_flow(&frame, &mut d), Some(want));
+        assert_eq!(innermost_flow(&frame[..14], &mut d), None);
     }
 
     #[test]

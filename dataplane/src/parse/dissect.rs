@@ -1,6 +1,7 @@
 //! [`dissect`]: one pass over a frame, outermost header first, through VLAN tags,
 //! MPLS labels, PPPoE, IPv4/IPv6 (options, extension headers, fragments), TCP/UDP/
-//! ICMP and the GRE/ERSPAN/VXLAN/GTP-U/IP-in-IP/MPLS-pseudowire tunnels.
+//! ICMP and the GRE/ERSPAN (types I to III)/VXLAN/GTP-U/IP-in-IP/MPLS-pseudowire
+//! tunnels.
 //!
 //! Each header's function calls the next one's directly, so the common path is one
 //! straight line. Every step consumes at least 4 bytes and every kind of repetition
@@ -39,7 +40,14 @@ pub const MAX_TUNNELS: usize = 3;
 /// innermost transport header, the outermost L3 offset and `header_len`, the end of
 /// the innermost header parsed. Non-IP frames and unknown protocols are not errors:
 /// parsing just stops there. On error, `out` still holds the layers parsed before
-/// the malformed header.
+/// the malformed header, and the worker classifies the frame by them: a frame is
+/// its sender's and receiver's communication even when a header inside it is bad.
+///
+/// A length field (IPv4 total length, IPv6 payload length, UDP, PPPoE or GTP-U
+/// length) pointing past the bytes at hand does not stop the walk: it is what a
+/// capture's snap length, a mirror session's truncation or a frame spanning
+/// several mbufs leaves, and the headers in the bytes there still count.
+/// The walk goes on over those bytes and then reports [`ParseError::BadLength`].
 ///
 /// # Errors
 /// [`ParseError::Truncated`] or [`ParseError::BadLength`] for a header that does not
@@ -73,9 +81,14 @@ pub fn dissect_general(frame: &[u8], out: &mut Dissection) -> Result<(), ParseEr
         labels: 0,
         exts: 0,
         tunnels: 0,
+        cut: false,
         out,
     };
-    walk.ethernet()
+    walk.ethernet()?;
+    if walk.cut {
+        return Err(ParseError::BadLength);
+    }
+    Ok(())
 }
 
 /// Position in the frame and the nesting counters.
@@ -89,6 +102,8 @@ struct Walk<'a, 'o> {
     labels: usize,
     exts: usize,
     tunnels: usize,
+    /// A length field pointed past the end of its enclosing unit.
+    cut: bool,
     out: &'o mut Dissection,
 }
 
@@ -115,6 +130,19 @@ impl<'a> Walk<'a, '_> {
         self.off += len;
         // Frames are at most 65535 bytes and `off` never passes `end`.
         self.out.header_len = u16::try_from(self.off).unwrap_or(u16::MAX);
+    }
+
+    /// Ends the current unit (IP packet, UDP datagram, ...), starting at
+    /// `start`, after the `len` bytes its length field states; past the end of
+    /// the enclosing unit, the bytes there are walked and the cut is noted.
+    #[inline]
+    fn enclose(&mut self, start: usize, len: usize) {
+        let end = start + len;
+        if end <= self.end {
+            self.end = end;
+        } else {
+            self.cut = true;
+        }
     }
 
     /// Enters one more tunnel.
@@ -154,8 +182,9 @@ impl<'a> Walk<'a, '_> {
     }
 
     fn pppoe(&mut self) -> Result<(), ParseError> {
-        let pppoe = PppoeView::new_checked(self.rest())?;
-        self.end = self.off + PPPOE_HEADER_LEN + pppoe.payload().len();
+        let pppoe = PppoeView::new_unchecked(self.rest());
+        pppoe.check_header()?;
+        self.enclose(self.off, pppoe.end());
         self.advance(PPPOE_HEADER_LEN);
         match pppoe.protocol() {
             PppProtocol::Ipv4 => self.ipv4(),
@@ -200,12 +229,13 @@ impl<'a> Walk<'a, '_> {
 
     #[inline]
     fn ipv4(&mut self) -> Result<(), ParseError> {
-        let ip = Ipv4View::new_checked(self.rest())?;
+        let ip = Ipv4View::new_unchecked(self.rest());
+        ip.check_header()?;
         self.enter_ip(IpPair::V4 {
             src: ip.src_addr(),
             dst: ip.dst_addr(),
         })?;
-        self.end = self.off + usize::from(ip.total_len());
+        self.enclose(self.off, usize::from(ip.total_len()));
         self.advance(ip.header_len());
         if ip.frag_offset() != 0 {
             return Ok(());
@@ -220,12 +250,13 @@ impl<'a> Walk<'a, '_> {
     }
 
     fn ipv6(&mut self) -> Result<(), ParseError> {
-        let ip = Ipv6View::new_checked(self.rest())?;
+        let ip = Ipv6View::new_unchecked(self.rest());
+        ip.check_header()?;
         self.enter_ip(IpPair::V6 {
             src: ip.src_addr(),
             dst: ip.dst_addr(),
         })?;
-        self.end = self.off + IPV6_HEADER_LEN + usize::from(ip.payload_len());
+        self.enclose(self.off, IPV6_HEADER_LEN + usize::from(ip.payload_len()));
         self.advance(IPV6_HEADER_LEN);
         match self.extensions(ip.next_header())? {
             Some((proto, more)) => self.upper(proto, more),
@@ -328,13 +359,13 @@ impl<'a> Walk<'a, '_> {
     #[inline]
     fn udp(&mut self, more_frags: bool) -> Result<(), ParseError> {
         // In a first fragment the UDP length covers the reassembled datagram.
-        let udp = if more_frags {
-            UdpView::new_unchecked(self.rest())
+        let udp = UdpView::new_unchecked(self.rest());
+        if more_frags {
+            if self.rest().len() < UDP_HEADER_LEN {
+                return Err(ParseError::Truncated);
+            }
         } else {
-            UdpView::new_checked(self.rest())?
-        };
-        if self.rest().len() < UDP_HEADER_LEN {
-            return Err(ParseError::Truncated);
+            udp.check_header()?;
         }
         self.out.transport = Some(Transport {
             proto: 17,
@@ -345,7 +376,7 @@ impl<'a> Walk<'a, '_> {
         if more_frags {
             return Ok(());
         }
-        self.end = self.off - UDP_HEADER_LEN + usize::from(udp.len());
+        self.enclose(self.off - UDP_HEADER_LEN, usize::from(udp.len()));
         match udp.dst_port() {
             vxlan::UDP_PORT => self.vxlan(),
             gtpu::UDP_PORT => self.gtpu(),
@@ -372,8 +403,8 @@ impl<'a> Walk<'a, '_> {
         if rest.len() < gtpu::HEADER_LEN || !gtp.is_v1_gtp() {
             return Ok(());
         }
-        let hlen = gtp.header_len()?;
-        self.end = self.off + gtpu::HEADER_LEN + usize::from(gtp.length());
+        let hlen = gtp.headers_end()?;
+        self.enclose(self.off, gtp.end());
         self.advance(hlen);
         if gtp.msg_type() != gtpu::MSG_G_PDU {
             return Ok(());
@@ -406,6 +437,12 @@ impl<'a> Walk<'a, '_> {
                 self.mpls()
             }
             EtherType::TransparentEthernet => {
+                self.tunnel()?;
+                self.ethernet()
+            }
+            // ERSPAN type I shares type II's protocol but has no sequence
+            // number and no ERSPAN header: the mirrored frame follows GRE.
+            EtherType::ErspanII if !gre.has_seq() => {
                 self.tunnel()?;
                 self.ethernet()
             }

@@ -1,6 +1,8 @@
 //! ERSPAN headers carried in GRE: type II (GRE protocol 0x88be, 8 bytes) and type III
 //! (0x22eb, 12 bytes, plus an 8-byte platform-specific subheader when the O flag is
-//! set). A mirrored Ethernet frame follows either.
+//! set). A mirrored Ethernet frame follows either. Type I has no header of its
+//! own (0x88be in a GRE header without a sequence number): the walkers take it
+//! as Ethernet right after GRE.
 
 use super::bytes::{be16, be32, byte, set_be16, set_be32, set_byte, tail, Field};
 use super::ParseError;

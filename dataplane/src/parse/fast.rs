@@ -557,7 +557,8 @@ impl Tunnel {
 /// - UDP to the VXLAN port and a VXLAN header with a valid VNI: a switch's or
 ///   a cloud's traffic mirror, or an overlay;
 /// - GRE version 0 without routing, and an ERSPAN type II or III header (type
-///   III's platform subheader included): a router's mirror session;
+///   III's platform subheader included), or none (type I, without a GRE
+///   sequence number): a router's mirror session;
 /// - GRE version 0 without routing carrying IPv4, IPv6 or Ethernet (GRE-TAP):
 ///   a site or mirror tunnel;
 /// - IPv4 or IPv6 directly (IP in IP, 6in4, 4in6);
@@ -626,6 +627,7 @@ fn gre<const V4_ONLY: bool>(l3: usize, outer: Addrs, packet: &[u8], at: usize) -
     }
     let (inner, at) = (gre.payload(), at + gre.header_len());
     match gre.protocol() {
+        EtherType::ErspanII if !gre.has_seq() => Tunnel::ethernet(l3, outer, inner, at),
         EtherType::ErspanII | EtherType::ErspanIII => {
             let span = ErspanView::new_checked(inner).ok()?;
             Tunnel::ethernet(l3, outer, span.payload(), at + span.header_len())

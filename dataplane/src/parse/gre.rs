@@ -59,6 +59,7 @@ impl<B: AsRef<[u8]>> GreView<B> {
         self.flags() & FLAG_K != 0
     }
     /// Sequence number present.
+    #[inline]
     pub fn has_seq(&self) -> bool {
         self.flags() & FLAG_S != 0
     }

@@ -83,7 +83,7 @@ impl<B: AsRef<[u8]>> GtpuView<B> {
     }
     /// End of the message: 8 + length.
     #[inline]
-    fn end(&self) -> usize {
+    pub fn end(&self) -> usize {
         HEADER_LEN + usize::from(self.length())
     }
     /// Header length including the optional word and every extension header.
@@ -92,6 +92,22 @@ impl<B: AsRef<[u8]>> GtpuView<B> {
     /// As [`check_len`](Self::check_len).
     #[inline]
     pub fn header_len(&self) -> Result<usize, ParseError> {
+        let len = self.headers_end()?;
+        if self.end() > self.buf.as_ref().len() {
+            return Err(ParseError::BadLength);
+        }
+        Ok(len)
+    }
+    /// [`Self::header_len`] but for the message's end: the headers are whole
+    /// and inside the message, however much of it the buffer holds (a capture
+    /// or a mirror's copy cut short).
+    ///
+    /// # Errors
+    /// [`ParseError::Truncated`] for headers past the buffer,
+    /// [`ParseError::BadVersion`], [`ParseError::BadLength`] for headers past
+    /// the message, [`ParseError::TooDeep`] past [`MAX_EXTENSIONS`].
+    #[inline]
+    pub fn headers_end(&self) -> Result<usize, ParseError> {
         let buf = self.buf.as_ref();
         if buf.len() < HEADER_LEN {
             return Err(ParseError::Truncated);
@@ -99,17 +115,21 @@ impl<B: AsRef<[u8]>> GtpuView<B> {
         if !self.is_v1_gtp() {
             return Err(ParseError::BadVersion);
         }
-        let end = self.end();
-        if end > buf.len() {
-            return Err(ParseError::BadLength);
-        }
         if !self.has_optional_word() {
             return Ok(HEADER_LEN);
         }
-        if end < OPT_HEADER_LEN {
-            return Err(ParseError::BadLength);
-        }
+        let end = self.end();
+        let within = |at: usize| {
+            if at > end {
+                Err(ParseError::BadLength)
+            } else if at > buf.len() {
+                Err(ParseError::Truncated)
+            } else {
+                Ok(())
+            }
+        };
         let mut at = OPT_HEADER_LEN;
+        within(at)?;
         let mut next = byte(buf, field::NEXT_EXT);
         let mut count = 0;
         while next != 0 {
@@ -122,9 +142,7 @@ impl<B: AsRef<[u8]>> GtpuView<B> {
                 return Err(ParseError::BadLength);
             }
             at += units * 4;
-            if at > end {
-                return Err(ParseError::BadLength);
-            }
+            within(at)?;
             next = byte(buf, at - 1);
         }
         Ok(at)
@@ -279,6 +297,12 @@ mod test {
         assert_eq!(
             GtpuView::new_checked(&MSG[..17]).err(),
             Some(ParseError::BadLength)
+        );
+        // The headers alone are whole: a message cut short.
+        assert_eq!(GtpuView::new_unchecked(&MSG[..16]).headers_end(), Ok(16));
+        assert_eq!(
+            GtpuView::new_unchecked(&MSG[..15]).headers_end(),
+            Err(ParseError::Truncated)
         );
     }
 

@@ -41,11 +41,26 @@ impl<B: AsRef<[u8]>> Ipv4View<B> {
     /// Ensures version 4, IHL ≥ 5, header length ≤ total length ≤ buffer.
     ///
     /// # Errors
-    /// [`ParseError::Truncated`] below 20 bytes, [`ParseError::BadVersion`],
-    /// [`ParseError::BadLength`] for IHL < 5, total length below the header length or
-    /// past the buffer.
+    /// Those of [`Self::check_header`], and [`ParseError::BadLength`] for a total
+    /// length past the buffer.
     #[inline]
     pub fn check_len(&self) -> Result<(), ParseError> {
+        self.check_header()?;
+        if usize::from(self.total_len()) > self.buf.as_ref().len() {
+            return Err(ParseError::BadLength);
+        }
+        Ok(())
+    }
+    /// [`Self::check_len`] but for the total length's end: the header, options
+    /// included, is whole, however much of the packet the buffer holds (a
+    /// capture or a mirror's copy cut short).
+    ///
+    /// # Errors
+    /// [`ParseError::Truncated`] below 20 bytes, [`ParseError::BadVersion`],
+    /// [`ParseError::BadLength`] for IHL < 5, a total length below the header
+    /// length, or options past the buffer.
+    #[inline]
+    pub fn check_header(&self) -> Result<(), ParseError> {
         let buf = self.buf.as_ref();
         if buf.len() < HEADER_LEN {
             return Err(ParseError::Truncated);
@@ -54,8 +69,7 @@ impl<B: AsRef<[u8]>> Ipv4View<B> {
             return Err(ParseError::BadVersion);
         }
         let hlen = self.header_len();
-        let total = usize::from(self.total_len());
-        if hlen < HEADER_LEN || total < hlen || total > buf.len() {
+        if hlen < HEADER_LEN || usize::from(self.total_len()) < hlen || hlen > buf.len() {
             return Err(ParseError::BadLength);
         }
         Ok(())
@@ -347,6 +361,15 @@ mod test {
         assert_eq!(
             Ipv4View::new_checked(&PACKET[..25]).err(),
             Some(ParseError::BadLength)
+        );
+        // The header alone is whole: a packet cut short.
+        assert_eq!(
+            Ipv4View::new_unchecked(&PACKET[..25]).check_header(),
+            Ok(())
+        );
+        assert_eq!(
+            Ipv4View::new_unchecked(&PACKET[..23]).check_header(),
+            Err(ParseError::BadLength)
         );
     }
 

@@ -28,19 +28,28 @@ impl<B: AsRef<[u8]>> Ipv6View<B> {
     /// Ensures version 6 and a payload length inside the buffer.
     ///
     /// # Errors
-    /// [`ParseError::Truncated`] below 40 bytes, [`ParseError::BadVersion`],
-    /// [`ParseError::BadLength`] if the payload length points past the buffer.
+    /// Those of [`Self::check_header`], and [`ParseError::BadLength`] if the
+    /// payload length points past the buffer.
     #[inline]
     pub fn check_len(&self) -> Result<(), ParseError> {
-        let buf = self.buf.as_ref();
-        if buf.len() < HEADER_LEN {
+        self.check_header()?;
+        if HEADER_LEN + usize::from(self.payload_len()) > self.buf.as_ref().len() {
+            return Err(ParseError::BadLength);
+        }
+        Ok(())
+    }
+    /// [`Self::check_len`] but for the payload length's end: the fixed header
+    /// is whole, however much of the packet the buffer holds.
+    ///
+    /// # Errors
+    /// [`ParseError::Truncated`] below 40 bytes, [`ParseError::BadVersion`].
+    #[inline]
+    pub fn check_header(&self) -> Result<(), ParseError> {
+        if self.buf.as_ref().len() < HEADER_LEN {
             return Err(ParseError::Truncated);
         }
         if self.version() != 6 {
             return Err(ParseError::BadVersion);
-        }
-        if HEADER_LEN + usize::from(self.payload_len()) > buf.len() {
-            return Err(ParseError::BadLength);
         }
         Ok(())
     }
@@ -222,6 +231,11 @@ mod test {
         assert_eq!(
             Ipv6View::new_checked(&PACKET[..41]).err(),
             Some(ParseError::BadLength)
+        );
+        // The header alone is whole: a packet cut short.
+        assert_eq!(
+            Ipv6View::new_unchecked(&PACKET[..41]).check_header(),
+            Ok(())
         );
     }
 

@@ -62,21 +62,41 @@ impl<B: AsRef<[u8]>> PppoeView<B> {
     /// PPP protocol field and stays inside the buffer.
     ///
     /// # Errors
-    /// [`ParseError::Truncated`], [`ParseError::BadVersion`] or [`ParseError::BadLength`].
+    /// Those of [`Self::check_header`], and [`ParseError::BadLength`] for a
+    /// length past the buffer.
     #[inline]
     pub fn check_len(&self) -> Result<(), ParseError> {
-        let buf = self.buf.as_ref();
-        if buf.len() < HEADER_LEN {
+        self.check_header()?;
+        if self.end() > self.buf.as_ref().len() {
+            return Err(ParseError::BadLength);
+        }
+        Ok(())
+    }
+    /// [`Self::check_len`] but for the length's end: the header is whole and
+    /// its length covers the PPP protocol field, however much of the PPP frame
+    /// the buffer holds.
+    ///
+    /// # Errors
+    /// [`ParseError::Truncated`], [`ParseError::BadVersion`], or
+    /// [`ParseError::BadLength`] for a length below the protocol field's.
+    #[inline]
+    pub fn check_header(&self) -> Result<(), ParseError> {
+        if self.buf.as_ref().len() < HEADER_LEN {
             return Err(ParseError::Truncated);
         }
         if self.ver_type() != VER_TYPE_1_1 {
             return Err(ParseError::BadVersion);
         }
-        let len = usize::from(self.length());
-        if len < HEADER_LEN - field::LENGTH.end || field::LENGTH.end + len > buf.len() {
+        if self.end() < HEADER_LEN {
             return Err(ParseError::BadLength);
         }
         Ok(())
+    }
+    /// Where the PPP frame ends, as the length field states, from the start of
+    /// the PPPoE header.
+    #[inline]
+    pub fn end(&self) -> usize {
+        field::LENGTH.end + usize::from(self.length())
     }
     /// Version and type nibbles (0x11).
     pub fn ver_type(&self) -> u8 {
@@ -106,8 +126,7 @@ impl<'a> PppoeView<&'a [u8]> {
     /// from the frame.
     #[inline]
     pub fn payload(&self) -> &'a [u8] {
-        let end = field::LENGTH.end + usize::from(self.length());
-        self.buf.get(HEADER_LEN..end).unwrap_or(&[])
+        self.buf.get(HEADER_LEN..self.end()).unwrap_or(&[])
     }
 }
 
@@ -223,6 +242,8 @@ mod test {
             PppoeView::new_checked(&HDR[..9]).err(),
             Some(ParseError::BadLength)
         );
+        // The header alone is whole: a PPP frame cut short.
+        assert_eq!(PppoeView::new_unchecked(&HDR[..8]).check_header(), Ok(()));
     }
 
     #[test]

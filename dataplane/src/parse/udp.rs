@@ -23,15 +23,28 @@ impl<B: AsRef<[u8]>> UdpView<B> {
     /// Ensures the header fits and its length field is between 8 and the buffer.
     ///
     /// # Errors
-    /// [`ParseError::Truncated`] or [`ParseError::BadLength`].
+    /// Those of [`Self::check_header`], and [`ParseError::BadLength`] for a
+    /// length past the buffer.
     #[inline]
     pub fn check_len(&self) -> Result<(), ParseError> {
-        let buf = self.buf.as_ref();
-        if buf.len() < HEADER_LEN {
+        self.check_header()?;
+        if usize::from(self.len()) > self.buf.as_ref().len() {
+            return Err(ParseError::BadLength);
+        }
+        Ok(())
+    }
+    /// [`Self::check_len`] but for the length's end: the header is whole and
+    /// its length covers it, however much of the datagram the buffer holds.
+    ///
+    /// # Errors
+    /// [`ParseError::Truncated`] below 8 bytes, [`ParseError::BadLength`] for a
+    /// length below 8.
+    #[inline]
+    pub fn check_header(&self) -> Result<(), ParseError> {
+        if self.buf.as_ref().len() < HEADER_LEN {
             return Err(ParseError::Truncated);
         }
-        let len = usize::from(self.len());
-        if len < HEADER_LEN || len > buf.len() {
+        if usize::from(self.len()) < HEADER_LEN {
             return Err(ParseError::BadLength);
         }
         Ok(())
@@ -181,5 +194,7 @@ mod test {
             UdpView::new_checked(&DGRAM[..9]).err(),
             Some(ParseError::BadLength)
         );
+        // The header alone is whole: a datagram cut short.
+        assert_eq!(UdpView::new_unchecked(&DGRAM[..8]).check_header(), Ok(()));
     }
 }
