@@ -92,11 +92,12 @@ impl<B: AsRef<[u8]>> GtpuView<B> {
     /// As [`check_len`](Self::check_len).
     #[inline]
     pub fn header_len(&self) -> Result<usize, ParseError> {
-        let len = self.headers_end()?;
-        if self.end() > self.buf.as_ref().len() {
+        let buf = self.buf.as_ref();
+        // Checked first, as the fast path's one test of the message's end.
+        if buf.len() >= HEADER_LEN && self.is_v1_gtp() && self.end() > buf.len() {
             return Err(ParseError::BadLength);
         }
-        Ok(len)
+        self.headers_end()
     }
     /// [`Self::header_len`] but for the message's end: the headers are whole
     /// and inside the message, however much of it the buffer holds (a capture
