@@ -48,7 +48,10 @@ const NO_MATCH: Match = Match {
 pub struct RxFrame<'a> {
     /// The bytes received (all of them, or the first segment / the captured part).
     pub bytes: &'a [u8],
-    /// Its length on the wire: above `bytes.len()` when only part was received.
+    /// The bytes received after `bytes`, in order (a multi-segment mbuf's later
+    /// segments): a content copy holds them too.
+    pub later: &'a [&'a [u8]],
+    /// Its length on the wire: above the bytes' when only part was received.
     pub wire_len: u32,
 }
 
@@ -57,6 +60,7 @@ impl<'a> RxFrame<'a> {
     pub fn whole(bytes: &'a [u8]) -> RxFrame<'a> {
         RxFrame {
             bytes,
+            later: &[],
             wire_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
         }
     }
@@ -198,11 +202,11 @@ impl HandoffProducer {
     ) -> Pushed {
         let mut out = Pushed::default();
         for mode in [Mode::Content, Mode::Headers] {
-            let (data, whole) = match mode {
-                Mode::Content => (frame.bytes, frame.wire_len as usize),
+            let (data, later, whole) = match mode {
+                Mode::Content => (frame.bytes, frame.later, frame.wire_len as usize),
                 Mode::Headers => {
                     let h = &frame.bytes[..usize::from(d.header_len).min(frame.bytes.len())];
-                    (h, h.len())
+                    (h, &[][..], h.len())
                 }
             };
             let mut of_mode = matches.iter().filter(|m| m.mode == mode).peekable();
@@ -219,10 +223,17 @@ impl HandoffProducer {
                 }
                 rec.match_count = n;
                 rec.mode = mode;
-                let len = data.len().min(rec.buf.len());
-                rec.buf[..len].copy_from_slice(&data[..len]);
+                let mut len = 0;
+                let mut received = 0;
+                for piece in std::iter::once(data).chain(later.iter().copied()) {
+                    let room = &mut rec.buf[len..];
+                    let n = piece.len().min(room.len());
+                    room[..n].copy_from_slice(&piece[..n]);
+                    len += n;
+                    received += piece.len();
+                }
                 rec.len = len;
-                rec.truncated = len < whole.max(data.len());
+                rec.truncated = len < whole.max(received);
                 rec.timestamp_ns = timestamp_ns;
                 rec.wire_len = frame.wire_len;
                 rec.header_len = d.header_len;
@@ -372,6 +383,7 @@ mod test {
         let (mut p, mut c) = channel(2, 64);
         let frame = RxFrame {
             bytes: &[5; 30],
+            later: &[],
             wire_len: 1500,
         };
         let both = [m(1, Mode::Content), m(2, Mode::Headers)];
@@ -386,6 +398,32 @@ mod test {
             vec![
                 (Mode::Content, true, 30, 1500),
                 (Mode::Headers, false, 20, 1500)
+            ]
+        );
+    }
+
+    #[test]
+    fn copies_later_segments_after_the_first_in_content_mode_only() {
+        let (mut p, mut c) = channel(4, 64);
+        let frame = RxFrame {
+            bytes: &[1; 30],
+            later: &[&[2; 20], &[3; 20]],
+            wire_len: 70,
+        };
+        let both = [m(1, Mode::Content), m(2, Mode::Headers)];
+        assert_eq!(p.push(frame, &dissection(20), &both, 0, 0).truncated, 1);
+        let mut seen = Vec::new();
+        c.drain(2, |r| {
+            seen.push((r.mode(), r.truncated(), r.data().to_vec()))
+        });
+        let mut content = vec![1; 30];
+        content.extend([2; 20]);
+        content.extend([3; 14]);
+        assert_eq!(
+            seen,
+            vec![
+                (Mode::Content, true, content),
+                (Mode::Headers, false, vec![1; 20])
             ]
         );
     }

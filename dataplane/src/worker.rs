@@ -139,6 +139,10 @@ const CHUNK: usize = 32;
 const _: () = assert!(CHUNK <= 32);
 /// Frame `i + PREFETCH_AHEAD` is prefetched while frame `i` is dissected.
 const PREFETCH_AHEAD: usize = 3;
+/// Segments after the first a content copy takes from a multi-segment mbuf:
+/// a 9216-byte jumbo frame in 2048-byte mbufs has 4. The rest of a longer
+/// chain is left out and the record counted as truncated.
+const MAX_LATER_SEGMENTS: usize = 8;
 
 /// Per-worker scratch space for one chunk of frames (allocated once).
 struct Scratch {
@@ -233,7 +237,7 @@ struct FrameCtx<'a> {
 /// filters (prefetching the entries of those that pass); dissect the screened
 /// survivors, classify every survivor and hand off the matches.
 #[inline(always)]
-fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
+fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, mut cx: FrameCtx<'_>) {
     let n = b.len();
     cx.t.rx_packets += n as u64;
     let mut now = None;
@@ -380,11 +384,7 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, cx: FrameCtx<'_>) {
             cx.tables.classify_hashed(d, kh, &mut ts, &mut s.matches);
             if !s.matches.is_empty() {
                 let ts = ts();
-                let frame = RxFrame {
-                    bytes: b.frame(i),
-                    wire_len: b.wire_len(i),
-                };
-                deliver(frame, d, &s.matches, ts, cx.id, cx.handoff, cx.t);
+                deliver(b, i, d, &s.matches, ts, &mut cx);
             }
         }
         start += len;
@@ -464,22 +464,28 @@ fn parse_error(t: &mut Totals, e: ParseError) {
     }
 }
 
-/// Hands a matched frame to the control plane (rare: off the hot path).
+/// Hands matched frame `i` of `b` to the control plane (rare: off the hot path).
 #[cold]
 #[inline(never)]
-fn deliver(
-    frame: RxFrame<'_>,
+fn deliver<B: RxBurst + ?Sized>(
+    b: &B,
+    i: usize,
     d: &Dissection,
     matches: &Matches,
     ts: u64,
-    id: u16,
-    handoff: &mut HandoffProducer,
-    t: &mut Totals,
+    cx: &mut FrameCtx<'_>,
 ) {
-    t.matches += 1;
-    let pushed = handoff.push(frame, d, matches.as_slice(), ts, id);
-    t.drops += pushed.dropped;
-    t.truncated += pushed.truncated;
+    cx.t.matches += 1;
+    let mut later = [&[][..]; MAX_LATER_SEGMENTS];
+    let n = b.later_segments(i, &mut later);
+    let frame = RxFrame {
+        bytes: b.frame(i),
+        later: later.get(..n).unwrap_or_default(),
+        wire_len: b.wire_len(i),
+    };
+    let pushed = cx.handoff.push(frame, d, matches.as_slice(), ts, cx.id);
+    cx.t.drops += pushed.dropped;
+    cx.t.truncated += pushed.truncated;
 }
 
 /// Runs the worker loop until `quit` is set or the source is exhausted.

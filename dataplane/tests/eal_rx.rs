@@ -365,21 +365,10 @@ fn eal_registered_threads_release_their_lcore_id_on_exit() {
 #[test]
 fn eal_frame_larger_than_an_mbuf_arrives_segmented_with_first_segment_only() {
     const TEST: &str = "eal_frame_larger_than_an_mbuf_arrives_segmented_with_first_segment_only";
-    const DATA_ROOM: usize = 512;
     if is_child(TEST) {
         let dir = std::env::var(DIR_ENV).unwrap();
         let eal = eal(&format!("net_pcap0,rx_pcap={dir}/a.pcap"));
-        let room = u16::try_from(128 + DATA_ROOM).unwrap();
-        let pool = Mempool::new(&eal, "small-pool", 2047, 32, room).unwrap();
-        let port = Port::configure(
-            port_by_name(&eal, "net_pcap0").unwrap(),
-            1,
-            256,
-            &pool,
-            false,
-        )
-        .unwrap();
-        port.start().unwrap();
+        let (pool, port) = small_mbuf_port(&eal, false);
         let mut rx = port.rx_queue(0).unwrap();
         let before = pool.available();
         drain(&mut rx, 3);
@@ -431,35 +420,13 @@ fn eal_workers_on_two_queues_hand_off_exactly_their_target_frames() {
         .unwrap();
         port.start().unwrap();
         let (mut writer, replicas) = targets::replicas(2, 64);
-        let slot = Slot(3);
-        let spec = InterceptSpec {
-            key: 77,
-            mode: Mode::Headers,
-            valid_from_ns: 0,
-            valid_until_ns: u64::MAX,
-        };
-        writer.send(&[
-            Update::SetIntercept { slot, spec },
-            Update::AddTarget {
-                slot,
-                target: Target::Ipv4(TARGET),
-            },
-        ]);
+        install_target(&mut writer, Mode::Headers);
         let quit = [AtomicBool::new(false), AtomicBool::new(false)];
         std::thread::scope(|s| {
             for ((q, tables), quit) in replicas.into_iter().enumerate().zip(&quit) {
                 let (producer, mut consumer) = handoff::channel(1024, 2048);
                 let stats = Arc::new(WorkerStats::default());
-                let ctx = WorkerCtx {
-                    id: q as u16,
-                    source: DpdkSource::new(port.rx_queue(q as u16).unwrap()),
-                    tables,
-                    handoff: producer,
-                    stats: Arc::clone(&stats),
-                    clock: Clock::Source,
-                    update_budget: 64,
-                    armed: Arc::new(AtomicBool::new(true)),
-                };
+                let ctx = worker_ctx(&port, q as u16, tables, producer, &stats);
                 s.spawn(move || worker::run(ctx, quit));
                 s.spawn(move || {
                     let deadline = Instant::now() + Duration::from_secs(60);
@@ -538,6 +505,134 @@ fn eal_workers_on_two_queues_hand_off_exactly_their_target_frames() {
     assert_eq!(got, want);
 }
 
+/// A content warrant on frames larger than an mbuf: the worker classifies
+/// each in its first segment and the record holds every segment's bytes, in
+/// order, up to the chain length a record takes (then flagged truncated).
+#[test]
+fn eal_worker_copies_every_segment_of_a_frame_larger_than_an_mbuf() {
+    const TEST: &str = "eal_worker_copies_every_segment_of_a_frame_larger_than_an_mbuf";
+    if is_child(TEST) {
+        let dir = std::env::var(DIR_ENV).unwrap();
+        let eal = eal(&format!("net_pcap0,rx_pcap={dir}/a.pcap"));
+        let (pool, port) = small_mbuf_port(&eal, true);
+        let (mut writer, mut replicas) = targets::replicas(1, 64);
+        install_target(&mut writer, Mode::Content);
+        let (producer, mut consumer) = handoff::channel(64, handoff::DEFAULT_FRAME_CAPACITY);
+        let stats = Arc::new(WorkerStats::default());
+        let ctx = worker_ctx(&port, 0, replicas.remove(0), producer, &stats);
+        let quit = AtomicBool::new(false);
+        let before = pool.available();
+        std::thread::scope(|s| {
+            let worker = s.spawn(|| worker::run(ctx, &quit));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while stats.rx_packets.load(Ordering::Relaxed) < 4 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            quit.store(true, Ordering::Relaxed);
+            worker.join().unwrap();
+        });
+        println!("@@ P {before} {}", pool.available());
+        println!("@@ T {}", stats.truncated_copies.load(Ordering::Relaxed));
+        consumer.drain(usize::MAX, |r| {
+            println!("@@ R {} {} {}", r.wire_len(), r.truncated(), hex(r.data()));
+        });
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // One segment; 3 and 6 segments; 18, of which a record takes 9.
+    let frames: Vec<(u64, Vec<u8>)> = [100usize, 1400, 3000, 9000]
+        .iter()
+        .zip(0u32..)
+        .map(|(&len, seq)| (capture_ns(seq), with_addr(frame(4, seq, len), true)))
+        .collect();
+    write_pcap(dir.path().join("a.pcap"), &frames).unwrap();
+    let lines = run_child(TEST, dir.path());
+    let got: Vec<(usize, bool, Vec<u8>)> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("R "))
+        .map(|l| {
+            let v: Vec<&str> = l.split(' ').collect();
+            (v[0].parse().unwrap(), v[1].parse().unwrap(), unhex(v[2]))
+        })
+        .collect();
+    assert_eq!(got.len(), frames.len());
+    for ((wire, truncated, data), (_, f)) in got.iter().zip(&frames) {
+        assert_eq!(*wire, f.len());
+        assert!(data[..] == f[..data.len()], "not the frame's first bytes");
+        // Up to 9 segments are copied, each holding at least an mbuf's data room.
+        let whole = f.len() <= 9 * DATA_ROOM;
+        assert_eq!(
+            (data.len() == f.len(), *truncated),
+            (whole, !whole),
+            "{}",
+            f.len()
+        );
+        assert!(data.len() >= f.len().min(9 * DATA_ROOM));
+    }
+    // Every segment went back to the pool once copied.
+    let pool_line = lines.iter().find_map(|l| l.strip_prefix("P ")).unwrap();
+    let (before, after) = pool_line.split_once(' ').unwrap();
+    assert_eq!(before, after);
+    assert!(lines.contains(&"T 1".to_owned()), "{lines:?}");
+}
+
+/// Data room of the mbufs of [`small_mbuf_port`]: most test frames span several.
+const DATA_ROOM: usize = 512;
+
+/// net_pcap0 with one queue on a pool of [`DATA_ROOM`]-byte mbufs, started.
+fn small_mbuf_port(eal: &Eal, timestamps: bool) -> (Mempool, Port) {
+    let room = u16::try_from(128 + DATA_ROOM).unwrap();
+    let pool = Mempool::new(eal, "small-pool", 2047, 32, room).unwrap();
+    let port = Port::configure(
+        port_by_name(eal, "net_pcap0").unwrap(),
+        1,
+        256,
+        &pool,
+        timestamps,
+    )
+    .unwrap();
+    port.start().unwrap();
+    (pool, port)
+}
+
+/// Installs intercept 77 (`mode`, always open) on [`TARGET`].
+fn install_target(writer: &mut targets::TableWriter, mode: Mode) {
+    let slot = Slot(3);
+    let spec = InterceptSpec {
+        key: 77,
+        mode,
+        valid_from_ns: 0,
+        valid_until_ns: u64::MAX,
+    };
+    writer.send(&[
+        Update::SetIntercept { slot, spec },
+        Update::AddTarget {
+            slot,
+            target: Target::Ipv4(TARGET),
+        },
+    ]);
+}
+
+/// An armed worker on queue `q` of `port`, stamping with the source's clock.
+fn worker_ctx(
+    port: &Port,
+    q: u16,
+    tables: targets::TableReplica,
+    handoff: handoff::HandoffProducer,
+    stats: &Arc<WorkerStats>,
+) -> WorkerCtx<DpdkSource> {
+    WorkerCtx {
+        id: q,
+        source: DpdkSource::new(port.rx_queue(q).unwrap()),
+        tables,
+        handoff,
+        stats: Arc::clone(stats),
+        clock: Clock::Source,
+        update_budget: 64,
+        armed: Arc::new(AtomicBool::new(true)),
+    }
+}
+
 /// 192.0.2.77: put in the frame as source (`src`) or destination.
 const TARGET: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 77);
 
@@ -565,4 +660,11 @@ fn with_addr(f: Vec<u8>, src: bool) -> Vec<u8> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }

@@ -124,6 +124,29 @@ impl Burst<'_> {
         self.mbuf(i).nb_segs > 1
     }
 
+    /// Puts the bytes of frame `i`'s segments after the first, in order, into
+    /// `out`, as many as fit; returns how many it put. Panics if `i >= len()`.
+    pub fn later_segments<'s>(&'s self, i: usize, out: &mut [&'s [u8]]) -> usize {
+        let mut seg = self.mbuf(i).next;
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            if seg.is_null() {
+                break;
+            }
+            // SAFETY: a received mbuf's chain (`next` links, NULL-terminated)
+            // is owned with its first segment by this burst until drop; each
+            // segment holds data_len initialised bytes at buf_addr + data_off.
+            unsafe {
+                let m = &*seg;
+                let data = m.buf_addr.cast::<u8>().add(usize::from(m.data_off));
+                *slot = std::slice::from_raw_parts(data, usize::from(m.data_len));
+                seg = m.next;
+            }
+            n += 1;
+        }
+        n
+    }
+
     /// Device RX timestamp of frame `i` in ns since the Unix epoch, when the
     /// port delivers one.
     #[inline(always)]

@@ -64,8 +64,9 @@ impl RxBurst for Burst<'_> {
         }
     }
 
-    /// A frame spanning several mbufs is handed on as its first segment only;
-    /// its wire length tells the worker the record is incomplete.
+    /// All segments': a frame spanning several mbufs is screened and dissected
+    /// in its first, and [`RxBurst::later_segments`] gives the rest for
+    /// content copies.
     #[inline(always)]
     fn wire_len(&self, i: usize) -> u32 {
         if i < Burst::len(self) {
@@ -87,5 +88,13 @@ impl RxBurst for Burst<'_> {
     #[inline(always)]
     fn prefetch(&self, i: usize) {
         Burst::prefetch(self, i);
+    }
+
+    fn later_segments<'s>(&'s self, i: usize, out: &mut [&'s [u8]]) -> usize {
+        if i < Burst::len(self) {
+            Burst::later_segments(self, i, out)
+        } else {
+            0
+        }
     }
 }

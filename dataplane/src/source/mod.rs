@@ -39,6 +39,13 @@ pub trait RxBurst {
     fn timestamp(&self, i: usize) -> Option<u64>;
     /// Hints the CPU to load the start of frame `i`; out of range is a no-op.
     fn prefetch(&self, _i: usize) {}
+    /// Puts the bytes of frame `i` that follow [`RxBurst::frame`]'s, in order
+    /// (a multi-segment mbuf's later segments), into `out`, as many as fit;
+    /// returns how many it put. Sources that hold each frame in one piece put
+    /// none.
+    fn later_segments<'s>(&'s self, _i: usize, _out: &mut [&'s [u8]]) -> usize {
+        0
+    }
 }
 
 /// Where a worker gets frames from. One burst per call, handed out by reference so a
