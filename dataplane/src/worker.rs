@@ -373,8 +373,8 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, mut cx: FrameCtx<'_>) {
             if screened & (1 << j) != 0 {
                 if let Err(e) = dissect(b.frame(i), d) {
                     // Not reached: the screens pass only frames dissect takes.
+                    // Were it, the frame goes on by its layers, as in stage 1.
                     parse_error(cx.t, e);
-                    continue;
                 }
             }
             // Read only for a frame with an address in a table (not for one the

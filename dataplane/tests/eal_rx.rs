@@ -539,7 +539,7 @@ fn eal_worker_copies_every_segment_of_a_frame_larger_than_an_mbuf() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    // One segment; 3 and 6 segments; 18, of which a record takes 9.
+    // One segment; several; more than the nine a record takes.
     let frames: Vec<(u64, Vec<u8>)> = [100usize, 1400, 3000, 9000]
         .iter()
         .zip(0u32..)

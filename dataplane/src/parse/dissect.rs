@@ -360,12 +360,10 @@ impl<'a> Walk<'a, '_> {
     fn udp(&mut self, more_frags: bool) -> Result<(), ParseError> {
         // In a first fragment the UDP length covers the reassembled datagram.
         let udp = UdpView::new_unchecked(self.rest());
-        if more_frags {
-            if self.rest().len() < UDP_HEADER_LEN {
-                return Err(ParseError::Truncated);
-            }
-        } else {
+        if !more_frags {
             udp.check_header()?;
+        } else if self.rest().len() < UDP_HEADER_LEN {
+            return Err(ParseError::Truncated);
         }
         self.out.transport = Some(Transport {
             proto: 17,
