@@ -38,6 +38,7 @@ const FUNCTIONS: &[&str] = &[
     "rte_eth_dev_info_get",
     "rte_eth_dev_socket_id",
     "rte_eth_dev_configure",
+    "rte_eth_dev_get_mtu",
     "rte_eth_rx_queue_setup",
     "rte_eth_dev_start",
     "rte_eth_dev_stop",

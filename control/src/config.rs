@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use dataplane::dpdk::{Mtu, FRAME_OVERHEAD, MIN_MTU};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Destination, ValidationError};
@@ -132,12 +133,30 @@ pub struct DataplaneConfig {
     /// Mbufs in the packet pool.
     #[serde(default = "default_mbufs")]
     pub mbufs: u32,
+    /// MTU of every port (frames up to it plus Ethernet and two VLAN headers
+    /// arrive whole). Unset: the largest whose frames fit `frame_capacity`,
+    /// lowered to a device's maximum.
+    #[serde(default)]
+    pub mtu: Option<u16>,
     /// Timestamp source.
     #[serde(default)]
     pub timestamps: Timestamps,
     /// Read packets from this pcap file instead of DPDK (tests, offline analysis).
     #[serde(default)]
     pub pcap_file: Option<PathBuf>,
+}
+
+impl DataplaneConfig {
+    /// The MTU to ask of each port.
+    pub fn port_mtu(&self) -> Mtu {
+        match self.mtu {
+            Some(m) => Mtu::Exactly(m),
+            None => {
+                let fits = self.frame_capacity - usize::from(FRAME_OVERHEAD);
+                Mtu::UpTo(u16::try_from(fits).unwrap_or(u16::MAX))
+            }
+        }
+    }
 }
 
 fn one() -> u16 {
@@ -325,11 +344,29 @@ impl Config {
                 format!("{} is below burst {}", d.handoff_capacity, d.burst),
             );
         }
-        if !(64..=65_535).contains(&d.frame_capacity) {
+        let smallest_frame = usize::from(MIN_MTU + FRAME_OVERHEAD);
+        if !(smallest_frame..=65_535).contains(&d.frame_capacity) {
             return bad(
                 "dataplane.frame_capacity",
-                format!("{} not in 64..=65535", d.frame_capacity),
+                format!(
+                    "{} not in {smallest_frame}..=65535 (the frames of MTU {MIN_MTU})",
+                    d.frame_capacity
+                ),
             );
+        }
+        if let Some(m) = d.mtu {
+            let frame = usize::from(m) + usize::from(FRAME_OVERHEAD);
+            if m < MIN_MTU || frame > d.frame_capacity {
+                return bad(
+                    "dataplane.mtu",
+                    format!(
+                        "{m} not in {MIN_MTU}..={}: its frames (up to {frame} bytes) must fit \
+                         frame_capacity {}",
+                        d.frame_capacity - usize::from(FRAME_OVERHEAD),
+                        d.frame_capacity
+                    ),
+                );
+            }
         }
         if d.mbufs < u32::from(d.burst) * 2 {
             return bad(

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use control::config::{Config, ConfigError, PortRef, Role, Timestamps};
 use control::model::DestinationFormat;
+use dataplane::dpdk::Mtu;
 
 fn example_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/probe.toml")
@@ -173,6 +174,12 @@ fn bad_values_name_the_key() {
         ),
         ("mbufs = 8191", "mbufs = 10", "dataplane.mbufs"),
         (
+            "# mtu = 9000",
+            "mtu = 9195",
+            "dataplane.mtu: 9195 not in 68..=9194",
+        ),
+        ("# mtu = 9000", "mtu = 67", "dataplane.mtu"),
+        (
             "listen = \"127.0.0.1:9464\"",
             "listen = \"127.0.0.1:8443\"",
             "metrics.listen",
@@ -267,6 +274,18 @@ fn ports_by_id_and_defaults() {
     );
     assert_eq!(c.dataplane.burst, 32);
     assert_eq!(c.dataplane.timestamps, Timestamps::Device);
+}
+
+#[test]
+fn the_port_mtu_defaults_to_the_largest_whose_frames_fit_frame_capacity() {
+    let c = load(&example_text()).unwrap();
+    assert_eq!(c.dataplane.mtu, None);
+    assert_eq!(c.dataplane.port_mtu(), Mtu::UpTo(9216 - 22));
+    let c = load(&example_text().replace("# mtu = 9000", "mtu = 1500")).unwrap();
+    assert_eq!(c.dataplane.port_mtu(), Mtu::Exactly(1500));
+    let c =
+        load(&example_text().replace("frame_capacity = 9216", "frame_capacity = 1522")).unwrap();
+    assert_eq!(c.dataplane.port_mtu(), Mtu::UpTo(1500));
 }
 
 #[test]

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dataplane::dpdk::{port_by_name, register_thread, DpdkError, Eal, Mempool, Port, RssMode};
+use dataplane::dpdk::{
+    port_by_name, register_thread, DpdkError, Eal, Mempool, Mtu, Port, RssMode, RxOptions,
+};
 use dataplane::handoff;
 use dataplane::source::DpdkSource;
 use dataplane::synth::{write_pcap, Frame};
@@ -216,16 +218,21 @@ fn eal_single_queue_receives_every_frame_in_order_with_capture_timestamps() {
         ));
         assert!(port_by_name(&eal, "net_pcap9").is_err());
         let pool = Mempool::new(&eal, "rx-pool", 4095, 64, 2176).unwrap();
-        let port = Port::configure(
-            port_by_name(&eal, "net_pcap0").unwrap(),
-            1,
-            512,
-            &pool,
-            true,
-        )
-        .unwrap();
+        let id = port_by_name(&eal, "net_pcap0").unwrap();
+        let tiny = RxOptions {
+            mtu: Mtu::Exactly(60),
+            ..RxOptions::default()
+        };
+        let refused = Port::configure(id, 1, 512, &pool, tiny).unwrap_err();
+        println!("@@ E {refused}");
+        let opts = RxOptions {
+            timestamps: true,
+            mtu: Mtu::Exactly(1500),
+        };
+        let port = Port::configure(id, 1, 512, &pool, opts).unwrap();
+        println!("@@ M {} {}", port.mtu(), port.scatter());
         assert!(
-            Port::configure(port.id(), 1, 512, &pool, false).is_err(),
+            Port::configure(port.id(), 1, 512, &pool, RxOptions::default()).is_err(),
             "one owner per port"
         );
         println!("@@ T {}", port.has_timestamps());
@@ -247,6 +254,12 @@ fn eal_single_queue_receives_every_frame_in_order_with_capture_timestamps() {
         lines.contains(&"T true".to_owned()),
         "net_pcap offers RX timestamps"
     );
+    let refused = lines.iter().find(|l| l.starts_with("E ")).unwrap();
+    assert!(
+        refused.contains("MTU 60 asked, the device takes MTU 68..=65535"),
+        "{refused}"
+    );
+    assert!(lines.contains(&"M 1500 false".to_owned()), "{lines:?}");
     let got = frames(&lines);
     let want: Vec<Rx> = sent
         .iter()
@@ -287,10 +300,11 @@ fn eal_two_queues_each_see_exactly_their_own_capture() {
             2,
             256,
             &pool,
-            false,
+            RxOptions::default(),
         )
         .unwrap();
         assert_eq!(port.rss(), RssMode::Off, "net_pcap has no RSS");
+        println!("@@ M {} {}", port.mtu(), port.scatter());
         assert!(!port.has_timestamps(), "not asked for");
         port.start().unwrap();
         let queues = [port.rx_queue(0).unwrap(), port.rx_queue(1).unwrap()];
@@ -311,6 +325,8 @@ fn eal_two_queues_each_see_exactly_their_own_capture() {
     let b = write_capture(&dir.path().join("b.pcap"), 2, 500, |seq| 64 + seq as usize);
     let lines = run_child(TEST, dir.path());
 
+    // The default jumbo MTU; net_pcap chains large frames without offering scatter.
+    assert!(lines.contains(&"M 9000 false".to_owned()), "{lines:?}");
     let mut per_queue: BTreeMap<u16, Vec<(u8, u32)>> = BTreeMap::new();
     for f in frames(&lines) {
         assert_eq!(f.ts, None);
@@ -415,7 +431,10 @@ fn eal_workers_on_two_queues_hand_off_exactly_their_target_frames() {
             2,
             256,
             &pool,
-            true,
+            RxOptions {
+                timestamps: true,
+                ..RxOptions::default()
+            },
         )
         .unwrap();
         port.start().unwrap();
@@ -588,7 +607,10 @@ fn small_mbuf_port(eal: &Eal, timestamps: bool) -> (Mempool, Port) {
         1,
         256,
         &pool,
-        timestamps,
+        RxOptions {
+            timestamps,
+            ..RxOptions::default()
+        },
     )
     .unwrap();
     port.start().unwrap();

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use dataplane::dpdk::{port_by_name, Eal, Mempool, Port};
+use dataplane::dpdk::{port_by_name, Eal, Mempool, Port, RxOptions};
 use dataplane::handoff::{channel, HandoffConsumer, HandoffProducer};
 use dataplane::source::{DpdkSource, PacketSource, PcapSource, Poll};
 use dataplane::targets::TableReplica;
@@ -23,7 +23,8 @@ use crate::metrics::{NicSample, ProbeMetrics, WorkerSample};
 const RX_DESC: u16 = 1024;
 /// Per-lcore mempool cache.
 const POOL_CACHE: u32 = 256;
-/// mbuf data room: DPDK's default (2 KiB + headroom).
+/// mbuf data room: DPDK's default (2 KiB + headroom); larger frames are
+/// scattered over several (see `[dataplane] mtu`).
 const MBUF_DATA_ROOM: u16 = 2048 + 128;
 /// Parse-error counter names, by `ParseError::index()`.
 const PARSE_ERROR_KINDS: [&str; dataplane::parse::ParseError::COUNT] =
@@ -107,7 +108,10 @@ impl Dataplane {
                     cfg.workers_per_port,
                     RX_DESC,
                     &pool,
-                    clock == Clock::Source,
+                    RxOptions {
+                        timestamps: clock == Clock::Source,
+                        mtu: cfg.port_mtu(),
+                    },
                 )
                 .map_err(dp_err("port configure"))?;
                 for q in 0..cfg.workers_per_port {

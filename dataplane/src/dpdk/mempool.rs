@@ -17,6 +17,7 @@ pub struct Mempool {
 #[derive(Debug)]
 struct PoolInner {
     raw: NonNull<dpdk_sys::rte_mempool>,
+    data_room: u16,
     eal: Eal,
 }
 
@@ -62,6 +63,7 @@ impl Mempool {
         Ok(Mempool {
             inner: Arc::new(PoolInner {
                 raw,
+                data_room,
                 eal: eal.clone(),
             }),
         })
@@ -71,6 +73,13 @@ impl Mempool {
     pub fn available(&self) -> u32 {
         // SAFETY: valid pool pointer (kept alive by self).
         unsafe { dpdk_sys::rte_mempool_avail_count(self.inner.raw.as_ptr()) }
+    }
+
+    /// Bytes of frame one mbuf holds: its data room less DPDK's headroom.
+    pub fn frame_room(&self) -> u16 {
+        self.inner
+            .data_room
+            .saturating_sub(dpdk_sys::CALEA_PKTMBUF_HEADROOM)
     }
 
     /// The EAL the pool lives in.

@@ -11,6 +11,7 @@ mod eal;
 mod error;
 mod hugemem;
 mod mempool;
+mod mtu;
 mod port;
 mod rx;
 
@@ -18,7 +19,8 @@ pub use eal::{register_thread, Eal};
 pub use error::DpdkError;
 pub use hugemem::HugeArray;
 pub use mempool::Mempool;
-pub use port::{port_by_name, Port, PortStats, RssMode};
+pub use mtu::{Mtu, FRAME_OVERHEAD, JUMBO_MTU, MIN_MTU};
+pub use port::{port_by_name, Port, PortStats, RssMode, RxOptions};
 pub use rx::{Burst, RxQueue, BURST_SIZE};
 
 /// Hints the CPU to pull the cache line at `p` into all cache levels.

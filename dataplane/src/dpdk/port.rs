@@ -1,4 +1,5 @@
-//! Ethernet ports: configuration (RSS, RX timestamps), start/stop, statistics.
+//! Ethernet ports: configuration (RSS, MTU and scattered RX, RX timestamps),
+//! start/stop, statistics.
 
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use dpdk_sys as sys;
 
 use super::error::{strerror, DpdkError};
+use super::mtu::{self, DeviceLimits, Mtu};
 use super::rx::RxQueue;
 use super::Mempool;
 
@@ -19,6 +21,15 @@ const DEFAULT_RSS_KEY_LEN: usize = 40;
 /// device under the first one's queues.
 static OWNED: [AtomicBool; sys::RTE_MAX_ETHPORTS as usize] =
     [const { AtomicBool::new(false) }; sys::RTE_MAX_ETHPORTS as usize];
+
+/// What a port is asked for besides its queues.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RxOptions {
+    /// Device RX timestamps, where the driver's are wall time (see [`Port::has_timestamps`]).
+    pub timestamps: bool,
+    /// The MTU: frames up to it plus Ethernet and VLAN headers are received.
+    pub mtu: Mtu,
+}
 
 /// How received packets are spread over the port's RX queues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +79,8 @@ pub(crate) struct PortShared {
     pub(crate) rx_queues: u16,
     pub(crate) timestamp: Option<RxTimestamp>,
     rss: RssMode,
+    mtu: u16,
+    scatter: bool,
     taken: Vec<AtomicBool>,
     started: AtomicBool,
     pub(crate) pool: Mempool,
@@ -130,22 +143,29 @@ fn timestamp_scale(driver: &str) -> Option<u64> {
     }
 }
 
+/// Drivers that chain a frame larger than one mbuf without offering
+/// `RTE_ETH_RX_OFFLOAD_SCATTER` (net_pcap copies into as many as it needs).
+fn chains_unasked(driver: &str) -> bool {
+    driver == "net_pcap"
+}
+
 impl Port {
     /// Configures `port_id` with `rx_queues` RX queues of `rx_desc` descriptors
     /// each, filled from `pool`, no TX queue, promiscuous. Symmetric RSS on
-    /// IP/TCP/UDP where the device supports it; RX timestamps when
-    /// `want_timestamps` and the device supports them (see [`Port::has_timestamps`]).
+    /// IP/TCP/UDP where the device supports it; the MTU of `opts`, with
+    /// scattered RX where its frames exceed one of `pool`'s mbufs; RX
+    /// timestamps as `opts` asks and the device allows.
     /// Call [`Port::start`] afterwards.
     ///
     /// # Errors
-    /// [`DpdkError::Unsupported`] if the device has fewer queues, [`DpdkError::Port`]
-    /// with DPDK's reason if a configuration step fails.
+    /// [`DpdkError::Unsupported`] if the device has fewer queues or cannot take
+    /// the MTU, [`DpdkError::Port`] with DPDK's reason if a configuration step fails.
     pub fn configure(
         port_id: u16,
         rx_queues: u16,
         rx_desc: u16,
         pool: &Mempool,
-        want_timestamps: bool,
+        opts: RxOptions,
     ) -> Result<Port, DpdkError> {
         // SAFETY: pure check on the port id.
         if unsafe { sys::rte_eth_dev_is_valid_port(port_id) } == 0 {
@@ -166,7 +186,7 @@ impl Port {
                 reason: "port already configured by a live Port".to_owned(),
             });
         }
-        let port = Self::setup(port_id, rx_queues, rx_desc, pool, want_timestamps);
+        let port = Self::setup(port_id, rx_queues, rx_desc, pool, opts);
         if port.is_err() {
             owned.store(false, Ordering::Release);
         }
@@ -178,7 +198,7 @@ impl Port {
         rx_queues: u16,
         rx_desc: u16,
         pool: &Mempool,
-        want_timestamps: bool,
+        opts: RxOptions,
     ) -> Result<Port, DpdkError> {
         let mut info = sys::rte_eth_dev_info::default();
         // SAFETY: valid port; info is a properly sized out-parameter.
@@ -225,9 +245,34 @@ impl Port {
         } else {
             RssMode::Off
         };
+        let limits = DeviceLimits {
+            min_mtu: info.min_mtu,
+            max_mtu: info.max_mtu,
+            scatter: info.rx_offload_capa & sys::CALEA_ETH_RX_OFFLOAD_SCATTER != 0,
+        };
+        let frames = mtu::choose(opts.mtu, limits, pool.frame_room()).map_err(|reason| {
+            DpdkError::Unsupported {
+                port: port_id,
+                reason,
+            }
+        })?;
+        conf.rxmode.mtu = u32::from(frames.mtu);
+        if frames.scatter {
+            conf.rxmode.offloads |= sys::CALEA_ETH_RX_OFFLOAD_SCATTER;
+        }
+        if frames.unscattered_overflow && !chains_unasked(&driver) {
+            tracing::warn!(
+                port = port_id,
+                %driver,
+                mtu = frames.mtu,
+                mbuf_bytes = pool.frame_room(),
+                "device offers no scattered RX: frames larger than one mbuf may be dropped \
+                 by the device (lower the MTU or use larger mbufs)"
+            );
+        }
         // net_pcap stamps every mbuf without advertising the offload; NICs
         // that advertise it need it switched on.
-        let scale = timestamp_scale(&driver).filter(|_| want_timestamps);
+        let scale = timestamp_scale(&driver).filter(|_| opts.timestamps);
         if scale.is_some() && info.rx_offload_capa & sys::CALEA_ETH_RX_OFFLOAD_TIMESTAMP != 0 {
             conf.rxmode.offloads |= sys::CALEA_ETH_RX_OFFLOAD_TIMESTAMP;
         }
@@ -237,6 +282,11 @@ impl Port {
             sys::rte_eth_dev_configure(port_id, rx_queues, 0, &conf)
         })?;
         drop(key);
+        let mut mtu = 0u16;
+        // SAFETY: configured port; mtu is a valid out-parameter.
+        check(port_id, "get_mtu", unsafe {
+            sys::rte_eth_dev_get_mtu(port_id, &mut mtu)
+        })?;
         // SAFETY: valid port id.
         let socket = unsafe { sys::rte_eth_dev_socket_id(port_id) };
         let socket = u32::try_from(socket).unwrap_or(u32::MAX); // SOCKET_ID_ANY
@@ -261,13 +311,24 @@ impl Port {
         // Some vdevs cannot change promiscuity (-ENOTSUP): they receive everything anyway.
         // SAFETY: valid configured port.
         let _ = unsafe { sys::rte_eth_promiscuous_enable(port_id) };
-        tracing::info!(port = port_id, %driver, rx_queues, ?rss, timestamps = timestamp.is_some(), "port configured");
+        tracing::info!(
+            port = port_id,
+            %driver,
+            rx_queues,
+            ?rss,
+            mtu,
+            scatter = frames.scatter,
+            timestamps = timestamp.is_some(),
+            "port configured"
+        );
         Ok(Port {
             shared: Arc::new(PortShared {
                 id: port_id,
                 rx_queues,
                 timestamp,
                 rss,
+                mtu,
+                scatter: frames.scatter,
                 taken: (0..rx_queues).map(|_| AtomicBool::new(false)).collect(),
                 started: AtomicBool::new(false),
                 pool: pool.clone(),
@@ -384,6 +445,16 @@ impl Port {
     /// Whether symmetric RSS is on, and over which hash types.
     pub fn rss(&self) -> RssMode {
         self.shared.rss
+    }
+
+    /// The MTU the device took.
+    pub fn mtu(&self) -> u16 {
+        self.shared.mtu
+    }
+
+    /// Whether scattered RX is on: a frame may span several mbufs.
+    pub fn scatter(&self) -> bool {
+        self.shared.scatter
     }
 
     /// Whether mbufs carry a device RX timestamp convertible to wall time.

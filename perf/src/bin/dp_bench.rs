@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Context, Result};
 use clap::Parser;
-use dataplane::dpdk::{port_by_name, Eal, Mempool, Port};
+use dataplane::dpdk::{port_by_name, Eal, Mempool, Port, RxOptions};
 use dataplane::handoff::{self, HandoffConsumer};
 use dataplane::source::{DpdkSource, PacketSource, Poll};
 use dataplane::targets::{
@@ -223,7 +223,8 @@ fn main() -> Result<()> {
     let eal = Eal::init(&eal_args).context("EAL init")?;
     let pool = Mempool::new(&eal, "dp_bench", args.mbufs, 256, 2176).context("mempool")?;
     let port_id = port_by_name(&eal, &args.port).context("port")?;
-    let port = Port::configure(port_id, 1, args.rx_desc, &pool, false).context("port configure")?;
+    let port = Port::configure(port_id, 1, args.rx_desc, &pool, RxOptions::default())
+        .context("port configure")?;
     port.start().context("port start")?;
     let rx = port.rx_queue(0)?;
 
