@@ -589,6 +589,58 @@ pub(crate) fn corpus() -> Vec<Case> {
                 .icmp(),
             vec![],
         ),
+        // Ethernet pseudowires without a control word (RFC 4448 makes it
+        // optional): the inner frame starts at once, with a destination MAC of
+        // any first nibble, an IP version's included.
+        case(
+            "pseudowire without control word to target",
+            e().mpls(&[40])
+                .inner_ethernet(A, [0x40, 0xa8, 0xf0, 1, 2, 3])
+                .ipv4(o4(89), t4)
+                .udp(1, 2),
+            vec![(100, To), (105, To)],
+        ),
+        case(
+            "pseudowire without control word from target",
+            e().mpls(&[41])
+                .inner_ethernet(A, [0x00, 0x1b, 0x21, 7, 8, 9])
+                .ipv4(t4, o4(93))
+                .tcp(1, 2),
+            vec![(100, From), (105, From)],
+        ),
+        case(
+            "pseudowire without control word ipv6 from target",
+            e().mpls(&[42, 43])
+                .inner_ethernet(A, [0x64, 0x4b, 0xf0, 1, 2, 3])
+                .ipv6(t6, o6(57))
+                .tcp(1, 2),
+            vec![(101, From)],
+        ),
+        case(
+            "pseudowire without control word inner mac to target",
+            e().mpls(&[44])
+                .inner_ethernet(A, M_T)
+                .ipv4(o4(94), o4(95))
+                .udp(1, 2),
+            vec![(104, To)],
+        ),
+        case(
+            "pseudowire without control word vlan cidr",
+            e().mpls(&[45])
+                .inner_ethernet(B, [0xa4, 0x4c, 0xc8, 1, 2, 3])
+                .vlan(3)
+                .ipv4(o4(92), Ipv4Addr::new(172, 16, 1, 1))
+                .udp(1, 2),
+            vec![(102, To)],
+        ),
+        case(
+            "pseudowire without control word other",
+            e().mpls(&[46])
+                .inner_ethernet(B, [0x6c, 0x4b, 0x90, 4, 5, 6])
+                .ipv4(o4(90), o4(91))
+                .icmp(),
+            vec![],
+        ),
         case(
             "ipv6 ext headers cidr",
             e().ipv6(o6(10), six(0xff, 2))

@@ -12,6 +12,8 @@ const A: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const B: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const C: [u8; 6] = [2, 0, 0, 0, 0, 3];
 const D: [u8; 6] = [2, 0, 0, 0, 0, 4];
+/// A vendor MAC (first nibble 4) behind a pseudowire without control word.
+const PW_MAC: [u8; 6] = [0x40, 0xa8, 0xf0, 0, 0, 5];
 const PAYLOAD: &[u8] = b"payload bytes";
 
 fn v4(a: u8, b: u8) -> IpPair {
@@ -203,6 +205,19 @@ fn cases() -> Vec<Case> {
             udp(1, 2),
             Some(40),
             40 + 28,
+        ),
+        case(
+            // No control word, and a destination MAC whose first nibble is IPv4's.
+            "mpls-pw-ethernet-no-control-word",
+            e().mpls(&[16, 19])
+                .inner_ethernet(C, PW_MAC)
+                .ipv6(s6(5), s6(6))
+                .tcp(1, 2),
+            vec![v6(5, 6)],
+            macs(&[(A, B), (C, PW_MAC)]),
+            tcp(1, 2),
+            Some(36),
+            36 + 60,
         ),
         case(
             "pppoe-ipv4",
@@ -815,12 +830,18 @@ fn tshark_fields_of(extra: &[&str], fields: &[&str], cut: bool) -> Option<String
     let records = frames.iter().map(|(ts, f, len)| (*ts, &f[..], *len));
     dataplane::synth::write_pcap_cut(&path, records).unwrap();
     let mut cmd = std::process::Command::new("tshark");
-    // The pseudowire case's bottom label is 17: tell tshark it carries Ethernet with a
-    // control word (MPLS has no payload type field).
-    cmd.args(["-n", "-d", "mpls.label==17,pwethcw"])
-        .args(extra)
-        .arg("-r")
-        .arg(&path);
+    // The pseudowire cases' bottom labels are 17 and 19: tell tshark they carry
+    // Ethernet with and without a control word (MPLS has no payload type field).
+    cmd.args([
+        "-n",
+        "-d",
+        "mpls.label==17,pwethcw",
+        "-d",
+        "mpls.label==19,pwethnocw",
+    ])
+    .args(extra)
+    .arg("-r")
+    .arg(&path);
     cmd.args(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]);
     for f in fields {
         cmd.args(["-e", f]);

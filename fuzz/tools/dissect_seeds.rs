@@ -76,6 +76,10 @@ fn main() -> std::io::Result<()> {
                 .ipv6(a6, b6)
                 .tcp(1, 2),
         ),
+        (
+            "mpls-pseudowire-no-control-word",
+            inner4(eth().mpls(&[22]).inner_ethernet([4; 6], [0x45; 6])),
+        ),
         ("ipip", inner4(eth().ipv4(a4, b4))),
         ("6in4", eth().ipv4(a4, b4).ipv6(a6, b6).icmp()),
         ("4in6", inner4(eth().ipv6(a6, b6))),

@@ -1,5 +1,7 @@
 //! The Internet checksum (RFC 1071) and the TCP/UDP/ICMPv6 pseudo-headers. Used to
-//! build headers and to verify them in tests; the hot path does not verify checksums.
+//! build headers and to verify them in tests. The packet path verifies none,
+//! except an IPv4 header's to tell it from an Ethernet pseudowire's frame when
+//! its lengths do not settle it ([`super::mpls::payload`]).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -17,7 +17,7 @@ use super::ip::IpProtocol;
 use super::ipv4::Ipv4View;
 use super::ipv6::{Ipv6View, HEADER_LEN as IPV6_HEADER_LEN};
 use super::ipv6ext::{AhView, Ipv6FragView, Ipv6OptView, FRAG_HEADER_LEN};
-use super::mpls::{MplsView, HEADER_LEN as MPLS_HEADER_LEN, PW_CONTROL_WORD_LEN};
+use super::mpls::{self, MplsView, Payload, HEADER_LEN as MPLS_HEADER_LEN};
 use super::pppoe::{PppProtocol, PppoeView, HEADER_LEN as PPPOE_HEADER_LEN};
 use super::tcp::TcpView;
 use super::udp::{UdpView, HEADER_LEN as UDP_HEADER_LEN};
@@ -193,8 +193,8 @@ impl<'a> Walk<'a, '_> {
         }
     }
 
-    /// The label stack, then a guess from the first nibble: IPv4, IPv6, or a
-    /// pseudowire control word (0) followed by Ethernet.
+    /// The label stack, then what [`mpls::payload`] finds after it: IPv4,
+    /// IPv6, or an Ethernet pseudowire (with or without control word).
     fn mpls(&mut self) -> Result<(), ParseError> {
         loop {
             bump(&mut self.labels, MAX_MPLS_LABELS)?;
@@ -204,16 +204,15 @@ impl<'a> Walk<'a, '_> {
                 break;
             }
         }
-        let rest = self.rest();
-        match rest.first().map(|b| b >> 4) {
-            Some(4) => self.ipv4(),
-            Some(6) => self.ipv6(),
-            Some(0) if rest.len() >= PW_CONTROL_WORD_LEN => {
+        match mpls::payload(self.rest()) {
+            Payload::Ipv4 => self.ipv4(),
+            Payload::Ipv6 => self.ipv6(),
+            Payload::Ethernet { at } if self.rest().len() >= at => {
                 self.tunnel()?;
-                self.advance(PW_CONTROL_WORD_LEN);
+                self.advance(at);
                 self.ethernet()
             }
-            _ => Ok(()),
+            Payload::Ethernet { .. } | Payload::Unknown => Ok(()),
         }
     }
 

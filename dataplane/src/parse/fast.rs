@@ -22,7 +22,7 @@ use super::icmp::HEADER_LEN as ICMP_HEADER_LEN;
 use super::ip::IpProtocol;
 use super::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
 use super::ipv6::HEADER_LEN as IPV6_HEADER_LEN;
-use super::mpls::{HEADER_LEN as MPLS_HEADER_LEN, PW_CONTROL_WORD_LEN};
+use super::mpls::{self, Payload, HEADER_LEN as MPLS_HEADER_LEN};
 use super::pppoe::{PppProtocol, PppoeView, HEADER_LEN as PPPOE_HEADER_LEN};
 use super::tcp::HEADER_LEN as TCP_MIN_HEADER_LEN;
 use super::udp::HEADER_LEN as UDP_HEADER_LEN;
@@ -81,30 +81,108 @@ pub enum Ipv4Screen {
 /// takes. The worker screens every frame with this first.
 #[inline(always)]
 pub fn screen_ipv4(frame: &[u8]) -> Option<Ipv4Screen> {
-    let (EtherType::Ipv4, l3, packet) = link(frame)? else {
-        return None;
-    };
-    let outer = ip_header(EtherType::Ipv4, packet)?;
-    let Addrs::V4(addrs) = outer.addrs else {
-        return None;
-    };
-    if transport(outer.proto, outer.payload).is_some() {
-        return Some(Ipv4Screen::Plain(addrs));
+    Link::of(frame)?.screen_ipv4()
+}
+
+/// A frame's link layers (Ethernet, VLAN tags, then MPLS labels or a PPPoE
+/// session), read once: the worker hands them to one screen after another
+/// instead of each reading them again (an MPLS pseudowire's frame reaches
+/// the fourth).
+#[derive(Clone, Copy, Debug)]
+pub struct Link<'a> {
+    ty: EtherType,
+    l3: usize,
+    packet: &'a [u8],
+}
+
+impl<'a> Link<'a> {
+    /// The link layers of `frame`; None where no screen takes the frame.
+    #[inline(always)]
+    pub fn of(frame: &'a [u8]) -> Option<Link<'a>> {
+        let (ty, l3, packet) = link(frame)?;
+        Some(Link { ty, l3, packet })
     }
-    match tunnel_after::<true>(l3, outer)? {
-        Tunnel {
-            outer: Some(Addrs::V4(outer)),
-            inner_eth,
-            inner: Common {
-                ip: Addrs::V4(inner),
+
+    /// Where the layer after the link starts, and its bytes, if it is of `ty`.
+    #[inline(always)]
+    fn of_type(self, ty: EtherType) -> Option<(usize, &'a [u8])> {
+        (self.ty == ty).then_some((self.l3, self.packet))
+    }
+
+    /// [`screen_ipv4`] of the frame.
+    #[inline(always)]
+    pub fn screen_ipv4(self) -> Option<Ipv4Screen> {
+        let (l3, packet) = self.of_type(EtherType::Ipv4)?;
+        let outer = ip_header(EtherType::Ipv4, packet)?;
+        let Addrs::V4(addrs) = outer.addrs else {
+            return None;
+        };
+        if transport(outer.proto, outer.payload).is_some() {
+            return Some(Ipv4Screen::Plain(addrs));
+        }
+        match tunnel_after::<true>(l3, outer)? {
+            Tunnel {
+                outer: Some(Addrs::V4(outer)),
+                inner_eth,
+                inner:
+                    Common {
+                        ip: Addrs::V4(inner),
+                        ..
+                    },
                 ..
-            },
-            ..
-        } => Some(Ipv4Screen::Tunnel(TunnelV4 {
-            layers: [outer, inner],
-            inner_eth,
-        })),
-        _ => None,
+            } => Some(Ipv4Screen::Tunnel(TunnelV4 {
+                layers: [outer, inner],
+                inner_eth,
+            })),
+            _ => None,
+        }
+    }
+
+    /// [`screen_ipv6`] of the frame.
+    #[inline(always)]
+    pub fn screen_ipv6(self) -> Option<Ipv6Screen> {
+        let (l3, packet) = self.of_type(EtherType::Ipv6)?;
+        let outer = ip_header(EtherType::Ipv6, packet)?;
+        let Addrs::V6(addrs) = outer.addrs else {
+            return None;
+        };
+        if transport(outer.proto, outer.payload).is_some() {
+            return Some(Ipv6Screen::Plain(addrs));
+        }
+        tunnel_in_ipv6(l3, packet).map(Ipv6Screen::Tunnel)
+    }
+
+    /// [`common_tunnel_ipv4_ipv6`] of the frame.
+    #[inline(always)]
+    pub fn tunnel_ipv4_ipv6(self) -> Option<TunnelV4V6> {
+        let (l3, packet) = self.of_type(EtherType::Ipv4)?;
+        match tunnel(EtherType::Ipv4, l3, packet)? {
+            Tunnel {
+                outer: Some(Addrs::V4(outer)),
+                inner_eth,
+                inner:
+                    Common {
+                        ip: Addrs::V6(inner),
+                        ..
+                    },
+                ..
+            } => Some(TunnelV4V6 {
+                outer,
+                inner,
+                inner_eth,
+            }),
+            _ => None,
+        }
+    }
+
+    /// [`common_pseudowire`] of the frame.
+    #[inline(always)]
+    pub fn pseudowire(self) -> Option<Pseudowire> {
+        let (at, inner) = self.of_type(EtherType::TransparentEthernet)?;
+        Some(Pseudowire {
+            addrs: Tunnel::pseudowire(inner, at)?.inner.ip,
+            inner_eth: at,
+        })
     }
 }
 
@@ -123,17 +201,7 @@ pub enum Ipv6Screen {
 /// this the frames `screen_ipv4` declines.
 #[inline(always)]
 pub fn screen_ipv6(frame: &[u8]) -> Option<Ipv6Screen> {
-    let (EtherType::Ipv6, l3, packet) = link(frame)? else {
-        return None;
-    };
-    let outer = ip_header(EtherType::Ipv6, packet)?;
-    let Addrs::V6(addrs) = outer.addrs else {
-        return None;
-    };
-    if transport(outer.proto, outer.payload).is_some() {
-        return Some(Ipv6Screen::Plain(addrs));
-    }
-    tunnel_in_ipv6(l3, packet).map(Ipv6Screen::Tunnel)
+    Link::of(frame)?.screen_ipv6()
 }
 
 /// The tunnel half of [`screen_ipv6`], out of line: only the IPv6 frames
@@ -284,10 +352,10 @@ fn common(frame: &[u8]) -> Option<Common> {
 /// The EtherType after Ethernet, at most two VLAN tags (802.1Q, or QinQ's
 /// 802.1ad or pre-standard outer tag), then at most [`SCREENED_LABELS`] MPLS
 /// labels or a PPPoE session header; the offset of what follows, and its
-/// bytes (up to the PPPoE length, if any). After labels the type is the
-/// walker's guess from the first nibble (IPv4, IPv6, or a pseudowire's
-/// Ethernet, given as [`EtherType::TransparentEthernet`] with the offset
-/// past its control word), after PPPoE the PPP protocol's (IPv4 or IPv6;
+/// bytes (up to the PPPoE length, if any). After labels the type is what
+/// the walker finds ([`mpls::payload`]: IPv4, IPv6, or a pseudowire's
+/// Ethernet, given as [`EtherType::TransparentEthernet`] with its offset,
+/// past the control word if there is one), after PPPoE the PPP protocol's (IPv4 or IPv6;
 /// None for anything else). None as well for a frame too short for two
 /// tags, or longer than 65535, and for the EtherType 0x6558 itself, which
 /// the walker does not follow.
@@ -347,9 +415,9 @@ fn pppoe(frame: &[u8], at: usize) -> Option<(EtherType, usize, &[u8])> {
 /// deeper stacks go to the walker.
 const SCREENED_LABELS: usize = 4;
 
-/// The label stack at `at` up to its bottom entry, then what the walker
-/// guesses from the first nibble: IPv4 (4), IPv6 (6), or a pseudowire's
-/// control word (0) and Ethernet, whose offset is returned.
+/// The label stack at `at` up to its bottom entry, then what
+/// [`mpls::payload`] finds after it, as the walker does: IPv4, IPv6, or a
+/// pseudowire's Ethernet, whose offset is returned.
 #[inline(always)]
 fn labels(frame: &[u8], mut at: usize) -> Option<(EtherType, usize)> {
     for _ in 0..SCREENED_LABELS {
@@ -357,12 +425,12 @@ fn labels(frame: &[u8], mut at: usize) -> Option<(EtherType, usize)> {
         at += MPLS_HEADER_LEN;
         // Bottom of stack: bit 8 of the entry.
         if entry.get(2)? & 1 != 0 {
-            return match frame.get(at)? >> 4 {
-                4 => Some((EtherType::Ipv4, at)),
-                6 => Some((EtherType::Ipv6, at)),
+            return match mpls::payload(frame.get(at..)?) {
+                Payload::Ipv4 => Some((EtherType::Ipv4, at)),
+                Payload::Ipv6 => Some((EtherType::Ipv6, at)),
                 // The caller bounds the control word with the frame.
-                0 => Some((EtherType::TransparentEthernet, at + PW_CONTROL_WORD_LEN)),
-                _ => None,
+                Payload::Ethernet { at: eth } => Some((EtherType::TransparentEthernet, at + eth)),
+                Payload::Unknown => None,
             };
         }
     }
@@ -412,25 +480,7 @@ pub struct TunnelV4V6 {
 /// layers and MAC pairs as there. None for every other frame.
 #[inline(always)]
 pub fn common_tunnel_ipv4_ipv6(frame: &[u8]) -> Option<TunnelV4V6> {
-    let (EtherType::Ipv4, l3, packet) = link(frame)? else {
-        return None;
-    };
-    match tunnel(EtherType::Ipv4, l3, packet)? {
-        Tunnel {
-            outer: Some(Addrs::V4(outer)),
-            inner_eth,
-            inner: Common {
-                ip: Addrs::V6(inner),
-                ..
-            },
-            ..
-        } => Some(TunnelV4V6 {
-            outer,
-            inner,
-            inner_eth,
-        }),
-        _ => None,
-    }
+    Link::of(frame)?.tunnel_ipv4_ipv6()
 }
 
 /// A frame [`common_tunnel_ipv6`] screens: IPv4 or IPv6 in one tunnel in
@@ -472,13 +522,7 @@ pub struct Pseudowire {
 /// other frame.
 #[inline(always)]
 pub fn common_pseudowire(frame: &[u8]) -> Option<Pseudowire> {
-    let (EtherType::TransparentEthernet, at, inner) = link(frame)? else {
-        return None;
-    };
-    Some(Pseudowire {
-        addrs: Tunnel::pseudowire(inner, at)?.inner.ip,
-        inner_eth: at,
-    })
+    Link::of(frame)?.pseudowire()
 }
 
 /// A common packet (`inner`, its offsets counted from the start of the
