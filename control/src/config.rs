@@ -152,7 +152,9 @@ impl DataplaneConfig {
         match self.mtu {
             Some(m) => Mtu::Exactly(m),
             None => {
-                let fits = self.frame_capacity - usize::from(FRAME_OVERHEAD);
+                let fits = self
+                    .frame_capacity
+                    .saturating_sub(usize::from(FRAME_OVERHEAD));
                 Mtu::UpTo(u16::try_from(fits).unwrap_or(u16::MAX))
             }
         }

@@ -68,12 +68,7 @@ pub(crate) fn load_updates_but(skip: &[u32]) -> Vec<Update> {
         let slot = Slot(slot);
         ups.push(Update::SetIntercept {
             slot,
-            spec: InterceptSpec {
-                key,
-                mode,
-                valid_from_ns: 0,
-                valid_until_ns: u64::MAX,
-            },
+            spec: InterceptSpec::always_open(key, mode),
         });
         ups.extend(
             targets

@@ -25,12 +25,7 @@ fn one_million_ipv4_targets_load_and_classify() {
     for s in 0..64u16 {
         ups.push(Update::SetIntercept {
             slot: Slot(s),
-            spec: InterceptSpec {
-                key: 5000 + u32::from(s),
-                mode: Mode::Content,
-                valid_from_ns: 0,
-                valid_until_ns: u64::MAX,
-            },
+            spec: InterceptSpec::always_open(5000 + u32::from(s), Mode::Content),
         });
     }
     ups.extend((0..TARGETS).map(|i| Update::AddTarget {

@@ -620,12 +620,7 @@ fn small_mbuf_port(eal: &Eal, timestamps: bool) -> (Mempool, Port) {
 /// Installs intercept 77 (`mode`, always open) on [`TARGET`].
 fn install_target(writer: &mut targets::TableWriter, mode: Mode) {
     let slot = Slot(3);
-    let spec = InterceptSpec {
-        key: 77,
-        mode,
-        valid_from_ns: 0,
-        valid_until_ns: u64::MAX,
-    };
+    let spec = InterceptSpec::always_open(77, mode);
     writer.send(&[
         Update::SetIntercept { slot, spec },
         Update::AddTarget {

@@ -19,7 +19,7 @@ pub use eal::{register_thread, Eal};
 pub use error::DpdkError;
 pub use hugemem::HugeArray;
 pub use mempool::Mempool;
-pub use mtu::{Mtu, FRAME_OVERHEAD, JUMBO_MTU, MIN_MTU};
+pub use mtu::{Mtu, FRAME_OVERHEAD, MIN_MTU};
 pub use port::{port_by_name, Port, PortStats, RssMode, RxOptions};
 pub use rx::{Burst, RxQueue, BURST_SIZE};
 

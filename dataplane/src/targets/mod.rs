@@ -97,6 +97,18 @@ pub struct InterceptSpec {
     pub valid_until_ns: u64,
 }
 
+impl InterceptSpec {
+    /// An intercept whose window never closes (benchmarks, tests, replays).
+    pub fn always_open(key: u32, mode: Mode) -> Self {
+        InterceptSpec {
+            key,
+            mode,
+            valid_from_ns: 0,
+            valid_until_ns: u64::MAX,
+        }
+    }
+}
+
 /// A change to the target tables, sent by the control plane to every worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Update {

@@ -103,12 +103,7 @@ fn load(targets: &[Target]) -> Result<(TableWriter, TableReplica)> {
     let mut ups: Vec<Update> = (0..64u16)
         .map(|s| Update::SetIntercept {
             slot: Slot(s),
-            spec: InterceptSpec {
-                key: u32::from(s),
-                mode: Mode::Content,
-                valid_from_ns: 0,
-                valid_until_ns: u64::MAX,
-            },
+            spec: InterceptSpec::always_open(u32::from(s), Mode::Content),
         })
         .collect();
     ups.extend(

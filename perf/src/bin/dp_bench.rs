@@ -112,12 +112,7 @@ fn provision(
     mode: Mode,
 ) -> Duration {
     let slot = Slot(0);
-    let spec = InterceptSpec {
-        key: 1,
-        mode,
-        valid_from_ns: 0,
-        valid_until_ns: u64::MAX,
-    };
+    let spec = InterceptSpec::always_open(1, mode);
     let mut updates = vec![Update::SetIntercept { slot, spec }];
     updates.extend(
         targets

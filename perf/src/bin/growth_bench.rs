@@ -89,12 +89,7 @@ fn main() -> Result<()> {
     let mut r = rs.pop().context("no replica")?;
     let mut load = vec![Update::SetIntercept {
         slot: Slot(0),
-        spec: InterceptSpec {
-            key: 1,
-            mode: Mode::Content,
-            valid_from_ns: 0,
-            valid_until_ns: u64::MAX,
-        },
+        spec: InterceptSpec::always_open(1, Mode::Content),
     }];
     load.extend((0..args.targets).map(|i| add(kind, i)));
     // Sent whole before the replica applies any of it, so the timed calls do
