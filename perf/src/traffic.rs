@@ -76,9 +76,14 @@ pub enum Encap {
     /// In IP directly (IP in IP, or 6in4 with IPv6 flows), as a plain
     /// tunnel between sites carries it.
     IpIp,
-    /// In an MPLS pseudowire (label `id`, then a control word and the
-    /// customer's Ethernet frame), as a metro or VPLS core carries it.
-    Pseudowire,
+    /// In an MPLS pseudowire (label `id`, then the customer's Ethernet
+    /// frame), as a metro or VPLS core carries it.
+    Pseudowire {
+        /// Whether a control word precedes the Ethernet frame (RFC 4448
+        /// makes it optional; without it the MAC's first byte follows the
+        /// label).
+        control_word: bool,
+    },
 }
 
 /// The IP family of a tunnel's outer header: the transport network's.
@@ -96,7 +101,7 @@ impl Encap {
     /// source, 192.0.2.x; the outer destination, a gateway or the probe's
     /// collector address, is 198.51.100.1. With IPv4 inside (add 20 bytes for
     /// IPv6): plain 60 bytes (64 on the wire with the FCS), PPPoE 72, IP in
-    /// IP 80, pseudowire 82, GRE 88, GTP-U 96 (104 with the PDU session
+    /// IP 80, pseudowire 82 (78 without a control word), GRE 88, GTP-U 96 (104 with the PDU session
     /// container), VXLAN and ERSPAN 110.
     pub fn frame(self, flow: (IpAddr, IpAddr), ports: (u16, u16), id: u32) -> Vec<u8> {
         self.frame_over(Underlay::Ipv4, flow, ports, id)
@@ -104,7 +109,7 @@ impl Encap {
 
     /// Whether the encapsulation has an outer IP header (an [`Underlay`]).
     pub fn is_ip_tunnel(self) -> bool {
-        !matches!(self, Encap::Plain | Encap::Pppoe | Encap::Pseudowire)
+        !matches!(self, Encap::Plain | Encap::Pppoe | Encap::Pseudowire { .. })
     }
 
     /// [`Self::frame`] with a tunnel's outer header in `underlay` (ignored
@@ -132,11 +137,16 @@ impl Encap {
                 .erspan2((id & 0x3ff) as u16)
                 .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
             Encap::IpIp => tunnel_outer(underlay, id),
-            Encap::Pseudowire => Frame::ethernet(MAC_A, MAC_B)
+            Encap::Pseudowire { control_word } => {
                 // Labels 0-15 are reserved.
-                .mpls(&[16 + id % 0xf_fff0])
-                .pw_control_word()
-                .inner_ethernet(INNER_MAC_A, INNER_MAC_B),
+                let labelled = Frame::ethernet(MAC_A, MAC_B).mpls(&[16 + id % 0xf_fff0]);
+                let labelled = if control_word {
+                    labelled.pw_control_word()
+                } else {
+                    labelled
+                };
+                labelled.inner_ethernet(INNER_MAC_A, INNER_MAC_B)
+            }
         };
         // 8 UDP + 18 payload: 60 bytes for plain IPv4.
         link.ip(src, dst)
@@ -249,7 +259,7 @@ mod test {
 
     #[test]
     fn pppoe_gre_and_mirror_frames_carry_the_flow() {
-        use dataplane::parse::{dissect, Dissection, IpPair};
+        use dataplane::parse::{dissect, Dissection, IpPair, MacPair};
         let (src, dst) = (Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(198, 18, 0, 9));
         let frame = Encap::Vxlan.frame((src.into(), dst.into()), (1234, 53), 0x0102_0304);
         assert_eq!(frame.len(), 110);
@@ -290,11 +300,18 @@ mod test {
         };
         let want = vec![outer, IpPair::V4 { src, dst }];
         assert_eq!(d.ips().collect::<Vec<_>>(), want);
-        let pw = Encap::Pseudowire.frame((src.into(), dst.into()), (1234, 53), 0xf_ffff);
-        assert_eq!(pw.len(), 82);
-        dissect(&pw, &mut d).unwrap();
-        assert_eq!(d.macs().len(), 2);
-        assert_eq!(d.ips().collect::<Vec<_>>(), vec![IpPair::V4 { src, dst }]);
+        for (control_word, len) in [(true, 82), (false, 78)] {
+            let pw = Encap::Pseudowire { control_word };
+            let frame = pw.frame((src.into(), dst.into()), (1234, 53), 0xf_ffff);
+            assert_eq!(frame.len(), len);
+            dissect(&frame, &mut d).unwrap();
+            let inner = MacPair {
+                dst: INNER_MAC_B,
+                src: INNER_MAC_A,
+            };
+            assert_eq!(d.macs().get(1), Some(&inner), "{control_word}");
+            assert_eq!(d.ips().collect::<Vec<_>>(), vec![IpPair::V4 { src, dst }]);
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! `--pppoe`, `--gtpu`, `--gre`, `--ipip`, `--pseudowire`, `--vxlan` or
 //! `--erspan` carries every frame in that encapsulation. With `--ipv6` the same flows are IPv6 (inside the
 //! tunnel, with one), their addresses and the targets in 64:ff9b::/96;
-//! `--ipv6-transport` puts a tunnel's outer header in IPv6 too.
+//! `--ipv6-transport` puts a tunnel's outer header in IPv6 too, and
+//! `--no-control-word` leaves a pseudowire's control word out.
 //!
 //! Matching packets use only the first `--hot-targets` targets, so every run
 //! provisioning at least that many sees the same match rate.
@@ -78,6 +79,10 @@ struct Args {
     /// metro or VPLS core does.
     #[arg(long, group = "encap")]
     pseudowire: bool,
+    /// With --pseudowire: no control word, the customer's MAC right after
+    /// the label (RFC 4448 makes the word optional).
+    #[arg(long, requires = "pseudowire")]
+    no_control_word: bool,
     /// IPv6 flows (with a tunnel, IPv6 inside it), addresses and targets
     /// in 64:ff9b::/96.
     #[arg(long)]
@@ -105,7 +110,12 @@ impl Args {
             (self.gre, Encap::Gre),
             (self.pppoe, Encap::Pppoe),
             (self.ipip, Encap::IpIp),
-            (self.pseudowire, Encap::Pseudowire),
+            (
+                self.pseudowire,
+                Encap::Pseudowire {
+                    control_word: !self.no_control_word,
+                },
+            ),
         ]
         .into_iter()
         .find_map(|(flag, encap)| flag.then_some(encap))
