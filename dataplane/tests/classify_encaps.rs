@@ -628,6 +628,18 @@ pub(crate) fn corpus() -> Vec<Case> {
                 .udp(1, 2),
             vec![(102, To)],
         ),
+        // An HSRP gateway's MAC starts with 16 zero bits, as a control word
+        // does, and the tag after it makes either reading look whole: the
+        // source MAC is found only if the frame is read from the label on.
+        case(
+            "pseudowire without control word hsrp vlan inner mac from target",
+            e().mpls(&[47])
+                .inner_ethernet(M_T, [0x00, 0x00, 0x0c, 0x07, 0xac, 0x01])
+                .vlan(5)
+                .ipv4(o4(96), o4(97))
+                .tcp(1, 2),
+            vec![(104, From)],
+        ),
         case(
             "pseudowire without control word other",
             e().mpls(&[46])

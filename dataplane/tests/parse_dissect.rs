@@ -14,6 +14,8 @@ const C: [u8; 6] = [2, 0, 0, 0, 0, 3];
 const D: [u8; 6] = [2, 0, 0, 0, 0, 4];
 /// A vendor MAC (first nibble 4) behind a pseudowire without control word.
 const PW_MAC: [u8; 6] = [0x40, 0xa8, 0xf0, 0, 0, 5];
+/// A Cisco HSRP group's virtual MAC: its first 16 bits are zero.
+const HSRP_MAC: [u8; 6] = [0x00, 0x00, 0x0c, 0x07, 0xac, 0x01];
 const PAYLOAD: &[u8] = b"payload bytes";
 
 fn v4(a: u8, b: u8) -> IpPair {
@@ -218,6 +220,21 @@ fn cases() -> Vec<Case> {
             tcp(1, 2),
             Some(36),
             36 + 60,
+        ),
+        case(
+            // An HSRP gateway's MAC (first 16 bits zero, as a control word's)
+            // and a tag: either reading looks whole; the MAC one is taken.
+            "mpls-pw-ethernet-no-control-word-hsrp-vlan",
+            e().mpls(&[16, 19])
+                .inner_ethernet(C, HSRP_MAC)
+                .vlan(5)
+                .ipv4(s4(7), s4(8))
+                .udp(1, 2),
+            vec![v4(7, 8)],
+            macs(&[(A, B), (C, HSRP_MAC)]),
+            udp(1, 2),
+            Some(40),
+            40 + 28,
         ),
         case(
             "pppoe-ipv4",
@@ -959,5 +976,27 @@ fn tshark_agrees_on_ip_layers(cut: bool) {
             "{}: tshark line {line:?}",
             c.name
         );
+    }
+}
+
+/// Cross-check with an independent decoder: tshark's MAC pairs for one frame
+/// per encapsulation (an Ethernet pseudowire's and a mirror tunnel's inner
+/// pair included) must equal ours, outermost first.
+#[test]
+fn tshark_agrees_on_every_mac_pair() {
+    let Some(text) = tshark_fields(&[], &["eth.src", "eth.dst"]) else {
+        return;
+    };
+    let all = cases();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), all.len());
+    let mac = |m: &[u8; 6]| m.map(|b| format!("{b:02x}")).join(":");
+    for (c, line) in all.iter().zip(lines) {
+        let (src, dst) = line.split_once('\t').unwrap_or((line, ""));
+        let theirs: Vec<(&str, &str)> = src.split(',').zip(dst.split(',')).collect();
+        let ours: Vec<(String, String)> =
+            c.macs.iter().map(|p| (mac(&p.src), mac(&p.dst))).collect();
+        let ours: Vec<(&str, &str)> = ours.iter().map(|(s, d)| (&s[..], &d[..])).collect();
+        assert_eq!(theirs, ours, "{}: tshark line {line:?}", c.name);
     }
 }

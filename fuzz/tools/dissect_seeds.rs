@@ -80,6 +80,16 @@ fn main() -> std::io::Result<()> {
             "mpls-pseudowire-no-control-word",
             inner4(eth().mpls(&[22]).inner_ethernet([4; 6], [0x45; 6])),
         ),
+        (
+            // An HSRP MAC (16 zero bits, as a control word) and a tag.
+            "mpls-pseudowire-no-control-word-hsrp-vlan",
+            inner4(
+                eth()
+                    .mpls(&[23])
+                    .inner_ethernet([4; 6], [0, 0, 0x0c, 7, 0xac, 1])
+                    .vlan(9),
+            ),
+        ),
         ("ipip", inner4(eth().ipv4(a4, b4))),
         ("6in4", eth().ipv4(a4, b4).ipv6(a6, b6).icmp()),
         ("4in6", inner4(eth().ipv6(a6, b6))),

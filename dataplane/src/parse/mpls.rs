@@ -54,8 +54,11 @@ pub fn payload(rest: &[u8]) -> Payload {
         4 if ipv4_fits(rest) || !ethernet_at(rest, 0) || ipv4_checksum_good(rest) => Payload::Ipv4,
         6 if ipv6_fits(rest) || !ethernet_at(rest, 0) => Payload::Ipv6,
         // Both readings can look right (an inner VLAN tag is as long as the
-        // word): the word's reserved bits are zero (RFC 4448), a MAC's rarely.
-        0 if (rest.first_chunk() == Some(&[0, 0]) && ethernet_at(rest, PW_CONTROL_WORD_LEN))
+        // word). A word's first 16 bits are zero (RFC 4448), and so are its
+        // last 16 but where sequencing is on (rare); a MAC's first 32 are
+        // almost never zero, but its first 16 are in Cisco's OUI 00:00:0c
+        // (an HSRP gateway's 00:00:0c:07:ac:xx): there, Ethernet wins.
+        0 if (rest.first_chunk() == Some(&[0; 4]) && ethernet_at(rest, PW_CONTROL_WORD_LEN))
             || !ethernet_at(rest, 0) =>
         {
             Payload::Ethernet {
@@ -293,8 +296,20 @@ mod test {
             );
             assert_eq!(payload(&bare6), Payload::Ethernet { at: 0 }, "{first:#x}");
             let tagged = after_label(inner(labelled()).vlan(7).ipv4(src, dst).udp(1, 2));
-            if mac != hsrp {
-                assert_eq!(payload(&tagged), Payload::Ethernet { at: 0 }, "{first:#x}");
+            assert_eq!(payload(&tagged), Payload::Ethernet { at: 0 }, "{first:#x}");
+            let cw_tagged = |seq: [u8; 2]| {
+                let mut p = after_label(
+                    inner(labelled().pw_control_word())
+                        .vlan(7)
+                        .ipv4(src, dst)
+                        .udp(1, 2),
+                );
+                p[2..4].copy_from_slice(&seq);
+                payload(&p)
+            };
+            // With sequencing on, as off: a MAC does not start right after it.
+            for seq in [[0, 0], [0x12, 0x34]] {
+                assert_eq!(cw_tagged(seq), Payload::Ethernet { at: 4 }, "{first:#x}");
             }
         }
     }
@@ -312,17 +327,18 @@ mod test {
         let mut lldp = vec![0xa0; 14];
         lldp[12..14].copy_from_slice(&[0x88, 0xcc]);
         assert_eq!(payload(&lldp), Payload::Unknown);
-        // Where both readings look right and the first 16 bits are zero (an
-        // HSRP MAC, then a VLAN tag), the control word wins; its "Ethernet
-        // header" then ends where the tag does, so the IP layer is still found.
-        let hsrp_tagged = after_label(
+        // Where both readings look right and the first 32 bits are zero (a
+        // MAC 00:00:00:00:xx:xx, then a VLAN tag), the control word wins; its
+        // "Ethernet header" then ends where the tag does, so the IP layer is
+        // still found.
+        let zero_tagged = after_label(
             labelled()
-                .inner_ethernet(A, [0, 0, 0x0c, 0x07, 0xac, 1])
+                .inner_ethernet(A, [0, 0, 0, 0, 0xac, 1])
                 .vlan(7)
                 .ipv4(v4().0, v4().1)
                 .udp(1, 2),
         );
-        assert_eq!(payload(&hsrp_tagged), Payload::Ethernet { at: 4 });
+        assert_eq!(payload(&zero_tagged), Payload::Ethernet { at: 4 });
         // A zero nibble that looks like neither stays the control word it says it is.
         assert_eq!(payload(&[0; 8]), Payload::Ethernet { at: 4 });
     }
