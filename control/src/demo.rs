@@ -194,7 +194,24 @@ server_name = "localhost"
     ))
 }
 
-fn start_probe(exe: &Path, config: &Path, log: &Path) -> Result<Guard, DemoError> {
+/// The daemon as a child process, and what it prints after start-up.
+struct ProbeChild {
+    guard: Guard,
+    stdout: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl ProbeChild {
+    /// Stops the daemon (SIGTERM) and returns what it printed after its
+    /// `listening` line: its final counters.
+    fn terminate(self) -> Result<Vec<String>, DemoError> {
+        self.guard.terminate()?;
+        self.stdout
+            .join()
+            .map_err(|_| step("reading the probe's output failed"))
+    }
+}
+
+fn start_probe(exe: &Path, config: &Path, log: &Path) -> Result<ProbeChild, DemoError> {
     let log = std::fs::File::create(log).map_err(io("probe log"))?;
     let mut child = Command::new(exe)
         .args(["run", "--config"])
@@ -213,8 +230,9 @@ fn start_probe(exe: &Path, config: &Path, log: &Path) -> Result<Guard, DemoError
             _ => return Err(step("the probe exited during start-up (see probe.log)")),
         }
     }
-    std::thread::spawn(move || for _ in lines {});
-    Ok(guard)
+    // Drained to the end, so the daemon never blocks on a full pipe.
+    let stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    Ok(ProbeChild { guard, stdout })
 }
 
 /// Counts what the collector wrote for `liid` under `out`.
@@ -328,8 +346,12 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    probe.terminate()?;
+    let counters = probe.terminate()?;
     collector.terminate()?;
+    println!("\nthe probe's final counters:");
+    for line in counters.iter().filter(|l| !l.is_empty()) {
+        println!("  {line}");
+    }
     let results = vec![
         received(&received_dir, "DEMO-CONTENT"),
         received(&received_dir, "DEMO-HEADERS"),

@@ -159,7 +159,18 @@ async fn window_is_exact_to_the_packet_and_restart_restores_intercepts() {
     for secret in ["LIID-WIN", "LIID-OPEN", "198.51.100.7", "198.51.100.8"] {
         assert!(!text.contains(secret), "metrics expose {secret}");
     }
-    probe.stop();
+    // SIGINT stops it as cleanly as SIGTERM, with the worker's final
+    // counters: every frame of the capture, none dropped (a capture file has
+    // no port; the demo's test checks a net_pcap port's counters).
+    let out = probe.stop_with("INT");
+    let bytes: usize = frames.iter().map(|(_, f)| f.len()).sum();
+    let counted = format!(
+        "worker 0: rx_packets=18 rx_bytes={bytes} matches=9 handoff_drops=0 parse_errors=0 "
+    );
+    assert!(
+        out.iter().any(|l| l.starts_with(&counted)),
+        "no {counted:?} in {out:?}"
+    );
 }
 
 /// Scrapes the daemon's metrics until `line` appears (the sampler runs every second).

@@ -170,6 +170,8 @@ impl Drop for Collector {
 /// The real daemon as a child process (killed on drop).
 pub struct Probe {
     child: Child,
+    /// Collects the daemon's stdout after its `listening` line, until it exits.
+    stdout: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
 impl Probe {
@@ -193,16 +195,30 @@ impl Probe {
             }
         }
         // Keep draining stdout so the daemon never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Probe { child }
+        let stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        Probe {
+            child,
+            stdout: Some(stdout),
+        }
     }
 
     /// SIGTERM, then waits for a clean exit.
-    pub fn stop(mut self) {
+    pub fn stop(self) {
+        self.stop_with("TERM");
+    }
+
+    /// Sends `signal` (`TERM`, `INT`), waits for a clean exit and returns what
+    /// the daemon printed after its `listening` line (its final counters).
+    pub fn stop_with(mut self, signal: &str) -> Vec<String> {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let sig = format!("-{signal}");
+        Command::new("kill").args([&sig, &pid]).status().unwrap();
         let status = wait(&mut self.child, Duration::from_secs(60));
         assert!(status.success(), "daemon exit status {status}");
+        self.stdout
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default()
     }
 
     /// SIGKILL (no clean-up at all).
