@@ -247,7 +247,7 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, mut cx: FrameCtx<'_>) {
     // Summed here and stored once: a per-frame add to `cx.t` is a store the
     // compiler cannot keep in a register.
     let mut rx_bytes = 0u64;
-    let macs = MacScreen(cx.tables.has_mac_targets().then_some(cx.tables));
+    let mut macs = MacScreen::new(cx.tables);
     let mut start = 0;
     while start < n {
         let len = (n - start).min(CHUNK);
@@ -420,22 +420,57 @@ fn frame_time<B: RxBurst + ?Sized>(clock: Clock, b: &B, i: usize, now: &mut Opti
 }
 
 /// Stage 2's MAC part for screened frames, done in stage 1 with the frame at
-/// hand: the tables, if they store a MAC target (most store none).
-#[derive(Clone, Copy)]
-struct MacScreen<'a>(Option<&'a TableReplica>);
+/// hand: the tables, if they store a MAC target (most store none), and the
+/// last pair screened at the start of a frame and inside one, with the
+/// filter's answer. A link's frames carry few pairs (a router-to-router link
+/// two, one each way), so most frames compare twelve bytes instead of hashing
+/// two addresses. It lives for one burst: tables change only between bursts.
+struct MacScreen<'a> {
+    tables: Option<&'a TableReplica>,
+    last: [MacMemo; 2],
+}
 
-impl MacScreen<'_> {
+/// A MAC pair as [`mac_words`] reads it and whether the MAC filter passes it.
+#[derive(Clone, Copy)]
+struct MacMemo {
+    words: [u64; 2],
+    passes: bool,
+}
+
+impl<'a> MacScreen<'a> {
+    fn new(tables: &'a TableReplica) -> Self {
+        // No pair reads as these words (a MAC is 48 bits): the first asks the filter.
+        let none = MacMemo {
+            words: [u64::MAX; 2],
+            passes: false,
+        };
+        MacScreen {
+            tables: tables.has_mac_targets().then_some(tables),
+            last: [none; 2],
+        }
+    }
+
     /// 1 if the MAC filter lets an address of the MAC pair at the start of
     /// `frame`, or of the inner frame's at `inner_eth` (a mirror tunnel's or a
     /// pseudowire's, with a pair of its own), through.
     #[inline(always)]
-    fn bit(self, frame: &[u8], inner_eth: Option<usize>) -> u32 {
-        let Some(tables) = self.0 else {
+    fn bit(&mut self, frame: &[u8], inner_eth: Option<usize>) -> u32 {
+        let Some(tables) = self.tables else {
             return 0;
         };
-        let passes = |f: &[u8]| tables.mac_words_may_match(mac_words(f));
-        let inner = inner_eth.and_then(|at| frame.get(at..));
-        u32::from(passes(frame) || inner.is_some_and(passes))
+        let [outer, inner] = &mut self.last;
+        let passes = |memo: &mut MacMemo, f: &[u8]| {
+            let words = mac_words(f);
+            if words != memo.words {
+                *memo = MacMemo {
+                    words,
+                    passes: tables.mac_words_may_match(words),
+                };
+            }
+            memo.passes
+        };
+        let inner_frame = inner_eth.and_then(|at| frame.get(at..));
+        u32::from(passes(outer, frame) || inner_frame.is_some_and(|f| passes(inner, f)))
     }
 }
 
