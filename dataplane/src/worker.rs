@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
-    dissect, mac_words, screen_ipv4, Addrs, Dissection, Ipv4Screen, Ipv6Screen, Link, ParseError,
-    TunnelV4V6,
+    dissect, dissect_cut, mac_words, screen_ipv4, Addrs, Dissection, Ipv4Screen, Ipv6Screen, Link,
+    ParseError, TunnelV4V6,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica};
@@ -342,7 +342,8 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, mut cx: FrameCtx<'_>) {
                     break 'screened;
                 }
                 if let Some(d) = s.d.get_mut(j) {
-                    if let Err(e) = dissect_other(frame, d, kh, cx.tables) {
+                    let wire_len = b.wire_len(i) as usize;
+                    if let Err(e) = dissect_other(frame, wire_len, d, kh, cx.tables) {
                         parse_error(cx.t, e);
                     }
                     dissected |= 1 << j;
@@ -482,19 +483,21 @@ fn screen_tunnel_ipv4_ipv6(link: Link<'_>) -> Option<TunnelV4V6> {
 }
 
 /// Stage 1 for a frame the screens declined (tunnels, IPv4 options, fragments,
-/// IPv6 extension headers, other protocols, malformed frames): [`dissect`], which
-/// hands them to the general walker, then the hashes of every layer. A
-/// malformed frame is classified by the layers before its fault (a cut capture
-/// or a bad inner header does not hide its outer addresses); its error is
-/// returned to be counted.
+/// IPv6 extension headers, other protocols, malformed or cut frames):
+/// [`dissect_cut`] (the frame had `wire_len` bytes on the wire), which hands
+/// them to the general walker, then the hashes of every layer. A malformed
+/// frame is classified by the layers before its fault (a cut capture or a bad
+/// inner header does not hide its outer addresses); its error is returned to
+/// be counted.
 #[inline(never)]
 fn dissect_other(
     frame: &[u8],
+    wire_len: usize,
     d: &mut Dissection,
     kh: &mut KeyHashes,
     tables: &TableReplica,
 ) -> Result<(), ParseError> {
-    let parsed = dissect(frame, d);
+    let parsed = dissect_cut(frame, wire_len, d);
     tables.hash_keys(d, kh);
     parsed
 }

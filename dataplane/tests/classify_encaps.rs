@@ -180,6 +180,17 @@ pub(crate) fn corpus() -> Vec<Case> {
                 .udp(1, 2),
             vec![(102, To)],
         ),
+        // A source in 2001:db8:8100::/48: its bytes 4-5 sit where an
+        // Ethernet header's EtherType would, and read as 802.1Q. Cut (a snap
+        // length, a jumbo frame's first mbuf), the packet is told from a
+        // pseudowire by its length against the bytes on the wire.
+        case(
+            "mpls ipv6 source reading as a tag to target",
+            e().mpls(&[16, 18])
+                .ipv6(Ipv6Addr::new(0x2001, 0xdb8, 0x8100, 0, 0, 0, 0, 5), t6)
+                .tcp(1, 2),
+            vec![(101, To)],
+        ),
         case(
             "mpls other",
             e().mpls(&[16])

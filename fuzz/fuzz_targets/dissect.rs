@@ -15,7 +15,8 @@ use std::sync::OnceLock;
 
 use dataplane::parse::{
     common_ipv4, common_ipv6, common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
-    common_tunnel_ipv6, dissect, dissect_general, mac_pair, Addrs, Dissection, ParseError,
+    common_tunnel_ipv6, dissect, dissect_cut, dissect_general, mac_pair, Addrs, Dissection,
+    ParseError,
 };
 use dataplane::synth::Frame;
 use libfuzzer_sys::fuzz_target;
@@ -53,6 +54,16 @@ fuzz_target!(|data: &[u8]| {
     if let Some(l3) = d.l3_offset {
         assert!(usize::from(l3) <= usize::from(d.header_len));
     }
+    // The same bytes as the start of a longer frame on the wire (the first
+    // byte picks how much longer): offsets still inside the bytes at hand.
+    let wire_len = data.len() + usize::from(data.first().copied().unwrap_or(0)) * 64;
+    let mut cut = Dissection::default();
+    let cut_result = dissect_cut(data, wire_len, &mut cut);
+    if wire_len == data.len() {
+        assert_eq!(cut_result, want, "a whole frame dissects as dissect does");
+        assert_eq!(cut, general, "a whole frame dissects as dissect does");
+    }
+    assert!(usize::from(cut.header_len) <= data.len());
     if let Some(v4) = common_ipv4(data) {
         check_screened(data, None, want, &general);
         assert_eq!(general.single_v4(), Some(v4), "screened addresses differ");

@@ -64,11 +64,34 @@ pub fn dissect(frame: &[u8], out: &mut Dissection) -> Result<(), ParseError> {
     dissect_general(frame, out)
 }
 
+/// [`dissect`] for a frame that had `wire_len` bytes on the wire, of which
+/// `frame` holds the first (a capture's snap length, the first segment of a
+/// multi-segment mbuf). What a header alone cannot tell, the lengths after
+/// it do: after an MPLS label stack, an IP packet and an Ethernet
+/// pseudowire's frame are told apart by the packet's length against the
+/// bytes on the wire, not those at hand. A whole frame is [`dissect`]ed.
+///
+/// # Errors
+/// As [`dissect`]; a cut frame reports [`ParseError::BadLength`] as there.
+#[inline]
+pub fn dissect_cut(frame: &[u8], wire_len: usize, out: &mut Dissection) -> Result<(), ParseError> {
+    match wire_len.checked_sub(frame.len()) {
+        Some(missing @ 1..) => walk(frame, missing, out),
+        _ => dissect(frame, out),
+    }
+}
+
 /// The general walker behind [`dissect`], for every frame its fast path declines.
 /// Public so the fuzz target can check that [`dissect`] gives the same result on
 /// every input (the fast path may only be faster, never different).
 #[inline(never)]
 pub fn dissect_general(frame: &[u8], out: &mut Dissection) -> Result<(), ParseError> {
+    walk(frame, 0, out)
+}
+
+/// The general walker over `frame`, `missing` bytes short of the frame on the wire.
+#[inline(never)]
+fn walk(frame: &[u8], missing: usize, out: &mut Dissection) -> Result<(), ParseError> {
     out.clear();
     if frame.len() > usize::from(u16::MAX) {
         return Err(ParseError::BadLength);
@@ -82,6 +105,7 @@ pub fn dissect_general(frame: &[u8], out: &mut Dissection) -> Result<(), ParseEr
         exts: 0,
         tunnels: 0,
         cut: false,
+        missing,
         out,
     };
     walk.ethernet()?;
@@ -104,6 +128,8 @@ struct Walk<'a, 'o> {
     tunnels: usize,
     /// A length field pointed past the end of its enclosing unit.
     cut: bool,
+    /// Bytes the frame had on the wire past `frame`.
+    missing: usize,
     out: &'o mut Dissection,
 }
 
@@ -204,7 +230,13 @@ impl<'a> Walk<'a, '_> {
                 break;
             }
         }
-        match mpls::payload(self.rest()) {
+        // Bytes on the wire past those at hand, if the unit runs to the cut.
+        let missing = if self.end == self.frame.len() {
+            self.missing
+        } else {
+            0
+        };
+        match mpls::payload_of(self.rest(), missing) {
             Payload::Ipv4 => self.ipv4(),
             Payload::Ipv6 => self.ipv6(),
             Payload::Ethernet { at } if self.rest().len() >= at => {

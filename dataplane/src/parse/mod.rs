@@ -27,7 +27,8 @@ pub mod vlan;
 pub mod vxlan;
 
 pub use dissect::{
-    dissect, dissect_general, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS, MAX_VLAN_TAGS,
+    dissect, dissect_cut, dissect_general, MAX_EXT_HEADERS, MAX_MPLS_LABELS, MAX_TUNNELS,
+    MAX_VLAN_TAGS,
 };
 pub use fast::{
     common_ipv4, common_ipv6, common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,

@@ -46,13 +46,26 @@ pub enum Payload {
 /// an Ethernet header, and an unknown nibble is Ethernet only then.
 #[inline]
 pub fn payload(rest: &[u8]) -> Payload {
+    payload_of(rest, 0)
+}
+
+/// [`payload`] for bytes of which `missing` more were on the wire than are at
+/// hand (a capture's snap length, the later segments of a multi-segment
+/// mbuf): an IP packet's lengths are checked against the bytes on the wire,
+/// so a cut IPv6 packet whose source address happens to read as an Ethernet
+/// header is still taken for IPv6.
+#[inline]
+pub fn payload_of(rest: &[u8], missing: usize) -> Payload {
     let no_word = Payload::Ethernet { at: 0 };
+    let wire = rest.len().saturating_add(missing);
     let Some(&first) = rest.first() else {
         return Payload::Unknown;
     };
     match first >> 4 {
-        4 if ipv4_fits(rest) || !ethernet_at(rest, 0) || ipv4_checksum_good(rest) => Payload::Ipv4,
-        6 if ipv6_fits(rest) || !ethernet_at(rest, 0) => Payload::Ipv6,
+        4 if ipv4_fits(rest, wire) || !ethernet_at(rest, 0) || ipv4_checksum_good(rest) => {
+            Payload::Ipv4
+        }
+        6 if ipv6_fits(rest, wire) || !ethernet_at(rest, 0) => Payload::Ipv6,
         // Both readings can look right (an inner VLAN tag is as long as the
         // word). A word's first 16 bits are zero (RFC 4448), and so are its
         // last 16 but where sequencing is on (rare); a MAC's first 32 are
@@ -71,12 +84,13 @@ pub fn payload(rest: &[u8]) -> Payload {
     }
 }
 
-/// An IPv4 header whose total length ends the bytes at hand, give or take a trailer.
+/// An IPv4 header at the start of `p` whose total length ends the `wire`
+/// bytes the packet had on the wire, give or take a trailer.
 #[inline]
-fn ipv4_fits(p: &[u8]) -> bool {
+fn ipv4_fits(p: &[u8], wire: usize) -> bool {
     let header = usize::from(byte(p, 0) & 0x0f) * 4;
     let total = usize::from(be16(p, 2));
-    header >= 20 && total >= header && total <= p.len() && p.len() - total <= MAX_TRAILER
+    header >= 20 && total >= header && total <= wire && wire - total <= MAX_TRAILER
 }
 
 fn ipv4_checksum_good(p: &[u8]) -> bool {
@@ -84,11 +98,12 @@ fn ipv4_checksum_good(p: &[u8]) -> bool {
     header >= 20 && p.get(..header).is_some_and(|h| checksum(h) == 0)
 }
 
-/// An IPv6 header whose payload length ends the bytes at hand, give or take a trailer.
+/// An IPv6 header at the start of `p` whose payload length ends the `wire`
+/// bytes the packet had on the wire, give or take a trailer.
 #[inline]
-fn ipv6_fits(p: &[u8]) -> bool {
+fn ipv6_fits(p: &[u8], wire: usize) -> bool {
     let total = 40 + usize::from(be16(p, 4));
-    p.len() >= 40 && total <= p.len() && p.len() - total <= MAX_TRAILER
+    wire >= 40 && total <= wire && wire - total <= MAX_TRAILER
 }
 
 /// An Ethernet header at `at`, and a byte after it, with an EtherType a
@@ -312,6 +327,31 @@ mod test {
                 assert_eq!(cw_tagged(seq), Payload::Ethernet { at: 4 }, "{first:#x}");
             }
         }
+    }
+
+    #[test]
+    fn a_cut_ip_packet_is_told_from_a_pseudowire_by_its_bytes_on_the_wire() {
+        // Source 2001:db8:8100::1: bytes 12-13 of the header read as 802.1Q.
+        let src = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x8100, 0, 0, 0, 0, 1);
+        let p6 = after_label(
+            labelled()
+                .ipv6(src, std::net::Ipv6Addr::LOCALHOST)
+                .udp(1, 2)
+                .payload(&[0; 100]),
+        );
+        assert_eq!(payload(&p6), Payload::Ipv6);
+        let (cut, missing) = (&p6[..48], p6.len() - 48);
+        // By the bytes at hand alone, the guess is a pseudowire's Ethernet.
+        assert_eq!(payload(cut), Payload::Ethernet { at: 0 });
+        assert_eq!(payload_of(cut, missing), Payload::Ipv6);
+        // A length the wire does not bear out is no IP packet either.
+        assert_eq!(payload_of(cut, missing + 100), Payload::Ethernet { at: 0 });
+        // IPv4 whose source reads as an EtherType (8.0.64.1, an IPv4 nibble
+        // after): cut in its header, only its checksum said IPv4; the wire
+        // length says it as well.
+        let (src4, dst4) = v4();
+        let p4 = after_label(labelled().ipv4(src4, dst4).udp(1, 2).payload(&[0; 60]));
+        assert_eq!(payload_of(&p4[..24], p4.len() - 24), Payload::Ipv4);
     }
 
     #[test]
