@@ -439,7 +439,7 @@ fn eal_workers_on_two_queues_hand_off_exactly_their_target_frames() {
         .unwrap();
         port.start().unwrap();
         let (mut writer, replicas) = targets::replicas(2, 64);
-        install_target(&mut writer, Mode::Headers);
+        install_target(&mut writer, Mode::Headers, Target::Ipv4(TARGET));
         let quit = [AtomicBool::new(false), AtomicBool::new(false)];
         std::thread::scope(|s| {
             for ((q, tables), quit) in replicas.into_iter().enumerate().zip(&quit) {
@@ -531,30 +531,7 @@ fn eal_workers_on_two_queues_hand_off_exactly_their_target_frames() {
 fn eal_worker_copies_every_segment_of_a_frame_larger_than_an_mbuf() {
     const TEST: &str = "eal_worker_copies_every_segment_of_a_frame_larger_than_an_mbuf";
     if is_child(TEST) {
-        let dir = std::env::var(DIR_ENV).unwrap();
-        let eal = eal(&format!("net_pcap0,rx_pcap={dir}/a.pcap"));
-        let (pool, port) = small_mbuf_port(&eal, true);
-        let (mut writer, mut replicas) = targets::replicas(1, 64);
-        install_target(&mut writer, Mode::Content);
-        let (producer, mut consumer) = handoff::channel(64, handoff::DEFAULT_FRAME_CAPACITY);
-        let stats = Arc::new(WorkerStats::default());
-        let ctx = worker_ctx(&port, 0, replicas.remove(0), producer, &stats);
-        let quit = AtomicBool::new(false);
-        let before = pool.available();
-        std::thread::scope(|s| {
-            let worker = s.spawn(|| worker::run(ctx, &quit));
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while stats.rx_packets.load(Ordering::Relaxed) < 4 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            quit.store(true, Ordering::Relaxed);
-            worker.join().unwrap();
-        });
-        println!("@@ P {before} {}", pool.available());
-        println!("@@ T {}", stats.truncated_copies.load(Ordering::Relaxed));
-        consumer.drain(usize::MAX, |r| {
-            println!("@@ R {} {} {}", r.wire_len(), r.truncated(), hex(r.data()));
-        });
+        content_worker_on_small_mbufs(Target::Ipv4(TARGET), 4);
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -595,6 +572,77 @@ fn eal_worker_copies_every_segment_of_a_frame_larger_than_an_mbuf() {
     assert!(lines.contains(&"T 1".to_owned()), "{lines:?}");
 }
 
+/// IPv6 in MPLS larger than an mbuf, its source in 2001:db8:8100::/48 (bytes
+/// 4-5 read as 802.1Q where an Ethernet header's EtherType would be): the
+/// worker sees the first segment alone, and still takes the packet for IPv6
+/// by its length on the wire, so the target's frame is handed off whole and
+/// the other subscriber's is not.
+#[test]
+fn eal_worker_finds_ipv6_in_mpls_in_a_frame_larger_than_an_mbuf() {
+    const TEST: &str = "eal_worker_finds_ipv6_in_mpls_in_a_frame_larger_than_an_mbuf";
+    let target: std::net::Ipv6Addr = "2001:db8::77".parse().unwrap();
+    if is_child(TEST) {
+        content_worker_on_small_mbufs(Target::Ipv6(target), 2);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x8100, 0, 0, 0, 0, 5);
+    let frames: Vec<(u64, Vec<u8>)> = [target, "2001:db8::78".parse().unwrap()]
+        .into_iter()
+        .zip(0u32..)
+        .map(|(dst, seq)| {
+            let f = Frame::ethernet([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+                .mpls(&[16, 17])
+                .ipv6(src, dst)
+                .udp(4000, 5000)
+                .payload(&[0x5a; 2000])
+                .build();
+            (capture_ns(seq), f)
+        })
+        .collect();
+    write_pcap(dir.path().join("a.pcap"), &frames).unwrap();
+    let lines = run_child(TEST, dir.path());
+    let records: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("R ")).collect();
+    let first = &frames[0].1;
+    assert_eq!(
+        records,
+        [format!("{} false {}", first.len(), hex(first))],
+        "{lines:?}"
+    );
+}
+
+/// The child of the tests above: a content intercept on `target`, a worker
+/// on net_pcap0 (the directory's `a.pcap`) over [`small_mbuf_port`] until
+/// it received `frames`; prints the pool's free mbufs before and after
+/// (`P`), the truncated copies (`T`) and each record (`R`: wire length,
+/// truncated, bytes).
+fn content_worker_on_small_mbufs(target: Target, frames: u64) {
+    let dir = std::env::var(DIR_ENV).unwrap();
+    let eal = eal(&format!("net_pcap0,rx_pcap={dir}/a.pcap"));
+    let (pool, port) = small_mbuf_port(&eal, true);
+    let (mut writer, mut replicas) = targets::replicas(1, 64);
+    install_target(&mut writer, Mode::Content, target);
+    let (producer, mut consumer) = handoff::channel(64, handoff::DEFAULT_FRAME_CAPACITY);
+    let stats = Arc::new(WorkerStats::default());
+    let ctx = worker_ctx(&port, 0, replicas.remove(0), producer, &stats);
+    let quit = AtomicBool::new(false);
+    let before = pool.available();
+    std::thread::scope(|s| {
+        let worker = s.spawn(|| worker::run(ctx, &quit));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while stats.rx_packets.load(Ordering::Relaxed) < frames && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        quit.store(true, Ordering::Relaxed);
+        worker.join().unwrap();
+    });
+    println!("@@ P {before} {}", pool.available());
+    println!("@@ T {}", stats.truncated_copies.load(Ordering::Relaxed));
+    consumer.drain(usize::MAX, |r| {
+        println!("@@ R {} {} {}", r.wire_len(), r.truncated(), hex(r.data()));
+    });
+}
+
 /// Data room of the mbufs of [`small_mbuf_port`]: most test frames span several.
 const DATA_ROOM: usize = 512;
 
@@ -617,16 +665,13 @@ fn small_mbuf_port(eal: &Eal, timestamps: bool) -> (Mempool, Port) {
     (pool, port)
 }
 
-/// Installs intercept 77 (`mode`, always open) on [`TARGET`].
-fn install_target(writer: &mut targets::TableWriter, mode: Mode) {
+/// Installs intercept 77 (`mode`, always open) on `target`.
+fn install_target(writer: &mut targets::TableWriter, mode: Mode, target: Target) {
     let slot = Slot(3);
     let spec = InterceptSpec::always_open(77, mode);
     writer.send(&[
         Update::SetIntercept { slot, spec },
-        Update::AddTarget {
-            slot,
-            target: Target::Ipv4(TARGET),
-        },
+        Update::AddTarget { slot, target },
     ]);
 }
 
