@@ -1,4 +1,5 @@
 //! Benchmarks and traffic generators for calea-probe (`perf/run.sh` drives them).
 #![forbid(unsafe_code)]
 
+pub mod timing;
 pub mod traffic;

@@ -23,10 +23,15 @@ use dataplane::targets::{
     Update,
 };
 use dataplane::worker::{BurstPath, Clock};
+use perf::timing::FrameTimer;
 
 const FRAMES: usize = 1 << 16;
 const ROUNDS: usize = 30;
 const RUNS: usize = 5;
+const TIMER: FrameTimer = FrameTimer {
+    rounds: ROUNDS,
+    runs: RUNS,
+};
 /// Frames per burst, as the DPDK source hands them to a worker.
 const BURST: usize = 32;
 
@@ -132,31 +137,12 @@ fn load(targets: &[Target]) -> Result<(TableWriter, TableReplica)> {
     Ok((w, r))
 }
 
-/// Median ns per frame of `f` over the frame set.
-fn time_per_frame(frames: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> u64) -> f64 {
-    let mut runs: Vec<f64> = (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            let mut acc = 0u64;
-            for _ in 0..ROUNDS {
-                for fr in frames {
-                    acc = acc.wrapping_add(f(black_box(fr)));
-                }
-            }
-            black_box(acc);
-            start.elapsed().as_nanos() as f64 / (ROUNDS * frames.len()) as f64
-        })
-        .collect();
-    runs.sort_by(f64::total_cmp);
-    runs[RUNS / 2]
-}
-
 /// Median ns per frame of parsing alone, the worker's way: a screen for a
 /// common IPv4 or IPv6 frame, dissect for any other (the parser's share of the
 /// cost).
 fn parse_cost(frames: &[Vec<u8>]) -> f64 {
     let mut d = Dissection::default();
-    time_per_frame(frames, |fr| {
+    TIMER.ns_per_frame(frames, |fr| {
         if let Some([src, dst]) = common_ipv4(fr) {
             u64::from(src ^ dst)
         } else if let Some([src, dst]) = common_ipv6(fr) {
@@ -192,7 +178,7 @@ fn classify_cost(r: &TableReplica, frames: &[Vec<u8>], expect_hit: bool) -> Resu
         r.classify(&d, 1, &mut m);
         ensure!(m.is_empty() != expect_hit, "frame on the wrong path");
     }
-    Ok(time_per_frame(frames, |fr| {
+    Ok(TIMER.ns_per_frame(frames, |fr| {
         if dissect(fr, &mut d).is_err() {
             return 0;
         }
@@ -242,7 +228,7 @@ fn burst_cost(r: &TableReplica, frames: &[Vec<u8>]) -> f64 {
 fn main() -> Result<()> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let touch_frames: Vec<Vec<u8>> = miss_frames4(&mut rng);
-    let touch = time_per_frame(&touch_frames, |fr| u64::from(fr[fr.len() / 2]));
+    let touch = TIMER.touch_ns_per_frame(&touch_frames);
     println!("reference: touch one byte of each frame: {touch:.2} ns/frame ({FRAMES} frames, {ROUNDS} rounds, median of {RUNS})");
     println!();
     println!("| case | targets | path | dissect+classify ns/pkt | same, burst of 32 + prefetch | parse alone (screen or dissect) ns/pkt | classify alone, burst (difference) | frames past stage 2 | table bytes/target |");

@@ -7,36 +7,20 @@
 //! `cargo run --release -p perf --bin parse_bench`
 #![forbid(unsafe_code)]
 
-use std::hint::black_box;
 use std::net::IpAddr;
-use std::time::Instant;
 
 use anyhow::{ensure, Result};
 use dataplane::parse::{dissect, Dissection};
+use perf::timing::FrameTimer;
 use perf::traffic::{background_flow, ipv6_of, Encap, Rng, Underlay};
 
 const FRAMES: usize = 4096;
 const ROUNDS: usize = 200;
 const RUNS: usize = 9;
-
-/// Median ns per frame of `f` over `frames`.
-fn time_per_frame(frames: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> u64) -> f64 {
-    let mut runs: Vec<f64> = (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            let mut acc = 0u64;
-            for _ in 0..ROUNDS {
-                for fr in frames {
-                    acc = acc.wrapping_add(f(black_box(fr)));
-                }
-            }
-            black_box(acc);
-            start.elapsed().as_nanos() as f64 / (ROUNDS * frames.len()) as f64
-        })
-        .collect();
-    runs.sort_by(f64::total_cmp);
-    runs[RUNS / 2]
-}
+const TIMER: FrameTimer = FrameTimer {
+    rounds: ROUNDS,
+    runs: RUNS,
+};
 
 /// [`FRAMES`] frames of distinct flows in `encap` over `underlay`, IPv6
 /// flows if `ipv6`.
@@ -99,8 +83,8 @@ fn main() -> Result<()> {
                 frames.iter().all(|f| dissect(f, &mut d).is_ok()),
                 "{name}: a frame does not dissect"
             );
-            let touch = time_per_frame(&frames, |fr| u64::from(fr[fr.len() / 2]));
-            let cost = time_per_frame(&frames, |fr| {
+            let touch = TIMER.touch_ns_per_frame(&frames);
+            let cost = TIMER.ns_per_frame(&frames, |fr| {
                 u64::from(dissect(fr, &mut d).is_ok()) + u64::from(d.header_len)
             });
             let family = if ipv6 { "IPv6" } else { "IPv4" };
