@@ -424,14 +424,17 @@ fn frame_time<B: RxBurst + ?Sized>(clock: Clock, b: &B, i: usize, now: &mut Opti
 /// hand: the tables, if they store a MAC target (most store none), and the
 /// last pair screened at the start of a frame and inside one, with the
 /// filter's answer. A link's frames carry few pairs (a router-to-router link
-/// two, one each way), so most frames compare twelve bytes instead of hashing
-/// two addresses. It lives for one burst: tables change only between bursts.
+/// one, both ways: the answer is the same either way, so the memo keeps the
+/// pair in address order), so most frames compare twelve bytes instead of
+/// hashing two addresses. It lives for one burst: tables change only between
+/// bursts.
 struct MacScreen<'a> {
     tables: Option<&'a TableReplica>,
     last: [MacMemo; 2],
 }
 
-/// A MAC pair as [`mac_words`] reads it and whether the MAC filter passes it.
+/// A MAC pair as [`mac_words`] reads it, lower address first, and whether
+/// the MAC filter passes it.
 #[derive(Clone, Copy)]
 struct MacMemo {
     words: [u64; 2],
@@ -461,7 +464,8 @@ impl<'a> MacScreen<'a> {
         };
         let [outer, inner] = &mut self.last;
         let passes = |memo: &mut MacMemo, f: &[u8]| {
-            let words = mac_words(f);
+            let [a, b] = mac_words(f);
+            let words = [a.min(b), a.max(b)];
             if words != memo.words {
                 *memo = MacMemo {
                     words,
