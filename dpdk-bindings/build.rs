@@ -28,6 +28,8 @@ const FUNCTIONS: &[&str] = &[
     "rte_thread_unregister",
     "rte_prefetch0",
     "rte_pktmbuf_pool_create",
+    "calea_pktmbuf_pool_create_packed",
+    "calea_mbufs_may_span_pages",
     "rte_mempool_free",
     "rte_mempool_avail_count",
     "calea_pktmbuf_free_burst",

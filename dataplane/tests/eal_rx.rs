@@ -130,6 +130,12 @@ fn drain(rx: &mut dataplane::dpdk::RxQueue, expected: usize) {
     let queue = rx.queue_id();
     while seen < expected && Instant::now() < deadline {
         let burst = rx.recv();
+        // Where in their 4 KiB pages a burst's frames start: one mbuf a page
+        // (DPDK's layout without hugepages) puts them all at one offset.
+        let offsets: std::collections::BTreeSet<usize> = (0..burst.len())
+            .map(|i| burst.frame(i).as_ptr() as usize % 4096)
+            .collect();
+        println!("@@ O {} {}", burst.len(), offsets.len());
         for i in 0..burst.len() {
             burst.prefetch(i + 3);
             let f = burst.frame(i);
@@ -278,6 +284,14 @@ fn eal_single_queue_receives_every_frame_in_order_with_capture_timestamps() {
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g, w);
     }
+    // Mbufs packed back to back without hugepages: the frames of a full
+    // burst start at as many page offsets as there are frames.
+    let full_bursts: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("O 32 "))
+        .collect();
+    assert!(!full_bursts.is_empty(), "{lines:?}");
+    assert!(full_bursts.iter().all(|&n| n == "32"), "{full_bursts:?}");
     assert_eq!(stat(&lines, "ipackets"), 1000);
     assert_eq!(
         stat(&lines, "ibytes"),
