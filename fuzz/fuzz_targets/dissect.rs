@@ -2,7 +2,7 @@
 //! stay inside the frame, and its fast path must agree with the general walker
 //! (`dissect_general`) on every input, malformed ones included, also when the
 //! output still holds the layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
-//! `common_ipv6`, `common_tunnel_ipv4`, `common_tunnel_ipv4_ipv6`, `common_tunnel_ipv6`,
+//! `common_ipv4_untagged` (which must also agree with `common_ipv4`), `common_ipv6`, `common_tunnel_ipv4`, `common_tunnel_ipv4_ipv6`, `common_tunnel_ipv6`,
 //! `common_pseudowire`) must pass only
 //! frames the walker dissects to those IP layers and MAC pairs.
 //!
@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 
 use dataplane::parse::{
-    common_ipv4, common_ipv6, common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
+    common_ipv4, common_ipv4_untagged, common_ipv6, common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
     common_tunnel_ipv6, dissect, dissect_cut, dissect_general, mac_pair, Addrs, Dissection,
     ParseError,
 };
@@ -67,6 +67,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(v4) = common_ipv4(data) {
         check_screened(data, None, want, &general);
         assert_eq!(general.single_v4(), Some(v4), "screened addresses differ");
+    }
+    if let Some(v4) = common_ipv4_untagged(data) {
+        assert_eq!(common_ipv4(data), Some(v4), "the untagged screen differs");
     }
     if let Some(v6) = common_ipv6(data) {
         check_screened(data, None, want, &general);

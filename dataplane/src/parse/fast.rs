@@ -56,6 +56,49 @@ pub fn common_ipv4(frame: &[u8]) -> Option<[u32; 2]> {
     }
 }
 
+/// [`common_ipv4`] of an untagged frame of at least 54 bytes (Ethernet, IPv4
+/// and a minimal TCP header: every frame on the wire, padded to 60, has
+/// them), read in the fewest instructions: fixed offsets into one array and
+/// one branch a check. Some only where [`common_ipv4`] gives the same
+/// addresses; None for every tagged, shorter or less common frame, which the
+/// worker then screens in full. On most links nearly every frame is one of
+/// these, and the worker's time a frame is in its budget of a few ns.
+#[inline(always)]
+pub fn common_ipv4_untagged(frame: &[u8]) -> Option<[u32; 2]> {
+    const IP: usize = ETH_HEADER_LEN;
+    const L4: usize = IP + IPV4_HEADER_LEN;
+    let h = frame.first_chunk::<{ L4 + TCP_MIN_HEADER_LEN }>()?;
+    let word = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    let half = |at: usize| usize::from(be16([h[at], h[at + 1]]));
+    // EtherType IPv4, then version 4 and IHL 5 (no options): bytes 12..15.
+    let ipv4 = (u32::from(u16::from(EtherType::Ipv4)) << 8) | u32::from(IPV4_NO_OPTIONS);
+    if word(12) >> 8 != ipv4 || half(IP + 6) & usize::from(IPV4_FRAG_MASK) != 0 {
+        return None;
+    }
+    // The packet lies in the frame, and the transport header in the packet
+    // (`link`, `ip_header` and `transport` take no other).
+    let total = half(IP + 2);
+    if total < IPV4_HEADER_LEN || total > frame.len() - IP || frame.len() > usize::from(u16::MAX) {
+        return None;
+    }
+    let l4_len = total - IPV4_HEADER_LEN;
+    let taken = match IpProtocol::from(h[IP + 9]) {
+        IpProtocol::Udp => {
+            let (udp_len, dst_port) = (half(L4 + 4), half(L4 + 2) as u16);
+            (UDP_HEADER_LEN..=l4_len).contains(&udp_len)
+                && dst_port != vxlan::UDP_PORT
+                && dst_port != gtpu::UDP_PORT
+        }
+        IpProtocol::Tcp => {
+            let tcp_len = usize::from(h[L4 + 12] >> 4) * 4;
+            (TCP_MIN_HEADER_LEN..=l4_len).contains(&tcp_len)
+        }
+        IpProtocol::Icmp | IpProtocol::Icmpv6 => l4_len >= ICMP_HEADER_LEN,
+        _ => false,
+    };
+    taken.then(|| [word(IP + 12), word(IP + 16)])
+}
+
 /// [`common_ipv4`] for a common frame whose one IP layer is IPv6: its addresses
 /// (source, destination), None for every other frame.
 #[inline(always)]
@@ -842,6 +885,10 @@ mod test {
         prop_assert_eq!(dissect_general(&deep, &mut fast), Ok(()));
         let took = dissect_common(frame, &mut fast);
         let (screened4, screened6) = (common_ipv4(frame), common_ipv6(frame));
+        // The worker's first screen: a shortcut of common_ipv4, never a
+        // different answer.
+        let untagged = common_ipv4_untagged(frame);
+        prop_assert!(untagged.is_none() || untagged == screened4);
         let tunnel = common_tunnel_ipv4(frame);
         let pseudowire = common_pseudowire(frame);
         let mixed = common_tunnel_ipv4_ipv6(frame);
@@ -1164,6 +1211,11 @@ mod test {
             let frame = common_frame(&link, addrs(v6, src, dst), l4, ports, payload);
             let fast = !to_tunnel_port(l4, ports) && link.fast();
             prop_assert_eq!(agree(&frame)?, fast);
+            // The worker's first screen takes every untagged one of them
+            // that has a TCP header's room.
+            let untagged = link.tags.is_empty() && link.pppoe.is_none() && link.labels.is_empty();
+            let taken = fast && !v6 && untagged && frame.len() >= 54;
+            prop_assert_eq!(common_ipv4_untagged(&frame), taken.then_some([src, dst]));
         }
 
         #[test]

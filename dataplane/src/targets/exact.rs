@@ -98,6 +98,55 @@ impl Slots<'_> {
     }
 }
 
+/// Word of a filter for hash `h` (from its high bits, `shift` the right
+/// shift for the filter's size; out of range while empty) and the two bits of
+/// that word set for it (from its low bits).
+#[inline(always)]
+fn filter_probe(h: u64, shift: u32) -> (usize, u64) {
+    let word = (h >> shift) as usize;
+    (word, 1 << (h & 63) | 1 << ((h >> 6) & 63))
+}
+
+/// An exact table's filter and hash seed, borrowed: everything a lookup
+/// reads before it knows whether the key may be stored.
+#[derive(Clone, Copy)]
+pub(crate) struct FilterView<'a, K> {
+    words: &'a [u64],
+    /// Right shift turning a hash into a word index.
+    shift: u32,
+    seed: u64,
+    /// Whether the table is large enough to be worth prefetching.
+    prefetch: bool,
+    key: std::marker::PhantomData<K>,
+}
+
+impl<K: Key> FilterView<'_, K> {
+    /// See [`ExactTable::hash`].
+    #[inline(always)]
+    pub(crate) fn hash(&self, key: K) -> u64 {
+        key.hash(self.seed)
+    }
+
+    /// See [`ExactTable::passes`].
+    #[inline(always)]
+    pub(crate) fn passes(&self, h: u64) -> bool {
+        let (word, bits) = filter_probe(h, self.shift);
+        self.words.get(word).is_some_and(|w| w & bits == bits)
+    }
+
+    /// Hints the CPU to load the filter line a lookup of hash `h` reads first.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, h: u64) {
+        if !self.prefetch {
+            return;
+        }
+        // The word index is in range for a table this large; a prefetch never
+        // faults anyway, so it needs no bounds check.
+        let word = filter_probe(h, self.shift).0;
+        crate::dpdk::prefetch(self.words.as_ptr().wrapping_add(word));
+    }
+}
+
 /// An exact-match table from keys to slot sets.
 pub(crate) struct ExactTable<K: Copy> {
     entries: HugeArray<Entry<K>>,
@@ -105,7 +154,7 @@ pub(crate) struct ExactTable<K: Copy> {
     shift: u32,
     len: usize,
     seed: u64,
-    /// `max(8 * entries.len(), 64 * MIN_FILTER_WORDS)` bits; see [`Self::filter_probe`].
+    /// `max(8 * entries.len(), 64 * MIN_FILTER_WORDS)` bits; see [`filter_probe`].
     filter: HugeArray<u64>,
     /// Right shift turning a hash into a filter word index.
     filter_shift: u32,
@@ -207,27 +256,18 @@ impl<K: Key> ExactTable<K> {
         (h >> self.shift) as usize
     }
 
-    /// Word of the filter for hash `h` (from its high bits; out of range while
-    /// empty) and the two bits of that word set for it (from its low bits).
-    #[inline(always)]
-    fn filter_probe(&self, h: u64) -> (usize, u64) {
-        let word = (h >> self.filter_shift) as usize;
-        (word, 1 << (h & 63) | 1 << ((h >> 6) & 63))
-    }
-
     /// The hash every lookup of `key` starts from: computed once per address and
     /// passed to the other calls.
     #[inline(always)]
     pub(crate) fn hash(&self, key: K) -> u64 {
-        key.hash(self.seed)
+        self.filter_view().hash(key)
     }
 
     /// Whether the filter lets a key with hash `h` through (always, for a key in
     /// the table; rarely, for another).
     #[inline(always)]
     pub(crate) fn passes(&self, h: u64) -> bool {
-        let (word, bits) = self.filter_probe(h);
-        self.filter.get(word).is_some_and(|w| w & bits == bits)
+        self.filter_view().passes(h)
     }
 
     /// Whether the table is large enough to be worth prefetching.
@@ -236,16 +276,17 @@ impl<K: Key> ExactTable<K> {
         self.entries.len() >= PREFETCH_MIN_ENTRIES
     }
 
-    /// Hints the CPU to load the filter line a lookup of hash `h` reads first.
+    /// What [`Self::hash`] and [`Self::passes`] read of the table, copied
+    /// out: a loop over many frames takes it once and keeps it in registers.
     #[inline(always)]
-    pub(crate) fn prefetch_filter(&self, h: u64) {
-        if !self.prefetches() {
-            return;
+    pub(crate) fn filter_view(&self) -> FilterView<'_, K> {
+        FilterView {
+            words: &self.filter,
+            shift: self.filter_shift,
+            seed: self.seed,
+            prefetch: self.prefetches(),
+            key: std::marker::PhantomData,
         }
-        // The word index is in range for a table this large; a prefetch never
-        // faults anyway, so it needs no bounds check.
-        let word = self.filter_probe(h).0;
-        crate::dpdk::prefetch(self.filter.as_ptr().wrapping_add(word));
     }
 
     /// Hints the CPU to load the home entry of hash `h`: the second prefetch
@@ -347,7 +388,7 @@ impl<K: Key> ExactTable<K> {
         let mut filter = std::mem::take(&mut self.filter);
         filter.fill(0);
         for e in self.entries.iter().filter(|e| e.value != EMPTY) {
-            let (word, bits) = self.filter_probe(e.key.hash(self.seed));
+            let (word, bits) = filter_probe(e.key.hash(self.seed), self.filter_shift);
             if let Some(w) = filter.get_mut(word) {
                 *w |= bits;
             }
@@ -360,7 +401,7 @@ impl<K: Key> ExactTable<K> {
     fn place(&mut self, key: K, value: u32) {
         let mask = self.entries.len() - 1;
         let h = key.hash(self.seed);
-        let (word, bits) = self.filter_probe(h);
+        let (word, bits) = filter_probe(h, self.filter_shift);
         if let Some(w) = self.filter.get_mut(word) {
             *w |= bits;
         }

@@ -21,7 +21,7 @@ mod slots;
 mod writer;
 
 pub use matches::Matches;
-pub use replica::{KeyHashes, TableReplica};
+pub use replica::{KeyHashes, TableReplica, V4Hasher};
 pub use writer::TableWriter;
 
 /// One writer and `workers` replicas, each linked by an update ring of

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::exact::{ExactTable, Key};
+use super::exact::{ExactTable, FilterView, Key};
 use super::matches::Matches;
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
@@ -20,10 +20,35 @@ pub struct KeyHashes([[u64; 2]; MAX_IP_LAYERS]);
 /// The hashes of `src` and `dst` in `t`, whose filter lines start loading.
 #[inline(always)]
 fn hash_pair<K: Key>(t: &ExactTable<K>, src: K, dst: K) -> [u64; 2] {
-    let h = [t.hash(src), t.hash(dst)];
-    t.prefetch_filter(h[0]);
-    t.prefetch_filter(h[1]);
+    hash_pair_in(t.filter_view(), src, dst)
+}
+
+/// [`hash_pair`] with the table's filter at hand.
+#[inline(always)]
+fn hash_pair_in<K: Key>(f: FilterView<'_, K>, src: K, dst: K) -> [u64; 2] {
+    let h = [f.hash(src), f.hash(dst)];
+    f.prefetch(h[0]);
+    f.prefetch(h[1]);
     h
+}
+
+/// [`TableReplica::hash_v4`] with the exact IPv4 table's seed and filter taken
+/// out once ([`TableReplica::v4_hasher`]): a loop over a chunk of frames keeps
+/// them in registers instead of reading them through the replica per frame.
+#[derive(Clone, Copy)]
+pub struct V4Hasher<'a>(Option<FilterView<'a, u32>>);
+
+impl V4Hasher<'_> {
+    /// [`TableReplica::hash_v4`].
+    #[inline(always)]
+    pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
+        // With no exact IPv4 target nothing can match there, whatever `kh`
+        // holds (a stale hash the filter passes only costs a probe that finds
+        // nothing): a CIDR- or MAC-only table skips the hashing.
+        if let Some(f) = self.0 {
+            kh.0[0] = hash_pair_in(f, src, dst);
+        }
+    }
 }
 
 /// Whether `t`'s filter passes either hash, starting to load the entries of those
@@ -238,13 +263,14 @@ impl TableReplica {
     /// [`Self::hash_keys`] for a frame whose only IP layer is IPv4 `[src, dst]`
     /// (screened by [`crate::parse::common_ipv4`]), without its [`Dissection`].
     #[inline(always)]
-    pub fn hash_v4(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
-        // With no exact IPv4 target nothing can match there, whatever `kh`
-        // holds (a stale hash the filter passes only costs a probe that finds
-        // nothing): a CIDR- or MAC-only table skips the hashing.
-        if !self.exact4.is_empty() {
-            kh.0[0] = hash_pair(&self.exact4, src, dst);
-        }
+    pub fn hash_v4(&self, addrs: [u32; 2], kh: &mut KeyHashes) {
+        self.v4_hasher().hash(addrs, kh);
+    }
+
+    /// [`Self::hash_v4`]'s table, taken once for many frames.
+    #[inline(always)]
+    pub fn v4_hasher(&self) -> V4Hasher<'_> {
+        V4Hasher((!self.exact4.is_empty()).then(|| self.exact4.filter_view()))
     }
 
     /// [`Self::hash_v4`] for a frame whose only IP layers are the IPv4 ones
