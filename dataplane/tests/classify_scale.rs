@@ -1,14 +1,20 @@
 //! One million IPv4 targets load through the update rings in budgeted chunks while
-//! the "worker" keeps applying, then classify correctly (hits and misses).
+//! the "worker" keeps applying, then classify correctly (hits and misses), one
+//! frame at a time and on the worker's burst path.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use dataplane::handoff;
 use dataplane::parse::{dissect, Dissection};
+use dataplane::source::FrameBuf;
 use dataplane::synth::Frame;
-use dataplane::targets::{replicas, Direction, InterceptSpec, Matches, Mode, Slot, Target, Update};
+use dataplane::targets::{
+    replicas, Direction, InterceptSpec, Matches, Mode, Slot, TableReplica, Target, Update,
+};
+use dataplane::worker::{BurstPath, Clock};
 
 const TARGETS: u32 = 1_000_000;
 
@@ -79,4 +85,44 @@ fn one_million_ipv4_targets_load_and_classify() {
         r.classify(&d, 1, &mut out);
         assert!(out.is_empty(), "miss {miss_addr}");
     }
+    worker_hands_off_exactly_the_target_frames(&r);
+}
+
+/// The worker's burst path over frames whose other address lies inside the
+/// targets' blocks (10.0.0.0/8's first /16s, a near miss) or outside them
+/// (the table's gate turns those away): exactly the frames with a target
+/// are handed off.
+fn worker_hands_off_exactly_the_target_frames(r: &TableReplica) {
+    let udp = |src: Ipv4Addr, dst: Ipv4Addr| {
+        Frame::ethernet([2; 6], [4; 6])
+            .ipv4(src, dst)
+            .udp(1000, 2000)
+            .payload(&[0; 18])
+            .build()
+    };
+    let outside = Ipv4Addr::new(198, 18, 0, 1);
+    let mut frames = Vec::new();
+    let mut want = Vec::new();
+    for i in (0..TARGETS).step_by(4999) {
+        let near = Ipv4Addr::from(u32::from(target(i)) + 1);
+        let hit = udp(near, target(i));
+        want.push(hit.clone());
+        frames.extend([udp(near, outside), hit, udp(outside, near)]);
+        frames.push(udp(target(i), outside));
+        want.push(udp(target(i), outside));
+        frames.push(udp(outside, Ipv4Addr::new(192, 0, 2, (i % 250) as u8)));
+    }
+    let (mut producer, mut consumer) = handoff::channel(1024, 256);
+    let mut path = BurstPath::default();
+    let mut got = Vec::new();
+    for chunk in frames.chunks(32) {
+        let mut b = FrameBuf::default();
+        for f in chunk {
+            b.push(f, f.len() as u32, None);
+        }
+        path.process(&b, r, &mut producer, Clock::System, 0);
+        consumer.drain(usize::MAX, |rec| got.push(rec.data().to_vec()));
+    }
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want, "exactly the target frames, in order");
 }

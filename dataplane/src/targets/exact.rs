@@ -43,6 +43,25 @@ const MIN_FILTER_WORDS: usize = 1024;
 pub(crate) trait Key: Copy + Eq + Default {
     /// A well-mixed 64-bit hash of `self` under `seed`.
     fn hash(self, seed: u64) -> u64;
+
+    /// The key's coarse part the gate keeps, below [`GATE_BITS`]: the block
+    /// an address is allocated in, where targets cluster (a carrier's
+    /// subscribers) and most other traffic's addresses do not.
+    fn gate(self) -> usize;
+}
+
+/// Bits of a table's gate: one per [`Key::gate`] value (8 KiB, in L1).
+const GATE_BITS: usize = 1 << 16;
+
+/// What [`FilterView::hash`] gives a key whose gate bit is clear: no stored
+/// key's hash ([`stored_hash`] sets bit 0), and the filter passes it never.
+const NOT_STORED: u64 = 0;
+
+/// The hash a key is stored and looked up under: [`Key::hash`] with bit 0
+/// set, so that it never reads as [`NOT_STORED`].
+#[inline(always)]
+fn stored_hash<K: Key>(key: K, seed: u64) -> u64 {
+    key.hash(seed) | 1
 }
 
 /// Two rounds of multiply and xor-shift (as in murmur3's finaliser): every key
@@ -59,12 +78,24 @@ impl Key for u32 {
     fn hash(self, seed: u64) -> u64 {
         mix(u64::from(self) ^ seed)
     }
+
+    /// An IPv4 address's /16.
+    #[inline(always)]
+    fn gate(self) -> usize {
+        (self >> 16) as usize
+    }
 }
 
 impl Key for u64 {
     #[inline(always)]
     fn hash(self, seed: u64) -> u64 {
         mix(self ^ seed)
+    }
+
+    /// A MAC address's first two bytes (of its vendor's OUI).
+    #[inline(always)]
+    fn gate(self) -> usize {
+        (self >> 32) as usize & (GATE_BITS - 1)
     }
 }
 
@@ -73,6 +104,13 @@ impl Key for u128 {
     fn hash(self, seed: u64) -> u64 {
         let (hi, lo) = ((self >> 64) as u64, self as u64);
         mix(lo ^ seed ^ mix(hi))
+    }
+
+    /// An IPv6 address's /32 (a carrier's usual allocation), folded.
+    #[inline(always)]
+    fn gate(self) -> usize {
+        let block = (self >> 96) as u32;
+        ((block >> 16) ^ block) as usize & (GATE_BITS - 1)
     }
 }
 
@@ -100,23 +138,48 @@ impl Slots<'_> {
 
 /// Word of a filter for hash `h` (from its high bits, `shift` the right
 /// shift for the filter's size; out of range while empty) and the two bits of
-/// that word set for it (from its low bits).
+/// that word set for it (from its low bits but bit 0, which
+/// [`stored_hash`] sets).
 #[inline(always)]
 fn filter_probe(h: u64, shift: u32) -> (usize, u64) {
     let word = (h >> shift) as usize;
-    (word, 1 << (h & 63) | 1 << ((h >> 6) & 63))
+    (word, 1 << ((h >> 1) & 63) | 1 << ((h >> 7) & 63))
 }
 
-/// An exact table's filter and hash seed, borrowed: everything a lookup
-/// reads before it knows whether the key may be stored.
+/// Whether `gate` (a table's, [`GATE_BITS`] bits, or empty while the table
+/// never stored a key) has the bit of `key`.
+#[inline(always)]
+fn gate_has<K: Key>(gate: &[u64], key: K) -> bool {
+    let g = key.gate();
+    gate.get(g / 64).is_some_and(|w| w >> (g % 64) & 1 != 0)
+}
+
+/// Sets the filter bits and the gate bit of `key`, of hash `h`.
+fn mark<K: Key>(filter: &mut [u64], shift: u32, gate: &mut Vec<u64>, key: K, h: u64) {
+    let (word, bits) = filter_probe(h, shift);
+    if let Some(w) = filter.get_mut(word) {
+        *w |= bits;
+    }
+    if gate.is_empty() {
+        *gate = vec![0; GATE_BITS / 64];
+    }
+    let g = key.gate();
+    if let Some(w) = gate.get_mut(g / 64) {
+        *w |= 1 << (g % 64);
+    }
+}
+
+/// An exact table's gate, filter and hash seed, borrowed: everything a
+/// lookup reads before it knows whether the key may be stored.
 #[derive(Clone, Copy)]
 pub(crate) struct FilterView<'a, K> {
+    /// The gate of a table large enough to be worth prefetching (its filter
+    /// then outgrows L1), else None: a small table's filter is as near.
+    gate: Option<&'a [u64]>,
     words: &'a [u64],
     /// Right shift turning a hash into a word index.
     shift: u32,
     seed: u64,
-    /// Whether the table is large enough to be worth prefetching.
-    prefetch: bool,
     key: std::marker::PhantomData<K>,
 }
 
@@ -124,24 +187,33 @@ impl<K: Key> FilterView<'_, K> {
     /// See [`ExactTable::hash`].
     #[inline(always)]
     pub(crate) fn hash(&self, key: K) -> u64 {
-        key.hash(self.seed)
+        let h = stored_hash(key, self.seed);
+        // Without a branch: whether a frame's address lies in a gated block
+        // follows no pattern the CPU could predict.
+        let open = self.gate.is_none_or(|g| gate_has(g, key));
+        if open {
+            h
+        } else {
+            NOT_STORED
+        }
     }
 
     /// See [`ExactTable::passes`].
     #[inline(always)]
     pub(crate) fn passes(&self, h: u64) -> bool {
         let (word, bits) = filter_probe(h, self.shift);
-        self.words.get(word).is_some_and(|w| w & bits == bits)
+        h != NOT_STORED && self.words.get(word).is_some_and(|w| w & bits == bits)
     }
 
     /// Hints the CPU to load the filter line a lookup of hash `h` reads first.
     #[inline(always)]
     pub(crate) fn prefetch(&self, h: u64) {
-        if !self.prefetch {
+        if self.gate.is_none() {
             return;
         }
         // The word index is in range for a table this large; a prefetch never
-        // faults anyway, so it needs no bounds check.
+        // faults anyway, so it needs no bounds check. NOT_STORED loads word
+        // 0, a line as good as any.
         let word = filter_probe(h, self.shift).0;
         crate::dpdk::prefetch(self.words.as_ptr().wrapping_add(word));
     }
@@ -156,6 +228,11 @@ pub(crate) struct ExactTable<K: Copy> {
     seed: u64,
     /// `max(8 * entries.len(), 64 * MIN_FILTER_WORDS)` bits; see [`filter_probe`].
     filter: HugeArray<u64>,
+    /// One bit per [`Key::gate`] value, set for every key stored (and left
+    /// set for removed ones until the filter is rebuilt): a key whose bit is
+    /// clear is not stored, known from one L1 line. Empty until a key is
+    /// stored.
+    gate: Vec<u64>,
     /// Right shift turning a hash into a filter word index.
     filter_shift: u32,
     /// Keys removed since the filter was last built (their bits may still be set).
@@ -184,6 +261,7 @@ impl<K: Key> Default for ExactTable<K> {
             len: 0,
             seed,
             filter: HugeArray::default(),
+            gate: Vec::new(),
             filter_shift: 63,
             stale: 0,
             rebuilds_filter: true,
@@ -245,6 +323,7 @@ impl<K: Key> ExactTable<K> {
     pub(crate) fn allocation_size(&self) -> usize {
         self.entries.allocation_size()
             + self.filter.allocation_size()
+            + self.gate.capacity() * std::mem::size_of::<u64>()
             + self.spill.capacity() * std::mem::size_of::<Box<[Slot]>>()
             + self.free.capacity() * std::mem::size_of::<u32>()
     }
@@ -257,7 +336,8 @@ impl<K: Key> ExactTable<K> {
     }
 
     /// The hash every lookup of `key` starts from: computed once per address and
-    /// passed to the other calls.
+    /// passed to the other calls. [`NOT_STORED`] (the filter never passes it)
+    /// where the gate knows the key is not stored.
     #[inline(always)]
     pub(crate) fn hash(&self, key: K) -> u64 {
         self.filter_view().hash(key)
@@ -281,10 +361,10 @@ impl<K: Key> ExactTable<K> {
     #[inline(always)]
     pub(crate) fn filter_view(&self) -> FilterView<'_, K> {
         FilterView {
+            gate: self.prefetches().then_some(&self.gate[..]),
             words: &self.filter,
             shift: self.filter_shift,
             seed: self.seed,
-            prefetch: self.prefetches(),
             key: std::marker::PhantomData,
         }
     }
@@ -386,25 +466,23 @@ impl<K: Key> ExactTable<K> {
     /// Sets exactly the bits of the keys present.
     fn rebuild_filter(&mut self) {
         let mut filter = std::mem::take(&mut self.filter);
+        let mut gate = std::mem::take(&mut self.gate);
         filter.fill(0);
+        gate.fill(0);
         for e in self.entries.iter().filter(|e| e.value != EMPTY) {
-            let (word, bits) = filter_probe(e.key.hash(self.seed), self.filter_shift);
-            if let Some(w) = filter.get_mut(word) {
-                *w |= bits;
-            }
+            let h = stored_hash(e.key, self.seed);
+            mark(&mut filter, self.filter_shift, &mut gate, e.key, h);
         }
         self.filter = filter;
+        self.gate = gate;
         self.stale = 0;
     }
 
     /// Stores a key known to be absent.
     fn place(&mut self, key: K, value: u32) {
         let mask = self.entries.len() - 1;
-        let h = key.hash(self.seed);
-        let (word, bits) = filter_probe(h, self.filter_shift);
-        if let Some(w) = self.filter.get_mut(word) {
-            *w |= bits;
-        }
+        let h = stored_hash(key, self.seed);
+        mark(&mut self.filter, self.filter_shift, &mut self.gate, key, h);
         let mut i = self.home(h);
         while let Some(e) = self.entries.get_mut(i) {
             if e.value == EMPTY {
@@ -454,7 +532,7 @@ impl<K: Key> ExactTable<K> {
     /// Adds `slot` to `key`'s set. Returns true if `key` is a new entry.
     /// `spill` tracks the bytes of spilled slot lists.
     pub(crate) fn add(&mut self, key: K, slot: Slot, spill: &mut usize) -> bool {
-        if let Some(i) = self.find(key, key.hash(self.seed)) {
+        if let Some(i) = self.find(key, stored_hash(key, self.seed)) {
             let value = self.entries.get(i).map_or(EMPTY, |e| e.value);
             let mut set = self.take_set(value);
             *spill -= set.spilled_bytes();
@@ -480,7 +558,7 @@ impl<K: Key> ExactTable<K> {
 
     /// Removes `slot` from `key`'s set. Returns true if the entry disappeared.
     pub(crate) fn remove(&mut self, key: K, slot: Slot, spill: &mut usize) -> bool {
-        let Some(i) = self.find(key, key.hash(self.seed)) else {
+        let Some(i) = self.find(key, stored_hash(key, self.seed)) else {
             return false;
         };
         let value = self.entries.get(i).map_or(EMPTY, |e| e.value);
@@ -520,7 +598,7 @@ impl<K: Key> ExactTable<K> {
             if e.value == EMPTY {
                 break;
             }
-            let home = self.home(e.key.hash(self.seed));
+            let home = self.home(stored_hash(e.key, self.seed));
             // Distance from home to i and from home to the hole, modulo the size:
             // the entry may move into the hole iff the hole is on its probe path.
             if (i.wrapping_sub(home) & mask) >= (i.wrapping_sub(hole) & mask) {
@@ -627,6 +705,51 @@ mod test {
         }
         assert!(t.is_empty());
         assert!(t.entries.iter().all(|e| e.value == EMPTY));
+    }
+
+    #[test]
+    fn a_large_tables_gate_turns_away_keys_of_blocks_it_holds_none_of() {
+        let mut t = ExactTable::<u32>::default();
+        let mut spill = 0;
+        // 40000 keys from 100.64.0.0 on, every third address: 100.64/16 and
+        // 100.65/16 (a table that prefetches has a gate).
+        let key = |i: u32| 0x6440_0000 + 3 * i;
+        for i in 0..40_000 {
+            t.add(key(i), Slot(1), &mut spill);
+        }
+        assert!(t.prefetches());
+        assert!((0..40_000).all(|i| t.get(key(i)).is_some()));
+        // Outside both blocks: known absent from the gate alone.
+        for other in [0x0a00_0001, 0xc612_0001, 0x6442_0000] {
+            assert_eq!(t.hash(other), NOT_STORED);
+            assert!(!t.passes(t.hash(other)));
+            assert!(t.get(other).is_none());
+        }
+        // Inside: the filter and the entries decide.
+        assert_ne!(t.hash(key(7) + 1), NOT_STORED);
+        assert!(t.get(key(7) + 1).is_none());
+        // Removed keys leave their block's bit until the filter is rebuilt.
+        let second = (0..40_000).filter(|&i| key(i) >= 0x6441_0000);
+        for i in second.clone() {
+            t.remove(key(i), Slot(1), &mut spill);
+        }
+        assert!(second.clone().all(|i| t.get(key(i)).is_none()));
+        assert!((0..40_000)
+            .filter(|&i| key(i) < 0x6441_0000)
+            .all(|i| t.get(key(i)).is_some()));
+        t.rebuild_filter();
+        assert_eq!(t.hash(0x6441_0001), NOT_STORED);
+        assert_ne!(t.hash(0x6440_0001), NOT_STORED);
+    }
+
+    #[test]
+    fn a_small_table_has_no_gate() {
+        let mut t = ExactTable::<u32>::default();
+        let mut spill = 0;
+        t.add(0x6440_0001, Slot(1), &mut spill);
+        assert_ne!(t.hash(0x0a00_0001), NOT_STORED);
+        assert!(t.get(0x6440_0001).is_some());
+        assert!(t.get(0x0a00_0001).is_none());
     }
 
     #[test]
