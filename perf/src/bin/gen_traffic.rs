@@ -9,7 +9,8 @@
 //! `--no-control-word` leaves a pseudowire's control word out.
 //!
 //! Matching packets use only the first `--hot-targets` targets, so every run
-//! provisioning at least that many sees the same match rate.
+//! provisioning at least that many sees the same match rate. `--subscribers`
+//! puts one end of every background flow in the targets' address block.
 #![forbid(unsafe_code)]
 
 use std::fs::File;
@@ -49,6 +50,12 @@ struct Args {
     /// Fraction of frames with a target address.
     #[arg(long, default_value_t = 0.001)]
     match_fraction: f64,
+    /// Background flows between a subscriber who is no target (an address
+    /// of the targets' block past the listed ones) and the internet, one way
+    /// or the other, as a carrier's access link carries them: every frame
+    /// then has an address in the block the targets are in.
+    #[arg(long)]
+    subscribers: bool,
     /// Carry every frame in GTP-U, as on a mobile core's user plane (targets
     /// are then the inner addresses).
     #[arg(long, group = "encap")]
@@ -135,6 +142,10 @@ fn main() -> Result<()> {
         "match-fraction is a fraction"
     );
     ensure!(a.packets > 0 && a.flows > 0, "need packets and flows");
+    ensure!(
+        !a.subscribers || a.targets < MAX_TARGETS,
+        "--subscribers needs addresses past the targets: fewer than {MAX_TARGETS} targets"
+    );
 
     let encap = a.encap();
     ensure!(
@@ -165,6 +176,15 @@ fn main() -> Result<()> {
         .map(|k| {
             let flow = rng.below(u64::from(a.flows)) as usize;
             let (mut src, mut dst, sp, dp) = flows[flow];
+            if a.subscribers {
+                let others = u64::from(MAX_TARGETS - a.targets);
+                let subscriber = target_addr(a.targets + (flow as u64 % others) as u32);
+                if flow.is_multiple_of(2) {
+                    src = subscriber;
+                } else {
+                    dst = subscriber;
+                }
+            }
             if matched < matching && k % every == every / 2 {
                 let t = target_addr(rng.below(u64::from(a.hot_targets)) as u32);
                 if matched.is_multiple_of(2) {
