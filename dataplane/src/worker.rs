@@ -296,12 +296,14 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lane: &mut Lane, mut cx:
         // core's user plane, a traffic mirror), then IPv6, plain or as a
         // tunnel in IPv6, in one pass, then IPv6 in a tunnel in IPv4, then
         // either family in a pseudowire (a metro core).
-        let mut screened4 = 0;
+        // Frames the lane took, and of them those stage 2 has to look at.
+        let (mut taken, mut screened4) = (0, 0);
         if lane.on() {
             let bytes;
-            (screened4, bytes) = screen_common_ipv4(b, start, len, v4_hasher, &mut s.v4, &mut s.kh);
+            (taken, screened4, bytes) =
+                screen_common_ipv4(b, start, len, v4_hasher, &mut s.v4, &mut s.kh);
             rx_bytes += bytes;
-            lane.took(screened4, len);
+            lane.took(taken, len);
         }
         let (mut screened6, mut dissected) = (0u32, 0u32);
         // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`),
@@ -314,12 +316,12 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lane: &mut Lane, mut cx:
         let mut mac_pass = 0u32;
         // Their MAC pairs apart, as most tables store no MAC target.
         if macs.tables.is_some() {
-            for j in bits(screened4) {
+            for j in bits(taken) {
                 mac_pass |= macs.bit(b.frame(start + j), None) << j;
             }
         }
         let chunk = u32::MAX >> (CHUNK - len);
-        for j in bits(chunk & !screened4) {
+        for j in bits(chunk & !taken) {
             let i = start + j;
             b.prefetch(i + PREFETCH_AHEAD);
             let frame = b.frame(i);
@@ -536,7 +538,8 @@ impl<'a> MacScreen<'a> {
 
 /// Stage 1 for the common frames of the chunk of `b` from `start` (`len`
 /// frames): those [`common_ipv4_untagged`] takes, their addresses in `v4` and
-/// hashes in `kh`. Returns the bits of the frames it took and their bytes.
+/// hashes in `kh`. Returns the bits of the frames it took, of those that may
+/// match ([`V4Hasher::hash`]: the others need no stage 2), and their bytes.
 /// Out of line, with the table's filter in registers: inside the
 /// per-burst code, whose many live values left it few, it reloaded half its
 /// operands from the stack every frame.
@@ -548,8 +551,8 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
     hasher: V4Hasher<'_>,
     v4: &mut [[u32; 2]; CHUNK],
     kh: &mut [KeyHashes; CHUNK],
-) -> (u32, u64) {
-    let (mut taken, mut bytes) = (0u32, 0u64);
+) -> (u32, u32, u64) {
+    let (mut taken, mut open, mut bytes) = (0u32, 0u32, 0u64);
     for (j, (v4, kh)) in v4.iter_mut().zip(kh.iter_mut()).take(len).enumerate() {
         let i = start + j;
         b.prefetch(i + PREFETCH_AHEAD);
@@ -557,11 +560,11 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
         if let Some(addrs) = common_ipv4_untagged(frame) {
             bytes += frame.len() as u64;
             *v4 = addrs;
-            hasher.hash(addrs, kh);
+            open |= u32::from(hasher.hash(addrs, kh)) << j;
             taken |= 1 << j;
         }
     }
-    (taken, bytes)
+    (taken, open, bytes)
 }
 
 /// [`Link::tunnel_ipv4_ipv6`] out of line: only frames the screens before it

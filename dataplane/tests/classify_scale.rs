@@ -85,14 +85,41 @@ fn one_million_ipv4_targets_load_and_classify() {
         r.classify(&d, 1, &mut out);
         assert!(out.is_empty(), "miss {miss_addr}");
     }
-    worker_hands_off_exactly_the_target_frames(&r);
+    worker_hands_off_exactly_the_target_frames(&r, &[]);
+    // A prefix and a MAC target beside the million: frames outside every
+    // exact target's block then match by those alone.
+    let net = Ipv4Addr::new(203, 0, 113, 0);
+    let mac = [2, 0, 0, 0, 0, 0x77];
+    let e = w.send(&[
+        Update::AddTarget {
+            slot: Slot(0),
+            target: Target::Ipv4Net(net, 24),
+        },
+        Update::AddTarget {
+            slot: Slot(1),
+            target: Target::Mac(mac),
+        },
+    ]);
+    while r.apply_pending(64) > 0 {}
+    assert!(w.wait_applied(e, Duration::from_secs(1)));
+    let by_prefix = Frame::ethernet([2; 6], [4; 6])
+        .ipv4(Ipv4Addr::new(198, 18, 0, 9), Ipv4Addr::new(203, 0, 113, 5))
+        .udp(1000, 2000)
+        .payload(&[0; 18])
+        .build();
+    let by_mac = Frame::ethernet(mac, [4; 6])
+        .ipv4(Ipv4Addr::new(198, 18, 0, 9), Ipv4Addr::new(192, 0, 2, 9))
+        .udp(1000, 2000)
+        .payload(&[0; 18])
+        .build();
+    worker_hands_off_exactly_the_target_frames(&r, &[by_prefix, by_mac]);
 }
 
 /// The worker's burst path over frames whose other address lies inside the
 /// targets' blocks (10.0.0.0/8's first /16s, a near miss) or outside them
-/// (the table's gate turns those away): exactly the frames with a target
-/// are handed off.
-fn worker_hands_off_exactly_the_target_frames(r: &TableReplica) {
+/// (the table's gate turns those away), and over `more` frames, each a match:
+/// exactly the frames with a target are handed off.
+fn worker_hands_off_exactly_the_target_frames(r: &TableReplica, more: &[Vec<u8>]) {
     let udp = |src: Ipv4Addr, dst: Ipv4Addr| {
         Frame::ethernet([2; 6], [4; 6])
             .ipv4(src, dst)
@@ -111,6 +138,10 @@ fn worker_hands_off_exactly_the_target_frames(r: &TableReplica) {
         frames.push(udp(target(i), outside));
         want.push(udp(target(i), outside));
         frames.push(udp(outside, Ipv4Addr::new(192, 0, 2, (i % 250) as u8)));
+        if let Some(f) = more.get(i as usize % 7) {
+            frames.push(f.clone());
+            want.push(f.clone());
+        }
     }
     let (mut producer, mut consumer) = handoff::channel(1024, 256);
     let mut path = BurstPath::default();

@@ -55,7 +55,7 @@ const GATE_BITS: usize = 1 << 16;
 
 /// What [`FilterView::hash`] gives a key whose gate bit is clear: no stored
 /// key's hash ([`stored_hash`] sets bit 0), and the filter passes it never.
-const NOT_STORED: u64 = 0;
+pub(crate) const NOT_STORED: u64 = 0;
 
 /// The hash a key is stored and looked up under: [`Key::hash`] with bit 0
 /// set, so that it never reads as [`NOT_STORED`].

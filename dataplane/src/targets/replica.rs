@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::exact::{ExactTable, FilterView, Key};
+use super::exact::{ExactTable, FilterView, Key, NOT_STORED};
 use super::matches::Matches;
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
@@ -36,18 +36,29 @@ fn hash_pair_in<K: Key>(f: FilterView<'_, K>, src: K, dst: K) -> [u64; 2] {
 /// out once ([`TableReplica::v4_hasher`]): a loop over a chunk of frames keeps
 /// them in registers instead of reading them through the replica per frame.
 #[derive(Clone, Copy)]
-pub struct V4Hasher<'a>(Option<FilterView<'a, u32>>);
+pub struct V4Hasher<'a> {
+    exact: Option<FilterView<'a, u32>>,
+    /// No IPv4 prefix and no MAC target is stored: a common IPv4 frame can
+    /// match only by the exact table.
+    exact_only: bool,
+}
 
 impl V4Hasher<'_> {
-    /// [`TableReplica::hash_v4`].
+    /// [`TableReplica::hash_v4`]; false where the frame, a common IPv4 one
+    /// with these addresses, is known to match nothing: the exact table's
+    /// gate turns both addresses away and no other table could take it.
+    /// Such a frame needs no stage 2.
     #[inline(always)]
-    pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
+    pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) -> bool {
         // With no exact IPv4 target nothing can match there, whatever `kh`
         // holds (a stale hash the filter passes only costs a probe that finds
         // nothing): a CIDR- or MAC-only table skips the hashing.
-        if let Some(f) = self.0 {
-            kh.0[0] = hash_pair_in(f, src, dst);
-        }
+        let Some(f) = self.exact else {
+            return !self.exact_only;
+        };
+        let h = hash_pair_in(f, src, dst);
+        kh.0[0] = h;
+        !self.exact_only || h != [NOT_STORED; 2]
     }
 }
 
@@ -264,13 +275,17 @@ impl TableReplica {
     /// (screened by [`crate::parse::common_ipv4`]), without its [`Dissection`].
     #[inline(always)]
     pub fn hash_v4(&self, addrs: [u32; 2], kh: &mut KeyHashes) {
-        self.v4_hasher().hash(addrs, kh);
+        // Stage 2 decides for these frames.
+        let _ = self.v4_hasher().hash(addrs, kh);
     }
 
     /// [`Self::hash_v4`]'s table, taken once for many frames.
     #[inline(always)]
     pub fn v4_hasher(&self) -> V4Hasher<'_> {
-        V4Hasher((!self.exact4.is_empty()).then(|| self.exact4.filter_view()))
+        V4Hasher {
+            exact: (!self.exact4.is_empty()).then(|| self.exact4.filter_view()),
+            exact_only: !self.has_cidr4 && !self.has_mac_targets(),
+        }
     }
 
     /// [`Self::hash_v4`] for a frame whose only IP layers are the IPv4 ones
