@@ -181,7 +181,7 @@ const LANE_RETRY: u32 = 64;
 
 /// Whether a chunk starts with the untagged-IPv4 loop. On a link of other
 /// frames (VLAN-tagged, tunnelled, IPv6) the loop takes none and costs every
-/// frame a second look (IPv6 5 %), so it turns itself off once it takes fewer
+/// frame a second look (IPv6 up to 5 %), so it turns itself off once it takes fewer
 /// than half a chunk's frames and tries again [`LANE_RETRY`] chunks later.
 /// Either way every frame is classified alike: the loop only takes frames
 /// [`screen_ipv4`] would screen as plain IPv4.
@@ -290,13 +290,14 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lane: &mut Lane, mut cx:
         let len = (n - start).min(CHUNK);
         // Bits j: frame j of the chunk screened as IPv4 (addresses in `s.v4`)
         // or IPv6 (in `s.v6`), or dissected (into `s.d`, up to a fault).
-        // Untagged IPv4 comes first, in a loop of its own at fixed offsets (on
-        // most links nearly every frame; see [`Lane`]); the frames it leaves
-        // go through the screens: IPv4, plain or in a tunnel in IPv4, in one pass (a mobile
-        // core's user plane, a traffic mirror), then IPv6, plain or as a
-        // tunnel in IPv6, in one pass, then IPv6 in a tunnel in IPv4, then
-        // either family in a pseudowire (a metro core).
-        // Frames the lane took, and of them those stage 2 has to look at.
+        // Untagged IPv4 comes first, in a loop of its own at fixed offsets
+        // (on most links nearly every frame; see [`Lane`]): `taken` are the
+        // frames it took, `screened4` those of them stage 2 has to look at.
+        // The frames it leaves go through the screens: IPv4, plain or in a
+        // tunnel in IPv4, in one pass (a mobile core's user plane, a traffic
+        // mirror), then IPv6, plain or as a tunnel in IPv6, in one pass, then
+        // IPv6 in a tunnel in IPv4, then either family in a pseudowire (a
+        // metro core).
         let (mut taken, mut screened4) = (0, 0);
         if lane.on() {
             let bytes;
@@ -540,9 +541,9 @@ impl<'a> MacScreen<'a> {
 /// frames): those [`common_ipv4_untagged`] takes, their addresses in `v4` and
 /// hashes in `kh`. Returns the bits of the frames it took, of those that may
 /// match ([`V4Hasher::hash`]: the others need no stage 2), and their bytes.
-/// Out of line, with the table's filter in registers: inside the
-/// per-burst code, whose many live values left it few, it reloaded half its
-/// operands from the stack every frame.
+/// Out of line, with the table's filter in registers: inside the per-burst
+/// code, whose many live values left it few, it reloaded half its operands
+/// from the stack every frame.
 #[inline(never)]
 fn screen_common_ipv4<B: RxBurst + ?Sized>(
     b: &B,

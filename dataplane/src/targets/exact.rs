@@ -173,13 +173,13 @@ fn mark<K: Key>(filter: &mut [u64], shift: u32, gate: &mut Vec<u64>, key: K, h: 
 /// lookup reads before it knows whether the key may be stored.
 #[derive(Clone, Copy)]
 pub(crate) struct FilterView<'a, K> {
-    /// The gate of a table large enough to be worth prefetching (its filter
-    /// then outgrows L1), else None: a small table's filter is as near.
-    gate: Option<&'a [u64]>,
+    gate: &'a [u64],
     words: &'a [u64],
     /// Right shift turning a hash into a word index.
     shift: u32,
     seed: u64,
+    /// Whether the table is large enough to be worth prefetching.
+    prefetch: bool,
     key: std::marker::PhantomData<K>,
 }
 
@@ -190,8 +190,7 @@ impl<K: Key> FilterView<'_, K> {
         let h = stored_hash(key, self.seed);
         // Without a branch: whether a frame's address lies in a gated block
         // follows no pattern the CPU could predict.
-        let open = self.gate.is_none_or(|g| gate_has(g, key));
-        if open {
+        if gate_has(self.gate, key) {
             h
         } else {
             NOT_STORED
@@ -208,7 +207,7 @@ impl<K: Key> FilterView<'_, K> {
     /// Hints the CPU to load the filter line a lookup of hash `h` reads first.
     #[inline(always)]
     pub(crate) fn prefetch(&self, h: u64) {
-        if self.gate.is_none() {
+        if !self.prefetch {
             return;
         }
         // The word index is in range for a table this large; a prefetch never
@@ -361,10 +360,11 @@ impl<K: Key> ExactTable<K> {
     #[inline(always)]
     pub(crate) fn filter_view(&self) -> FilterView<'_, K> {
         FilterView {
-            gate: self.prefetches().then_some(&self.gate[..]),
+            gate: &self.gate,
             words: &self.filter,
             shift: self.filter_shift,
             seed: self.seed,
+            prefetch: self.prefetches(),
             key: std::marker::PhantomData,
         }
     }
@@ -708,16 +708,15 @@ mod test {
     }
 
     #[test]
-    fn a_large_tables_gate_turns_away_keys_of_blocks_it_holds_none_of() {
+    fn the_gate_turns_away_keys_of_blocks_the_table_holds_none_of() {
         let mut t = ExactTable::<u32>::default();
         let mut spill = 0;
         // 40000 keys from 100.64.0.0 on, every third address: 100.64/16 and
-        // 100.65/16 (a table that prefetches has a gate).
+        // 100.65/16.
         let key = |i: u32| 0x6440_0000 + 3 * i;
         for i in 0..40_000 {
             t.add(key(i), Slot(1), &mut spill);
         }
-        assert!(t.prefetches());
         assert!((0..40_000).all(|i| t.get(key(i)).is_some()));
         // Outside both blocks: known absent from the gate alone.
         for other in [0x0a00_0001, 0xc612_0001, 0x6442_0000] {
@@ -743,12 +742,15 @@ mod test {
     }
 
     #[test]
-    fn a_small_table_has_no_gate() {
+    fn an_empty_table_stores_nothing_and_one_key_opens_its_block() {
         let mut t = ExactTable::<u32>::default();
         let mut spill = 0;
+        assert_eq!(t.hash(0x6440_0001), NOT_STORED);
         t.add(0x6440_0001, Slot(1), &mut spill);
-        assert_ne!(t.hash(0x0a00_0001), NOT_STORED);
+        assert_eq!(t.hash(0x0a00_0001), NOT_STORED);
+        assert_ne!(t.hash(0x6440_0002), NOT_STORED);
         assert!(t.get(0x6440_0001).is_some());
+        assert!(t.get(0x6440_0002).is_none());
         assert!(t.get(0x0a00_0001).is_none());
     }
 
