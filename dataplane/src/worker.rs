@@ -444,8 +444,10 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lane: &mut Lane, mut cx:
                 continue;
             };
             let i = start + j;
+            // Every frame the lane took was screened, also those stage 2 had
+            // no need to see (a candidate by its MAC pair alone).
             let screened =
-                screened4 | screened6 | screened_tunnel | screened_tunnel6 | screened_over6;
+                taken | screened4 | screened6 | screened_tunnel | screened_tunnel6 | screened_over6;
             if screened & (1 << j) != 0 {
                 if let Err(e) = dissect(b.frame(i), d) {
                     // Not reached: the screens pass only frames dissect takes.

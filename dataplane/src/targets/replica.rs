@@ -38,27 +38,26 @@ fn hash_pair_in<K: Key>(f: FilterView<'_, K>, src: K, dst: K) -> [u64; 2] {
 #[derive(Clone, Copy)]
 pub struct V4Hasher<'a> {
     exact: Option<FilterView<'a, u32>>,
-    /// No IPv4 prefix and no MAC target is stored: a common IPv4 frame can
-    /// match only by the exact table.
-    exact_only: bool,
+    /// The IPv4 prefixes, where any is stored.
+    cidr: Option<&'a PrefixTable<u32>>,
 }
 
 impl V4Hasher<'_> {
-    /// [`TableReplica::hash_v4`]; false where the frame, a common IPv4 one
-    /// with these addresses, is known to match nothing: the exact table's
-    /// gate turns both addresses away and no other table could take it.
-    /// Such a frame needs no stage 2.
+    /// [`TableReplica::hash_v4`]; false where the addresses of a common IPv4
+    /// frame are known to match nothing: the exact table's gate turns both
+    /// away and no stored prefix may contain either. Such a frame needs no
+    /// stage 2 (its MAC pair is screened apart, as for every screened frame).
     #[inline(always)]
     pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) -> bool {
         // With no exact IPv4 target nothing can match there, whatever `kh`
         // holds (a stale hash the filter passes only costs a probe that finds
         // nothing): a CIDR- or MAC-only table skips the hashing.
-        let Some(f) = self.exact else {
-            return !self.exact_only;
-        };
-        let h = hash_pair_in(f, src, dst);
-        kh.0[0] = h;
-        !self.exact_only || h != [NOT_STORED; 2]
+        let exact = self.exact.is_some_and(|f| {
+            let h = hash_pair_in(f, src, dst);
+            kh.0[0] = h;
+            h != [NOT_STORED; 2]
+        });
+        exact || self.cidr.is_some_and(|c| c.may_contain(src) || c.may_contain(dst))
     }
 }
 
@@ -284,7 +283,7 @@ impl TableReplica {
     pub fn v4_hasher(&self) -> V4Hasher<'_> {
         V4Hasher {
             exact: (!self.exact4.is_empty()).then(|| self.exact4.filter_view()),
-            exact_only: !self.has_cidr4 && !self.has_mac_targets(),
+            cidr: self.has_cidr4.then_some(&self.cidr4),
         }
     }
 
