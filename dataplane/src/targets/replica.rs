@@ -57,7 +57,10 @@ impl V4Hasher<'_> {
             kh.0[0] = h;
             h != [NOT_STORED; 2]
         });
-        exact || self.cidr.is_some_and(|c| c.may_contain(src) || c.may_contain(dst))
+        exact
+            || self
+                .cidr
+                .is_some_and(|c| c.may_contain(src) || c.may_contain(dst))
     }
 }
 
