@@ -137,17 +137,22 @@ probe_run() {
 # Each repetition runs testpmd, then the probe with every target count, so both
 # sides of the ratio see the machine in the same state; the best run of each counts.
 tp_runs="" tp_xbuf_runs=""
+# testpmd on the plain capture with its default pool, then with --mp-alloc=xbuf;
+# each run's figure is kept. $1 names the run in the output.
+testpmd_both() {
+    testpmd_run "$vdev"
+    echo "testpmd rxonly ($1): $tp_mpps Mpps"
+    tp_runs+="$tp_mpps"$'\n'
+    testpmd_run "$vdev" --mp-alloc=xbuf
+    echo "testpmd rxonly --mp-alloc=xbuf ($1): $tp_mpps Mpps"
+    tp_xbuf_runs+="$tp_mpps"$'\n'
+}
 declare -A probe_runs encap_tp_runs encap_probe_runs
 # "1000000+mix": the 1M hosts plus a carrier's mix of prefixes and MACs
 # (dp_bench --mix) that no frame is in; reported, not part of the ratio.
 target_counts=(0 1000 100000 1000000 1000000+mix)
 for rep in $(seq 1 "$repeat"); do
-    testpmd_run "$vdev"
-    echo "testpmd rxonly (run $rep): $tp_mpps Mpps"
-    tp_runs+="$tp_mpps"$'\n'
-    testpmd_run "$vdev" --mp-alloc=xbuf
-    echo "testpmd rxonly --mp-alloc=xbuf (run $rep): $tp_mpps Mpps"
-    tp_xbuf_runs+="$tp_mpps"$'\n'
+    testpmd_both "run $rep"
     for targets in "${target_counts[@]}"; do
         probe_run "$vdev" "$targets"
         echo "probe with $targets targets (run $rep): $mpps Mpps"
@@ -191,12 +196,7 @@ if ((short)); then
     for retry in $(seq 1 "$retries"); do
         under_floor || break
         echo "perf/run.sh: ratio $ratio under the floor $floor; the pair again (retry $retry of $retries)"
-        testpmd_run "$vdev"
-        echo "testpmd rxonly (retry $retry): $tp_mpps Mpps"
-        tp_runs+="$tp_mpps"$'\n'
-        testpmd_run "$vdev" --mp-alloc=xbuf
-        echo "testpmd rxonly --mp-alloc=xbuf (retry $retry): $tp_mpps Mpps"
-        tp_xbuf_runs+="$tp_mpps"$'\n'
+        testpmd_both "retry $retry"
         probe_run "$vdev" 1000000
         echo "probe with 1000000 targets (retry $retry): $mpps Mpps"
         probe_runs[1000000]+="$mpps"$'\n'
