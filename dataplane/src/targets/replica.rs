@@ -49,18 +49,24 @@ impl V4Hasher<'_> {
     /// stage 2 (its MAC pair is screened apart, as for every screened frame).
     #[inline(always)]
     pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) -> bool {
-        // With no exact IPv4 target nothing can match there, whatever `kh`
-        // holds (a stale hash the filter passes only costs a probe that finds
-        // nothing): a CIDR- or MAC-only table skips the hashing.
-        let exact = self.exact.is_some_and(|f| {
-            let h = hash_pair_in(f, src, dst);
-            kh.0[0] = h;
-            h != [NOT_STORED; 2]
-        });
-        exact
+        self.hash_exact([src, dst], kh)
             || self
                 .cidr
                 .is_some_and(|c| c.may_contain(src) || c.may_contain(dst))
+    }
+
+    /// [`TableReplica::hash_v4`]: whether the exact table's gate lets an
+    /// address through.
+    #[inline(always)]
+    fn hash_exact(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) -> bool {
+        // With no exact IPv4 target nothing can match there, whatever `kh`
+        // holds (a stale hash the filter passes only costs a probe that finds
+        // nothing): a CIDR- or MAC-only table skips the hashing.
+        self.exact.is_some_and(|f| {
+            let h = hash_pair_in(f, src, dst);
+            kh.0[0] = h;
+            h != [NOT_STORED; 2]
+        })
     }
 }
 
@@ -277,8 +283,8 @@ impl TableReplica {
     /// (screened by [`crate::parse::common_ipv4`]), without its [`Dissection`].
     #[inline(always)]
     pub fn hash_v4(&self, addrs: [u32; 2], kh: &mut KeyHashes) {
-        // Stage 2 decides for these frames.
-        let _ = self.v4_hasher().hash(addrs, kh);
+        // Stage 2 decides for these frames (and checks the prefixes).
+        let _ = self.v4_hasher().hash_exact(addrs, kh);
     }
 
     /// [`Self::hash_v4`]'s table, taken once for many frames.
