@@ -540,12 +540,16 @@ impl<'a> MacScreen<'a> {
 }
 
 /// Stage 1 for the common frames of the chunk of `b` from `start` (`len`
-/// frames): those [`common_ipv4_untagged`] takes, their addresses in `v4` and
-/// hashes in `kh`. Returns the bits of the frames it took, of those that may
-/// match ([`V4Hasher::hash`]: the others need no stage 2), and their bytes.
-/// Out of line, with the table's filter in registers: inside the per-burst
-/// code, whose many live values left it few, it reloaded half its operands
-/// from the stack every frame.
+/// frames): those [`common_ipv4_untagged`] takes, their addresses in `v4` and,
+/// for those the exact gate lets through, hashes in `kh`. Returns the bits of
+/// the frames it took, of those that may match (the gate let them through or
+/// a stored prefix may contain an address: the others need no stage 2), and
+/// their bytes. Out of line, with the table's gate in a register: inside the
+/// per-burst code, whose many live values left it few, it reloaded half its
+/// operands from the stack every frame. The reading and the gate come first,
+/// in a loop of their own, and the few frames the gate lets through are
+/// hashed after it: one loop doing both kept too many values live and
+/// spilled them.
 #[inline(never)]
 fn screen_common_ipv4<B: RxBurst + ?Sized>(
     b: &B,
@@ -555,16 +559,29 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
     v4: &mut [[u32; 2]; CHUNK],
     kh: &mut [KeyHashes; CHUNK],
 ) -> (u32, u32, u64) {
-    let (mut taken, mut open, mut bytes) = (0u32, 0u32, 0u64);
-    for (j, (v4, kh)) in v4.iter_mut().zip(kh.iter_mut()).take(len).enumerate() {
+    let (mut taken, mut gated, mut bytes) = (0u32, 0u32, 0u64);
+    for (j, v4) in v4.iter_mut().take(len).enumerate() {
         let i = start + j;
         b.prefetch(i + PREFETCH_AHEAD);
         let frame = b.frame(i);
         if let Some(addrs) = common_ipv4_untagged(frame) {
             bytes += frame.len() as u64;
             *v4 = addrs;
-            open |= u32::from(hasher.hash(addrs, kh)) << j;
+            gated |= u32::from(hasher.gate_passes(addrs)) << j;
             taken |= 1 << j;
+        }
+    }
+    for j in bits(gated) {
+        if let (Some(&addrs), Some(kh)) = (v4.get(j), kh.get_mut(j)) {
+            hasher.hash(addrs, kh);
+        }
+    }
+    let mut open = gated;
+    if hasher.has_prefixes() {
+        for j in bits(taken & !gated) {
+            if let Some(&addrs) = v4.get(j) {
+                open |= u32::from(hasher.prefix_may_contain(addrs)) << j;
+            }
         }
     }
     (taken, open, bytes)

@@ -53,6 +53,13 @@ pub(crate) trait Key: Copy + Eq + Default {
 /// Bits of a table's gate: one per [`Key::gate`] value (8 KiB, in L1).
 const GATE_BITS: usize = 1 << 16;
 
+/// A table's gate. Of fixed size, so that a [`Key::gate`] value indexes it
+/// without a bounds check.
+pub(crate) type Gate = [u64; GATE_BITS / 64];
+
+/// The gate of a table that never stored a key: shared, not allocated.
+pub(crate) static EMPTY_GATE: Gate = [0; GATE_BITS / 64];
+
 /// What [`FilterView::hash`] gives a key whose gate bit is clear: no stored
 /// key's hash ([`stored_hash`] sets bit 0), and the filter passes it never.
 pub(crate) const NOT_STORED: u64 = 0;
@@ -146,23 +153,20 @@ fn filter_probe(h: u64, shift: u32) -> (usize, u64) {
     (word, 1 << ((h >> 1) & 63) | 1 << ((h >> 7) & 63))
 }
 
-/// Whether `gate` (a table's, [`GATE_BITS`] bits, or empty while the table
-/// never stored a key) has the bit of `key`.
+/// Whether `gate` has the bit of `key`.
 #[inline(always)]
-fn gate_has<K: Key>(gate: &[u64], key: K) -> bool {
+pub(crate) fn gate_has<K: Key>(gate: &Gate, key: K) -> bool {
     let g = key.gate();
     gate.get(g / 64).is_some_and(|w| w >> (g % 64) & 1 != 0)
 }
 
 /// Sets the filter bits and the gate bit of `key`, of hash `h`.
-fn mark<K: Key>(filter: &mut [u64], shift: u32, gate: &mut Vec<u64>, key: K, h: u64) {
+fn mark<K: Key>(filter: &mut [u64], shift: u32, gate: &mut Option<Box<Gate>>, key: K, h: u64) {
     let (word, bits) = filter_probe(h, shift);
     if let Some(w) = filter.get_mut(word) {
         *w |= bits;
     }
-    if gate.is_empty() {
-        *gate = vec![0; GATE_BITS / 64];
-    }
+    let gate = gate.get_or_insert_with(|| Box::new([0; GATE_BITS / 64]));
     let g = key.gate();
     if let Some(w) = gate.get_mut(g / 64) {
         *w |= 1 << (g % 64);
@@ -173,7 +177,7 @@ fn mark<K: Key>(filter: &mut [u64], shift: u32, gate: &mut Vec<u64>, key: K, h: 
 /// lookup reads before it knows whether the key may be stored.
 #[derive(Clone, Copy)]
 pub(crate) struct FilterView<'a, K> {
-    gate: &'a [u64],
+    gate: &'a Gate,
     words: &'a [u64],
     /// Right shift turning a hash into a word index.
     shift: u32,
@@ -183,7 +187,13 @@ pub(crate) struct FilterView<'a, K> {
     key: std::marker::PhantomData<K>,
 }
 
-impl<K: Key> FilterView<'_, K> {
+impl<'a, K: Key> FilterView<'a, K> {
+    /// The table's gate.
+    #[inline(always)]
+    pub(crate) fn gate(&self) -> &'a Gate {
+        self.gate
+    }
+
     /// See [`ExactTable::hash`].
     #[inline(always)]
     pub(crate) fn hash(&self, key: K) -> u64 {
@@ -229,9 +239,9 @@ pub(crate) struct ExactTable<K: Copy> {
     filter: HugeArray<u64>,
     /// One bit per [`Key::gate`] value, set for every key stored (and left
     /// set for removed ones until the filter is rebuilt): a key whose bit is
-    /// clear is not stored, known from one L1 line. Empty until a key is
+    /// clear is not stored, known from one L1 line. None until a key is
     /// stored.
-    gate: Vec<u64>,
+    gate: Option<Box<Gate>>,
     /// Right shift turning a hash into a filter word index.
     filter_shift: u32,
     /// Keys removed since the filter was last built (their bits may still be set).
@@ -260,7 +270,7 @@ impl<K: Key> Default for ExactTable<K> {
             len: 0,
             seed,
             filter: HugeArray::default(),
-            gate: Vec::new(),
+            gate: None,
             filter_shift: 63,
             stale: 0,
             rebuilds_filter: true,
@@ -322,7 +332,10 @@ impl<K: Key> ExactTable<K> {
     pub(crate) fn allocation_size(&self) -> usize {
         self.entries.allocation_size()
             + self.filter.allocation_size()
-            + self.gate.capacity() * std::mem::size_of::<u64>()
+            + self
+                .gate
+                .as_ref()
+                .map_or(0, |_| std::mem::size_of::<Gate>())
             + self.spill.capacity() * std::mem::size_of::<Box<[Slot]>>()
             + self.free.capacity() * std::mem::size_of::<u32>()
     }
@@ -360,7 +373,7 @@ impl<K: Key> ExactTable<K> {
     #[inline(always)]
     pub(crate) fn filter_view(&self) -> FilterView<'_, K> {
         FilterView {
-            gate: &self.gate,
+            gate: self.gate.as_deref().unwrap_or(&EMPTY_GATE),
             words: &self.filter,
             shift: self.filter_shift,
             seed: self.seed,
@@ -468,7 +481,9 @@ impl<K: Key> ExactTable<K> {
         let mut filter = std::mem::take(&mut self.filter);
         let mut gate = std::mem::take(&mut self.gate);
         filter.fill(0);
-        gate.fill(0);
+        if let Some(g) = gate.as_deref_mut() {
+            g.fill(0);
+        }
         for e in self.entries.iter().filter(|e| e.value != EMPTY) {
             let h = stored_hash(e.key, self.seed);
             mark(&mut filter, self.filter_shift, &mut gate, e.key, h);

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::exact::{ExactTable, FilterView, Key, NOT_STORED};
+use super::exact::{gate_has, ExactTable, FilterView, Gate, Key, EMPTY_GATE};
 use super::matches::Matches;
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
@@ -32,41 +32,54 @@ fn hash_pair_in<K: Key>(f: FilterView<'_, K>, src: K, dst: K) -> [u64; 2] {
     h
 }
 
-/// [`TableReplica::hash_v4`] with the exact IPv4 table's seed and filter taken
-/// out once ([`TableReplica::v4_hasher`]): a loop over a chunk of frames keeps
-/// them in registers instead of reading them through the replica per frame.
+/// [`TableReplica::hash_v4`] in three steps, with the exact IPv4 table's gate,
+/// seed and filter taken out once ([`TableReplica::v4_hasher`]): a loop over
+/// a chunk of frames keeps them in registers instead of reading them through
+/// the replica per frame. Most frames' addresses lie in blocks holding no
+/// target: [`Self::gate_passes`] turns them away from one L1 line, and only
+/// the others are hashed ([`Self::hash`]) or, where prefixes are stored,
+/// checked against them ([`Self::prefix_may_contain`]).
 #[derive(Clone, Copy)]
 pub struct V4Hasher<'a> {
+    /// The exact table's gate, all clear while it stores nothing.
+    gate: &'a Gate,
     exact: Option<FilterView<'a, u32>>,
     /// The IPv4 prefixes, where any is stored.
     cidr: Option<&'a PrefixTable<u32>>,
 }
 
 impl V4Hasher<'_> {
-    /// [`TableReplica::hash_v4`]; false where the addresses of a common IPv4
-    /// frame are known to match nothing: the exact table's gate turns both
-    /// away and no stored prefix may contain either. Such a frame needs no
-    /// stage 2 (its MAC pair is screened apart, as for every screened frame).
+    /// Whether the exact table's gate lets either address of a common IPv4
+    /// frame through. A frame it turns away matches no exact IPv4 target and
+    /// needs no hash: its [`KeyHashes`] may be left stale, as a lookup under a
+    /// stale hash compares the key and finds nothing. Without a branch: which
+    /// frames carry a target's block follows no pattern.
     #[inline(always)]
-    pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) -> bool {
-        self.hash_exact([src, dst], kh)
-            || self
-                .cidr
-                .is_some_and(|c| c.may_contain(src) || c.may_contain(dst))
+    pub fn gate_passes(&self, [src, dst]: [u32; 2]) -> bool {
+        gate_has(self.gate, src) | gate_has(self.gate, dst)
     }
 
-    /// [`TableReplica::hash_v4`]: whether the exact table's gate lets an
-    /// address through.
+    /// [`TableReplica::hash_v4`], for a frame [`Self::gate_passes`] let through.
     #[inline(always)]
-    fn hash_exact(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) -> bool {
-        // With no exact IPv4 target nothing can match there, whatever `kh`
-        // holds (a stale hash the filter passes only costs a probe that finds
-        // nothing): a CIDR- or MAC-only table skips the hashing.
-        self.exact.is_some_and(|f| {
-            let h = hash_pair_in(f, src, dst);
-            kh.0[0] = h;
-            h != [NOT_STORED; 2]
-        })
+    pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
+        if let Some(f) = self.exact {
+            kh.0[0] = hash_pair_in(f, src, dst);
+        }
+    }
+
+    /// Whether some IPv4 prefix is stored ([`Self::prefix_may_contain`] can
+    /// say yes).
+    #[inline(always)]
+    pub fn has_prefixes(&self) -> bool {
+        self.cidr.is_some()
+    }
+
+    /// Whether a stored prefix may contain either address (the prefix table's
+    /// own gate): a frame the exact gate turned away may match only then.
+    #[inline(always)]
+    pub fn prefix_may_contain(&self, [src, dst]: [u32; 2]) -> bool {
+        self.cidr
+            .is_some_and(|c| c.may_contain(src) || c.may_contain(dst))
     }
 }
 
@@ -282,16 +295,19 @@ impl TableReplica {
     /// [`Self::hash_keys`] for a frame whose only IP layer is IPv4 `[src, dst]`
     /// (screened by [`crate::parse::common_ipv4`]), without its [`Dissection`].
     #[inline(always)]
-    pub fn hash_v4(&self, addrs: [u32; 2], kh: &mut KeyHashes) {
-        // Stage 2 decides for these frames (and checks the prefixes).
-        let _ = self.v4_hasher().hash_exact(addrs, kh);
+    pub fn hash_v4(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
+        if !self.exact4.is_empty() {
+            kh.0[0] = hash_pair(&self.exact4, src, dst);
+        }
     }
 
     /// [`Self::hash_v4`]'s table, taken once for many frames.
     #[inline(always)]
     pub fn v4_hasher(&self) -> V4Hasher<'_> {
+        let exact = (!self.exact4.is_empty()).then(|| self.exact4.filter_view());
         V4Hasher {
-            exact: (!self.exact4.is_empty()).then(|| self.exact4.filter_view()),
+            gate: exact.map_or(&EMPTY_GATE, |f| f.gate()),
+            exact,
             cidr: self.has_cidr4.then_some(&self.cidr4),
         }
     }
