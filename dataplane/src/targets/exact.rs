@@ -156,8 +156,15 @@ fn filter_probe(h: u64, shift: u32) -> (usize, u64) {
 /// Whether `gate` has the bit of `key`.
 #[inline(always)]
 pub(crate) fn gate_has<K: Key>(gate: &Gate, key: K) -> bool {
+    gate_bit(gate, key) != 0
+}
+
+/// `gate`'s bit of `key`, as 0 or 1: two such bits are or-ed with a shift
+/// and an `or` each, where booleans took a mask and a compare each.
+#[inline(always)]
+pub(crate) fn gate_bit<K: Key>(gate: &Gate, key: K) -> u64 {
     let g = key.gate();
-    gate.get(g / 64).is_some_and(|w| w >> (g % 64) & 1 != 0)
+    gate.get(g / 64).map_or(0, |w| w >> (g % 64) & 1)
 }
 
 /// Sets the filter bits and the gate bit of `key`, of hash `h`.

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::exact::{gate_has, ExactTable, FilterView, Gate, Key, EMPTY_GATE};
+use super::exact::{gate_bit, ExactTable, FilterView, Gate, Key, EMPTY_GATE};
 use super::matches::Matches;
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
@@ -56,7 +56,7 @@ impl V4Hasher<'_> {
     /// frames carry a target's block follows no pattern.
     #[inline(always)]
     pub fn gate_passes(&self, [src, dst]: [u32; 2]) -> bool {
-        gate_has(self.gate, src) | gate_has(self.gate, dst)
+        gate_bit(self.gate, src) | gate_bit(self.gate, dst) != 0
     }
 
     /// [`TableReplica::hash_v4`], for a frame [`Self::gate_passes`] let through.
