@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
-    common_ipv4_untagged, dissect, dissect_cut, mac_words, screen_ipv4, Addrs, Dissection,
-    Ipv4Screen, Ipv6Screen, Link, ParseError, TunnelV4V6,
+    common_ipv4_untagged, common_ipv6_untagged, dissect, dissect_cut, mac_words, screen_ipv4,
+    Addrs, Dissection, Ipv4Screen, Ipv6Screen, Link, ParseError, TunnelV4V6,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica, V4Hasher};
@@ -171,20 +171,29 @@ struct Scratch {
 /// drives one; a benchmark times the same code on bursts it builds.
 pub struct BurstPath {
     scratch: Box<Scratch>,
-    lane: Lane,
+    lanes: Lanes,
     t: Totals,
+}
+
+/// The untagged-IPv4 loop's [`Lane`] and the untagged-IPv6 loop's, which
+/// looks at the frames the first left.
+#[derive(Default)]
+struct Lanes {
+    v4: Lane,
+    v6: Lane,
 }
 
 /// Chunks the untagged-IPv4 loop ([`screen_common_ipv4`]) sits out once it
 /// took fewer than half a chunk's frames.
 const LANE_RETRY: u32 = 64;
 
-/// Whether a chunk starts with the untagged-IPv4 loop. On a link of other
-/// frames (VLAN-tagged, tunnelled, IPv6) the loop takes none and costs every
-/// frame a second look (IPv6 up to 5 %), so it turns itself off once it takes fewer
-/// than half a chunk's frames and tries again [`LANE_RETRY`] chunks later.
-/// Either way every frame is classified alike: the loop only takes frames
-/// [`screen_ipv4`] would screen as plain IPv4.
+/// Whether a chunk starts with the untagged-IPv4 loop (or the untagged-IPv6
+/// loop looks at the frames it left). On a link of other frames
+/// (VLAN-tagged, tunnelled, the other family) a loop takes none and costs
+/// every frame a second look (IPv6 up to 5 %), so it turns itself off once
+/// it takes fewer than half the frames it looked at and tries again
+/// [`LANE_RETRY`] chunks later. Either way every frame is classified alike:
+/// a loop only takes frames the screens would screen as plain IPv4 or IPv6.
 #[derive(Default)]
 struct Lane {
     off_for: u32,
@@ -222,7 +231,7 @@ impl Default for BurstPath {
                 d: [Dissection::default(); CHUNK],
                 matches: Matches::new(),
             }),
-            lane: Lane::default(),
+            lanes: Lanes::default(),
             t: Totals::default(),
         }
     }
@@ -249,7 +258,7 @@ impl BurstPath {
             handoff,
             t: &mut self.t,
         };
-        process(b, &mut self.scratch, &mut self.lane, cx);
+        process(b, &mut self.scratch, &mut self.lanes, cx);
     }
 
     /// Frames matched so far.
@@ -273,7 +282,7 @@ struct FrameCtx<'a> {
 /// filters (prefetching the entries of those that pass); dissect the screened
 /// survivors, classify every survivor and hand off the matches.
 #[inline(always)]
-fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lane: &mut Lane, mut cx: FrameCtx<'_>) {
+fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut cx: FrameCtx<'_>) {
     let n = b.len();
     cx.t.rx_packets += n as u64;
     let mut now = None;
@@ -291,22 +300,35 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lane: &mut Lane, mut cx:
         // Bits j: frame j of the chunk screened as IPv4 (addresses in `s.v4`)
         // or IPv6 (in `s.v6`), or dissected (into `s.d`, up to a fault).
         // Untagged IPv4 comes first, in a loop of its own at fixed offsets
-        // (on most links nearly every frame; see [`Lane`]): `taken` are the
-        // frames it took, `screened4` those of them stage 2 has to look at.
-        // The frames it leaves go through the screens: IPv4, plain or in a
+        // (on most links nearly every frame; see [`Lane`]), then untagged
+        // IPv6 in another, among the frames the first left: `taken` are the
+        // frames they took, `screened4` and `screened6` those of them stage 2
+        // has to look at. The frames they leave go through the screens: IPv4, plain or in a
         // tunnel in IPv4, in one pass (a mobile core's user plane, a traffic
         // mirror), then IPv6, plain or as a tunnel in IPv6, in one pass, then
         // IPv6 in a tunnel in IPv4, then either family in a pseudowire (a
         // metro core).
         let (mut taken, mut screened4) = (0, 0);
-        if lane.on() {
+        if lanes.v4.on() {
             let bytes;
             (taken, screened4, bytes) =
                 screen_common_ipv4(b, start, len, v4_hasher, &mut s.v4, &mut s.kh);
             rx_bytes += bytes;
-            lane.took(taken, len);
+            lanes.v4.took(taken, len);
         }
-        let (mut screened6, mut dissected) = (0u32, 0u32);
+        let chunk = u32::MAX >> (CHUNK - len);
+        let mut screened6 = 0u32;
+        let left = chunk & !taken;
+        // Not on a link of IPv4 alone: its lane leaves no frame.
+        if left != 0 && lanes.v6.on() {
+            let bytes;
+            (screened6, bytes) =
+                screen_common_ipv6(b, start, left, cx.tables, &mut s.v6, &mut s.kh);
+            rx_bytes += bytes;
+            lanes.v6.took(screened6, left.count_ones() as usize);
+            taken |= screened6;
+        }
+        let mut dissected = 0u32;
         // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`),
         // as IPv6 in one (in `s.tunnel6`), and as a tunnel in IPv6 (in
         // `s.over6`).
@@ -321,7 +343,6 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lane: &mut Lane, mut cx:
                 mac_pass |= macs.bit(b.frame(start + j), None) << j;
             }
         }
-        let chunk = u32::MAX >> (CHUNK - len);
         for j in bits(chunk & !taken) {
             let i = start + j;
             b.prefetch(i + PREFETCH_AHEAD);
@@ -585,6 +606,37 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
         }
     }
     (taken, open, bytes)
+}
+
+/// [`screen_common_ipv4`] for untagged IPv6, over the frames of `left` (bits
+/// of the chunk of `b` from `start`): those [`common_ipv6_untagged`] takes,
+/// their addresses in `v6` and hashes in `kh`. Returns the bits of the frames
+/// it took and their bytes. Every one of them goes through stage 2: IPv6
+/// addresses cluster in few blocks, the gate rarely turns one away.
+#[inline(never)]
+fn screen_common_ipv6<B: RxBurst + ?Sized>(
+    b: &B,
+    start: usize,
+    left: u32,
+    tables: &TableReplica,
+    v6: &mut [[u128; 2]; CHUNK],
+    kh: &mut [KeyHashes; CHUNK],
+) -> (u32, u64) {
+    let (mut taken, mut bytes) = (0u32, 0u64);
+    for j in bits(left) {
+        let i = start + j;
+        b.prefetch(i + PREFETCH_AHEAD);
+        let frame = b.frame(i);
+        if let (Some(addrs), Some(v6), Some(kh)) =
+            (common_ipv6_untagged(frame), v6.get_mut(j), kh.get_mut(j))
+        {
+            bytes += frame.len() as u64;
+            *v6 = addrs;
+            tables.hash_v6(addrs, kh);
+            taken |= 1 << j;
+        }
+    }
+    (taken, bytes)
 }
 
 /// [`Link::tunnel_ipv4_ipv6`] out of line: only frames the screens before it

@@ -2,9 +2,10 @@
 //! stay inside the frame, and its fast path must agree with the general walker
 //! (`dissect_general`) on every input, malformed ones included, also when the
 //! output still holds the layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
-//! `common_ipv4_untagged` (which must also agree with `common_ipv4`), `common_ipv6`, `common_tunnel_ipv4`, `common_tunnel_ipv4_ipv6`, `common_tunnel_ipv6`,
-//! `common_pseudowire`) must pass only
-//! frames the walker dissects to those IP layers and MAC pairs.
+//! `common_ipv6`, `common_tunnel_ipv4`, `common_tunnel_ipv4_ipv6`, `common_tunnel_ipv6`,
+//! `common_pseudowire`) must pass only frames the walker dissects to those IP layers
+//! and MAC pairs; `common_ipv4_untagged` and `common_ipv6_untagged` must agree with
+//! `common_ipv4` and `common_ipv6` wherever they take a frame.
 //!
 //! Run from fuzz/: `cargo run --bin dissect_seeds` (writes a seed frame per
 //! encapsulation into corpus/dissect), then `cargo +nightly fuzz run dissect`.
@@ -14,9 +15,9 @@
 use std::sync::OnceLock;
 
 use dataplane::parse::{
-    common_ipv4, common_ipv4_untagged, common_ipv6, common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6,
-    common_tunnel_ipv6, dissect, dissect_cut, dissect_general, mac_pair, Addrs, Dissection,
-    ParseError,
+    common_ipv4, common_ipv4_untagged, common_ipv6, common_ipv6_untagged, common_pseudowire,
+    common_tunnel_ipv4, common_tunnel_ipv4_ipv6, common_tunnel_ipv6, dissect, dissect_cut,
+    dissect_general, mac_pair, Addrs, Dissection, ParseError,
 };
 use dataplane::synth::Frame;
 use libfuzzer_sys::fuzz_target;
@@ -70,6 +71,13 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(v4) = common_ipv4_untagged(data) {
         assert_eq!(common_ipv4(data), Some(v4), "the untagged screen differs");
+    }
+    if let Some(v6) = common_ipv6_untagged(data) {
+        assert_eq!(
+            common_ipv6(data),
+            Some(v6),
+            "the untagged IPv6 screen differs"
+        );
     }
     if let Some(v6) = common_ipv6(data) {
         check_screened(data, None, want, &general);

@@ -82,21 +82,72 @@ pub fn common_ipv4_untagged(frame: &[u8]) -> Option<[u32; 2]> {
         return None;
     }
     let l4_len = total - IPV4_HEADER_LEN;
-    let taken = match IpProtocol::from(h[IP + 9]) {
-        IpProtocol::Udp => {
-            let (udp_len, dst_port) = (half(L4 + 4), half(L4 + 2) as u16);
-            (UDP_HEADER_LEN..=l4_len).contains(&udp_len)
-                && dst_port != vxlan::UDP_PORT
-                && dst_port != gtpu::UDP_PORT
-        }
-        IpProtocol::Tcp => {
-            let tcp_len = usize::from(h[L4 + 12] >> 4) * 4;
+    let taken = h
+        .get(L4..)
+        .is_some_and(|l4| common_transport(h[IP + 9], l4, l4_len));
+    taken.then(|| [word(IP + 12), word(IP + 16)])
+}
+
+/// Whether the transport header at the start of `l4`, in an IP payload of
+/// `l4_len` bytes that lies in the frame, is one [`transport`] takes: the
+/// untagged screens' last check.
+#[inline(always)]
+fn common_transport(proto: u8, l4: &[u8], l4_len: usize) -> bool {
+    let half = |at: usize| {
+        l4.get(at..)
+            .and_then(|b| b.first_chunk::<2>())
+            .map(|&b| be16(b))
+    };
+    match IpProtocol::from(proto) {
+        IpProtocol::Udp => match (half(4), half(2)) {
+            (Some(udp_len), Some(dst_port)) => {
+                (UDP_HEADER_LEN..=l4_len).contains(&usize::from(udp_len))
+                    && dst_port != vxlan::UDP_PORT
+                    && dst_port != gtpu::UDP_PORT
+            }
+            _ => false,
+        },
+        IpProtocol::Tcp => l4.get(12).is_some_and(|&offset| {
+            let tcp_len = usize::from(offset >> 4) * 4;
             (TCP_MIN_HEADER_LEN..=l4_len).contains(&tcp_len)
-        }
+        }),
         IpProtocol::Icmp | IpProtocol::Icmpv6 => l4_len >= ICMP_HEADER_LEN,
         _ => false,
+    }
+}
+
+/// [`common_ipv6`] of an untagged frame of at least 62 bytes (Ethernet, IPv6
+/// and a UDP or ICMPv6 header; a TCP header needs 74, which every frame
+/// carrying one has), read at fixed offsets as [`common_ipv4_untagged`]
+/// reads IPv4: Some only where [`common_ipv6`] gives the same addresses,
+/// None for every other frame, which the worker then screens in full.
+#[inline(always)]
+pub fn common_ipv6_untagged(frame: &[u8]) -> Option<[u128; 2]> {
+    const IP: usize = ETH_HEADER_LEN;
+    const L4: usize = IP + IPV6_HEADER_LEN;
+    let h = frame.first_chunk::<{ L4 + UDP_HEADER_LEN }>()?;
+    let half = |at: usize| usize::from(be16([h[at], h[at + 1]]));
+    if half(12) != usize::from(u16::from(EtherType::Ipv6)) || h[IP] >> 4 != 6 {
+        return None;
+    }
+    // The payload lies in the frame, and the transport header in the
+    // payload (`link`, `ip_header` and `transport` take no other).
+    let l4_len = half(IP + 4);
+    if l4_len > frame.len() - L4 || frame.len() > usize::from(u16::MAX) {
+        return None;
+    }
+    let taken = frame
+        .get(L4..)
+        .is_some_and(|l4| common_transport(h[IP + 6], l4, l4_len));
+    let addr = |at: usize| {
+        h.get(at..at + 16)
+            .and_then(|a| a.try_into().ok())
+            .map(u128::from_be_bytes)
     };
-    taken.then(|| [word(IP + 12), word(IP + 16)])
+    if !taken {
+        return None;
+    }
+    Some([addr(IP + 8)?, addr(IP + 24)?])
 }
 
 /// [`common_ipv4`] for a common frame whose one IP layer is IPv6: its addresses
@@ -889,6 +940,8 @@ mod test {
         // different answer.
         let untagged = common_ipv4_untagged(frame);
         prop_assert!(untagged.is_none() || untagged == screened4);
+        let untagged6 = common_ipv6_untagged(frame);
+        prop_assert!(untagged6.is_none() || untagged6 == screened6);
         let tunnel = common_tunnel_ipv4(frame);
         let pseudowire = common_pseudowire(frame);
         let mixed = common_tunnel_ipv4_ipv6(frame);
@@ -1216,6 +1269,11 @@ mod test {
             let untagged = link.tags.is_empty() && link.pppoe.is_none() && link.labels.is_empty();
             let taken = fast && !v6 && untagged && frame.len() >= 54;
             prop_assert_eq!(common_ipv4_untagged(&frame), taken.then_some([src, dst]));
+            let taken6 = fast && v6 && untagged && frame.len() >= 62;
+            prop_assert_eq!(
+                common_ipv6_untagged(&frame),
+                taken6.then_some([wide(src), wide(dst)])
+            );
         }
 
         #[test]
