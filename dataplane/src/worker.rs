@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
-    common_ipv4_untagged, common_ipv6_untagged, dissect, dissect_cut, mac_words, screen_ipv4,
-    Addrs, Dissection, Ipv4Screen, Ipv6Screen, Link, ParseError, TunnelV4V6,
+    common_gtpu_untagged, common_ipv4_untagged, common_ipv6_untagged, dissect, dissect_cut,
+    mac_words, screen_ipv4, Addrs, Dissection, Ipv4Screen, Ipv6Screen, Link, ParseError,
+    TunnelV4V6,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, TableReplica, V4Hasher};
@@ -175,12 +176,14 @@ pub struct BurstPath {
     t: Totals,
 }
 
-/// The untagged-IPv4 loop's [`Lane`] and the untagged-IPv6 loop's, which
-/// looks at the frames the first left.
+/// The untagged-IPv4 loop's [`Lane`], the untagged-IPv6 loop's, which looks
+/// at the frames the first left, and the untagged GTP-U loop's, which looks
+/// at the frames both left.
 #[derive(Default)]
 struct Lanes {
     v4: Lane,
     v6: Lane,
+    gtpu: Lane,
 }
 
 /// Chunks the untagged-IPv4 loop ([`screen_common_ipv4`]) sits out once it
@@ -207,6 +210,30 @@ impl Lane {
         }
         self.off_for -= 1;
         false
+    }
+
+    /// Runs `screen`, a lane's loop over the frames of the bits it is given
+    /// that returns the bits and bytes of the frames it took, over the
+    /// frames of `chunk` not yet `taken`, if the lane is on and any is left
+    /// (on a link of IPv4 alone none is: this costs it a test a chunk).
+    /// Adds what it took to `taken` and `bytes`, and returns those bits.
+    #[inline(always)]
+    fn run(
+        &mut self,
+        chunk: u32,
+        taken: &mut u32,
+        bytes: &mut u64,
+        screen: impl FnOnce(u32) -> (u32, u64),
+    ) -> u32 {
+        let left = chunk & !*taken;
+        if left == 0 || !self.on() {
+            return 0;
+        }
+        let (took, took_bytes) = screen(left);
+        *bytes += took_bytes;
+        self.took(took, left.count_ones() as usize);
+        *taken |= took;
+        took
     }
 
     /// After the loop took the frames of `taken` from a chunk of `len`.
@@ -301,9 +328,11 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
         // or IPv6 (in `s.v6`), or dissected (into `s.d`, up to a fault).
         // Untagged IPv4 comes first, in a loop of its own at fixed offsets
         // (on most links nearly every frame; see [`Lane`]), then untagged
-        // IPv6 in another, among the frames the first left: `taken` are the
-        // frames they took, `screened4` and `screened6` those of them stage 2
-        // has to look at. The frames they leave go through the screens: IPv4, plain or in a
+        // IPv6 in another, among the frames the first left, then untagged
+        // IPv4 in GTP-U among the frames both left: `taken` are the frames
+        // they took, `screened4`, `screened6` and `screened_tunnel` those of
+        // them stage 2 has to look at. The frames they leave go through the
+        // screens: IPv4, plain or in a
         // tunnel in IPv4, in one pass (a mobile core's user plane, a traffic
         // mirror), then IPv6, plain or as a tunnel in IPv6, in one pass, then
         // IPv6 in a tunnel in IPv4, then either family in a pseudowire (a
@@ -317,22 +346,33 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
             lanes.v4.took(taken, len);
         }
         let chunk = u32::MAX >> (CHUNK - len);
-        let mut screened6 = 0u32;
-        let left = chunk & !taken;
-        // Not on a link of IPv4 alone: its lane leaves no frame.
-        if left != 0 && lanes.v6.on() {
-            let bytes;
-            (screened6, bytes) =
-                screen_common_ipv6(b, start, left, cx.tables, &mut s.v6, &mut s.kh);
-            rx_bytes += bytes;
-            lanes.v6.took(screened6, left.count_ones() as usize);
-            taken |= screened6;
-        }
-        let mut dissected = 0u32;
+        let mut screened6 = lanes.v6.run(chunk, &mut taken, &mut rx_bytes, |left| {
+            let hash = |addrs, kh: &mut _| cx.tables.hash_v6(addrs, kh);
+            screen_lane(
+                b,
+                (start, left),
+                common_ipv6_untagged,
+                hash,
+                &mut s.v6,
+                &mut s.kh,
+            )
+        });
         // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`),
         // as IPv6 in one (in `s.tunnel6`), and as a tunnel in IPv6 (in
         // `s.over6`).
-        let (mut screened_tunnel, mut screened_tunnel6) = (0u32, 0u32);
+        let mut screened_tunnel = lanes.gtpu.run(chunk, &mut taken, &mut rx_bytes, |left| {
+            let hash = |layers, kh: &mut _| cx.tables.hash_v4_tunnel(layers, kh);
+            screen_lane(
+                b,
+                (start, left),
+                common_gtpu_untagged,
+                hash,
+                &mut s.tunnel,
+                &mut s.kh,
+            )
+        });
+        let mut screened_tunnel6 = 0u32;
+        let mut dissected = 0u32;
         let mut screened_over6 = 0u32;
         // Screened frames the MAC filter lets through (stage 2's MAC part, done
         // here with the frame at hand).
@@ -608,18 +648,20 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
     (taken, open, bytes)
 }
 
-/// [`screen_common_ipv4`] for untagged IPv6, over the frames of `left` (bits
-/// of the chunk of `b` from `start`): those [`common_ipv6_untagged`] takes,
-/// their addresses in `v6` and hashes in `kh`. Returns the bits of the frames
-/// it took and their bytes. Every one of them goes through stage 2: IPv6
-/// addresses cluster in few blocks, the gate rarely turns one away.
+/// [`screen_common_ipv4`] for another common shape of frame (untagged IPv6,
+/// untagged IPv4 in GTP-U), over the frames of `left` (bits of the chunk of
+/// `b` from `start`): those `screen` takes, what it read of them in `out` and
+/// their hashes (by `hash`) in `kh`. Returns the bits of the frames it took
+/// and their bytes. Every one of them goes through stage 2: IPv6 addresses
+/// cluster in few blocks, and a tunnel's outer ones are few, so the gate
+/// would rarely turn a frame away.
 #[inline(never)]
-fn screen_common_ipv6<B: RxBurst + ?Sized>(
+fn screen_lane<B: RxBurst + ?Sized, A: Copy>(
     b: &B,
-    start: usize,
-    left: u32,
-    tables: &TableReplica,
-    v6: &mut [[u128; 2]; CHUNK],
+    (start, left): (usize, u32),
+    screen: impl Fn(&[u8]) -> Option<A>,
+    hash: impl Fn(A, &mut KeyHashes),
+    out: &mut [A; CHUNK],
     kh: &mut [KeyHashes; CHUNK],
 ) -> (u32, u64) {
     let (mut taken, mut bytes) = (0u32, 0u64);
@@ -627,12 +669,10 @@ fn screen_common_ipv6<B: RxBurst + ?Sized>(
         let i = start + j;
         b.prefetch(i + PREFETCH_AHEAD);
         let frame = b.frame(i);
-        if let (Some(addrs), Some(v6), Some(kh)) =
-            (common_ipv6_untagged(frame), v6.get_mut(j), kh.get_mut(j))
-        {
+        if let (Some(read), Some(out), Some(kh)) = (screen(frame), out.get_mut(j), kh.get_mut(j)) {
             bytes += frame.len() as u64;
-            *v6 = addrs;
-            tables.hash_v6(addrs, kh);
+            *out = read;
+            hash(read, kh);
             taken |= 1 << j;
         }
     }

@@ -1,8 +1,9 @@
-//! The worker's untagged-IPv4 and untagged-IPv6 loops ("lanes") on the links
-//! they are built for and the links they step aside on: a link of IPv6
-//! alone, a dual-stack link, and links where tagged, tunnelled or unusual
-//! frames come between. On each, the burst path hands off exactly the frames
-//! with a target address, in order, whichever lane or screen took them.
+//! The worker's untagged-IPv4, untagged-IPv6 and GTP-U loops ("lanes") on
+//! the links they are built for and the links they step aside on: a link of
+//! IPv6 alone, a dual-stack link, a mobile core's user plane, and links where
+//! tagged, tunnelled or unusual frames come between. On each, the burst path
+//! hands off exactly the frames with a target address, in order, whichever
+//! lane or screen took them.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -103,7 +104,32 @@ fn frame4(i: u16) -> (Vec<u8>, bool) {
     (f.build(), i.is_multiple_of(7))
 }
 
-/// Frames neither lane takes, each a match, so that losing one shows: a
+/// The frame of flow `i` on a mobile core's user plane: IPv4 in GTP-U, with
+/// no optional word, a sequence number, one PDU session container or two
+/// (which the GTP-U lane leaves to the screens); one in five has a target
+/// subscriber inside, at either end.
+fn frame_gtpu(i: u16) -> (Vec<u8>, bool) {
+    let hit = i.is_multiple_of(5);
+    let subscriber = if hit { target4(i % 256) } else { other4(i) };
+    let (src, dst) = if i.is_multiple_of(2) {
+        (subscriber, other4(i + 1))
+    } else {
+        (other4(i + 1), subscriber)
+    };
+    let f = Frame::ethernet([2; 6], [4; 6])
+        .ipv4(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2))
+        .gtpu_with(
+            u32::from(i),
+            (i.is_multiple_of(3)).then_some(i),
+            (i % 4 % 3) as u8,
+        )
+        .ipv4(src, dst)
+        .udp(1000, 2000)
+        .payload(&[0; 18]);
+    (f.build(), hit)
+}
+
+/// Frames no lane takes, each a match, so that losing one shows: a
 /// tagged IPv6 frame, IPv6 with a hop-by-hop header, IPv6 in GTP-U, and
 /// tagged IPv4.
 fn odd(i: u16) -> Vec<u8> {
@@ -175,7 +201,7 @@ fn an_ipv6_link_hands_off_exactly_the_target_frames() {
 fn a_dual_stack_link_hands_off_exactly_the_target_frames() {
     let frames: Vec<_> = (0..FRAMES)
         .map(|i| {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 frame6(i / 2)
             } else {
                 frame4(i / 2)
@@ -186,15 +212,22 @@ fn a_dual_stack_link_hands_off_exactly_the_target_frames() {
 }
 
 #[test]
-fn frames_neither_lane_takes_are_screened_or_dissected_in_between() {
+fn a_mobile_user_plane_hands_off_exactly_the_target_frames() {
+    let frames: Vec<_> = (0..FRAMES).map(frame_gtpu).collect();
+    hands_off_exactly(&tables(), &frames);
+}
+
+#[test]
+fn frames_no_lane_takes_are_screened_or_dissected_in_between() {
     // A run of each kind in turn: the lanes step aside on the runs of odd
     // frames and come back on the runs of common ones.
     let frames: Vec<_> = (0..FRAMES)
-        .map(|i| match (i / 100) % 3 {
+        .map(|i| match (i / 100) % 4 {
             0 => frame6(i),
             1 => (odd(i), true),
+            2 => frame_gtpu(i),
             _ => {
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     (odd(i), true)
                 } else {
                     frame4(i)

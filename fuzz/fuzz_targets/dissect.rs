@@ -4,8 +4,9 @@
 //! output still holds the layers of an earlier, deeper frame. The worker's screens (`common_ipv4`,
 //! `common_ipv6`, `common_tunnel_ipv4`, `common_tunnel_ipv4_ipv6`, `common_tunnel_ipv6`,
 //! `common_pseudowire`) must pass only frames the walker dissects to those IP layers
-//! and MAC pairs; `common_ipv4_untagged` and `common_ipv6_untagged` must agree with
-//! `common_ipv4` and `common_ipv6` wherever they take a frame.
+//! and MAC pairs; `common_ipv4_untagged`, `common_ipv6_untagged` and
+//! `common_gtpu_untagged` must agree with `common_ipv4`, `common_ipv6` and
+//! `common_tunnel_ipv4` wherever they take a frame.
 //!
 //! Run from fuzz/: `cargo run --bin dissect_seeds` (writes a seed frame per
 //! encapsulation into corpus/dissect), then `cargo +nightly fuzz run dissect`.
@@ -15,9 +16,9 @@
 use std::sync::OnceLock;
 
 use dataplane::parse::{
-    common_ipv4, common_ipv4_untagged, common_ipv6, common_ipv6_untagged, common_pseudowire,
-    common_tunnel_ipv4, common_tunnel_ipv4_ipv6, common_tunnel_ipv6, dissect, dissect_cut,
-    dissect_general, mac_pair, Addrs, Dissection, ParseError,
+    common_gtpu_untagged, common_ipv4, common_ipv4_untagged, common_ipv6, common_ipv6_untagged,
+    common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6, common_tunnel_ipv6, dissect,
+    dissect_cut, dissect_general, mac_pair, Addrs, Dissection, ParseError,
 };
 use dataplane::synth::Frame;
 use libfuzzer_sys::fuzz_target;
@@ -71,6 +72,13 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(v4) = common_ipv4_untagged(data) {
         assert_eq!(common_ipv4(data), Some(v4), "the untagged screen differs");
+    }
+    if let Some(layers) = common_gtpu_untagged(data) {
+        assert_eq!(
+            common_tunnel_ipv4(data).map(|t| t.layers),
+            Some(layers),
+            "the untagged GTP-U screen differs"
+        );
     }
     if let Some(v6) = common_ipv6_untagged(data) {
         assert_eq!(

@@ -150,6 +150,78 @@ pub fn common_ipv6_untagged(frame: &[u8]) -> Option<[u128; 2]> {
     Some([addr(IP + 8)?, addr(IP + 24)?])
 }
 
+/// [`common_tunnel_ipv4`] of an untagged frame of IPv4 in GTP-U in IPv4 (a
+/// mobile core's user plane, S1-U or N3) whose GTP-U header has at most the
+/// optional word and one extension header of four bytes (a PDU session
+/// container), read at fixed offsets as [`common_ipv4_untagged`] reads plain
+/// IPv4: the outer and inner addresses, Some only where
+/// [`common_tunnel_ipv4`] gives the same; None for every other frame, which
+/// the worker then screens in full.
+#[inline(always)]
+pub fn common_gtpu_untagged(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
+    const IP: usize = ETH_HEADER_LEN;
+    const UDP: usize = IP + IPV4_HEADER_LEN;
+    const GTP: usize = UDP + UDP_HEADER_LEN;
+    let h = frame.first_chunk::<{ GTP + gtpu::HEADER_LEN }>()?;
+    let word = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    let half = |at: usize| usize::from(be16([h[at], h[at + 1]]));
+    let ipv4 = (u32::from(u16::from(EtherType::Ipv4)) << 8) | u32::from(IPV4_NO_OPTIONS);
+    if word(12) >> 8 != ipv4
+        || half(IP + 6) & usize::from(IPV4_FRAG_MASK) != 0
+        || h[IP + 9] != u8::from(IpProtocol::Udp)
+        || half(UDP + 2) != usize::from(gtpu::UDP_PORT)
+    {
+        return None;
+    }
+    // The packet lies in the frame, the datagram in the packet, the GTP-U
+    // message in the datagram.
+    let total = half(IP + 2);
+    if total < IPV4_HEADER_LEN || total > frame.len() - IP || frame.len() > usize::from(u16::MAX) {
+        return None;
+    }
+    let udp_len = half(UDP + 4);
+    if !(UDP_HEADER_LEN + gtpu::HEADER_LEN..=total - IPV4_HEADER_LEN).contains(&udp_len) {
+        return None;
+    }
+    // Version 1, protocol type GTP, a G-PDU.
+    let flags = h[GTP];
+    if flags & 0xf0 != 0x30 || h[GTP + 1] != gtpu::MSG_G_PDU {
+        return None;
+    }
+    let end = gtpu::HEADER_LEN + half(GTP + 2);
+    if end > udp_len - UDP_HEADER_LEN {
+        return None;
+    }
+    let byte = |at: usize| frame.get(GTP + at).copied();
+    let gtp_len = match (flags & 0x07, byte(gtpu::OPT_HEADER_LEN - 1)?) {
+        (0, _) => gtpu::HEADER_LEN,
+        (_, 0) => gtpu::OPT_HEADER_LEN,
+        // One extension of one 4-byte unit, the last.
+        _ if byte(gtpu::OPT_HEADER_LEN)? == 1 && byte(gtpu::OPT_HEADER_LEN + 3)? == 0 => {
+            gtpu::OPT_HEADER_LEN + 4
+        }
+        _ => return None,
+    };
+    // The inner packet lies in the message, with no options and unfragmented.
+    let at = GTP + gtp_len;
+    let tpdu_len = end.checked_sub(gtp_len)?;
+    let inner = frame.get(at..)?.first_chunk::<IPV4_HEADER_LEN>()?;
+    let inner_total = usize::from(be16([inner[2], inner[3]]));
+    if inner[0] != IPV4_NO_OPTIONS
+        || be16([inner[6], inner[7]]) & IPV4_FRAG_MASK != 0
+        || !(IPV4_HEADER_LEN..=tpdu_len).contains(&inner_total)
+    {
+        return None;
+    }
+    let l4 = frame.get(at + IPV4_HEADER_LEN..)?;
+    if !common_transport(inner[9], l4, inner_total - IPV4_HEADER_LEN) {
+        return None;
+    }
+    let addr =
+        |at: usize| u32::from_be_bytes([inner[at], inner[at + 1], inner[at + 2], inner[at + 3]]);
+    Some([[word(IP + 12), word(IP + 16)], [addr(12), addr(16)]])
+}
+
 /// [`common_ipv4`] for a common frame whose one IP layer is IPv6: its addresses
 /// (source, destination), None for every other frame.
 #[inline(always)]
@@ -942,6 +1014,8 @@ mod test {
         prop_assert!(untagged.is_none() || untagged == screened4);
         let untagged6 = common_ipv6_untagged(frame);
         prop_assert!(untagged6.is_none() || untagged6 == screened6);
+        let gtpu = common_gtpu_untagged(frame);
+        prop_assert!(gtpu.is_none() || gtpu == common_tunnel_ipv4(frame).map(|t| t.layers));
         let tunnel = common_tunnel_ipv4(frame);
         let pseudowire = common_pseudowire(frame);
         let mixed = common_tunnel_ipv4_ipv6(frame);
@@ -1221,6 +1295,11 @@ mod test {
             let screened = common_tunnel_ipv4(&frame);
             prop_assert_eq!(screened.map(|t| t.layers), want);
             prop_assert_eq!(screened.and_then(|t| t.inner_eth), None);
+            // The worker's GTP-U lane takes every untagged one with at most
+            // one extension header.
+            let untagged = link.tags.is_empty() && link.pppoe.is_none() && link.labels.is_empty();
+            let lane = kind == 0 && untagged && exts <= 1;
+            prop_assert_eq!(common_gtpu_untagged(&frame), want.filter(|_| lane));
             let mixed = common_tunnel_ipv4_ipv6(&frame);
             let want = (fast && v6 == (false, true))
                 .then_some(([outer.0, outer.1], [wide(inner.0), wide(inner.1)]));
@@ -1379,6 +1458,48 @@ mod test {
             let [hi, lo] = length.to_be_bytes();
             let cut = frame.len();
             corrupt(&mut frame, &[(at, hi), (at + 1, lo)], cut);
+            agree(&frame)?;
+        }
+
+        /// The fields the GTP-U lane reads, each set to any value (mostly
+        /// near a valid one) in an untagged IPv4-in-GTP-U frame, with or
+        /// without the optional word and extensions, whole or cut: the lane
+        /// never takes a frame the screen would not, nor with other
+        /// addresses.
+        #[test]
+        fn gtpu_fields_of_any_value_never_disagree(
+            seq: Option<u16>,
+            exts in 0u8..3,
+            l4 in l4s(),
+            payload in 0usize..40,
+            field in 0usize..9,
+            value in prop_oneof![0u16..100, any::<u16>()],
+            cut in prop_oneof![Just(usize::MAX), 40usize..140],
+        ) {
+            let encap = ip_tunnel(0, 7, (seq, exts));
+            let mut frame =
+                tunnel_frame(&Link::default(), (false, false), (1, 2), encap, (3, 4), l4, (1000, 80), payload);
+            const GTP: usize = ETH_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN;
+            let opt = seq.is_some() || exts > 0;
+            let inner = GTP + if opt { gtpu::OPT_HEADER_LEN + 4 * usize::from(exts) } else { gtpu::HEADER_LEN };
+            // (offset, bytes written): outer total length, UDP length, GTP
+            // flags, GTP length, next extension type, the first extension's
+            // length and next type, inner version and IHL, inner total length.
+            let (at, wide) = [
+                (ETH_HEADER_LEN + 2, true),
+                (ETH_HEADER_LEN + IPV4_HEADER_LEN + 4, true),
+                (GTP, false),
+                (GTP + 2, true),
+                (GTP + 11, false),
+                (GTP + 12, false),
+                (GTP + 15, false),
+                (inner, false),
+                (inner + 2, true),
+            ][field];
+            let [hi, lo] = value.to_be_bytes();
+            let flips = if wide { vec![(at, hi), (at + 1, lo)] } else { vec![(at, lo)] };
+            let cut = cut.min(frame.len());
+            corrupt(&mut frame, &flips, cut);
             agree(&frame)?;
         }
 
