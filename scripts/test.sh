@@ -63,8 +63,8 @@ if [ "$fuzz_seconds" != 0 ]; then
 fi
 if [ "$perf" = 1 ]; then
   # Issue #2's floor: fails under a probe/testpmd ratio of 0.5. The short runs on
-  # these shared 2-core machines measured 0.56-0.61 before 2026-12-06 and 0.94 on
-  # that day's build (perf/results/dataplane-2026-12-06.md); one under the
+  # these shared 2-core machines measured 0.56-0.61 before 2026-12-06 and
+  # 0.79-0.95 on that day's builds (perf/results/dataplane-2026-12-06.md); one under the
   # floor is run again (perf/run.sh's RETRIES) before it fails CI.
   step "perf: dataplane vs dpdk-testpmd (short)" env FLOOR="${CALEA_PERF_FLOOR:-0.5}" perf/run.sh --short
 fi

@@ -186,17 +186,18 @@ struct Lanes {
     gtpu: Lane,
 }
 
-/// Chunks the untagged-IPv4 loop ([`screen_common_ipv4`]) sits out once it
-/// took fewer than half a chunk's frames.
+/// Chunks a lane's loop sits out once it took fewer than half the frames it
+/// looked at.
 const LANE_RETRY: u32 = 64;
 
 /// Whether a chunk starts with the untagged-IPv4 loop (or the untagged-IPv6
-/// loop looks at the frames it left). On a link of other frames
-/// (VLAN-tagged, tunnelled, the other family) a loop takes none and costs
-/// every frame a second look (IPv6 up to 5 %), so it turns itself off once
-/// it takes fewer than half the frames it looked at and tries again
+/// or GTP-U loop looks at the frames the loops before it left). On a link of
+/// other frames (VLAN-tagged, tunnelled, the other family) a loop takes none
+/// and costs every frame a second look (IPv6 up to 5 %), so it turns itself
+/// off once it takes fewer than half the frames it looked at and tries again
 /// [`LANE_RETRY`] chunks later. Either way every frame is classified alike:
-/// a loop only takes frames the screens would screen as plain IPv4 or IPv6.
+/// a loop only takes frames the screens would screen the same way (plain
+/// IPv4 or IPv6, IPv4 in a tunnel in IPv4).
 #[derive(Default)]
 struct Lane {
     off_for: u32,
@@ -332,11 +333,10 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
         // IPv4 in GTP-U among the frames both left: `taken` are the frames
         // they took, `screened4`, `screened6` and `screened_tunnel` those of
         // them stage 2 has to look at. The frames they leave go through the
-        // screens: IPv4, plain or in a
-        // tunnel in IPv4, in one pass (a mobile core's user plane, a traffic
-        // mirror), then IPv6, plain or as a tunnel in IPv6, in one pass, then
-        // IPv6 in a tunnel in IPv4, then either family in a pseudowire (a
-        // metro core).
+        // screens: IPv4, plain or in a tunnel in IPv4, in one pass (a mobile
+        // core's user plane, a traffic mirror), then IPv6, plain or as a
+        // tunnel in IPv6, in one pass, then IPv6 in a tunnel in IPv4, then
+        // either family in a pseudowire (a metro core).
         let (mut taken, mut screened4) = (0, 0);
         if lanes.v4.on() {
             let bytes;

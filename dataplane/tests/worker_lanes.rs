@@ -191,49 +191,47 @@ fn hands_off_exactly(r: &TableReplica, frames: &[(Vec<u8>, bool)]) {
 /// lane is seen switching off and on again.
 const FRAMES: u16 = 32 * 150;
 
+/// [`hands_off_exactly`] on a link whose `i`-th frame is `frame(i)`.
+fn link_hands_off_exactly(frame: impl Fn(u16) -> (Vec<u8>, bool)) {
+    let frames: Vec<_> = (0..FRAMES).map(frame).collect();
+    hands_off_exactly(&tables(), &frames);
+}
+
 #[test]
 fn an_ipv6_link_hands_off_exactly_the_target_frames() {
-    let frames: Vec<_> = (0..FRAMES).map(frame6).collect();
-    hands_off_exactly(&tables(), &frames);
+    link_hands_off_exactly(frame6);
 }
 
 #[test]
 fn a_dual_stack_link_hands_off_exactly_the_target_frames() {
-    let frames: Vec<_> = (0..FRAMES)
-        .map(|i| {
-            if i.is_multiple_of(2) {
-                frame6(i / 2)
-            } else {
-                frame4(i / 2)
-            }
-        })
-        .collect();
-    hands_off_exactly(&tables(), &frames);
+    link_hands_off_exactly(|i| {
+        if i.is_multiple_of(2) {
+            frame6(i / 2)
+        } else {
+            frame4(i / 2)
+        }
+    });
 }
 
 #[test]
 fn a_mobile_user_plane_hands_off_exactly_the_target_frames() {
-    let frames: Vec<_> = (0..FRAMES).map(frame_gtpu).collect();
-    hands_off_exactly(&tables(), &frames);
+    link_hands_off_exactly(frame_gtpu);
 }
 
 #[test]
 fn frames_no_lane_takes_are_screened_or_dissected_in_between() {
     // A run of each kind in turn: the lanes step aside on the runs of odd
     // frames and come back on the runs of common ones.
-    let frames: Vec<_> = (0..FRAMES)
-        .map(|i| match (i / 100) % 4 {
-            0 => frame6(i),
-            1 => (odd(i), true),
-            2 => frame_gtpu(i),
-            _ => {
-                if i.is_multiple_of(3) {
-                    (odd(i), true)
-                } else {
-                    frame4(i)
-                }
+    link_hands_off_exactly(|i| match (i / 100) % 4 {
+        0 => frame6(i),
+        1 => (odd(i), true),
+        2 => frame_gtpu(i),
+        _ => {
+            if i.is_multiple_of(3) {
+                (odd(i), true)
+            } else {
+                frame4(i)
             }
-        })
-        .collect();
-    hands_off_exactly(&tables(), &frames);
+        }
+    });
 }

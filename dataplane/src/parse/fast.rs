@@ -136,17 +136,10 @@ pub fn common_ipv6_untagged(frame: &[u8]) -> Option<[u128; 2]> {
     if l4_len > frame.len() - L4 || frame.len() > usize::from(u16::MAX) {
         return None;
     }
-    let taken = frame
-        .get(L4..)
-        .is_some_and(|l4| common_transport(h[IP + 6], l4, l4_len));
-    let addr = |at: usize| {
-        h.get(at..at + 16)
-            .and_then(|a| a.try_into().ok())
-            .map(u128::from_be_bytes)
-    };
-    if !taken {
+    if !common_transport(h[IP + 6], frame.get(L4..)?, l4_len) {
         return None;
     }
+    let addr = |at: usize| h.get(at..at + 16)?.try_into().ok().map(u128::from_be_bytes);
     Some([addr(IP + 8)?, addr(IP + 24)?])
 }
 
@@ -165,6 +158,9 @@ pub fn common_gtpu_untagged(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
     let h = frame.first_chunk::<{ GTP + gtpu::HEADER_LEN }>()?;
     let word = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
     let half = |at: usize| usize::from(be16([h[at], h[at + 1]]));
+    // The outer header as `common_ipv4_untagged` checks it (written out
+    // there, not shared: through a helper, its EtherType test took two
+    // loads instead of one).
     let ipv4 = (u32::from(u16::from(EtherType::Ipv4)) << 8) | u32::from(IPV4_NO_OPTIONS);
     if word(12) >> 8 != ipv4
         || half(IP + 6) & usize::from(IPV4_FRAG_MASK) != 0

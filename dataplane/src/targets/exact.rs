@@ -55,14 +55,14 @@ const GATE_BITS: usize = 1 << 16;
 
 /// A table's gate. Of fixed size, so that a [`Key::gate`] value indexes it
 /// without a bounds check.
-pub(crate) type Gate = [u64; GATE_BITS / 64];
+type Gate = [u64; GATE_BITS / 64];
 
 /// The gate of a table that never stored a key: shared, not allocated.
-pub(crate) static EMPTY_GATE: Gate = [0; GATE_BITS / 64];
+static EMPTY_GATE: Gate = [0; GATE_BITS / 64];
 
 /// What [`FilterView::hash`] gives a key whose gate bit is clear: no stored
 /// key's hash ([`stored_hash`] sets bit 0), and the filter passes it never.
-pub(crate) const NOT_STORED: u64 = 0;
+const NOT_STORED: u64 = 0;
 
 /// The hash a key is stored and looked up under: [`Key::hash`] with bit 0
 /// set, so that it never reads as [`NOT_STORED`].
@@ -153,16 +153,10 @@ fn filter_probe(h: u64, shift: u32) -> (usize, u64) {
     (word, 1 << ((h >> 1) & 63) | 1 << ((h >> 7) & 63))
 }
 
-/// Whether `gate` has the bit of `key`.
-#[inline(always)]
-pub(crate) fn gate_has<K: Key>(gate: &Gate, key: K) -> bool {
-    gate_bit(gate, key) != 0
-}
-
 /// `gate`'s bit of `key`, as 0 or 1: two such bits are or-ed with a shift
 /// and an `or` each, where booleans took a mask and a compare each.
 #[inline(always)]
-pub(crate) fn gate_bit<K: Key>(gate: &Gate, key: K) -> u64 {
+fn gate_bit<K: Key>(gate: &Gate, key: K) -> u64 {
     let g = key.gate();
     gate.get(g / 64).map_or(0, |w| w >> (g % 64) & 1)
 }
@@ -195,10 +189,11 @@ pub(crate) struct FilterView<'a, K> {
 }
 
 impl<'a, K: Key> FilterView<'a, K> {
-    /// The table's gate.
+    /// The table's gate bit of `key`, as 0 or 1: 0 where the key is known
+    /// not to be stored.
     #[inline(always)]
-    pub(crate) fn gate(&self) -> &'a Gate {
-        self.gate
+    pub(crate) fn gate_bit(&self, key: K) -> u64 {
+        gate_bit(self.gate, key)
     }
 
     /// See [`ExactTable::hash`].
@@ -207,7 +202,7 @@ impl<'a, K: Key> FilterView<'a, K> {
         let h = stored_hash(key, self.seed);
         // Without a branch: whether a frame's address lies in a gated block
         // follows no pattern the CPU could predict.
-        if gate_has(self.gate, key) {
+        if self.gate_bit(key) != 0 {
             h
         } else {
             NOT_STORED

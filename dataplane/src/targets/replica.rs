@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::exact::{gate_bit, ExactTable, FilterView, Gate, Key, EMPTY_GATE};
+use super::exact::{ExactTable, FilterView, Key};
 use super::matches::Matches;
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
@@ -41,9 +41,9 @@ fn hash_pair_in<K: Key>(f: FilterView<'_, K>, src: K, dst: K) -> [u64; 2] {
 /// checked against them ([`Self::prefix_may_contain`]).
 #[derive(Clone, Copy)]
 pub struct V4Hasher<'a> {
-    /// The exact table's gate, all clear while it stores nothing.
-    gate: &'a Gate,
-    exact: Option<FilterView<'a, u32>>,
+    /// The exact table's gate, filter and seed; its gate is all clear while
+    /// it never stored a key, so a CIDR- or MAC-only table hashes nothing.
+    exact: FilterView<'a, u32>,
     /// The IPv4 prefixes, where any is stored.
     cidr: Option<&'a PrefixTable<u32>>,
 }
@@ -56,15 +56,13 @@ impl V4Hasher<'_> {
     /// frames carry a target's block follows no pattern.
     #[inline(always)]
     pub fn gate_passes(&self, [src, dst]: [u32; 2]) -> bool {
-        gate_bit(self.gate, src) | gate_bit(self.gate, dst) != 0
+        self.exact.gate_bit(src) | self.exact.gate_bit(dst) != 0
     }
 
     /// [`TableReplica::hash_v4`], for a frame [`Self::gate_passes`] let through.
     #[inline(always)]
     pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
-        if let Some(f) = self.exact {
-            kh.0[0] = hash_pair_in(f, src, dst);
-        }
+        kh.0[0] = hash_pair_in(self.exact, src, dst);
     }
 
     /// Whether some IPv4 prefix is stored ([`Self::prefix_may_contain`] can
@@ -304,10 +302,8 @@ impl TableReplica {
     /// [`Self::hash_v4`]'s table, taken once for many frames.
     #[inline(always)]
     pub fn v4_hasher(&self) -> V4Hasher<'_> {
-        let exact = (!self.exact4.is_empty()).then(|| self.exact4.filter_view());
         V4Hasher {
-            gate: exact.map_or(&EMPTY_GATE, |f| f.gate()),
-            exact,
+            exact: self.exact4.filter_view(),
             cidr: self.has_cidr4.then_some(&self.cidr4),
         }
     }
