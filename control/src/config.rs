@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use dataplane::dpdk::{Mtu, FRAME_OVERHEAD, MIN_MTU};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Destination, ValidationError};
+use crate::model::{Destination, TargetPolicy, ValidationError};
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,9 @@ pub struct Config {
     /// Delivery destinations, synchronised into the store at start-up.
     #[serde(default)]
     pub destinations: Vec<Destination>,
+    /// `[intercepts]`: which targets a warrant may name.
+    #[serde(default)]
+    pub intercepts: TargetPolicy,
 }
 
 /// `[probe]`: identifiers carried in every handover record.
@@ -388,6 +391,9 @@ impl Config {
                 );
             }
         }
+        self.intercepts
+            .validate()
+            .map_err(|(key, message)| (key.to_owned(), message))?;
         if self.metrics.listen == self.api.listen {
             return bad("metrics.listen", "same address as api.listen".into());
         }

@@ -17,7 +17,7 @@ use crate::audit::AuditAction;
 use crate::config::Config;
 use crate::handover::{AuditSink, HandoverEngine, Identity};
 use crate::metrics::ProbeMetrics;
-use crate::model::InterceptState;
+use crate::model::{InterceptState, TargetPolicy};
 use crate::store::Store;
 
 /// Capacity of each worker's table-update ring (bulk loads flow through it in chunks).
@@ -87,6 +87,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Store(e.into()))?;
     store.sync_destinations(&config.destinations, SYSTEM_ACTOR)?;
     expire_passed(&store)?;
+    deactivate_refused(&store, &config.intercepts)?;
 
     let mut dp = dataplane::Dataplane::prepare(&config.dataplane)?;
     let (writer, replicas) = ::dataplane::targets::replicas(dp.workers(), UPDATE_RING);
@@ -115,6 +116,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         Some(handover),
         metrics.clone(),
         APPLY_TIMEOUT,
+        config.intercepts,
     ));
     dp.spawn(replicas, producers)?;
     load_intercepts(&controller)?;
@@ -149,6 +151,26 @@ fn expire_passed(store: &Store) -> Result<(), DaemonError> {
     for i in store.list()? {
         if i.due_transition(now) == Some(InterceptState::Expired) {
             store.set_state(&i.liid, InterceptState::Expired, SYSTEM_ACTOR)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deactivates (audited, with the reason) every live intercept naming a target
+/// the policy refuses: one stored by an older version that accepted catch-all
+/// targets must not be installed again. The other intercepts start as usual.
+fn deactivate_refused(store: &Store, policy: &TargetPolicy) -> Result<(), DaemonError> {
+    for i in store.list()? {
+        if i.state.is_terminal() {
+            continue;
+        }
+        if let Err(refused) = i.check_targets(policy) {
+            store.deactivate_refused(&i.liid, SYSTEM_ACTOR, &refused.to_string())?;
+            tracing::error!(
+                key = i.key,
+                "stored intercept names a refused target: deactivated, not installed \
+                 (reason in the audit log)"
+            );
         }
     }
     Ok(())

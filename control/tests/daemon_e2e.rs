@@ -9,7 +9,7 @@ mod daemon_harness;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use daemon_harness::{eventually, free_port, Probe, Setup};
+use daemon_harness::{eventually, free_port, scrape_until, Probe, Setup};
 use dataplane::synth::{read_pcap, write_pcap, Frame};
 use serde_json::{json, Value};
 
@@ -171,24 +171,6 @@ async fn window_is_exact_to_the_packet_and_restart_restores_intercepts() {
         out.iter().any(|l| l.starts_with(&counted)),
         "no {counted:?} in {out:?}"
     );
-}
-
-/// Scrapes the daemon's metrics until `line` appears (the sampler runs every second).
-async fn scrape_until(setup: &Setup, line: &str) -> String {
-    let mut text = String::new();
-    for _ in 0..60 {
-        text = reqwest::get(setup.metrics_url())
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains(line) {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("metrics never showed {line}:\n{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

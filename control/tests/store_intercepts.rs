@@ -6,7 +6,7 @@
 mod store_support;
 
 use control::audit::{verify, AuditAction};
-use control::model::{InterceptPatch, InterceptState, Liid};
+use control::model::{InterceptPatch, InterceptState, Liid, TargetPolicy};
 use control::store::StoreError;
 use dataplane::targets::{Mode, Target};
 use store_support::{destination, now, open, open_with_destination, paths, validated};
@@ -140,7 +140,7 @@ fn modify_applies_patch_and_audits_changes() {
         remove_targets: vec!["10.0.0.1".into()],
         destinations: Some(vec!["lea2".into()]),
     }
-    .validate()
+    .validate(&TargetPolicy::default())
     .unwrap();
     let after = store.modify(&before.liid, &patch, "desk2", now()).unwrap();
     assert_eq!(after.valid_until, until);
@@ -178,7 +178,7 @@ fn invalid_patches_are_refused_without_change() {
     let patch = |f: &dyn Fn(&mut InterceptPatch)| {
         let mut p = InterceptPatch::default();
         f(&mut p);
-        p.validate().unwrap()
+        p.validate(&TargetPolicy::default()).unwrap()
     };
     let cases: Vec<(_, &str)> = vec![
         (
@@ -209,7 +209,12 @@ fn invalid_patches_are_refused_without_change() {
         ..InterceptPatch::default()
     };
     let err = store
-        .modify(&it.liid, &bad_dest.validate().unwrap(), "desk", now())
+        .modify(
+            &it.liid,
+            &bad_dest.validate(&TargetPolicy::default()).unwrap(),
+            "desk",
+            now(),
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::UnknownDestination(_)));
     assert_eq!(store.get(&it.liid).unwrap(), it);
@@ -253,7 +258,12 @@ fn state_transitions_follow_the_lifecycle() {
         add_targets: vec!["10.0.0.2".into()],
         ..InterceptPatch::default()
     };
-    match store.modify(&it.liid, &patch.validate().unwrap(), "desk", now()) {
+    match store.modify(
+        &it.liid,
+        &patch.validate(&TargetPolicy::default()).unwrap(),
+        "desk",
+        now(),
+    ) {
         Err(StoreError::Invalid(e)) => assert_eq!(e.code(), "invalid_state"),
         other => panic!("{other:?}"),
     }

@@ -16,7 +16,7 @@ use crate::audit::AuditAction;
 use crate::handover::{HandoverEngine, InterceptRoute};
 use crate::metrics::ProbeMetrics;
 use crate::model::{
-    Destination, Intercept, InterceptPatch, InterceptRequest, InterceptState, Liid,
+    Destination, Intercept, InterceptPatch, InterceptRequest, InterceptState, Liid, TargetPolicy,
 };
 use crate::store::{Store, StoreError};
 
@@ -56,6 +56,8 @@ pub struct Controller {
     handover: Mutex<Option<HandoverEngine>>,
     metrics: ProbeMetrics,
     apply_timeout: Duration,
+    /// Which targets a request may name (`[intercepts]`).
+    policy: TargetPolicy,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,13 +123,15 @@ fn route(i: &Intercept) -> InterceptRoute {
 
 impl Controller {
     /// A controller over `store`, sending table updates through `writer`.
-    /// `apply_timeout` bounds how long a request waits for every worker.
+    /// `apply_timeout` bounds how long a request waits for every worker;
+    /// `policy` refuses catch-all targets.
     pub fn new(
         store: Store,
         writer: TableWriter,
         handover: Option<HandoverEngine>,
         metrics: ProbeMetrics,
         apply_timeout: Duration,
+        policy: TargetPolicy,
     ) -> Self {
         Self {
             store,
@@ -139,6 +143,7 @@ impl Controller {
             handover: Mutex::new(handover),
             metrics,
             apply_timeout,
+            policy,
         }
     }
 
@@ -354,7 +359,7 @@ impl Provisioning for Controller {
         req: InterceptRequest,
     ) -> Result<Provisioned, ApiError> {
         let at = now();
-        let valid = req.validate(at)?;
+        let valid = req.validate(at, &self.policy)?;
         let created = self
             .store
             .create_intercept(&valid, actor, at)
@@ -384,7 +389,7 @@ impl Provisioning for Controller {
         text: &str,
         patch: InterceptPatch,
     ) -> Result<Provisioned, ApiError> {
-        let valid = patch.validate()?;
+        let valid = patch.validate(&self.policy)?;
         let modified = self
             .store
             .modify(&liid(text)?, &valid, actor, now())

@@ -28,6 +28,16 @@ pub enum ValidationError {
         /// The target, in canonical form.
         target: String,
     },
+    /// A target that would intercept everyone or no one (see `TargetPolicy`).
+    #[error("{field}: {target} refused: {reason}")]
+    RefusedTarget {
+        /// The list entry (e.g. `targets[0]`).
+        field: String,
+        /// The target, in canonical form.
+        target: String,
+        /// Why (which range, or the minimum prefix length).
+        reason: String,
+    },
     /// A target to remove is not part of the intercept.
     #[error("remove_targets: {target} is not a target of this intercept")]
     UnknownTarget {
@@ -52,6 +62,7 @@ impl ValidationError {
             Self::Field { .. } => "invalid_field",
             Self::Window { .. } => "invalid_window",
             Self::DuplicateTarget { .. } => "duplicate_target",
+            Self::RefusedTarget { .. } => "refused_target",
             Self::UnknownTarget { .. } => "unknown_target",
             Self::State { .. } => "invalid_state",
         }

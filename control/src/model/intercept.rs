@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::destination::validate_destination_name;
-use super::{parse_mode, parse_target, target_to_string, Liid, ValidationError};
+use super::{parse_mode, parse_target, target_to_string, Liid, TargetPolicy, ValidationError};
 
 /// Most targets one intercept may name (bounds request size and table updates).
 pub const MAX_TARGETS: usize = 100_000;
@@ -62,11 +62,16 @@ pub struct ValidatedRequest {
 }
 
 impl InterceptRequest {
-    /// Checks every field; `now` decides whether the window is already over.
+    /// Checks every field; `now` decides whether the window is already over,
+    /// `policy` which targets a warrant may name.
     ///
     /// # Errors
     /// The first invalid field, as a [`ValidationError`] naming it.
-    pub fn validate(&self, now: OffsetDateTime) -> Result<ValidatedRequest, ValidationError> {
+    pub fn validate(
+        &self,
+        now: OffsetDateTime,
+        policy: &TargetPolicy,
+    ) -> Result<ValidatedRequest, ValidationError> {
         let liid = Liid::try_from(self.liid.clone())?;
         let warrant_ref = validate_text("warrant_ref", &self.warrant_ref)?;
         let issuing_authority = validate_text("issuing_authority", &self.issuing_authority)?;
@@ -75,6 +80,7 @@ impl InterceptRequest {
         check_window(valid_from, valid_until, now)?;
         let mode = parse_mode(&self.mode)?;
         let targets = parse_targets("targets", &self.targets)?;
+        check_policy(policy, "targets", &targets)?;
         check_target_count(targets.len())?;
         let destinations = validate_destination_list(&self.destinations)?;
         Ok(ValidatedRequest {
@@ -123,17 +129,19 @@ pub struct ValidatedPatch {
 }
 
 impl InterceptPatch {
-    /// Checks every field on its own.
+    /// Checks every field on its own; targets to add against `policy` (those to
+    /// remove are not: an intercept stored before the policy may shed them).
     ///
     /// # Errors
     /// The first invalid field; an empty patch is refused too.
-    pub fn validate(&self) -> Result<ValidatedPatch, ValidationError> {
+    pub fn validate(&self, policy: &TargetPolicy) -> Result<ValidatedPatch, ValidationError> {
         let valid_until = self
             .valid_until
             .as_deref()
             .map(|t| parse_time("valid_until", t))
             .transpose()?;
         let add_targets = parse_targets("add_targets", &self.add_targets)?;
+        check_policy(policy, "add_targets", &add_targets)?;
         let remove_targets = parse_targets("remove_targets", &self.remove_targets)?;
         if let Some(t) = add_targets.iter().find(|t| remove_targets.contains(t)) {
             return Err(ValidationError::DuplicateTarget {
@@ -262,6 +270,15 @@ pub struct Intercept {
 }
 
 impl Intercept {
+    /// Checks its targets against `policy`: one stored by an older version, or
+    /// under a laxer policy, may name a target that is refused now.
+    ///
+    /// # Errors
+    /// [`ValidationError::RefusedTarget`] for the first refused target.
+    pub fn check_targets(&self, policy: &TargetPolicy) -> Result<(), ValidationError> {
+        check_policy(policy, "targets", &self.targets)
+    }
+
     /// State the warrant window alone implies at `now`: `Scheduled` before
     /// `valid_from`, `Active` inside, `Expired` from `valid_until` on.
     #[must_use]
@@ -429,6 +446,17 @@ fn parse_targets(field: &str, texts: &[String]) -> Result<Vec<Target>, Validatio
         out.push(t);
     }
     Ok(out)
+}
+
+fn check_policy(
+    policy: &TargetPolicy,
+    field: &str,
+    targets: &[Target],
+) -> Result<(), ValidationError> {
+    targets
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, t)| policy.check(&format!("{field}[{i}]"), t))
 }
 
 fn validate_destination_list(names: &[String]) -> Result<Vec<String>, ValidationError> {

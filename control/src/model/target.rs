@@ -4,8 +4,141 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dataplane::targets::Target;
+use serde::{Deserialize, Serialize};
 
 use super::ValidationError;
+
+/// Which syntactically valid targets a warrant may name: none that would
+/// intercept everyone (a short prefix, a multicast or broadcast group) or no one
+/// (the unspecified or loopback address, which no subscriber sends from). Also
+/// the `[intercepts]` table of `probe.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetPolicy {
+    /// Shortest IPv4 prefix a target may have (1–32).
+    pub min_prefix_v4: u8,
+    /// Shortest IPv6 prefix a target may have (1–128).
+    pub min_prefix_v6: u8,
+}
+
+impl Default for TargetPolicy {
+    fn default() -> Self {
+        Self {
+            min_prefix_v4: 8,
+            min_prefix_v6: 32,
+        }
+    }
+}
+
+impl TargetPolicy {
+    /// Checks the minimums themselves; `Err((key, message))` as the config reports it.
+    ///
+    /// # Errors
+    /// A minimum of 0 (every address) or beyond the address length.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=32).contains(&self.min_prefix_v4) {
+            return Err((
+                "intercepts.min_prefix_v4",
+                format!("{} not in 1..=32", self.min_prefix_v4),
+            ));
+        }
+        if !(1..=128).contains(&self.min_prefix_v6) {
+            return Err((
+                "intercepts.min_prefix_v6",
+                format!("{} not in 1..=128", self.min_prefix_v6),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a target that would intercept everyone or no one; `field` names it.
+    ///
+    /// # Errors
+    /// [`ValidationError::RefusedTarget`] with the reason.
+    pub fn check(&self, field: &str, target: &Target) -> Result<(), ValidationError> {
+        let reason = match *target {
+            Target::Ipv4(a) => v4_class(a).map(|c| refused(c, "address")),
+            Target::Ipv6(a) => v6_class(a).map(|c| refused(c, "address")),
+            Target::Ipv4Net(_, len) if len < self.min_prefix_v4 => Some(format!(
+                "prefix /{len} is shorter than the minimum /{} ([intercepts] min_prefix_v4)",
+                self.min_prefix_v4
+            )),
+            Target::Ipv6Net(_, len) if len < self.min_prefix_v6 => Some(format!(
+                "prefix /{len} is shorter than the minimum /{} ([intercepts] min_prefix_v6)",
+                self.min_prefix_v6
+            )),
+            // A prefix is refused when all of it lies in one refused range.
+            Target::Ipv4Net(a, len) => {
+                let last =
+                    Ipv4Addr::from(u32::from(a) | u32::MAX.checked_shr(len.into()).unwrap_or(0));
+                v4_class(a)
+                    .filter(|c| v4_class(last) == Some(*c))
+                    .map(|c| refused(c, "prefix"))
+            }
+            Target::Ipv6Net(a, len) => {
+                let last =
+                    Ipv6Addr::from(u128::from(a) | u128::MAX.checked_shr(len.into()).unwrap_or(0));
+                v6_class(a)
+                    .filter(|c| v6_class(last) == Some(*c))
+                    .map(|c| refused(c, "prefix"))
+            }
+            Target::Mac(m) => mac_class(m).map(|c| refused(c, "MAC address")),
+        };
+        match reason {
+            None => Ok(()),
+            Some(reason) => Err(ValidationError::RefusedTarget {
+                field: field.to_owned(),
+                target: target_to_string(target),
+                reason,
+            }),
+        }
+    }
+}
+
+/// A refused kind of address and what a target of it would intercept.
+type Class = (&'static str, &'static str);
+
+fn refused((kind, effect): Class, what: &str) -> String {
+    format!("{kind} {what} ({effect})")
+}
+
+fn v4_class(a: Ipv4Addr) -> Option<Class> {
+    if a.is_unspecified() {
+        Some(("unspecified", "matches no one"))
+    } else if a.is_loopback() {
+        Some(("loopback", "matches no one on the wire"))
+    } else if a.is_multicast() {
+        Some(("multicast", "matches every member of a group"))
+    } else if a.is_broadcast() {
+        Some(("broadcast", "matches everyone"))
+    } else {
+        None
+    }
+}
+
+fn v6_class(a: Ipv6Addr) -> Option<Class> {
+    if a.is_unspecified() {
+        Some(("unspecified", "matches no one"))
+    } else if a.is_loopback() {
+        Some(("loopback", "matches no one on the wire"))
+    } else if a.is_multicast() {
+        Some(("multicast", "matches every member of a group"))
+    } else {
+        None
+    }
+}
+
+fn mac_class(m: [u8; 6]) -> Option<Class> {
+    if m == [0; 6] {
+        Some(("all-zero", "matches no one"))
+    } else if m == [0xff; 6] {
+        Some(("broadcast", "matches everyone"))
+    } else if m[0] & 1 == 1 {
+        Some(("multicast", "matches every member of a group"))
+    } else {
+        None
+    }
+}
 
 /// Parses one target; `field` names it in the error (e.g. `targets[2]`).
 ///

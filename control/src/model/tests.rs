@@ -23,7 +23,7 @@ const NOW: time::OffsetDateTime = datetime!(2026-06-01 00:00 UTC);
 
 #[test]
 fn accepts_a_valid_request_and_normalises_to_utc() {
-    let v = request().validate(NOW).unwrap();
+    let v = request().validate(NOW, &TargetPolicy::default()).unwrap();
     assert_eq!(v.liid.as_str(), "LI-0001");
     assert_eq!(v.mode, Mode::Headers);
     assert_eq!(v.valid_until, datetime!(2026-12-30 22:00 UTC));
@@ -184,7 +184,7 @@ fn every_request_rule() {
     for (name, edit, want) in cases {
         let mut r = request();
         edit(&mut r);
-        match (r.validate(NOW), want) {
+        match (r.validate(NOW, &TargetPolicy::default()), want) {
             (Ok(_), None) => {}
             (Err(e), Some((code, text))) => {
                 assert_eq!(e.code(), *code, "{name}: {e}");
@@ -283,7 +283,10 @@ fn every_target_form() {
 #[test]
 fn patch_rules() {
     assert_eq!(
-        InterceptPatch::default().validate().unwrap_err().code(),
+        InterceptPatch::default()
+            .validate(&TargetPolicy::default())
+            .unwrap_err()
+            .code(),
         "invalid_field"
     );
     let p = InterceptPatch {
@@ -291,13 +294,16 @@ fn patch_rules() {
         remove_targets: vec!["10.0.0.1".into()],
         ..InterceptPatch::default()
     };
-    assert_eq!(p.validate().unwrap_err().code(), "duplicate_target");
+    assert_eq!(
+        p.validate(&TargetPolicy::default()).unwrap_err().code(),
+        "duplicate_target"
+    );
     let p = InterceptPatch {
         valid_until: Some("tomorrow".into()),
         ..InterceptPatch::default()
     };
     assert!(p
-        .validate()
+        .validate(&TargetPolicy::default())
         .unwrap_err()
         .to_string()
         .contains("valid_until"));
@@ -308,8 +314,135 @@ fn patch_rules() {
     assert!(err.to_string().contains("unknown field `extra`"), "{err}");
 }
 
+/// Targets that would intercept everyone (a short prefix, a group address) or
+/// no one (unspecified, loopback): refused on create and on modify.
+const CATCH_ALL: &[(&str, &str)] = &[
+    ("0.0.0.0/0", "shorter than the minimum /8"),
+    ("::/0", "shorter than the minimum /32"),
+    ("10.0.0.0/7", "shorter than the minimum /8"),
+    ("2001:db8::/31", "shorter than the minimum /32"),
+    ("224.0.0.0/4", "shorter than the minimum /8"),
+    ("239.0.0.0/8", "multicast prefix"),
+    ("ff00::/8", "shorter than the minimum /32"),
+    ("ff02::/32", "multicast prefix"),
+    ("127.0.0.0/8", "loopback prefix"),
+    ("0.0.0.0/32", "unspecified"),
+    ("0.0.0.0", "unspecified"),
+    ("::", "unspecified"),
+    ("127.0.0.1", "loopback"),
+    ("::1", "loopback"),
+    ("224.0.0.251", "multicast"),
+    ("ff02::1", "multicast"),
+    ("255.255.255.255", "broadcast"),
+    ("ff:ff:ff:ff:ff:ff", "broadcast"),
+    ("01:00:5e:00:00:fb", "multicast"),
+    ("33:33:00:00:00:01", "multicast"),
+    ("03:00:00:00:00:01", "multicast"),
+    ("00:00:00:00:00:00", "all-zero"),
+];
+
+#[test]
+fn catch_all_targets_are_refused_on_create_and_modify() {
+    let policy = TargetPolicy::default();
+    for (text, why) in CATCH_ALL {
+        let mut r = request();
+        r.targets = vec!["198.51.100.7".into(), (*text).into()];
+        let e = r.validate(NOW, &policy).unwrap_err();
+        assert_eq!(e.code(), "refused_target", "{text}: {e}");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("targets[1]: ") && msg.contains(why),
+            "{text}: {msg}"
+        );
+        let p = InterceptPatch {
+            add_targets: vec![(*text).into()],
+            ..InterceptPatch::default()
+        };
+        let e = p.validate(&policy).unwrap_err();
+        assert_eq!(e.code(), "refused_target", "{text}: {e}");
+        assert!(e.to_string().starts_with("add_targets[0]: "), "{e}");
+        // A stored intercept naming it (an older version accepted it) is refused too,
+        // and may still shed it.
+        let mut stored = intercept();
+        stored.targets.push(parse_target("t", text).unwrap());
+        assert_eq!(
+            stored.check_targets(&policy).unwrap_err().code(),
+            "refused_target"
+        );
+        let shed = InterceptPatch {
+            remove_targets: vec![(*text).into()],
+            ..InterceptPatch::default()
+        };
+        let shed = stored
+            .apply_patch(&shed.validate(&policy).unwrap(), NOW)
+            .unwrap();
+        shed.check_targets(&policy).unwrap();
+    }
+}
+
+#[test]
+fn ordinary_targets_and_prefixes_at_the_minimum_pass() {
+    let policy = TargetPolicy::default();
+    for text in [
+        "10.0.0.0/8",
+        "2001:db8::/32",
+        "0.0.0.0/8",
+        "1.0.0.0/8",
+        "128.0.0.0/8",
+        "198.51.100.7/32",
+        "223.255.255.255",
+        "240.0.0.1",
+        "fe80::1",
+        "2001:db8::7",
+        "02:00:5e:00:53:01",
+        "00:00:00:00:00:01",
+        "fe:ff:ff:ff:ff:ff",
+    ] {
+        let t = parse_target("t", text).unwrap();
+        policy
+            .check("t", &t)
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+}
+
+#[test]
+fn the_minimum_prefix_is_configurable_within_bounds() {
+    let strict = TargetPolicy {
+        min_prefix_v4: 24,
+        min_prefix_v6: 64,
+    };
+    let refused = |text: &str| {
+        strict
+            .check("t", &parse_target("t", text).unwrap())
+            .is_err()
+    };
+    assert!(refused("203.0.112.0/23") && !refused("203.0.113.0/24"));
+    assert!(refused("2001:db8::/63") && !refused("2001:db8::/64"));
+    let lax = TargetPolicy {
+        min_prefix_v4: 1,
+        min_prefix_v6: 1,
+    };
+    lax.validate().unwrap();
+    let t = parse_target("t", "128.0.0.0/1").unwrap();
+    lax.check("t", &t).unwrap();
+    // /0 is every address: no configuration allows it.
+    for (v4, v6, key) in [
+        (0, 32, "intercepts.min_prefix_v4"),
+        (33, 32, "intercepts.min_prefix_v4"),
+        (8, 0, "intercepts.min_prefix_v6"),
+        (8, 129, "intercepts.min_prefix_v6"),
+    ] {
+        let p = TargetPolicy {
+            min_prefix_v4: v4,
+            min_prefix_v6: v6,
+        };
+        assert_eq!(p.validate().unwrap_err().0, key);
+    }
+    assert_eq!(TargetPolicy::default().validate(), Ok(()));
+}
+
 fn intercept() -> Intercept {
-    let v = request().validate(NOW).unwrap();
+    let v = request().validate(NOW, &TargetPolicy::default()).unwrap();
     Intercept {
         key: 7,
         liid: v.liid,

@@ -179,6 +179,30 @@ impl Store {
         state: InterceptState,
         actor: &str,
     ) -> Result<Intercept, StoreError> {
+        self.change_state(liid, state, actor, None)
+    }
+
+    /// Deactivates a live intercept the probe refuses to install (a target the
+    /// policy refuses), auditing `intercept_deactivate` with `reason`.
+    ///
+    /// # Errors
+    /// As [`Store::set_state`].
+    pub fn deactivate_refused(
+        &self,
+        liid: &Liid,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Intercept, StoreError> {
+        self.change_state(liid, InterceptState::Deactivated, actor, Some(reason))
+    }
+
+    fn change_state(
+        &self,
+        liid: &Liid,
+        state: InterceptState,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<Intercept, StoreError> {
         self.audit.transact(|tx| {
             let current = load(tx, liid)?.ok_or_else(|| not_found(liid))?;
             if current.state == state {
@@ -193,7 +217,7 @@ impl Store {
             if !current.state.can_become(state) {
                 return Err(transition(&current, state));
             }
-            write_state(tx, &current, state, actor, action)?;
+            write_state(tx, &current, state, actor, action, reason)?;
             load(tx, liid)?.ok_or_else(|| lost(liid))
         })
     }
@@ -221,6 +245,7 @@ impl Store {
                 InterceptState::Deactivated,
                 actor,
                 AuditAction::InterceptRemove,
+                None,
             )?;
             load(tx, liid)?.ok_or_else(|| lost(liid))
         })
@@ -233,18 +258,18 @@ fn write_state(
     state: InterceptState,
     actor: &str,
     action: AuditAction,
+    reason: Option<&str>,
 ) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE intercepts SET state = ?1 WHERE key = ?2",
         params![state.as_str(), current.key],
     )?;
-    append_in_tx(
-        tx,
-        actor,
-        action,
-        current.liid.as_str(),
-        &json!({"key": current.key, "from": current.state.as_str(), "to": state.as_str()}),
-    )?;
+    let mut details =
+        json!({"key": current.key, "from": current.state.as_str(), "to": state.as_str()});
+    if let Some(reason) = reason {
+        details["reason"] = reason.into();
+    }
+    append_in_tx(tx, actor, action, current.liid.as_str(), &details)?;
     Ok(())
 }
 

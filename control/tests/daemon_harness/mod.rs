@@ -260,3 +260,21 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Scrapes the daemon's metrics until `line` appears (the sampler runs every second).
+pub async fn scrape_until(setup: &Setup, line: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..60 {
+        text = reqwest::get(setup.metrics_url())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(line) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("metrics never showed {line}:\n{text}");
+}

@@ -72,5 +72,7 @@ pub fn request(liid: &str, targets: &[&str]) -> InterceptRequest {
 }
 
 pub fn validated(liid: &str, targets: &[&str]) -> ValidatedRequest {
-    request(liid, targets).validate(now()).unwrap()
+    request(liid, targets)
+        .validate(now(), &control::model::TargetPolicy::default())
+        .unwrap()
 }
