@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::handover::{AuditSink, HandoverEngine, Identity};
 use crate::metrics::ProbeMetrics;
 use crate::model::{InterceptState, TargetPolicy};
-use crate::store::Store;
+use crate::store::{StateLock, Store};
 
 /// Capacity of each worker's table-update ring (bulk loads flow through it in chunks).
 const UPDATE_RING: usize = 65_536;
@@ -73,6 +73,11 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
 /// Bad configuration, unusable database, TLS material, listeners or dataplane.
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let config = Config::from_file(config_path)?;
+    // One daemon per state: nothing below writes before this lock is held, and
+    // nothing is written until everything that can be checked has been.
+    let _state = StateLock::acquire(&config.state.database, &config.state.audit_mirror)?;
+    let ready = preflight(&config)?;
+    let mut dp = dataplane::Dataplane::prepare(&config.dataplane)?;
     let store = Store::open(&config.state.database, &config.state.audit_mirror)?;
     let registry = prometheus::Registry::new();
     let metrics = ProbeMetrics::new(&registry)?;
@@ -89,7 +94,6 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     expire_passed(&store)?;
     deactivate_refused(&store, &config.intercepts)?;
 
-    let mut dp = dataplane::Dataplane::prepare(&config.dataplane)?;
     let (writer, replicas) = ::dataplane::targets::replicas(dp.workers(), UPDATE_RING);
     let (producers, consumers) = dp.handoff_channels();
     let sink_log = audit.clone();
@@ -130,7 +134,13 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         .enable_all()
         .build()
         .map_err(io("tokio runtime"))?;
-    let served = runtime.block_on(serve(&config, controller.clone(), metrics.clone(), &dp));
+    let served = runtime.block_on(serve(
+        &config,
+        ready,
+        controller.clone(),
+        metrics.clone(),
+        &dp,
+    ));
     let counters = dp.stop();
     println!("{counters}");
     if let Some(h) = controller.take_handover() {
@@ -154,6 +164,45 @@ fn expire_passed(store: &Store) -> Result<(), DaemonError> {
         }
     }
     Ok(())
+}
+
+/// What start-up checked before writing anything: the API's TLS and both
+/// listeners, bound.
+struct Ready {
+    tls: Arc<rustls::ServerConfig>,
+    api: std::net::TcpListener,
+    metrics: std::net::TcpListener,
+}
+
+/// Checks everything that can fail without the state: the API's TLS material,
+/// the listen addresses (bound here, so a second probe fails before it
+/// writes), every configured destination's TLS material; creates the spool
+/// directories (mode 0700).
+fn preflight(config: &Config) -> Result<Ready, DaemonError> {
+    let tls = crate::tls::server_config(&config.api.cert, &config.api.key, &config.api.client_ca)?;
+    let bind = |what: &str, addr: std::net::SocketAddr| {
+        let l = std::net::TcpListener::bind(addr).map_err(io(format!("{what} listen {addr}")))?;
+        // tokio takes these over in `serve`.
+        l.set_nonblocking(true)
+            .map_err(io(format!("{what} listen {addr}")))?;
+        Ok::<_, DaemonError>(l)
+    };
+    let api = bind("[api]", config.api.listen)?;
+    let metrics = bind("[metrics]", config.metrics.listen)?;
+    for d in &config.destinations {
+        if let Some(t) = &d.tls {
+            crate::tls::client_config(&t.ca, &t.cert, &t.key)
+                .and_then(|_| crate::tls::server_name(&t.server_name))
+                .map_err(|source| crate::handover::HandoverError::Tls {
+                    name: d.name.clone(),
+                    source,
+                })?;
+        }
+        if let Some(dir) = &d.spool_dir {
+            crate::store::create_private_dir(dir)?;
+        }
+    }
+    Ok(Ready { tls, api, metrics })
 }
 
 /// Deactivates (audited, with the reason) every live intercept naming a target
@@ -209,17 +258,20 @@ fn load_intercepts(controller: &Controller) -> Result<(), DaemonError> {
 /// API, metrics and scheduler until a signal.
 async fn serve(
     config: &Config,
+    ready: Ready,
     controller: Arc<Controller>,
     metrics: ProbeMetrics,
     dp: &dataplane::Dataplane,
 ) -> Result<(), DaemonError> {
-    let tls = crate::tls::server_config(&config.api.cert, &config.api.key, &config.api.client_ca)?;
-    let api_listener = tokio::net::TcpListener::bind(config.api.listen)
-        .await
-        .map_err(io(format!("[api] listen {}", config.api.listen)))?;
-    let metrics_listener = tokio::net::TcpListener::bind(config.metrics.listen)
-        .await
-        .map_err(io(format!("[metrics] listen {}", config.metrics.listen)))?;
+    let Ready {
+        tls,
+        api: api_listener,
+        metrics: metrics_listener,
+    } = ready;
+    let api_listener =
+        tokio::net::TcpListener::from_std(api_listener).map_err(io("[api] listener"))?;
+    let metrics_listener =
+        tokio::net::TcpListener::from_std(metrics_listener).map_err(io("[metrics] listener"))?;
     // Tests and scripts bind port 0: tell them where we are.
     println!(
         "listening api={} metrics={}",

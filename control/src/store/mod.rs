@@ -10,6 +10,9 @@ mod destinations;
 mod intercepts;
 mod schema;
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub use schema::SCHEMA_VERSION;
@@ -29,6 +32,27 @@ pub enum StoreError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// Another process holds the state's lock: a second daemon on the same state.
+    #[error(
+        "state {} is in use by another calea-probe ({holder}); \
+         stop it first, or give this one its own [state]",
+        path.display()
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as far as the lock file tells.
+        holder: String,
+    },
+    /// A state directory is missing and cannot be created, or the lock file
+    /// cannot be opened.
+    #[error("state {}: {source}", path.display())]
+    Io {
+        /// The directory or file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
     },
     /// Written by a newer calea-probe.
     #[error("state database schema version {found} is newer than supported version {supported}")]
@@ -103,4 +127,98 @@ impl Store {
     pub fn audit(&self) -> &AuditLog {
         &self.audit
     }
+}
+
+/// Exclusive ownership of a probe's state (database and audit mirror) for the
+/// life of one daemon: an advisory `flock` on `<file>.lock` beside each, so a
+/// second daemon on the same state stops before it writes anything. The kernel
+/// drops the locks when the process ends, however it ends.
+#[derive(Debug)]
+pub struct StateLock {
+    _files: Vec<File>,
+}
+
+impl StateLock {
+    /// Creates the directories holding `db_path` and `mirror_path` if missing
+    /// (mode 0700) and locks `<db_path>.lock` and `<mirror_path>.lock`, writing
+    /// this process's pid into them.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process holds either lock;
+    /// [`StoreError::Io`] when a directory or lock file cannot be created.
+    pub fn acquire(db_path: &Path, mirror_path: &Path) -> Result<StateLock, StoreError> {
+        let mut paths: Vec<PathBuf> = [db_path, mirror_path]
+            .iter()
+            .map(|p| {
+                let mut name = p.as_os_str().to_owned();
+                name.push(".lock");
+                PathBuf::from(name)
+            })
+            .collect();
+        // flock conflicts between two opens of one file even in one process.
+        paths.dedup();
+        let files = paths
+            .iter()
+            .map(|p| lock_file(p))
+            .collect::<Result<_, _>>()?;
+        Ok(StateLock { _files: files })
+    }
+}
+
+/// Creates `dir` and its missing parents with mode 0700 (state and spools hold
+/// intercepted data and warrants); an existing directory is left as it is.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the directory.
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+fn lock_file(path: &Path) -> Result<File, StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir)?;
+    }
+    // Not truncated on open: the holder's pid stays readable for the message.
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let holder = match pid.trim() {
+                "" => "pid unknown".to_owned(),
+                pid => format!("pid {pid}"),
+            };
+            return Err(StoreError::Locked {
+                path: path.to_owned(),
+                holder,
+            });
+        }
+        Err(TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    writeln!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(file)
 }
