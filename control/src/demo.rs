@@ -253,12 +253,39 @@ fn received(out: &Path, liid: &str) -> Received {
     }
 }
 
-/// Runs the demo under `out` (created) and returns what the collector received per LIID.
+/// Makes `out` an empty folder: created if missing, a previous demo's output
+/// (its `probe.toml` present) removed, anything else refused rather than deleted.
+fn fresh_dir(out: &Path) -> Result<(), DemoError> {
+    let mut entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))
+        }
+        Err(e) => return Err(io(format!("reading {}", out.display()))(e)),
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !out.join("probe.toml").is_file() {
+        return Err(step(format!(
+            "{} is not empty and holds no earlier demo: choose another folder with --out",
+            out.display()
+        )));
+    }
+    std::fs::remove_dir_all(out)
+        .map_err(io(format!("removing the earlier demo {}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))
+}
+
+/// Runs the demo under `out` (created; an earlier demo's output there is replaced) and returns what the collector received per LIID.
 ///
 /// # Errors
 /// Any step failing (with what it was doing).
 pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
-    std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
+    // Absolute: the paths written into probe.toml would otherwise be resolved
+    // against the folder holding it (`out`) a second time.
+    let out = &std::path::absolute(out).map_err(io(format!("resolving {}", out.display())))?;
+    fresh_dir(out)?;
     let exe = std::env::current_exe().map_err(io("locating calea-probe"))?;
     let collector_exe = exe.with_file_name("calea-collector");
     let pki_dir = out.join("pki");

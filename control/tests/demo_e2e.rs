@@ -81,3 +81,42 @@ fn demo_delivers_exactly_the_two_targets_traffic() {
     );
     assert!(port.ends_with(" imissed=0 ierrors=0 rx_nombuf=0"), "{port}");
 }
+
+/// README's first command as a new user runs it: no arguments, the default
+/// (relative) output folder, from a fresh folder; then once more over it.
+#[test]
+fn demo_with_its_default_folder_from_a_fresh_folder() {
+    let cwd = tempfile::tempdir().unwrap();
+    for run in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_calea-probe"))
+            .arg("demo")
+            .current_dir(cwd.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "run {run}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = std::fs::read_to_string(cwd.path().join("calea-demo/probe.toml")).unwrap();
+        let db = cwd.path().join("calea-demo/probe.db");
+        assert!(config.contains(&format!("database = \"{}\"", db.display())));
+        assert!(db.is_file());
+    }
+}
+
+#[test]
+fn demo_refuses_a_folder_that_holds_something_else() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("thesis.tex"), "keep me").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_calea-probe"))
+        .args(["demo", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("holds no earlier demo"), "{stderr}");
+    assert!(dir.path().join("thesis.tex").is_file());
+}
