@@ -6,11 +6,12 @@
 
 mod daemon_harness;
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use daemon_harness::{free_port, Probe, Setup};
+use daemon_harness::{free_port, scrape_until, Probe, Setup};
 use dataplane::synth::write_pcap;
 
 const PCAP_DIR: &str = r#"
@@ -138,4 +139,65 @@ fn missing_state_and_spool_directories_are_created_private() {
         assert_eq!(mode & 0o777, 0o700, "{dir}: {mode:o}");
     }
     assert!(setup.path("state/probe.db").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_metric_the_dashboard_queries_is_exported() {
+    let setup = Setup::new();
+    write_pcap(setup.path("empty.pcap"), &[]).unwrap();
+    let config = setup.write_config("empty.pcap", &setup.tls_destination("lea", free_port()));
+    // A net_pcap port (real EAL, own file prefix): NIC counters exist only for ports.
+    let eal = format!(
+        "eal_args = [\"--no-huge\", \"-m\", \"512\", \"--no-pci\", \"--file-prefix\", \
+         \"dash-{}\", \"--vdev\", \"net_pcap0,rx_pcap={}\"]\nports = [\"net_pcap0\"]",
+        std::process::id(),
+        setup.path("empty.pcap").display()
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("pcap_file = \"empty.pcap\"", &eal);
+    std::fs::write(&config, text).unwrap();
+    let probe = Probe::start(&config);
+    // A refused request, so the API's counters have a sample.
+    assert!(setup.client("stranger").list_intercepts().await.is_err());
+    let exported = scrape_until(&setup, "calea_nic_imissed_total{").await;
+    let exported: BTreeSet<&str> = exported
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../grafana-dashboard.json")).unwrap();
+    let mut queried = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("calea_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                queried.insert(name);
+            }
+        }
+    }
+    for handover in [
+        "calea_handover_connected",
+        "calea_handover_spool_bytes",
+        "calea_handover_spool_alarm",
+        "calea_handover_pdus_total",
+        "calea_handover_bytes_sent_total",
+        "calea_handover_lost_chunks_total",
+    ] {
+        assert!(queried.contains(handover), "no panel for {handover}");
+    }
+    let missing: Vec<&String> = queried
+        .iter()
+        .filter(|q| !exported.contains(q.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "not exported: {missing:?}");
+    probe.stop();
 }
