@@ -198,9 +198,14 @@ fn preflight(config: &Config) -> Result<Ready, DaemonError> {
                     source,
                 })?;
         }
-        if let Some(dir) = &d.spool_dir {
-            crate::store::create_private_dir(dir)?;
-        }
+    }
+    // Only once every check passed.
+    for dir in config
+        .destinations
+        .iter()
+        .filter_map(|d| d.spool_dir.as_ref())
+    {
+        crate::store::create_private_dir(dir)?;
     }
     Ok(Ready { tls, api, metrics })
 }

@@ -277,7 +277,8 @@ fn fresh_dir(out: &Path) -> Result<(), DemoError> {
     std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))
 }
 
-/// Runs the demo under `out` (created; an earlier demo's output there is replaced) and returns what the collector received per LIID.
+/// Runs the demo under `out` (created; an earlier demo's output there is
+/// replaced) and returns what the collector received per LIID.
 ///
 /// # Errors
 /// Any step failing (with what it was doing).
