@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use control::daemon::Controller;
 use control::metrics::ProbeMetrics;
-use control::model::InterceptRequest;
+use control::model::{InterceptRequest, TargetPolicy};
 use control::store::Store;
 use dataplane::handoff::channel;
 use dataplane::source::{FrameBuf, PacketSource, Poll, RxBurst};
@@ -114,6 +114,7 @@ fn main() -> Result<()> {
         None,
         ProbeMetrics::unregistered()?,
         Duration::from_secs(60),
+        TargetPolicy::default(),
     );
 
     // Preload: intercepts of up to 100 000 targets each, through the real path.
@@ -125,7 +126,8 @@ fn main() -> Result<()> {
         let targets = (loaded..loaded + count)
             .map(|k| Ipv4Addr::from(0x0A00_0000 + k).to_string())
             .collect();
-        let valid = request(&format!("PRELOAD-{loaded}"), targets).validate(now)?;
+        let valid = request(&format!("PRELOAD-{loaded}"), targets)
+            .validate(now, &TargetPolicy::default())?;
         let i = store.create_intercept(&valid, "bench", now)?;
         let epoch = controller.install(&i)?;
         if !controller.wait_applied(epoch) {
@@ -143,7 +145,8 @@ fn main() -> Result<()> {
     let mut apply = Histogram::<u64>::new(3)?;
     for n in 0..args.n {
         let target = Ipv4Addr::from(0xC000_0000 + n).to_string();
-        let valid = request(&format!("BENCH-{n}"), vec![target]).validate(now)?;
+        let valid =
+            request(&format!("BENCH-{n}"), vec![target]).validate(now, &TargetPolicy::default())?;
         let t0 = Instant::now();
         let i = store.create_intercept(&valid, "bench", now)?;
         let t1 = Instant::now();
