@@ -117,16 +117,16 @@ impl LiidOut {
     /// [`super::liiddir::LIID_ROOT`]), created if new, with its files closed.
     ///
     /// # Errors
-    /// The directory cannot be created, or belongs to another LIID.
+    /// The directory or its [`LIID_FILE`] cannot be created.
     pub fn create(root: &Path, liid: &str) -> std::io::Result<Self> {
         let dir = root.join(dir_name(liid));
         fs::create_dir_all(&dir)?;
         let id = dir.join(LIID_FILE);
-        match fs::read(&id) {
-            Ok(raw) if raw == liid.as_bytes() => {}
-            Ok(_) => return Err(std::io::Error::other("directory holds another LIID")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::write(&id, liid)?,
-            Err(e) => return Err(e),
+        // The name is `liid`'s alone: anything else there is a torn write.
+        if fs::read(&id).ok().as_deref() != Some(liid.as_bytes()) {
+            let tmp = dir.join("liid.tmp");
+            fs::write(&tmp, liid)?;
+            fs::rename(&tmp, &id)?;
         }
         Self::load(dir, liid.to_owned())
     }
@@ -384,6 +384,18 @@ mod test {
         let mut out = LiidOut::create(root, "L1").unwrap();
         out.open_files().unwrap();
         out
+    }
+
+    #[test]
+    fn a_torn_liid_file_is_rewritten_and_resumed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(dir_name("L1"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(LIID_FILE), "L").unwrap();
+        assert!(LiidOut::resume(dir.clone()).unwrap().is_none());
+        opened(root.path());
+        let resumed = LiidOut::resume(dir).unwrap().unwrap();
+        assert_eq!(resumed.liid(), "L1");
     }
 
     #[test]

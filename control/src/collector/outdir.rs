@@ -40,6 +40,7 @@ impl OutDir {
     /// The directory or a LIID's files cannot be used; the message says which.
     pub fn open(out: &Path, max_open: usize) -> Result<Self, (String, std::io::Error)> {
         let ctx = |what: String| move |e| (what, e);
+        warn_old_layout(out);
         let root = out.join(LIID_ROOT);
         std::fs::create_dir_all(&root).map_err(ctx(format!("create {}", root.display())))?;
         let mut liids = BTreeMap::new();
@@ -152,6 +153,24 @@ impl OutDir {
             .iter()
             .map(|(k, v)| (k.clone(), v.dir().to_owned()))
             .collect()
+    }
+}
+
+/// Says if `out` holds LIID directories of the layout before `OUT/liid/`
+/// (`OUT/<LIID>/journal.jsonl`): they are left as they are, not resumed.
+fn warn_old_layout(out: &Path) {
+    let old = std::fs::read_dir(out).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join("journal.jsonl").is_file())
+            .count()
+    });
+    if old > 0 {
+        tracing::warn!(
+            out = %out.display(),
+            directories = old,
+            "output of an earlier version (OUT/<LIID>/) is not resumed; new output goes to OUT/liid/"
+        );
     }
 }
 
