@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use liid::LiidSummary;
-pub use liiddir::{dir_name, liid_dir};
+pub use liiddir::liid_dir;
 pub use outdir::{raise_open_files_limit, OutDir, DEFAULT_MAX_OPEN};
 pub use tlsio::BulkTls;
 

@@ -98,7 +98,7 @@ pub struct Dest {
     loss: LossAudit,
     /// Bytes written to the link (TLS plaintext).
     pub(crate) sent_bytes: AtomicU64,
-    /// Chunks refused by a full spool (loss).
+    /// Chunks lost: refused by a full or failing spool, or not spooled at shutdown.
     pub(crate) lost_chunks: AtomicU64,
     /// Successful connections after the first.
     pub(crate) reconnects: AtomicU64,
