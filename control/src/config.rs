@@ -64,6 +64,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Durable state.
     pub state: StateConfig,
+    /// Delivery tunables.
+    #[serde(default)]
+    pub handover: HandoverConfig,
     /// Delivery destinations, synchronised into the store at start-up.
     #[serde(default)]
     pub destinations: Vec<Destination>,
@@ -239,6 +242,28 @@ pub struct StateConfig {
     pub audit_mirror: PathBuf,
 }
 
+/// `[handover]`: delivery tunables.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverConfig {
+    /// LIIDs of each `pcap-dir` destination whose files stay open at once (4
+    /// descriptors each); the least recently written is closed to open another.
+    #[serde(default = "default_max_open_liids")]
+    pub pcap_dir_max_open_liids: usize,
+}
+
+fn default_max_open_liids() -> usize {
+    crate::collector::DEFAULT_MAX_OPEN
+}
+
+impl Default for HandoverConfig {
+    fn default() -> Self {
+        HandoverConfig {
+            pcap_dir_max_open_liids: default_max_open_liids(),
+        }
+    }
+}
+
 impl Config {
     /// Reads and validates a config file.
     ///
@@ -315,6 +340,12 @@ impl Config {
             return bad(
                 "probe.country_code",
                 format!("{:?}: two upper-case letters (ISO 3166-1)", p.country_code),
+            );
+        }
+        if self.handover.pcap_dir_max_open_liids == 0 {
+            return bad(
+                "handover.pcap_dir_max_open_liids",
+                "must be at least 1".into(),
             );
         }
         let d = &self.dataplane;

@@ -15,7 +15,7 @@ pub use controller::{Controller, TableError, SYSTEM_ACTOR};
 
 use crate::audit::AuditAction;
 use crate::config::Config;
-use crate::handover::{AuditSink, HandoverEngine, Identity};
+use crate::handover::{AuditSink, HandoverEngine, Identity, LinkTuning};
 use crate::metrics::ProbeMetrics;
 use crate::model::{InterceptState, TargetPolicy};
 use crate::store::{StateLock, Store};
@@ -107,12 +107,16 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         network_element_id: config.probe.name.clone(),
         country_code: config.probe.country_code.clone(),
     };
-    let handover = HandoverEngine::start(
+    let handover = HandoverEngine::start_tuned(
         identity,
         store.list_destinations()?,
         consumers,
         sink,
         &registry,
+        LinkTuning {
+            pcap_dir_max_open_liids: config.handover.pcap_dir_max_open_liids,
+            ..LinkTuning::default()
+        },
     )?;
     let controller = Arc::new(Controller::new(
         store.clone(),

@@ -237,7 +237,7 @@ fn start_probe(exe: &Path, config: &Path, log: &Path) -> Result<ProbeChild, Demo
 
 /// Counts what the collector wrote for `liid` under `out`.
 fn received(out: &Path, liid: &str) -> Received {
-    let dir = out.join(liid);
+    let dir = crate::collector::liid_dir(out, liid);
     let count = |name: &str| dataplane::synth::read_pcap(dir.join(name)).map_or(0, |p| p.len());
     let iri = std::fs::read_to_string(dir.join("iri.jsonl")).unwrap_or_default();
     let reports = iri

@@ -43,6 +43,7 @@ fn example_parses_with_every_section() {
     assert_eq!(c.api.identities[2].role, Role::Auditor);
     assert_eq!(c.api.cert, base.join("pki/api.crt"));
     assert_eq!(c.state.database, base.join("state/probe.db"));
+    assert_eq!(c.handover.pcap_dir_max_open_liids, 1024);
     assert_eq!(c.destinations.len(), 2);
     let tls = c.destinations[0].tls.as_ref().unwrap();
     assert_eq!(tls.ca, base.join("pki/lea-east-ca.crt"));
@@ -142,6 +143,11 @@ fn bad_values_name_the_key() {
             "probe.toml: dataplane.burst: 1024 not in 1..=512",
         ),
         ("burst = 32", "burst = 0", "dataplane.burst"),
+        (
+            "pcap_dir_max_open_liids = 1024",
+            "pcap_dir_max_open_liids = 0",
+            "probe.toml: handover.pcap_dir_max_open_liids: must be at least 1",
+        ),
         (
             "country_code = \"US\"",
             "country_code = \"usa\"",

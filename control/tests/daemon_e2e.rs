@@ -9,6 +9,7 @@ mod daemon_harness;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use control::collector::liid_dir;
 use daemon_harness::{eventually, free_port, scrape_until, Probe, Setup};
 use dataplane::synth::{read_pcap, write_pcap, Frame};
 use serde_json::{json, Value};
@@ -46,7 +47,7 @@ fn request(liid: &str, target: Ipv4Addr, from: &str, until: &str) -> Value {
 
 /// UDP destination ports (tags) and timestamps of the packets the collector wrote for `liid`.
 fn delivered(setup: &Setup, liid: &str) -> Vec<(u64, u16)> {
-    let path = setup.path("out").join(liid).join("content.pcap");
+    let path = liid_dir(&setup.path("out"), liid).join("content.pcap");
     let Ok(packets) = read_pcap(&path) else {
         return Vec::new();
     };
@@ -146,7 +147,7 @@ async fn window_is_exact_to_the_packet_and_restart_restores_intercepts() {
         .await
         .unwrap();
     assert_eq!(listed["state"], json!("active"));
-    assert!(!setup.path("out").join("203.0.113.9").exists());
+    assert!(!liid_dir(&setup.path("out"), "203.0.113.9").exists());
 
     // The running daemon's metrics count every frame and every matched one, and
     // name no LIID and no target.

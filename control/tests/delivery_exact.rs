@@ -9,6 +9,7 @@ mod delivery_common;
 
 use std::time::Duration;
 
+use control::collector::liid_dir;
 use control::model::DestinationFormat;
 use dataplane::targets::{Direction, Mode};
 use delivery_common::*;
@@ -76,10 +77,13 @@ fn delivers_everything_exactly_once(format: DestinationFormat) {
     assert_eq!(stats.skipped_no_ip, 0);
     assert_eq!(stats.unrouted, 0);
 
-    let cc_dir = out.join(dir_name(format, 1, "LIID-CC-1"));
-    let hdr_dir = out.join(dir_name(format, 2, "LIID-HDR-2"));
-    let s_cc = &summary["liids"][cc_dir.file_name().unwrap().to_str().unwrap()];
-    let s_hdr = &summary["liids"][hdr_dir.file_name().unwrap().to_str().unwrap()];
+    let (cc_id, hdr_id) = (
+        dir_name(format, 1, "LIID-CC-1"),
+        dir_name(format, 2, "LIID-HDR-2"),
+    );
+    let (cc_dir, hdr_dir) = (liid_dir(&out, &cc_id), liid_dir(&out, &hdr_id));
+    let s_cc = &summary["liids"][&cc_id];
+    let s_hdr = &summary["liids"][&hdr_id];
     assert_eq!(s_cc["iri"], 2);
     assert_eq!(s_hdr["iri"], 2);
     assert_eq!(s_cc["pdus"], cc.len() as u64 + 2, "{summary}");

@@ -9,7 +9,7 @@ mod delivery_common;
 use std::path::Path;
 use std::time::Duration;
 
-use control::model::{Destination, DestinationFormat};
+use control::collector::liid_dir;
 use dataplane::targets::{Direction, Mode};
 use delivery_common::*;
 
@@ -17,20 +17,6 @@ const TS0: u64 = 1_700_000_000_000_000_000;
 
 /// (timestamp, frame) of every record pushed.
 type Records = Vec<(u64, Vec<u8>)>;
-
-fn pcap_dir(dir: &Path) -> Destination {
-    Destination {
-        name: "local".into(),
-        address: String::new(),
-        format: DestinationFormat::PcapDir,
-        tls: None,
-        insecure_plaintext: false,
-        keepalive_secs: 1,
-        spool_dir: None,
-        spool_max_bytes: 1 << 30,
-        directory: Some(dir.to_owned()),
-    }
-}
 
 fn iri(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("iri.jsonl"))
@@ -88,7 +74,7 @@ fn pcap_dir_writes_every_record_per_liid_across_restarts() {
     cc.extend(cc2);
     hdr.extend(hdr2);
 
-    let cc_dir = out.join("LIID-CC-1");
+    let cc_dir = liid_dir(&out, "LIID-CC-1");
     let got = read_pcap(&cc_dir.join("content.pcap"));
     assert_eq!(got.len(), cc.len());
     for ((ts, f), (gts, data, orig)) in cc.iter().zip(&got) {
@@ -96,7 +82,7 @@ fn pcap_dir_writes_every_record_per_liid_across_restarts() {
         assert_eq!((*gts, data.as_slice()), (*ts, &f[l3..]));
         assert_eq!(*orig as usize, f.len() - l3);
     }
-    let hdr_dir = out.join("LIID-HDR-2");
+    let hdr_dir = liid_dir(&out, "LIID-HDR-2");
     let got = read_pcap(&hdr_dir.join("headers.pcap"));
     assert_eq!(got.len(), hdr.len());
     for ((ts, f), (gts, data, orig)) in hdr.iter().zip(&got) {
@@ -195,7 +181,7 @@ fn header_reports_describe_the_innermost_packet_exactly() {
         engine.stats().destinations[0].pdus == 3
     });
     engine.shutdown(Duration::from_secs(30));
-    let got = read_pcap(&out.join("LIID-TUN-3/headers.pcap"));
+    let got = read_pcap(&liid_dir(&out, "LIID-TUN-3").join("headers.pcap"));
     assert_eq!(got.len(), frames.len());
     for (((f, at), (ts, data, orig)), i) in frames.iter().zip(inner).zip(&got).zip(0u64..) {
         let (_, hl) = expected(f);
@@ -204,7 +190,7 @@ fn header_reports_describe_the_innermost_packet_exactly() {
         assert_eq!(*orig as usize, f.len() - at, "frame {i}");
         assert!(!data.windows(MARKER.len()).any(|w| w == MARKER));
     }
-    let reports = iri(&out.join("LIID-TUN-3"));
+    let reports = iri(&liid_dir(&out, "LIID-TUN-3"));
     assert_eq!(reports[0]["record"]["source"], TARGET_HDR.to_string());
     assert_eq!(reports[0]["record"]["destinationPort"], 443);
     assert_eq!(reports[1]["record"]["transport"], "udp");

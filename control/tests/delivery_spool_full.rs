@@ -8,6 +8,7 @@ mod delivery_common;
 
 use std::time::Duration;
 
+use control::collector::liid_dir;
 use control::model::DestinationFormat;
 use dataplane::targets::{Direction, Mode};
 use delivery_common::*;
@@ -60,6 +61,15 @@ fn full_spool_counts_loss_and_alarms() {
             ["above_80_percent", "full_records_lost"],
             "{trail:?}"
         );
+        // The loss itself is audited: at once, not once per lost chunk.
+        let lost: Vec<_> = trail
+            .iter()
+            .filter(|a| a.0 == "delivery_data_lost")
+            .collect();
+        assert_eq!(lost.len(), 1, "{trail:?}");
+        assert_eq!(lost[0].1, "lea");
+        assert_eq!(lost[0].2["reason"], "spool full");
+        assert_eq!(lost[0].2["lost_chunks"], 1);
     }
     // Link back: the spool is replayed, later records arrive, the gap is visible.
     let out = tmp.path().join("out");
@@ -79,7 +89,18 @@ fn full_spool_counts_loss_and_alarms() {
             TS0 + u64::from(i) * 1_000,
         );
     }
+    let lost_chunks = engine.stats().destinations[0].lost_chunks;
     engine.shutdown(Duration::from_secs(30));
+    // The losses after the first are summed into one more record.
+    let audited: Vec<u64> = trail
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.0 == "delivery_data_lost")
+        .map(|a| a.2["lost_chunks"].as_u64().unwrap())
+        .collect();
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert_eq!(audited.iter().sum::<u64>(), lost_chunks);
     let summary = collector.stop();
     let s = &summary["liids"]["LIID-FULL"];
     let got = s["content_packets"].as_u64().unwrap();
@@ -87,7 +108,7 @@ fn full_spool_counts_loss_and_alarms() {
     assert!(gaps > 0, "{summary}");
     assert_eq!(got + gaps, 1600, "{summary}");
     // Whatever arrived is intact and in order.
-    let pcap = read_pcap(&out.join("LIID-FULL").join("content.pcap"));
+    let pcap = read_pcap(&liid_dir(&out, "LIID-FULL").join("content.pcap"));
     assert_eq!(pcap.len() as u64, got);
     let ts: Vec<u64> = pcap.iter().map(|p| p.0).collect();
     assert!(ts.windows(2).all(|w| w[0] < w[1]), "{ts:?}");

@@ -12,6 +12,7 @@ mod delivery_common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use control::collector::liid_dir;
 use control::model::DestinationFormat;
 use dataplane::handoff::HandoffProducer;
 use dataplane::targets::{Direction, Mode};
@@ -42,7 +43,7 @@ fn assert_exactly_once(out: &Path, summary: &serde_json::Value, sent: &[(u64, Ve
     assert_eq!(s["gaps"], 0, "{summary}");
     assert_eq!(s["content_packets"], sent.len() as u64, "{summary}");
     assert_eq!(summary["decode_errors"], 0, "{summary}");
-    let got = read_pcap(&out.join(LIID).join("content.pcap"));
+    let got = read_pcap(&liid_dir(out, LIID).join("content.pcap"));
     assert_eq!(got.len(), sent.len());
     for (i, ((ts, f), (gts, data, _))) in sent.iter().zip(&got).enumerate() {
         let (l3, _) = expected(f);
@@ -120,7 +121,7 @@ fn refused_connections_for_three_seconds_lose_nothing() {
     engine.shutdown(Duration::from_secs(60));
     let summary = collector.stop();
     // X2/X3 output is per XID.
-    std::fs::rename(out.join(&xid), out.join(LIID)).unwrap();
+    std::fs::rename(liid_dir(&out, &xid), liid_dir(&out, LIID)).unwrap();
     let mut summary = summary;
     summary["liids"][LIID] = summary["liids"][&xid].clone();
     assert_eq!(summary["liids"][LIID]["duplicates"], 0);

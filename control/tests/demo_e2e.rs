@@ -21,17 +21,18 @@ fn demo_delivers_exactly_the_two_targets_traffic() {
         String::from_utf8_lossy(&run.stderr)
     );
     let received = out.join("received");
-    let mut dirs: Vec<String> = std::fs::read_dir(&received)
+    let liids = received.join("liid");
+    let mut dirs: Vec<String> = std::fs::read_dir(&liids)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
         .collect();
     dirs.sort();
     // Per-LIID directories only: nothing for the eight other subscribers.
-    let liid_dirs: Vec<&String> = dirs.iter().filter(|d| received.join(d).is_dir()).collect();
+    let liid_dirs: Vec<&String> = dirs.iter().filter(|d| liids.join(d).is_dir()).collect();
     assert_eq!(liid_dirs, ["DEMO-CONTENT", "DEMO-HEADERS"], "{dirs:?}");
 
-    let content = dataplane::synth::read_pcap(received.join("DEMO-CONTENT/content.pcap")).unwrap();
+    let content = dataplane::synth::read_pcap(liids.join("DEMO-CONTENT/content.pcap")).unwrap();
     assert_eq!(content.len(), 100, "{stdout}");
     let target = control::demo::CONTENT_TARGET.octets();
     for (_, p) in &content {
@@ -42,8 +43,8 @@ fn demo_delivers_exactly_the_two_targets_traffic() {
         );
     }
     assert!(
-        !received.join("DEMO-HEADERS/content.pcap").exists() || {
-            dataplane::synth::read_pcap(received.join("DEMO-HEADERS/content.pcap"))
+        !liids.join("DEMO-HEADERS/content.pcap").exists() || {
+            dataplane::synth::read_pcap(liids.join("DEMO-HEADERS/content.pcap"))
                 .unwrap()
                 .is_empty()
         },

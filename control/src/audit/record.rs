@@ -40,6 +40,9 @@ pub enum AuditAction {
     DeliveryDisconnect,
     /// A destination's spool passed its alarm size.
     DeliverySpoolAlarm,
+    /// Intercepted data could not be delivered or stored (first loss, then a
+    /// summary per interval while losses go on).
+    DeliveryDataLost,
     /// An authenticated request was refused (role, validation, state).
     RequestRefused,
     /// A request without a valid client certificate was refused.
@@ -50,7 +53,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for parsing and documentation.
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 18] = [
         Self::ProbeStart,
         Self::ProbeStop,
         Self::InterceptCreate,
@@ -65,6 +68,7 @@ impl AuditAction {
         Self::DeliveryConnect,
         Self::DeliveryDisconnect,
         Self::DeliverySpoolAlarm,
+        Self::DeliveryDataLost,
         Self::RequestRefused,
         Self::RequestUnauthenticated,
         Self::InsecurePlaintextDestination,
@@ -88,6 +92,7 @@ impl AuditAction {
             Self::DeliveryConnect => "delivery_connect",
             Self::DeliveryDisconnect => "delivery_disconnect",
             Self::DeliverySpoolAlarm => "delivery_spool_alarm",
+            Self::DeliveryDataLost => "delivery_data_lost",
             Self::RequestRefused => "request_refused",
             Self::RequestUnauthenticated => "request_unauthenticated",
             Self::InsecurePlaintextDestination => "insecure_plaintext_destination",

@@ -1,6 +1,7 @@
 //! `calea-collector`: sample law-enforcement collection function. Receives PS-PDUs
 //! or X2/X3 over mutually-authenticated TLS and writes per LIID content.pcap,
-//! headers.pcap and iri.jsonl; prints a per-LIID summary on SIGINT/SIGTERM.
+//! headers.pcap and iri.jsonl in `OUT/liid/<encoded LIID>/`; prints a per-LIID
+//! summary, with each LIID's directory, on SIGINT/SIGTERM.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -22,9 +23,14 @@ struct Args {
     /// Address to listen on, e.g. 127.0.0.1:6100.
     #[arg(long)]
     listen: SocketAddr,
-    /// Output directory: one subdirectory per LIID (or XID).
+    /// Output directory: one subdirectory of OUT/liid/ per LIID (or XID), named
+    /// by an escaped form of it (the LIID itself is in its `liid` file).
     #[arg(long)]
     out: PathBuf,
+    /// LIIDs whose files are kept open at once (4 descriptors each); the least
+    /// recently written one is closed to open another.
+    #[arg(long, default_value_t = control::collector::DEFAULT_MAX_OPEN)]
+    max_open_liids: usize,
     /// Server certificate (PEM).
     #[arg(long)]
     cert: Option<PathBuf>,
@@ -52,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    control::collector::raise_open_files_limit();
     let tls = match (
         &args.cert,
         &args.key,
@@ -70,6 +77,7 @@ fn main() -> anyhow::Result<()> {
     let collector = Collector::bind(CollectorOptions {
         listen: args.listen,
         out: args.out.clone(),
+        max_open_liids: args.max_open_liids,
         tls,
     })
     .context("starting collector")?;

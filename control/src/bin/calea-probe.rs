@@ -207,6 +207,7 @@ fn one_line(e: &anyhow::Error) -> String {
 fn run(cli: Cli) -> Result<std::process::ExitCode> {
     match cli.cmd {
         Cmd::Run { config } => {
+            control::collector::raise_open_files_limit();
             control::daemon::run(&config)
                 .with_context(|| format!("daemon with {}", config.display()))?;
         }

@@ -1,5 +1,6 @@
-//! Per-LIID (or XID) output directory: `content.pcap`, `headers.pcap`,
-//! `iri.jsonl`, and `journal.jsonl`, the crash-consistency journal.
+//! Per-LIID (or XID) output directory (named as [`super::liiddir`] says):
+//! `content.pcap`, `headers.pcap`, `iri.jsonl`, `journal.jsonl`, the
+//! crash-consistency journal, and `liid`, the LIID itself.
 //!
 //! Every journal line holds, AFTER the data it covers was written to the OS, the
 //! end offsets of the three data files, the last sequence number per stream and
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::liiddir::{dir_name, LIID_FILE};
 use super::pcapout::PcapOut;
 use crate::handover::pdu::{Decoded, DecodedKind};
 
@@ -55,29 +57,30 @@ pub enum Accepted {
     Duplicate,
 }
 
-/// One LIID's files and dedup state.
+/// One LIID's dedup state, and its files while its [`super::OutDir`] keeps
+/// them open (it bounds how many LIIDs have open files).
 #[derive(Debug)]
 pub struct LiidOut {
     dir: PathBuf,
+    liid: String,
+    files: Option<Files>,
+    state: JournalEntry,
+    dirty: bool,
+    /// The journal was rewritten to its last line (on the first open).
+    compacted: bool,
+    /// When last written, on the owning directory's clock.
+    pub(super) last_used: u64,
+}
+
+/// The open files of one LIID: 4 descriptors.
+#[derive(Debug)]
+struct Files {
     content: PcapOut,
     headers: PcapOut,
     iri: BufWriter<File>,
     iri_offset: u64,
     journal: File,
     journal_bytes: u64,
-    state: JournalEntry,
-    dirty: bool,
-}
-
-/// Is `name` usable as one directory component?
-pub fn safe_component(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
 }
 
 fn last_entry(path: &Path) -> std::io::Result<JournalEntry> {
@@ -110,15 +113,83 @@ fn compact(dir: &Path, state: &JournalEntry) -> std::io::Result<(File, u64)> {
 }
 
 impl LiidOut {
-    /// Opens (or resumes) the output of one LIID under `out/name`.
+    /// The output of `liid` under `root` (an output directory's
+    /// [`super::liiddir::LIID_ROOT`]), created if new, with its files closed.
+    ///
+    /// # Errors
+    /// The directory or its [`LIID_FILE`] cannot be created.
+    pub fn create(root: &Path, liid: &str) -> std::io::Result<Self> {
+        let dir = root.join(dir_name(liid));
+        fs::create_dir_all(&dir)?;
+        let id = dir.join(LIID_FILE);
+        // The name is `liid`'s alone: anything else there is a torn write.
+        if fs::read(&id).ok().as_deref() != Some(liid.as_bytes()) {
+            let tmp = dir.join("liid.tmp");
+            fs::write(&tmp, liid)?;
+            fs::rename(&tmp, &id)?;
+        }
+        Self::load(dir, liid.to_owned())
+    }
+
+    /// Resumes the output in `dir` (files closed); `None` if `dir` is not an
+    /// LIID directory (no [`LIID_FILE`], or one naming another directory).
+    ///
+    /// # Errors
+    /// The LIID or journal file cannot be read.
+    pub fn resume(dir: PathBuf) -> std::io::Result<Option<Self>> {
+        let liid = match fs::read(dir.join(LIID_FILE)) {
+            Ok(raw) => String::from_utf8(raw).ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        match liid {
+            Some(l) if dir.file_name() == Some(dir_name(&l).as_ref()) => {
+                Self::load(dir, l).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn load(dir: PathBuf, liid: String) -> std::io::Result<Self> {
+        let state = last_entry(&dir.join("journal.jsonl"))?;
+        Ok(LiidOut {
+            dir,
+            liid,
+            files: None,
+            state,
+            dirty: false,
+            compacted: false,
+            last_used: 0,
+        })
+    }
+
+    /// The LIID (or XID).
+    pub fn liid(&self) -> &str {
+        &self.liid
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True while its files are open.
+    pub fn is_open(&self) -> bool {
+        self.files.is_some()
+    }
+
+    /// Opens the files, truncated back to the last journaled (or, after a
+    /// [`LiidOut::close`], committed) offsets; a pcap's header is written only
+    /// into an empty file.
     ///
     /// # Errors
     /// A file cannot be opened, truncated or written.
-    pub fn open(out: &Path, name: &str) -> std::io::Result<Self> {
-        let dir = out.join(name);
-        fs::create_dir_all(&dir)?;
-        let journal_path = dir.join("journal.jsonl");
-        let state = last_entry(&journal_path)?;
+    pub fn open_files(&mut self) -> std::io::Result<()> {
+        if self.files.is_some() {
+            return Ok(());
+        }
+        let dir = &self.dir;
+        let state = &self.state;
         let content = PcapOut::open(&dir.join("content.pcap"), state.content)?;
         let headers = PcapOut::open(&dir.join("headers.pcap"), state.headers)?;
         let mut iri = OpenOptions::new()
@@ -128,19 +199,36 @@ impl LiidOut {
             .open(dir.join("iri.jsonl"))?;
         iri.set_len(state.iri)?;
         iri.seek(SeekFrom::Start(state.iri))?;
-        let (journal, journal_bytes) = compact(&dir, &state)?;
-        let iri_offset = state.iri;
-        Ok(LiidOut {
-            dir,
+        // A crash may have torn the journal's last line: rewrite it once.
+        let (journal, journal_bytes) = if self.compacted {
+            let j = OpenOptions::new()
+                .append(true)
+                .open(dir.join("journal.jsonl"))?;
+            let len = j.metadata()?.len();
+            (j, len)
+        } else {
+            compact(dir, state)?
+        };
+        self.compacted = true;
+        self.files = Some(Files {
             content,
             headers,
             iri: BufWriter::with_capacity(64 << 10, iri),
-            iri_offset,
+            iri_offset: state.iri,
             journal,
             journal_bytes,
-            state,
-            dirty: false,
-        })
+        });
+        Ok(())
+    }
+
+    /// Commits, then closes the files.
+    ///
+    /// # Errors
+    /// The commit failed (the files stay open).
+    pub fn close(&mut self) -> std::io::Result<()> {
+        self.commit()?;
+        self.files = None;
+        Ok(())
     }
 
     /// Dedups by sequence number within `stream` and writes a new PDU.
@@ -148,6 +236,7 @@ impl LiidOut {
     /// # Errors
     /// A write failed.
     pub fn accept(&mut self, stream: &str, pdu: &Decoded<'_>) -> std::io::Result<Accepted> {
+        let files = self.files.as_mut().ok_or_else(closed)?;
         let last = self.state.streams.get(stream).copied();
         match last {
             Some(l) if pdu.sequence <= l => {
@@ -183,7 +272,7 @@ impl LiidOut {
         match &pdu.kind {
             DecodedKind::Content { ip_packet, .. } => {
                 let len = u32::try_from(ip_packet.len()).unwrap_or(u32::MAX);
-                self.content.packet(pdu.timestamp_ns, ip_packet, len)?;
+                files.content.packet(pdu.timestamp_ns, ip_packet, len)?;
                 self.state.summary.content_packets += 1;
             }
             DecodedKind::HeaderReport {
@@ -192,10 +281,11 @@ impl LiidOut {
                 report,
                 ..
             } => {
-                self.headers
+                files
+                    .headers
                     .packet(pdu.timestamp_ns, ip_headers, *wire_len)?;
                 if let Some(record) = report {
-                    self.iri_line(pdu, "report", record)?;
+                    files.iri_line(pdu, "report", record)?;
                 }
                 self.state.summary.header_reports += 1;
             }
@@ -207,7 +297,7 @@ impl LiidOut {
                     Some("iRI-Continue") => "continue",
                     _ => "iri",
                 };
-                self.iri_line(pdu, kind, record)?;
+                files.iri_line(pdu, kind, record)?;
                 self.state.summary.iri += 1;
             }
             DecodedKind::Keepalive | DecodedKind::KeepaliveAck => {}
@@ -215,6 +305,42 @@ impl LiidOut {
         Ok(Accepted::New)
     }
 
+    /// Flushes the data files, then journals their offsets and the dedup state.
+    ///
+    /// # Errors
+    /// A write failed.
+    pub fn commit(&mut self) -> std::io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let files = self.files.as_mut().ok_or_else(closed)?;
+        self.state.content = files.content.flush()?;
+        self.state.headers = files.headers.flush()?;
+        files.iri.flush()?;
+        self.state.iri = files.iri_offset;
+        let mut line = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        if files.journal_bytes + line.len() as u64 > JOURNAL_MAX {
+            (files.journal, files.journal_bytes) = compact(&self.dir, &self.state)?;
+        } else {
+            files.journal.write_all(&line)?;
+            files.journal_bytes += line.len() as u64;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Counters so far (including before a restart).
+    pub fn summary(&self) -> &LiidSummary {
+        &self.state.summary
+    }
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::other("output files are closed")
+}
+
+impl Files {
     fn iri_line(
         &mut self,
         pdu: &Decoded<'_>,
@@ -233,35 +359,6 @@ impl LiidOut {
         self.iri.write_all(&bytes)?;
         self.iri_offset += bytes.len() as u64;
         Ok(())
-    }
-
-    /// Flushes the data files, then journals their offsets and the dedup state.
-    ///
-    /// # Errors
-    /// A write failed.
-    pub fn commit(&mut self) -> std::io::Result<()> {
-        if !self.dirty {
-            return Ok(());
-        }
-        self.state.content = self.content.flush()?;
-        self.state.headers = self.headers.flush()?;
-        self.iri.flush()?;
-        self.state.iri = self.iri_offset;
-        let mut line = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        if self.journal_bytes + line.len() as u64 > JOURNAL_MAX {
-            (self.journal, self.journal_bytes) = compact(&self.dir, &self.state)?;
-        } else {
-            self.journal.write_all(&line)?;
-            self.journal_bytes += line.len() as u64;
-        }
-        self.dirty = false;
-        Ok(())
-    }
-
-    /// Counters so far (including before a restart).
-    pub fn summary(&self) -> &LiidSummary {
-        &self.state.summary
     }
 }
 
@@ -283,10 +380,28 @@ mod test {
         }
     }
 
+    fn opened(root: &Path) -> LiidOut {
+        let mut out = LiidOut::create(root, "L1").unwrap();
+        out.open_files().unwrap();
+        out
+    }
+
+    #[test]
+    fn a_torn_liid_file_is_rewritten_and_resumed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(dir_name("L1"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(LIID_FILE), "L").unwrap();
+        assert!(LiidOut::resume(dir.clone()).unwrap().is_none());
+        opened(root.path());
+        let resumed = LiidOut::resume(dir).unwrap().unwrap();
+        assert_eq!(resumed.liid(), "L1");
+    }
+
     #[test]
     fn resumes_from_journal_after_crash_and_drops_duplicates() {
         let dir = tempfile::tempdir().unwrap();
-        let mut out = LiidOut::open(dir.path(), "L1").unwrap();
+        let mut out = opened(dir.path());
         for seq in 0..3 {
             assert_eq!(
                 out.accept("probe", &cc(seq, &[0x45, seq as u8, 0, 20]))
@@ -300,7 +415,7 @@ mod test {
             .len();
         // Written but never journaled: a kill -9 here.
         out.accept("probe", &cc(3, &[0x45, 3, 0, 20])).unwrap();
-        out.content.flush().unwrap();
+        out.files.as_mut().unwrap().content.flush().unwrap();
         drop(out);
         assert!(
             fs::metadata(dir.path().join("L1/content.pcap"))
@@ -308,7 +423,7 @@ mod test {
                 .len()
                 > committed
         );
-        let mut out = LiidOut::open(dir.path(), "L1").unwrap();
+        let mut out = opened(dir.path());
         assert_eq!(
             fs::metadata(dir.path().join("L1/content.pcap"))
                 .unwrap()

@@ -2,13 +2,15 @@
 //! requires a client certificate, detects each connection's format (BER PS-PDU
 //! vs X2/X3), decodes every PDU, answers keepalives, drops duplicates and counts
 //! gaps by sequence number per (LIID/XID, stream), and writes per LIID
-//! `content.pcap`, `headers.pcap` and `iri.jsonl` crash-consistently.
+//! `content.pcap`, `headers.pcap` and `iri.jsonl` crash-consistently, in
+//! `OUT/liid/<encoded LIID>/` ([`liid_dir`]).
 //!
 //! The stream of a connection is the client certificate's subject CN (the
 //! probe's identity), or `plaintext`.
 
 mod conn;
 mod liid;
+mod liiddir;
 mod outdir;
 mod pcapout;
 mod tlsio;
@@ -24,7 +26,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use liid::LiidSummary;
-pub use outdir::OutDir;
+pub use liiddir::liid_dir;
+pub use outdir::{raise_open_files_limit, OutDir, DEFAULT_MAX_OPEN};
 pub use tlsio::BulkTls;
 
 /// Why the collector could not start or write.
@@ -47,8 +50,10 @@ pub enum CollectorError {
 pub struct CollectorOptions {
     /// Address to listen on (port 0 = any free port).
     pub listen: SocketAddr,
-    /// Output directory (one subdirectory per LIID/XID).
+    /// Output directory (one subdirectory of `out/liid/` per LIID/XID).
     pub out: PathBuf,
+    /// LIIDs whose files are kept open at once (4 descriptors each).
+    pub max_open_liids: usize,
     /// TLS server configuration (client certificate required); `None` = plaintext.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -58,6 +63,9 @@ pub struct CollectorOptions {
 pub struct Summary {
     /// Per LIID (or XID).
     pub liids: BTreeMap<String, LiidSummary>,
+    /// The directory of each LIID (or XID).
+    #[serde(default)]
+    pub directories: BTreeMap<String, PathBuf>,
     /// Connections whose bytes could not be decoded (closed).
     pub decode_errors: u64,
     /// TLS handshakes refused.
@@ -79,6 +87,7 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Summary {
             liids: dir.summaries(),
+            directories: dir.directories(),
             decode_errors: self.decode_errors.load(Ordering::Relaxed),
             handshake_failures: self.handshake_failures.load(Ordering::Relaxed),
         }
@@ -100,7 +109,7 @@ impl Collector {
     /// The address cannot be bound or the output directory cannot be used.
     pub fn bind(opts: CollectorOptions) -> Result<Self, CollectorError> {
         let io = |what: String| move |source| CollectorError::Io { what, source };
-        let dir = OutDir::open(&opts.out)
+        let dir = OutDir::open(&opts.out, opts.max_open_liids)
             .map_err(|(what, source)| CollectorError::Io { what, source })?;
         let listener =
             TcpListener::bind(opts.listen).map_err(io(format!("listen {}", opts.listen)))?;
@@ -170,14 +179,21 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:<28} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}",
+            "{:<28} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}  directory",
             "LIID/XID", "pdus", "content", "headers", "iri", "duplicates", "gaps"
         )?;
         for (k, s) in &self.liids {
+            // An LIID off the wire may hold control characters.
+            let liid = k.escape_debug().to_string();
+            let dir = self
+                .directories
+                .get(k)
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
             writeln!(
                 f,
-                "{:<28} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}",
-                k, s.pdus, s.content_packets, s.header_reports, s.iri, s.duplicates, s.gaps
+                "{:<28} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}  {}",
+                liid, s.pdus, s.content_packets, s.header_reports, s.iri, s.duplicates, s.gaps, dir
             )?;
         }
         write!(

@@ -1,43 +1,70 @@
 //! The output directory of a collection function: one [`LiidOut`] per LIID (or
-//! XID), opened on first use and resumed from its journal at start. Shared by the
-//! network collector and the probe's local `pcap-dir` destinations.
+//! XID) under `OUT/liid/`, created on first use and resumed from its journal at
+//! start. At most `max_open` LIIDs have their files open (4 descriptors each):
+//! the least recently written one is committed and closed to make room, and
+//! reopened in place when written again. Shared by the network collector and
+//! the probe's local `pcap-dir` destinations.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::liid::{safe_component, LiidOut, LiidSummary};
+use super::liid::{LiidOut, LiidSummary};
+use super::liiddir::LIID_ROOT;
 use crate::handover::pdu::{Decoded, DecodedKind};
+
+/// Default of how many LIIDs keep their files open.
+pub const DEFAULT_MAX_OPEN: usize = 1024;
 
 /// Every LIID's files under one directory.
 #[derive(Debug)]
 pub struct OutDir {
-    out: PathBuf,
+    /// `OUT/liid`.
+    root: PathBuf,
     liids: BTreeMap<String, LiidOut>,
+    /// LIIDs with open files, at most `max_open`.
+    open: usize,
+    max_open: usize,
+    /// Counts writes: the LRU's clock.
+    clock: u64,
     /// LIIDs written since the last [`OutDir::commit`].
     touched: Vec<String>,
 }
 
 impl OutDir {
     /// Creates `out` if needed and resumes every LIID directory in it (data files
-    /// truncated back to their journals).
+    /// are truncated back to their journals when next opened). At most
+    /// `max_open` (at least 1) LIIDs keep their files open.
     ///
     /// # Errors
     /// The directory or a LIID's files cannot be used; the message says which.
-    pub fn open(out: &Path) -> Result<Self, (String, std::io::Error)> {
+    pub fn open(out: &Path, max_open: usize) -> Result<Self, (String, std::io::Error)> {
         let ctx = |what: String| move |e| (what, e);
-        std::fs::create_dir_all(out).map_err(ctx(format!("create {}", out.display())))?;
+        warn_old_layout(out);
+        let root = out.join(LIID_ROOT);
+        std::fs::create_dir_all(&root).map_err(ctx(format!("create {}", root.display())))?;
         let mut liids = BTreeMap::new();
-        for entry in std::fs::read_dir(out).map_err(ctx(format!("read {}", out.display())))? {
-            let entry = entry.map_err(ctx(format!("read {}", out.display())))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().join("journal.jsonl").exists() && safe_component(&name) {
-                let o = LiidOut::open(out, &name).map_err(ctx(format!("resume {name}")))?;
-                liids.insert(name, o);
+        for entry in std::fs::read_dir(&root).map_err(ctx(format!("read {}", root.display())))? {
+            let entry = entry.map_err(ctx(format!("read {}", root.display())))?;
+            let path = entry.path();
+            let resumed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                LiidOut::resume(path.clone()).map_err(ctx(format!("resume {}", path.display())))?
+            } else {
+                None
+            };
+            match resumed {
+                Some(o) => {
+                    liids.insert(o.liid().to_owned(), o);
+                }
+                None => tracing::warn!(path = %path.display(), "not an LIID directory; ignored"),
             }
         }
         Ok(OutDir {
-            out: out.to_owned(),
+            root,
             liids,
+            open: 0,
+            max_open: max_open.max(1),
+            clock: 0,
             touched: Vec::new(),
         })
     }
@@ -46,28 +73,53 @@ impl OutDir {
     /// Keepalives are not data and are ignored.
     ///
     /// # Errors
-    /// The LIID/XID is unusable as a directory name, or a write failed.
+    /// The LIID's files cannot be created or opened, or a write failed.
     pub fn accept(&mut self, stream: &str, pdu: &Decoded<'_>) -> Result<(), String> {
         if matches!(pdu.kind, DecodedKind::Keepalive | DecodedKind::KeepaliveAck) {
             return Ok(());
         }
-        let name: &str = &pdu.liid_or_xid;
-        if !safe_component(name) {
-            return Err("LIID/XID unusable as a directory name".to_owned());
+        let liid: &str = &pdu.liid_or_xid;
+        self.clock += 1;
+        let clock = self.clock;
+        if !self.liids.get(liid).is_some_and(LiidOut::is_open) {
+            self.reopen(liid)?;
         }
-        let out = match self.liids.get_mut(name) {
-            Some(o) => o,
-            None => {
-                let o = LiidOut::open(&self.out, name).map_err(|e| format!("open output: {e}"))?;
-                self.liids.entry(name.to_owned()).or_insert(o)
-            }
-        };
+        let out = self
+            .liids
+            .get_mut(liid)
+            .ok_or_else(|| "LIID output missing".to_owned())?;
+        out.last_used = clock;
         out.accept(stream, pdu).map_err(|e| format!("write: {e}"))?;
-        if self.touched.last().map(String::as_str) != Some(name)
-            && !self.touched.iter().any(|t| t == name)
+        if self.touched.last().map(String::as_str) != Some(liid)
+            && !self.touched.iter().any(|t| t == liid)
         {
-            self.touched.push(name.to_owned());
+            self.touched.push(liid.to_owned());
         }
+        Ok(())
+    }
+
+    /// Opens `liid`'s files (creating its directory if new), first closing the
+    /// least recently written LIID if `max_open` are open.
+    fn reopen(&mut self, liid: &str) -> Result<(), String> {
+        if self.open >= self.max_open {
+            let lru = self
+                .liids
+                .values_mut()
+                .filter(|o| o.is_open())
+                .min_by_key(|o| o.last_used);
+            if let Some(o) = lru {
+                o.close().map_err(|e| format!("close another LIID: {e}"))?;
+                self.open -= 1;
+            }
+        }
+        let out = match self.liids.entry(liid.to_owned()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(
+                LiidOut::create(&self.root, liid).map_err(|e| format!("create output: {e}"))?,
+            ),
+        };
+        out.open_files().map_err(|e| format!("open output: {e}"))?;
+        self.open += 1;
         Ok(())
     }
 
@@ -93,5 +145,40 @@ impl OutDir {
             .iter()
             .map(|(k, v)| (k.clone(), v.summary().clone()))
             .collect()
+    }
+
+    /// The directory of each LIID/XID.
+    pub fn directories(&self) -> BTreeMap<String, PathBuf> {
+        self.liids
+            .iter()
+            .map(|(k, v)| (k.clone(), v.dir().to_owned()))
+            .collect()
+    }
+}
+
+/// Says if `out` holds LIID directories of the layout before `OUT/liid/`
+/// (`OUT/<LIID>/journal.jsonl`): they are left as they are, not resumed.
+fn warn_old_layout(out: &Path) {
+    let old = std::fs::read_dir(out).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join("journal.jsonl").is_file())
+            .count()
+    });
+    if old > 0 {
+        tracing::warn!(
+            out = %out.display(),
+            directories = old,
+            "output of an earlier version (OUT/<LIID>/) is not resumed; new output goes to OUT/liid/"
+        );
+    }
+}
+
+/// Raises this process's open-files soft limit to its hard limit, so that
+/// descriptors run out as late as allowed; logs the limit in force.
+pub fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(soft) => tracing::info!(open_files_limit = soft, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
     }
 }

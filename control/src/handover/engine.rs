@@ -394,8 +394,10 @@ impl HandoverEngine {
         let sink = DirSink::open(
             &d.name,
             &directory,
+            self.tuning.pcap_dir_max_open_liids,
             self.metrics.for_destination(&d.name),
             Arc::clone(&stats),
+            self.audit.clone(),
         )?;
         self.send(Command::AddDest(
             d.name.clone(),

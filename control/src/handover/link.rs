@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
-use super::audit_sink::AuditSink;
+use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
 use super::metrics::DestMetrics;
 use super::pdu::{Event, Format, Identity, PduHeader};
@@ -39,6 +39,8 @@ pub struct LinkTuning {
     pub backoff_min: Duration,
     /// Largest reconnect delay.
     pub backoff_max: Duration,
+    /// LIIDs of a `pcap-dir` destination whose files are kept open at once.
+    pub pcap_dir_max_open_liids: usize,
 }
 
 impl Default for LinkTuning {
@@ -52,6 +54,7 @@ impl Default for LinkTuning {
             connect_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
+            pcap_dir_max_open_liids: crate::collector::DEFAULT_MAX_OPEN,
         }
     }
 }
@@ -92,9 +95,10 @@ pub struct Dest {
     identity: Identity,
     pub(crate) metrics: DestMetrics,
     audit: AuditSink,
+    loss: LossAudit,
     /// Bytes written to the link (TLS plaintext).
     pub(crate) sent_bytes: AtomicU64,
-    /// Chunks refused by a full spool (loss).
+    /// Chunks lost: refused by a full or failing spool, or not spooled at shutdown.
     pub(crate) lost_chunks: AtomicU64,
     /// Successful connections after the first.
     pub(crate) reconnects: AtomicU64,
@@ -123,6 +127,7 @@ impl Dest {
     ) -> Self {
         metrics.spool_bytes.set(spool.bytes() as i64);
         Dest {
+            loss: LossAudit::new(audit.clone(), &name),
             name,
             endpoint: Mutex::new(endpoint),
             pipe: Mutex::new(Pipe {
@@ -169,6 +174,7 @@ impl Dest {
     /// Hands over one chunk of whole encoded PDUs, in sequence order. Never waits
     /// for the network: a down or backed-up link sends it to the spool.
     pub(crate) fn push(&self, chunk: Vec<u8>) {
+        self.loss.tick();
         let mut pipe = lock(&self.pipe);
         let over = pipe.queued_bytes + chunk.len() > self.tuning.queue_high_water_bytes;
         if pipe.connected && !pipe.spooling && !over {
@@ -193,18 +199,20 @@ impl Dest {
                         .spool_alarm(&self.name, "above_80_percent", bytes, max);
                 }
             }
-            Ok(false) => self.lose(&mut pipe, bytes, max, "spool full"),
+            Ok(false) => self.lose(&mut pipe, chunk.len(), "spool full"),
             Err(e) => {
                 tracing::error!(destination = %self.name, error = %e, "spool write failed");
-                self.lose(&mut pipe, bytes, max, "spool write failed");
+                self.lose(&mut pipe, chunk.len(), "spool write failed");
             }
         }
     }
 
-    fn lose(&self, pipe: &mut Pipe, bytes: u64, max: u64, why: &str) {
+    fn lose(&self, pipe: &mut Pipe, chunk: usize, why: &str) {
+        let (bytes, max) = (pipe.spool.bytes(), pipe.spool.max_bytes());
         self.lost_chunks.fetch_add(1, Ordering::Relaxed);
         self.metrics.lost_chunks.inc();
         tracing::error!(destination = %self.name, bytes, max, "INTERCEPT DATA LOST: {why}");
+        self.loss.lost(why, 1, chunk as u64);
         if pipe.alarm < 2 {
             pipe.alarm = 2;
             self.metrics.spool_alarm.set(2);
@@ -242,6 +250,7 @@ impl Dest {
 
     /// Sleeps up to `d`, waking early on stop or reconfiguration; syncs the spool.
     fn pause(&self, d: Duration) {
+        self.loss.tick();
         let mut pipe = lock(&self.pipe);
         if let Err(e) = pipe.spool.sync() {
             tracing::error!(destination = %self.name, error = %e, "spool sync failed");
@@ -336,14 +345,20 @@ fn spool_leftovers(dest: &Dest, window: &mut ResendWindow) {
     let mut pipe = lock(&dest.pipe);
     let queue = std::mem::take(&mut pipe.queue);
     pipe.queued_bytes = 0;
-    let older = window
-        .chunks
-        .iter()
-        .chain(window.unsent.iter())
-        .chain(queue.iter())
-        .map(Vec::as_slice);
-    if let Err(e) = pipe.spool.prepend(older) {
+    let older = || {
+        window
+            .chunks
+            .iter()
+            .chain(window.unsent.iter())
+            .chain(queue.iter())
+            .map(Vec::as_slice)
+    };
+    if let Err(e) = pipe.spool.prepend(older()) {
         tracing::error!(destination = %dest.name, error = %e, "INTERCEPT DATA LOST: cannot spool at shutdown");
+        let (chunks, bytes) = older().fold((0, 0), |(n, b), c| (n + 1, b + c.len() as u64));
+        dest.lost_chunks.fetch_add(chunks, Ordering::Relaxed);
+        dest.metrics.lost_chunks.inc_by(chunks);
+        dest.loss.lost("cannot spool at shutdown", chunks, bytes);
     }
     if let Err(e) = pipe.spool.sync() {
         tracing::error!(destination = %dest.name, error = %e, "spool sync failed at shutdown");

@@ -1,7 +1,8 @@
 //! `pcap-dir` destinations: a destination's records written on this machine, per
-//! LIID, as `DIR/<LIID>/content.pcap`, `headers.pcap` and `iri.jsonl` — by the
-//! collector's own writers ([`OutDir`]), so the files are the same as a remote
-//! `calea-collector` would write.
+//! LIID, as `DIR/liid/<encoded LIID>/content.pcap`, `headers.pcap` and
+//! `iri.jsonl` ([`crate::collector::liid_dir`]) — by the collector's own writers
+//! ([`OutDir`]), so the files are the same as a remote `calea-collector` would
+//! write. Every chunk that cannot be written is counted and audited.
 //!
 //! The records take the same path as for a network destination: the drain thread
 //! routes, numbers and encodes them (as ETSI TS 102 232 PS-PDUs, which carry the
@@ -13,6 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
 use super::metrics::DestMetrics;
 use super::pdu::{decode_next, Format};
@@ -38,20 +40,24 @@ pub(crate) struct DirSink {
     out: OutDir,
     metrics: DestMetrics,
     stats: Arc<DirStats>,
+    loss: LossAudit,
 }
 
 impl DirSink {
-    /// Opens (or resumes) `dir`.
+    /// Opens (or resumes) `dir`, keeping the files of at most `max_open` LIIDs
+    /// open.
     ///
     /// # Errors
     /// The directory or a LIID's files in it cannot be used.
     pub(crate) fn open(
         name: &str,
         dir: &Path,
+        max_open: usize,
         metrics: DestMetrics,
         stats: Arc<DirStats>,
+        audit: AuditSink,
     ) -> Result<Self, HandoverError> {
-        let out = OutDir::open(dir).map_err(|(what, e)| HandoverError::Destination {
+        let out = OutDir::open(dir, max_open).map_err(|(what, e)| HandoverError::Destination {
             name: name.to_owned(),
             reason: format!("{what}: {e}"),
         })?;
@@ -61,20 +67,22 @@ impl DirSink {
             out,
             metrics,
             stats,
+            loss: LossAudit::new(audit, name),
         })
     }
 
     /// Writes a chunk of whole PDUs and journals it.
     pub(crate) fn write(&mut self, chunk: &[u8]) {
-        let mut pos = 0;
+        let (mut pos, mut written) = (0, 0);
         let mut failed = None;
         while pos < chunk.len() {
             match decode_next(FORMAT, &chunk[pos..]) {
                 Ok(Some((pdu, used))) => {
                     pos += used;
-                    if let Err(e) = self.out.accept(STREAM, &pdu) {
-                        failed = Some(e);
-                        break;
+                    match self.out.accept(STREAM, &pdu) {
+                        Ok(()) => written += used,
+                        // The chunk's other LIIDs are still written.
+                        Err(e) => failed = Some(e),
                     }
                 }
                 Ok(None) => {
@@ -90,12 +98,21 @@ impl DirSink {
         if let Err(e) = self.out.commit() {
             failed = Some(e);
         }
-        self.stats.written.fetch_add(pos as u64, Ordering::Relaxed);
-        self.metrics.bytes_sent.inc_by(pos as u64);
+        self.stats
+            .written
+            .fetch_add(written as u64, Ordering::Relaxed);
+        self.metrics.bytes_sent.inc_by(written as u64);
         if let Some(why) = failed {
             self.stats.lost.fetch_add(1, Ordering::Relaxed);
             self.metrics.lost_chunks.inc();
             tracing::error!(destination = %self.name, reason = %why, "INTERCEPT DATA LOST: pcap-dir write failed");
+            self.loss.lost(
+                &format!("pcap-dir write failed: {why}"),
+                1,
+                (chunk.len() - written) as u64,
+            );
+        } else {
+            self.loss.tick();
         }
     }
 }

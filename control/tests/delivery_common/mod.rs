@@ -127,15 +127,20 @@ pub fn free_port() -> u16 {
 impl CollectorProc {
     /// Starts `calea-collector` on `127.0.0.1:port` (0 = any) and waits until it listens.
     pub fn start(pki: &Pki, out: &Path, port: u16) -> CollectorProc {
-        Self::spawn(Some(pki), out, port)
+        Self::spawn(Some(pki), out, port, &[])
     }
 
     /// `--insecure-plaintext` collector (no TLS).
     pub fn start_plaintext(out: &Path, port: u16) -> CollectorProc {
-        Self::spawn(None, out, port)
+        Self::spawn(None, out, port, &[])
     }
 
-    fn spawn(pki: Option<&Pki>, out: &Path, port: u16) -> CollectorProc {
+    /// `--insecure-plaintext` collector with more arguments.
+    pub fn start_plaintext_with(out: &Path, port: u16, args: &[&str]) -> CollectorProc {
+        Self::spawn(None, out, port, args)
+    }
+
+    fn spawn(pki: Option<&Pki>, out: &Path, port: u16, args: &[&str]) -> CollectorProc {
         static STARTS: AtomicU32 = AtomicU32::new(0);
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
         let summary = out.parent().unwrap().join(format!("summary-{n}.json"));
@@ -153,6 +158,7 @@ impl CollectorProc {
             None => cmd.arg("--insecure-plaintext"),
         };
         let mut child = cmd
+            .args(args)
             .arg("--summary-json")
             .arg(&summary)
             .env("RUST_LOG", "info")
@@ -245,6 +251,21 @@ pub fn destination(
         spool_dir: Some(spool.to_owned()),
         spool_max_bytes: 1 << 30,
         directory: None,
+    }
+}
+
+/// A `pcap-dir` destination named `local` writing to `dir`.
+pub fn pcap_dir(dir: &Path) -> Destination {
+    Destination {
+        name: "local".into(),
+        address: String::new(),
+        format: DestinationFormat::PcapDir,
+        tls: None,
+        insecure_plaintext: false,
+        keepalive_secs: 1,
+        spool_dir: None,
+        spool_max_bytes: 1 << 30,
+        directory: Some(dir.to_owned()),
     }
 }
 
@@ -352,6 +373,14 @@ pub fn start_engine(
     dests: Vec<Destination>,
     ring: usize,
 ) -> (HandoverEngine, HandoffProducer, AuditTrail) {
+    start_engine_tuned(dests, ring, tuning())
+}
+
+pub fn start_engine_tuned(
+    dests: Vec<Destination>,
+    ring: usize,
+    tuning: LinkTuning,
+) -> (HandoverEngine, HandoffProducer, AuditTrail) {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_ansi(false)
@@ -361,7 +390,7 @@ pub fn start_engine(
     let (sink, trail) = audit();
     let registry = prometheus::Registry::new();
     let engine =
-        HandoverEngine::start_tuned(identity(), dests, vec![consumer], sink, &registry, tuning())
+        HandoverEngine::start_tuned(identity(), dests, vec![consumer], sink, &registry, tuning)
             .unwrap();
     (engine, producer, trail)
 }
@@ -373,4 +402,123 @@ pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The PS-PDU of `liid` numbered `seq` carrying the IP packet of
+/// `frame(seq, ..)`, and (timestamp, IP packet). Built by the real encoder, then
+/// given `liid` whatever its length: the encoder holds LIIDs to the standard's
+/// 25 octets, a collector must cope with whatever arrives.
+pub fn ps_pdu(liid: &str, seq: u32) -> (Vec<u8>, (u64, Vec<u8>)) {
+    use control::handover::pdu::{Event, Format, PduHeader};
+    let id = identity();
+    // PS-PDU timestamps are microseconds.
+    let ts = 1_700_000_000_000_000_000 + u64::from(seq) * 1_000;
+    let f = frame(seq, TARGET_CC, 60 + seq as usize % 300);
+    let (l3, _) = expected(&f);
+    let h = PduHeader {
+        liid: "PLACEHOLDER",
+        xid: uuid::Uuid::nil(),
+        cin: 1,
+        sequence: seq,
+        timestamp_ns: ts,
+        identity: &id,
+    };
+    let content = Event::Content {
+        ip_packet: &f[l3..],
+        direction: control::handover::pdu::Direction::ToTarget,
+    };
+    let mut one = Vec::new();
+    Format::Etsi102232
+        .encoder()
+        .encode(&h, &content, &mut one)
+        .unwrap();
+    (with_liid(&one, liid), (ts, f[l3..].to_vec()))
+}
+
+/// `pdu` (one PS-PDU) with its LIID replaced by `liid`.
+fn with_liid(pdu: &[u8], liid: &str) -> Vec<u8> {
+    use control::handover::ber::{Reader, Tag, Writer};
+    let mut seq = Reader::new(pdu).nested(Tag::SEQUENCE).unwrap();
+    let mut header = seq.nested(Tag::ctx_cons(1)).unwrap();
+    let mut out = Vec::new();
+    let mut w = Writer::new(&mut out);
+    let outer = w.open(Tag::SEQUENCE, pdu.len() + liid.len());
+    let inner = w.open(Tag::ctx_cons(1), 128 + liid.len());
+    let (oid, v) = header.tlv().unwrap();
+    w.primitive(oid, v);
+    header.expect(Tag::ctx(1)).unwrap();
+    w.primitive(Tag::ctx(1), liid.as_bytes());
+    while !header.is_empty() {
+        let (t, v) = header.tlv().unwrap();
+        w.primitive(t, v);
+    }
+    w.close(inner);
+    while !seq.is_empty() {
+        let (t, v) = seq.tlv().unwrap();
+        w.primitive(t, v);
+    }
+    w.close(outer);
+    out
+}
+
+/// Sends `wire` to a plaintext collector at `addr`, then a keepalive, and
+/// returns the open connection once its answer arrived: everything before it
+/// has been written.
+pub fn send_synced(addr: &str, wire: &[u8]) -> std::net::TcpStream {
+    use control::handover::pdu::{decode_next, DecodedKind, Event, Format, PduHeader};
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    sock.write_all(wire).unwrap();
+    let id = identity();
+    let h = PduHeader {
+        liid: "keepalive",
+        xid: uuid::Uuid::nil(),
+        cin: 0,
+        sequence: 0,
+        timestamp_ns: 1,
+        identity: &id,
+    };
+    let mut ka = Vec::new();
+    Format::Etsi102232
+        .encoder()
+        .encode(&h, &Event::Keepalive, &mut ka)
+        .unwrap();
+    sock.write_all(&ka).unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        if let Some((pdu, _)) = decode_next(Format::Etsi102232, &reply).unwrap() {
+            assert_eq!(pdu.kind, DecodedKind::KeepaliveAck);
+            return sock;
+        }
+        let n = sock.read(&mut buf).unwrap();
+        assert!(n > 0, "collector closed the connection");
+        reply.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Packets tshark reads from `path`, failing on any error (a cut-short file).
+pub fn tshark_packets(path: &Path) -> usize {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-T", "fields", "-e", "frame.number"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("cut short"),
+        "tshark on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Open file descriptors of process `pid` ("self" for this one).
+pub fn open_fds(pid: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }

@@ -437,6 +437,7 @@ fn main() -> anyhow::Result<()> {
         let collector = Arc::new(Collector::bind(CollectorOptions {
             listen: "127.0.0.1:0".parse()?,
             out: dir.join("collector-out"),
+            max_open_liids: control::collector::DEFAULT_MAX_OPEN,
             tls: Some(Arc::clone(&server)),
         })?);
         let caddr = collector.local_addr()?.to_string();
