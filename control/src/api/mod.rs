@@ -5,6 +5,7 @@
 
 mod backend;
 mod error;
+mod refusals;
 mod role;
 mod routes;
 mod server;
@@ -13,4 +14,7 @@ pub use backend::{Provisioned, Provisioning};
 pub use error::{ApiError, Refusal};
 pub use role::{Permission, Role};
 pub use routes::{router, ApiState, Peer, ROUTES};
-pub use server::serve;
+pub use server::{
+    serve, BLOCKING_THREADS, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_SOURCE, MAX_HANDSHAKES,
+};
