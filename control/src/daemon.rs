@@ -134,6 +134,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let control_threads = control_cores(&config.dataplane.cores);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(control_threads.len().max(1))
+        .max_blocking_threads(crate::api::BLOCKING_THREADS)
         .on_thread_start(move || pin_control_thread(&control_threads))
         .enable_all()
         .build()

@@ -296,3 +296,57 @@ async fn roles_validation_and_refusal_auditing() {
         eprintln!("sqlite3 CLI not available: tamper check skipped");
     }
 }
+
+/// An oversize body answers the documented JSON error (413 `body_too_large`)
+/// and is audited; an audit page above the documented maximum is a 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn oversize_body_and_audit_page_limit_are_refused() {
+    let (setup, probe) = start();
+    let prov = setup.client("prov");
+    let auditor = setup.client("auditor");
+
+    let mut big = request("LIID-BIG");
+    big["warrant_ref"] = json!("x".repeat(control::api::MAX_BODY));
+    let (s, v) = prov
+        .send_raw(
+            Method::POST,
+            "/v1/intercepts",
+            Some(big.to_string().into_bytes()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{v}"
+    );
+    assert!(v["error"]["message"].as_str().is_some(), "{v}");
+
+    let max = control::api::MAX_AUDIT_PAGE;
+    assert!(auditor.audit(0, max).await.is_ok());
+    let (status, code) = api_code(auditor.audit(0, max + 1).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (400, "invalid_query"));
+
+    let records = auditor.audit(0, max).await.unwrap();
+    let refused: Vec<&Value> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "request_refused")
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["actor"] == "prov" && r["details"]["status"] == 413),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["actor"] == "auditor" && r["details"]["code"] == "invalid_query"),
+        "{refused:?}"
+    );
+    let stored = setup.client("admin").list_intercepts().await.unwrap();
+    assert_eq!(stored, json!([]));
+    probe.stop();
+}

@@ -226,18 +226,7 @@ async fn kill_9_during_provisioning_loses_no_acknowledged_intercept() {
         );
     }
     probe.stop();
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_calea-probe"))
-        .args(["audit", "verify", "--database"])
-        .arg(setup.path("probe.db"))
-        .arg("--mirror")
-        .arg(setup.path("audit.jsonl"))
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    setup.assert_audit_verifies();
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {

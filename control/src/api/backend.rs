@@ -73,7 +73,9 @@ pub trait Provisioning: Send + Sync + 'static {
     /// # Errors
     /// Store failure.
     fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<serde_json::Value>, ApiError>;
-    /// Records a refused request (`request_refused`) or a failed client
-    /// authentication (`request_unauthenticated`). Must not fail the caller.
+    /// Records a refused request (`request_refused`, one record each) or
+    /// refused connections before authentication (`request_unauthenticated`,
+    /// aggregated: `reason` carries the source, reason code and count).
+    /// Must not fail the caller.
     fn audit_refusal(&self, unauthenticated: bool, actor: &str, reason: serde_json::Value);
 }

@@ -5,6 +5,7 @@
 
 mod backend;
 mod error;
+mod refusals;
 mod role;
 mod routes;
 mod server;
@@ -12,5 +13,8 @@ mod server;
 pub use backend::{Provisioned, Provisioning};
 pub use error::{ApiError, Refusal};
 pub use role::{Permission, Role};
-pub use routes::{router, ApiState, Peer, ROUTES};
-pub use server::serve;
+pub use routes::{router, ApiState, Peer, MAX_AUDIT_PAGE, MAX_BODY, ROUTES};
+pub use server::{
+    serve, BLOCKING_THREADS, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_SOURCE, MAX_HANDSHAKES,
+};

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -81,8 +82,22 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::from_json(&e))
+/// Largest request body: room for an intercept with `MAX_TARGETS` IPv6 prefixes.
+pub const MAX_BODY: usize = 8 << 20;
+
+/// A request body as read (or why it could not be), before parsing.
+type RawBody = Result<Bytes, BytesRejection>;
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: RawBody) -> Result<T, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body is larger than {MAX_BODY} bytes"),
+        ),
+        _ => ApiError::bad_request("unreadable_body", e.body_text()),
+    })?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::from_json(&e))
 }
 
 /// What a viewer sees of an intercept: never targets or warrant details.
@@ -151,11 +166,11 @@ fn observe_activation(st: &ApiState, started: Instant) {
 async fn create_intercept(
     State(st): Shared,
     Extension(peer): Extension<Peer>,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     st.authorize(&peer, Permission::WriteIntercepts)?;
-    let req = parse_body(&body)?;
+    let req = parse_body(body)?;
     let backend = st.backend.clone();
     let out = blocking(move || backend.create_intercept(&peer.cn, req)).await?;
     observe_activation(&st, started);
@@ -166,11 +181,11 @@ async fn modify_intercept(
     State(st): Shared,
     Extension(peer): Extension<Peer>,
     Path(liid): Path<String>,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     st.authorize(&peer, Permission::WriteIntercepts)?;
-    let patch = parse_body(&body)?;
+    let patch = parse_body(body)?;
     let backend = st.backend.clone();
     let out = blocking(move || backend.modify_intercept(&peer.cn, &liid, patch)).await?;
     observe_activation(&st, started);
@@ -200,10 +215,10 @@ async fn list_destinations(
 async fn add_destination(
     State(st): Shared,
     Extension(peer): Extension<Peer>,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
     st.authorize(&peer, Permission::WriteDestinations)?;
-    let d: Destination = parse_body(&body)?;
+    let d: Destination = parse_body(body)?;
     let backend = st.backend.clone();
     let out = blocking(move || backend.add_destination(&peer.cn, d)).await?;
     Ok((StatusCode::CREATED, Json(out)).into_response())
@@ -234,8 +249,8 @@ fn default_limit() -> usize {
     100
 }
 
-/// Largest page of audit records one request returns.
-const MAX_AUDIT_PAGE: usize = 10_000;
+/// Largest page of audit records one request may ask for.
+pub const MAX_AUDIT_PAGE: usize = 10_000;
 
 async fn audit(
     State(st): Shared,
@@ -244,9 +259,14 @@ async fn audit(
 ) -> Result<Response, ApiError> {
     st.authorize(&peer, Permission::ReadAudit)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let limit = q.limit.min(MAX_AUDIT_PAGE);
+    if q.limit > MAX_AUDIT_PAGE {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be at most {MAX_AUDIT_PAGE}, got {}", q.limit),
+        ));
+    }
     let backend = st.backend.clone();
-    Ok(Json(blocking(move || backend.audit_records(q.from, limit)).await?).into_response())
+    Ok(Json(blocking(move || backend.audit_records(q.from, q.limit)).await?).into_response())
 }
 
 async fn no_route() -> ApiError {
@@ -322,6 +342,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 "method not allowed on this route",
             )
         })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             audit_refusals,

@@ -130,6 +130,22 @@ server_name = "localhost"
         format!("http://127.0.0.1:{}/metrics", self.metrics_port)
     }
 
+    /// Asserts that `calea-probe audit verify` passes on the state's database and mirror.
+    pub fn assert_audit_verifies(&self) {
+        let verify = Command::new(env!("CARGO_BIN_EXE_calea-probe"))
+            .args(["audit", "verify", "--database"])
+            .arg(self.path("probe.db"))
+            .arg("--mirror")
+            .arg(self.path("audit.jsonl"))
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verify.stdout)
+        );
+    }
+
     /// A client of the probe's API as `cn`.
     pub fn client(&self, cn: &str) -> ApiClient {
         let (cert, key) = self.certs.client(cn).unwrap();
@@ -200,6 +216,11 @@ impl Probe {
             child,
             stdout: Some(stdout),
         }
+    }
+
+    /// The daemon's process id (for /proc/<pid>/status).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, then waits for a clean exit.
