@@ -67,6 +67,9 @@ pub struct Config {
     /// Delivery destinations, synchronised into the store at start-up.
     #[serde(default)]
     pub destinations: Vec<Destination>,
+    /// Signed checkpoints of the audit chain.
+    #[serde(default)]
+    pub audit: crate::audit::AuditConfig,
 }
 
 /// `[probe]`: identifiers carried in every handover record.
@@ -290,6 +293,7 @@ impl Config {
         for d in &mut self.destinations {
             d.resolve_paths(base);
         }
+        self.audit.resolve_paths(base);
     }
 
     /// Checks values against their rules; `Err((key, message))`.
@@ -391,6 +395,7 @@ impl Config {
         if self.metrics.listen == self.api.listen {
             return bad("metrics.listen", "same address as api.listen".into());
         }
+        self.audit.validate()?;
         let mut names = HashSet::new();
         for dest in &self.destinations {
             dest.validate().map_err(|e| match e {

@@ -73,6 +73,11 @@ pub trait Provisioning: Send + Sync + 'static {
     /// # Errors
     /// Store failure.
     fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<serde_json::Value>, ApiError>;
+    /// The newest signed audit checkpoint, if one was made.
+    ///
+    /// # Errors
+    /// Store failure.
+    fn audit_checkpoint(&self) -> Result<Option<crate::audit::Checkpoint>, ApiError>;
     /// Records a refused request (`request_refused`) or a failed client
     /// authentication (`request_unauthenticated`). Must not fail the caller.
     fn audit_refusal(&self, unauthenticated: bool, actor: &str, reason: serde_json::Value);
