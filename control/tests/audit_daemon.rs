@@ -19,13 +19,14 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-/// An HTTPS endpoint that accepts POSTed checkpoints (client certificate required).
-async fn receiver(setup: &Setup) -> (u16, mpsc::UnboundedReceiver<Checkpoint>) {
+/// An HTTPS endpoint on `port` that accepts POSTed checkpoints (client certificate required).
+async fn receiver(setup: &Setup, port: u16) -> mpsc::UnboundedReceiver<Checkpoint> {
     let c = &setup.certs;
     let tls = control::tls::server_config(&c.server_cert, &c.server_key, &c.ca).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/checkpoints",
@@ -49,7 +50,7 @@ async fn receiver(setup: &Setup) -> (u16, mpsc::UnboundedReceiver<Checkpoint>) {
             });
         }
     });
-    (port, rx)
+    rx
 }
 
 /// `[audit]` with a fresh key (returned: the public key), the HTTPS receiver
@@ -135,7 +136,8 @@ fn verify_cli(setup: &Setup, checkpoint: &Path, key: &Path) -> (bool, String) {
 async fn checkpoints_on_start_activation_and_stop_reach_an_https_receiver() {
     let setup = Setup::new();
     write_pcap(setup.path("empty.pcap"), &[]).unwrap();
-    let (port, mut rx) = receiver(&setup).await;
+    let port = free_port();
+    let mut rx = receiver(&setup, port).await;
     // An interval far beyond the test: every checkpoint after the first is event-driven.
     let (audit, public) = audit_config(&setup, port, 3600);
     let dest = setup.tls_destination("lea", free_port());
@@ -195,7 +197,8 @@ async fn checkpoints_on_start_activation_and_stop_reach_an_https_receiver() {
 async fn checkpoints_follow_the_interval() {
     let setup = Setup::new();
     write_pcap(setup.path("empty.pcap"), &[]).unwrap();
-    let (port, mut rx) = receiver(&setup).await;
+    let port = free_port();
+    let mut rx = receiver(&setup, port).await;
     let (audit, public) = audit_config(&setup, port, 1);
     let probe = Probe::start(&setup.write_config("empty.pcap", &audit));
     let key = PublicKey::from_file(&public).unwrap();
@@ -262,5 +265,50 @@ async fn start_up_verification_raises_the_alarm_on_a_broken_middle_record() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(broken, "1", "no alarm for a broken chain");
+    probe.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_sink_is_counted_and_retried_without_holding_up_provisioning() {
+    let setup = Setup::new();
+    write_pcap(setup.path("empty.pcap"), &[]).unwrap();
+    // Nothing listens on the endpoint yet.
+    let port = free_port();
+    let (audit, public) = audit_config(&setup, port, 3600);
+    let dest = setup.tls_destination("lea", free_port());
+    let probe = Probe::start(&setup.write_config("empty.pcap", &format!("{dest}{audit}")));
+    let mut failures = String::new();
+    for _ in 0..100 {
+        failures = metric(
+            &setup,
+            r#"calea_audit_checkpoint_failures_total{sink="http"}"#,
+        )
+        .await;
+        if failures != "0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(failures, "0");
+    let started = std::time::Instant::now();
+    setup
+        .client("prov")
+        .create_intercept(&request("ANCHOR-2"))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let activated = seq_of(&setup, "intercept_activate").await;
+    // The endpoint comes up: the newest checkpoint arrives by retry, not by the hour's tick.
+    let mut rx = receiver(&setup, port).await;
+    let cp = next(&mut rx, 20).await;
+    PublicKey::from_file(&public).unwrap().verify(&cp).unwrap();
+    assert!(cp.seq >= activated, "retried checkpoint is stale: {cp:?}");
+    // The file sink was never held up by the other.
+    let (ok, out) = verify_cli(&setup, &setup.path("checkpoints.jsonl"), &public);
+    assert!(ok, "{out}");
     probe.stop();
 }
