@@ -1,7 +1,8 @@
 //! The real daemon anchors its audit chain: signed checkpoints reach a real
-//! HTTPS receiver (mutual TLS on 127.0.0.1) and a file at the configured
-//! interval, on every activation and at stop, the newest is served by the API,
-//! and a chain broken in the middle raises the alarm metric at start-up.
+//! HTTPS receiver, a syslog-over-TLS collector (mutual TLS on 127.0.0.1) and
+//! a file at the configured interval, on every activation and at stop; the
+//! newest is served by the API; a chain broken in the middle raises the alarm
+//! metric at start-up.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -53,6 +54,49 @@ async fn receiver(setup: &Setup, port: u16) -> mpsc::UnboundedReceiver<Checkpoin
     rx
 }
 
+/// A syslog collector over mutual TLS (RFC 5425): every checkpoint in every
+/// octet-counted frame it receives.
+async fn syslog_receiver(setup: &Setup) -> (u16, mpsc::UnboundedReceiver<Checkpoint>) {
+    use tokio::io::AsyncReadExt;
+    let c = &setup.certs;
+    let tls = control::tls::server_config(&c.server_cert, &c.server_key, &c.ca).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut stream = acceptor.accept(tcp).await.unwrap();
+            let mut bytes = Vec::new();
+            stream.read_to_end(&mut bytes).await.unwrap();
+            let mut rest = bytes.as_slice();
+            while !rest.is_empty() {
+                let space = rest.iter().position(|&b| b == b' ').unwrap();
+                let len: usize = std::str::from_utf8(&rest[..space])
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let msg = std::str::from_utf8(&rest[space + 1..space + 1 + len]).unwrap();
+                assert!(msg.starts_with("<109>1 "), "{msg}");
+                let json = msg.split_once(" calea-probe - checkpoint - ").unwrap().1;
+                tx.send(serde_json::from_str(json).unwrap()).unwrap();
+                rest = &rest[space + 1 + len..];
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// The pinned CA and the probe's client certificate, as a sink's TOML keys.
+fn client_tls(setup: &Setup) -> String {
+    let (cert, key) = setup.certs.client("probe").unwrap();
+    format!(
+        "ca = {:?}\ncert = {:?}\nkey = {:?}\n",
+        setup.certs.ca, cert, key
+    )
+}
+
 /// `[audit]` with a fresh key (returned: the public key), the HTTPS receiver
 /// at `port` and a file sink.
 fn audit_config(setup: &Setup, port: u16, interval_secs: u64) -> (String, PathBuf) {
@@ -60,23 +104,12 @@ fn audit_config(setup: &Setup, port: u16, interval_secs: u64) -> (String, PathBu
     let (key, public_path) = (setup.path("anchor.pem"), setup.path("anchor.pub.pem"));
     std::fs::write(&key, private).unwrap();
     std::fs::write(&public_path, public).unwrap();
-    let (cert, client_key) = setup.certs.client("probe").unwrap();
     let toml = format!(
-        r#"
-[audit]
-checkpoint_key = "{key}"
-checkpoint_interval_secs = {interval_secs}
-checkpoint_file = "checkpoints.jsonl"
-[audit.checkpoint_http]
-url = "https://localhost:{port}/checkpoints"
-ca = "{ca}"
-cert = "{cert}"
-key = "{client_key}"
-"#,
-        key = key.display(),
-        ca = setup.certs.ca.display(),
-        cert = cert.display(),
-        client_key = client_key.display(),
+        "[audit]\ncheckpoint_key = \"{}\"\ncheckpoint_interval_secs = {interval_secs}\n\
+         checkpoint_file = \"checkpoints.jsonl\"\n\
+         [audit.checkpoint_http]\nurl = \"https://localhost:{port}/checkpoints\"\n{}",
+        key.display(),
+        client_tls(setup)
     );
     (toml, public_path)
 }
@@ -133,20 +166,32 @@ fn verify_cli(setup: &Setup, checkpoint: &Path, key: &Path) -> (bool, String) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn checkpoints_on_start_activation_and_stop_reach_an_https_receiver() {
+async fn checkpoints_on_start_activation_and_stop_reach_https_and_syslog_receivers() {
     let setup = Setup::new();
     write_pcap(setup.path("empty.pcap"), &[]).unwrap();
     let port = free_port();
     let mut rx = receiver(&setup, port).await;
     // An interval far beyond the test: every checkpoint after the first is event-driven.
     let (audit, public) = audit_config(&setup, port, 3600);
+    let (syslog_port, mut syslog) = syslog_receiver(&setup).await;
+    let syslog_sink = format!(
+        "[audit.checkpoint_syslog]\naddress = \"127.0.0.1:{syslog_port}\"\n\
+         server_name = \"localhost\"\n{}",
+        client_tls(&setup)
+    );
     let dest = setup.tls_destination("lea", free_port());
-    let probe = Probe::start(&setup.write_config("empty.pcap", &format!("{dest}{audit}")));
+    let probe =
+        Probe::start(&setup.write_config("empty.pcap", &format!("{dest}{audit}{syslog_sink}")));
     let key = PublicKey::from_file(&public).unwrap();
 
     let first = next(&mut rx, 10).await;
     key.verify(&first).unwrap();
     assert_eq!(first.probe, "probe-test");
+    assert_eq!(
+        next(&mut syslog, 10).await,
+        first,
+        "syslog got another checkpoint"
+    );
 
     setup
         .client("prov")

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 use super::checkpoint::{Checkpoint, SigningKey};
@@ -32,6 +33,9 @@ pub struct AuditConfig {
     /// POST each checkpoint as JSON to an HTTP(S) endpoint.
     #[serde(default)]
     pub checkpoint_http: Option<HttpSinkConfig>,
+    /// Send each checkpoint as a syslog message over TLS (RFC 5425).
+    #[serde(default)]
+    pub checkpoint_syslog: Option<SyslogSinkConfig>,
 }
 
 fn default_interval() -> u64 {
@@ -45,6 +49,7 @@ impl Default for AuditConfig {
             checkpoint_interval_secs: default_interval(),
             checkpoint_file: None,
             checkpoint_http: None,
+            checkpoint_syslog: None,
         }
     }
 }
@@ -66,6 +71,22 @@ pub struct HttpSinkConfig {
     pub key: Option<PathBuf>,
 }
 
+/// `[audit.checkpoint_syslog]`: a syslog collector over mutual TLS (RFC 5425).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSinkConfig {
+    /// Collector address, host:port (6514 is the registered port).
+    pub address: String,
+    /// Name (DNS or IP) the collector's certificate must carry.
+    pub server_name: String,
+    /// The only CA the collector's certificate may chain to (PEM).
+    pub ca: PathBuf,
+    /// Our client certificate (PEM).
+    pub cert: PathBuf,
+    /// Our client key (PEM).
+    pub key: PathBuf,
+}
+
 impl AuditConfig {
     /// Checks the keys' rules; `Err((key, message))` like the rest of the config.
     ///
@@ -76,7 +97,9 @@ impl AuditConfig {
         if !(1..=86_400).contains(&self.checkpoint_interval_secs) {
             return bad("checkpoint_interval_secs", "not in 1..=86400");
         }
-        let has_sink = self.checkpoint_file.is_some() || self.checkpoint_http.is_some();
+        let has_sink = self.checkpoint_file.is_some()
+            || self.checkpoint_http.is_some()
+            || self.checkpoint_syslog.is_some();
         if has_sink && self.checkpoint_key.is_none() {
             return bad("checkpoint_key", "required to sign checkpoints for a sink");
         }
@@ -105,6 +128,9 @@ impl AuditConfig {
             paths.extend(h.cert.as_mut());
             paths.extend(h.key.as_mut());
         }
+        if let Some(s) = &mut self.checkpoint_syslog {
+            paths.extend([&mut s.ca, &mut s.cert, &mut s.key]);
+        }
         for p in paths {
             *p = base.join(&*p);
         }
@@ -113,8 +139,8 @@ impl AuditConfig {
 
 /// Longest wait before a failed sink is tried again.
 const MAX_RETRY: Duration = Duration::from_secs(30);
-/// Longest an HTTP sink request may take.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest one send to a network sink may take.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 struct AnchorMetrics {
@@ -168,6 +194,11 @@ enum Sink {
         client: reqwest::Client,
         url: String,
     },
+    Syslog {
+        tls: tokio_rustls::TlsConnector,
+        address: String,
+        server_name: rustls::pki_types::ServerName<'static>,
+    },
 }
 
 impl Sink {
@@ -175,6 +206,7 @@ impl Sink {
         match self {
             Self::File(_) => "file",
             Self::Http { .. } => "http",
+            Self::Syslog { .. } => "syslog",
         }
     }
 
@@ -198,8 +230,44 @@ impl Sink {
                     Err(format!("{url}: HTTP {}", resp.status()))
                 }
             }
+            Self::Syslog {
+                tls,
+                address,
+                server_name,
+            } => {
+                let frame = syslog_frame(cp, &body);
+                let send = async {
+                    let tcp = tokio::net::TcpStream::connect(address.as_str()).await?;
+                    let mut stream = tls.connect(server_name.clone(), tcp).await?;
+                    stream.write_all(&frame).await?;
+                    stream.shutdown().await
+                };
+                match tokio::time::timeout(SEND_TIMEOUT, send).await {
+                    Ok(sent) => sent.map_err(|e| format!("{address}: {e}")),
+                    Err(_) => Err(format!("{address}: timed out")),
+                }
+            }
         }
     }
+}
+
+/// An RFC 5425 frame (octet count, space, message) holding an RFC 5424
+/// message: facility log audit (13), severity notice (5), MSGID `checkpoint`,
+/// the checkpoint's JSON as MSG.
+fn syslog_frame(cp: &Checkpoint, json: &[u8]) -> Vec<u8> {
+    // RFC 5424 allows at most six fractional digits; audit time has nine.
+    let time = match cp.time.split_once('.') {
+        Some((secs, frac)) => {
+            let micros: String = frac.trim_end_matches('Z').chars().take(6).collect();
+            format!("{secs}.{micros}Z")
+        }
+        None => cp.time.clone(),
+    };
+    let mut msg = format!("<109>1 {time} {} calea-probe - checkpoint - ", cp.probe).into_bytes();
+    msg.extend_from_slice(json);
+    let mut frame = format!("{} ", msg.len()).into_bytes();
+    frame.extend(msg);
+    frame
 }
 
 /// One JSON line, one write, fsynced: the file is append-only.
@@ -222,7 +290,7 @@ fn http_sink(h: &HttpSinkConfig) -> Result<Sink, AuditError> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
-        .timeout(HTTP_TIMEOUT);
+        .timeout(SEND_TIMEOUT);
     if let Some(ca) = &h.ca {
         let cert = reqwest::Certificate::from_pem(&read(ca)?)
             .map_err(|e| sink_err(&format!("CA {}", ca.display()), e))?;
@@ -238,6 +306,16 @@ fn http_sink(h: &HttpSinkConfig) -> Result<Sink, AuditError> {
     Ok(Sink::Http {
         client: builder.build().map_err(|e| sink_err("client", e))?,
         url: h.url.clone(),
+    })
+}
+
+fn syslog_sink(s: &SyslogSinkConfig) -> Result<Sink, AuditError> {
+    let tls_err = |e: crate::tls::TlsError| AuditError::Sink(format!("syslog: {e}"));
+    let config = crate::tls::client_config(&s.ca, &s.cert, &s.key).map_err(tls_err)?;
+    Ok(Sink::Syslog {
+        tls: tokio_rustls::TlsConnector::from(config),
+        address: s.address.clone(),
+        server_name: crate::tls::server_name(&s.server_name).map_err(tls_err)?,
     })
 }
 
@@ -267,6 +345,9 @@ impl Anchor {
                 let mut sinks = Vec::new();
                 if let Some(h) = &config.checkpoint_http {
                     sinks.push(http_sink(h)?);
+                }
+                if let Some(s) = &config.checkpoint_syslog {
+                    sinks.push(syslog_sink(s)?);
                 }
                 if let Some(f) = &config.checkpoint_file {
                     sinks.push(Sink::File(f.clone()));

@@ -20,7 +20,7 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 
-pub use anchor::{Anchor, AuditConfig, HttpSinkConfig};
+pub use anchor::{Anchor, AuditConfig, HttpSinkConfig, SyslogSinkConfig};
 pub use checkpoint::{Checkpoint, PublicKey, SigningKey};
 pub use hash::GENESIS_HASH;
 pub use log::AuditLog;
