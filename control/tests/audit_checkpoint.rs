@@ -144,7 +144,7 @@ fn truncated_tail_is_caught_only_by_the_checkpoint() {
 
     let (ok, out) = cli_verify(&p, Some((&cp_file, &public)));
     assert!(!ok, "{out}");
-    assert!(out.contains("audit log INVALID at record 10"), "{out}");
+    assert!(out.contains("audit log INVALID at seq 10"), "{out}");
     assert!(out.contains("covers the log up to seq 12"), "{out}");
     assert!(out.contains("records were cut off the end"), "{out}");
     assert!(
@@ -250,7 +250,7 @@ fn verify_prints_readable_problems() {
     let (ok, out) = cli_verify(&p, None);
     assert!(!ok);
     assert!(
-        out.contains("audit log INVALID at record 5: hash mismatch (record edited)"),
+        out.contains("audit log INVALID at seq 5: hash mismatch (record edited)"),
         "{out}"
     );
     assert!(!out.contains("HashMismatch"), "Debug name in {out}");

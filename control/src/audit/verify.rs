@@ -122,7 +122,7 @@ impl fmt::Display for VerifyReport {
         match &self.first_bad {
             Some(bad) => write!(
                 f,
-                "audit log INVALID at record {}: {} ({} records in the database, {} in the mirror)",
+                "audit log INVALID at seq {}: {} ({} records in the database, {} in the mirror)",
                 bad.seq, bad.problem, self.db_records, self.mirror_records
             ),
             None => {
