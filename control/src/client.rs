@@ -197,6 +197,14 @@ impl ApiClient {
             .await
     }
 
+    /// `GET /v1/audit/checkpoint`.
+    ///
+    /// # Errors
+    /// See [`ApiClient::call`].
+    pub async fn audit_checkpoint(&self) -> Result<Value, ClientError> {
+        self.call(Method::GET, "/v1/audit/checkpoint", None).await
+    }
+
     /// `GET /v1/audit?from=&limit=`.
     ///
     /// # Errors

@@ -73,6 +73,9 @@ pub struct Config {
     /// `[intercepts]`: which targets a warrant may name.
     #[serde(default)]
     pub intercepts: TargetPolicy,
+    /// Signed checkpoints of the audit chain.
+    #[serde(default)]
+    pub audit: crate::audit::AuditConfig,
 }
 
 /// `[probe]`: identifiers carried in every handover record.
@@ -318,6 +321,7 @@ impl Config {
         for d in &mut self.destinations {
             d.resolve_paths(base);
         }
+        self.audit.resolve_paths(base);
     }
 
     /// Checks values against their rules; `Err((key, message))`.
@@ -428,6 +432,7 @@ impl Config {
         if self.metrics.listen == self.api.listen {
             return bad("metrics.listen", "same address as api.listen".into());
         }
+        self.audit.validate()?;
         let mut names = HashSet::new();
         for dest in &self.destinations {
             dest.validate().map_err(|e| match e {

@@ -82,6 +82,9 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let registry = prometheus::Registry::new();
     let metrics = ProbeMetrics::new(&registry)?;
     let audit = store.audit().clone();
+    // Checkpoints of the audit chain, and its full verification in the background.
+    let anchor = crate::audit::Anchor::start(&config.audit, &config.probe.name, &audit, &registry)
+        .map_err(|e| DaemonError::Store(e.into()))?;
     audit
         .append(
             SYSTEM_ACTOR,
@@ -157,6 +160,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         &config.probe.name,
         serde_json::json!({ "counters": counters.to_string() }),
     );
+    anchor.stop();
     served
 }
 

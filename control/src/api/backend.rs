@@ -73,6 +73,11 @@ pub trait Provisioning: Send + Sync + 'static {
     /// # Errors
     /// Store failure.
     fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<serde_json::Value>, ApiError>;
+    /// The newest signed audit checkpoint, if one was made.
+    ///
+    /// # Errors
+    /// Store failure.
+    fn audit_checkpoint(&self) -> Result<Option<crate::audit::Checkpoint>, ApiError>;
     /// Records a refused request (`request_refused`, one record each) or
     /// refused connections before authentication (`request_unauthenticated`,
     /// aggregated: `reason` carries the source, reason code and count).

@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/destinations"),
     ("delete", "/v1/destinations/{name}"),
     ("get", "/v1/audit"),
+    ("get", "/v1/audit/checkpoint"),
 ];
 
 /// The authenticated peer of one TLS connection (inserted by the accept loop).
@@ -269,6 +270,21 @@ async fn audit(
     Ok(Json(blocking(move || backend.audit_records(q.from, q.limit)).await?).into_response())
 }
 
+/// `GET /v1/audit/checkpoint`: the newest signed checkpoint of the audit chain.
+async fn audit_checkpoint(
+    State(st): Shared,
+    Extension(peer): Extension<Peer>,
+) -> Result<Response, ApiError> {
+    st.authorize(&peer, Permission::ReadAudit)?;
+    let backend = st.backend.clone();
+    match blocking(move || backend.audit_checkpoint()).await? {
+        Some(cp) => Ok(Json(cp).into_response()),
+        None => Err(ApiError::not_found(
+            "no audit checkpoint yet ([audit] checkpoint_key unset, or none made so far)",
+        )),
+    }
+}
+
 async fn no_route() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -334,6 +350,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             axum::routing::delete(remove_destination),
         )
         .route("/v1/audit", get(audit))
+        .route("/v1/audit/checkpoint", get(audit_checkpoint))
         .fallback(no_route)
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::checkpoint::Checkpoint;
 use super::hash::{canonical_json, HashInput, GENESIS_HASH};
 use super::mirror::{self, Mirror};
 use super::{AuditAction, AuditError, AuditRecord};
@@ -17,6 +18,17 @@ use super::{AuditAction, AuditError, AuditRecord};
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     inner: Arc<Mutex<Inner>>,
+    anchor: Arc<AnchorState>,
+}
+
+/// What the checkpoint task shares with writers and readers, apart from the
+/// log's lock so neither waits for the other.
+#[derive(Debug, Default)]
+pub(crate) struct AnchorState {
+    /// The newest checkpoint made.
+    pub latest: Mutex<Option<Checkpoint>>,
+    /// Woken when an `intercept_activate` record is committed.
+    pub activated: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -98,6 +110,7 @@ impl AuditLog {
         inner.sync_mirror()?;
         Ok(Self {
             inner: Arc::new(Mutex::new(inner)),
+            anchor: Arc::default(),
         })
     }
 
@@ -134,6 +147,32 @@ impl AuditLog {
         Ok(last_link(&inner.conn)?.map_or(0, |(seq, _)| seq))
     }
 
+    /// The newest record's (seq, hash); (0, genesis hash) when the log is empty.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub fn head(&self) -> Result<(u64, String), AuditError> {
+        let inner = self.lock()?;
+        Ok(last_link(&inner.conn)?.unwrap_or((0, GENESIS_HASH.to_owned())))
+    }
+
+    /// The newest signed checkpoint, if checkpoints are configured and one was made.
+    ///
+    /// # Errors
+    /// Only if the lock is poisoned.
+    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
+        Ok(self
+            .anchor
+            .latest
+            .lock()
+            .map_err(|_| AuditError::Poisoned)?
+            .clone())
+    }
+
+    pub(crate) fn anchor_state(&self) -> &Arc<AnchorState> {
+        &self.anchor
+    }
+
     /// Path of the mirror file.
     ///
     /// # Errors
@@ -159,7 +198,9 @@ impl AuditLog {
             .map_err(AuditError::Db)?;
         let out = f(&tx)?;
         tx.commit().map_err(AuditError::Db)?;
-        inner.sync_mirror()?;
+        if inner.sync_mirror()? {
+            self.anchor.activated.notify_one();
+        }
         Ok(out)
     }
 
@@ -178,14 +219,17 @@ impl AuditLog {
 }
 
 impl Inner {
-    /// Appends to the mirror every committed record it does not hold yet.
-    fn sync_mirror(&mut self) -> Result<(), AuditError> {
+    /// Appends to the mirror every committed record it does not hold yet;
+    /// whether one of them is an activation (which calls for a checkpoint).
+    fn sync_mirror(&mut self) -> Result<bool, AuditError> {
         let missing = read_range(&self.conn, self.mirrored_seq + 1, usize::MAX)?;
         for rec in &missing {
             self.mirror.append(rec)?;
             self.mirrored_seq = rec.seq;
         }
-        Ok(())
+        Ok(missing
+            .iter()
+            .any(|r| r.action == AuditAction::InterceptActivate))
     }
 }
 
@@ -243,7 +287,7 @@ pub(crate) fn append_in_tx(
 
 /// Audit time: RFC 3339, UTC, always nine fractional digits, so records sort
 /// and compare as text.
-fn record_time(t: OffsetDateTime) -> String {
+pub(crate) fn record_time(t: OffsetDateTime) -> String {
     const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
     );

@@ -5,7 +5,13 @@
 //! one JSON line each, to an append-only file; [`verify`] recomputes the chain and
 //! compares the two, so editing, deleting, reordering or truncating either side is
 //! detected. The hashed encoding is documented in [`hash`].
+//!
+//! Cutting the same records off the end of both is caught by [`checkpoint`]s:
+//! the signed head of the chain, sent outside the probe by [`Anchor`], which
+//! also verifies the whole chain in the background at start-up.
 
+mod anchor;
+pub mod checkpoint;
 pub mod hash;
 mod log;
 mod mirror;
@@ -14,11 +20,13 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 
+pub use anchor::{Anchor, AuditConfig, HttpSinkConfig, SyslogSinkConfig};
+pub use checkpoint::{Checkpoint, PublicKey, SigningKey};
 pub use hash::GENESIS_HASH;
-pub(crate) use log::append_in_tx;
 pub use log::AuditLog;
+pub(crate) use log::{append_in_tx, record_time, AnchorState};
 pub use record::{AuditAction, AuditRecord};
-pub use verify::{verify, BadRecord, Problem, VerifyReport};
+pub use verify::{verify, verify_checkpoint, BadRecord, Problem, VerifyReport};
 
 /// Why the audit log could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +55,20 @@ pub enum AuditError {
     /// A thread panicked while holding the log.
     #[error("audit log lock poisoned")]
     Poisoned,
+    /// A checkpoint signing or verification key is unusable.
+    #[error("audit checkpoint key {path}: {reason}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A checkpoint was refused (bad signature, wrong format).
+    #[error("checkpoint REJECTED: {0}")]
+    BadCheckpoint(String),
+    /// A checkpoint sink could not be set up.
+    #[error("audit checkpoint sink: {0}")]
+    Sink(String),
 }
 
 impl AuditError {
@@ -54,6 +76,13 @@ impl AuditError {
         Self::Io {
             path: path.to_owned(),
             source,
+        }
+    }
+
+    pub(crate) fn key(path: &Path, reason: String) -> Self {
+        Self::Key {
+            path: path.to_owned(),
+            reason,
         }
     }
 }

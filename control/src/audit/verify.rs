@@ -1,5 +1,5 @@
-//! Offline verification: recompute the chain in the database and compare it,
-//! record by record, with the mirror.
+//! Verification: recompute the chain in the database and compare it, record
+//! by record, with the mirror and, when given one, a signed [`Checkpoint`].
 
 use std::collections::HashSet;
 use std::fmt;
@@ -8,9 +8,10 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
+use super::checkpoint::{Checkpoint, PublicKey};
 use super::hash::{canonical_json, HashInput, GENESIS_HASH};
 use super::mirror::{self, MirrorLine};
-use super::{AuditAction, AuditError, AuditRecord};
+use super::{AuditAction, AuditError, AuditLog, AuditRecord};
 
 /// What is wrong with the first bad record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -44,6 +45,20 @@ pub enum Problem {
         /// Why.
         reason: String,
     },
+    /// Database and mirror both end before the signed checkpoint's seq: the
+    /// records from this one to the checkpoint's were cut off both.
+    RemovedBeforeCheckpoint {
+        /// Seq the checkpoint covers.
+        checkpoint_seq: u64,
+        /// When the checkpoint was made.
+        checkpoint_time: String,
+    },
+    /// The record's hash is not the head hash the signed checkpoint holds for
+    /// this seq: the chain was rewritten up to here.
+    DiffersFromCheckpoint {
+        /// When the checkpoint was made.
+        checkpoint_time: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -62,6 +77,20 @@ impl fmt::Display for Problem {
             Self::DiffersFromMirror => f.write_str("database and mirror differ"),
             Self::MirrorUnreadable { reason } => write!(f, "mirror line unreadable: {reason}"),
             Self::DbUnreadable { reason } => write!(f, "database record unreadable: {reason}"),
+            Self::RemovedBeforeCheckpoint {
+                checkpoint_seq,
+                checkpoint_time,
+            } => write!(
+                f,
+                "missing from both the database and the mirror, but the signed checkpoint \
+                 of {checkpoint_time} covers the log up to seq {checkpoint_seq}: \
+                 records were cut off the end"
+            ),
+            Self::DiffersFromCheckpoint { checkpoint_time } => write!(
+                f,
+                "hash differs from the signed checkpoint of {checkpoint_time} \
+                 (the chain was rewritten)"
+            ),
         }
     }
 }
@@ -84,6 +113,31 @@ pub struct VerifyReport {
     pub mirror_records: u64,
     /// The first bad record; `None` when database and mirror form one intact chain.
     pub first_bad: Option<BadRecord>,
+    /// Seq of the signed checkpoint the chain was checked against, if any.
+    pub checkpoint_seq: Option<u64>,
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.first_bad {
+            Some(bad) => write!(
+                f,
+                "audit log INVALID at seq {}: {} ({} records in the database, {} in the mirror)",
+                bad.seq, bad.problem, self.db_records, self.mirror_records
+            ),
+            None => {
+                write!(
+                    f,
+                    "audit log OK: {} records in the database, {} in the mirror",
+                    self.db_records, self.mirror_records
+                )?;
+                match self.checkpoint_seq {
+                    Some(seq) => write!(f, "; the signed checkpoint at seq {seq} matches"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
 }
 
 impl VerifyReport {
@@ -144,16 +198,86 @@ impl Row {
 /// Only when a file cannot be opened or read at all; any inconsistency is
 /// reported in [`VerifyReport::first_bad`].
 pub fn verify(db_path: &Path, mirror_path: &Path) -> Result<VerifyReport, AuditError> {
-    let rows = read_rows(db_path)?;
+    let rows = read_db(db_path)?;
     let mirror = mirror::read_all(mirror_path)?;
-    Ok(VerifyReport {
-        db_records: rows.len() as u64,
-        mirror_records: mirror.len() as u64,
-        first_bad: first_bad(&rows, &mirror),
-    })
+    Ok(report(&rows, &mirror, None))
 }
 
-fn read_rows(db_path: &Path) -> Result<Vec<Row>, AuditError> {
+/// [`verify`], and then that the log still holds the head `checkpoint` signed
+/// (checked with `key` first): so nothing up to the checkpoint was removed or
+/// changed, even from both the database and the mirror.
+///
+/// # Errors
+/// [`AuditError::BadCheckpoint`] if the signature does not verify; else as [`verify`].
+pub fn verify_checkpoint(
+    db_path: &Path,
+    mirror_path: &Path,
+    checkpoint: &Checkpoint,
+    key: &PublicKey,
+) -> Result<VerifyReport, AuditError> {
+    key.verify(checkpoint)?;
+    let rows = read_db(db_path)?;
+    let mirror = mirror::read_all(mirror_path)?;
+    Ok(report(&rows, &mirror, Some(checkpoint)))
+}
+
+/// Verifies records 1..=`upto` of a live log through its own connection, a
+/// batch at a time so writers wait for one batch at most.
+///
+/// # Errors
+/// The database or the mirror cannot be read.
+pub(crate) fn verify_live(log: &AuditLog, upto: u64) -> Result<VerifyReport, AuditError> {
+    const BATCH: i64 = 4096;
+    let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+    let mut rows: Vec<Row> = Vec::new();
+    loop {
+        let after = rows.last().map_or(i64::MIN, |r| r.seq);
+        let batch = log.read(|conn| read_rows(conn, after, upto, BATCH))?;
+        let done = batch.len() < usize::try_from(BATCH).unwrap_or(usize::MAX);
+        rows.extend(batch);
+        if done {
+            break;
+        }
+    }
+    let mut mirror = mirror::read_all(&log.mirror_path()?)?;
+    // Records after `upto` are still being written: not part of this check.
+    mirror.truncate(usize::try_from(upto).unwrap_or(usize::MAX));
+    Ok(report(&rows, &mirror, None))
+}
+
+fn report(rows: &[Row], mirror: &[MirrorLine], checkpoint: Option<&Checkpoint>) -> VerifyReport {
+    let first_bad =
+        first_bad(rows, mirror).or_else(|| checkpoint.and_then(|cp| checkpoint_bad(rows, cp)));
+    VerifyReport {
+        db_records: rows.len() as u64,
+        mirror_records: mirror.len() as u64,
+        first_bad,
+        checkpoint_seq: checkpoint.map(|cp| cp.seq),
+    }
+}
+
+/// On an intact chain (row i has seq i + 1): is the checkpoint's head still there?
+fn checkpoint_bad(rows: &[Row], cp: &Checkpoint) -> Option<BadRecord> {
+    let index = usize::try_from(cp.seq).ok()?.checked_sub(1)?;
+    match rows.get(index) {
+        None => Some(BadRecord {
+            seq: rows.len() as u64 + 1,
+            problem: Problem::RemovedBeforeCheckpoint {
+                checkpoint_seq: cp.seq,
+                checkpoint_time: cp.time.clone(),
+            },
+        }),
+        Some(row) if row.hash != cp.head_hash => Some(BadRecord {
+            seq: cp.seq,
+            problem: Problem::DiffersFromCheckpoint {
+                checkpoint_time: cp.time.clone(),
+            },
+        }),
+        Some(_) => None,
+    }
+}
+
+fn read_db(db_path: &Path) -> Result<Vec<Row>, AuditError> {
     if !db_path.exists() {
         return Err(AuditError::io(
             db_path,
@@ -164,11 +288,17 @@ fn read_rows(db_path: &Path) -> Result<Vec<Row>, AuditError> {
         db_path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    let mut stmt = conn.prepare(
-        "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit ORDER BY seq",
+    read_rows(&conn, i64::MIN, i64::MAX, i64::MAX)
+}
+
+/// Rows with `after < seq <= upto`, at most `limit`, in seq order.
+fn read_rows(conn: &Connection, after: i64, upto: i64, limit: i64) -> Result<Vec<Row>, AuditError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit \
+         WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
     )?;
     let rows = stmt
-        .query_map([], |r| {
+        .query_map(rusqlite::params![after, upto, limit], |r| {
             Ok(Row {
                 seq: r.get(0)?,
                 time: r.get(1)?,

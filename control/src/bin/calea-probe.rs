@@ -154,12 +154,33 @@ enum DestinationCmd {
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    /// Verify the hash chain of the database against its mirror (offline).
+    /// Verify the hash chain of the database against its mirror (offline) and,
+    /// with --checkpoint, that nothing up to a signed checkpoint was removed.
     Verify {
         #[arg(long)]
         database: PathBuf,
         #[arg(long)]
         mirror: PathBuf,
+        /// A checkpoint as a sink received it (JSON; of JSON lines, the last).
+        #[arg(long, requires = "checkpoint_key")]
+        checkpoint: Option<PathBuf>,
+        /// Public key (PEM) the checkpoint must be signed with (or the private key).
+        #[arg(long, requires = "checkpoint")]
+        checkpoint_key: Option<PathBuf>,
+    },
+    /// Show the newest signed checkpoint through the API (auditor or admin).
+    Checkpoint {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Generate an Ed25519 key pair for signing checkpoints (PEM).
+    Keygen {
+        /// Private key file (PKCS#8, created mode 0600): `[audit] checkpoint_key`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Public key file: give it to whoever verifies checkpoints.
+        #[arg(long)]
+        public: PathBuf,
     },
     /// List audit records through the API (auditor or admin).
     List {
@@ -214,20 +235,67 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Cmd::Intercept { api, cmd } => client_cmd(&api, |c| intercept(c, cmd, api.output))?,
         Cmd::Destination { api, cmd } => client_cmd(&api, |c| destination(c, cmd, api.output))?,
         Cmd::Audit {
-            cmd: AuditCmd::Verify { database, mirror },
+            cmd:
+                AuditCmd::Verify {
+                    database,
+                    mirror,
+                    checkpoint,
+                    checkpoint_key,
+                },
         } => {
-            let report = control::audit::verify(&database, &mirror)
-                .with_context(|| format!("verifying {}", database.display()))?;
-            if let Some(bad) = &report.first_bad {
-                println!(
-                    "audit log INVALID: first bad record seq {}: {:?}",
-                    bad.seq, bad.problem
-                );
+            let report = match (checkpoint, checkpoint_key) {
+                (Some(cp), Some(key)) => {
+                    let key = control::audit::PublicKey::from_file(&key)?;
+                    let cp = read_checkpoint(&cp)?;
+                    println!(
+                        "checkpoint of probe {:?}: seq {}, made {}",
+                        cp.probe, cp.seq, cp.time
+                    );
+                    match control::audit::verify_checkpoint(&database, &mirror, &cp, &key) {
+                        Err(e @ control::audit::AuditError::BadCheckpoint(_)) => {
+                            println!("{e}");
+                            return Ok(std::process::ExitCode::FAILURE);
+                        }
+                        other => other,
+                    }
+                }
+                _ => control::audit::verify(&database, &mirror),
+            }
+            .with_context(|| format!("verifying {}", database.display()))?;
+            println!("{report}");
+            if !report.is_ok() {
                 return Ok(std::process::ExitCode::FAILURE);
             }
+        }
+        Cmd::Audit {
+            cmd: AuditCmd::Checkpoint { api },
+        } => client_cmd(&api, |c| async move {
+            let cp = c
+                .audit_checkpoint()
+                .await
+                .context("reading the checkpoint")?;
+            println!("{}", serde_json::to_string_pretty(&cp).unwrap_or_default());
+            Ok(())
+        })?,
+        Cmd::Audit {
+            cmd: AuditCmd::Keygen { key, public },
+        } => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let (private_pem, public_pem) = control::audit::checkpoint::generate_key_pem()?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&key)
+                .and_then(|mut f| f.write_all(private_pem.as_bytes()))
+                .with_context(|| format!("writing {}", key.display()))?;
+            std::fs::write(&public, public_pem)
+                .with_context(|| format!("writing {}", public.display()))?;
             println!(
-                "audit log OK: {} records in database, {} in mirror",
-                report.db_records, report.mirror_records
+                "private key {}\npublic key {}",
+                key.display(),
+                public.display()
             );
         }
         Cmd::Audit {
@@ -295,6 +363,18 @@ where
         .build()
         .context("tokio runtime")?;
     rt.block_on(f(client))
+}
+
+/// A checkpoint file: one JSON object, or JSON lines (a file sink's) of which the last counts.
+fn read_checkpoint(path: &PathBuf) -> Result<control::audit::Checkpoint> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .or_else(|e| {
+            let last = text.lines().rev().find(|l| !l.trim().is_empty());
+            last.map_or(Err(e), serde_json::from_str)
+        })
+        .with_context(|| format!("{} is not an audit checkpoint", path.display()))
 }
 
 fn read_json(path: &PathBuf) -> Result<Value> {

@@ -458,6 +458,13 @@ impl Provisioning for Controller {
             .map_err(|e| ApiError::internal(e.to_string()))
     }
 
+    fn audit_checkpoint(&self) -> Result<Option<crate::audit::Checkpoint>, ApiError> {
+        self.store
+            .audit()
+            .latest_checkpoint()
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
     fn audit_refusal(&self, unauthenticated: bool, actor: &str, reason: Value) {
         let action = if unauthenticated {
             AuditAction::RequestUnauthenticated
