@@ -13,4 +13,4 @@ pub use backend::{Provisioned, Provisioning};
 pub use error::{ApiError, Refusal};
 pub use role::{Permission, Role};
 pub use routes::{router, ApiState, Peer, ROUTES};
-pub use server::serve;
+pub use server::{serve, serve_router, HandshakeRefused};

@@ -29,8 +29,38 @@ pub async fn serve(
     state: Arc<ApiState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(tls);
     let app = router(state.clone());
+    let refused = move |addr: SocketAddr, reason: String| {
+        tracing::info!(reason = %reason, "API TLS handshake refused");
+        if let Some(m) = &state.metrics {
+            m.api_refusals.with_label_values(&["tls_handshake"]).inc();
+        }
+        let details = serde_json::json!({ "peer": addr.to_string(), "reason": reason });
+        state
+            .backend
+            .audit_refusal(true, "unauthenticated", details);
+    };
+    serve_router(listener, tls, app, Arc::new(refused), shutdown).await
+}
+
+/// Called (on a blocking thread) for each failed TLS handshake with the peer's
+/// address and the reason, to audit it.
+pub type HandshakeRefused = Arc<dyn Fn(SocketAddr, String) + Send + Sync>;
+
+/// The mutual-TLS accept loop shared by the API and X1: each request reaches
+/// `app` with the connection's [`Peer`] as an extension; `refused` records
+/// every failed handshake. Runs until `shutdown` resolves.
+///
+/// # Errors
+/// Only if accepting on the listener fails persistently (the error is returned).
+pub async fn serve_router(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: axum::Router,
+    refused: HandshakeRefused,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let acceptor = TlsAcceptor::from(tls);
     tokio::pin!(shutdown);
     loop {
         let (tcp, addr) = tokio::select! {
@@ -38,7 +68,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    tracing::warn!(error = %e, "API accept failed");
+                    tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -46,9 +76,9 @@ pub async fn serve(
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
-        let state = state.clone();
+        let refused = refused.clone();
         tokio::spawn(async move {
-            serve_connection(acceptor, tcp, addr, app, state).await;
+            serve_connection(acceptor, tcp, addr, app, refused).await;
         });
     }
 }
@@ -58,12 +88,12 @@ async fn serve_connection(
     tcp: tokio::net::TcpStream,
     addr: SocketAddr,
     app: axum::Router,
-    state: Arc<ApiState>,
+    refused: HandshakeRefused,
 ) {
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return refuse_handshake(&state, addr, e.to_string()).await,
-        Err(_) => return refuse_handshake(&state, addr, "handshake timed out".into()).await,
+        Ok(Err(e)) => return refuse_handshake(refused, addr, e.to_string()).await,
+        Err(_) => return refuse_handshake(refused, addr, "handshake timed out".into()).await,
     };
     let cn = tls
         .get_ref()
@@ -83,19 +113,10 @@ async fn serve_connection(
     let conn = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
     if let Err(e) = conn.await {
-        tracing::debug!(error = %e, "API connection ended with an error");
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 
-async fn refuse_handshake(state: &ApiState, addr: SocketAddr, reason: String) {
-    tracing::info!(reason = %reason, "API TLS handshake refused");
-    if let Some(m) = &state.metrics {
-        m.api_refusals.with_label_values(&["tls_handshake"]).inc();
-    }
-    let backend = state.backend.clone();
-    let details = serde_json::json!({ "peer": addr.to_string(), "reason": reason });
-    let _ = tokio::task::spawn_blocking(move || {
-        backend.audit_refusal(true, "unauthenticated", details);
-    })
-    .await;
+async fn refuse_handshake(refused: HandshakeRefused, addr: SocketAddr, reason: String) {
+    let _ = tokio::task::spawn_blocking(move || refused(addr, reason)).await;
 }
