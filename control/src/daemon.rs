@@ -198,6 +198,17 @@ async fn serve(
     let metrics_listener = tokio::net::TcpListener::bind(config.metrics.listen)
         .await
         .map_err(io(format!("[metrics] listen {}", config.metrics.listen)))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    // Bound before the API's line below, which tells tests the probe is up.
+    let x1 = match &config.x1 {
+        Some(x1) => Some(tokio::spawn(
+            serve_x1(config, x1, controller.clone(), stopped(stop_rx.clone())).await?,
+        )),
+        None => None,
+    };
     // Tests and scripts bind port 0: tell them where we are.
     println!(
         "listening api={} metrics={}",
@@ -206,10 +217,6 @@ async fn serve(
             .local_addr()
             .map_err(io("metrics address"))?
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
     let state = Arc::new(crate::api::ApiState {
         backend: controller.clone(),
         identities: config
@@ -287,7 +294,37 @@ async fn serve(
     if let Ok(Err(e)) = exporter.await {
         tracing::warn!(error = %e, "metrics server ended with an error");
     }
+    if let Some(h) = x1 {
+        if let Ok(Err(e)) = h.await {
+            tracing::warn!(error = %e, "X1 server ended with an error");
+        }
+    }
     Ok(())
+}
+
+/// Binds the X1 listener (printing `listening x1=ADDR`) and returns its server.
+async fn serve_x1(
+    config: &Config,
+    x1: &crate::config::X1Config,
+    controller: Arc<Controller>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<impl std::future::Future<Output = std::io::Result<()>>, DaemonError> {
+    let (cert, key, ca) = x1.tls_paths(&config.api);
+    let tls = crate::tls::server_config(cert, key, ca)?;
+    let listener = tokio::net::TcpListener::bind(x1.listen)
+        .await
+        .map_err(io(format!("[x1] listen {}", x1.listen)))?;
+    println!(
+        "listening x1={}",
+        listener.local_addr().map_err(io("x1 address"))?
+    );
+    let ne = x1
+        .ne_identifier
+        .clone()
+        .unwrap_or_else(|| config.probe.name.clone());
+    let backend: Arc<dyn crate::api::Provisioning> = controller;
+    let service = Arc::new(crate::x1::X1Service::new(backend.clone(), x1, ne));
+    Ok(crate::x1::serve(listener, tls, service, backend, shutdown))
 }
 
 async fn wait_for_signal() -> Result<(), DaemonError> {
