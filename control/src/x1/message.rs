@@ -1388,3 +1388,106 @@ fn collect(node: &Node, a: &mut Answer) -> Result<(), X1Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn leaf_node(name: &str, text: &str) -> Node {
+        Node {
+            ns: X1_NS.into(),
+            name: name.into(),
+            text: text.into(),
+            ..Node::default()
+        }
+    }
+
+    #[test]
+    fn simple_types_follow_the_schema_patterns() {
+        assert_eq!(ipv4("010.0.0.255").unwrap(), Ipv4Addr::new(10, 0, 0, 255));
+        for bad in ["256.0.0.1", "1.2.3", "1.2.3.4.5", "1.2.3.0001", "a.b.c.d"] {
+            assert!(ipv4(bad).is_err(), "{bad}");
+        }
+        let full = "2001:0db8:0000:0000:0000:0000:0000:0007";
+        assert_eq!(full_ipv6(ipv6(full).unwrap()), full);
+        for bad in ["2001:db8::7", "2001:0DB8:0000:0000:0000:0000:0000:0007"] {
+            assert!(ipv6(bad).is_err(), "{bad}");
+        }
+        assert_eq!(ipv4_cidr("10.0.0.0/8").unwrap().1, 8);
+        for bad in ["10.0.0.0/33", "10.0.0.0/08", "10.0.0.0/"] {
+            assert!(ipv4_cidr(bad).is_err(), "{bad}");
+        }
+        assert!(ipv6_cidr(&format!("{full}/0")).is_err());
+        assert_eq!(ipv6_cidr(&format!("{full}/128")).unwrap().1, 128);
+        assert_eq!(mac("02:00:5e:00:53:01").unwrap(), [2, 0, 0x5e, 0, 0x53, 1]);
+        assert!(mac("02-00-5e-00-53-01").is_err() && mac("02:00:5E:00:53:01").is_err());
+        let ok = leaf_node("x1TransactionId", " 3741800e-971b-4aa9-85f4-466d2b1adc7f ");
+        assert!(uuid(&ok).is_ok(), "xs:token whitespace collapses");
+        let upper = leaf_node("xId", "3741800E-971B-4AA9-85F4-466D2B1ADC7F");
+        assert!(uuid(&upper).is_err());
+        for good in [
+            "2017-10-06T18:46:21.247432Z",
+            "2017-10-06T18:46:21.247432+02:00",
+        ] {
+            assert!(timestamp(&leaf_node("t", good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "2017-10-06T18:46:21Z",
+            "2017-10-06T18:46:21.247432",
+            "2017-13-06T18:46:21.247432Z",
+        ] {
+            assert!(timestamp(&leaf_node("t", bad)).is_err(), "{bad}");
+        }
+        assert!(version(&leaf_node("version", "v1.6.1")).is_ok());
+        assert!(
+            version(&leaf_node("version", " v1.6.1")).is_err(),
+            "xs:string keeps spaces"
+        );
+        assert_eq!(
+            integer_in(&leaf_node("TCPPort", "+00443"), 2, 65_535).unwrap(),
+            443
+        );
+        assert!(integer_in(&leaf_node("TCPPort", "1"), 2, 65_535).is_err());
+        assert!(integer_in(&leaf_node("TCPPort", "65536"), 2, 65_535).is_err());
+    }
+
+    #[test]
+    fn written_tasks_read_back_and_order_is_enforced() {
+        let task = TaskDetails {
+            xid: Uuid::new_v4(),
+            targets: vec![
+                TargetIdentifier::Ipv4(Ipv4Addr::new(198, 51, 100, 7)),
+                TargetIdentifier::Cidr(IpAddr::V6(Ipv6Addr::LOCALHOST), 64),
+                TargetIdentifier::Mac([2, 0, 0, 0, 0, 1]),
+            ],
+            delivery: DeliveryType::X2Only,
+            dids: vec![Uuid::new_v4()],
+            mediation: Some(Mediation {
+                liid: "LIID-1".into(),
+                start: None,
+                end: None,
+            }),
+        };
+        let t = Uuid::new_v4();
+        let doc = write_request(
+            "a",
+            "n",
+            &[(t, Kind::ActivateTask, Request::ActivateTask(task.clone()))],
+        );
+        let read = parse_request(doc.as_bytes()).unwrap();
+        assert_eq!(read[0].body, Ok(Request::ActivateTask(task)));
+        assert_eq!(read[0].envelope.transaction, t);
+        // deliveryType before targetIdentifiers is out of sequence.
+        let swapped = doc
+            .replace("<x1:deliveryType>X2Only</x1:deliveryType>", "")
+            .replace(
+                "<x1:targetIdentifiers>",
+                "<x1:deliveryType>X2Only</x1:deliveryType><x1:targetIdentifiers>",
+            );
+        let read = parse_request(swapped.as_bytes()).unwrap();
+        assert_eq!(
+            read[0].body.as_ref().unwrap_err().code,
+            ErrorCode::SyntaxSchemaError
+        );
+    }
+}
