@@ -36,3 +36,10 @@ if ! python3 -c 'import asn1tools' 2>/dev/null; then
         python3 -m pip install --user --break-system-packages asn1tools
     fi
 fi
+
+if ! python3 -c 'import xmlschema' 2>/dev/null; then
+    echo "install-deps: installing xmlschema (pip), the X1 tests' independent XSD validator"
+    if ! python3 -m pip install --user xmlschema 2>/dev/null; then
+        python3 -m pip install --user --break-system-packages xmlschema
+    fi
+fi

@@ -33,6 +33,28 @@ pub enum ClientError {
     },
 }
 
+/// An HTTPS client for `url` trusting only `ca` and presenting `cert`/`key`
+/// (TLS 1.3): the API's and X1's clients.
+///
+/// # Errors
+/// Unreadable TLS material.
+pub fn https_client(
+    url: &str,
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> Result<reqwest::Client, ClientError> {
+    let tls = crate::tls::client_config(ca, cert, key)?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|source| ClientError::Http {
+            url: url.to_owned(),
+            source,
+        })
+}
+
 /// A connection to one probe's API as one identity.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
@@ -47,15 +69,7 @@ impl ApiClient {
     /// # Errors
     /// Unreadable TLS material.
     pub fn new(base: &str, ca: &Path, cert: &Path, key: &Path) -> Result<Self, ClientError> {
-        let tls = crate::tls::client_config(ca, cert, key)?;
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls((*tls).clone())
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .map_err(|source| ClientError::Http {
-                url: base.to_owned(),
-                source,
-            })?;
+        let http = https_client(base, ca, cert, key)?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),

@@ -76,6 +76,64 @@ pub struct Config {
     /// Signed checkpoints of the audit chain.
     #[serde(default)]
     pub audit: crate::audit::AuditConfig,
+    /// ETSI TS 103 221-1 X1 interface for an ADMF (off when absent).
+    #[serde(default)]
+    pub x1: Option<X1Config>,
+}
+
+/// `[x1]`: the X1 network-element interface (ETSI TS 103 221-1) an ADMF
+/// provisions this probe through: HTTPS, TLS 1.3, client certificates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct X1Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Server certificate (PEM); absent: `[api] cert` (then also its key and client CA).
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// CA that the ADMF's client certificate must chain to (PEM).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Subject CNs of the ADMF's client certificates; anyone else is refused (and audited).
+    pub admf_identities: Vec<String>,
+    /// The `neIdentifier` this probe answers to; absent: `[probe] name`.
+    #[serde(default)]
+    pub ne_identifier: Option<String>,
+    /// TLS and spool of the X2/X3 links to destinations the ADMF creates
+    /// (absent: CreateDestination is refused).
+    #[serde(default)]
+    pub delivery: Option<X1Delivery>,
+}
+
+/// `[x1.delivery]`: how destinations created over X1 are reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct X1Delivery {
+    /// CA the collectors' certificates must chain to (PEM).
+    pub ca: PathBuf,
+    /// Our client certificate (PEM).
+    pub cert: PathBuf,
+    /// Our private key (PEM).
+    pub key: PathBuf,
+    /// Name the collectors' certificates carry; absent: the destination's IP address.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// Each X1 destination spools in `<spool_dir>/<dId>`.
+    pub spool_dir: PathBuf,
+}
+
+impl X1Config {
+    /// Server certificate, key and client CA: this table's, else `[api]`'s.
+    #[must_use]
+    pub fn tls_paths<'a>(&'a self, api: &'a ApiConfig) -> (&'a Path, &'a Path, &'a Path) {
+        match (&self.cert, &self.key, &self.client_ca) {
+            (Some(c), Some(k), Some(ca)) => (c, k, ca),
+            _ => (&api.cert, &api.key, &api.client_ca),
+        }
+    }
 }
 
 /// `[probe]`: identifiers carried in every handover record.
@@ -315,6 +373,16 @@ impl Config {
             &mut self.state.audit_mirror,
         ];
         paths.extend(self.dataplane.pcap_file.as_mut());
+        if let Some(x1) = &mut self.x1 {
+            paths.extend(
+                [&mut x1.cert, &mut x1.key, &mut x1.client_ca]
+                    .into_iter()
+                    .flatten(),
+            );
+            if let Some(d) = &mut x1.delivery {
+                paths.extend([&mut d.ca, &mut d.cert, &mut d.key, &mut d.spool_dir]);
+            }
+        }
         for p in paths {
             *p = base.join(&*p);
         }
@@ -433,6 +501,23 @@ impl Config {
             return bad("metrics.listen", "same address as api.listen".into());
         }
         self.audit.validate()?;
+        if let Some(x1) = &self.x1 {
+            let tls = [&x1.cert, &x1.key, &x1.client_ca];
+            if tls.iter().any(|p| p.is_some()) && !tls.iter().all(|p| p.is_some()) {
+                return bad(
+                    "x1.cert",
+                    "give cert, key and client_ca together (or none: [api]'s are used)".into(),
+                );
+            }
+            if x1.admf_identities.is_empty()
+                || x1.admf_identities.iter().any(|cn| cn.trim().is_empty())
+            {
+                return bad("x1.admf_identities", "at least one non-empty CN".into());
+            }
+            if x1.listen == self.api.listen || x1.listen == self.metrics.listen {
+                return bad("x1.listen", "same address as api or metrics".into());
+            }
+        }
         let mut names = HashSet::new();
         for dest in &self.destinations {
             dest.validate().map_err(|e| match e {

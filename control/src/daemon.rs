@@ -175,12 +175,13 @@ fn expire_passed(store: &Store) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// What start-up checked before writing anything: the API's TLS and both
-/// listeners, bound.
+/// What start-up checked before writing anything: the API's (and X1's) TLS
+/// and listeners, bound.
 struct Ready {
     tls: Arc<rustls::ServerConfig>,
     api: std::net::TcpListener,
     metrics: std::net::TcpListener,
+    x1: Option<(Arc<rustls::ServerConfig>, std::net::TcpListener)>,
 }
 
 /// Checks everything that can fail without the state: the API's TLS material,
@@ -198,6 +199,16 @@ fn preflight(config: &Config) -> Result<Ready, DaemonError> {
     };
     let api = bind("[api]", config.api.listen)?;
     let metrics = bind("[metrics]", config.metrics.listen)?;
+    let x1 = match &config.x1 {
+        Some(x1) => {
+            let (cert, key, ca) = x1.tls_paths(&config.api);
+            Some((
+                crate::tls::server_config(cert, key, ca)?,
+                bind("[x1]", x1.listen)?,
+            ))
+        }
+        None => None,
+    };
     for d in &config.destinations {
         if let Some(t) = &d.tls {
             crate::tls::client_config(&t.ca, &t.cert, &t.key)
@@ -216,7 +227,12 @@ fn preflight(config: &Config) -> Result<Ready, DaemonError> {
     {
         crate::store::create_private_dir(dir)?;
     }
-    Ok(Ready { tls, api, metrics })
+    Ok(Ready {
+        tls,
+        api,
+        metrics,
+        x1,
+    })
 }
 
 /// Deactivates (audited, with the reason) every live intercept naming a target
@@ -281,11 +297,29 @@ async fn serve(
         tls,
         api: api_listener,
         metrics: metrics_listener,
+        x1: x1_ready,
     } = ready;
     let api_listener =
         tokio::net::TcpListener::from_std(api_listener).map_err(io("[api] listener"))?;
     let metrics_listener =
         tokio::net::TcpListener::from_std(metrics_listener).map_err(io("[metrics] listener"))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    // Announced before the API's line below, which tells tests the probe is up.
+    let x1 = match (&config.x1, x1_ready) {
+        (Some(x1), Some((x1_tls, listener))) => Some(tokio::spawn(serve_x1(
+            config,
+            x1,
+            x1_tls,
+            listener,
+            controller.clone(),
+            metrics.clone(),
+            stopped(stop_rx.clone()),
+        )?)),
+        _ => None,
+    };
     // Tests and scripts bind port 0: tell them where we are.
     println!(
         "listening api={} metrics={}",
@@ -294,10 +328,6 @@ async fn serve(
             .local_addr()
             .map_err(io("metrics address"))?
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
     let state = Arc::new(crate::api::ApiState {
         backend: controller.clone(),
         identities: config
@@ -375,7 +405,43 @@ async fn serve(
     if let Ok(Err(e)) = exporter.await {
         tracing::warn!(error = %e, "metrics server ended with an error");
     }
+    if let Some(h) = x1 {
+        if let Ok(Err(e)) = h.await {
+            tracing::warn!(error = %e, "X1 server ended with an error");
+        }
+    }
     Ok(())
+}
+
+/// The X1 server on its listener (bound in [`preflight`]); prints `listening x1=ADDR`.
+fn serve_x1(
+    config: &Config,
+    x1: &crate::config::X1Config,
+    tls: Arc<rustls::ServerConfig>,
+    listener: std::net::TcpListener,
+    controller: Arc<Controller>,
+    metrics: ProbeMetrics,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<impl std::future::Future<Output = std::io::Result<()>>, DaemonError> {
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(io("[x1] listener"))?;
+    println!(
+        "listening x1={}",
+        listener.local_addr().map_err(io("x1 address"))?
+    );
+    let ne = x1
+        .ne_identifier
+        .clone()
+        .unwrap_or_else(|| config.probe.name.clone());
+    let backend: Arc<dyn crate::api::Provisioning> = controller;
+    let service = Arc::new(crate::x1::X1Service::new(backend.clone(), x1, ne));
+    Ok(crate::x1::serve(
+        listener,
+        tls,
+        service,
+        backend,
+        Some(metrics),
+        shutdown,
+    ))
 }
 
 async fn wait_for_signal() -> Result<(), DaemonError> {

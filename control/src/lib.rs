@@ -17,3 +17,4 @@ pub mod model;
 pub mod pki;
 pub mod store;
 pub mod tls;
+pub mod x1;

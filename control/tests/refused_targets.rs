@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
 use control::client::ClientError;
-use control::model::{Liid, ValidatedRequest};
+use control::model::{Liid, Origin, ValidatedRequest};
 use control::store::Store;
 use daemon_harness::{free_port, scrape_until, Probe, Setup};
 use dataplane::synth::{write_pcap, Frame};
@@ -165,6 +165,8 @@ directory = "out"
             Target::Ipv6Net(Ipv6Addr::UNSPECIFIED, 0),
         ],
         destinations: vec!["lea".into()],
+        xid: None,
+        origin: Origin::Rest,
     };
     store.create_intercept(&everyone, "prov", now).unwrap();
     drop(store);

@@ -28,6 +28,17 @@ pub trait Provisioning: Send + Sync + 'static {
     /// Validation (400), duplicate LIID (409), unknown destination (400), not applied in time (503).
     fn create_intercept(&self, actor: &str, req: InterceptRequest)
         -> Result<Provisioned, ApiError>;
+    /// As [`Provisioning::create_intercept`], for an X1 ActivateTask: the
+    /// intercept takes the ADMF's `xid` and is marked as provisioned over X1.
+    ///
+    /// # Errors
+    /// As [`Provisioning::create_intercept`], plus a used XID (409 `duplicate_xid`).
+    fn activate_task(
+        &self,
+        actor: &str,
+        req: InterceptRequest,
+        xid: uuid::Uuid,
+    ) -> Result<Provisioned, ApiError>;
     /// Every intercept, in key order.
     ///
     /// # Errors
@@ -38,6 +49,11 @@ pub trait Provisioning: Send + Sync + 'static {
     /// # Errors
     /// Unknown LIID (404).
     fn get_intercept(&self, liid: &str) -> Result<Intercept, ApiError>;
+    /// The intercept carrying X2/X3 XID `xid`, in any state.
+    ///
+    /// # Errors
+    /// Unknown XID (404).
+    fn intercept_by_xid(&self, xid: uuid::Uuid) -> Result<Intercept, ApiError>;
     /// Applies a patch (window end, targets, destinations) and waits for every worker.
     ///
     /// # Errors
@@ -58,11 +74,18 @@ pub trait Provisioning: Send + Sync + 'static {
     /// # Errors
     /// Store failure.
     fn list_destinations(&self) -> Result<Vec<Destination>, ApiError>;
+    /// Whether each destination's delivery link is up now, by name.
+    fn destinations_connected(&self) -> std::collections::HashMap<String, bool>;
     /// Validates and stores a destination and starts delivering to it.
     ///
     /// # Errors
     /// Validation (400), duplicate name (409).
     fn add_destination(&self, actor: &str, d: Destination) -> Result<Destination, ApiError>;
+    /// Replaces a destination's settings and moves its delivery link to them.
+    ///
+    /// # Errors
+    /// Validation (400), unknown (404).
+    fn modify_destination(&self, actor: &str, d: Destination) -> Result<Destination, ApiError>;
     /// Removes a destination no live intercept uses.
     ///
     /// # Errors

@@ -15,6 +15,6 @@ pub use error::{ApiError, Refusal};
 pub use role::{Permission, Role};
 pub use routes::{router, ApiState, Peer, MAX_AUDIT_PAGE, MAX_BODY, ROUTES};
 pub use server::{
-    serve, BLOCKING_THREADS, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS,
-    MAX_CONNECTIONS_PER_SOURCE, MAX_HANDSHAKES,
+    serve, serve_router, Refusals, BLOCKING_THREADS, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT,
+    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE, MAX_HANDSHAKES,
 };

@@ -116,14 +116,25 @@ enum Flush {
 }
 
 /// The aggregator and its single writer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct RefusalAudit {
+    /// The listener named in each record.
+    interface: &'static str,
     /// `None` as the source: every source beyond [`MAX_PAIRS`].
     entries: Mutex<HashMap<(Option<Source>, Reason), Entry>>,
     wake: Notify,
 }
 
 impl RefusalAudit {
+    /// An aggregator for the listener `interface` (`api`, `x1`).
+    pub(super) fn new(interface: &'static str) -> Self {
+        Self {
+            interface,
+            entries: Mutex::default(),
+            wake: Notify::new(),
+        }
+    }
+
     /// Counts one refusal; never blocks on the audit log.
     pub(super) fn record(&self, source: Source, reason: Reason, message: impl FnOnce() -> String) {
         let now = OffsetDateTime::now_utc();
@@ -166,6 +177,7 @@ impl RefusalAudit {
                 continue;
             }
             out.push(serde_json::json!({
+                "interface": self.interface,
                 "peer": source.map_or_else(|| "other sources".to_owned(), |s| s.to_string()),
                 "reason": reason.as_str(),
                 "count": e.count,
@@ -224,7 +236,7 @@ mod test {
 
     #[test]
     fn a_flood_is_one_record_per_source_and_reason() {
-        let agg = RefusalAudit::default();
+        let agg = RefusalAudit::new("api");
         for _ in 0..10_000 {
             agg.record(ip("192.0.2.1"), Reason::HandshakeFailed, || "eof".into());
         }
@@ -251,7 +263,7 @@ mod test {
 
     #[test]
     fn sources_are_bounded_and_ipv6_counts_per_64() {
-        let agg = RefusalAudit::default();
+        let agg = RefusalAudit::new("api");
         for i in 0..2_000u32 {
             let a = std::net::Ipv4Addr::from(0x0a00_0000 + i);
             agg.record(Source::of(a.into()), Reason::HandshakeTimeout, String::new);

@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
+use super::backend::Provisioning;
 use super::refusals::{Reason, RefusalAudit, Source};
 use super::routes::{router, ApiState, Peer};
 
@@ -50,12 +51,45 @@ pub async fn serve(
     state: Arc<ApiState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let refusals = Refusals {
+        interface: "api",
+        backend: state.backend.clone(),
+        metrics: state.metrics.clone(),
+    };
+    serve_router(listener, tls, router(state), refusals, shutdown).await
+}
+
+/// Where a listener's refusals before authentication go: the audit log (in
+/// aggregate) and the refusal metric.
+#[derive(Clone)]
+pub struct Refusals {
+    /// The listener, named in each audit record (`api`, `x1`).
+    pub interface: &'static str,
+    /// Writes the aggregated audit records.
+    pub backend: Arc<dyn Provisioning>,
+    /// Counts refusals by reason.
+    pub metrics: Option<crate::metrics::ProbeMetrics>,
+}
+
+/// The mutual-TLS accept loop shared by the API and X1, with the same limits
+/// for both: each request reaches `app` with the connection's [`Peer`] as an
+/// extension. Runs until `shutdown` resolves; pending refusal counts are
+/// audited before it returns.
+///
+/// # Errors
+/// Only if accepting on the listener fails persistently (the error is returned).
+pub async fn serve_router(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: axum::Router,
+    sink: Refusals,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
-    let app = router(state.clone());
     let admission = Arc::new(Admission::default());
-    let refusals = Arc::new(RefusalAudit::default());
+    let refusals = Arc::new(RefusalAudit::new(sink.interface));
     let (stop_writer, writer_stopped) = tokio::sync::oneshot::channel::<()>();
-    let writer = tokio::spawn(refusals.clone().run(state.backend.clone(), async move {
+    let writer = tokio::spawn(refusals.clone().run(sink.backend.clone(), async move {
         let _ = writer_stopped.await;
     }));
     tokio::pin!(shutdown);
@@ -74,7 +108,7 @@ pub async fn serve(
         let source = Source::of(addr.ip());
         let Some(slot) = admission.admit(source) else {
             drop(tcp);
-            refuse(&state, &refusals, source, Reason::ConnectionLimit, || {
+            refuse(&sink, &refusals, source, Reason::ConnectionLimit, || {
                 "too many connections".into()
             });
             continue;
@@ -82,7 +116,7 @@ pub async fn serve(
         let conn = Connection {
             acceptor: acceptor.clone(),
             app: app.clone(),
-            state: state.clone(),
+            sink: sink.clone(),
             refusals: refusals.clone(),
         };
         tokio::spawn(conn.serve(tcp, addr, source, slot));
@@ -94,14 +128,18 @@ pub async fn serve(
 
 /// Counts a refusal (metric labelled by reason only) and aggregates its audit.
 fn refuse(
-    state: &ApiState,
+    sink: &Refusals,
     refusals: &RefusalAudit,
     source: Source,
     reason: Reason,
     message: impl FnOnce() -> String,
 ) {
-    tracing::debug!(reason = reason.as_str(), "API connection refused");
-    if let Some(m) = &state.metrics {
+    tracing::debug!(
+        interface = sink.interface,
+        reason = reason.as_str(),
+        "connection refused"
+    );
+    if let Some(m) = &sink.metrics {
         m.api_refusals.with_label_values(&[reason.as_str()]).inc();
     }
     refusals.record(source, reason, message);
@@ -174,7 +212,7 @@ impl Drop for Slot {
 struct Connection {
     acceptor: TlsAcceptor,
     app: axum::Router,
-    state: Arc<ApiState>,
+    sink: Refusals,
     refusals: Arc<RefusalAudit>,
 }
 
@@ -187,7 +225,7 @@ impl Connection {
         mut slot: Slot,
     ) {
         let refused = |reason, message: String| {
-            refuse(&self.state, &self.refusals, source, reason, || message);
+            refuse(&self.sink, &self.refusals, source, reason, || message);
         };
         let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => tls,

@@ -1,5 +1,6 @@
 //! `calea-probe`: the probe daemon (`run`) and its command-line client
-//! (`intercept`, `destination`, `audit`), plus `certs` to generate a test PKI.
+//! (`intercept`, `destination`, `audit`), an X1 ADMF client (`x1`), plus
+//! `certs` to generate a test PKI.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -42,6 +43,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DestinationCmd,
     },
+    /// Drive an X1 network element (ETSI TS 103 221-1) as an ADMF: this probe or any other.
+    X1 {
+        #[command(flatten)]
+        args: X1Args,
+        #[command(subcommand)]
+        cmd: X1Cmd,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -69,18 +77,40 @@ struct ApiArgs {
     /// API base URL.
     #[arg(long, env = "CALEA_API", global = true)]
     api: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
+    output: Output,
+}
+
+/// The client's TLS material (API and X1 clients alike).
+#[derive(Args)]
+struct TlsArgs {
     /// Client certificate (PEM).
     #[arg(long, env = "CALEA_CERT", global = true)]
     cert: Option<PathBuf>,
     /// Client key (PEM).
     #[arg(long, env = "CALEA_KEY", global = true)]
     key: Option<PathBuf>,
-    /// CA of the probe's certificate (PEM).
+    /// CA of the server's certificate (PEM).
     #[arg(long, env = "CALEA_CA", global = true)]
     ca: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
-    output: Output,
+}
+
+impl TlsArgs {
+    /// (CA, certificate, key), each required.
+    fn paths(&self) -> Result<(PathBuf, PathBuf, PathBuf)> {
+        let need = |v: &Option<PathBuf>, name: &str| {
+            v.clone()
+                .with_context(|| format!("--{name} (or CALEA_{}) is required", name.to_uppercase()))
+        };
+        Ok((
+            need(&self.ca, "ca")?,
+            need(&self.cert, "cert")?,
+            need(&self.key, "key")?,
+        ))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -150,6 +180,68 @@ enum DestinationCmd {
     List,
     /// Remove a destination.
     Remove { name: String },
+}
+
+#[derive(Args)]
+struct X1Args {
+    /// Base URL of the NE's X1 interface (`https://host:port`).
+    #[arg(long, env = "CALEA_X1", global = true)]
+    url: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// `admfIdentifier` written in every message.
+    #[arg(long, default_value = "admf", global = true)]
+    admf_id: String,
+    /// `neIdentifier` of the NE (a probe's `[x1] ne_identifier` or `[probe] name`).
+    #[arg(long, env = "CALEA_X1_NE", global = true)]
+    ne_id: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum X1Cmd {
+    /// ActivateTask.
+    Activate(TaskArgs),
+    /// ModifyTask: the task's new details, in full.
+    Modify(TaskArgs),
+    /// DeactivateTask.
+    Deactivate { xid: uuid::Uuid },
+    /// GetTaskDetails.
+    Show { xid: uuid::Uuid },
+    /// ListAllDetails: every XID and DID.
+    List,
+    /// GetNEStatus.
+    Status,
+    /// Ping.
+    Ping,
+    /// CreateDestination: X2/X3 to an IP address and TCP port.
+    CreateDestination {
+        did: uuid::Uuid,
+        address: std::net::SocketAddr,
+    },
+    /// RemoveDestination.
+    RemoveDestination { did: uuid::Uuid },
+}
+
+#[derive(Args)]
+struct TaskArgs {
+    /// The task's XID (a lower-case UUID; X2/X3 carry it).
+    #[arg(long)]
+    xid: uuid::Uuid,
+    /// IPv4/IPv6 address, CIDR prefix or MAC; repeat for several targets.
+    #[arg(long = "target", required = true)]
+    targets: Vec<String>,
+    /// X2Only, X3Only or X2andX3.
+    #[arg(long, default_value = "X2andX3")]
+    delivery: String,
+    /// Destination DID; repeat for several.
+    #[arg(long = "did")]
+    dids: Vec<uuid::Uuid>,
+    /// LIID (sent as mediationDetails); absent: the NE derives one from the XID.
+    #[arg(long)]
+    liid: Option<String>,
+    /// End of the warrant window (RFC 3339); needs --liid. Absent: until deactivated.
+    #[arg(long)]
+    end: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -308,6 +400,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             );
             Ok(())
         })?,
+        Cmd::X1 { args, cmd } => return x1(&args, cmd),
         Cmd::Demo { out } => {
             let got = control::demo::run(&out).context("demo")?;
             if got
@@ -343,21 +436,12 @@ where
     F: FnOnce(ApiClient) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let need = |v: &Option<PathBuf>, name: &str| {
-        v.clone()
-            .with_context(|| format!("--{name} (or CALEA_{}) is required", name.to_uppercase()))
-    };
     let api = args
         .api
         .clone()
         .context("--api (or CALEA_API) is required")?;
-    let client = ApiClient::new(
-        &api,
-        &need(&args.ca, "ca")?,
-        &need(&args.cert, "cert")?,
-        &need(&args.key, "key")?,
-    )
-    .context("loading client TLS material")?;
+    let (ca, cert, key) = args.tls.paths()?;
+    let client = ApiClient::new(&api, &ca, &cert, &key).context("loading client TLS material")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -375,6 +459,116 @@ fn read_checkpoint(path: &PathBuf) -> Result<control::audit::Checkpoint> {
             last.map_or(Err(e), serde_json::from_str)
         })
         .with_context(|| format!("{} is not an audit checkpoint", path.display()))
+}
+
+fn x1(args: &X1Args, cmd: X1Cmd) -> Result<std::process::ExitCode> {
+    use control::x1::message::{
+        DeliveryAddress, DeliveryType, DestinationDetails, Kind, Mediation, Request,
+        TargetIdentifier, TaskDetails,
+    };
+    let (ca, cert, key) = args.tls.paths()?;
+    let client = control::x1::client::X1Client::new(
+        args.url
+            .as_deref()
+            .context("--url (or CALEA_X1) is required")?,
+        &ca,
+        &cert,
+        &key,
+        &args.admf_id,
+        args.ne_id
+            .as_deref()
+            .context("--ne-id (or CALEA_X1_NE) is required")?,
+    )
+    .context("loading client TLS material")?;
+    let task = |t: TaskArgs| -> Result<TaskDetails> {
+        let targets = t
+            .targets
+            .iter()
+            .map(|x| {
+                control::model::parse_target("--target", x).map(|x| TargetIdentifier::from(&x))
+            })
+            .collect::<Result<_, _>>()?;
+        let end = t
+            .end
+            .as_deref()
+            .map(|e| control::model::parse_time("--end", e))
+            .transpose()?;
+        let mediation = match (t.liid, end) {
+            (Some(liid), end) => Some(Mediation {
+                liid,
+                start: None,
+                end,
+            }),
+            (None, Some(_)) => bail!("--end needs --liid (both go into mediationDetails)"),
+            (None, None) => None,
+        };
+        Ok(TaskDetails {
+            xid: t.xid,
+            targets,
+            delivery: DeliveryType::parse(&t.delivery)?,
+            dids: t.dids,
+            mediation,
+        })
+    };
+    let (kind, request) = match cmd {
+        X1Cmd::Activate(t) => (Kind::ActivateTask, Request::ActivateTask(task(t)?)),
+        X1Cmd::Modify(t) => (Kind::ModifyTask, Request::ModifyTask(task(t)?)),
+        X1Cmd::Deactivate { xid } => (Kind::DeactivateTask, Request::Xid(xid)),
+        X1Cmd::Show { xid } => (Kind::GetTaskDetails, Request::Xid(xid)),
+        X1Cmd::List => (Kind::ListAllDetails, Request::Empty),
+        X1Cmd::Status => (Kind::GetNeStatus, Request::Empty),
+        X1Cmd::Ping => (Kind::Ping, Request::Empty),
+        X1Cmd::CreateDestination { did, address } => (
+            Kind::CreateDestination,
+            Request::Destination(DestinationDetails {
+                did,
+                friendly_name: None,
+                delivery: DeliveryType::X2AndX3,
+                address: DeliveryAddress::Tcp(address.ip(), address.port()),
+            }),
+        ),
+        X1Cmd::RemoveDestination { did } => (Kind::RemoveDestination, Request::Did(did)),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let (_, a) = rt
+        .block_on(client.send(kind, request))
+        .context("X1 exchange")?;
+    if let Some((code, text)) = &a.error {
+        println!("{} error {code}: {text}", kind.as_str());
+        return Ok(std::process::ExitCode::FAILURE);
+    }
+    println!(
+        "{}{}",
+        a.type_name,
+        a.ok.map(|o| format!(" {o}")).unwrap_or_default()
+    );
+    if let Some(s) = &a.ne_status {
+        println!("neStatus {s}");
+    }
+    for x in &a.xids {
+        println!("xId {x}");
+    }
+    for d in &a.dids {
+        println!("dId {d}");
+    }
+    for (t, status) in &a.tasks {
+        println!(
+            "task {} {} {} targets={} dIds={}",
+            t.xid,
+            status,
+            t.delivery.as_str(),
+            t.targets.len(),
+            t.dids
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn read_json(path: &PathBuf) -> Result<Value> {

@@ -16,7 +16,8 @@ use crate::audit::AuditAction;
 use crate::handover::{HandoverEngine, InterceptRoute};
 use crate::metrics::ProbeMetrics;
 use crate::model::{
-    Destination, Intercept, InterceptPatch, InterceptRequest, InterceptState, Liid, TargetPolicy,
+    Destination, Intercept, InterceptPatch, InterceptRequest, InterceptState, Liid, Origin,
+    TargetPolicy,
 };
 use crate::store::{Store, StoreError};
 
@@ -76,10 +77,10 @@ fn ns(t: OffsetDateTime) -> u64 {
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Duplicate { what, name } => ApiError::conflict(
-            if what == "destination" {
-                "duplicate_destination"
-            } else {
-                "duplicate_liid"
+            match what {
+                "destination" => "duplicate_destination",
+                "xid" => "duplicate_xid",
+                _ => "duplicate_liid",
             },
             format!("{what} {name:?} already exists"),
         ),
@@ -333,6 +334,18 @@ impl Controller {
         Ok(next)
     }
 
+    /// After a destination was stored (with its audit record): (re)starts
+    /// delivery to it with its new settings.
+    fn deliver_to(&self, d: Destination) -> Result<Destination, ApiError> {
+        self.metrics.audit_records.inc();
+        let mut result = Ok(());
+        self.with_handover(|h| result = h.upsert_destination(d.clone()));
+        result.map_err(|e| {
+            ApiError::internal(format!("destination stored; delivery not started: {e}"))
+        })?;
+        Ok(d)
+    }
+
     fn provisioned(&self, i: Intercept, epoch: u64) -> Result<Provisioned, ApiError> {
         if !self.wait_applied(epoch) {
             return Err(ApiError::unavailable(
@@ -352,14 +365,21 @@ impl Controller {
     }
 }
 
-impl Provisioning for Controller {
-    fn create_intercept(
+impl Controller {
+    /// Creates an intercept; with `xid` (X1 ActivateTask) it takes that XID and
+    /// origin X1.
+    fn create(
         &self,
         actor: &str,
-        req: InterceptRequest,
+        req: &InterceptRequest,
+        xid: Option<uuid::Uuid>,
     ) -> Result<Provisioned, ApiError> {
         let at = now();
-        let valid = req.validate(at, &self.policy)?;
+        let mut valid = req.validate(at, &self.policy)?;
+        if let Some(xid) = xid {
+            valid.xid = Some(xid);
+            valid.origin = Origin::X1;
+        }
         let created = self
             .store
             .create_intercept(&valid, actor, at)
@@ -374,6 +394,25 @@ impl Provisioning for Controller {
         })?;
         self.provisioned(created, epoch)
     }
+}
+
+impl Provisioning for Controller {
+    fn create_intercept(
+        &self,
+        actor: &str,
+        req: InterceptRequest,
+    ) -> Result<Provisioned, ApiError> {
+        self.create(actor, &req, None)
+    }
+
+    fn activate_task(
+        &self,
+        actor: &str,
+        req: InterceptRequest,
+        xid: uuid::Uuid,
+    ) -> Result<Provisioned, ApiError> {
+        self.create(actor, &req, Some(xid))
+    }
 
     fn list_intercepts(&self) -> Result<Vec<Intercept>, ApiError> {
         self.store.list().map_err(store_error)
@@ -381,6 +420,15 @@ impl Provisioning for Controller {
 
     fn get_intercept(&self, text: &str) -> Result<Intercept, ApiError> {
         self.store.get(&liid(text)?).map_err(store_error)
+    }
+
+    fn intercept_by_xid(&self, xid: uuid::Uuid) -> Result<Intercept, ApiError> {
+        let liid = self
+            .store
+            .liid_by_xid(xid)
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format!("no intercept with XID {xid}")))?;
+        self.store.get(&liid).map_err(store_error)
     }
 
     fn modify_intercept(
@@ -419,18 +467,33 @@ impl Provisioning for Controller {
         self.store.list_destinations().map_err(store_error)
     }
 
+    fn destinations_connected(&self) -> HashMap<String, bool> {
+        let mut up = HashMap::new();
+        self.with_handover(|h| {
+            up = h
+                .stats()
+                .destinations
+                .into_iter()
+                .map(|d| (d.name, d.connected))
+                .collect();
+        });
+        up
+    }
+
     fn add_destination(&self, actor: &str, d: Destination) -> Result<Destination, ApiError> {
         d.validate()?;
         self.store
             .create_destination(&d, actor)
             .map_err(store_error)?;
-        self.metrics.audit_records.inc();
-        let mut result = Ok(());
-        self.with_handover(|h| result = h.upsert_destination(d.clone()));
-        result.map_err(|e| {
-            ApiError::internal(format!("destination stored; delivery not started: {e}"))
-        })?;
-        Ok(d)
+        self.deliver_to(d)
+    }
+
+    fn modify_destination(&self, actor: &str, d: Destination) -> Result<Destination, ApiError> {
+        d.validate()?;
+        self.store
+            .update_destination(&d, actor)
+            .map_err(store_error)?;
+        self.deliver_to(d)
     }
 
     fn remove_destination(&self, actor: &str, name: &str) -> Result<(), ApiError> {

@@ -59,6 +59,47 @@ pub struct ValidatedRequest {
     pub targets: Vec<Target>,
     /// Distinct destination names, in request order.
     pub destinations: Vec<String>,
+    /// XID to store; `None`: a fresh one is generated (X1 gives its own).
+    pub xid: Option<uuid::Uuid>,
+    /// The interface that provisioned it.
+    pub origin: Origin,
+}
+
+/// The interface an intercept was provisioned through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The REST API (or the CLI over it).
+    #[default]
+    Rest,
+    /// An ADMF over ETSI TS 103 221-1 X1.
+    X1,
+}
+
+impl Origin {
+    /// Text form ("rest", "x1"), as in JSON and the database.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rest => "rest",
+            Self::X1 => "x1",
+        }
+    }
+
+    /// Parses [`Origin::as_str`] output.
+    ///
+    /// # Errors
+    /// Any other text.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        match text {
+            "rest" => Ok(Self::Rest),
+            "x1" => Ok(Self::X1),
+            other => Err(ValidationError::field(
+                "origin",
+                format!("unknown origin {other:?}"),
+            )),
+        }
+    }
 }
 
 impl InterceptRequest {
@@ -92,6 +133,8 @@ impl InterceptRequest {
             mode,
             targets,
             destinations,
+            xid: None,
+            origin: Origin::Rest,
         })
     }
 }
@@ -267,6 +310,9 @@ pub struct Intercept {
     pub created_at: OffsetDateTime,
     /// Lifecycle state.
     pub state: InterceptState,
+    /// The interface that provisioned it.
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 impl Intercept {

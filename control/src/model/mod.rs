@@ -13,7 +13,7 @@ pub use destination::{
 };
 pub use error::ValidationError;
 pub use intercept::{
-    format_time, parse_time, Intercept, InterceptPatch, InterceptRequest, InterceptState,
+    format_time, parse_time, Intercept, InterceptPatch, InterceptRequest, InterceptState, Origin,
     ValidatedPatch, ValidatedRequest, MAX_REF_LEN, MAX_TARGETS,
 };
 pub use liid::{Liid, LIID_MAX_LEN};

@@ -457,6 +457,7 @@ fn intercept() -> Intercept {
         created_by: "desk".into(),
         created_at: NOW,
         state: InterceptState::Scheduled,
+        origin: crate::model::Origin::Rest,
     }
 }
 

@@ -9,17 +9,17 @@ use super::{Store, StoreError};
 use crate::audit::{append_in_tx, AuditAction};
 use crate::model::{
     format_time, mode_to_str, parse_mode, parse_target, parse_time, target_to_string, Intercept,
-    InterceptState, Liid, ValidatedPatch, ValidatedRequest, ValidationError,
+    InterceptState, Liid, Origin, ValidatedPatch, ValidatedRequest, ValidationError,
 };
 
 const WHAT: &str = "intercept";
 
 impl Store {
     /// Stores a new intercept in state `Scheduled` under the next never-used
-    /// key, with a fresh XID, and audits `intercept_create`.
+    /// key, with the request's XID or a fresh one, and audits `intercept_create`.
     ///
     /// # Errors
-    /// [`StoreError::Duplicate`] if the LIID was ever used;
+    /// [`StoreError::Duplicate`] if the LIID or the XID was ever used;
     /// [`StoreError::UnknownDestination`]; database or audit failure.
     pub fn create_intercept(
         &self,
@@ -28,6 +28,16 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Intercept, StoreError> {
         self.audit.transact(|tx| {
+            let xid = req.xid.unwrap_or_else(uuid::Uuid::new_v4);
+            if tx
+                .prepare_cached("SELECT 1 FROM intercepts WHERE xid = ?1")?
+                .exists(params![xid.to_string()])?
+            {
+                return Err(StoreError::Duplicate {
+                    what: "xid",
+                    name: xid.to_string(),
+                });
+            }
             if load(tx, &req.liid)?.is_some() {
                 return Err(StoreError::Duplicate {
                     what: WHAT,
@@ -35,11 +45,10 @@ impl Store {
                 });
             }
             check_destinations(tx, &req.destinations)?;
-            let xid = uuid::Uuid::new_v4();
             tx.execute(
                 "INSERT INTO intercepts (liid, xid, warrant_ref, issuing_authority, valid_from, \
-                 valid_until, mode, created_by, created_at, state) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 valid_until, mode, created_by, created_at, state, origin) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     req.liid.as_str(),
                     xid.to_string(),
@@ -51,6 +60,7 @@ impl Store {
                     created_by,
                     format_time(now),
                     InterceptState::Scheduled.as_str(),
+                    req.origin.as_str(),
                 ],
             )?;
             let key =
@@ -73,6 +83,7 @@ impl Store {
                     "mode": mode_to_str(created.mode),
                     "targets": target_strings(&created.targets),
                     "destinations": created.destinations,
+                    "origin": created.origin.as_str(),
                 }),
             )?;
             Ok(created)
@@ -86,6 +97,23 @@ impl Store {
     pub fn get(&self, liid: &Liid) -> Result<Intercept, StoreError> {
         self.audit
             .read(|conn| load(conn, liid)?.ok_or_else(|| not_found(liid)))
+    }
+
+    /// The LIID of the intercept carrying `xid`, if any (in any state).
+    ///
+    /// # Errors
+    /// Database failure; unreadable row.
+    pub fn liid_by_xid(&self, xid: uuid::Uuid) -> Result<Option<Liid>, StoreError> {
+        self.audit.read(|conn| {
+            let liid: Option<String> = conn
+                .query_row(
+                    "SELECT liid FROM intercepts WHERE xid = ?1",
+                    params![xid.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            liid.map(|l| Liid::try_from(l).map_err(corrupt)).transpose()
+        })
     }
 
     /// Every intercept ever provisioned (removed ones are `Deactivated`), by key.
@@ -327,11 +355,12 @@ fn load(conn: &Connection, liid: &Liid) -> Result<Option<Intercept>, StoreError>
         String,
         String,
         String,
+        String,
     );
     let row: Option<Row> = conn
         .query_row(
             "SELECT key, xid, warrant_ref, issuing_authority, valid_from, valid_until, mode, \
-             created_by, created_at, state FROM intercepts WHERE liid = ?1",
+             created_by, created_at, state, origin FROM intercepts WHERE liid = ?1",
             params![liid.as_str()],
             |r| {
                 Ok((
@@ -345,6 +374,7 @@ fn load(conn: &Connection, liid: &Liid) -> Result<Option<Intercept>, StoreError>
                     r.get(7)?,
                     r.get(8)?,
                     r.get(9)?,
+                    r.get(10)?,
                 ))
             },
         )
@@ -360,6 +390,7 @@ fn load(conn: &Connection, liid: &Liid) -> Result<Option<Intercept>, StoreError>
         created_by,
         created_at,
         state,
+        origin,
     )) = row
     else {
         return Ok(None);
@@ -392,6 +423,7 @@ fn load(conn: &Connection, liid: &Liid) -> Result<Option<Intercept>, StoreError>
         created_by,
         created_at: parse_time("created_at", &created_at).map_err(corrupt)?,
         state: InterceptState::parse(&state).map_err(corrupt)?,
+        origin: Origin::parse(&origin).map_err(corrupt)?,
     }))
 }
 

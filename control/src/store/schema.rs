@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 
 /// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE destinations (
@@ -57,6 +57,13 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+";
+
+/// Version 2: which interface provisioned each intercept (REST or X1). Rows
+/// of a version-1 database were all provisioned over REST.
+const MIGRATE_V2: &str = "
+ALTER TABLE intercepts ADD COLUMN origin TEXT NOT NULL DEFAULT 'rest'
+    CHECK (origin IN ('rest', 'x1'));
 ";
 
 /// Opens (or, if the file does not exist, creates) the database, checks it and
@@ -118,14 +125,20 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
-    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-    if objects != 0 {
-        return Err(StoreError::Corrupt(
-            "database has tables but no calea-probe schema version".into(),
-        ));
-    }
+    let create = if version == 0 {
+        let objects: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if objects != 0 {
+            return Err(StoreError::Corrupt(
+                "database has tables but no calea-probe schema version".into(),
+            ));
+        }
+        SCHEMA_V1
+    } else {
+        ""
+    };
     conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        "BEGIN IMMEDIATE; {create} {MIGRATE_V2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     ))?;
     Ok(())
 }
