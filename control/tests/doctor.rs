@@ -170,7 +170,7 @@ cores = [0, 9, 20]
         Fatal,
         "mount -t hugetlbfs",
     );
-    a("thp", "always", Warning, "echo madvise >");
+    a("thp", "never", Warning, "echo madvise >");
     a("iommu", "no IOMMU", Fatal, "intel_iommu=on iommu=pt");
     a("vfio-pci", "not loaded", Fatal, "modprobe vfio-pci");
     a(
