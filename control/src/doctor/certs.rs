@@ -12,8 +12,11 @@ use crate::config::Config;
 /// Warn this long before a certificate expires.
 const NOTICE: Duration = Duration::days(30);
 
-/// Each certificate file: (config key, path).
-fn files(config: &Config) -> (Vec<(String, &Path)>, Vec<(String, &Path)>) {
+/// Files named in the configuration: (config key, path).
+type Files<'a> = Vec<(String, &'a Path)>;
+
+/// The certificate files and the key files.
+fn files(config: &Config) -> (Files<'_>, Files<'_>) {
     let api = &config.api;
     let mut certs = vec![
         ("api.cert".to_owned(), api.cert.as_path()),

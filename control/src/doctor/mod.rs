@@ -203,7 +203,7 @@ impl Host {
         let line = self.read("/proc/cmdline")?;
         line.split_whitespace()
             .filter_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-            .last()
+            .next_back()
             .map(str::to_owned)
     }
 }
