@@ -145,6 +145,7 @@ probe_run() {
     mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
 }
 # Scaling: 1 and 2 workers, one RX queue each, 1M targets; the best of `repeat` runs each.
+# infinite_rx holds a queue's whole capture in mbufs: 16383 for each queue.
 scaling() {
     local n first out total per_worker
     declare -A scaling_mpps
@@ -155,11 +156,14 @@ scaling() {
         for _ in $(seq 1 "$n"); do rx_pcaps+=",rx_pcap=$work/traffic.pcap"; done
         for rep in $(seq 1 "$repeat"); do
             out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets 1000000 \
-                --workers "$n" --core "$first" --duration "$duration" -- "${eal[@]}" \
+                --workers "$n" --core "$first" --mbufs $((16384 * n - 1)) --duration "$duration" -- "${eal[@]}" \
                 --file-prefix "dp-$$" --vdev "net_pcap0${rx_pcaps},infinite_rx=1" 2>&1)" || { echo "$out" >&2; exit 1; }
             total="$(awk '/^probe:/ { print $2 }' <<<"$out")"
             per_worker="$(awk '/^worker [0-9]+ on core/ { printf "%sworker %s %s Mpps", sep, $2, $6; sep = ", " }' <<<"$out")"
-            echo "scaling: $n worker(s) on cores $first-$((first + n - 1)) (run $rep): $total Mpps${per_worker:+ ($per_worker)}"
+            # Per CPU-second the worker threads got: what a worker does on a core of its own.
+            per_cpu="$(awk '/^worker:/ { print $2 }' <<<"$out")"
+            echo "scaling: $n worker(s) on cores $first-$((first + n - 1)) (run $rep): $total Mpps${per_worker:+ ($per_worker)}," \
+                "${per_cpu:-?} Mpps per worker CPU-second"
             scaling_mpps[$n]+="$total"$'\n'
         done
     done
