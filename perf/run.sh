@@ -3,7 +3,8 @@
 # on the same net_pcap vdev and the same generated traffic, Mpps side by side; then
 # both again on the same flows in each encapsulation of ENCAPS, reported only.
 #
-#   perf/run.sh [--short]      DURATION=secs overrides the per-run duration (default 10),
+#   perf/run.sh [--short | --scaling]
+#                              DURATION=secs overrides the per-run duration (default 10),
 #                              REPEAT=n the runs per configuration (default 1; the best counts),
 #                              ENCAPS="gtpu gre ..." the encapsulations (gen_traffic's flags:
 #                              gtpu pppoe gre ipip pseudowire vxlan erspan, pseudowire-no-cw for
@@ -24,14 +25,22 @@
 # pool) and with --mp-alloc=xbuf, its frame buffers packed as the probe's are without
 # hugepages (dpdk::Mempool); the faster of the two is the ratio's reference.
 # The last line is always: probe/testpmd ratio: R (probe X Mpps, testpmd Y Mpps, targets 1000000)
+#
+# Scaling (in the full run, or alone with --scaling): the probe with 1M targets on 1
+# and then 2 workers, each polling an RX queue of its own (net_pcap: one queue per
+# rx_pcap=, the same capture on each), worker i on core FIRST+i; prints each
+# worker's Mpps and the scaling ratio (2-worker total / 1-worker Mpps; 2.00 is
+# linear). On a 2-core machine the second worker shares a core with the control
+# thread that drains the hand-off rings: the ratio is what that machine gives.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-short=0
+short=0 scaling_only=0
 case "${1:-}" in
     --short) short=1 ;;
+    --scaling) scaling_only=1 ;;
     "") ;;
-    *) echo "usage: perf/run.sh [--short]" >&2; exit 2 ;;
+    *) echo "usage: perf/run.sh [--short | --scaling]" >&2; exit 2 ;;
 esac
 duration="${DURATION:-10}"
 ((short)) && duration="${DURATION:-3}"
@@ -69,6 +78,7 @@ known_encaps="gtpu pppoe gre ipip pseudowire vxlan erspan"
 ip_tunnels="gtpu gre ipip vxlan erspan"
 default_encaps="$known_encaps pseudowire-no-cw gtpu-over-ipv6 vxlan-over-ipv6 ipv6 gtpu+ipv6 pseudowire+ipv6 subscribers"
 ((short)) && default_encaps=gtpu
+((scaling_only)) && default_encaps=""
 read -r -a encaps <<<"${ENCAPS-$default_encaps}"
 declare -A encap_targets
 for e in "${encaps[@]}"; do
@@ -134,6 +144,39 @@ probe_run() {
     grep -E '^(dp_bench:|matches |port:|worker:)' <<<"$out" | sed 's/^/  /'
     mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
 }
+# Scaling: 1 and 2 workers, one RX queue each, 1M targets; the best of `repeat` runs each.
+# infinite_rx holds a queue's whole capture in mbufs: 16383 for each queue.
+scaling() {
+    local n first out total per_worker
+    declare -A scaling_mpps
+    for n in 1 2; do
+        # Leave core 0 to the control thread where the machine has cores to spare.
+        first=$(( $(nproc) > n ? 1 : 0 ))
+        local rx_pcaps=""
+        for _ in $(seq 1 "$n"); do rx_pcaps+=",rx_pcap=$work/traffic.pcap"; done
+        for rep in $(seq 1 "$repeat"); do
+            out="$("$bin/dp_bench" --targets-file "$work/targets.txt" --targets 1000000 \
+                --workers "$n" --core "$first" --mbufs $((16384 * n - 1)) --duration "$duration" -- "${eal[@]}" \
+                --file-prefix "dp-$$" --vdev "net_pcap0${rx_pcaps},infinite_rx=1" 2>&1)" || { echo "$out" >&2; exit 1; }
+            total="$(awk '/^probe:/ { print $2 }' <<<"$out")"
+            per_worker="$(awk '/^worker [0-9]+ on core/ { printf "%sworker %s %s Mpps", sep, $2, $6; sep = ", " }' <<<"$out")"
+            # Per CPU-second the worker threads got: what a worker does on a core of its own.
+            per_cpu="$(awk '/^worker:/ { print $2 }' <<<"$out")"
+            echo "scaling: $n worker(s) on cores $first-$((first + n - 1)) (run $rep): $total Mpps${per_worker:+ ($per_worker)}," \
+                "${per_cpu:-?} Mpps per worker CPU-second"
+            scaling_mpps[$n]+="$total"$'\n'
+        done
+    done
+    local one two
+    one="$(best <<<"${scaling_mpps[1]}")" two="$(best <<<"${scaling_mpps[2]}")"
+    echo "scaling ratio, 2 workers / 1 worker: $(awk -v a="$two" -v b="$one" 'BEGIN { printf "%.2f", a / b }')" \
+        "($two vs $one Mpps, $(awk -v a="$two" 'BEGIN { printf "%.2f", a / 2 }') Mpps a worker; linear is 2.00; $(nproc) cores)"
+}
+if ((scaling_only)); then
+    scaling
+    exit 0
+fi
+
 # Each repetition runs testpmd, then the probe with every target count, so both
 # sides of the ratio see the machine in the same state; the best run of each counts.
 tp_runs="" tp_xbuf_runs=""
@@ -168,6 +211,7 @@ for rep in $(seq 1 "$repeat"); do
         encap_probe_runs[$e]+="$mpps"$'\n'
     done
 done
+((short)) || scaling
 echo "testpmd rxonly: $(best <<<"$tp_runs") Mpps"
 echo "testpmd rxonly --mp-alloc=xbuf: $(best <<<"$tp_xbuf_runs") Mpps"
 for targets in "${target_counts[@]}"; do

@@ -10,6 +10,7 @@ pub mod collector;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod handover;
 pub mod metrics;

@@ -61,6 +61,19 @@ enum Cmd {
         #[arg(long, default_value = "calea-demo")]
         out: PathBuf,
     },
+    /// Check this host against a configuration (hugepages, IOMMU, NIC binding, cores,
+    /// limits, clock, disk, certificates); exit status 1 when the probe cannot run.
+    Doctor {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Read sysfs and procfs below this directory instead of `/` (tests).
+        #[arg(long, default_value = "/", hide = true)]
+        root: PathBuf,
+    },
     /// Generate a test CA, a localhost server certificate and client certificates.
     Certs {
         /// Output directory (created).
@@ -411,6 +424,25 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     "demo: an intercept received nothing (see {})",
                     out.display()
                 );
+            }
+        }
+        Cmd::Doctor {
+            config,
+            output,
+            root,
+        } => {
+            let cfg = control::config::Config::from_file(&config)?;
+            let report = control::doctor::check(
+                &cfg,
+                &control::doctor::Host::new(&root),
+                time::OffsetDateTime::now_utc(),
+            );
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Output::Table => println!("{report}"),
+            }
+            if !report.can_run {
+                return Ok(std::process::ExitCode::FAILURE);
             }
         }
         Cmd::Certs { out, clients } => {

@@ -4,12 +4,13 @@
 //! until [`Dataplane::arm`], which the daemon calls once every stored intercept is
 //! in effect on every worker.
 
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use dataplane::dpdk::{port_by_name, Eal, Mempool, Port, RxOptions};
+use dataplane::dpdk::{port_by_name, port_socket, Eal, Mempool, Port, RxOptions};
 use dataplane::handoff::{channel, HandoffConsumer, HandoffProducer};
 use dataplane::source::{DpdkSource, PacketSource, PcapSource, Poll};
 use dataplane::targets::TableReplica;
@@ -17,6 +18,7 @@ use dataplane::worker::{spawn, Clock, Exit, WorkerCtx, WorkerStats, UPDATE_BUDGE
 
 use super::DaemonError;
 use crate::config::{DataplaneConfig, PortRef, Timestamps};
+use crate::doctor::{node_of_cpu, Host};
 use crate::metrics::{NicSample, ProbeMetrics, WorkerSample};
 
 /// RX descriptors per queue.
@@ -54,12 +56,12 @@ enum Sources {
 }
 
 /// Workers, their counters, the arm/quit flags, and the DPDK objects they need.
-/// Field order is drop order: queues and ports before the pool, the EAL last.
+/// Field order is drop order: queues and ports before the pools, the EAL last.
 pub(super) struct Dataplane {
     sources: Option<Sources>,
     workers: usize,
     ports: Vec<Port>,
-    _pool: Option<Mempool>,
+    _pools: Vec<Mempool>,
     _eal: Option<Eal>,
     clock: Clock,
     handoff_capacity: usize,
@@ -84,30 +86,62 @@ impl Dataplane {
             Timestamps::System => Clock::System,
         };
         let burst = usize::from(cfg.burst);
-        let (sources, ports, pool, eal) = if let Some(pcap) = &cfg.pcap_file {
+        let (sources, ports, pools, eal) = if let Some(pcap) = &cfg.pcap_file {
             let src = PcapSource::open(pcap, burst)
                 .map_err(|e| DaemonError::Dataplane(format!("{}: {e}", pcap.display())))?;
-            (Sources::Pcap(vec![ReplayOnce(src)]), Vec::new(), None, None)
+            (
+                Sources::Pcap(vec![ReplayOnce(src)]),
+                Vec::new(),
+                Vec::new(),
+                None,
+            )
         } else {
             let mut args = vec!["calea-probe".to_owned()];
             args.extend(cfg.eal_args.iter().cloned());
             let eal = Eal::init(&args).map_err(dp_err("EAL init ([dataplane] eal_args)"))?;
-            let pool = Mempool::new(&eal, "calea_rx", cfg.mbufs, POOL_CACHE, MBUF_DATA_ROOM)
-                .map_err(dp_err("mbuf pool ([dataplane] mbufs)"))?;
+            let ids = cfg
+                .ports
+                .iter()
+                .map(|p| match p {
+                    PortRef::Id(id) => Ok(*id),
+                    PortRef::Name(name) => {
+                        port_by_name(&eal, name).map_err(dp_err("[dataplane] ports"))
+                    }
+                })
+                .collect::<Result<Vec<u16>, _>>()?;
+            let sockets: Vec<Option<u32>> = ids.iter().map(|&id| port_socket(&eal, id)).collect();
+            warn_off_node(
+                &Host::new(std::path::Path::new("/")),
+                &cfg.cores,
+                &sockets,
+                usize::from(cfg.workers_per_port),
+            );
+            // One pool per NUMA node holding a port, on that node: the NIC
+            // writes every frame into it and the node's workers read them.
+            let mut pools = BTreeMap::new();
             let mut ports = Vec::new();
             let mut sources = Vec::new();
-            for p in &cfg.ports {
-                let id = match p {
-                    PortRef::Id(id) => *id,
-                    PortRef::Name(name) => {
-                        port_by_name(&eal, name).map_err(dp_err("[dataplane] ports"))?
-                    }
+            for (&id, &socket) in ids.iter().zip(&sockets) {
+                let pool = match pools.entry(socket) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(
+                        Mempool::on_socket(
+                            &eal,
+                            &socket
+                                .map_or_else(|| "calea_rx".to_owned(), |s| format!("calea_rx{s}")),
+                            cfg.mbufs,
+                            POOL_CACHE,
+                            MBUF_DATA_ROOM,
+                            socket,
+                        )
+                        .map_err(dp_err("mbuf pool ([dataplane] mbufs)"))?,
+                    ),
                 };
                 let port = Port::configure(
                     id,
                     cfg.workers_per_port,
                     RX_DESC,
-                    &pool,
+                    pool,
                     RxOptions {
                         timestamps: clock == Clock::Source,
                         mtu: cfg.port_mtu(),
@@ -127,7 +161,12 @@ impl Dataplane {
                     "[dataplane] ports is empty and no pcap_file is set".into(),
                 ));
             }
-            (Sources::Dpdk(sources), ports, Some(pool), Some(eal))
+            (
+                Sources::Dpdk(sources),
+                ports,
+                pools.into_values().collect(),
+                Some(eal),
+            )
         };
         let workers = match &sources {
             Sources::Pcap(s) => s.len(),
@@ -137,7 +176,7 @@ impl Dataplane {
             sources: Some(sources),
             workers,
             ports,
-            _pool: pool,
+            _pools: pools,
             _eal: eal,
             clock,
             handoff_capacity: cfg.handoff_capacity,
@@ -256,6 +295,40 @@ impl Dataplane {
     }
 }
 
+/// Workers pinned to a core of another NUMA node than their port's (worker i
+/// polls port i / `per_port`): (worker, core, the core's node, the port's node).
+fn off_node(
+    host: &Host,
+    cores: &[usize],
+    port_nodes: &[Option<u32>],
+    per_port: usize,
+) -> Vec<(usize, usize, u32, u32)> {
+    cores
+        .iter()
+        .enumerate()
+        .filter_map(|(worker, &core)| {
+            let port = (*port_nodes.get(worker / per_port.max(1))?)?;
+            let node = node_of_cpu(host, core)?;
+            (node != port).then_some((worker, core, node, port))
+        })
+        .collect()
+}
+
+/// A warning for each worker [`off_node`]: every packet it reads crosses the interconnect.
+fn warn_off_node(host: &Host, cores: &[usize], port_nodes: &[Option<u32>], per_port: usize) {
+    for (worker, core, node, port_node) in off_node(host, cores, port_nodes, per_port) {
+        tracing::warn!(
+            worker,
+            core,
+            node,
+            port_node,
+            "worker pinned to a core of another NUMA node than its port's: every packet \
+             crosses the interconnect (choose [dataplane] cores on the port's node; \
+             calea-probe doctor lists them)"
+        );
+    }
+}
+
 fn sample(s: &WorkerStats) -> WorkerSample {
     let busy = s.busy_polls.load(Ordering::Relaxed);
     let idle = s.idle_polls.load(Ordering::Relaxed);
@@ -323,5 +396,27 @@ impl fmt::Display for FinalCounters {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_off_their_ports_node_are_found() {
+        // Two nodes: cores 0-7 on node0, 8-15 on node1.
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/doctor/good");
+        let host = Host::new(&root);
+        // Port 0 on node0 (workers 0, 1), port 1 on node1 (workers 2, 3).
+        let ports = [Some(0), Some(1)];
+        assert_eq!(off_node(&host, &[2, 3, 10, 11], &ports, 2), []);
+        assert_eq!(
+            off_node(&host, &[2, 9, 3, 11], &ports, 2),
+            [(1, 9, 1, 0), (2, 3, 0, 1)]
+        );
+        // A port of unknown node (vdev) and a core on no node: nothing to say.
+        assert_eq!(off_node(&host, &[9, 99], &[None, Some(0)], 1), []);
     }
 }

@@ -50,6 +50,22 @@ impl Mempool {
         cache: u32,
         data_room: u16,
     ) -> Result<Mempool, DpdkError> {
+        Self::on_socket(eal, name, n, cache, data_room, None)
+    }
+
+    /// As [`Mempool::new`], with the memory on NUMA node `socket` (a port's:
+    /// its NIC writes every frame there); `None`: the calling thread's node.
+    ///
+    /// # Errors
+    /// [`DpdkError::Named`] if the name is taken or memory is short (on that node).
+    pub fn on_socket(
+        eal: &Eal,
+        name: &str,
+        n: u32,
+        cache: u32,
+        data_room: u16,
+        socket: Option<u32>,
+    ) -> Result<Mempool, DpdkError> {
         let cname = CString::new(name).map_err(|_| DpdkError::BadArgument)?;
         // SAFETY: the EAL is initialised (`eal`).
         let packed = unsafe { dpdk_sys::calea_mbufs_may_span_pages() } != 0;
@@ -63,10 +79,13 @@ impl Mempool {
         } else {
             "rte_pktmbuf_pool_create"
         };
-        tracing::debug!(pool = name, packed, "creating mbuf pool");
+        tracing::debug!(pool = name, packed, ?socket, "creating mbuf pool");
         // SAFETY: the EAL is initialised; cname is a valid C string for the call.
         let raw = unsafe {
-            let socket = dpdk_sys::rte_socket_id() as i32;
+            let socket = socket.map_or_else(
+                || dpdk_sys::rte_socket_id() as i32,
+                |s| i32::try_from(s).unwrap_or(-1),
+            );
             if packed {
                 dpdk_sys::calea_pktmbuf_pool_create_packed(
                     cname.as_ptr(),

@@ -20,7 +20,7 @@ pub use error::DpdkError;
 pub use hugemem::HugeArray;
 pub use mempool::Mempool;
 pub use mtu::{Mtu, FRAME_OVERHEAD, MIN_MTU};
-pub use port::{port_by_name, Port, PortStats, RssMode, RxOptions};
+pub use port::{port_by_name, port_socket, Port, PortStats, RssMode, RxOptions};
 pub use rx::{Burst, RxQueue, BURST_SIZE};
 
 /// Hints the CPU to pull the cache line at `p` into all cache levels.

@@ -132,6 +132,14 @@ pub fn port_by_name(_eal: &super::Eal, name: &str) -> Result<u16, DpdkError> {
     Ok(id)
 }
 
+/// The NUMA node (socket) a port's device sits on; `None` when the device
+/// does not say (vdevs, single-node hosts).
+pub fn port_socket(_eal: &super::Eal, port_id: u16) -> Option<u32> {
+    // SAFETY: EAL initialised (an Eal exists); a pure query (-1 for an unknown port).
+    let socket = unsafe { sys::rte_eth_dev_socket_id(port_id) };
+    u32::try_from(socket).ok()
+}
+
 /// Unit of the RX timestamp each driver stores, as a multiplier to ns since
 /// the epoch. net_pcap stores the capture record's time in microseconds (it
 /// opens even nanosecond captures at microsecond precision: sub-µs is lost). NIC

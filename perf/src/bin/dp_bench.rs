@@ -4,6 +4,8 @@
 //! table replica through the update ring, one worker pinned to
 //! `--core` for `--duration` seconds, and the hand-off ring drained by this
 //! (control) thread as the daemon would. Prints `probe: X Mpps`.
+//! `--workers N` opens N RX queues (net_pcap: one per `rx_pcap=`), worker i
+//! on core `--core + i`, and prints each worker's Mpps as well.
 //!
 //! `dp_bench [OPTIONS] -- <EAL args>`
 #![forbid(unsafe_code)]
@@ -47,9 +49,12 @@ struct Args {
     /// RX descriptors.
     #[arg(long, default_value_t = 1024)]
     rx_desc: u16,
-    /// CPU core the worker is pinned to.
+    /// CPU core the worker is pinned to (worker i: this core + i).
     #[arg(long, default_value_t = 1)]
     core: usize,
+    /// Workers, one RX queue each.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    workers: u16,
     /// What the intercept delivers for matched packets.
     #[arg(long, value_parser = ["headers", "content"], default_value = "content")]
     mode: String,
@@ -107,7 +112,7 @@ fn mix() -> impl Iterator<Item = Target> {
 /// control plane provisions a worker; returns the time it took.
 fn provision(
     mut writer: TableWriter,
-    replica: &mut TableReplica,
+    replicas: &mut [TableReplica],
     targets: &[Target],
     mode: Mode,
 ) -> Duration {
@@ -122,12 +127,18 @@ fn provision(
     let start = Instant::now();
     std::thread::scope(|s| {
         let sender = s.spawn(move || writer.send(&updates));
+        let mut apply = || {
+            replicas
+                .iter_mut()
+                .map(|r| r.apply_pending(4096))
+                .sum::<usize>()
+        };
         while !sender.is_finished() {
-            if replica.apply_pending(4096) == 0 {
+            if apply() == 0 {
                 std::thread::yield_now();
             }
         }
-        while replica.apply_pending(4096) > 0 {}
+        while apply() > 0 {}
     });
     start.elapsed()
 }
@@ -148,12 +159,12 @@ fn rx_only(mut source: DpdkSource, stats: &WorkerStats, quit: &AtomicBool) {
 struct Drained {
     records: u64,
     bytes: u64,
-    /// Frames received between the first sample with traffic and the end.
-    frames: u64,
+    /// Frames each worker received between the first sample with traffic and the end.
+    frames: Vec<u64>,
     /// Length of that window.
     window: Duration,
-    /// CPU seconds the worker thread got over its whole life, if known.
-    worker_cpu: Option<f64>,
+    /// CPU seconds each worker thread got over its whole life, if known.
+    worker_cpu: Vec<Option<f64>>,
 }
 
 /// CPU time (user + system) of the calling thread, from /proc (USER_HZ = 100 on
@@ -173,24 +184,30 @@ fn thread_cpu_secs() -> Option<f64> {
 /// `quit` after `duration` of traffic; the caller drains the rest once the
 /// worker has stopped.
 fn control(
-    rx: &mut HandoffConsumer,
-    stats: &WorkerStats,
+    rx: &mut [HandoffConsumer],
+    stats: &[Arc<WorkerStats>],
     quit: &AtomicBool,
     duration: Duration,
 ) -> Drained {
     let mut out = Drained::default();
     let give_up = Instant::now() + duration + Duration::from_secs(60);
-    let mut start: Option<(Instant, u64)> = None;
+    let mut start: Option<(Instant, Vec<u64>)> = None;
     loop {
-        let n = rx.drain(1024, |r| out.bytes += r.data().len() as u64);
+        let mut n = 0;
+        for c in rx.iter_mut() {
+            n += c.drain(1024, |r| out.bytes += r.data().len() as u64);
+        }
         out.records += n as u64;
         let now = Instant::now();
-        let frames = stats.rx_packets.load(Ordering::Relaxed);
-        match start {
-            None if frames > 0 => start = Some((now, frames)),
-            Some((t0, f0)) if now - t0 >= duration => {
-                out.frames = frames - f0;
-                out.window = now - t0;
+        let frames: Vec<u64> = stats
+            .iter()
+            .map(|s| s.rx_packets.load(Ordering::Relaxed))
+            .collect();
+        match &start {
+            None if frames.iter().any(|&f| f > 0) => start = Some((now, frames)),
+            Some((t0, f0)) if now - *t0 >= duration => {
+                out.frames = frames.iter().zip(f0).map(|(f, f0)| f - f0).collect();
+                out.window = now - *t0;
                 break;
             }
             _ if now >= give_up => break,
@@ -218,23 +235,32 @@ fn main() -> Result<()> {
     let eal = Eal::init(&eal_args).context("EAL init")?;
     let pool = Mempool::new(&eal, "dp_bench", args.mbufs, 256, 2176).context("mempool")?;
     let port_id = port_by_name(&eal, &args.port).context("port")?;
-    let port = Port::configure(port_id, 1, args.rx_desc, &pool, RxOptions::default())
-        .context("port configure")?;
+    let port = Port::configure(
+        port_id,
+        args.workers,
+        args.rx_desc,
+        &pool,
+        RxOptions::default(),
+    )
+    .context("port configure")?;
     port.start().context("port start")?;
-    let rx = port.rx_queue(0)?;
+    let queues = (0..args.workers)
+        .map(|q| port.rx_queue(q))
+        .collect::<Result<Vec<_>, _>>()?;
 
-    let (writer, mut replicas) = targets::replicas(1, 4096);
-    let mut replica = replicas.pop().ok_or_else(|| anyhow!("no replica"))?;
+    let (writer, mut replicas) = targets::replicas(usize::from(args.workers), 4096);
     if args.mix {
         targets.extend(mix());
     }
-    let load = provision(writer, &mut replica, &targets, mode);
-    ensure!(
-        replica.target_count() == targets.len(),
-        "replica holds {} targets",
-        replica.target_count()
-    );
-    let mem = replica.memory_bytes();
+    let load = provision(writer, &mut replicas, &targets, mode);
+    for r in &replicas {
+        ensure!(
+            r.target_count() == targets.len(),
+            "replica holds {} targets",
+            r.target_count()
+        );
+    }
+    let mem = replicas.first().map_or(0, TableReplica::memory_bytes);
     println!(
         "dp_bench: {} targets loaded in {:.2} s, table {} bytes = {} bytes/target/worker",
         targets.len(),
@@ -243,53 +269,77 @@ fn main() -> Result<()> {
         mem.checked_div(targets.len()).unwrap_or(0)
     );
 
-    let (producer, mut consumer) = handoff::channel(4096, 2048);
-    let stats = Arc::new(WorkerStats::default());
+    let (producers, mut consumers): (Vec<_>, Vec<_>) = (0..args.workers)
+        .map(|_| handoff::channel(4096, 2048))
+        .unzip();
+    let stats: Vec<Arc<WorkerStats>> = (0..args.workers)
+        .map(|_| Arc::new(WorkerStats::default()))
+        .collect();
     let quit = AtomicBool::new(false);
-    let ctx = WorkerCtx {
-        id: 0,
-        source: DpdkSource::new(rx),
-        tables: replica,
-        handoff: producer,
-        stats: Arc::clone(&stats),
-        clock: Clock::System,
-        update_budget: dataplane::worker::UPDATE_BUDGET,
-        armed: Arc::new(AtomicBool::new(true)),
-    };
-    let (core, rx_only_mode) = (args.core, args.rx_only);
+    let armed = Arc::new(AtomicBool::new(true));
+    let parts = queues.into_iter().zip(replicas).zip(producers).zip(&stats);
+    let ctxs: Vec<_> = parts
+        .enumerate()
+        .map(|(i, (((rx, tables), handoff), stats))| WorkerCtx {
+            id: u16::try_from(i).unwrap_or(u16::MAX),
+            source: DpdkSource::new(rx),
+            tables,
+            handoff,
+            stats: Arc::clone(stats),
+            clock: Clock::System,
+            update_budget: dataplane::worker::UPDATE_BUDGET,
+            armed: Arc::clone(&armed),
+        })
+        .collect();
+    let rx_only_mode = args.rx_only;
     let duration = Duration::from_secs_f64(args.duration);
     let drained = std::thread::scope(|s| -> Result<Drained> {
-        let worker = s.spawn(|| {
-            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                eprintln!("dp_bench: could not pin the worker to core {core}");
-            }
-            let cpu0 = thread_cpu_secs();
-            if rx_only_mode {
-                rx_only(ctx.source, &ctx.stats, &quit);
-            } else {
-                worker::run(ctx, &quit);
-            }
-            thread_cpu_secs().zip(cpu0).map(|(b, a)| b - a)
-        });
-        let mut drained = control(&mut consumer, &stats, &quit, duration);
-        drained.worker_cpu = worker.join().map_err(|_| anyhow!("worker panicked"))?;
-        drained.records +=
-            consumer.drain(usize::MAX, |r| drained.bytes += r.data().len() as u64) as u64;
+        let quit = &quit;
+        let workers: Vec<_> = ctxs
+            .into_iter()
+            .enumerate()
+            .map(|(i, ctx)| {
+                let core = args.core + i;
+                s.spawn(move || {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                        eprintln!("dp_bench: could not pin worker {i} to core {core}");
+                    }
+                    let cpu0 = thread_cpu_secs();
+                    if rx_only_mode {
+                        rx_only(ctx.source, &ctx.stats, quit);
+                    } else {
+                        worker::run(ctx, quit);
+                    }
+                    thread_cpu_secs().zip(cpu0).map(|(b, a)| b - a)
+                })
+            })
+            .collect();
+        let mut drained = control(&mut consumers, &stats, quit, duration);
+        for w in workers {
+            let cpu = w.join().map_err(|_| anyhow!("worker panicked"))?;
+            drained.worker_cpu.push(cpu);
+        }
+        for c in &mut consumers {
+            drained.records +=
+                c.drain(usize::MAX, |r| drained.bytes += r.data().len() as u64) as u64;
+        }
         Ok(drained)
     })?;
 
     let secs = drained.window.as_secs_f64();
     ensure!(secs > 0.0, "no traffic received");
     let port_stats = port.stats()?;
-    let parse_errors: u64 = stats
-        .parse_errors
-        .iter()
-        .map(|c| c.load(Ordering::Relaxed))
-        .sum();
+    let sum = |f: &dyn Fn(&WorkerStats) -> u64| stats.iter().map(|s| f(s)).sum::<u64>();
+    let parse_errors = sum(&|s| {
+        s.parse_errors
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    });
     println!(
         "matches {} handoff-drops {} parse-errors {parse_errors} drained {} records ({} bytes)",
-        stats.matches.load(Ordering::Relaxed),
-        stats.handoff_drops.load(Ordering::Relaxed),
+        sum(&|s| s.matches.load(Ordering::Relaxed)),
+        sum(&|s| s.handoff_drops.load(Ordering::Relaxed)),
         drained.records,
         drained.bytes
     );
@@ -297,17 +347,28 @@ fn main() -> Result<()> {
         "port: ipackets {} imissed {} ierrors {} rx_nombuf {}",
         port_stats.ipackets, port_stats.imissed, port_stats.ierrors, port_stats.rx_nombuf
     );
-    if let Some(cpu) = drained.worker_cpu.filter(|&c| c > 0.0) {
-        let total = stats.rx_packets.load(Ordering::Relaxed);
+    let cpu: Option<f64> = drained.worker_cpu.iter().copied().sum();
+    if let Some(cpu) = cpu.filter(|&c| c > 0.0) {
+        let total = sum(&|s| s.rx_packets.load(Ordering::Relaxed));
         println!(
             "worker: {:.2} Mpps per worker CPU-second ({total} frames in {cpu:.2} CPU-s)",
             total as f64 / cpu / 1e6
         );
     }
+    if args.workers > 1 {
+        for (i, f) in drained.frames.iter().enumerate() {
+            println!(
+                "worker {i} on core {}: {:.2} Mpps",
+                args.core + i,
+                *f as f64 / secs / 1e6
+            );
+        }
+    }
+    let frames: u64 = drained.frames.iter().sum();
     println!(
         "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{}{})",
-        drained.frames as f64 / secs / 1e6,
-        drained.frames,
+        frames as f64 / secs / 1e6,
+        frames,
         args.targets,
         if args.mix { " and the mix" } else { "" },
         if rx_only_mode { ", rx only" } else { "" }
