@@ -878,7 +878,12 @@ mod test {
             let pair = MacPair { src, dst: [2; 6] };
             assert_eq!(
                 run(r, &[], &[pair], FROM),
-                vec![m(11, Mode::Headers, Direction::FromTarget)]
+                vec![on(
+                    11,
+                    Mode::Headers,
+                    Direction::FromTarget,
+                    Layer::Ethernet(0)
+                )]
             );
         }
         // Without the writer, the same adds rehash the table on its owner.
