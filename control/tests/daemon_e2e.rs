@@ -340,3 +340,44 @@ fn refuses_bad_config_and_corrupt_database_with_clear_errors() {
         b"this is not a database, just garbage bytes ......"
     );
 }
+
+/// IRI-Begin carries the time interception began (activation acknowledged by
+/// every worker), not the warrant's valid_from, long past here.
+#[tokio::test(flavor = "multi_thread")]
+async fn iri_begin_carries_the_time_interception_began() {
+    let setup = Setup::new();
+    let lea_port = free_port();
+    let _collector = setup.collector(lea_port, "out");
+    write_pcap(setup.path("empty.pcap"), &[]).unwrap();
+    let dest = setup.tls_destination("lea", lea_port);
+    let probe = Probe::start(&setup.write_config("empty.pcap", &dest));
+    let prov = setup.client("prov");
+    let ns = |t: time::OffsetDateTime| u64::try_from(t.unix_timestamp_nanos()).unwrap();
+    let before = ns(time::OffsetDateTime::now_utc());
+    let created = prov
+        .create_intercept(&request(
+            "LIID-BEGAN",
+            OPEN_TARGET,
+            "2026-01-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created["active"], json!(true));
+    let after = ns(time::OffsetDateTime::now_utc());
+    let iri = liid_dir(&setup.path("out"), "LIID-BEGAN").join("iri.jsonl");
+    let begin = eventually(Duration::from_secs(60), || {
+        let text = std::fs::read_to_string(&iri).ok()?;
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|l| l["type"] == "begin")
+            .and_then(|l| l["timestamp_ns"].as_u64())
+    })
+    .expect("IRI-Begin delivered");
+    // PS-PDU timestamps are microseconds.
+    assert!(
+        (before / 1000 * 1000..=after).contains(&begin),
+        "begin {begin} not in {before}..={after}"
+    );
+    probe.stop();
+}

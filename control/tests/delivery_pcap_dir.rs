@@ -28,7 +28,7 @@ fn iri(dir: &Path) -> Vec<serde_json::Value> {
 
 /// One engine run: Begin, `n` records from `first`, End. Returns (cc, hdr) frames.
 fn run(out: &Path, first: u32, n: u32) -> (Records, Records) {
-    let (engine, mut producer, _trail) = start_engine(vec![pcap_dir(out)], 512);
+    let (engine, mut producer, _trail) = start_engine(vec![pcap_dir("local", out)], 512);
     engine.add_route(route(1, "LIID-CC-1", Mode::Content, "local", TARGET_CC));
     engine.add_route(route(2, "LIID-HDR-2", Mode::Headers, "local", TARGET_HDR));
     engine.intercept_started(1, TS0);
@@ -139,7 +139,7 @@ fn header_reports_describe_the_innermost_packet_exactly() {
     use std::net::{Ipv4Addr, Ipv6Addr};
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (engine, mut producer, _trail) = start_engine(vec![pcap_dir(&out)], 64);
+    let (engine, mut producer, _trail) = start_engine(vec![pcap_dir("local", &out)], 64);
     engine.add_route(route(3, "LIID-TUN-3", Mode::Headers, "local", TARGET_HDR));
     let eth = || Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
     let peer = Ipv4Addr::new(203, 0, 113, 5);

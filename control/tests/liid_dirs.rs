@@ -61,7 +61,7 @@ fn assert_own_dirs(out: &Path, liids: &[String], sent: &Sent) {
 /// One engine run over a `pcap-dir`: `n` content records from `first`, spread
 /// over the LIIDs in turn.
 fn pcap_dir_run(out: &Path, first: u32, n: u32, sent: &mut Sent) {
-    let (engine, mut producer, trail) = start_engine(vec![pcap_dir(out)], 256);
+    let (engine, mut producer, trail) = start_engine(vec![pcap_dir("local", out)], 256);
     for (k, liid) in (1..).zip(ODD) {
         engine.add_route(route(k, liid, Mode::Content, "local", TARGET_CC));
     }
@@ -171,7 +171,7 @@ fn a_pcap_dir_write_failure_is_audited_once_then_summed() {
     // A file where LIID-LOST's directory must go: every write of it fails.
     std::fs::create_dir_all(out.join("liid")).unwrap();
     std::fs::write(liid_dir(&out, "LIID-LOST"), b"in the way").unwrap();
-    let (engine, mut producer, trail) = start_engine(vec![pcap_dir(&out)], 64);
+    let (engine, mut producer, trail) = start_engine(vec![pcap_dir("local", &out)], 64);
     engine.add_route(route(1, "LIID-LOST", Mode::Content, "local", TARGET_CC));
     engine.add_route(route(2, "LIID-KEPT", Mode::Content, "local", TARGET_CC));
     let mut kept = Vec::new();

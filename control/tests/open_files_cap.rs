@@ -49,7 +49,7 @@ fn pcap_dir_keeps_at_most_cap_liids_open() {
     };
     for run in 0..2u32 {
         let (engine, mut producer, trail) =
-            start_engine_tuned(vec![pcap_dir(&out)], 64, tuning.clone());
+            start_engine_tuned(vec![pcap_dir("local", &out)], 64, tuning.clone());
         for k in 0..LIIDS {
             engine.add_route(route(k + 1, &liid(k), Mode::Content, "local", TARGET_CC));
         }

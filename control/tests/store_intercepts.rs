@@ -442,3 +442,40 @@ fn holds_the_maximum_number_of_targets() {
         Target::Ipv4("10.1.134.159".parse().unwrap())
     );
 }
+
+#[test]
+fn content_scope_is_stored_audited_and_defaults_for_rows_without_it() {
+    use control::model::ContentScope;
+    let p = paths();
+    let store = open(&p);
+    let mut d = destination("lea", p.dir.path());
+    d.content_scope = ContentScope::AsCaptured;
+    store.create_destination(&d, "admin").unwrap();
+    assert_eq!(store.get_destination("lea").unwrap(), d);
+    d.content_scope = ContentScope::TargetPacket;
+    store.update_destination(&d, "admin").unwrap();
+    let records = store.audit().list(1, 100).unwrap();
+    let details: Vec<_> = records.iter().map(|r| &r.details).collect();
+    assert_eq!(details[0]["destination"]["content_scope"], "as-captured");
+    assert_eq!(details[1]["old"]["content_scope"], "as-captured");
+    assert_eq!(details[1]["new"]["content_scope"], "target-packet");
+    drop(store);
+    // A row written before the option existed reads as the default.
+    let conn = rusqlite::Connection::open(&p.db).unwrap();
+    let spec: String = conn
+        .query_row(
+            "SELECT spec FROM destinations WHERE name = 'lea'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut old: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    old.as_object_mut().unwrap().remove("content_scope");
+    conn.execute(
+        "UPDATE destinations SET spec = ?1 WHERE name = 'lea'",
+        [old.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(open(&p).get_destination("lea").unwrap(), d);
+}

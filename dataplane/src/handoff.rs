@@ -9,14 +9,17 @@
 //! Records are homogeneous in mode: matches of Content intercepts go into records
 //! holding the whole frame, matches of Headers intercepts into records holding only
 //! `frame[..header_len]`. A Headers-mode intercept therefore never shares a record
-//! with payload bytes.
+//! with payload bytes. They are homogeneous in the [`Layer`] matched as well: each
+//! says where, in its frame, the packet of that layer is ([`Packet`]), from what
+//! the worker's dissection already found, so the control plane delivers the
+//! target's own packet without parsing the frame again.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
 
-use crate::parse::Dissection;
+use crate::parse::{Dissection, IpPair, IpSpan, MAX_ETH_LAYERS, MAX_IP_LAYERS};
 use crate::targets::{Direction, Mode};
 
 /// Most intercept matches one record carries; a packet matching more intercepts is
@@ -25,6 +28,35 @@ pub const MAX_MATCHES: usize = 8;
 
 /// Default frame capacity of a record: a 9216-byte jumbo frame.
 pub const DEFAULT_FRAME_CAPACITY: usize = 9216;
+
+/// The layer of a frame a match was made on, by its index among the frame's
+/// layers of that kind ([`Dissection::macs`], [`Dissection::ips`]), outermost
+/// first. Ordered so that the one to deliver of two is the greater: an IP
+/// layer before an Ethernet one, an inner one before an outer one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Layer {
+    /// An Ethernet header's MAC address.
+    Ethernet(u8),
+    /// An IP header's address.
+    Ip(u8),
+}
+
+impl Layer {
+    /// Every layer a dissection can hold.
+    const ALL: [Layer; MAX_ETH_LAYERS + MAX_IP_LAYERS] = {
+        let mut all = [Layer::Ip(0); MAX_ETH_LAYERS + MAX_IP_LAYERS];
+        let mut i = 0;
+        while i < MAX_ETH_LAYERS {
+            all[i] = Layer::Ethernet(i as u8);
+            i += 1;
+        }
+        while i < MAX_ETH_LAYERS + MAX_IP_LAYERS {
+            all[i] = Layer::Ip((i - MAX_ETH_LAYERS) as u8);
+            i += 1;
+        }
+        all
+    };
+}
 
 /// One intercept a packet matched: what the control plane needs to encode and route it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,13 +67,99 @@ pub struct Match {
     pub mode: Mode,
     /// Which side of the packet is the target.
     pub direction: Direction,
+    /// The layer the target was found in (the innermost, if in several).
+    pub layer: Layer,
 }
 
 const NO_MATCH: Match = Match {
     key: 0,
     mode: Mode::Headers,
     direction: Direction::FromTarget,
+    layer: Layer::Ip(0),
 };
+
+/// What a record's [`Packet`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PacketKind {
+    /// No packet of the matched layer (not in the bytes at hand).
+    #[default]
+    None,
+    /// An IPv4 packet.
+    Ipv4,
+    /// An IPv6 packet.
+    Ipv6,
+    /// An Ethernet frame with no IP packet inside (a MAC target's ARP, ...).
+    Ethernet,
+}
+
+/// The target's packet in a record's frame: the IP packet of the layer matched
+/// (a MAC target's: the first IP packet in its frame, else the frame itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Packet {
+    /// What it is.
+    pub kind: PacketKind,
+    /// Offset of its first byte in the frame.
+    pub at: u16,
+    /// Offset of its transport header (or what its IP header carries).
+    pub l4: u16,
+    /// End of its headers: past its TCP/UDP/ICMP header, if it has one.
+    pub end: u16,
+    /// Its addresses (IP packets).
+    pub addrs: Option<IpPair>,
+    /// The protocol at `l4` (0 if none).
+    pub proto: u8,
+    /// Its TCP or UDP ports (source, destination), if it has whole such a header.
+    pub ports: Option<(u16, u16)>,
+}
+
+impl Packet {
+    /// The packet of `layer` in `frame`, dissected into `d`.
+    fn of(layer: Layer, d: &Dissection, frame: &[u8]) -> Packet {
+        let ip = |i: usize| {
+            let span: &IpSpan = d.spans().get(i)?;
+            let addrs = d.ips().nth(i)?;
+            let kind = match addrs {
+                IpPair::V4 { .. } => PacketKind::Ipv4,
+                IpPair::V6 { .. } => PacketKind::Ipv6,
+            };
+            let l4 = usize::from(span.l4);
+            let ports = match (span.proto, frame.get(l4..l4 + 4)) {
+                (6 | 17, Some(p)) if usize::from(span.end) > l4 => Some((
+                    u16::from_be_bytes([p[0], p[1]]),
+                    u16::from_be_bytes([p[2], p[3]]),
+                )),
+                _ => None,
+            };
+            Some(Packet {
+                kind,
+                at: span.at,
+                l4: span.l4,
+                end: span.end,
+                addrs: Some(addrs),
+                proto: span.proto,
+                ports,
+            })
+        };
+        match layer {
+            Layer::Ip(i) => ip(usize::from(i)),
+            Layer::Ethernet(i) => {
+                let at = d.eth_offsets().get(usize::from(i)).copied();
+                at.and_then(|at| {
+                    // The IP packet of the frame: the first one after its header.
+                    let first = d.spans().iter().position(|s| s.at > at);
+                    first.and_then(ip).or(Some(Packet {
+                        kind: PacketKind::Ethernet,
+                        at,
+                        l4: d.header_len,
+                        end: d.header_len,
+                        ..Packet::default()
+                    }))
+                })
+            }
+        }
+        .unwrap_or_default()
+    }
+}
 
 /// A received frame as the hand-off sees it.
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +197,7 @@ pub struct Record {
     wire_len: u32,
     header_len: u16,
     l3_offset: Option<u16>,
+    packet: Packet,
     worker: u16,
     truncated: bool,
 }
@@ -95,6 +214,7 @@ impl Record {
             wire_len: 0,
             header_len: 0,
             l3_offset: None,
+            packet: Packet::default(),
             worker: 0,
             truncated: false,
         })
@@ -124,6 +244,10 @@ impl Record {
     /// Offset of the outermost IP header, `None` for non-IP frames.
     pub fn l3_offset(&self) -> Option<u16> {
         self.l3_offset
+    }
+    /// The packet of the layer every match of this record was made on.
+    pub fn packet(&self) -> &Packet {
+        &self.packet
     }
     /// Worker that captured the packet.
     pub fn worker(&self) -> u16 {
@@ -165,6 +289,14 @@ pub struct Pushed {
     pub truncated: u64,
 }
 
+impl Pushed {
+    fn add(&mut self, other: Pushed) {
+        self.records += other.records;
+        self.dropped += other.dropped;
+        self.truncated += other.truncated;
+    }
+}
+
 /// A hand-off channel of `capacity` records (at least 1) of `frame_capacity` bytes each,
 /// all allocated now.
 pub fn channel(capacity: usize, frame_capacity: usize) -> (HandoffProducer, HandoffConsumer) {
@@ -189,7 +321,7 @@ pub fn channel(capacity: usize, frame_capacity: usize) -> (HandoffProducer, Hand
 impl HandoffProducer {
     /// Hands off one matched frame: Content matches in records holding the frame,
     /// Headers matches in records holding exactly `frame[..d.header_len]`, at most
-    /// [`MAX_MATCHES`] matches per record. A Content record is flagged truncated
+    /// [`MAX_MATCHES`] matches per record, of one [`Layer`] each. A Content record is flagged truncated
     /// when it holds less than the wire frame (record capacity, or `frame` only
     /// partly received). Never allocates, never waits.
     pub fn push(
@@ -209,44 +341,77 @@ impl HandoffProducer {
                     (h, &[][..], h.len())
                 }
             };
-            let mut of_mode = matches.iter().filter(|m| m.mode == mode).peekable();
-            while of_mode.peek().is_some() {
-                let Some(mut rec) = self.shared.free.pop() else {
+            for layer in Layer::ALL {
+                out.add(self.push_group(
+                    frame,
+                    (data, later, whole),
+                    d,
+                    matches,
+                    (mode, layer),
+                    (timestamp_ns, worker),
+                ));
+            }
+        }
+        out
+    }
+
+    /// [`Self::push`] for the matches of `mode` made on `layer`.
+    #[allow(clippy::too_many_arguments)]
+    fn push_group(
+        &mut self,
+        frame: RxFrame<'_>,
+        (data, later, whole): (&[u8], &[&[u8]], usize),
+        d: &Dissection,
+        matches: &[Match],
+        (mode, layer): (Mode, Layer),
+        (timestamp_ns, worker): (u64, u16),
+    ) -> Pushed {
+        let mut out = Pushed::default();
+        let mut of_mode = matches
+            .iter()
+            .filter(|m| m.mode == mode && m.layer == layer)
+            .peekable();
+        if of_mode.peek().is_none() {
+            return out;
+        }
+        let packet = Packet::of(layer, d, frame.bytes);
+        while of_mode.peek().is_some() {
+            let Some(mut rec) = self.shared.free.pop() else {
+                out.dropped += 1;
+                of_mode.by_ref().take(MAX_MATCHES).for_each(drop);
+                continue;
+            };
+            let mut n = 0;
+            for (slot, m) in rec.matches.iter_mut().zip(of_mode.by_ref()) {
+                *slot = *m;
+                n += 1;
+            }
+            rec.match_count = n;
+            rec.mode = mode;
+            let mut len = 0;
+            let mut received = 0;
+            for piece in std::iter::once(data).chain(later.iter().copied()) {
+                let room = &mut rec.buf[len..];
+                let n = piece.len().min(room.len());
+                room[..n].copy_from_slice(&piece[..n]);
+                len += n;
+                received += piece.len();
+            }
+            rec.len = len;
+            rec.truncated = len < whole.max(received);
+            rec.timestamp_ns = timestamp_ns;
+            rec.wire_len = frame.wire_len;
+            rec.header_len = d.header_len;
+            rec.l3_offset = d.l3_offset;
+            rec.packet = packet;
+            rec.worker = worker;
+            out.truncated += u64::from(rec.truncated);
+            match self.shared.full.push(rec) {
+                Ok(()) => out.records += 1,
+                // Unreachable (both queues hold every record), but never lose a buffer.
+                Err(rec) => {
                     out.dropped += 1;
-                    of_mode.by_ref().take(MAX_MATCHES).for_each(drop);
-                    continue;
-                };
-                let mut n = 0;
-                for (slot, m) in rec.matches.iter_mut().zip(of_mode.by_ref()) {
-                    *slot = *m;
-                    n += 1;
-                }
-                rec.match_count = n;
-                rec.mode = mode;
-                let mut len = 0;
-                let mut received = 0;
-                for piece in std::iter::once(data).chain(later.iter().copied()) {
-                    let room = &mut rec.buf[len..];
-                    let n = piece.len().min(room.len());
-                    room[..n].copy_from_slice(&piece[..n]);
-                    len += n;
-                    received += piece.len();
-                }
-                rec.len = len;
-                rec.truncated = len < whole.max(received);
-                rec.timestamp_ns = timestamp_ns;
-                rec.wire_len = frame.wire_len;
-                rec.header_len = d.header_len;
-                rec.l3_offset = d.l3_offset;
-                rec.worker = worker;
-                out.truncated += u64::from(rec.truncated);
-                match self.shared.full.push(rec) {
-                    Ok(()) => out.records += 1,
-                    // Unreachable (both queues hold every record), but never lose a buffer.
-                    Err(rec) => {
-                        out.dropped += 1;
-                        let _ = self.shared.free.push(rec);
-                    }
+                    let _ = self.shared.free.push(rec);
                 }
             }
         }
@@ -285,6 +450,7 @@ mod test {
             key,
             mode,
             direction: Direction::ToTarget,
+            layer: Layer::Ip(0),
         }
     }
 

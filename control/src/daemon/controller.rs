@@ -274,8 +274,10 @@ impl Controller {
                     .set_state(&i.liid, InterceptState::Active, SYSTEM_ACTOR)?;
                 self.metrics.audit_records.inc();
                 self.metrics.intercepts_active.inc();
-                let (key, from) = (i.key, i.valid_from_ns());
-                self.with_handover(|h| h.intercept_started(key, from));
+                // Interception began now, with every worker's tables
+                // acknowledged, not at the window's start (it may be long past).
+                let (key, began) = (i.key, ns(now()));
+                self.with_handover(|h| h.intercept_started(key, began));
                 Ok(i)
             }
             Some(InterceptState::Expired) => {

@@ -12,8 +12,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
-use dataplane::handoff::{HandoffConsumer, Record};
-use dataplane::parse::Dissection;
+use dataplane::handoff::{HandoffConsumer, Packet, PacketKind, Record};
+use dataplane::parse::IpPair;
 use dataplane::targets::{Mode, Target};
 
 use super::audit_sink::AuditSink;
@@ -25,7 +25,7 @@ use super::pcapdir::{self, DirSink, DirStats};
 use super::pdu::{Event, Flow, Format, Identity, PduHeader};
 use super::sequence::Sequences;
 use super::spool::Spool;
-use crate::model::{Destination, DestinationFormat, Liid};
+use crate::model::{ContentScope, Destination, DestinationFormat, Liid};
 
 /// Per-record lookups: a fast non-cryptographic hasher (keys are ours, not input).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -96,6 +96,7 @@ enum Command {
     Iri { key: u32, at_ns: u64, begin: bool },
     RemoveRoute(u32),
     AddDest(String, Sink, Format, Box<Sequences>),
+    Scope(String, ContentScope),
     RemoveDest(String, Sender<()>),
 }
 
@@ -212,7 +213,6 @@ impl HandoverEngine {
             identity: identity.clone(),
             metrics: metrics.clone(),
             counters: Arc::clone(&counters),
-            dissection: Dissection::default(),
         };
         let stop2 = Arc::clone(&stop);
         let drain = thread::Builder::new()
@@ -324,6 +324,7 @@ impl HandoverEngine {
                 });
             }
             h.dest.reconfigure(endpoint);
+            self.send(Command::Scope(d.name, d.content_scope));
             return Ok(());
         }
         let dir = spool_dir(&d)?;
@@ -353,6 +354,7 @@ impl HandoverEngine {
             format,
             Box::new(seqs),
         ));
+        self.send(Command::Scope(d.name.clone(), d.content_scope));
         links.insert(
             d.name,
             LinkHandle {
@@ -379,6 +381,7 @@ impl HandoverEngine {
         let mut dirs = lock(&self.dirs);
         if let Some(h) = dirs.get(&d.name) {
             return if h.directory == directory {
+                self.send(Command::Scope(d.name.clone(), d.content_scope));
                 Ok(())
             } else {
                 Err(err(
@@ -405,6 +408,7 @@ impl HandoverEngine {
             pcapdir::FORMAT,
             Box::new(seqs),
         ));
+        self.send(Command::Scope(d.name.clone(), d.content_scope));
         dirs.insert(d.name, DirHandle { directory, stats });
         Ok(())
     }
@@ -509,6 +513,7 @@ struct DestSlot {
     sink: Sink,
     metrics: DestMetrics,
     format: Format,
+    scope: ContentScope,
     seqs: Box<Sequences>,
     batch: Vec<u8>,
     pdus: u64,
@@ -548,7 +553,6 @@ struct Drainer {
     identity: Identity,
     metrics: Metrics,
     counters: Arc<Counters>,
-    dissection: Dissection,
 }
 
 fn first_ip(targets: &[Target]) -> Option<IpAddr> {
@@ -644,7 +648,7 @@ impl Drainer {
                     }
                 };
                 let route = Arc::clone(&r.route);
-                self.emit(&route, at_ns, &ev);
+                self.emit(&route, at_ns, |_| Some(ev));
                 self.flush_all();
             }
         }
@@ -688,11 +692,17 @@ impl Drainer {
                         sink,
                         metrics,
                         format,
+                        scope: ContentScope::default(),
                         seqs,
                         batch: Vec::with_capacity(CHUNK_BYTES + 16384),
                         pdus: 0,
                     },
                 );
+            }
+            Command::Scope(name, scope) => {
+                if let Some(d) = self.dests.get_mut(&name) {
+                    d.scope = scope;
+                }
             }
             Command::RemoveDest(name, done) => {
                 if let Some(mut d) = self.dests.remove(&name) {
@@ -719,14 +729,24 @@ impl Drainer {
         }
     }
 
-    /// Encodes one event for every destination of `route`.
-    fn emit(&mut self, route: &InterceptRoute, timestamp_ns: u64, ev: &Event<'_>) {
+    /// Encodes one event for every destination of `route`: `ev` of the
+    /// destination's content scope (None: nothing to deliver in that scope).
+    fn emit<'e>(
+        &mut self,
+        route: &InterceptRoute,
+        timestamp_ns: u64,
+        ev: impl Fn(ContentScope) -> Option<Event<'e>>,
+    ) {
         for name in &route.destinations {
             let Some(d) = self.dests.get_mut(name) else {
                 self.metrics
                     .skipped
                     .with_label_values(&["unknown_destination"])
                     .inc();
+                continue;
+            };
+            let Some(ev) = ev(d.scope) else {
+                skipped_no_ip(&self.counters, &self.metrics);
                 continue;
             };
             let header = PduHeader {
@@ -737,7 +757,7 @@ impl Drainer {
                 timestamp_ns,
                 identity: &self.identity,
             };
-            match d.format.encoder().encode(&header, ev, &mut d.batch) {
+            match d.format.encoder().encode(&header, &ev, &mut d.batch) {
                 Ok(()) => {
                     if let Err(e) = d.seqs.advance(route.key) {
                         tracing::error!(destination = %name, error = %e, "cannot reserve sequence numbers");
@@ -756,16 +776,19 @@ impl Drainer {
         }
     }
 
+    fn skipped_no_ip(&self) {
+        skipped_no_ip(&self.counters, &self.metrics);
+    }
+
     fn route(&mut self, rec: &Record) {
         let data = rec.data();
-        let Some(l3) = rec.l3_offset().map(usize::from).filter(|&o| o < data.len()) else {
-            self.counters.skipped_no_ip.fetch_add(1, Ordering::Relaxed);
-            self.metrics
-                .skipped
-                .with_label_values(&["no_ip_layer"])
-                .inc();
+        let captured = rec.l3_offset().map(usize::from).filter(|&o| o < data.len());
+        let packet = rec.packet();
+        let target = target_packet(packet, data.len());
+        if captured.is_none() && target.is_none() {
+            self.skipped_no_ip();
             return;
-        };
+        }
         for m in rec.matches() {
             let route = match self.routes.get(&m.key) {
                 Some(r) => Some(Arc::clone(&r.route)),
@@ -784,19 +807,29 @@ impl Drainer {
             // never gets content even if the record carries the frame.
             match (route.mode, m.mode) {
                 (Mode::Content, Mode::Content) => {
-                    let ev = Event::Content {
-                        ip_packet: &data[l3..],
-                        direction: m.direction,
+                    let content = |at: Option<usize>| {
+                        Some(Event::Content {
+                            ip_packet: data.get(at?..)?,
+                            direction: m.direction,
+                        })
                     };
-                    self.emit(&route, rec.timestamp_ns(), &ev);
+                    let target_at = target.as_ref().map(|t| t.start);
+                    self.emit(&route, rec.timestamp_ns(), |scope| match scope {
+                        ContentScope::TargetPacket => content(target_at),
+                        ContentScope::AsCaptured => content(captured),
+                    });
                 }
                 _ => {
+                    let Some(t) = &target else {
+                        self.skipped_no_ip();
+                        continue;
+                    };
                     let end = usize::from(rec.header_len());
-                    if rec.mode() == Mode::Headers && data.len() > end
+                    // Headers-only must never carry a byte past the headers.
+                    if t.headers.end > end
                         || end > data.len()
-                        || end <= l3
+                        || rec.mode() == Mode::Headers && data.len() > end
                     {
-                        // Headers-only must never carry a byte past the headers.
                         tracing::error!(
                             "headers-mode record with inconsistent header length; dropped"
                         );
@@ -805,27 +838,67 @@ impl Drainer {
                             .with_label_values(&["headers_check_failed"])
                             .inc();
                         continue;
-                    }
-                    let flow = self.flow(&data[..end]);
-                    let ip_headers = &data[l3..end];
+                    };
+                    let ip_headers = &data[t.headers.clone()];
                     // The IP packet's own length: a frame's wire length also
                     // counts Ethernet padding and trailers.
                     let wire_len = ipheader::stated_len(ip_headers)
-                        .unwrap_or_else(|| rec.wire_len().saturating_sub(l3 as u32));
+                        .unwrap_or_else(|| rec.wire_len().saturating_sub(t.start as u32));
                     let ev = Event::HeaderReport {
                         ip_headers,
+                        l4_at: t.l4_at,
                         wire_len,
                         direction: m.direction,
-                        flow,
+                        flow: flow_of(packet),
                     };
-                    self.emit(&route, rec.timestamp_ns(), &ev);
+                    self.emit(&route, rec.timestamp_ns(), |_| Some(ev));
                 }
             }
         }
     }
+}
 
-    /// Innermost addresses and transport of a frame's headers.
-    fn flow(&mut self, headers: &[u8]) -> Option<Flow> {
-        ipheader::innermost_flow(headers, &mut self.dissection)
+/// Counts a record (or one destination's share of it) with no IP packet to deliver.
+fn skipped_no_ip(counters: &Counters, metrics: &Metrics) {
+    counters.skipped_no_ip.fetch_add(1, Ordering::Relaxed);
+    metrics.skipped.with_label_values(&["no_ip_layer"]).inc();
+}
+
+/// Where a record's target packet is, checked against its `len` bytes.
+#[derive(Clone, Debug)]
+struct TargetPacket {
+    /// Its first byte.
+    start: usize,
+    /// Its headers (IP and transport).
+    headers: std::ops::Range<usize>,
+    /// Offset of its transport header from `start`.
+    l4_at: usize,
+}
+
+fn target_packet(p: &Packet, len: usize) -> Option<TargetPacket> {
+    if !matches!(p.kind, PacketKind::Ipv4 | PacketKind::Ipv6) {
+        return None;
     }
+    let (start, l4, end) = (usize::from(p.at), usize::from(p.l4), usize::from(p.end));
+    (start < len && start < l4 && l4 <= end).then_some(TargetPacket {
+        start,
+        headers: start..end,
+        l4_at: l4 - start,
+    })
+}
+
+/// The addresses and transport of a record's target packet.
+fn flow_of(p: &Packet) -> Option<Flow> {
+    let (src, dst) = match p.addrs? {
+        IpPair::V4 { src, dst } => (IpAddr::V4(src), IpAddr::V4(dst)),
+        IpPair::V6 { src, dst } => (IpAddr::V6(src), IpAddr::V6(dst)),
+    };
+    let (src_port, dst_port) = p.ports.unwrap_or_default();
+    Some(Flow {
+        src,
+        dst,
+        proto: p.proto,
+        src_port,
+        dst_port,
+    })
 }

@@ -12,9 +12,9 @@
 //!   decoder rebuilds the header octets from them (see [`IriOnly::rebuild`] for the
 //!   exceptions), and the original IP length (the header's own length field, and
 //!   `iPAggregatedNbrOfBytes`, with `iPAggregatedNbrOfPackets` = 1). A tunnelled
-//!   packet is reported by its innermost IP layer, the one whose transport header
-//!   ends the header octets. The decoder returns the rebuilt headers and the
-//!   report as IRI JSON.
+//!   packet is reported by the layer the target was found in, as the engine
+//!   hands it over. The decoder returns the rebuilt headers and the report as
+//!   IRI JSON.
 //! - Keepalive / KeepaliveAck → `tRIPayload keep-alive / keep-aliveResponse`.
 //!
 //! See scripts/asn1/README.md for the provenance of every ASN.1 type used.
@@ -90,11 +90,12 @@ fn direction_from_code(c: u32) -> Result<Direction, DecodeError> {
     }
 }
 
-/// The layer a headers-only report describes (see [`ipheader::report_layer`]),
-/// checked before anything is written.
+/// The layer a headers-only report describes (the target's packet's, as the
+/// dataplane found it), checked before anything is written.
 fn report_of<'a>(e: &Event<'a>) -> Result<(Layer<'a>, u32, Direction), EncodeError> {
     let Event::HeaderReport {
         ip_headers,
+        l4_at,
         wire_len,
         direction,
         flow,
@@ -102,12 +103,15 @@ fn report_of<'a>(e: &Event<'a>) -> Result<(Layer<'a>, u32, Direction), EncodeErr
     else {
         return Err(EncodeError::NotIp);
     };
-    let at = ipheader::report_layer(ip_headers, flow.as_ref());
-    let layer = ip_headers
-        .get(at..)
-        .and_then(ipheader::walk)
-        .ok_or(EncodeError::NotIp)?;
-    let len = ipheader::stated_len(layer.ip).unwrap_or_else(|| wire_len.saturating_sub(at as u32));
+    // Without a flow, the protocol the IP header names (it carries no options).
+    let proto = flow
+        .map(|f| f.proto)
+        .or_else(|| match ip_headers.first()? >> 4 {
+            4 => ip_headers.get(9).copied(),
+            _ => ip_headers.get(6).copied(),
+        });
+    let layer = ipheader::layer(ip_headers, l4_at, proto.unwrap_or(0)).ok_or(EncodeError::NotIp)?;
+    let len = ipheader::stated_len(layer.ip).unwrap_or(wire_len);
     Ok((layer, len, direction))
 }
 
@@ -1136,6 +1140,7 @@ mod test {
         for flow in [None, Some(flow)] {
             let e = Event::HeaderReport {
                 ip_headers: &h,
+                l4_at: 24,
                 wire_len: 1500,
                 direction: Direction::FromTarget,
                 flow,
@@ -1179,6 +1184,7 @@ mod test {
     fn header_report_tags_follow_ts_102_232_3() {
         let pdu = enc(&Event::HeaderReport {
             ip_headers: &v4_tcp(),
+            l4_at: 24,
             wire_len: 1500,
             direction: Direction::ToTarget,
             flow: None,
@@ -1204,6 +1210,7 @@ mod test {
         fn e(h: &[u8]) -> Event<'_> {
             Event::HeaderReport {
                 ip_headers: h,
+                l4_at: 20,
                 wire_len: 1500,
                 direction: Direction::ToTarget,
                 flow: None,
@@ -1234,6 +1241,7 @@ mod test {
         h[40..48].copy_from_slice(&[0x13, 0x88, 0x00, 0x35, 0x00, 0x64, 0xbe, 0xef]);
         let e = Event::HeaderReport {
             ip_headers: &h,
+            l4_at: 40,
             wire_len: 140,
             direction: Direction::Both,
             flow: None,
@@ -1256,36 +1264,6 @@ mod test {
     }
 
     #[test]
-    fn header_report_of_a_tunnel_describes_the_innermost_layer() {
-        // Outer IPv4/UDP/GTP-U carrying the target's IPv4/TCP: the report is
-        // about the packet whose transport header ends the header octets.
-        let inner = v4_tcp();
-        let mut h = vec![0u8; 20 + 8 + 8];
-        h[0] = 0x45;
-        h[2..4].copy_from_slice(&((36 + inner.len() + 100) as u16).to_be_bytes());
-        h[9] = 17;
-        h[12..20].copy_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
-        h[20..24].copy_from_slice(&[0x08, 0x68, 0x08, 0x68]);
-        h[28..36].copy_from_slice(&[0x30, 0xff, 0, 0, 0, 0, 0, 1]);
-        h.extend_from_slice(&inner);
-        let e = Event::HeaderReport {
-            ip_headers: &h,
-            wire_len: 1536,
-            direction: Direction::ToTarget,
-            flow: Some(Flow {
-                src: Ipv4Addr::new(10, 0, 0, 1).into(),
-                dst: Ipv4Addr::new(10, 0, 0, 2).into(),
-                proto: 6,
-                src_port: 12345,
-                dst_port: 80,
-            }),
-        };
-        let (rebuilt, len, _, v) = report(&e);
-        assert_eq!((rebuilt, len), (inner, 1500));
-        assert_eq!(v["source"], "10.0.0.1");
-    }
-
-    #[test]
     fn rejects_bad_fields() {
         let id = identity();
         let mut h = header(&id);
@@ -1300,6 +1278,7 @@ mod test {
             .is_err());
         let e = Event::HeaderReport {
             ip_headers: &[0x45; 10],
+            l4_at: 20,
             wire_len: 10,
             direction: Direction::Both,
             flow: None,

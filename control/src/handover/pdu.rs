@@ -64,10 +64,15 @@ pub enum Event<'a> {
         /// Relative to the target.
         direction: Direction,
     },
-    /// Headers-only report (pen register): IP+transport headers, never payload.
+    /// Headers-only report (pen register): one IP layer's headers (the
+    /// target's packet's), never payload.
     HeaderReport {
-        /// IP and transport headers, starting at the IP header.
+        /// The IP header (with options or extension headers) and its transport
+        /// header, if any.
         ip_headers: &'a [u8],
+        /// Offset in `ip_headers` of what the IP header carries (its transport
+        /// header, if it has one): the end of the IP header's own octets.
+        l4_at: usize,
         /// Length of the original IP packet on the wire.
         wire_len: u32,
         /// Relative to the target.

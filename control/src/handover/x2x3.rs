@@ -6,8 +6,8 @@
 //! then the payload. All integers are big-endian.
 //!
 //! - Content → X3, payload format IPv4/IPv6 packet (by the version nibble).
-//! - HeaderReport → X2, payload format 4 "proprietary": the IP and transport
-//!   header octets verbatim (never a payload octet). Not format IPv4/IPv6
+//! - HeaderReport → X2, payload format 4 "proprietary": the target's packet's
+//!   IP and transport header octets verbatim (never a payload octet). Not format IPv4/IPv6
 //!   packet: a header-only "packet" whose length field exceeds the payload is a
 //!   malformed IP packet to any decoder (tshark flags it as an error). There is
 //!   no standard attribute for the original packet length; the IP header's own
@@ -260,6 +260,7 @@ impl Encoder for X2X3Encoder {
                 wire_len,
                 direction,
                 flow,
+                ..
             } => {
                 if let Some(f) = flow.or_else(|| flow_of(ip_headers)) {
                     a.flow(&f);
@@ -517,6 +518,7 @@ mod test {
         let h = udp4();
         let e = Event::HeaderReport {
             ip_headers: &h,
+            l4_at: 20,
             wire_len: 1400,
             direction: Direction::ToTarget,
             flow: None,

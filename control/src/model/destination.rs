@@ -31,6 +31,23 @@ impl DestinationFormat {
     }
 }
 
+/// What a destination receives as a target's content of communication (and
+/// header reports) when the target's packet travels in a carrier's tunnel
+/// (GTP-U, VXLAN, GRE, ERSPAN, IP in IP, an MPLS pseudowire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ContentScope {
+    /// The IP packet the target sent or received: the innermost one carrying
+    /// the target, without the carrier's transport around it.
+    #[default]
+    #[serde(rename = "target-packet")]
+    TargetPacket,
+    /// The packet as captured, from its outermost IP header, tunnels and all
+    /// (for the rare warrant that asks for it). Header reports still describe
+    /// the target's packet.
+    #[serde(rename = "as-captured")]
+    AsCaptured,
+}
+
 /// TLS material for one delivery link (mutual authentication, pinned CA).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +99,10 @@ pub struct Destination {
     /// Output directory (`pcap-dir` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<PathBuf>,
+    /// What is delivered of a tunnelled target's packets (always written, so
+    /// that the audit record of a create or modify states it).
+    #[serde(default)]
+    pub content_scope: ContentScope,
 }
 
 impl Destination {

@@ -9,7 +9,8 @@ mod mode;
 mod target;
 
 pub use destination::{
-    validate_destination_name, DestTls, Destination, DestinationFormat, MAX_DESTINATION_NAME,
+    validate_destination_name, ContentScope, DestTls, Destination, DestinationFormat,
+    MAX_DESTINATION_NAME,
 };
 pub use error::ValidationError;
 pub use intercept::{

@@ -518,6 +518,7 @@ fn destination_rules() {
         spool_dir: Some("spool".into()),
         spool_max_bytes: 1 << 20,
         directory: None,
+        content_scope: ContentScope::default(),
     };
     base.validate().unwrap();
     type Edit = fn(&mut Destination);
@@ -615,6 +616,7 @@ fn destination_rules() {
         format: DestinationFormat::PcapDir,
         tls: None,
         directory: Some("out".into()),
+        content_scope: ContentScope::default(),
         spool_dir: None,
         ..base
     };

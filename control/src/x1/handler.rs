@@ -430,6 +430,8 @@ impl X1Service {
             spool_dir: Some(delivery.spool_dir.join(&name)),
             spool_max_bytes: SPOOL_MAX_BYTES,
             directory: None,
+            // X2/X3 carries the target's packet, as the ADMF's task asks.
+            content_scope: crate::model::ContentScope::TargetPacket,
             name,
         })
     }

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use control::handover::{AuditSink, HandoverEngine, Identity, InterceptRoute, LinkTuning};
-use control::model::{DestTls, Destination, DestinationFormat, Liid};
-use dataplane::handoff::{channel, HandoffProducer, Match, RxFrame};
+use control::model::{ContentScope, DestTls, Destination, DestinationFormat, Liid};
+use dataplane::handoff::{channel, HandoffProducer, Layer, Match, RxFrame};
 use dataplane::parse::{dissect, Dissection};
 use dataplane::synth::Frame;
 use dataplane::targets::{Direction, Mode, Target};
@@ -251,13 +251,14 @@ pub fn destination(
         spool_dir: Some(spool.to_owned()),
         spool_max_bytes: 1 << 30,
         directory: None,
+        content_scope: ContentScope::default(),
     }
 }
 
-/// A `pcap-dir` destination named `local` writing to `dir`.
-pub fn pcap_dir(dir: &Path) -> Destination {
+/// A `pcap-dir` destination writing into `dir`.
+pub fn pcap_dir(name: &str, dir: &Path) -> Destination {
     Destination {
-        name: "local".into(),
+        name: name.into(),
         address: String::new(),
         format: DestinationFormat::PcapDir,
         tls: None,
@@ -266,6 +267,7 @@ pub fn pcap_dir(dir: &Path) -> Destination {
         spool_dir: None,
         spool_max_bytes: 1 << 30,
         directory: Some(dir.to_owned()),
+        content_scope: ContentScope::default(),
     }
 }
 
@@ -324,14 +326,17 @@ pub fn frame(i: u32, target: Ipv4Addr, payload_len: usize) -> Vec<u8> {
         .build()
 }
 
-/// Pushes a frame through the real hand-off producer, as a worker would.
+/// Pushes a frame through the real hand-off producer, as a worker would, as
+/// matched on its innermost IP layer.
 pub fn push(p: &mut HandoffProducer, frame: &[u8], key: u32, mode: Mode, dir: Direction, ts: u64) {
     let mut d = Dissection::default();
     dissect(frame, &mut d).unwrap();
+    let innermost = d.ips().count().saturating_sub(1);
     let m = Match {
         key,
         mode,
         direction: dir,
+        layer: Layer::Ip(u8::try_from(innermost).unwrap()),
     };
     loop {
         let pushed = p.push(RxFrame::whole(frame), &d, &[m], ts, 0);

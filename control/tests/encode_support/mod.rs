@@ -137,6 +137,12 @@ impl Owned {
             },
             Owned::Headers(h, l, d, f) => Event::HeaderReport {
                 ip_headers: h,
+                // The fixtures' IPv4 headers carry no options, IPv6 no extension headers.
+                l4_at: if h[0] >> 4 == 4 {
+                    usize::from(h[0] & 0x0f) * 4
+                } else {
+                    40
+                },
                 wire_len: *l,
                 direction: *d,
                 flow: *f,

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use control::model::{Destination, DestinationFormat, InterceptRequest, ValidatedRequest};
+use control::model::{
+    ContentScope, Destination, DestinationFormat, InterceptRequest, ValidatedRequest,
+};
 use control::store::Store;
 use time::OffsetDateTime;
 
@@ -37,6 +39,7 @@ pub fn destination(name: &str, spool: &Path) -> Destination {
         spool_dir: Some(spool.join(name)),
         spool_max_bytes: 1 << 20,
         directory: None,
+        content_scope: ContentScope::default(),
     }
 }
 

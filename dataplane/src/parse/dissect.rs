@@ -184,6 +184,7 @@ impl<'a> Walk<'a, '_> {
             src: eth.src(),
             dst: eth.dst(),
         })?;
+        self.out.set_eth_at(self.off16());
         self.advance(ETH_HEADER_LEN);
         self.ethertype(eth.ethertype())
     }
@@ -248,14 +249,44 @@ impl<'a> Walk<'a, '_> {
         }
     }
 
+    /// The offset of the next header (frames are at most 65535 bytes).
+    #[inline]
+    fn off16(&self) -> u16 {
+        u16::try_from(self.off).unwrap_or(u16::MAX)
+    }
+
     /// Marks the start of an IP layer.
     #[inline]
     fn enter_ip(&mut self, pair: IpPair) -> Result<(), ParseError> {
+        let at = self.off16();
         if self.out.l3_offset.is_none() {
-            self.out.l3_offset = Some(u16::try_from(self.off).unwrap_or(u16::MAX));
+            self.out.l3_offset = Some(at);
         }
         self.out.transport = None;
-        self.out.push_ip(pair)
+        self.out.push_ip(pair)?;
+        self.carries(0);
+        if let Some(span) = self.out.last_span() {
+            span.at = at;
+        }
+        Ok(())
+    }
+
+    /// The current IP layer carries `proto`, whose header starts here.
+    #[inline]
+    fn carries(&mut self, proto: u8) {
+        let at = self.off16();
+        if let Some(span) = self.out.last_span() {
+            (span.l4, span.end, span.proto) = (at, at, proto);
+        }
+    }
+
+    /// The current IP layer's transport header ends here.
+    #[inline]
+    fn transport_ends(&mut self) {
+        let at = self.off16();
+        if let Some(span) = self.out.last_span() {
+            span.end = at;
+        }
     }
 
     #[inline]
@@ -268,6 +299,7 @@ impl<'a> Walk<'a, '_> {
         })?;
         self.enclose(self.off, usize::from(ip.total_len()));
         self.advance(ip.header_len());
+        self.carries(ip.protocol().into());
         if ip.frag_offset() != 0 {
             return Ok(());
         }
@@ -291,7 +323,10 @@ impl<'a> Walk<'a, '_> {
         self.advance(IPV6_HEADER_LEN);
         match self.extensions(ip.next_header())? {
             Some((proto, more)) => self.upper(proto, more),
-            None => Ok(()),
+            None => {
+                self.carries(IpProtocol::Ipv6Frag.into());
+                Ok(())
+            }
         }
     }
 
@@ -335,6 +370,7 @@ impl<'a> Walk<'a, '_> {
     /// the transport header may be cut, and tunnels are not followed.
     #[inline]
     fn upper(&mut self, proto: IpProtocol, more_frags: bool) -> Result<(), ParseError> {
+        self.carries(proto.into());
         if more_frags {
             let step = match proto {
                 IpProtocol::Udp => self.udp(true),
@@ -373,6 +409,7 @@ impl<'a> Walk<'a, '_> {
             dst_port: tcp.dst_port(),
         });
         self.advance(tcp.header_len());
+        self.transport_ends();
         Ok(())
     }
 
@@ -384,6 +421,7 @@ impl<'a> Walk<'a, '_> {
             dst_port: 0,
         });
         self.advance(ICMP_HEADER_LEN);
+        self.transport_ends();
         Ok(())
     }
 
@@ -402,6 +440,7 @@ impl<'a> Walk<'a, '_> {
             dst_port: udp.dst_port(),
         });
         self.advance(UDP_HEADER_LEN);
+        self.transport_ends();
         if more_frags {
             return Ok(());
         }

@@ -28,7 +28,7 @@ use super::tcp::HEADER_LEN as TCP_MIN_HEADER_LEN;
 use super::udp::HEADER_LEN as UDP_HEADER_LEN;
 use super::vlan::HEADER_LEN as VLAN_HEADER_LEN;
 use super::vxlan::VxlanView;
-use super::{gtpu, vxlan, Dissection, IpKeys, MacPair, Transport};
+use super::{gtpu, vxlan, Dissection, IpKeys, IpSpan, MacPair, Transport};
 
 /// Version 4, IHL 5 (no options).
 const IPV4_NO_OPTIONS: u8 = 0x45;
@@ -493,6 +493,44 @@ fn fill(frame: &[u8], t: Tunnel, out: &mut Dissection) -> bool {
     // l3 < end <= frame.len() <= u16::MAX (checked in `link`).
     out.l3_offset = Some(t.l3 as u16);
     out.header_len = (t.inner.l3 + t.inner.l3_len) as u16;
+    // Where the layers are, as the walker records them. Every header the
+    // fast path takes is a base one (IPv4 without options, IPv6 without
+    // extension headers); of a tunnel's, only UDP is the outer layer's own
+    // transport header.
+    let base = |a: &Addrs| match a {
+        Addrs::V4(_) => (IPV4_HEADER_LEN, 9),
+        Addrs::V6(_) => (IPV6_HEADER_LEN, 6),
+    };
+    let (mut inner, header_len) = (0, out.header_len);
+    if let (Some(outer), Some(span)) = (&t.outer, out.span_mut(0)) {
+        let (len, proto_at) = base(outer);
+        let proto = frame.get(t.l3 + proto_at).copied().unwrap_or(0);
+        let l4 = t.l3 + len;
+        let own = if proto == u8::from(IpProtocol::Udp) {
+            UDP_HEADER_LEN
+        } else {
+            0
+        };
+        *span = IpSpan {
+            at: t.l3 as u16,
+            l4: l4 as u16,
+            end: (l4 + own) as u16,
+            proto,
+        };
+        inner = 1;
+    }
+    if let Some(span) = out.span_mut(inner) {
+        *span = IpSpan {
+            at: t.inner.l3 as u16,
+            l4: (t.inner.l3 + base(&t.inner.ip).0) as u16,
+            end: header_len,
+            proto: t.inner.transport.proto,
+        };
+    }
+    out.set_eth_at_of(0, 0);
+    if let Some(at) = t.inner_eth {
+        out.set_eth_at_of(1, at as u16);
+    }
     true
 }
 

@@ -109,6 +109,24 @@ pub struct Transport {
     pub dst_port: u16,
 }
 
+/// Where one IP layer's headers are in the frame, as the walk found them: what
+/// the hand-off needs to deliver that layer's packet (or only its headers)
+/// without parsing the frame again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpSpan {
+    /// Offset of the IP header.
+    pub at: u16,
+    /// Offset of what the IP header (with its options or extension headers)
+    /// carries: the transport header, a tunnel's header, or a fragment's data.
+    pub l4: u16,
+    /// End of the layer's own headers: past its TCP, UDP or ICMP header if it
+    /// carries one (whole), else `l4`. Never past a payload byte of the layer.
+    pub end: u16,
+    /// The protocol at `l4` (after extension headers; 44 for a non-first
+    /// IPv6 fragment).
+    pub proto: u8,
+}
+
 /// The addresses of one IP layer as table keys, borrowed from a [`Dissection`]:
 /// what classification reads, without copying IPv6 addresses around.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,7 +148,11 @@ pub struct Dissection {
     /// Bit `i` set: IP layer `i` is IPv6 (its addresses are in `v6[i]`).
     v6_layers: u8,
     ip_count: u8,
+    /// Where each IP layer is (see [`IpSpan`]).
+    spans: [IpSpan; MAX_IP_LAYERS],
     macs: [MacPair; MAX_ETH_LAYERS],
+    /// Offset of each Ethernet header.
+    eth_at: [u16; MAX_ETH_LAYERS],
     mac_count: u8,
     /// Innermost transport header, if the innermost IP packet is a first (or only)
     /// fragment carrying TCP/UDP/ICMP/ICMPv6.
@@ -150,7 +172,9 @@ pub struct Dissection {
 impl PartialEq for Dissection {
     fn eq(&self, other: &Self) -> bool {
         self.ips().eq(other.ips())
+            && self.spans() == other.spans()
             && self.macs() == other.macs()
+            && self.eth_offsets() == other.eth_offsets()
             && self.transport == other.transport
             && self.l3_offset == other.l3_offset
             && self.header_len == other.header_len
@@ -233,6 +257,39 @@ impl Dissection {
     /// Ethernet layers, outermost first.
     pub fn macs(&self) -> &[MacPair] {
         &self.macs[..usize::from(self.mac_count).min(MAX_ETH_LAYERS)]
+    }
+    /// Where each IP layer of [`Self::ips`] is in the frame, outermost first.
+    pub fn spans(&self) -> &[IpSpan] {
+        &self.spans[..usize::from(self.ip_count).min(MAX_IP_LAYERS)]
+    }
+    /// Offset of each Ethernet header of [`Self::macs`], outermost first.
+    pub fn eth_offsets(&self) -> &[u16] {
+        &self.eth_at[..usize::from(self.mac_count).min(MAX_ETH_LAYERS)]
+    }
+    /// The span of IP layer `i`, to fill in.
+    #[inline]
+    pub(crate) fn span_mut(&mut self, i: usize) -> Option<&mut IpSpan> {
+        self.spans.get_mut(i)
+    }
+    /// The span of the IP layer pushed last, to fill in as the walk goes on.
+    #[inline]
+    pub(crate) fn last_span(&mut self) -> Option<&mut IpSpan> {
+        let i = usize::from(self.ip_count).checked_sub(1)?;
+        self.spans.get_mut(i)
+    }
+    /// Sets the offset of the Ethernet header pushed last.
+    #[inline]
+    pub(crate) fn set_eth_at(&mut self, at: u16) {
+        if let Some(i) = usize::from(self.mac_count).checked_sub(1) {
+            self.set_eth_at_of(i, at);
+        }
+    }
+    /// Sets the offset of Ethernet header `i`.
+    #[inline]
+    pub(crate) fn set_eth_at_of(&mut self, i: usize, at: u16) {
+        if let Some(slot) = self.eth_at.get_mut(i) {
+            *slot = at;
+        }
     }
     /// Forgets every layer, as before the first [`dissect`]; cheaper than a new value.
     #[inline]

@@ -2,7 +2,7 @@
 //! once per worker: classification never allocates.
 
 use super::{Direction, InterceptSpec, Slot};
-use crate::handoff::Match;
+use crate::handoff::{Layer, Match};
 
 /// Number of distinct slots ([`Slot`] is a u16).
 const SLOTS: usize = 1 << 16;
@@ -64,10 +64,17 @@ impl Matches {
         self.stamp = 1;
     }
 
-    /// Records that `slot` (holding `spec`) matched with `direction`; a slot matched
-    /// as source and as destination becomes [`Direction::Both`].
+    /// Records that `slot` (holding `spec`) matched with `direction` on `layer`;
+    /// a slot matched as source and as destination becomes [`Direction::Both`],
+    /// one matched on several layers keeps the one to deliver (the greater).
     #[inline]
-    pub(crate) fn add(&mut self, slot: Slot, spec: &InterceptSpec, direction: Direction) {
+    pub(crate) fn add(
+        &mut self,
+        slot: Slot,
+        spec: &InterceptSpec,
+        direction: Direction,
+        layer: Layer,
+    ) {
         let Some(seen) = self.seen.get_mut(usize::from(slot.0)) else {
             return;
         };
@@ -76,6 +83,7 @@ impl Matches {
                 if m.direction != direction {
                     m.direction = Direction::Both;
                 }
+                m.layer = m.layer.max(layer);
             }
             return;
         }
@@ -84,6 +92,7 @@ impl Matches {
             key: spec.key,
             mode: spec.mode,
             direction,
+            layer,
         });
     }
 }

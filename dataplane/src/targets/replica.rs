@@ -9,6 +9,7 @@ use super::matches::Matches;
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
 use super::{Direction, InterceptSpec, Slot, Target, Update};
+use crate::handoff::Layer;
 use crate::parse::{Addrs, Dissection, IpKeys, MacPair, MAX_IP_LAYERS};
 
 /// The hashes of a frame's addresses (src and dst per IP layer) under the exact
@@ -552,57 +553,62 @@ impl TableReplica {
         if self.targets == 0 {
             return;
         }
-        let mut hit = |set: &[Slot], dir: Direction| self.hit(set, dir, now(), out);
-        for (keys, &[hs, hd]) in d.ip_keys().zip(&kh.0) {
+        let mut hit =
+            |set: &[Slot], dir: Direction, layer: Layer| self.hit(set, dir, layer, now(), out);
+        for (i, (keys, &[hs, hd])) in d.ip_keys().zip(&kh.0).enumerate() {
+            // At most MAX_IP_LAYERS.
+            let at = Layer::Ip(i as u8);
             match keys {
                 IpKeys::V4([src, dst]) => {
                     if let Some(s) = self.exact4.get_hashed(src, hs) {
-                        hit(s.as_slice(), Direction::FromTarget);
+                        hit(s.as_slice(), Direction::FromTarget, at);
                     }
                     if let Some(s) = self.exact4.get_hashed(dst, hd) {
-                        hit(s.as_slice(), Direction::ToTarget);
+                        hit(s.as_slice(), Direction::ToTarget, at);
                     }
                     if !self.cidr4.is_empty() {
                         self.cidr4
-                            .for_each_match(src, |s| hit(s.as_slice(), Direction::FromTarget));
+                            .for_each_match(src, |s| hit(s.as_slice(), Direction::FromTarget, at));
                         self.cidr4
-                            .for_each_match(dst, |s| hit(s.as_slice(), Direction::ToTarget));
+                            .for_each_match(dst, |s| hit(s.as_slice(), Direction::ToTarget, at));
                     }
                 }
                 IpKeys::V6(&[src, dst]) => {
                     if let Some(s) = self.exact6.get_hashed(src, hs) {
-                        hit(s.as_slice(), Direction::FromTarget);
+                        hit(s.as_slice(), Direction::FromTarget, at);
                     }
                     if let Some(s) = self.exact6.get_hashed(dst, hd) {
-                        hit(s.as_slice(), Direction::ToTarget);
+                        hit(s.as_slice(), Direction::ToTarget, at);
                     }
                     if !self.cidr6.is_empty() {
                         self.cidr6
-                            .for_each_match(src, |s| hit(s.as_slice(), Direction::FromTarget));
+                            .for_each_match(src, |s| hit(s.as_slice(), Direction::FromTarget, at));
                         self.cidr6
-                            .for_each_match(dst, |s| hit(s.as_slice(), Direction::ToTarget));
+                            .for_each_match(dst, |s| hit(s.as_slice(), Direction::ToTarget, at));
                     }
                 }
             }
         }
         if !self.mac.is_empty() {
-            for pair in d.macs() {
+            for (i, pair) in d.macs().iter().enumerate() {
+                // At most MAX_ETH_LAYERS.
+                let at = Layer::Ethernet(i as u8);
                 if let Some(s) = self.mac.get(mac_key(pair.src)) {
-                    hit(s.as_slice(), Direction::FromTarget);
+                    hit(s.as_slice(), Direction::FromTarget, at);
                 }
                 if let Some(s) = self.mac.get(mac_key(pair.dst)) {
-                    hit(s.as_slice(), Direction::ToTarget);
+                    hit(s.as_slice(), Direction::ToTarget, at);
                 }
             }
         }
     }
 
     #[inline]
-    fn hit(&self, set: &[Slot], dir: Direction, ts_ns: u64, out: &mut Matches) {
+    fn hit(&self, set: &[Slot], dir: Direction, layer: Layer, ts_ns: u64, out: &mut Matches) {
         for &slot in set {
             if let Some(Some(spec)) = self.intercepts.get(usize::from(slot.0)) {
                 if spec.valid_from_ns <= ts_ns && ts_ns < spec.valid_until_ns {
-                    out.add(slot, spec, dir);
+                    out.add(slot, spec, dir, layer);
                 }
             }
         }
@@ -670,10 +676,15 @@ mod test {
     }
 
     fn m(key: u32, mode: Mode, direction: Direction) -> Match {
+        on(key, mode, direction, Layer::Ip(0))
+    }
+
+    fn on(key: u32, mode: Mode, direction: Direction, layer: Layer) -> Match {
         Match {
             key,
             mode,
             direction,
+            layer,
         }
     }
 
@@ -721,7 +732,24 @@ mod test {
             &[],
             FROM,
         );
-        assert_eq!(out, vec![m(11, Mode::Headers, Direction::ToTarget)]);
+        assert_eq!(
+            out,
+            vec![on(11, Mode::Headers, Direction::ToTarget, Layer::Ip(1))]
+        );
+        // Found in both, the target's packet is the inner one.
+        let out = run(
+            &r,
+            &[
+                pair4([10, 0, 0, 2], [2, 2, 2, 2]),
+                pair4([9, 9, 9, 9], [10, 0, 0, 2]),
+            ],
+            &[],
+            FROM,
+        );
+        assert_eq!(
+            out,
+            vec![on(11, Mode::Headers, Direction::Both, Layer::Ip(1))]
+        );
     }
 
     /// Targets added one request at a time, as an operator adds them: the writer
@@ -850,7 +878,12 @@ mod test {
             let pair = MacPair { src, dst: [2; 6] };
             assert_eq!(
                 run(r, &[], &[pair], FROM),
-                vec![m(11, Mode::Headers, Direction::FromTarget)]
+                vec![on(
+                    11,
+                    Mode::Headers,
+                    Direction::FromTarget,
+                    Layer::Ethernet(0)
+                )]
             );
         }
         // Without the writer, the same adds rehash the table on its owner.
@@ -1091,7 +1124,12 @@ mod test {
         ];
         assert_eq!(
             run(&r, &[], &macs, FROM),
-            vec![m(5, Mode::Content, Direction::ToTarget)]
+            vec![on(
+                5,
+                Mode::Content,
+                Direction::ToTarget,
+                Layer::Ethernet(1)
+            )]
         );
     }
 
@@ -1112,11 +1150,12 @@ mod test {
         }];
         let mut got = run(&r, &[], &frame, FROM);
         got.sort_by_key(|x| x.key);
+        let eth = Layer::Ethernet(0);
         assert_eq!(
             got,
             vec![
-                m(5, Mode::Content, Direction::FromTarget),
-                m(6, Mode::Headers, Direction::Both)
+                on(5, Mode::Content, Direction::FromTarget, eth),
+                on(6, Mode::Headers, Direction::Both, eth)
             ]
         );
         let remove = |slot, target| Update::RemoveTarget {
@@ -1129,7 +1168,7 @@ mod test {
         }
         assert_eq!(
             run(&r, &[], &frame, FROM),
-            vec![m(5, Mode::Content, Direction::FromTarget)]
+            vec![on(5, Mode::Content, Direction::FromTarget, eth)]
         );
         assert_eq!(r.target_count(), 1);
     }

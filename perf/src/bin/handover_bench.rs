@@ -23,8 +23,8 @@ use control::handover::pdu::{decode_next, DecodedKind, Format};
 use control::handover::{
     AuditSink, HandoverEngine, HandoverStats, Identity, InterceptRoute, LinkTuning,
 };
-use control::model::{DestTls, Destination, DestinationFormat, Liid};
-use dataplane::handoff::{channel, Match, RxFrame};
+use control::model::{ContentScope, DestTls, Destination, DestinationFormat, Liid};
+use dataplane::handoff::{channel, Layer, Match, RxFrame};
 use dataplane::parse::{dissect, Dissection};
 use dataplane::synth::Frame;
 use dataplane::targets::{Direction, Mode, Target};
@@ -182,6 +182,7 @@ fn run_engine(
         spool_dir: Some(spool.to_owned()),
         spool_max_bytes: 64 << 30,
         directory: None,
+        content_scope: ContentScope::default(),
     };
     let (mut producer, consumer) = channel(8192, 2048);
     let identity = Identity {
@@ -222,6 +223,7 @@ fn run_engine(
         key: 1,
         mode: Mode::Content,
         direction: Direction::FromTarget,
+        layer: Layer::Ip(0),
     }];
     let start = Instant::now();
     let mut pushed = 0u64;
