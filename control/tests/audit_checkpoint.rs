@@ -13,9 +13,10 @@ use control::audit::{
     verify, verify_checkpoint, AuditAction, AuditError, AuditRecord, BadRecord, Checkpoint,
     Problem, PublicKey, SigningKey,
 };
-use rusqlite::Connection;
 use serde_json::json;
-use store_support::{open_with_destination, paths, Paths};
+use store_support::{
+    mirror_lines, open_with_destination, paths, rewrite_from, tamper_db, write_mirror, Paths,
+};
 
 const RECORDS: u64 = 12;
 
@@ -64,28 +65,6 @@ fn checkpoint(p: &Paths, key: &Path) -> Checkpoint {
         &last.hash,
         "2026-12-06T12:00:00.000000000Z",
     )
-}
-
-fn mirror_lines(p: &Paths) -> Vec<String> {
-    std::fs::read_to_string(&p.mirror)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn write_mirror(p: &Paths, lines: &[String]) {
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&p.mirror, text).unwrap();
-}
-
-/// The database with the append-only triggers removed, as an attacker with
-/// file access would.
-fn tamper_db(p: &Paths) -> Connection {
-    let conn = Connection::open(&p.db).unwrap();
-    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
-        .unwrap();
-    conn
 }
 
 /// Cuts the last `k` records off both the database and the mirror.
@@ -195,28 +174,7 @@ fn rewritten_chain_differs_from_the_checkpoint() {
     let p = log();
     let (key, public) = keygen(p.dir.path(), "anchor");
     let cp = checkpoint(&p, &key);
-    let conn = tamper_db(&p);
-    let mut records: Vec<AuditRecord> = mirror_lines(&p)
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    records[4].actor = "nobody".into();
-    for i in 4..records.len() {
-        if i > 4 {
-            records[i].prev_hash = records[i - 1].hash.clone();
-        }
-        records[i].hash = records[i].compute_hash();
-        conn.execute(
-            "UPDATE audit SET actor = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
-            rusqlite::params![
-                records[i].actor,
-                records[i].prev_hash,
-                records[i].hash,
-                records[i].seq
-            ],
-        )
-        .unwrap();
-    }
+    let records = rewrite_from(&p, 4);
     let lines: Vec<String> = records
         .iter()
         .map(|r| serde_json::to_string(r).unwrap())

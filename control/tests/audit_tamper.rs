@@ -9,7 +9,10 @@ use control::audit::{verify, AuditAction, AuditRecord, BadRecord, Problem, GENES
 use control::model::InterceptState;
 use rusqlite::{params, Connection};
 use serde_json::json;
-use store_support::{now, open_with_destination, paths, validated, Paths};
+use store_support::{
+    mirror_lines, now, open_with_destination, paths, rewrite_from, tamper_db, validated,
+    write_mirror, Paths,
+};
 
 const RECORDS: u64 = 12;
 
@@ -55,34 +58,12 @@ fn log() -> Paths {
     p
 }
 
-/// The database with the append-only triggers removed, as an attacker with
-/// file access would.
-fn tamper_db(p: &Paths) -> Connection {
-    let conn = Connection::open(&p.db).unwrap();
-    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
-        .unwrap();
-    conn
-}
-
 fn first_bad(p: &Paths) -> Option<BadRecord> {
     verify(&p.db, &p.mirror).unwrap().first_bad
 }
 
 fn bad(seq: u64, problem: Problem) -> Option<BadRecord> {
     Some(BadRecord { seq, problem })
-}
-
-fn mirror_lines(p: &Paths) -> Vec<String> {
-    std::fs::read_to_string(&p.mirror)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn write_mirror(p: &Paths, lines: &[String]) {
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&p.mirror, text).unwrap();
 }
 
 #[test]
@@ -136,28 +117,7 @@ fn rehashed_chain_differs_from_mirror() {
     // An attacker who recomputes every hash after the edit keeps the database
     // chain consistent; only the mirror gives it away.
     let p = log();
-    let conn = tamper_db(&p);
-    let mut records: Vec<AuditRecord> = mirror_lines(&p)
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    records[6].actor = "nobody".into();
-    for i in 6..records.len() {
-        if i > 6 {
-            records[i].prev_hash = records[i - 1].hash.clone();
-        }
-        records[i].hash = records[i].compute_hash();
-        conn.execute(
-            "UPDATE audit SET actor = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
-            params![
-                records[i].actor,
-                records[i].prev_hash,
-                records[i].hash,
-                records[i].seq
-            ],
-        )
-        .unwrap();
-    }
+    rewrite_from(&p, 6);
     assert_eq!(first_bad(&p), bad(7, Problem::DiffersFromMirror));
 }
 

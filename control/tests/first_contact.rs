@@ -40,19 +40,6 @@ fn assert_one_line(stderr: &str, cause: &str) {
     assert_eq!(lines[0].matches(cause).count(), 1, "{stderr}");
 }
 
-fn verify_audit(setup: &Setup) {
-    let verify = Command::new(env!("CARGO_BIN_EXE_calea-probe"))
-        .args(["audit", "verify", "--database"])
-        .arg(setup.path("probe.db"))
-        .arg("--mirror")
-        .arg(setup.path("audit.jsonl"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&verify.stdout);
-    assert!(verify.status.success(), "{stdout}");
-    assert!(stdout.starts_with("audit log OK"), "{stdout}");
-}
-
 #[test]
 fn a_second_daemon_on_the_same_state_writes_nothing() {
     let setup = Setup::new();
@@ -71,14 +58,14 @@ fn a_second_daemon_on_the_same_state_writes_nothing() {
     );
 
     probe.stop();
-    verify_audit(&setup);
+    setup.assert_audit_verifies();
     let mirror = std::fs::read_to_string(setup.path("audit.jsonl")).unwrap();
     for action in ["\"probe_start\"", "\"probe_stop\""] {
         assert_eq!(mirror.matches(action).count(), 1, "{mirror}");
     }
     // The lock went with the daemon: the state is usable again.
     Probe::start(&config).stop();
-    verify_audit(&setup);
+    setup.assert_audit_verifies();
 }
 
 #[test]

@@ -8,7 +8,6 @@
 mod daemon_harness;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::process::Command;
 
 use control::client::ClientError;
 use control::model::{Liid, Origin, ValidatedRequest};
@@ -210,16 +209,5 @@ directory = "out"
             .any(|l| l.starts_with("worker 0: rx_packets=4 ") && l.contains(" matches=1 ")),
         "{counters:?}"
     );
-    let verify = Command::new(env!("CARGO_BIN_EXE_calea-probe"))
-        .args(["audit", "verify", "--database"])
-        .arg(setup.path("probe.db"))
-        .arg("--mirror")
-        .arg(setup.path("audit.jsonl"))
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    setup.assert_audit_verifies();
 }

@@ -139,11 +139,9 @@ server_name = "localhost"
             .arg(self.path("audit.jsonl"))
             .output()
             .unwrap();
-        assert!(
-            verify.status.success(),
-            "{}",
-            String::from_utf8_lossy(&verify.stdout)
-        );
+        let stdout = String::from_utf8_lossy(&verify.stdout);
+        assert!(verify.status.success(), "{stdout}");
+        assert!(stdout.starts_with("audit log OK"), "{stdout}");
     }
 
     /// A client of the probe's API as `cn`.

@@ -79,3 +79,55 @@ pub fn validated(liid: &str, targets: &[&str]) -> ValidatedRequest {
         .validate(now(), &control::model::TargetPolicy::default())
         .unwrap()
 }
+
+/// The mirror's lines.
+pub fn mirror_lines(p: &Paths) -> Vec<String> {
+    std::fs::read_to_string(&p.mirror)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn write_mirror(p: &Paths, lines: &[String]) {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&p.mirror, text).unwrap();
+}
+
+/// The database with the append-only triggers removed, as an attacker with
+/// file access would.
+pub fn tamper_db(p: &Paths) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(&p.db).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+        .unwrap();
+    conn
+}
+
+/// Sets record `at`'s actor to "nobody" in the database and recomputes every
+/// hash from there on, as an attacker who keeps the chain consistent would;
+/// returns the records as rewritten (the mirror is left as it was).
+pub fn rewrite_from(p: &Paths, at: usize) -> Vec<control::audit::AuditRecord> {
+    let conn = tamper_db(p);
+    let mut records: Vec<control::audit::AuditRecord> = mirror_lines(p)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    records[at].actor = "nobody".into();
+    for i in at..records.len() {
+        if i > at {
+            records[i].prev_hash = records[i - 1].hash.clone();
+        }
+        records[i].hash = records[i].compute_hash();
+        conn.execute(
+            "UPDATE audit SET actor = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
+            rusqlite::params![
+                records[i].actor,
+                records[i].prev_hash,
+                records[i].hash,
+                records[i].seq
+            ],
+        )
+        .unwrap();
+    }
+    records
+}
