@@ -8,6 +8,7 @@ mod dataplane;
 mod slots;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ use crate::store::{StateLock, Store};
 const UPDATE_RING: usize = 65_536;
 /// How long an API request waits for every worker to apply a change.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the main thread looks at the stop flag (NIC counters: every 10th look).
+const STOP_POLL: Duration = Duration::from_millis(100);
 /// Longest sleep of the window scheduler between passes.
 const SCHEDULER_MAX_SLEEP: Duration = Duration::from_millis(250);
 
@@ -72,6 +75,12 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
 /// # Errors
 /// Bad configuration, unusable database, TLS material, listeners or dataplane.
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
+    // First: a SIGTERM or SIGINT from here on, however early, stops the probe
+    // cleanly (rings drained, spools written, probe_stop audited).
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(io("signal handler"))?;
+    }
     let config = Config::from_file(config_path)?;
     // One daemon per state: nothing below writes before this lock is held, and
     // nothing is written until everything that can be checked has been.
@@ -148,6 +157,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         controller.clone(),
         metrics.clone(),
         &dp,
+        &stop,
     ));
     let counters = dp.stop();
     println!("{counters}");
@@ -285,13 +295,14 @@ fn load_intercepts(controller: &Controller) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// API, metrics and scheduler until a signal.
+/// API, metrics and scheduler until `stop` is set (SIGTERM, SIGINT).
 async fn serve(
     config: &Config,
     ready: Ready,
     controller: Arc<Controller>,
     metrics: ProbeMetrics,
     dp: &dataplane::Dataplane,
+    stop: &AtomicBool,
 ) -> Result<(), DaemonError> {
     let Ready {
         tls,
@@ -387,14 +398,13 @@ async fn serve(
     });
     // NIC counters need the ports, which stay on this thread: sample them here
     // while waiting for the signal that stops the probe.
-    let signal = wait_for_signal();
-    tokio::pin!(signal);
-    loop {
-        dp.observe_nics(&metrics);
-        tokio::select! {
-            r = &mut signal => { r?; break; }
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+    let mut looks = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        if looks.is_multiple_of(10) {
+            dp.observe_nics(&metrics);
         }
+        looks = looks.wrapping_add(1);
+        tokio::time::sleep(STOP_POLL).await;
     }
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
@@ -442,17 +452,6 @@ fn serve_x1(
         Some(metrics),
         shutdown,
     ))
-}
-
-async fn wait_for_signal() -> Result<(), DaemonError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }
 
 /// Cores not used by workers (empty if workers use them all: then no pinning).

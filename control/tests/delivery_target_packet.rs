@@ -236,9 +236,9 @@ fn output(format: DestinationFormat, tmp: &Path, pki: &Pki) -> Output {
     o
 }
 
-/// The only directory in `out`: the one intercept's files.
+/// The only LIID (or XID) directory in `out`: the one intercept's files.
 fn only_dir(out: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out.join("liid"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())

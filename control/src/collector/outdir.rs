@@ -178,7 +178,7 @@ fn warn_old_layout(out: &Path) {
 /// descriptors run out as late as allowed; logs the limit in force.
 pub fn raise_open_files_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(soft) => tracing::info!(open_files_limit = soft, "open files limit"),
+        Ok(soft) => tracing::debug!(open_files_limit = soft, "open files limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
     }
 }
