@@ -58,7 +58,7 @@ pub(super) fn iommu_and_vfio(host: &Host, plan: &Plan) -> Vec<Finding> {
         ),
         (true, false, true) => Finding::warn(
             "iommu",
-            "no IOMMU: vfio runs in unsafe no-IOMMU mode (the NIC can DMA anywhere)",
+            "no IOMMU: vfio runs in no-IOMMU mode, unprotected (the NIC can DMA anywhere)",
             "enable VT-d / AMD-Vi in the firmware and add `intel_iommu=on iommu=pt` \
              (AMD: `amd_iommu=on iommu=pt`) to the kernel command line",
         ),

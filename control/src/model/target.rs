@@ -57,8 +57,8 @@ impl TargetPolicy {
     /// [`ValidationError::RefusedTarget`] with the reason.
     pub fn check(&self, field: &str, target: &Target) -> Result<(), ValidationError> {
         let reason = match *target {
-            Target::Ipv4(a) => v4_class(a).map(|c| refused(c, "address")),
-            Target::Ipv6(a) => v6_class(a).map(|c| refused(c, "address")),
+            Target::Ipv4(a) => ip_class(a.into()).map(|c| refused(c, "address")),
+            Target::Ipv6(a) => ip_class(a.into()).map(|c| refused(c, "address")),
             Target::Ipv4Net(_, len) if len < self.min_prefix_v4 => Some(format!(
                 "prefix /{len} is shorter than the minimum /{} ([intercepts] min_prefix_v4)",
                 self.min_prefix_v4
@@ -67,20 +67,15 @@ impl TargetPolicy {
                 "prefix /{len} is shorter than the minimum /{} ([intercepts] min_prefix_v6)",
                 self.min_prefix_v6
             )),
-            // A prefix is refused when all of it lies in one refused range.
             Target::Ipv4Net(a, len) => {
                 let last =
                     Ipv4Addr::from(u32::from(a) | u32::MAX.checked_shr(len.into()).unwrap_or(0));
-                v4_class(a)
-                    .filter(|c| v4_class(last) == Some(*c))
-                    .map(|c| refused(c, "prefix"))
+                prefix_class(a.into(), last.into())
             }
             Target::Ipv6Net(a, len) => {
                 let last =
                     Ipv6Addr::from(u128::from(a) | u128::MAX.checked_shr(len.into()).unwrap_or(0));
-                v6_class(a)
-                    .filter(|c| v6_class(last) == Some(*c))
-                    .map(|c| refused(c, "prefix"))
+                prefix_class(a.into(), last.into())
             }
             Target::Mac(m) => mac_class(m).map(|c| refused(c, "MAC address")),
         };
@@ -102,30 +97,25 @@ fn refused((kind, effect): Class, what: &str) -> String {
     format!("{kind} {what} ({effect})")
 }
 
-fn v4_class(a: Ipv4Addr) -> Option<Class> {
+fn ip_class(a: IpAddr) -> Option<Class> {
     if a.is_unspecified() {
         Some(("unspecified", "matches no one"))
     } else if a.is_loopback() {
         Some(("loopback", "matches no one on the wire"))
     } else if a.is_multicast() {
         Some(("multicast", "matches every member of a group"))
-    } else if a.is_broadcast() {
+    } else if matches!(a, IpAddr::V4(v4) if v4.is_broadcast()) {
         Some(("broadcast", "matches everyone"))
     } else {
         None
     }
 }
 
-fn v6_class(a: Ipv6Addr) -> Option<Class> {
-    if a.is_unspecified() {
-        Some(("unspecified", "matches no one"))
-    } else if a.is_loopback() {
-        Some(("loopback", "matches no one on the wire"))
-    } else if a.is_multicast() {
-        Some(("multicast", "matches every member of a group"))
-    } else {
-        None
-    }
+/// A prefix is refused when all of it, `first` to `last`, lies in one refused range.
+fn prefix_class(first: IpAddr, last: IpAddr) -> Option<String> {
+    ip_class(first)
+        .filter(|c| ip_class(last) == Some(*c))
+        .map(|c| refused(c, "prefix"))
 }
 
 fn mac_class(m: [u8; 6]) -> Option<Class> {
