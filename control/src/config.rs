@@ -79,6 +79,9 @@ pub struct Config {
     /// ETSI TS 103 221-1 X1 interface for an ADMF (off when absent).
     #[serde(default)]
     pub x1: Option<X1Config>,
+    /// `[sessions]`: subscriber session tracking from RADIUS and DHCP (off when absent).
+    #[serde(default)]
+    pub sessions: Option<crate::sessions::SessionsConfig>,
 }
 
 /// `[x1]`: the X1 network-element interface (ETSI TS 103 221-1) an ADMF

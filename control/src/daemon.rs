@@ -5,6 +5,7 @@
 
 mod controller;
 mod dataplane;
+pub mod signalling;
 mod slots;
 
 use std::path::Path;

@@ -16,6 +16,7 @@ pub mod handover;
 pub mod metrics;
 pub mod model;
 pub mod pki;
+pub mod sessions;
 pub mod store;
 pub mod tls;
 pub mod x1;

@@ -163,6 +163,7 @@ directory = "out"
             Target::Ipv4Net(Ipv4Addr::UNSPECIFIED, 0),
             Target::Ipv6Net(Ipv6Addr::UNSPECIFIED, 0),
         ],
+        identities: Vec::new(),
         destinations: vec!["lea".into()],
         xid: None,
         origin: Origin::Rest,

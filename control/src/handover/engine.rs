@@ -265,6 +265,13 @@ impl HandoverEngine {
         });
     }
 
+    /// Sends a session IRI of the intercept `key` to every destination of it
+    /// (HI2 IPIRI / X2), correlated with its content.
+    pub fn session_event(&self, key: u32, report: super::SessionReport) {
+        let _ = (key, report);
+        todo!("session IRI: provided by the sig-iri branch")
+    }
+
     /// Drops a route once the dataplane cleared the intercept on every worker;
     /// records still in the rings are delivered first.
     pub fn remove_route(&self, key: u32) {

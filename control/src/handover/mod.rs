@@ -23,4 +23,4 @@ pub(crate) use engine::now_ns;
 pub use engine::{DestinationStats, HandoverEngine, HandoverStats, InterceptRoute};
 pub use error::HandoverError;
 pub use link::LinkTuning;
-pub use pdu::Identity;
+pub use pdu::{AccessEvent, Identity, SessionReport};

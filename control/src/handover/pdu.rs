@@ -100,6 +100,59 @@ pub enum Event<'a> {
     KeepaliveAck,
 }
 
+/// An access event of a subscriber session (TS 102 232-3 IPIRI accessEventType).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessEvent {
+    /// Access-Request seen.
+    AccessAttempt,
+    /// Access-Accept seen.
+    AccessAccept,
+    /// Access-Reject seen.
+    AccessReject,
+    /// A session (accounting Start, DHCP lease) began.
+    SessionStart,
+    /// Interim update or lease renewal.
+    InterimUpdate,
+    /// The session ended by signalling.
+    SessionEnd,
+    /// The session lapsed without signalling (or its NAS restarted).
+    SessionExpired,
+    /// Interception began while the session was already active.
+    StartWithSessionActive,
+    /// Interception ended while the session was still active.
+    EndWithSessionActive,
+}
+
+/// One subscriber-session IRI: what the signalling said about the target's session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionReport {
+    /// What happened.
+    pub event: AccessEvent,
+    /// When (ns since the Unix epoch): receive time of the signalling, or the
+    /// time interception began or ended.
+    pub at_ns: u64,
+    /// RADIUS User-Name, if known.
+    pub username: Option<String>,
+    /// Addresses and prefixes the session holds.
+    pub addresses: Vec<dataplane::targets::Target>,
+    /// True for a static assignment (IPAddress iP-assignment static), else dynamic.
+    pub static_assignment: bool,
+    /// targetNetworkID: Calling-Station-Id or the client MAC.
+    pub network_id: Option<String>,
+    /// The NAS (or DHCP server / relay).
+    pub nas: Option<IpAddr>,
+    /// Its NAS-Identifier or configured name.
+    pub nas_id: Option<String>,
+    /// Acct-Session-Id.
+    pub session_id: Option<String>,
+    /// When the session started.
+    pub session_start_ns: Option<u64>,
+    /// When it ended (end events).
+    pub session_end_ns: Option<u64>,
+    /// The signalling message itself, for X2 ("DHCP message" / "RADIUS packet").
+    pub message: Option<(crate::sessions::Protocol, Vec<u8>)>,
+}
+
 /// Wire format of a handover link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {

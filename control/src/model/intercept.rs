@@ -10,7 +10,9 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::destination::validate_destination_name;
-use super::{parse_mode, parse_target, target_to_string, Liid, TargetPolicy, ValidationError};
+use super::{
+    parse_mode, parse_target, target_to_string, Identity, Liid, TargetPolicy, ValidationError,
+};
 
 /// Most targets one intercept may name (bounds request size and table updates).
 pub const MAX_TARGETS: usize = 100_000;
@@ -55,8 +57,11 @@ pub struct ValidatedRequest {
     pub valid_until: OffsetDateTime,
     /// What may be delivered.
     pub mode: Mode,
-    /// Distinct targets, in request order.
+    /// Distinct address targets, in request order.
     pub targets: Vec<Target>,
+    /// Distinct subscriber identities, in request order (bound to addresses by
+    /// the session tracker).
+    pub identities: Vec<Identity>,
     /// Distinct destination names, in request order.
     pub destinations: Vec<String>,
     /// XID to store; `None`: a fresh one is generated (X1 gives its own).
@@ -132,6 +137,7 @@ impl InterceptRequest {
             valid_until,
             mode,
             targets,
+            identities: Vec::new(),
             destinations,
             xid: None,
             origin: Origin::Rest,
@@ -301,6 +307,9 @@ pub struct Intercept {
     /// Targets, canonical strings in JSON.
     #[serde(with = "super::target_strings")]
     pub targets: Vec<Target>,
+    /// Subscriber identities (bound to addresses by the session tracker).
+    #[serde(skip)]
+    pub identities: Vec<Identity>,
     /// Destination names.
     pub destinations: Vec<String>,
     /// Subject CN (or "system") that created it.

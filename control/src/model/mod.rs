@@ -3,6 +3,7 @@
 
 mod destination;
 mod error;
+mod identity;
 mod intercept;
 mod liid;
 mod mode;
@@ -13,6 +14,7 @@ pub use destination::{
     MAX_DESTINATION_NAME,
 };
 pub use error::ValidationError;
+pub use identity::{Identity, IdentityKind, MAX_IDENTITY_LEN};
 pub use intercept::{
     format_time, parse_time, Intercept, InterceptPatch, InterceptRequest, InterceptState, Origin,
     ValidatedPatch, ValidatedRequest, MAX_REF_LEN, MAX_TARGETS,

@@ -453,6 +453,7 @@ fn intercept() -> Intercept {
         valid_until: v.valid_until,
         mode: v.mode,
         targets: v.targets,
+        identities: v.identities,
         destinations: v.destinations,
         created_by: "desk".into(),
         created_at: NOW,

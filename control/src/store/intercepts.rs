@@ -419,6 +419,7 @@ fn load(conn: &Connection, liid: &Liid) -> Result<Option<Intercept>, StoreError>
         valid_until: parse_time("valid_until", &until).map_err(corrupt)?,
         mode: parse_mode(&mode).map_err(corrupt)?,
         targets,
+        identities: Vec::new(),
         destinations,
         created_by,
         created_at: parse_time("created_at", &created_at).map_err(corrupt)?,

@@ -6,6 +6,7 @@
 //! together with its audit record. The API is synchronous; async callers use
 //! `spawn_blocking`.
 
+mod bindings;
 mod destinations;
 mod intercepts;
 mod schema;
@@ -15,6 +16,7 @@ use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+pub use bindings::StaticAssignment;
 pub use schema::SCHEMA_VERSION;
 
 use crate::audit::{AuditError, AuditLog};
