@@ -29,6 +29,12 @@ pub const MAX_MATCHES: usize = 8;
 /// Default frame capacity of a record: a 9216-byte jumbo frame.
 pub const DEFAULT_FRAME_CAPACITY: usize = 9216;
 
+/// Key of the probe's own signalling intercept (the configured NAS, DHCP
+/// servers and relays): its matches go to the producer's signalling ring
+/// ([`HandoffProducer::with_signalling`]), never to the content ring. The
+/// control plane never gives an intercept this key.
+pub const SIGNALLING_KEY: u32 = u32::MAX;
+
 /// The layer of a frame a match was made on, by its index among the frame's
 /// layers of that kind ([`Dissection::macs`], [`Dissection::ips`]), outermost
 /// first. Ordered so that the one to deliver of two is the greater: an IP
@@ -271,6 +277,8 @@ struct Shared {
 /// Worker side of a hand-off channel.
 pub struct HandoffProducer {
     shared: Arc<Shared>,
+    /// Where matches of [`SIGNALLING_KEY`] go.
+    signalling: Option<Arc<Shared>>,
 }
 
 /// Control side of a hand-off channel.
@@ -287,6 +295,8 @@ pub struct Pushed {
     pub dropped: u64,
     /// Records whose copy was cut at the record capacity.
     pub truncated: u64,
+    /// Signalling records lost to a full signalling ring (or to none).
+    pub signalling_dropped: u64,
 }
 
 impl Pushed {
@@ -294,6 +304,7 @@ impl Pushed {
         self.records += other.records;
         self.dropped += other.dropped;
         self.truncated += other.truncated;
+        self.signalling_dropped += other.signalling_dropped;
     }
 }
 
@@ -313,17 +324,27 @@ pub fn channel(capacity: usize, frame_capacity: usize) -> (HandoffProducer, Hand
     (
         HandoffProducer {
             shared: Arc::clone(&shared),
+            signalling: None,
         },
         HandoffConsumer { shared },
     )
 }
 
 impl HandoffProducer {
+    /// This producer, with matches of [`SIGNALLING_KEY`] going to `ring`'s
+    /// channel (in content records), apart from every other match.
+    #[must_use]
+    pub fn with_signalling(mut self, ring: HandoffProducer) -> Self {
+        self.signalling = Some(ring.shared);
+        self
+    }
+
     /// Hands off one matched frame: Content matches in records holding the frame,
     /// Headers matches in records holding exactly `frame[..d.header_len]`, at most
     /// [`MAX_MATCHES`] matches per record, of one [`Layer`] each. A Content record is flagged truncated
     /// when it holds less than the wire frame (record capacity, or `frame` only
-    /// partly received). Never allocates, never waits.
+    /// partly received). Matches of [`SIGNALLING_KEY`] go, in content records,
+    /// to the signalling ring. Never allocates, never waits.
     pub fn push(
         &mut self,
         frame: RxFrame<'_>,
@@ -333,90 +354,112 @@ impl HandoffProducer {
         worker: u16,
     ) -> Pushed {
         let mut out = Pushed::default();
+        let stamp = (timestamp_ns, worker);
+        let content = (frame.bytes, frame.later, frame.wire_len as usize);
+        let is_content = |m: &Match| m.key != SIGNALLING_KEY;
         for mode in [Mode::Content, Mode::Headers] {
-            let (data, later, whole) = match mode {
-                Mode::Content => (frame.bytes, frame.later, frame.wire_len as usize),
+            let data = match mode {
+                Mode::Content => content,
                 Mode::Headers => {
                     let h = &frame.bytes[..usize::from(d.header_len).min(frame.bytes.len())];
                     (h, &[][..], h.len())
                 }
             };
             for layer in Layer::ALL {
-                out.add(self.push_group(
+                let of = |m: &Match| is_content(m) && m.mode == mode && m.layer == layer;
+                out.add(push_group(
+                    &self.shared,
                     frame,
-                    (data, later, whole),
+                    data,
                     d,
                     matches,
-                    (mode, layer),
-                    (timestamp_ns, worker),
+                    of,
+                    mode,
+                    layer,
+                    stamp,
                 ));
             }
         }
-        out
-    }
-
-    /// [`Self::push`] for the matches of `mode` made on `layer`.
-    #[allow(clippy::too_many_arguments)]
-    fn push_group(
-        &mut self,
-        frame: RxFrame<'_>,
-        (data, later, whole): (&[u8], &[&[u8]], usize),
-        d: &Dissection,
-        matches: &[Match],
-        (mode, layer): (Mode, Layer),
-        (timestamp_ns, worker): (u64, u16),
-    ) -> Pushed {
-        let mut out = Pushed::default();
-        let mut of_mode = matches
-            .iter()
-            .filter(|m| m.mode == mode && m.layer == layer)
-            .peekable();
-        if of_mode.peek().is_none() {
+        if matches.iter().all(is_content) {
             return out;
         }
-        let packet = Packet::of(layer, d, frame.bytes);
-        while of_mode.peek().is_some() {
-            let Some(mut rec) = self.shared.free.pop() else {
-                out.dropped += 1;
-                of_mode.by_ref().take(MAX_MATCHES).for_each(drop);
+        for layer in Layer::ALL {
+            let of = |m: &Match| !is_content(m) && m.layer == layer;
+            let Some(ring) = &self.signalling else {
+                out.signalling_dropped += u64::from(matches.iter().any(of));
                 continue;
             };
-            let mut n = 0;
-            for (slot, m) in rec.matches.iter_mut().zip(of_mode.by_ref()) {
-                *slot = *m;
-                n += 1;
-            }
-            rec.match_count = n;
-            rec.mode = mode;
-            let mut len = 0;
-            let mut received = 0;
-            for piece in std::iter::once(data).chain(later.iter().copied()) {
-                let room = &mut rec.buf[len..];
-                let n = piece.len().min(room.len());
-                room[..n].copy_from_slice(&piece[..n]);
-                len += n;
-                received += piece.len();
-            }
-            rec.len = len;
-            rec.truncated = len < whole.max(received);
-            rec.timestamp_ns = timestamp_ns;
-            rec.wire_len = frame.wire_len;
-            rec.header_len = d.header_len;
-            rec.l3_offset = d.l3_offset;
-            rec.packet = packet;
-            rec.worker = worker;
-            out.truncated += u64::from(rec.truncated);
-            match self.shared.full.push(rec) {
-                Ok(()) => out.records += 1,
-                // Unreachable (both queues hold every record), but never lose a buffer.
-                Err(rec) => {
-                    out.dropped += 1;
-                    let _ = self.shared.free.push(rec);
-                }
-            }
+            let mode = Mode::Content;
+            let p = push_group(ring, frame, content, d, matches, of, mode, layer, stamp);
+            out.signalling_dropped += p.dropped;
+            out.truncated += p.truncated;
         }
         out
     }
+}
+
+/// [`HandoffProducer::push`] onto the channel `shared` for the matches `of`
+/// selects, all of `mode` and made on `layer`; `data` is what a record copies
+/// (the first bytes, the later segments, the whole length).
+#[allow(clippy::too_many_arguments)]
+fn push_group(
+    shared: &Shared,
+    frame: RxFrame<'_>,
+    (data, later, whole): (&[u8], &[&[u8]], usize),
+    d: &Dissection,
+    matches: &[Match],
+    of: impl Fn(&Match) -> bool,
+    mode: Mode,
+    layer: Layer,
+    (timestamp_ns, worker): (u64, u16),
+) -> Pushed {
+    let mut out = Pushed::default();
+    let mut of_mode = matches.iter().filter(|m| of(m)).peekable();
+    if of_mode.peek().is_none() {
+        return out;
+    }
+    let packet = Packet::of(layer, d, frame.bytes);
+    while of_mode.peek().is_some() {
+        let Some(mut rec) = shared.free.pop() else {
+            out.dropped += 1;
+            of_mode.by_ref().take(MAX_MATCHES).for_each(drop);
+            continue;
+        };
+        let mut n = 0;
+        for (slot, m) in rec.matches.iter_mut().zip(of_mode.by_ref()) {
+            *slot = *m;
+            n += 1;
+        }
+        rec.match_count = n;
+        rec.mode = mode;
+        let mut len = 0;
+        let mut received = 0;
+        for piece in std::iter::once(data).chain(later.iter().copied()) {
+            let room = &mut rec.buf[len..];
+            let n = piece.len().min(room.len());
+            room[..n].copy_from_slice(&piece[..n]);
+            len += n;
+            received += piece.len();
+        }
+        rec.len = len;
+        rec.truncated = len < whole.max(received);
+        rec.timestamp_ns = timestamp_ns;
+        rec.wire_len = frame.wire_len;
+        rec.header_len = d.header_len;
+        rec.l3_offset = d.l3_offset;
+        rec.packet = packet;
+        rec.worker = worker;
+        out.truncated += u64::from(rec.truncated);
+        match shared.full.push(rec) {
+            Ok(()) => out.records += 1,
+            // Unreachable (both queues hold every record), but never lose a buffer.
+            Err(rec) => {
+                out.dropped += 1;
+                let _ = shared.free.push(rec);
+            }
+        }
+    }
+    out
 }
 
 impl HandoffConsumer {
@@ -476,7 +519,8 @@ mod test {
             Pushed {
                 records: 2,
                 dropped: 0,
-                truncated: 0
+                truncated: 0,
+                signalling_dropped: 0
             }
         );
         let mut seen = Vec::new();
@@ -506,7 +550,8 @@ mod test {
             Pushed {
                 records: 2,
                 dropped: 1,
-                truncated: 0
+                truncated: 0,
+                signalling_dropped: 0
             }
         );
         let mut keys = Vec::new();
@@ -534,7 +579,8 @@ mod test {
             Pushed {
                 records: 1,
                 dropped: 0,
-                truncated: 1
+                truncated: 1,
+                signalling_dropped: 0
             }
         );
         c.drain(1, |r| {
@@ -592,5 +638,52 @@ mod test {
                 (Mode::Headers, false, vec![1; 20])
             ]
         );
+    }
+
+    #[test]
+    fn signalling_matches_go_to_their_own_ring_in_content_records() {
+        let (content, mut c) = channel(4, 64);
+        let (sig, mut sc) = channel(1, 64);
+        let mut p = content.with_signalling(sig);
+        let frame: Vec<u8> = (0..40).collect();
+        let both = [m(SIGNALLING_KEY, Mode::Content), m(2, Mode::Headers)];
+        let pushed = p.push(RxFrame::whole(&frame), &dissection(14), &both, 7, 3);
+        assert_eq!((pushed.records, pushed.signalling_dropped), (1, 0));
+        let mut seen = Vec::new();
+        c.drain(10, |r| seen.push((r.matches().to_vec(), r.data().len())));
+        assert_eq!(seen, vec![(vec![m(2, Mode::Headers)], 14)]);
+        let mut seen = Vec::new();
+        sc.drain(10, |r| {
+            seen.push((r.mode(), r.matches().to_vec(), r.data().to_vec()))
+        });
+        assert_eq!(seen, vec![(Mode::Content, vec![both[0]], frame.clone())]);
+        // The signalling ring full (one record, not drained): counted apart,
+        // the content ring unaffected.
+        let sig_only = [m(SIGNALLING_KEY, Mode::Content)];
+        assert_eq!(
+            p.push(RxFrame::whole(&frame), &dissection(14), &sig_only, 8, 3)
+                .signalling_dropped,
+            0
+        );
+        let pushed = p.push(RxFrame::whole(&frame), &dissection(14), &both, 9, 3);
+        assert_eq!(
+            (pushed.records, pushed.dropped, pushed.signalling_dropped),
+            (1, 0, 1)
+        );
+        assert_eq!((sc.pending(), c.pending()), (1, 1));
+    }
+
+    #[test]
+    fn signalling_matches_without_a_ring_are_counted_lost() {
+        let (mut p, c) = channel(4, 64);
+        let pushed = p.push(
+            RxFrame::whole(&[1; 20]),
+            &dissection(14),
+            &[m(SIGNALLING_KEY, Mode::Content)],
+            0,
+            0,
+        );
+        assert_eq!((pushed.records, pushed.signalling_dropped), (0, 1));
+        assert_eq!(c.pending(), 0);
     }
 }

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,6 +47,14 @@ pub struct WorkerStats {
     pub idle_polls: AtomicU64,
     /// Table epoch this worker has applied.
     pub epoch: AtomicU64,
+    /// Signalling records lost because the signalling ring was full (alarm).
+    pub signalling_drops: AtomicU64,
+    /// Receive time (ns since the Unix epoch) up to which every frame this
+    /// worker will ever hand off has been handed off: stored (Release) after a
+    /// burst's hand-off, so a reader that loads it (Acquire) and then drains
+    /// the rings has seen every record stamped up to it. While idle the wall
+    /// clock ([`Clock::System`]); `u64::MAX` once the source is exhausted.
+    pub handed_off_until_ns: AtomicU64,
 }
 
 /// Table update messages a worker applies between two bursts, unless its owner
@@ -110,6 +118,7 @@ struct Totals {
     truncated: u64,
     busy: u64,
     idle: u64,
+    signalling_drops: u64,
 }
 
 impl Totals {
@@ -125,6 +134,7 @@ impl Totals {
         s.busy_polls.store(self.busy, Relaxed);
         s.idle_polls.store(self.idle, Relaxed);
         s.epoch.store(epoch, Relaxed);
+        s.signalling_drops.store(self.signalling_drops, Relaxed);
     }
 }
 
@@ -745,6 +755,18 @@ fn deliver<B: RxBurst + ?Sized>(
     let pushed = cx.handoff.push(frame, d, matches.as_slice(), ts, cx.id);
     cx.t.drops += pushed.dropped;
     cx.t.truncated += pushed.truncated;
+    cx.t.signalling_drops += pushed.signalling_dropped;
+}
+
+/// The time up to which burst `b` has been handed off, under `clock`: its
+/// last frame's (a source's frames come in order), or the wall clock now,
+/// before which every frame of it was stamped.
+fn burst_end<B: RxBurst + ?Sized>(clock: Clock, b: &B) -> u64 {
+    let mut now = None;
+    match b.len().checked_sub(1) {
+        Some(last) => frame_time(clock, b, last, &mut now),
+        None => wall_clock_ns(),
+    }
 }
 
 /// Runs the worker loop until `quit` is set or the source is exhausted.
@@ -770,18 +792,33 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
             }
             continue;
         }
-        let poll = source.poll_burst(|b| path.process(b, &tables, &mut handoff, clock, id));
+        let mut handed_off = None;
+        let poll = source.poll_burst(|b| {
+            path.process(b, &tables, &mut handoff, clock, id);
+            handed_off = Some(burst_end(clock, b));
+        });
         let t = &mut path.t;
-        match poll {
-            Poll::Frames(_) => t.busy += 1,
-            Poll::Idle => t.idle += 1,
+        let handed_off = match poll {
+            Poll::Frames(_) => {
+                t.busy += 1;
+                handed_off
+            }
+            // A source of its own time stamps cannot tell how late it is.
+            Poll::Idle => {
+                t.idle += 1;
+                (clock == Clock::System).then(wall_clock_ns)
+            }
             Poll::Exhausted => {
                 t.publish(&stats, tables.epoch());
+                stats.handed_off_until_ns.store(u64::MAX, Release);
                 tracing::info!(worker = id, "source exhausted");
                 return Exit::Exhausted;
             }
-        }
+        };
         t.publish(&stats, tables.epoch());
+        if let Some(ns) = handed_off {
+            stats.handed_off_until_ns.fetch_max(ns, Release);
+        }
     }
     Exit::Quit
 }
