@@ -110,6 +110,12 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
 
     let (writer, replicas) = ::dataplane::targets::replicas(dp.workers(), UPDATE_RING);
     let (producers, consumers) = dp.handoff_channels();
+    // Received time up to which the session glue knows every binding.
+    let watermark = signalling::Watermark::default();
+    let (producers, signalling_inputs) = match &config.sessions {
+        Some(_) => dp.signalling_channels(producers),
+        None => (producers, Vec::new()),
+    };
     let sink_log = audit.clone();
     let sink = AuditSink::new(move |action, object, details| {
         if let Err(e) = sink_log.append(SYSTEM_ACTOR, action, object, details) {
@@ -125,7 +131,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         identity,
         store.list_destinations()?,
         consumers,
-        sink,
+        sink.clone(),
         &registry,
         LinkTuning {
             pcap_dir_max_open_liids: config.handover.pcap_dir_max_open_liids,
@@ -142,6 +148,28 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     ));
     dp.spawn(replicas, producers)?;
     load_intercepts(&controller)?;
+    let signalling = match &config.sessions {
+        Some(cfg) => {
+            controller.install_signalling(&cfg.signalling_addresses())?;
+            let glue = sessions::SessionGlue::new(
+                cfg,
+                controller.clone(),
+                store.clone(),
+                metrics.clone(),
+                watermark.clone(),
+            )?;
+            let path = signalling::SignallingPath::new(
+                signalling_inputs,
+                cfg,
+                Box::new(glue),
+                watermark,
+                &metrics,
+                sink,
+            );
+            Some(path.spawn().map_err(io("signalling thread"))?)
+        }
+        None => None,
+    };
     dp.arm();
     tracing::info!(workers = dp.workers(), "dataplane armed");
 
@@ -163,6 +191,9 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     ));
     let counters = dp.stop();
     println!("{counters}");
+    if let Some(s) = signalling {
+        s.stop();
+    }
     if let Some(h) = controller.take_handover() {
         h.shutdown(Duration::from_secs(10));
     }

@@ -82,6 +82,12 @@ pub struct ProbeMetrics {
     pub api_refusals: IntCounterVec,
     /// API request duration by route template.
     pub api_latency: HistogramVec,
+    /// Datagrams of the signalling path, by what the path decided (`result`).
+    pub signalling_packets: IntCounterVec,
+    /// Signalling datagrams lost to a full signalling ring, over every worker.
+    pub signalling_drops: IntCounter,
+    /// 1 while signalling is being lost (a drop in the last minute).
+    pub signalling_alarm: IntGauge,
 }
 
 fn counter(
@@ -135,6 +141,16 @@ impl ProbeMetrics {
             &["route"],
         )?;
         r.register(Box::new(api_latency.clone()))?;
+        let signalling_drops = IntCounter::new(
+            "calea_signalling_drops_total",
+            "Signalling datagrams lost to a full signalling ring (bindings may be wrong: alarm)",
+        )?;
+        r.register(Box::new(signalling_drops.clone()))?;
+        let signalling_alarm = IntGauge::new(
+            "calea_signalling_alarm",
+            "1 while signalling datagrams are being lost (a drop in the last minute)",
+        )?;
+        r.register(Box::new(signalling_alarm.clone()))?;
         Ok(Self {
             registry: registry.clone(),
             rx_packets: counter(
@@ -214,6 +230,14 @@ impl ProbeMetrics {
                 &["code"],
             )?,
             api_latency,
+            signalling_packets: counter(
+                r,
+                "calea_signalling_packets_total",
+                "Datagrams of the signalling path by result (passed to the tracker, or why not)",
+                &["result"],
+            )?,
+            signalling_drops,
+            signalling_alarm,
         })
     }
 

@@ -3,11 +3,13 @@
 //! Shared by the API (as [`Provisioning`]), the window scheduler and start-up.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use dataplane::targets::{Slot, TableWriter, Target, Update};
+use dataplane::handoff::SIGNALLING_KEY;
+use dataplane::targets::{InterceptSpec, Mode, Slot, TableWriter, Target, Update};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -22,6 +24,7 @@ use crate::model::{
 use crate::store::{Store, StoreError};
 
 use super::slots::SlotAllocator;
+use super::DaemonError;
 
 /// Actor recorded for changes the probe makes by itself (window start/end).
 pub const SYSTEM_ACTOR: &str = "system";
@@ -222,6 +225,55 @@ impl Controller {
             },
         );
         Ok(epoch)
+    }
+
+    /// Installs the probe's signalling intercept ([`SIGNALLING_KEY`], content,
+    /// never closing) on `addrs`, the configured NAS, DHCP servers and relays,
+    /// and waits until every worker applied it. Config-driven: neither stored
+    /// nor listed.
+    ///
+    /// # Errors
+    /// No slot is free; a worker did not apply it within the apply timeout.
+    pub fn install_signalling(&self, addrs: &[IpAddr]) -> Result<(), DaemonError> {
+        let epoch = {
+            let mut t = lock(&self.tables);
+            let min = t.writer.min_applied();
+            let slot = t
+                .slots
+                .allocate(min)
+                .ok_or_else(|| DaemonError::Dataplane(TableError::SlotsExhausted.to_string()))?;
+            let targets: Vec<Target> = addrs
+                .iter()
+                .map(|a| match *a {
+                    IpAddr::V4(v4) => Target::Ipv4(v4),
+                    IpAddr::V6(v6) => Target::Ipv6(v6),
+                })
+                .collect();
+            let mut updates = vec![Update::SetIntercept {
+                slot,
+                spec: InterceptSpec::always_open(SIGNALLING_KEY, Mode::Content),
+            }];
+            updates.extend(
+                targets
+                    .iter()
+                    .map(|&target| Update::AddTarget { slot, target }),
+            );
+            let epoch = t.writer.send(&updates);
+            t.by_key.insert(
+                SIGNALLING_KEY,
+                Installed {
+                    slot,
+                    targets,
+                    epoch,
+                },
+            );
+            epoch
+        };
+        if self.wait_applied(epoch) {
+            Ok(())
+        } else {
+            Err(DaemonError::NotApplied(self.apply_timeout))
+        }
     }
 
     /// Clears intercept `key` from every worker and retires its slot; returns the

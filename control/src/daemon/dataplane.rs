@@ -16,6 +16,7 @@ use dataplane::source::{DpdkSource, PacketSource, PcapSource, Poll};
 use dataplane::targets::TableReplica;
 use dataplane::worker::{spawn, Clock, Exit, WorkerCtx, WorkerStats, UPDATE_BUDGET};
 
+use super::signalling::SignallingInput;
 use super::DaemonError;
 use crate::config::{DataplaneConfig, PortRef, Timestamps};
 use crate::doctor::{node_of_cpu, Host};
@@ -28,6 +29,9 @@ const POOL_CACHE: u32 = 256;
 /// mbuf data room: DPDK's default (2 KiB + headroom); larger frames are
 /// scattered over several (see `[dataplane] mtu`).
 const MBUF_DATA_ROOM: u16 = 2048 + 128;
+/// Record size of a signalling ring: the longest RADIUS packet (4096 bytes,
+/// RFC 2865) with room for its headers and encapsulations.
+const SIGNALLING_FRAME_CAPACITY: usize = 4096 + 512;
 /// Parse-error counter names, by `ParseError::index()`.
 const PARSE_ERROR_KINDS: [&str; dataplane::parse::ParseError::COUNT] =
     ["truncated", "bad_length", "bad_version", "too_deep"];
@@ -200,6 +204,28 @@ impl Dataplane {
     pub(super) fn handoff_channels(&self) -> (Vec<HandoffProducer>, Vec<HandoffConsumer>) {
         (0..self.workers)
             .map(|_| channel(self.handoff_capacity, self.frame_capacity))
+            .unzip()
+    }
+
+    /// Gives each of `producers` (one per worker) a signalling ring of as many
+    /// records as its hand-off ring; returns them and the rings' inputs of the
+    /// signalling path.
+    pub(super) fn signalling_channels(
+        &self,
+        producers: Vec<HandoffProducer>,
+    ) -> (Vec<HandoffProducer>, Vec<SignallingInput>) {
+        let frame_capacity = self.frame_capacity.min(SIGNALLING_FRAME_CAPACITY);
+        producers
+            .into_iter()
+            .zip(&self.stats)
+            .map(|(p, stats)| {
+                let (ring, consumer) = channel(self.handoff_capacity, frame_capacity);
+                let input = SignallingInput {
+                    ring: consumer,
+                    stats: Arc::clone(stats),
+                };
+                (p.with_signalling(ring), input)
+            })
             .unzip()
     }
 

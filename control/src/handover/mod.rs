@@ -19,6 +19,7 @@ pub mod spool;
 pub mod x2x3;
 
 pub use audit_sink::AuditSink;
+pub(crate) use audit_sink::LossAudit;
 pub(crate) use engine::now_ns;
 pub use engine::{DestinationStats, HandoverEngine, HandoverStats, InterceptRoute};
 pub use error::HandoverError;

@@ -63,8 +63,11 @@ impl Store {
                     req.origin.as_str(),
                 ],
             )?;
-            let key =
-                u32::try_from(tx.last_insert_rowid()).map_err(|_| StoreError::KeysExhausted)?;
+            // The last key is the probe's own signalling intercept's.
+            let key = u32::try_from(tx.last_insert_rowid())
+                .ok()
+                .filter(|&k| k != dataplane::handoff::SIGNALLING_KEY)
+                .ok_or(StoreError::KeysExhausted)?;
             insert_targets(tx, key, &req.targets)?;
             write_destinations(tx, key, &req.destinations)?;
             let created = load(tx, &req.liid)?.ok_or_else(|| lost(&req.liid))?;
