@@ -435,6 +435,58 @@ mod test {
         out
     }
 
+    fn frame(seq: u32, frame: &[u8], header_only: bool) -> Decoded<'_> {
+        Decoded {
+            kind: DecodedKind::Frame {
+                frame,
+                wire_len: 60,
+                header_only,
+                direction: Direction::FromTarget,
+            },
+            ..cc(seq, &[])
+        }
+    }
+
+    #[test]
+    fn frames_go_to_ethernet_pcaps_truncated_back_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = opened(dir.path());
+        let eth = |name: &str| dir.path().join("L1").join(name);
+        assert!(!eth("content-eth.pcap").exists(), "opened only on a frame");
+        out.accept("probe", &frame(0, &[1; 42], false)).unwrap();
+        out.accept("probe", &frame(1, &[2; 14], true)).unwrap();
+        out.commit().unwrap();
+        let committed = fs::metadata(eth("content-eth.pcap")).unwrap().len();
+        // Written but never journaled: a kill -9 here.
+        out.accept("probe", &frame(2, &[3; 42], false)).unwrap();
+        out.files
+            .as_mut()
+            .unwrap()
+            .content_eth
+            .as_mut()
+            .unwrap()
+            .flush()
+            .unwrap();
+        drop(out);
+        let _resumed = opened(dir.path());
+        assert_eq!(
+            fs::metadata(eth("content-eth.pcap")).unwrap().len(),
+            committed
+        );
+        for (name, data) in [
+            ("content-eth.pcap", vec![1; 42]),
+            ("headers-eth.pcap", vec![2; 14]),
+        ] {
+            let raw = fs::read(eth(name)).unwrap();
+            assert_eq!(raw[20..24], 1u32.to_le_bytes(), "{name}: LINKTYPE_ETHERNET");
+            // One record: 16-byte header (original length 60), then the bytes.
+            assert_eq!(raw[24 + 12..24 + 16], 60u32.to_le_bytes(), "{name}");
+            assert_eq!(raw[24 + 16..], data[..], "{name}");
+        }
+        let raw = fs::read(eth("content.pcap")).unwrap();
+        assert_eq!(raw.len(), 24, "no frame in the raw-IP file");
+    }
+
     #[test]
     fn a_torn_liid_file_is_rewritten_and_resumed() {
         let root = tempfile::tempdir().unwrap();
