@@ -5,8 +5,8 @@
 //! destination. Packet by packet, content is exactly the target's IP packet,
 //! a header report exactly its headers (never a payload byte, fields of the
 //! inner layer), and `content_scope = "as-captured"` the whole frame as
-//! captured (X2/X3 "Ethernet frame", content-eth.pcap; a PS-PDU cannot carry
-//! it: counted and audited as lost). tshark reads every content.pcap as raw IP
+//! captured (X2/X3 "Ethernet frame", pcap-dir likewise: content-eth.pcap; a
+//! PS-PDU cannot carry it: counted and audited as lost). tshark reads every content.pcap as raw IP
 //! and decodes the target's addresses. A MAC target's frame with no IP packet
 //! is delivered as that Ethernet frame (its Ethernet header in headers mode).
 #![forbid(unsafe_code)]
@@ -315,8 +315,8 @@ fn delivers_the_target_packet(format: DestinationFormat) {
         frames.push((ts, frame, packet));
     }
     let n = cases.len() as u64;
-    // A PS-PDU (and so pcap-dir) has no frame CC: as-captured delivers nothing.
-    let frames_carried = format == DestinationFormat::X2x3;
+    // A PS-PDU has no frame CC: as-captured delivers nothing over ETSI.
+    let frames_carried = format != DestinationFormat::Etsi102232;
     wait_for(60, "every record delivered", || {
         engine.stats().destinations.iter().all(|s| {
             s.pdus
@@ -507,7 +507,7 @@ fn delivers_a_mac_targets_frame(format: DestinationFormat) {
         })
         .collect();
     let n = frames.len() as u64;
-    let carried = format == DestinationFormat::X2x3;
+    let carried = format != DestinationFormat::Etsi102232;
     wait_for(60, "every record handled", || {
         let s = engine.stats();
         s.destinations
@@ -571,6 +571,6 @@ fn etsi_counts_and_audits_a_frame_it_cannot_carry() {
 }
 
 #[test]
-fn pcap_dir_counts_and_audits_a_frame_it_cannot_carry() {
+fn pcap_dir_delivers_a_mac_targets_frame_without_ip() {
     delivers_a_mac_targets_frame(DestinationFormat::PcapDir);
 }

@@ -771,7 +771,18 @@ impl Drainer {
                 timestamp_ns,
                 identity: &self.identity,
             };
-            match d.format.encoder().encode(&header, &ev, &mut d.batch) {
+            let written = match (&mut d.sink, &ev) {
+                // No PS-PDU form: written directly, after what was batched before it.
+                (Sink::Dir(_), Event::Frame { .. }) => {
+                    d.flush();
+                    if let Sink::Dir(dir) = &mut d.sink {
+                        dir.write_frame(&header, &ev);
+                    }
+                    Ok(())
+                }
+                _ => d.format.encoder().encode(&header, &ev, &mut d.batch),
+            };
+            match written {
                 Ok(()) => {
                     if let Err(e) = d.seqs.advance(route.key) {
                         tracing::error!(destination = %name, error = %e, "cannot reserve sequence numbers");
