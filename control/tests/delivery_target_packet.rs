@@ -4,9 +4,11 @@
 //! (to the real `calea-collector`), X2/X3 (likewise) and a `pcap-dir`
 //! destination. Packet by packet, content is exactly the target's IP packet,
 //! a header report exactly its headers (never a payload byte, fields of the
-//! inner layer), and `content_scope = "as-captured"` the packet as captured
-//! from its outermost IP header. tshark reads every content.pcap as raw IP
-//! and decodes the target's addresses.
+//! inner layer), and `content_scope = "as-captured"` the whole frame as
+//! captured (X2/X3 "Ethernet frame", pcap-dir likewise: content-eth.pcap; a
+//! PS-PDU cannot carry it: counted and audited as lost). tshark reads every content.pcap as raw IP
+//! and decodes the target's addresses. A MAC target's frame with no IP packet
+//! is delivered as that Ethernet frame (its Ethernet header in headers mode).
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -27,6 +29,7 @@ use dataplane::targets::{
     replicas, InterceptSpec, Matches, Mode, Slot, TableReplica, Target, Update,
 };
 use delivery_common::*;
+use pcap_file::DataLink;
 
 const TS0: u64 = 1_700_000_000_000_000_000;
 const A: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -284,7 +287,7 @@ fn delivers_the_target_packet(format: DestinationFormat) {
     let tmp = tempfile::tempdir().unwrap();
     let pki = Pki::new(tmp.path());
     let out = output(format, tmp.path(), &pki);
-    let (engine, mut producer, _trail) = start_engine(out.dests.clone(), 256);
+    let (engine, mut producer, trail) = start_engine(out.dests.clone(), 256);
     for (key, mode, dest, liid) in ROUTES {
         engine.add_route(route(key, liid, mode, dest, T4));
     }
@@ -309,40 +312,55 @@ fn delivers_the_target_packet(format: DestinationFormat) {
         let ts = TS0 + i as u64 * 1_000;
         let pushed = producer.push(RxFrame::whole(&frame), &d, matches.as_slice(), ts, 0);
         assert_eq!(pushed.dropped, 0);
-        let captured = usize::from(d.l3_offset.unwrap());
-        frames.push((ts, frame, packet, captured));
+        frames.push((ts, frame, packet));
     }
     let n = cases.len() as u64;
+    // A PS-PDU has no frame CC: as-captured delivers nothing over ETSI.
+    let frames_carried = format != DestinationFormat::Etsi102232;
     wait_for(60, "every record delivered", || {
-        engine.stats().destinations.iter().all(|s| s.pdus == n)
+        engine.stats().destinations.iter().all(|s| {
+            s.pdus
+                == if s.name == "raw" && !frames_carried {
+                    0
+                } else {
+                    n
+                }
+        })
     });
     engine.shutdown(Duration::from_secs(30));
     for c in out.collectors {
         c.stop();
     }
-    let [cc, hdr, raw] = [0, 1, 2].map(|i| only_dir(&out.outs[i]));
+    let [cc, hdr] = [0, 1].map(|i| only_dir(&out.outs[i]));
 
     // Content: the target's packet, byte for byte.
     let got = read_pcap(&cc.join("content.pcap"));
     assert_eq!(got.len(), frames.len());
-    for ((name, _, _), ((ts, _, packet, _), (gts, data, orig))) in
+    for ((name, _, _), ((ts, _, packet), (gts, data, orig))) in
         cases.iter().zip(frames.iter().zip(&got))
     {
         assert_eq!((gts, data), (ts, packet), "{name}: content");
         assert_eq!(*orig as usize, packet.len(), "{name}");
     }
-    // As captured: from the outermost IP header, tunnels and all.
-    let got = read_pcap(&raw.join("content.pcap"));
-    assert_eq!(got.len(), frames.len());
-    for ((name, _, _), ((_, frame, _, at), (_, data, _))) in
-        cases.iter().zip(frames.iter().zip(&got))
-    {
-        assert_eq!(data.as_slice(), &frame[*at..], "{name}: as captured");
+    // As captured: the whole frame, from its first Ethernet byte.
+    if frames_carried {
+        let raw = only_dir(&out.outs[2]);
+        let got = read_pcap_of(&raw.join("content-eth.pcap"), DataLink::ETHERNET);
+        assert_eq!(got.len(), frames.len());
+        for ((name, _, _), ((_, frame, _), (_, data, orig))) in
+            cases.iter().zip(frames.iter().zip(&got))
+        {
+            assert_eq!(data, frame, "{name}: as captured");
+            assert_eq!(*orig as usize, frame.len(), "{name}");
+        }
+        assert!(read_pcap(&raw.join("content.pcap")).is_empty());
+    } else {
+        assert_lost_audited(&trail, "raw", n);
     }
     // Header reports: the target's packet's headers, never a payload byte.
     let got = read_pcap(&hdr.join("headers.pcap"));
     assert_eq!(got.len(), frames.len());
-    for ((name, _, inner), ((_, _, packet, _), (_, data, orig))) in
+    for ((name, _, inner), ((_, _, packet), (_, data, orig))) in
         cases.iter().zip(frames.iter().zip(&got))
     {
         let headers = packet.len() - MARKER.len();
@@ -415,4 +433,144 @@ fn x2x3_delivers_the_target_packet_of_every_encapsulation() {
 #[test]
 fn pcap_dir_delivers_the_target_packet_of_every_encapsulation() {
     delivers_the_target_packet(DestinationFormat::PcapDir);
+}
+
+/// `dest` audited `n` records as lost (the engine has shut down, so every
+/// pending loss record is written).
+fn assert_lost_audited(trail: &AuditTrail, dest: &str, n: u64) {
+    let lost: u64 = trail
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(action, object, _)| action == "delivery_data_lost" && object == dest)
+        .map(|(_, _, d)| d["lost_chunks"].as_u64().unwrap())
+        .sum();
+    assert_eq!(lost, n, "{dest}: audited losses");
+}
+
+/// An ARP request from `A`, in `vlans` 802.1Q tags: no IP packet inside.
+fn arp(vlans: u16) -> (Vec<u8>, usize) {
+    let mut f = [B, A].concat();
+    for vid in 0..vlans {
+        f.extend_from_slice(&[0x81, 0x00]);
+        f.extend_from_slice(&(100 + vid).to_be_bytes());
+    }
+    f.extend_from_slice(&[0x08, 0x06]);
+    let header = f.len();
+    f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&A);
+    f.extend_from_slice(&[192, 0, 2, 1]);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&[192, 0, 2, 2]);
+    f.extend_from_slice(MARKER);
+    (f, header)
+}
+
+fn delivers_a_mac_targets_frame(format: DestinationFormat) {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(tmp.path());
+    let out = output(format, tmp.path(), &pki);
+    let (engine, mut producer, trail) = start_engine(out.dests.clone(), 256);
+    for (key, mode, dest, liid) in ROUTES {
+        engine.add_route(route(key, liid, mode, dest, T4));
+    }
+    let (mut w, mut r) = replicas(1, 1024);
+    let mut tables = r.remove(0);
+    let mut ups = Vec::new();
+    for (slot, (key, mode, _, _)) in (0u16..).zip(ROUTES) {
+        let slot = Slot(slot);
+        ups.push(Update::SetIntercept {
+            slot,
+            spec: InterceptSpec::always_open(key, mode),
+        });
+        ups.push(Update::AddTarget {
+            slot,
+            target: Target::Mac(A),
+        });
+    }
+    let e = w.send(&ups);
+    while tables.epoch() < e {
+        tables.apply_pending(64);
+    }
+    let mut d = Dissection::default();
+    let mut matches = Matches::new();
+    let frames: Vec<(u64, Vec<u8>, usize)> = (0..3)
+        .map(|vlans| {
+            let (frame, header) = arp(vlans);
+            dissect(&frame, &mut d).unwrap();
+            tables.classify(&d, 1, &mut matches);
+            assert_eq!(matches.len(), ROUTES.len(), "{vlans} tags");
+            let ts = TS0 + u64::from(vlans) * 1_000;
+            let pushed = producer.push(RxFrame::whole(&frame), &d, matches.as_slice(), ts, 0);
+            assert_eq!(pushed.dropped, 0);
+            (ts, frame, header)
+        })
+        .collect();
+    let n = frames.len() as u64;
+    let carried = format != DestinationFormat::Etsi102232;
+    wait_for(60, "every record handled", || {
+        let s = engine.stats();
+        s.destinations
+            .iter()
+            .all(|s| s.pdus == if carried { n } else { 0 })
+    });
+    let want_lost = if carried { 0 } else { n };
+    engine.shutdown(Duration::from_secs(30));
+    for c in out.collectors {
+        c.stop();
+    }
+    for (_, _, name, _) in ROUTES {
+        assert_lost_audited(&trail, name, want_lost);
+    }
+    if !carried {
+        return;
+    }
+    let [cc, hdr, raw] = [0, 1, 2].map(|i| only_dir(&out.outs[i]));
+    for dir in [&cc, &raw] {
+        let got = read_pcap_of(&dir.join("content-eth.pcap"), DataLink::ETHERNET);
+        let want: Vec<_> = frames
+            .iter()
+            .map(|(ts, f, _)| (*ts, f.clone(), f.len() as u32))
+            .collect();
+        assert_eq!(got, want, "{}", dir.display());
+    }
+    // Headers mode: the Ethernet header with its tags, never a byte past it.
+    let got = read_pcap_of(&hdr.join("headers-eth.pcap"), DataLink::ETHERNET);
+    let want: Vec<_> = frames
+        .iter()
+        .map(|(ts, f, h)| (*ts, f[..*h].to_vec(), f.len() as u32))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        want.iter().map(|(_, h, _)| h.len()).collect::<Vec<_>>(),
+        [14, 18, 22]
+    );
+    for entry in std::fs::read_dir(&hdr).unwrap() {
+        let raw = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!raw.windows(MARKER.len()).any(|w| w == MARKER));
+    }
+    if encode_support::external("tshark", &["--version"]) {
+        let got = tshark(&cc.join("content-eth.pcap"));
+        assert_eq!(got.len(), frames.len());
+        assert!(
+            got.iter()
+                .all(|f| f[0].starts_with("eth:") && f[0].contains("arp")),
+            "{got:?}"
+        );
+    }
+}
+
+#[test]
+fn x2x3_delivers_a_mac_targets_frame_without_ip() {
+    delivers_a_mac_targets_frame(DestinationFormat::X2x3);
+}
+
+#[test]
+fn etsi_counts_and_audits_a_frame_it_cannot_carry() {
+    delivers_a_mac_targets_frame(DestinationFormat::Etsi102232);
+}
+
+#[test]
+fn pcap_dir_delivers_a_mac_targets_frame_without_ip() {
+    delivers_a_mac_targets_frame(DestinationFormat::PcapDir);
 }

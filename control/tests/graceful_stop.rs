@@ -1,6 +1,9 @@
 //! A SIGTERM while records are being delivered loses nothing: the daemon drains
 //! its hand-off rings into the link or the spool before it exits, and the next
-//! start delivers the rest, each record once. Real daemon, collector, TLS, SQLite.
+//! start delivers the rest, each record once. With the destination unreachable
+//! the records in flight go to the spool: no `delivery_data_lost` is audited
+//! and no spool bytes are left after the replay. Real daemon, collector, TLS,
+//! SQLite.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -45,6 +48,24 @@ fn delivered(setup: &Setup) -> BTreeMap<u32, usize> {
         *seen.entry(n).or_insert(0) += 1;
     }
     seen
+}
+
+/// Bytes of the files under `dir`.
+fn walk_len(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| {
+                let e = e.unwrap();
+                let m = e.metadata().unwrap();
+                if m.is_dir() {
+                    walk_len(&e.path())
+                } else {
+                    m.len()
+                }
+            })
+            .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The number of frames the worker received, from the daemon's final counters.
@@ -98,6 +119,15 @@ async fn sigterm_loses_nothing(collector_up: bool) {
     let probe = Probe::start(&setup.write_config("traffic.pcap", &dest));
     let rx = received(&probe.stop_with("TERM"));
     assert!(rx > 0, "the worker received nothing before SIGTERM");
+    // Nothing was given up at the stop: a loss would be audited (and counted).
+    assert_eq!(
+        setup.audited("delivery_data_lost"),
+        Vec::<serde_json::Value>::new()
+    );
+    if !collector_up {
+        let spooled: u64 = walk_len(&setup.path("spool-lea"));
+        assert!(spooled > 0, "records in flight were spooled at SIGTERM");
+    }
     let expected: BTreeMap<u32, usize> = (0..rx)
         .filter(|i| i.is_multiple_of(2))
         .map(|i| (i, 1))
@@ -113,6 +143,10 @@ async fn sigterm_loses_nothing(collector_up: bool) {
     let seen = all.unwrap_or_else(|| delivered(&setup));
     assert_eq!(seen.len(), expected.len(), "target frames delivered");
     assert_eq!(seen, expected, "every target frame received, once each");
+    assert_eq!(
+        setup.audited("delivery_data_lost"),
+        Vec::<serde_json::Value>::new()
+    );
     setup.assert_audit_verifies();
 }
 

@@ -1,9 +1,10 @@
 //! Per-LIID (or XID) output directory (named as [`super::liiddir`] says):
-//! `content.pcap`, `headers.pcap`, `iri.jsonl`, `journal.jsonl`, the
-//! crash-consistency journal, and `liid`, the LIID itself.
+//! `content.pcap`, `headers.pcap` (raw IP), `content-eth.pcap`,
+//! `headers-eth.pcap` (Ethernet frames, only once one arrives), `iri.jsonl`,
+//! `journal.jsonl`, the crash-consistency journal, and `liid`, the LIID itself.
 //!
 //! Every journal line holds, AFTER the data it covers was written to the OS, the
-//! end offsets of the three data files, the last sequence number per stream and
+//! end offsets of the data files, the last sequence number per stream and
 //! the counters. On restart the data files are truncated back to the last
 //! complete journal line, so a kill -9 followed by the probe's resend yields
 //! every PDU exactly once: whatever was written after that line is rewritten
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::liiddir::{dir_name, LIID_FILE};
-use super::pcapout::PcapOut;
+use super::pcapout::{Link, PcapOut};
 use crate::handover::pdu::{Decoded, DecodedKind};
 
 /// What the collector received for one LIID.
@@ -25,9 +26,10 @@ use crate::handover::pdu::{Decoded, DecodedKind};
 pub struct LiidSummary {
     /// PDUs accepted (duplicates excluded).
     pub pdus: u64,
-    /// CC packets written to content.pcap.
+    /// CC packets written to content.pcap (and frames to content-eth.pcap).
     pub content_packets: u64,
-    /// Header reports written to headers.pcap (X2: the header octets; PS-PDU
+    /// Header reports written to headers.pcap (and Ethernet headers to
+    /// headers-eth.pcap) (X2: the header octets; PS-PDU
     /// IPIRIOnly: headers rebuilt from its fields, also a `report` line in iri.jsonl).
     pub header_reports: u64,
     /// IRI records (begin, end, ...) written to iri.jsonl, header reports excluded.
@@ -42,6 +44,10 @@ pub struct LiidSummary {
 struct JournalEntry {
     content: u64,
     headers: u64,
+    #[serde(default)]
+    content_eth: u64,
+    #[serde(default)]
+    headers_eth: u64,
     iri: u64,
     /// Last sequence number seen per stream.
     streams: BTreeMap<String, u32>,
@@ -72,16 +78,23 @@ pub struct LiidOut {
     pub(super) last_used: u64,
 }
 
-/// The open files of one LIID: 4 descriptors.
+/// The open files of one LIID: 4 descriptors, 6 once Ethernet frames came.
 #[derive(Debug)]
 struct Files {
     content: PcapOut,
     headers: PcapOut,
+    /// Opened on the first frame (or when the journal says one was written).
+    content_eth: Option<PcapOut>,
+    headers_eth: Option<PcapOut>,
     iri: BufWriter<File>,
     iri_offset: u64,
     journal: File,
     journal_bytes: u64,
 }
+
+/// Ethernet frames (content) and Ethernet headers (headers mode).
+const CONTENT_ETH: &str = "content-eth.pcap";
+const HEADERS_ETH: &str = "headers-eth.pcap";
 
 fn last_entry(path: &Path) -> std::io::Result<JournalEntry> {
     let raw = match fs::read(path) {
@@ -190,8 +203,16 @@ impl LiidOut {
         }
         let dir = &self.dir;
         let state = &self.state;
-        let content = PcapOut::open(&dir.join("content.pcap"), state.content)?;
-        let headers = PcapOut::open(&dir.join("headers.pcap"), state.headers)?;
+        let content = PcapOut::open(&dir.join("content.pcap"), state.content, Link::Raw)?;
+        let headers = PcapOut::open(&dir.join("headers.pcap"), state.headers, Link::Raw)?;
+        // Truncated back like the others, if one was ever written.
+        let eth = |name: &str, offset: u64| {
+            (offset > 0)
+                .then(|| PcapOut::open(&dir.join(name), offset, Link::Ethernet))
+                .transpose()
+        };
+        let content_eth = eth(CONTENT_ETH, state.content_eth)?;
+        let headers_eth = eth(HEADERS_ETH, state.headers_eth)?;
         let mut iri = OpenOptions::new()
             .create(true)
             .write(true)
@@ -213,6 +234,8 @@ impl LiidOut {
         self.files = Some(Files {
             content,
             headers,
+            content_eth,
+            headers_eth,
             iri: BufWriter::with_capacity(64 << 10, iri),
             iri_offset: state.iri,
             journal,
@@ -289,6 +312,26 @@ impl LiidOut {
                 }
                 self.state.summary.header_reports += 1;
             }
+            DecodedKind::Frame {
+                frame,
+                wire_len,
+                header_only,
+                ..
+            } => {
+                let (out, name, count) = if *header_only {
+                    let c = &mut self.state.summary.header_reports;
+                    (&mut files.headers_eth, HEADERS_ETH, c)
+                } else {
+                    let c = &mut self.state.summary.content_packets;
+                    (&mut files.content_eth, CONTENT_ETH, c)
+                };
+                let out = match out {
+                    Some(o) => o,
+                    None => out.insert(PcapOut::open(&self.dir.join(name), 0, Link::Ethernet)?),
+                };
+                out.packet(pdu.timestamp_ns, frame, *wire_len)?;
+                *count += 1;
+            }
             DecodedKind::Iri(record) => {
                 let kind = match record.get("iRIType").and_then(|t| t.as_str()) {
                     Some("iRI-Begin") => "begin",
@@ -316,6 +359,12 @@ impl LiidOut {
         let files = self.files.as_mut().ok_or_else(closed)?;
         self.state.content = files.content.flush()?;
         self.state.headers = files.headers.flush()?;
+        if let Some(f) = &mut files.content_eth {
+            self.state.content_eth = f.flush()?;
+        }
+        if let Some(f) = &mut files.headers_eth {
+            self.state.headers_eth = f.flush()?;
+        }
         files.iri.flush()?;
         self.state.iri = files.iri_offset;
         let mut line = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
@@ -384,6 +433,58 @@ mod test {
         let mut out = LiidOut::create(root, "L1").unwrap();
         out.open_files().unwrap();
         out
+    }
+
+    fn frame(seq: u32, frame: &[u8], header_only: bool) -> Decoded<'_> {
+        Decoded {
+            kind: DecodedKind::Frame {
+                frame,
+                wire_len: 60,
+                header_only,
+                direction: Direction::FromTarget,
+            },
+            ..cc(seq, &[])
+        }
+    }
+
+    #[test]
+    fn frames_go_to_ethernet_pcaps_truncated_back_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = opened(dir.path());
+        let eth = |name: &str| dir.path().join("L1").join(name);
+        assert!(!eth("content-eth.pcap").exists(), "opened only on a frame");
+        out.accept("probe", &frame(0, &[1; 42], false)).unwrap();
+        out.accept("probe", &frame(1, &[2; 14], true)).unwrap();
+        out.commit().unwrap();
+        let committed = fs::metadata(eth("content-eth.pcap")).unwrap().len();
+        // Written but never journaled: a kill -9 here.
+        out.accept("probe", &frame(2, &[3; 42], false)).unwrap();
+        out.files
+            .as_mut()
+            .unwrap()
+            .content_eth
+            .as_mut()
+            .unwrap()
+            .flush()
+            .unwrap();
+        drop(out);
+        let _resumed = opened(dir.path());
+        assert_eq!(
+            fs::metadata(eth("content-eth.pcap")).unwrap().len(),
+            committed
+        );
+        for (name, data) in [
+            ("content-eth.pcap", vec![1; 42]),
+            ("headers-eth.pcap", vec![2; 14]),
+        ] {
+            let raw = fs::read(eth(name)).unwrap();
+            assert_eq!(raw[20..24], 1u32.to_le_bytes(), "{name}: LINKTYPE_ETHERNET");
+            // One record: 16-byte header (original length 60), then the bytes.
+            assert_eq!(raw[24 + 12..24 + 16], 60u32.to_le_bytes(), "{name}");
+            assert_eq!(raw[24 + 16..], data[..], "{name}");
+        }
+        let raw = fs::read(eth("content.pcap")).unwrap();
+        assert_eq!(raw.len(), 24, "no frame in the raw-IP file");
     }
 
     #[test]

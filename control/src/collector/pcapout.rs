@@ -1,4 +1,4 @@
-//! Append-only pcap writer (nanosecond magic, LINKTYPE_RAW) that knows its file
+//! Append-only pcap writer (nanosecond magic, LINKTYPE_RAW or LINKTYPE_ETHERNET) that knows its file
 //! offset, so the collector can journal it and truncate back to it after a crash.
 
 use std::fs::{File, OpenOptions};
@@ -7,8 +7,14 @@ use std::path::Path;
 
 /// Nanosecond-resolution pcap magic.
 const MAGIC_NS: u32 = 0xa1b2_3c4d;
-/// LINKTYPE_RAW: packets begin with the IP header.
-const LINKTYPE_RAW: u32 = 101;
+/// What a pcap file's packets begin with (its link type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// LINKTYPE_RAW: the IP header.
+    Raw = 101,
+    /// LINKTYPE_ETHERNET: the Ethernet header.
+    Ethernet = 1,
+}
 /// Bytes of the pcap global header.
 pub const GLOBAL_HEADER_LEN: u64 = 24;
 
@@ -21,11 +27,11 @@ pub struct PcapOut {
 
 impl PcapOut {
     /// Opens `path`, truncated back to `offset` (the last journaled end; 0 = new
-    /// file), writing the global header if the file is empty.
+    /// file), writing the global header (of `link`) if the file is empty.
     ///
     /// # Errors
     /// The file cannot be opened, truncated or written.
-    pub fn open(path: &Path, offset: u64) -> std::io::Result<Self> {
+    pub fn open(path: &Path, offset: u64, link: Link) -> std::io::Result<Self> {
         let mut f = OpenOptions::new()
             .create(true)
             .read(true)
@@ -51,7 +57,7 @@ impl PcapOut {
             h.extend_from_slice(&0i32.to_le_bytes());
             h.extend_from_slice(&0u32.to_le_bytes());
             h.extend_from_slice(&65535u32.to_le_bytes());
-            h.extend_from_slice(&LINKTYPE_RAW.to_le_bytes());
+            h.extend_from_slice(&(link as u32).to_le_bytes());
             out.write(&h)?;
         }
         Ok(out)

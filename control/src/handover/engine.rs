@@ -16,13 +16,13 @@ use dataplane::handoff::{HandoffConsumer, Packet, PacketKind, Record};
 use dataplane::parse::IpPair;
 use dataplane::targets::{Mode, Target};
 
-use super::audit_sink::AuditSink;
+use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
 use super::ipheader;
 use super::link::{self, Dest, Endpoint, LinkTuning};
 use super::metrics::{DestMetrics, Metrics};
 use super::pcapdir::{self, DirSink, DirStats};
-use super::pdu::{Event, Flow, Format, Identity, PduHeader};
+use super::pdu::{Direction, EncodeError, Event, Flow, Format, Identity, PduHeader};
 use super::sequence::Sequences;
 use super::spool::Spool;
 use crate::model::{ContentScope, Destination, DestinationFormat, Liid};
@@ -213,6 +213,7 @@ impl HandoverEngine {
             identity: identity.clone(),
             metrics: metrics.clone(),
             counters: Arc::clone(&counters),
+            audit: audit.clone(),
         };
         let stop2 = Arc::clone(&stop);
         let drain = thread::Builder::new()
@@ -518,6 +519,8 @@ struct Route {
 
 struct DestSlot {
     sink: Sink,
+    /// Records its format cannot carry (frames in a PS-PDU), audited as lost.
+    loss: LossAudit,
     metrics: DestMetrics,
     format: Format,
     scope: ContentScope,
@@ -528,6 +531,7 @@ struct DestSlot {
 
 impl DestSlot {
     fn flush(&mut self) {
+        self.loss.tick();
         if self.batch.is_empty() {
             return;
         }
@@ -560,6 +564,7 @@ struct Drainer {
     identity: Identity,
     metrics: Metrics,
     counters: Arc<Counters>,
+    audit: AuditSink,
 }
 
 fn first_ip(targets: &[Target]) -> Option<IpAddr> {
@@ -693,10 +698,12 @@ impl Drainer {
                     Sink::Link(dest) => dest.metrics.clone(),
                     Sink::Dir(_) => self.metrics.for_destination(&name),
                 };
+                let loss = LossAudit::new(self.audit.clone(), &name);
                 self.dests.insert(
                     name,
                     DestSlot {
                         sink,
+                        loss,
                         metrics,
                         format,
                         scope: ContentScope::default(),
@@ -764,13 +771,39 @@ impl Drainer {
                 timestamp_ns,
                 identity: &self.identity,
             };
-            match d.format.encoder().encode(&header, &ev, &mut d.batch) {
+            let written = match (&mut d.sink, &ev) {
+                // No PS-PDU form: written directly, after what was batched before it.
+                (Sink::Dir(_), Event::Frame { .. }) => {
+                    d.flush();
+                    if let Sink::Dir(dir) = &mut d.sink {
+                        dir.write_frame(&header, &ev);
+                    }
+                    Ok(())
+                }
+                _ => d.format.encoder().encode(&header, &ev, &mut d.batch),
+            };
+            match written {
                 Ok(()) => {
                     if let Err(e) = d.seqs.advance(route.key) {
                         tracing::error!(destination = %name, error = %e, "cannot reserve sequence numbers");
                     }
                     d.pdus += 1;
                     d.metrics.pdus.inc();
+                }
+                Err(EncodeError::NotDeliverable(what)) => {
+                    self.metrics
+                        .skipped
+                        .with_label_values(&["not_deliverable"])
+                        .inc();
+                    let bytes = match ev {
+                        Event::Frame { frame, .. } => frame.len() as u64,
+                        _ => 0,
+                    };
+                    d.loss.lost(
+                        &format!("{what} cannot be delivered in this destination's format"),
+                        1,
+                        bytes,
+                    );
                 }
                 Err(e) => {
                     d.metrics.encode_errors.inc();
@@ -787,15 +820,41 @@ impl Drainer {
         skipped_no_ip(&self.counters, &self.metrics);
     }
 
-    fn route(&mut self, rec: &Record) {
+    /// Headers mode for a frame with no IP packet: its Ethernet header (VLAN
+    /// tags included), never a byte past it.
+    fn header_frame(
+        &mut self,
+        rec: &Record,
+        route: &InterceptRoute,
+        frame_at: Option<usize>,
+        direction: Direction,
+    ) {
         let data = rec.data();
-        let captured = rec.l3_offset().map(usize::from).filter(|&o| o < data.len());
-        let packet = rec.packet();
-        let target = target_packet(packet, data.len());
-        if captured.is_none() && target.is_none() {
+        let header = frame_at.and_then(|at| {
+            let frame = data.get(at..)?;
+            Some((frame.get(..ethernet_header_len(frame)?)?, at))
+        });
+        let Some((frame, at)) = header else {
             self.skipped_no_ip();
             return;
-        }
+        };
+        let ev = Event::Frame {
+            frame,
+            wire_len: rec.wire_len().saturating_sub(at as u32),
+            header_only: true,
+            direction,
+        };
+        self.emit(route, rec.timestamp_ns(), |_| Some(ev));
+    }
+
+    fn route(&mut self, rec: &Record) {
+        let data = rec.data();
+        let packet = rec.packet();
+        let target = target_packet(packet, data.len());
+        // A MAC target's frame with no IP packet inside: delivered as a frame.
+        let frame_at = (packet.kind == PacketKind::Ethernet)
+            .then_some(usize::from(packet.at))
+            .filter(|&at| at < data.len());
         for m in rec.matches() {
             let route = match self.routes.get(&m.key) {
                 Some(r) => Some(Arc::clone(&r.route)),
@@ -814,21 +873,31 @@ impl Drainer {
             // never gets content even if the record carries the frame.
             match (route.mode, m.mode) {
                 (Mode::Content, Mode::Content) => {
-                    let content = |at: Option<usize>| {
-                        Some(Event::Content {
-                            ip_packet: data.get(at?..)?,
+                    let frame = |at: usize| {
+                        Some(Event::Frame {
+                            frame: data.get(at..)?,
+                            wire_len: rec.wire_len().saturating_sub(at as u32),
+                            header_only: false,
                             direction: m.direction,
                         })
                     };
-                    let target_at = target.as_ref().map(|t| t.start);
+                    let content = match (&target, frame_at) {
+                        (Some(t), _) => data.get(t.start..).map(|ip_packet| Event::Content {
+                            ip_packet,
+                            direction: m.direction,
+                        }),
+                        (None, Some(at)) => frame(at),
+                        (None, None) => None,
+                    };
                     self.emit(&route, rec.timestamp_ns(), |scope| match scope {
-                        ContentScope::TargetPacket => content(target_at),
-                        ContentScope::AsCaptured => content(captured),
+                        ContentScope::TargetPacket => content,
+                        // The whole frame, from its first Ethernet byte.
+                        ContentScope::AsCaptured => frame(0),
                     });
                 }
                 _ => {
                     let Some(t) = &target else {
-                        self.skipped_no_ip();
+                        self.header_frame(rec, &route, frame_at, m.direction);
                         continue;
                     };
                     let end = usize::from(rec.header_len());
@@ -869,6 +938,19 @@ impl Drainer {
 fn skipped_no_ip(counters: &Counters, metrics: &Metrics) {
     counters.skipped_no_ip.fetch_add(1, Ordering::Relaxed);
     metrics.skipped.with_label_values(&["no_ip_layer"]).inc();
+}
+
+/// Length of the Ethernet header at the start of `frame`, with its 802.1Q /
+/// 802.1ad tags; None if the frame is shorter.
+fn ethernet_header_len(frame: &[u8]) -> Option<usize> {
+    let mut at = 12;
+    loop {
+        let tpid = frame.get(at..at + 2)?;
+        match u16::from_be_bytes([tpid[0], tpid[1]]) {
+            0x8100 | 0x88a8 | 0x9100 => at += 4,
+            _ => return (frame.len() >= at + 2).then_some(at + 2),
+        }
+    }
 }
 
 /// Where a record's target packet is, checked against its `len` bytes.

@@ -318,6 +318,11 @@ impl Encoder for PsPduEncoder {
                 max: 2,
             });
         }
+        if let Event::Frame { .. } = e {
+            // CCContents of the IPAccess subset has only iPCC; l2CC (TS 102 232-3
+            // L2AccessPDU) is not part of what this encoder implements.
+            return Err(EncodeError::NotDeliverable("an Ethernet frame"));
+        }
         let report = match e {
             Event::HeaderReport { .. } => Some(report_of(e)?),
             _ => None,
@@ -363,6 +368,7 @@ impl Encoder for PsPduEncoder {
                 write_ipiri(&mut w, matches!(e, Event::Begin { .. }), *target, *at_ns);
                 w.close(seq);
             }
+            Event::Frame { .. } => {} // refused above
             Event::Keepalive | Event::KeepaliveAck => {
                 let tri = w.open(Tag::ctx_cons(2), 2);
                 w.null(Tag::ctx(if matches!(e, Event::Keepalive) { 3 } else { 4 }));

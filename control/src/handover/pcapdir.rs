@@ -9,6 +9,11 @@
 //! LIID that names the directory), Begin/End included. Each chunk is then decoded
 //! and written here, on the drain thread, and journaled. PS-PDU timestamps are
 //! microseconds; header reports are rebuilt from the IPIRIOnly fields.
+//!
+//! Ethernet frames (a MAC target's frame without IP, `as-captured`) have no
+//! PS-PDU form: the drain thread hands them here directly, after flushing what
+//! it batched before them, and they go to the LIID's `content-eth.pcap` /
+//! `headers-eth.pcap`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +22,7 @@ use std::sync::Arc;
 use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
 use super::metrics::DestMetrics;
-use super::pdu::{decode_next, Format};
+use super::pdu::{decode_next, Decoded, DecodedKind, Event, Format, PduHeader};
 use crate::collector::OutDir;
 
 /// Wire format the records are encoded in before being written.
@@ -71,6 +76,37 @@ impl DirSink {
         })
     }
 
+    /// Writes one frame event (see the module docs) and journals it; any
+    /// other event is ignored (those are encoded into chunks).
+    pub(crate) fn write_frame(&mut self, h: &PduHeader<'_>, e: &Event<'_>) {
+        let Event::Frame {
+            frame,
+            wire_len,
+            header_only,
+            direction,
+        } = *e
+        else {
+            return;
+        };
+        let pdu = Decoded {
+            liid_or_xid: h.liid.into(),
+            cin: u64::from(h.cin),
+            sequence: h.sequence,
+            timestamp_ns: h.timestamp_ns,
+            kind: DecodedKind::Frame {
+                frame,
+                wire_len,
+                header_only,
+                direction,
+            },
+        };
+        let result = self
+            .out
+            .accept(STREAM, &pdu)
+            .and_then(|()| self.out.commit());
+        self.finish(frame.len(), result.err().map(|e| (e, frame.len())));
+    }
+
     /// Writes a chunk of whole PDUs and journals it.
     pub(crate) fn write(&mut self, chunk: &[u8]) {
         let (mut pos, mut written) = (0, 0);
@@ -98,19 +134,21 @@ impl DirSink {
         if let Err(e) = self.out.commit() {
             failed = Some(e);
         }
+        self.finish(written, failed.map(|why| (why, chunk.len() - written)));
+    }
+
+    /// Counts `written` bytes, and counts and audits a failure (reason, bytes lost).
+    fn finish(&mut self, written: usize, failed: Option<(String, usize)>) {
         self.stats
             .written
             .fetch_add(written as u64, Ordering::Relaxed);
         self.metrics.bytes_sent.inc_by(written as u64);
-        if let Some(why) = failed {
+        if let Some((why, lost)) = failed {
             self.stats.lost.fetch_add(1, Ordering::Relaxed);
             self.metrics.lost_chunks.inc();
             tracing::error!(destination = %self.name, reason = %why, "INTERCEPT DATA LOST: pcap-dir write failed");
-            self.loss.lost(
-                &format!("pcap-dir write failed: {why}"),
-                1,
-                (chunk.len() - written) as u64,
-            );
+            self.loss
+                .lost(&format!("pcap-dir write failed: {why}"), 1, lost as u64);
         } else {
             self.loss.tick();
         }

@@ -64,6 +64,19 @@ pub enum Event<'a> {
         /// Relative to the target.
         direction: Direction,
     },
+    /// An Ethernet frame (X3, or X2 when `header_only`): a MAC target's frame
+    /// with no IP packet inside, or a frame as captured (`as-captured`).
+    Frame {
+        /// The frame from its first Ethernet byte: whole (content), or only its
+        /// Ethernet header with any VLAN tags (`header_only`).
+        frame: &'a [u8],
+        /// Length of the frame on the wire.
+        wire_len: u32,
+        /// True for a headers-mode report: never a byte past the Ethernet header.
+        header_only: bool,
+        /// Relative to the target.
+        direction: Direction,
+    },
     /// Headers-only report (pen register): one IP layer's headers (the
     /// target's packet's), never payload.
     HeaderReport {
@@ -225,6 +238,17 @@ pub enum DecodedKind<'a> {
         /// Relative to the target.
         direction: Direction,
     },
+    /// An Ethernet frame (X2/X3 payload format "Ethernet frame").
+    Frame {
+        /// The frame, or only its Ethernet header (`header_only`).
+        frame: &'a [u8],
+        /// Length of the frame on the wire.
+        wire_len: u32,
+        /// True for a headers-mode report (X2).
+        header_only: bool,
+        /// Relative to the target.
+        direction: Direction,
+    },
     /// A headers-only report.
     HeaderReport {
         /// IP and transport headers: received as octets (X2), or rebuilt from
@@ -281,6 +305,10 @@ pub enum EncodeError {
     /// The packet is not IPv4 or IPv6 (by its version nibble).
     #[error("not an IPv4 or IPv6 packet")]
     NotIp,
+    /// The format has no way to carry this event (an Ethernet frame in a
+    /// TS 102 232 PS-PDU: its IPAccess subset has only IP CC).
+    #[error("{0} cannot be carried in this format")]
+    NotDeliverable(&'static str),
 }
 
 /// Bytes that are not a valid PDU.

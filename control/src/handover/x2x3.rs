@@ -13,6 +13,9 @@
 //!   no standard attribute for the original packet length; the IP header's own
 //!   total/payload length field carries it, and a proprietary attribute (type 4:
 //!   IANA enterprise number [`PEN`], sub-type 1, u32 length) makes it explicit.
+//! - Frame → X3 (content) or X2 (headers mode: the Ethernet header with its VLAN
+//!   tags only), payload format 7 "Ethernet frame", with the proprietary
+//!   original-length attribute.
 //! - Begin/End → X2, payload format "ETSI TS 102 232-1 defined payload": the BER
 //!   `IRIPayload` with `iPIRI` of the PS-PDU encoder (decoded by both sides).
 //! - Keepalive / KeepaliveAck → PDU types 3 / 4, no payload, nil XID.
@@ -53,6 +56,7 @@ mod format {
     pub const PROPRIETARY: u16 = 4;
     pub const IPV4: u16 = 5;
     pub const IPV6: u16 = 6;
+    pub const ETHERNET: u16 = 7;
 }
 
 /// Attribute types.
@@ -162,6 +166,15 @@ impl Attrs<'_> {
         }
     }
 
+    /// The proprietary original-length attribute (see the module docs).
+    fn original_length(&mut self, wire_len: u32) {
+        let mut v = [0u8; 10];
+        v[..4].copy_from_slice(&PEN.to_be_bytes());
+        v[4..6].copy_from_slice(&PROPRIETARY_ORIGINAL_LENGTH.to_be_bytes());
+        v[6..].copy_from_slice(&wire_len.to_be_bytes());
+        self.put(attr::PROPRIETARY, &v);
+    }
+
     fn flow(&mut self, f: &Flow) {
         self.addr(attr::SRC_V4, attr::SRC_V6, f.src);
         self.addr(attr::DST_V4, attr::DST_V6, f.dst);
@@ -220,6 +233,19 @@ impl Encoder for X2X3Encoder {
                     direction_code(*direction),
                 )
             }
+            Event::Frame {
+                header_only,
+                direction,
+                ..
+            } => (
+                if *header_only {
+                    pdu_type::X2
+                } else {
+                    pdu_type::X3
+                },
+                format::ETHERNET,
+                direction_code(*direction),
+            ),
             Event::Begin { .. } | Event::End { .. } => (pdu_type::X2, format::ETSI_102232_1, 5),
             Event::Keepalive => (pdu_type::KEEPALIVE, format::KEEPALIVE, 0),
             Event::KeepaliveAck => (pdu_type::KEEPALIVE_ACK, format::KEEPALIVE, 0),
@@ -266,12 +292,9 @@ impl Encoder for X2X3Encoder {
                     a.flow(&f);
                     a.target(matched(&f, *direction));
                 }
-                let mut v = [0u8; 10];
-                v[..4].copy_from_slice(&PEN.to_be_bytes());
-                v[4..6].copy_from_slice(&PROPRIETARY_ORIGINAL_LENGTH.to_be_bytes());
-                v[6..].copy_from_slice(&wire_len.to_be_bytes());
-                a.put(attr::PROPRIETARY, &v);
+                a.original_length(*wire_len);
             }
+            Event::Frame { wire_len, .. } => a.original_length(*wire_len),
             Event::Begin {
                 target: Some(t), ..
             }
@@ -288,6 +311,10 @@ impl Encoder for X2X3Encoder {
             }
             Event::HeaderReport { ip_headers, .. } => {
                 out.extend_from_slice(ip_headers);
+                Ok(())
+            }
+            Event::Frame { frame, .. } => {
+                out.extend_from_slice(frame);
                 Ok(())
             }
             Event::Begin { .. } | Event::End { .. } => etsi102232::encode_iri_payload(e, out),
@@ -411,6 +438,12 @@ fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded<'_>, Deco
             ))?,
             direction: direction_from_code(dir)?,
             report: None,
+        },
+        (pdu_type::X2 | pdu_type::X3, format::ETHERNET) => DecodedKind::Frame {
+            frame: payload,
+            wire_len: wire_len.unwrap_or(u32::try_from(payload.len()).unwrap_or(u32::MAX)),
+            header_only: ptype == pdu_type::X2,
+            direction: direction_from_code(dir)?,
         },
         (pdu_type::X2, format::ETSI_102232_1) => etsi102232::decode_iri_payload(payload)?,
         // Other sources' PDUs (SIP, RTP, 3GPP xIRI, ...) are kept as they came, not refused:

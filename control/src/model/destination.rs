@@ -41,7 +41,7 @@ pub enum ContentScope {
     #[default]
     #[serde(rename = "target-packet")]
     TargetPacket,
-    /// The packet as captured, from its outermost IP header, tunnels and all
+    /// The frame as captured, from its first Ethernet byte, tunnels and all
     /// (for the rare warrant that asks for it). Header reports still describe
     /// the target's packet.
     #[serde(rename = "as-captured")]

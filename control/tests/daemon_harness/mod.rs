@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use control::client::ApiClient;
 use control::pki::{generate_bundle, Bundle};
 
-/// Client identities with certificates; all but "stranger" and "probe" get a role.
-pub const CLIENTS: &[&str] = &["admin", "prov", "auditor", "viewer", "stranger", "probe"];
+/// Client identities with certificates; all but "stranger" and the probes get a role.
+pub const CLIENTS: &[&str] = &[
+    "admin", "prov", "auditor", "viewer", "stranger", "probe", "probe-b",
+];
 
 /// A port the OS just handed out (the config refuses two `:0` listeners).
 pub fn free_port() -> u16 {
@@ -41,6 +43,16 @@ impl Setup {
         Setup {
             dir,
             certs,
+            api_port: free_port(),
+            metrics_port: free_port(),
+        }
+    }
+
+    /// Another probe's setup under the same PKI (its own dir and ports).
+    pub fn sibling(&self) -> Setup {
+        Setup {
+            dir: tempfile::tempdir().unwrap(),
+            certs: self.certs.clone(),
             api_port: free_port(),
             metrics_port: free_port(),
         }
@@ -142,6 +154,16 @@ server_name = "localhost"
         let stdout = String::from_utf8_lossy(&verify.stdout);
         assert!(verify.status.success(), "{stdout}");
         assert!(stdout.starts_with("audit log OK"), "{stdout}");
+    }
+
+    /// The audit mirror's records of `action`.
+    pub fn audited(&self, action: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["action"] == action)
+            .collect()
     }
 
     /// A client of the probe's API as `cn`.

@@ -357,11 +357,16 @@ pub fn expected(frame: &[u8]) -> (usize, usize) {
 
 /// (timestamp ns, captured bytes, orig_len) of every packet in a pcap file.
 pub fn read_pcap(path: &Path) -> Vec<(u64, Vec<u8>, u32)> {
+    read_pcap_of(path, pcap_file::DataLink::RAW)
+}
+
+/// The packets of a nanosecond pcap of link type `link`: (timestamp, data, original length).
+pub fn read_pcap_of(path: &Path, link: pcap_file::DataLink) -> Vec<(u64, Vec<u8>, u32)> {
     let raw = std::fs::read(path).unwrap();
     assert_eq!(raw[..4], 0xa1b2_3c4du32.to_le_bytes(), "nanosecond pcap");
     let f = std::fs::File::open(path).unwrap();
     let mut r = pcap_file::pcap::PcapReader::new(f).unwrap();
-    assert_eq!(r.header().datalink, pcap_file::DataLink::RAW);
+    assert_eq!(r.header().datalink, link);
     let mut out = Vec::new();
     while let Some(p) = r.next_packet() {
         let p = p.unwrap();

@@ -4,21 +4,32 @@
 //! record, fsync'd) to "every worker applied it" (epoch reached on all replicas),
 //! and the table part alone. Prints p50/p99/max in ms. Goal: p99 < 5 ms.
 //!
+//! Then, as many X1 activations (#28): an `ActivateTaskRequest` document handed
+//! to the NE's real X1 handler (parse, schema checks, store, tables) while the
+//! workers' traffic already holds a frame of the task's new target, to the
+//! first record of that target handed off by a worker. Goal: p99 < 10 ms.
+//!
 //! `cargo run --release -p perf --bin activation_bench -- --n 500`
 #![forbid(unsafe_code)]
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use control::api::{Peer, Provisioning};
 use control::daemon::Controller;
 use control::metrics::ProbeMetrics;
 use control::model::{InterceptRequest, TargetPolicy};
 use control::store::Store;
-use dataplane::handoff::channel;
+use control::x1::message::{
+    write_request, DeliveryType, Kind, Request, TargetIdentifier, TaskDetails,
+};
+use control::x1::X1Service;
+use dataplane::handoff::{channel, HandoffConsumer};
+use dataplane::parse::IpPair;
 use dataplane::source::{FrameBuf, PacketSource, Poll, RxBurst};
 use dataplane::synth::Frame;
 use dataplane::worker::{spawn, Clock, WorkerCtx, WorkerStats};
@@ -37,20 +48,58 @@ struct Args {
     workers: usize,
 }
 
-/// Endless non-matching traffic, one burst of 32 frames per poll: keeps the
-/// workers in their packet loop (classify misses) while updates arrive.
+/// Endless traffic, one burst of 32 frames per poll: keeps the workers in their
+/// packet loop (classify misses) while updates arrive. The bench swaps the burst
+/// to put a frame of the next X1 target in it.
 struct Traffic {
-    frames: FrameBuf,
+    frames: Arc<Mutex<FrameBuf>>,
 }
 
 impl PacketSource for Traffic {
     type Burst<'a> = FrameBuf;
 
     fn poll_burst<F: FnOnce(&FrameBuf)>(&mut self, f: F) -> Poll {
-        f(&self.frames);
-        Poll::Frames(self.frames.len())
+        let frames = self.frames.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&frames);
+        Poll::Frames(frames.len())
     }
 }
+
+/// 31 frames to nobody and one to `target` (if any).
+fn burst(target: Option<Ipv4Addr>) -> FrameBuf {
+    let frame = |dst| {
+        Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(Ipv4Addr::new(192, 0, 2, 1), dst)
+            .udp(1000, 2000)
+            .payload(&[0; 18])
+            .build()
+    };
+    let other = frame(Ipv4Addr::new(192, 0, 2, 2));
+    let mut b = FrameBuf::default();
+    for _ in 0..31 {
+        b.push(&other, 0, None);
+    }
+    b.push(
+        &frame(target.unwrap_or(Ipv4Addr::new(192, 0, 2, 2))),
+        0,
+        None,
+    );
+    b
+}
+
+/// Drains every ring; true if a record of a packet to `target` was among them.
+fn saw(consumers: &mut [HandoffConsumer], target: Ipv4Addr) -> bool {
+    let mut seen = false;
+    for c in consumers {
+        c.drain(usize::MAX, |r| {
+            seen |= matches!(r.packet().addrs, Some(IpPair::V4 { dst, .. }) if dst == target);
+        });
+    }
+    seen
+}
+
+/// The bench destination: named by a DID so that X1 tasks can name it.
+const DID: &str = "7d1c3a52-6a1e-4c0b-9a35-0c8e2b7c9f10";
 
 fn request(liid: &str, targets: Vec<String>) -> InterceptRequest {
     InterceptRequest {
@@ -61,7 +110,7 @@ fn request(liid: &str, targets: Vec<String>) -> InterceptRequest {
         valid_until: "2099-01-01T00:00:00Z".into(),
         mode: "content".into(),
         targets,
-        destinations: vec!["bench".into()],
+        destinations: vec![DID.into()],
     }
 }
 
@@ -73,7 +122,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let store = Store::open(&dir.join("probe.db"), &dir.join("audit.jsonl")).context("store")?;
     let dest: control::model::Destination = serde_json::from_value(serde_json::json!({
-        "name": "bench", "address": "127.0.0.1:9", "format": "x2x3", "insecure_plaintext": true,
+        "name": DID, "address": "127.0.0.1:9", "format": "x2x3", "insecure_plaintext": true,
         "spool_dir": dir.join("spool")
     }))?;
     store.create_destination(&dest, "bench")?;
@@ -81,11 +130,7 @@ fn main() -> Result<()> {
     let (writer, replicas) = dataplane::targets::replicas(args.workers, 65_536);
     let quit = Arc::new(AtomicBool::new(false));
     let armed = Arc::new(AtomicBool::new(true));
-    let frame = Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2))
-        .udp(1000, 2000)
-        .payload(&[0; 18])
-        .build();
+    let traffic = Arc::new(Mutex::new(burst(None)));
     let mut threads = Vec::new();
     let mut consumers = Vec::new();
     for (i, tables) in replicas.into_iter().enumerate() {
@@ -94,10 +139,7 @@ fn main() -> Result<()> {
         let ctx = WorkerCtx {
             id: u16::try_from(i)?,
             source: Traffic {
-                frames: (0..32).fold(FrameBuf::default(), |mut b, _| {
-                    b.push(&frame, 0, None);
-                    b
-                }),
+                frames: Arc::clone(&traffic),
             },
             tables,
             handoff,
@@ -108,14 +150,14 @@ fn main() -> Result<()> {
         };
         threads.push(spawn(ctx, None, quit.clone())?);
     }
-    let controller = Controller::new(
+    let controller = Arc::new(Controller::new(
         store.clone(),
         writer,
         None,
         ProbeMetrics::unregistered()?,
         Duration::from_secs(60),
         TargetPolicy::default(),
-    );
+    ));
 
     // Preload: intercepts of up to 100 000 targets each, through the real path.
     let started = Instant::now();
@@ -162,10 +204,66 @@ fn main() -> Result<()> {
             c.drain(usize::MAX, |_| {});
         }
     }
+    // X1: ActivateTask received -> answered, and -> first packet handed off.
+    let x1 = X1Service::new(
+        Arc::clone(&controller) as Arc<dyn Provisioning>,
+        &serde_json::from_value(serde_json::json!({
+            "listen": "127.0.0.1:0", "admf_identities": ["admf"]
+        }))?,
+        "ne".into(),
+    );
+    let peer = Peer {
+        cn: "admf".into(),
+        addr: "127.0.0.1:1".into(),
+    };
+    let did = uuid::Uuid::parse_str(DID)?;
+    let mut answered = Histogram::<u64>::new(3)?;
+    let mut first = Histogram::<u64>::new(3)?;
+    for n in 0..args.n {
+        let target = Ipv4Addr::from(0xC100_0000 + n);
+        *traffic.lock().unwrap_or_else(PoisonError::into_inner) = burst(Some(target));
+        let body = write_request(
+            "admf",
+            "ne",
+            &[(
+                uuid::Uuid::new_v4(),
+                Kind::ActivateTask,
+                Request::ActivateTask(TaskDetails {
+                    xid: uuid::Uuid::new_v4(),
+                    targets: vec![TargetIdentifier::Ipv4(target)],
+                    delivery: DeliveryType::X2AndX3,
+                    dids: vec![did],
+                    mediation: None,
+                }),
+            )],
+        );
+        let _ = saw(&mut consumers, target);
+        let t0 = Instant::now();
+        let reply = x1.handle(&peer, body.as_bytes());
+        let t1 = Instant::now();
+        if !reply.body.contains("AcknowledgedAndCompleted") {
+            bail!("X1 activation {n} refused: {}", reply.body);
+        }
+        let deadline = t0 + Duration::from_secs(1);
+        while !saw(&mut consumers, target) {
+            if Instant::now() > deadline {
+                bail!("no packet of X1 target {n} handed off within 1 s");
+            }
+            std::hint::spin_loop();
+        }
+        let t2 = Instant::now();
+        answered.record(u64::try_from((t1 - t0).as_micros())?)?;
+        first.record(u64::try_from((t2 - t0).as_micros())?)?;
+    }
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     for (name, h) in [
         ("accepted (commit+fsync) -> all workers applied", &total),
         ("tables only: send -> all workers applied", &apply),
+        ("X1 ActivateTask received -> answered OK", &answered),
+        (
+            "X1 ActivateTask received -> first packet handed off",
+            &first,
+        ),
     ] {
         println!(
             "{name}: n={} p50={:.3} ms p99={:.3} ms max={:.3} ms",
