@@ -1,15 +1,39 @@
-//! IPIRI: Begin/End of interception (TS 102 232-3 IPIRIContents).
+//! IPIRI (TS 102 232-3 IPIRIContents): Begin/End of interception; the decoder
+//! also reads the session IPIRI of [`super::session`].
 
 use super::*;
 
-fn write_target_address(w: &mut Writer<'_>, tag: Tag, a: IpAddr) {
+/// iP-assignment notKnown.
+const IP_NOT_KNOWN: u32 = 3;
+
+/// An `IPAddress`: `assignment` is iP-assignment (static 1, dynamic 2, notKnown
+/// 3); a prefix is the address with iPv6PrefixLength or iPv4SubnetMask.
+pub(super) fn write_ip_address(
+    w: &mut Writer<'_>,
+    tag: Tag,
+    a: IpAddr,
+    assignment: Option<u32>,
+    prefix: Option<u8>,
+) {
     let mut buf = [0u8; 16];
-    let o = w.open(tag, 24);
+    let o = w.open(tag, 30);
     w.enumerated(Tag::ctx(1), u32::from(a.is_ipv6()));
     let v = w.open(Tag::ctx_cons(2), 18);
     w.primitive(Tag::ctx(1), ip_octets(a, &mut buf));
     w.close(v);
-    w.enumerated(Tag::ctx(3), 3); // iP-assignment notKnown
+    if let Some(assignment) = assignment {
+        w.enumerated(Tag::ctx(3), assignment);
+    }
+    match (a, prefix) {
+        (IpAddr::V6(_), Some(len)) => w.uint(Tag::ctx(4), u64::from(len)),
+        (IpAddr::V4(_), Some(len)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            w.primitive(Tag::ctx(5), &mask.to_be_bytes());
+        }
+        (_, None) => {}
+    }
     w.close(o);
 }
 
@@ -43,7 +67,7 @@ pub(super) fn write_ipiri(w: &mut Writer<'_>, begin: bool, target: Option<IpAddr
     };
     w.enumerated(Tag::ctx(3), version);
     if let Some(t) = target {
-        write_target_address(w, Tag::ctx_cons(4), t);
+        write_ip_address(w, Tag::ctx_cons(4), t, Some(IP_NOT_KNOWN), None);
     }
     w.generalized_time(Tag::ctx(if begin { 10 } else { 11 }), at_ns);
     w.close(c);
@@ -132,14 +156,34 @@ pub(super) fn read_iri(iri: &mut Reader<'_>) -> Result<DecodedKind<'static>, Dec
     }
 }
 
-fn read_ip_address(v: &[u8]) -> Result<IpAddr, DecodeError> {
+/// Inserts an `IPAddress` as `{name}` (the address), `{name}Assignment` and
+/// `{name}PrefixLength` (from iPv6PrefixLength or iPv4SubnetMask).
+fn read_ip_address(v: &[u8], name: &str, obj: &mut Map<String, Value>) -> Result<(), DecodeError> {
     let mut r = Reader::new(v);
     r.expect(Tag::ctx(1))?;
     let mut value = r.nested(Tag::ctx_cons(2))?;
     let a = ip_from(value.expect(Tag::ctx(1))?)?;
     value.finish()?;
+    obj.insert(name.into(), json!(a.to_string()));
+    if let Some(v) = r.optional(Tag::ctx(3))? {
+        let names = [(1, "static"), (2, "dynamic"), (3, "notKnown")];
+        let assignment = enum_name(ber::decode_u32(v)?, &names);
+        obj.insert(format!("{name}Assignment"), assignment);
+    }
+    let prefix = match (r.optional(Tag::ctx(4))?, r.optional(Tag::ctx(5))?) {
+        (Some(len), _) => Some(ber::decode_u32(len)?),
+        (None, Some(mask)) => {
+            let mask =
+                <[u8; 4]>::try_from(mask).map_err(|_| DecodeError::Invalid("iPv4SubnetMask"))?;
+            Some(u32::from_be_bytes(mask).leading_ones())
+        }
+        (None, None) => None,
+    };
+    if let Some(len) = prefix {
+        obj.insert(format!("{name}PrefixLength"), json!(len));
+    }
     r.skip_rest()?;
-    Ok(a)
+    Ok(())
 }
 
 fn read_ipiri(r: &mut Reader<'_>, obj: &mut Map<String, Value>) -> Result<(), DecodeError> {
@@ -154,8 +198,17 @@ fn read_ipiri(r: &mut Reader<'_>, obj: &mut Map<String, Value>) -> Result<(), De
         enum_name(
             event,
             &[
+                (0, "accessAttempt"),
+                (1, "accessAccept"),
+                (2, "accessReject"),
+                (3, "accessFailed"),
+                (4, "sessionStart"),
+                (5, "sessionEnd"),
+                (6, "interimUpdate"),
                 (7, "startOfInterceptionWithSessionActive"),
+                (8, "accessEnd"),
                 (9, "endOfInterceptionWithSessionActive"),
+                (10, "unknown"),
             ],
         ),
     );
@@ -176,11 +229,26 @@ fn read_ipiri(r: &mut Reader<'_>, obj: &mut Map<String, Value>) -> Result<(), De
     while let Some(t) = c.peek_tag() {
         let v = c.tlv()?.1;
         match (t.number, t.constructed) {
-            (4, true) => {
-                obj.insert(
-                    "targetIPAddress".into(),
-                    json!(read_ip_address(v)?.to_string()),
-                );
+            (4, true) => read_ip_address(v, "targetIPAddress", obj)?,
+            (19, true) => read_ip_address(v, "pOPIPAddress", obj)?,
+            (21, true) => read_ip_address(v, "additionalIPAddress", obj)?,
+            (5, false) => {
+                let id =
+                    std::str::from_utf8(v).map_err(|_| DecodeError::Invalid("targetNetworkID"))?;
+                obj.insert("targetNetworkID".into(), json!(id));
+            }
+            (12, false) => {
+                let names = [
+                    (0, "undefined"),
+                    (1, "regularLogoff"),
+                    (2, "connectionLoss"),
+                    (3, "connectionTimeout"),
+                    (4, "leaseExpired"),
+                ];
+                obj.insert("endReason".into(), enum_name(ber::decode_u32(v)?, &names));
+            }
+            (15, false) => {
+                obj.insert("rawAAAData".into(), json!(hex::encode(v)));
             }
             (10, false) => {
                 obj.insert(

@@ -5,6 +5,8 @@
 //!   { iPCCObjId, iPCCContents iPPackets } } }`.
 //! - Begin/End → `iRIPayloadSequence { IRIPayload { iRIType begin/end, iRIContents
 //!   iPIRI { accessEventType startOf/endOfInterceptionWithSessionActive, ... } } }`.
+//! - Session → `iRIPayloadSequence { IRIPayload { iRIType, iRIContents iPIRI
+//!   { accessEventType, targetUsername, targetIPAddress, ... } } }` (see `session`).
 //! - HeaderReport → `IRIPayload { iRIType iRI-Report, iRIContents iPIRIOnly {...},
 //!   payloadDirection }` (TS 102 232-3 IPIRIOnly). It carries header *fields*, not
 //!   octets: every field of the reported IP header (IPv4 with options; IPv6 base
@@ -34,6 +36,7 @@ mod cc;
 mod decode;
 mod iri;
 mod iri_only;
+mod session;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +44,8 @@ use cc::{read_cc, write_cc};
 pub use decode::{decode, decode_next};
 use iri::{read_iri, write_ipiri};
 use iri_only::{report_of, write_header_report, IriOnly};
+pub use session::access_event;
+use session::write_session_ipiri;
 
 /// li-psDomainId of LI-PS-PDU version35: {itu-t(0) identified-organization(4)
 /// etsi(0) securityDomain(2) lawfulIntercept(2) li-ps(5) genHeader(1) version35(35)}.
@@ -171,6 +176,7 @@ impl Encoder for PsPduEncoder {
         let body_hint = match e {
             Event::Content { ip_packet, .. } => ip_packet.len() + 20,
             Event::HeaderReport { .. } => 220,
+            Event::Session(r) => 240 + r.message.as_ref().map_or(0, |(_, m)| m.len()),
             _ => 120,
         };
         out.reserve(body_hint + 150);
@@ -195,6 +201,11 @@ impl Encoder for PsPduEncoder {
                 write_ipiri(&mut w, matches!(e, Event::Begin { .. }), *target, *at_ns);
                 w.close(seq);
             }
+            Event::Session(r) => {
+                let seq = w.open(Tag::ctx_cons(0), body_hint);
+                write_session_ipiri(&mut w, r);
+                w.close(seq);
+            }
             Event::Keepalive | Event::KeepaliveAck => {
                 let tri = w.open(Tag::ctx_cons(2), 2);
                 w.null(Tag::ctx(if matches!(e, Event::Keepalive) { 3 } else { 4 }));
@@ -207,7 +218,7 @@ impl Encoder for PsPduEncoder {
     }
 }
 
-/// Appends the BER `IRIPayload` of a Begin, End or HeaderReport event (the X2
+/// Appends the BER `IRIPayload` of a Begin, End, Session or HeaderReport event (the X2
 /// payload in format "ETSI TS 102 232-1 defined payload").
 ///
 /// # Errors
@@ -222,6 +233,7 @@ pub(crate) fn encode_iri_payload(e: &Event<'_>, out: &mut Vec<u8>) -> Result<(),
                 *at_ns,
             );
         }
+        Event::Session(r) => write_session_ipiri(&mut Writer::new(out), r),
         Event::HeaderReport { .. } => {
             let (layer, len, direction) = report_of(e)?;
             write_header_report(&mut Writer::new(out), &layer, len, direction);
