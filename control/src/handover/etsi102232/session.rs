@@ -166,3 +166,167 @@ pub(super) fn write_session_ipiri(w: &mut Writer<'_>, r: &SessionReport) {
     w.close(contents);
     w.close(iri);
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::handover::pdu::{decode_next, encode, Format, Identity, PduHeader};
+
+    const EVENTS: [AccessEvent; 9] = [
+        AccessEvent::AccessAttempt,
+        AccessEvent::AccessAccept,
+        AccessEvent::AccessReject,
+        AccessEvent::SessionStart,
+        AccessEvent::InterimUpdate,
+        AccessEvent::SessionEnd,
+        AccessEvent::SessionExpired,
+        AccessEvent::StartWithSessionActive,
+        AccessEvent::EndWithSessionActive,
+    ];
+
+    /// A RADIUS Accounting-Request (Start) with User-Name and Framed-IP-Address.
+    fn radius() -> Vec<u8> {
+        let mut m = vec![4, 7, 0, 0];
+        m.extend_from_slice(&[0xab; 16]);
+        m.extend_from_slice(&[1, 11]);
+        m.extend_from_slice(b"alice@isp");
+        m.extend_from_slice(&[40, 6, 0, 0, 0, 1, 8, 6, 100, 64, 0, 9]);
+        let len = m.len() as u16;
+        m[2..4].copy_from_slice(&len.to_be_bytes());
+        m
+    }
+
+    fn report(event: AccessEvent, message: Option<(Protocol, Vec<u8>)>) -> SessionReport {
+        SessionReport {
+            event,
+            at_ns: 1_795_290_013_000_000_000,
+            username: Some("alice@isp".into()),
+            addresses: vec![
+                Target::Ipv4(Ipv4Addr::new(100, 64, 0, 9)),
+                Target::Ipv6Net(Ipv6Addr::new(0x2001, 0xdb8, 7, 0, 0, 0, 0, 0), 56),
+            ],
+            static_assignment: false,
+            network_id: Some("02:00:00:00:00:09".into()),
+            nas: Some(Ipv4Addr::new(192, 0, 2, 1).into()),
+            nas_id: Some("bng-1".into()),
+            session_id: Some("S-1".into()),
+            session_start_ns: Some(1_795_290_000_000_000_000),
+            session_end_ns: None,
+            message,
+        }
+    }
+
+    fn round_trip(format: Format, r: &SessionReport) -> Value {
+        let id = Identity {
+            operator_id: "OP1".into(),
+            network_element_id: "probe-1".into(),
+            country_code: "DE".into(),
+        };
+        let h = PduHeader {
+            liid: "LIID-42",
+            xid: uuid::Uuid::from_u128(42),
+            cin: 77,
+            sequence: 5,
+            timestamp_ns: r.at_ns,
+            identity: &id,
+        };
+        let mut out = Vec::new();
+        encode(format, &h, &Event::Session(r), &mut out).unwrap();
+        let (d, used) = decode_next(format, &out).unwrap().unwrap();
+        assert_eq!(used, out.len());
+        assert_eq!((d.cin, d.sequence), (77, 5), "correlated like the content");
+        let DecodedKind::Iri(v) = d.kind else {
+            panic!("{:?}", d.kind)
+        };
+        v
+    }
+
+    #[test]
+    fn every_access_event_round_trips_as_ipiri() {
+        for (format, message) in [
+            (Format::Etsi102232, Some((Protocol::Radius, radius()))),
+            // X2 carries the IPIRI when there is no message.
+            (Format::X2X3, None),
+        ] {
+            for ev in EVENTS {
+                let v = round_trip(format, &report(ev, message.clone()));
+                assert_eq!(access_event(&v), Some(ev), "{format:?} {v}");
+                let iri_type = match ev {
+                    AccessEvent::SessionStart | AccessEvent::StartWithSessionActive => "iRI-Begin",
+                    AccessEvent::InterimUpdate => "iRI-Continue",
+                    AccessEvent::SessionEnd
+                    | AccessEvent::SessionExpired
+                    | AccessEvent::EndWithSessionActive => "iRI-End",
+                    _ => "iRI-Report",
+                };
+                assert_eq!(v["iRIType"], iri_type);
+                assert_eq!(v["targetUsername"], "alice@isp");
+                assert_eq!(v["iPVersion"], "iPV4andV6");
+                assert_eq!(v["targetIPAddress"], "100.64.0.9");
+                assert_eq!(v["targetIPAddressAssignment"], "dynamic");
+                assert_eq!(v["additionalIPAddress"], "2001:db8:7::");
+                assert_eq!(v["additionalIPAddressPrefixLength"], 56);
+                assert_eq!(v["targetNetworkID"], "02:00:00:00:00:09");
+                assert_eq!(v["pOPIPAddress"], "192.0.2.1");
+                assert_eq!(v["startTime"], "20261121194000Z");
+                let raw = message.as_ref().map(|(_, m)| json!(hex::encode(m)));
+                assert_eq!(v.get("rawAAAData"), raw.as_ref());
+            }
+        }
+    }
+
+    #[test]
+    fn x2_carries_the_signalling_message() {
+        let r = report(
+            AccessEvent::SessionStart,
+            Some((Protocol::Radius, radius())),
+        );
+        let v = round_trip(Format::X2X3, &r);
+        assert_eq!(v["type"], "radius");
+        assert_eq!(v["message"], hex::encode(radius()));
+        assert_eq!(
+            (v["code"].clone(), v["identifier"].clone()),
+            (json!(4), json!(7))
+        );
+        assert_eq!(v["User-Name"], "alice@isp");
+        assert_eq!(v["Acct-Status-Type"], 1);
+        assert_eq!(v["Framed-IP-Address"], "100.64.0.9");
+        let mut dhcp = vec![0u8; 240];
+        dhcp[..4].copy_from_slice(&[2, 1, 6, 0]);
+        dhcp[16..20].copy_from_slice(&[100, 64, 0, 9]);
+        dhcp[236..].copy_from_slice(&[99, 130, 83, 99]);
+        dhcp.extend_from_slice(&[53, 1, 5, 255]);
+        let r = report(
+            AccessEvent::SessionStart,
+            Some((Protocol::Dhcp4, dhcp.clone())),
+        );
+        let v = round_trip(Format::X2X3, &r);
+        assert_eq!(v["type"], "dhcp");
+        assert_eq!(v["message"], hex::encode(&dhcp));
+        assert_eq!(v["yiaddr"], "100.64.0.9");
+        assert_eq!(v["messageType"], 5);
+        assert!(v.get("malformed").is_none());
+    }
+
+    #[test]
+    fn prefixes_static_assignment_and_missing_username() {
+        let mut r = report(AccessEvent::SessionExpired, None);
+        r.username = None;
+        r.static_assignment = true;
+        r.addresses = vec![Target::Ipv4Net(Ipv4Addr::new(198, 51, 100, 0), 24)];
+        r.network_id = Some("a-calling-station-id-longer-than-20".into());
+        let v = round_trip(Format::Etsi102232, &r);
+        assert_eq!(v["targetUsername"], "a-calling-station-id-longer-than-20");
+        assert!(v.get("targetNetworkID").is_none(), "SIZE (1..20)");
+        assert_eq!(v["targetIPAddress"], "198.51.100.0");
+        assert_eq!(v["targetIPAddressPrefixLength"], 24);
+        assert_eq!(v["targetIPAddressAssignment"], "static");
+        assert_eq!(v["iPVersion"], "iPV4");
+        assert_eq!(v["accessEventType"], "sessionEnd");
+        assert_eq!(v["endReason"], "connectionTimeout");
+        assert_eq!(v["endTime"], "20261121194013Z");
+    }
+}
