@@ -7,15 +7,15 @@
 
 mod encode_support;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
 use control::handover::etsi102232::access_event;
 use control::handover::pdu::{decode_next, encode, DecodedKind, Event, Format};
 use control::handover::{AccessEvent, SessionReport};
 use control::sessions::Protocol;
-use dataplane::targets::Target;
-use encode_support::{asn1tools, external, header, identity, write_tcp_pcap, PORT};
+use encode_support::{
+    asn1tools, dhcp_ack, external, header, identity, radius, report, write_tcp_pcap, PORT,
+};
 
 const EVENTS: [AccessEvent; 9] = [
     AccessEvent::AccessAttempt,
@@ -28,53 +28,6 @@ const EVENTS: [AccessEvent; 9] = [
     AccessEvent::StartWithSessionActive,
     AccessEvent::EndWithSessionActive,
 ];
-
-/// A RADIUS Accounting-Request (Start): User-Name, Acct-Status-Type,
-/// Framed-IP-Address, Acct-Session-Id.
-fn radius() -> Vec<u8> {
-    let mut m = vec![4, 7, 0, 0];
-    m.extend_from_slice(&[0xab; 16]);
-    m.extend_from_slice(&[1, 11]);
-    m.extend_from_slice(b"alice@isp");
-    m.extend_from_slice(&[
-        40, 6, 0, 0, 0, 1, 8, 6, 100, 64, 0, 9, 44, 5, b'S', b'-', b'1',
-    ]);
-    let len = m.len() as u16;
-    m[2..4].copy_from_slice(&len.to_be_bytes());
-    m
-}
-
-/// A DHCPv4 ACK of 100.64.0.9.
-fn dhcp_ack() -> Vec<u8> {
-    let mut m = vec![0u8; 240];
-    m[..4].copy_from_slice(&[2, 1, 6, 0]);
-    m[4..8].copy_from_slice(&[0x12, 0x34, 0x56, 0x78]);
-    m[16..20].copy_from_slice(&[100, 64, 0, 9]);
-    m[28..34].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
-    m[236..].copy_from_slice(&[99, 130, 83, 99]);
-    m.extend_from_slice(&[53, 1, 5, 51, 4, 0, 0, 14, 16, 255]);
-    m
-}
-
-fn report(event: AccessEvent, message: Option<(Protocol, Vec<u8>)>) -> SessionReport {
-    SessionReport {
-        event,
-        at_ns: 1_795_290_013_250_000_000,
-        username: Some("alice@isp".into()),
-        addresses: vec![
-            Target::Ipv4(Ipv4Addr::new(100, 64, 0, 9)),
-            Target::Ipv6Net(Ipv6Addr::new(0x2001, 0xdb8, 7, 0, 0, 0, 0, 0), 56),
-        ],
-        static_assignment: false,
-        network_id: Some("02:00:00:00:00:09".into()),
-        nas: Some(Ipv4Addr::new(192, 0, 2, 1).into()),
-        nas_id: Some("bng-1".into()),
-        session_id: Some("S-1".into()),
-        session_start_ns: Some(1_795_290_000_000_000_000),
-        session_end_ns: None,
-        message,
-    }
-}
 
 fn encode_one(format: Format, r: &SessionReport, i: u32) -> Vec<u8> {
     let id = identity();

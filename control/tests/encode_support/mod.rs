@@ -3,11 +3,14 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use control::handover::pdu::{Direction, Event, Flow, Identity, PduHeader};
+use control::handover::{AccessEvent, SessionReport};
+use control::sessions::Protocol;
+use dataplane::targets::Target;
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use serde_json::Value;
 
@@ -304,5 +307,52 @@ pub fn write_tcp_pcap(path: &std::path::Path, segments: &[Vec<u8>]) {
         let ts = Duration::from_millis(1_000 + i as u64);
         w.write_packet(&PcapPacket::new(ts, f.len() as u32, &f))
             .unwrap();
+    }
+}
+
+/// A RADIUS Accounting-Request (Start): User-Name, Acct-Status-Type,
+/// Framed-IP-Address, Acct-Session-Id.
+pub fn radius() -> Vec<u8> {
+    let mut m = vec![4, 7, 0, 0];
+    m.extend_from_slice(&[0xab; 16]);
+    m.extend_from_slice(&[1, 11]);
+    m.extend_from_slice(b"alice@isp");
+    m.extend_from_slice(&[
+        40, 6, 0, 0, 0, 1, 8, 6, 100, 64, 0, 9, 44, 5, b'S', b'-', b'1',
+    ]);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    m
+}
+
+/// A DHCPv4 ACK of 100.64.0.9.
+pub fn dhcp_ack() -> Vec<u8> {
+    let mut m = vec![0u8; 240];
+    m[..4].copy_from_slice(&[2, 1, 6, 0]);
+    m[4..8].copy_from_slice(&[0x12, 0x34, 0x56, 0x78]);
+    m[16..20].copy_from_slice(&[100, 64, 0, 9]);
+    m[28..34].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+    m[236..].copy_from_slice(&[99, 130, 83, 99]);
+    m.extend_from_slice(&[53, 1, 5, 51, 4, 0, 0, 14, 16, 255]);
+    m
+}
+
+pub fn report(event: AccessEvent, message: Option<(Protocol, Vec<u8>)>) -> SessionReport {
+    SessionReport {
+        event,
+        at_ns: 1_795_290_013_250_000_000,
+        username: Some("alice@isp".into()),
+        addresses: vec![
+            Target::Ipv4(Ipv4Addr::new(100, 64, 0, 9)),
+            Target::Ipv6Net(Ipv6Addr::new(0x2001, 0xdb8, 7, 0, 0, 0, 0, 0), 56),
+        ],
+        static_assignment: false,
+        network_id: Some("02:00:00:00:00:09".into()),
+        nas: Some(Ipv4Addr::new(192, 0, 2, 1).into()),
+        nas_id: Some("bng-1".into()),
+        session_id: Some("S-1".into()),
+        session_start_ns: Some(1_795_290_000_000_000_000),
+        session_end_ns: None,
+        message,
     }
 }
