@@ -68,8 +68,6 @@ fn rebuild_from_asn1tools(ip: &Value, tcp: &Value) -> Vec<u8> {
     h
 }
 
-/// Runs the asn1tools script (`extra` arguments first) over `pdus`; its JSON lines.
-
 /// The PS-PDUs that the ETSI-published subset (no IPIRIOnly) can hold — CC, IRI
 /// begin/end, keep-alives — decode against that file as shipped in
 /// $CALEA_SHARED_DIR/specs/asn1, not only against our extended copy.

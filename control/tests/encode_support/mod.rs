@@ -240,7 +240,7 @@ pub fn script() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/asn1/decode_pspdu.py")
 }
 
-/// Decodes hex PS-PDUs with asn1tools (which re-encodes them identically).
+/// Runs the asn1tools script (`extra` arguments first) over `pdus`; its JSON lines.
 pub fn asn1tools(extra: &[&std::ffi::OsStr], pdus: &[Vec<u8>]) -> Vec<Value> {
     let mut child = Command::new("python3")
         .arg(script())
