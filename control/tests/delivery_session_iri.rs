@@ -1,6 +1,6 @@
 //! Engine → TLS → real `calea-collector`: session IRI of an intercept reaches
 //! its LIID's iri.jsonl in order with its content (same correlation, one
-//! sequence), on both formats.
+//! sequence), on both formats and in a pcap-dir destination's files.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -23,14 +23,15 @@ fn session_iri_follows_content(format: DestinationFormat) {
     let tmp = tempfile::tempdir().unwrap();
     let pki = Pki::new(tmp.path());
     let out = tmp.path().join("out");
-    let collector = CollectorProc::start(&pki, &out, 0);
-    let dest = destination(
-        "lea",
-        &collector.addr,
-        format,
-        &pki,
-        &tmp.path().join("spool"),
-    );
+    // A pcap-dir destination writes the collector's files itself.
+    let (collector, dest) = if format == DestinationFormat::PcapDir {
+        (None, pcap_dir("lea", &out))
+    } else {
+        let collector = CollectorProc::start(&pki, &out, 0);
+        let spool = tmp.path().join("spool");
+        let dest = destination("lea", &collector.addr, format, &pki, &spool);
+        (Some(collector), dest)
+    };
     let (engine, mut producer, _trail) = start_engine(vec![dest], 512);
     let r = route(1, "LIID-SUB-1", Mode::Content, "lea", TARGET_CC);
     let name = match format {
@@ -75,13 +76,17 @@ fn session_iri_follows_content(format: DestinationFormat) {
     }
     session(&engine, AccessEvent::SessionExpired, false, 9);
     engine.intercept_ended(1, TS0 + 1_000_000_000);
-    wait_for(60, "link up", || engine.stats().destinations[0].connected);
+    if collector.is_some() {
+        wait_for(60, "link up", || engine.stats().destinations[0].connected);
+    }
     engine.shutdown(Duration::from_secs(30));
-    let summary = collector.stop();
-    let s = &summary["liids"][&name];
-    assert_eq!(s["content_packets"], 5, "{summary}");
-    assert_eq!(s["iri"], 5, "{summary}");
-    assert_eq!(s["gaps"], 0);
+    if let Some(collector) = collector {
+        let summary = collector.stop();
+        let s = &summary["liids"][&name];
+        assert_eq!(s["content_packets"], 5, "{summary}");
+        assert_eq!(s["iri"], 5, "{summary}");
+        assert_eq!(s["gaps"], 0);
+    }
     let dir = liid_dir(&out, &name);
     assert_eq!(read_pcap(&dir.join("content.pcap")).len(), 5);
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("iri.jsonl"))
@@ -126,4 +131,9 @@ fn etsi_102232_session_iri_follows_content() {
 #[test]
 fn x2x3_session_iri_follows_content() {
     session_iri_follows_content(DestinationFormat::X2x3);
+}
+
+#[test]
+fn pcap_dir_session_iri_follows_content() {
+    session_iri_follows_content(DestinationFormat::PcapDir);
 }
