@@ -6,56 +6,10 @@
 mod encode_support;
 
 use std::process::Command;
-use std::time::Duration;
 
 use control::handover::pdu::{decode_next, DecodedKind, Encoder, Event, Format};
 use control::handover::x2x3::X2X3Encoder;
-use encode_support::{checksum, events, external, header, identity};
-use pcap_file::pcap::{PcapPacket, PcapWriter};
-
-const PORT: u16 = 49_999;
-
-/// Writes `segments` as one client→server TCP stream on 127.0.0.1 (after a
-/// three-way handshake), one segment per PDU, with consistent sequence numbers.
-fn write_tcp_pcap(path: &std::path::Path, segments: &[Vec<u8>]) {
-    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
-    let (cport, isn_c, isn_s) = (40_000u16, 1_000u32, 9_000u32);
-    let mut frames: Vec<(bool, u32, u32, u8, &[u8])> = vec![
-        (true, isn_c, 0, 0x02, &[]),             // SYN
-        (false, isn_s, isn_c + 1, 0x12, &[]),    // SYN ACK
-        (true, isn_c + 1, isn_s + 1, 0x10, &[]), // ACK
-    ];
-    let mut seq = isn_c + 1;
-    for s in segments {
-        frames.push((true, seq, isn_s + 1, 0x18, s));
-        seq = seq.wrapping_add(s.len() as u32);
-    }
-    for (i, (c2s, seq, ack, flags, payload)) in frames.into_iter().enumerate() {
-        let (sport, dport) = if c2s { (cport, PORT) } else { (PORT, cport) };
-        let mut f = vec![0u8; 54];
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        let ip_len = (40 + payload.len()) as u16;
-        f[14] = 0x45;
-        f[16..18].copy_from_slice(&ip_len.to_be_bytes());
-        f[22] = 64;
-        f[23] = 6;
-        f[26..30].copy_from_slice(&[127, 0, 0, 1]);
-        f[30..34].copy_from_slice(&[127, 0, 0, 1]);
-        let c = checksum(&f[14..34]);
-        f[24..26].copy_from_slice(&c.to_be_bytes());
-        f[34..36].copy_from_slice(&sport.to_be_bytes());
-        f[36..38].copy_from_slice(&dport.to_be_bytes());
-        f[38..42].copy_from_slice(&seq.to_be_bytes());
-        f[42..46].copy_from_slice(&ack.to_be_bytes());
-        f[46] = 0x50;
-        f[47] = flags;
-        f[48..50].copy_from_slice(&65_535u16.to_be_bytes());
-        f.extend_from_slice(payload);
-        let ts = Duration::from_millis(1_000 + i as u64);
-        w.write_packet(&PcapPacket::new(ts, f.len() as u32, &f))
-            .unwrap();
-    }
-}
+use encode_support::{events, external, header, identity, write_tcp_pcap, PORT};
 
 fn encode_all() -> Vec<(Vec<u8>, usize)> {
     let id = identity();

@@ -95,6 +95,7 @@ enum Command {
     AddRoute(InterceptRoute),
     Iri { key: u32, at_ns: u64, begin: bool },
     RemoveRoute(u32),
+    Session(u32, Box<super::SessionReport>),
     AddDest(String, Sink, Format, Box<Sequences>),
     Scope(String, ContentScope),
     RemoveDest(String, Sender<()>),
@@ -268,9 +269,11 @@ impl HandoverEngine {
 
     /// Sends a session IRI of the intercept `key` to every destination of it
     /// (HI2 IPIRI / X2), correlated with its content.
+    ///
+    /// Like End, it follows every record already handed off: those were
+    /// captured before the signalling that reported the event was processed.
     pub fn session_event(&self, key: u32, report: super::SessionReport) {
-        let _ = (key, report);
-        todo!("session IRI: provided by the sig-iri branch")
+        self.send(Command::Session(key, Box::new(report)));
     }
 
     /// Drops a route once the dataplane cleared the intercept on every worker;
@@ -552,6 +555,7 @@ impl DestSlot {
 /// Commands that wait until the records already in the rings are routed.
 enum Deferred {
     Iri { key: u32, at_ns: u64, begin: bool },
+    Session(u32, Box<super::SessionReport>),
     Remove(u32),
 }
 
@@ -663,6 +667,15 @@ impl Drainer {
                 self.emit(&route, at_ns, |_| Some(ev));
                 self.flush_all();
             }
+            Deferred::Session(key, report) => {
+                let Some(r) = self.routes.get(&key) else {
+                    tracing::warn!(key, "session IRI for an intercept without a route");
+                    return;
+                };
+                let route = Arc::clone(&r.route);
+                self.emit(&route, report.at_ns, |_| Some(Event::Session(&report)));
+                self.flush_all();
+            }
         }
     }
 
@@ -679,6 +692,7 @@ impl Drainer {
                 );
             }
             Command::RemoveRoute(key) => self.deferred.push(Deferred::Remove(key)),
+            Command::Session(key, report) => self.deferred.push(Deferred::Session(key, report)),
             // Begin precedes the intercept's first packet (the dataplane learns of
             // it later); End follows every packet already handed off.
             Command::Iri {

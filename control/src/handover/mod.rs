@@ -15,6 +15,7 @@ mod metrics;
 mod pcapdir;
 pub mod pdu;
 pub mod sequence;
+mod signalling;
 pub mod spool;
 pub mod x2x3;
 

@@ -107,6 +107,8 @@ pub enum Event<'a> {
         /// When, nanoseconds since the Unix epoch.
         at_ns: u64,
     },
+    /// A subscriber-session event (HI2 IPIRI / X2).
+    Session(&'a SessionReport),
     /// Link keep-alive.
     Keepalive,
     /// Answer to a keep-alive (sent by a receiver).
@@ -261,7 +263,7 @@ pub enum DecodedKind<'a> {
         /// The report as IRI JSON, when the format carries it as IRI (PS-PDU).
         report: Option<serde_json::Value>,
     },
-    /// Begin/End of interception, fully decoded as JSON.
+    /// IRI (Begin/End of interception, session events), fully decoded as JSON.
     Iri(serde_json::Value),
     /// Keep-alive.
     Keepalive,

@@ -18,6 +18,11 @@
 //!   original-length attribute.
 //! - Begin/End → X2, payload format "ETSI TS 102 232-1 defined payload": the BER
 //!   `IRIPayload` with `iPIRI` of the PS-PDU encoder (decoded by both sides).
+//! - Session → X2, payload format 11 "RADIUS Packet" or 10 "DHCP Message" with
+//!   the signalling message that reported it (numbers as registered in TS 103
+//!   221-2 and Wireshark's 5gli dissector); without one (expiry, start or end of
+//!   interception while the session is active) format 1 with the session IPIRI.
+//!   The decoder gives the message as hex and its main fields as JSON.
 //! - Keepalive / KeepaliveAck → PDU types 3 / 4, no payload, nil XID.
 //!
 //! Attributes on X2/X3: sequence number (u32), timestamp (u64 seconds + u32 ns),
@@ -26,10 +31,15 @@
 
 use std::net::IpAddr;
 
+use dataplane::targets::Target;
+
 use super::etsi102232;
+use super::pdu::SessionReport;
 use super::pdu::{
     DecodeError, Decoded, DecodedKind, Direction, EncodeError, Encoder, Event, Flow, PduHeader,
 };
+use super::signalling;
+use crate::sessions::Protocol;
 
 /// Header version written (TS 103 221-2 major version 2).
 pub const VERSION: u16 = 2;
@@ -57,6 +67,8 @@ mod format {
     pub const IPV4: u16 = 5;
     pub const IPV6: u16 = 6;
     pub const ETHERNET: u16 = 7;
+    pub const DHCP: u16 = 10;
+    pub const RADIUS: u16 = 11;
 }
 
 /// Attribute types.
@@ -145,6 +157,17 @@ fn ip_format(packet: &[u8]) -> Result<u16, EncodeError> {
         Some(4) if packet.len() >= 20 => Ok(format::IPV4),
         Some(6) if packet.len() >= 40 => Ok(format::IPV6),
         _ => Err(EncodeError::NotIp),
+    }
+}
+
+/// A session event's payload format, and the message it carries: the RADIUS
+/// packet or DHCP message that reported it, else (expiry, start or end of
+/// interception with the session active, a static assignment) the session IPIRI.
+fn session_format(r: &SessionReport) -> (u16, Option<&[u8]>) {
+    match &r.message {
+        Some((Protocol::Radius, m)) => (format::RADIUS, Some(m)),
+        Some((Protocol::Dhcp4 | Protocol::Dhcp6, m)) => (format::DHCP, Some(m)),
+        Some((Protocol::Static, _)) | None => (format::ETSI_102232_1, None),
     }
 }
 
@@ -247,6 +270,7 @@ impl Encoder for X2X3Encoder {
                 direction_code(*direction),
             ),
             Event::Begin { .. } | Event::End { .. } => (pdu_type::X2, format::ETSI_102232_1, 5),
+            Event::Session(r) => (pdu_type::X2, session_format(r).0, 5),
             Event::Keepalive => (pdu_type::KEEPALIVE, format::KEEPALIVE, 0),
             Event::KeepaliveAck => (pdu_type::KEEPALIVE_ACK, format::KEEPALIVE, 0),
         };
@@ -301,6 +325,16 @@ impl Encoder for X2X3Encoder {
             | Event::End {
                 target: Some(t), ..
             } => a.target(*t),
+            Event::Session(r) => {
+                let host = r.addresses.iter().find_map(|t| match *t {
+                    Target::Ipv4(a) => Some(IpAddr::V4(a)),
+                    Target::Ipv6(a) => Some(IpAddr::V6(a)),
+                    _ => None,
+                });
+                if let Some(t) = host {
+                    a.target(t);
+                }
+            }
             _ => {}
         }
         let header_len = out.len() - start;
@@ -318,6 +352,13 @@ impl Encoder for X2X3Encoder {
                 Ok(())
             }
             Event::Begin { .. } | Event::End { .. } => etsi102232::encode_iri_payload(e, out),
+            Event::Session(r) => match session_format(r) {
+                (_, Some(message)) => {
+                    out.extend_from_slice(message);
+                    Ok(())
+                }
+                (_, None) => etsi102232::encode_iri_payload(e, out),
+            },
             Event::Keepalive | Event::KeepaliveAck => Ok(()),
         };
         if let Err(err) = result {
@@ -446,6 +487,8 @@ fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded<'_>, Deco
             direction: direction_from_code(dir)?,
         },
         (pdu_type::X2, format::ETSI_102232_1) => etsi102232::decode_iri_payload(payload)?,
+        (pdu_type::X2, format::RADIUS) => DecodedKind::Iri(signalling::radius_json(payload)),
+        (pdu_type::X2, format::DHCP) => DecodedKind::Iri(signalling::dhcp_json(payload)),
         // Other sources' PDUs (SIP, RTP, 3GPP xIRI, ...) are kept as they came, not refused:
         // a collection function must not lose what it was handed.
         _ => DecodedKind::Iri(serde_json::json!({

@@ -2,10 +2,20 @@
 //! and the rule for external decoders (tshark, python3 + asn1tools).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::IpAddr;
-use std::process::Command;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use control::handover::pdu::{Direction, Event, Flow, Identity, PduHeader};
+use control::handover::{AccessEvent, SessionReport};
+use control::sessions::Protocol;
+use dataplane::targets::Target;
+use pcap_file::pcap::{PcapPacket, PcapWriter};
+use serde_json::Value;
+
+/// TCP port the X2/X3 pcaps use (dissected as 5gli).
+pub const PORT: u16 = 49_999;
 
 /// True if external decoder checks must run. They are skipped only with
 /// CALEA_SKIP_EXTERNAL_DECODERS=1; a missing tool otherwise fails the test.
@@ -222,5 +232,127 @@ pub fn header(id: &Identity, i: u32) -> PduHeader<'_> {
         sequence: 100 + i,
         timestamp_ns: 1_795_290_013_000_000_000 + u64::from(i) * 1_234_567,
         identity: id,
+    }
+}
+
+/// scripts/asn1/decode_pspdu.py.
+pub fn script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/asn1/decode_pspdu.py")
+}
+
+/// Runs the asn1tools script (`extra` arguments first) over `pdus`; its JSON lines.
+pub fn asn1tools(extra: &[&std::ffi::OsStr], pdus: &[Vec<u8>]) -> Vec<Value> {
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for p in pdus {
+        writeln!(stdin, "{}", hex::encode(p)).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "asn1tools: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Writes `segments` as one client→server TCP stream on 127.0.0.1 (after a
+/// three-way handshake), one segment per PDU, with consistent sequence numbers.
+pub fn write_tcp_pcap(path: &std::path::Path, segments: &[Vec<u8>]) {
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    let (cport, isn_c, isn_s) = (40_000u16, 1_000u32, 9_000u32);
+    let mut frames: Vec<(bool, u32, u32, u8, &[u8])> = vec![
+        (true, isn_c, 0, 0x02, &[]),             // SYN
+        (false, isn_s, isn_c + 1, 0x12, &[]),    // SYN ACK
+        (true, isn_c + 1, isn_s + 1, 0x10, &[]), // ACK
+    ];
+    let mut seq = isn_c + 1;
+    for s in segments {
+        frames.push((true, seq, isn_s + 1, 0x18, s));
+        seq = seq.wrapping_add(s.len() as u32);
+    }
+    for (i, (c2s, seq, ack, flags, payload)) in frames.into_iter().enumerate() {
+        let (sport, dport) = if c2s { (cport, PORT) } else { (PORT, cport) };
+        let mut f = vec![0u8; 54];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip_len = (40 + payload.len()) as u16;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&[127, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[127, 0, 0, 1]);
+        let c = checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f[34..36].copy_from_slice(&sport.to_be_bytes());
+        f[36..38].copy_from_slice(&dport.to_be_bytes());
+        f[38..42].copy_from_slice(&seq.to_be_bytes());
+        f[42..46].copy_from_slice(&ack.to_be_bytes());
+        f[46] = 0x50;
+        f[47] = flags;
+        f[48..50].copy_from_slice(&65_535u16.to_be_bytes());
+        f.extend_from_slice(payload);
+        let ts = Duration::from_millis(1_000 + i as u64);
+        w.write_packet(&PcapPacket::new(ts, f.len() as u32, &f))
+            .unwrap();
+    }
+}
+
+/// A RADIUS Accounting-Request (Start): User-Name, Acct-Status-Type,
+/// Framed-IP-Address, Acct-Session-Id.
+pub fn radius() -> Vec<u8> {
+    let mut m = vec![4, 7, 0, 0];
+    m.extend_from_slice(&[0xab; 16]);
+    m.extend_from_slice(&[1, 11]);
+    m.extend_from_slice(b"alice@isp");
+    m.extend_from_slice(&[
+        40, 6, 0, 0, 0, 1, 8, 6, 100, 64, 0, 9, 44, 5, b'S', b'-', b'1',
+    ]);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    m
+}
+
+/// A DHCPv4 ACK of 100.64.0.9.
+pub fn dhcp_ack() -> Vec<u8> {
+    let mut m = vec![0u8; 240];
+    m[..4].copy_from_slice(&[2, 1, 6, 0]);
+    m[4..8].copy_from_slice(&[0x12, 0x34, 0x56, 0x78]);
+    m[16..20].copy_from_slice(&[100, 64, 0, 9]);
+    m[28..34].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+    m[236..].copy_from_slice(&[99, 130, 83, 99]);
+    m.extend_from_slice(&[53, 1, 5, 51, 4, 0, 0, 14, 16, 255]);
+    m
+}
+
+pub fn report(event: AccessEvent, message: Option<(Protocol, Vec<u8>)>) -> SessionReport {
+    SessionReport {
+        event,
+        at_ns: 1_795_290_013_250_000_000,
+        username: Some("alice@isp".into()),
+        addresses: vec![
+            Target::Ipv4(Ipv4Addr::new(100, 64, 0, 9)),
+            Target::Ipv6Net(Ipv6Addr::new(0x2001, 0xdb8, 7, 0, 0, 0, 0, 0), 56),
+        ],
+        static_assignment: false,
+        network_id: Some("02:00:00:00:00:09".into()),
+        nas: Some(Ipv4Addr::new(192, 0, 2, 1).into()),
+        nas_id: Some("bng-1".into()),
+        session_id: Some("S-1".into()),
+        session_start_ns: Some(1_795_290_000_000_000_000),
+        session_end_ns: None,
+        message,
     }
 }

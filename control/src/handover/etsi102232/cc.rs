@@ -1,0 +1,47 @@
+//! CC: IPCC content of communication.
+
+use super::*;
+
+/// `cCPayloadSequence { CCPayload { payloadDirection, cCContents iPCC {...} } }`.
+pub(super) fn write_cc(w: &mut Writer<'_>, ip_packet: &[u8], direction: Direction) {
+    let seq = w.open(Tag::ctx_cons(1), ip_packet.len() + 18);
+    let cc = w.open(Tag::SEQUENCE, ip_packet.len() + 16);
+    w.enumerated(Tag::ctx(0), direction_code(direction));
+    let contents = w.open(Tag::ctx_cons(2), ip_packet.len() + 12);
+    let ipcc = w.open(Tag::ctx_cons(2), ip_packet.len() + 10);
+    w.relative_oid(Tag::ctx(0), &IPCC_OBJ_ID);
+    let ipc = w.open(Tag::ctx_cons(1), ip_packet.len() + 4);
+    w.primitive(Tag::ctx(0), ip_packet);
+    w.close(ipc);
+    w.close(ipcc);
+    w.close(contents);
+    w.close(cc);
+    w.close(seq);
+}
+
+pub(super) fn read_cc<'a>(cc: &mut Reader<'a>) -> Result<DecodedKind<'a>, DecodeError> {
+    let direction = match cc.optional(Tag::ctx(0))? {
+        Some(d) => direction_from_code(ber::decode_u32(d)?)?,
+        None => {
+            return Err(DecodeError::Unsupported(
+                "CCPayload without payloadDirection",
+            ))
+        }
+    };
+    cc.optional(Tag::ctx(1))?;
+    let mut contents = cc.nested(Tag::ctx_cons(2))?;
+    cc.skip_rest()?;
+    let mut ipcc = contents.nested(Tag::ctx_cons(2))?;
+    contents.finish()?;
+    if !ber::oid_starts_with(ipcc.expect(Tag::ctx(0))?, &IP_ACCESS_PREFIX)? {
+        return Err(DecodeError::Invalid("iPCCObjId"));
+    }
+    let mut ipc = ipcc.nested(Tag::ctx_cons(1))?;
+    ipcc.finish()?;
+    let packet = ipc.expect(Tag::ctx(0))?;
+    ipc.finish()?;
+    Ok(DecodedKind::Content {
+        ip_packet: packet,
+        direction,
+    })
+}
