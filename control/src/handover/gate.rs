@@ -220,3 +220,125 @@ impl Hold {
         n
     }
 }
+
+#[cfg(test)]
+mod test {
+    #![allow(clippy::unwrap_used)]
+
+    use std::net::Ipv4Addr;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use dataplane::handoff::{Layer, PacketKind};
+
+    use super::*;
+
+    /// Address 192.0.2.1 bound to key 1 from t=100 to t=200.
+    #[derive(Default)]
+    struct Bindings {
+        watermark: AtomicU64,
+        lost: AtomicU64,
+    }
+
+    impl SessionGate for Bindings {
+        fn watermark(&self) -> u64 {
+            self.watermark.load(Ordering::Relaxed)
+        }
+        fn bound(&self, key: u32, addr: IpAddr, ts_ns: u64) -> bool {
+            key == 1
+                && addr == IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
+                && (100..200).contains(&ts_ns)
+        }
+        fn lost(&self, n: u64) {
+            self.lost.fetch_add(n, Ordering::Relaxed);
+        }
+        fn holding(&self, _: usize) {}
+    }
+
+    fn held(ts: u64, direction: Direction) -> (Held, Match) {
+        let m = Match {
+            key: 1,
+            mode: Mode::Content,
+            direction,
+            layer: Layer::Ip(0),
+        };
+        let packet = Packet {
+            kind: PacketKind::Ipv4,
+            addrs: Some(IpPair::V4 {
+                src: Ipv4Addr::new(192, 0, 2, 1),
+                dst: Ipv4Addr::new(198, 51, 100, 1),
+            }),
+            ..Packet::default()
+        };
+        let h = Held {
+            matched: [m],
+            mode: Mode::Content,
+            timestamp_ns: ts,
+            wire_len: 0,
+            header_len: 0,
+            l3_offset: None,
+            packet,
+            data: Vec::new(),
+            since: Instant::now(),
+        };
+        (h, m)
+    }
+
+    #[test]
+    fn records_wait_for_the_watermark_then_only_bound_ones_pass() {
+        let gate = Arc::new(Bindings::default());
+        gate.watermark.store(150, Ordering::Relaxed);
+        let mut hold = Hold::new(gate.clone());
+        let (r, m) = held(120, Direction::FromTarget);
+        assert_eq!(hold.check(&r, m, false), Verdict::Deliver);
+        let (r, m) = held(120, Direction::ToTarget);
+        assert_eq!(
+            hold.check(&r, m, false),
+            Verdict::NotBound,
+            "target side is dst"
+        );
+        let (r, m) = held(90, Direction::Both);
+        assert_eq!(
+            hold.check(&r, m, false),
+            Verdict::NotBound,
+            "before the binding"
+        );
+        // Newer than the watermark: held, and what follows waits behind it.
+        let (late, m) = held(250, Direction::FromTarget);
+        assert_eq!(hold.check(&late, m, false), Verdict::Held);
+        let (r, m) = held(140, Direction::FromTarget);
+        assert_eq!(hold.check(&r, m, false), Verdict::Held);
+        assert!(hold.next_due(Instant::now()).0.is_none());
+        gate.watermark.store(300, Ordering::Relaxed);
+        let (first, lost) = hold.next_due(Instant::now());
+        let first = first.unwrap();
+        assert_eq!((first.timestamp_ns, lost), (250, 0));
+        assert_eq!(
+            hold.check(&first, first.matched[0], true),
+            Verdict::NotBound,
+            "after the Stop"
+        );
+        let second = hold.next_due(Instant::now()).0.unwrap();
+        assert_eq!(
+            hold.check(&second, second.matched[0], true),
+            Verdict::Deliver
+        );
+        assert!(hold.next_due(Instant::now()).0.is_none());
+    }
+
+    #[test]
+    fn a_watermark_that_stalls_is_loss_not_delivery() {
+        let gate = Arc::new(Bindings::default());
+        let mut hold = Hold::new(gate.clone());
+        let (r, m) = held(150, Direction::FromTarget);
+        assert_eq!(hold.check(&r, m, false), Verdict::Held);
+        let (next, lost) = hold.next_due(Instant::now() + HOLD_MAX_WAIT * 2);
+        assert!(next.is_none());
+        assert_eq!(lost, 1);
+        assert_eq!(gate.lost.load(Ordering::Relaxed), 1);
+        for _ in 0..3 {
+            hold.check(&r, m, false);
+        }
+        assert_eq!(hold.give_up(), 3);
+        assert_eq!(gate.lost.load(Ordering::Relaxed), 4);
+    }
+}
