@@ -492,12 +492,12 @@ impl Shared {
             t.applied.remove(&b.id);
         }
         for (id, b) in current {
-            if !t.applied.contains_key(&id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = t.applied.entry(id) {
                 // Bound since the session started: a record of it is judged by
                 // the tracker's knowledge, not by when the warrant arrived.
                 let whole = (&b, b.addresses.as_slice());
                 self.bind(&mut st.pending, i.key, whole, b.started_ns, None);
-                t.applied.insert(id, b);
+                slot.insert(b);
             }
         }
         st.intercepts.insert(i.key, t);
