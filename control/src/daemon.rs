@@ -54,6 +54,9 @@ pub enum DaemonError {
     /// DPDK or the pcap source failed.
     #[error("dataplane: {0}")]
     Dataplane(String),
+    /// `[sessions]` cannot be used (a NAS secret).
+    #[error("[sessions]: {0}")]
+    Sessions(#[from] crate::sessions::wire::VerifierError),
     /// A listener could not be bound, or the runtime failed.
     #[error("{what}: {source}")]
     Io {

@@ -6,8 +6,8 @@
 //! target identifier or an LIID.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Why the metrics could not be registered or served.
@@ -88,6 +88,16 @@ pub struct ProbeMetrics {
     pub signalling_drops: IntCounter,
     /// 1 while signalling is being lost (a drop in the last minute).
     pub signalling_alarm: IntGauge,
+    /// Signalling datagrams by outcome (`accepted` or a refusal reason).
+    pub session_signals: IntCounterVec,
+    /// Subscriber sessions currently tracked.
+    pub sessions_active: IntGauge,
+    /// Current bindings by source (radius, dhcp4, dhcp6, static).
+    pub session_bindings: IntGaugeVec,
+    /// Signalling received → bound addresses applied on every worker, in seconds.
+    pub binding_latency: Histogram,
+    /// Records of identity intercepts waiting for the signalling watermark.
+    pub session_held_records: IntGauge,
 }
 
 fn counter(
@@ -151,6 +161,29 @@ impl ProbeMetrics {
             "1 while signalling datagrams are being lost (a drop in the last minute)",
         )?;
         r.register(Box::new(signalling_alarm.clone()))?;
+        let sessions_active =
+            IntGauge::new("calea_sessions_active", "Subscriber sessions tracked")?;
+        r.register(Box::new(sessions_active.clone()))?;
+        let session_bindings = IntGaugeVec::new(
+            Opts::new("calea_session_bindings", "Current bindings by source"),
+            &["source"],
+        )?;
+        r.register(Box::new(session_bindings.clone()))?;
+        let binding_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "calea_binding_latency_seconds",
+                "Signalling received to bound addresses applied on every worker",
+            )
+            .buckets(vec![
+                0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 1.0,
+            ]),
+        )?;
+        r.register(Box::new(binding_latency.clone()))?;
+        let session_held_records = IntGauge::new(
+            "calea_session_held_records",
+            "Records of identity intercepts waiting for the signalling watermark",
+        )?;
+        r.register(Box::new(session_held_records.clone()))?;
         Ok(Self {
             registry: registry.clone(),
             rx_packets: counter(
@@ -238,6 +271,16 @@ impl ProbeMetrics {
             )?,
             signalling_drops,
             signalling_alarm,
+            session_signals: counter(
+                r,
+                "calea_session_signals_total",
+                "Signalling datagrams by outcome",
+                &["result"],
+            )?,
+            sessions_active,
+            session_bindings,
+            binding_latency,
+            session_held_records,
         })
     }
 

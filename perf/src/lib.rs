@@ -1,5 +1,6 @@
 //! Benchmarks and traffic generators for calea-probe (`perf/run.sh` drives them).
 #![forbid(unsafe_code)]
 
+pub mod loaded;
 pub mod timing;
 pub mod traffic;

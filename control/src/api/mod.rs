@@ -5,7 +5,7 @@
 
 mod backend;
 mod error;
-mod refusals;
+pub(crate) mod refusals;
 mod role;
 mod routes;
 mod server;

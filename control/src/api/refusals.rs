@@ -18,7 +18,7 @@ use super::Provisioning;
 use crate::model::format_time;
 
 /// Length of one aggregation window.
-const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 
 /// (source, reason) pairs tracked per window; refusals beyond share one record per reason.
 const MAX_PAIRS: usize = 256;
@@ -29,10 +29,10 @@ const ACTOR: &str = "unauthenticated";
 /// Where connections are counted and refusals aggregated: an IPv4 address, or
 /// the /64 holding an IPv6 address (what one subscriber is usually given).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) struct Source(IpAddr);
+pub(crate) struct Source(IpAddr);
 
 impl Source {
-    pub(super) fn of(ip: IpAddr) -> Self {
+    pub(crate) fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => Self(IpAddr::V4(v4)),
@@ -108,7 +108,7 @@ struct Entry {
 
 /// Which entries a flush writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Flush {
+pub(crate) enum Flush {
     /// Only those new this window.
     Due,
     /// Every entry with refusals; entries quiet for a whole window are dropped.
@@ -117,17 +117,17 @@ enum Flush {
 
 /// The aggregator and its single writer.
 #[derive(Debug)]
-pub(super) struct RefusalAudit {
+pub(crate) struct RefusalAudit {
     /// The listener named in each record.
     interface: &'static str,
-    /// `None` as the source: every source beyond [`MAX_PAIRS`].
-    entries: Mutex<HashMap<(Option<Source>, Reason), Entry>>,
+    /// `None` as the source: every source beyond [`MAX_PAIRS`]; the reason's code.
+    entries: Mutex<HashMap<(Option<Source>, &'static str), Entry>>,
     wake: Notify,
 }
 
 impl RefusalAudit {
-    /// An aggregator for the listener `interface` (`api`, `x1`).
-    pub(super) fn new(interface: &'static str) -> Self {
+    /// An aggregator for the listener `interface` (`api`, `x1`, `signalling`).
+    pub(crate) fn new(interface: &'static str) -> Self {
         Self {
             interface,
             entries: Mutex::default(),
@@ -137,6 +137,16 @@ impl RefusalAudit {
 
     /// Counts one refusal; never blocks on the audit log.
     pub(super) fn record(&self, source: Source, reason: Reason, message: impl FnOnce() -> String) {
+        self.record_code(source, reason.as_str(), message);
+    }
+
+    /// Counts one refusal for the reason `code`; never blocks on the audit log.
+    pub(crate) fn record_code(
+        &self,
+        source: Source,
+        reason: &'static str,
+        message: impl FnOnce() -> String,
+    ) {
         let now = OffsetDateTime::now_utc();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let known = entries.contains_key(&(Some(source), reason));
@@ -166,7 +176,7 @@ impl RefusalAudit {
     }
 
     /// Takes the records `flush` writes, resetting their counts.
-    fn take(&self, flush: Flush) -> Vec<serde_json::Value> {
+    pub(crate) fn take(&self, flush: Flush) -> Vec<serde_json::Value> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if flush == Flush::Window {
             entries.retain(|_, e| e.count > 0);
@@ -179,7 +189,7 @@ impl RefusalAudit {
             out.push(serde_json::json!({
                 "interface": self.interface,
                 "peer": source.map_or_else(|| "other sources".to_owned(), |s| s.to_string()),
-                "reason": reason.as_str(),
+                "reason": reason,
                 "count": e.count,
                 "first": format_time(e.first),
                 "last": format_time(e.last),

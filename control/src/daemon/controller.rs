@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::api::{ApiError, Provisioned, Provisioning};
 use crate::audit::AuditAction;
-use crate::handover::{HandoverEngine, InterceptRoute};
+use crate::handover::{HandoverEngine, InterceptRoute, SessionGate, SessionReport};
 use crate::metrics::ProbeMetrics;
 use crate::model::{
     Destination, Intercept, InterceptPatch, InterceptRequest, InterceptState, Liid, Origin,
@@ -38,11 +38,25 @@ pub enum TableError {
     SlotsExhausted,
 }
 
+/// The session glue, told what happens to intercepts naming subscriber
+/// identities. Never called with the tables locked (it calls back into
+/// [`Controller::bind`]).
+pub trait IdentityBindings: Send + Sync {
+    /// `i` is in the tables (new or changed): bind its subscribers' current addresses.
+    fn installed(&self, i: &Intercept);
+    /// Interception of `key` began at `at_ns`.
+    fn started(&self, key: u32, at_ns: u64);
+    /// Intercept `key` leaves the tables at `at_ns` (`was_active`: its interception ends).
+    fn ended(&self, key: u32, at_ns: u64, was_active: bool);
+}
+
 /// What the tables hold for one intercept.
 #[derive(Debug)]
 struct Installed {
     slot: Slot,
     targets: Vec<Target>,
+    /// Addresses bound to its subscribers, with how many bindings hold each.
+    bound: HashMap<Target, u32>,
     /// Epoch of the last change sent for it.
     epoch: u64,
 }
@@ -62,6 +76,8 @@ pub struct Controller {
     apply_timeout: Duration,
     /// Which targets a request may name (`[intercepts]`).
     policy: TargetPolicy,
+    /// The session glue, if the probe tracks sessions.
+    identity_bindings: Mutex<Option<Weak<dyn IdentityBindings>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -122,6 +138,7 @@ fn route(i: &Intercept) -> InterceptRoute {
         mode: i.mode,
         destinations: i.destinations.clone(),
         targets: i.targets.clone(),
+        gated: !i.identities.is_empty(),
     }
 }
 
@@ -148,7 +165,81 @@ impl Controller {
             metrics,
             apply_timeout,
             policy,
+            identity_bindings: Mutex::new(None),
         }
+    }
+
+    /// Tells `glue` about intercepts naming identities from now on.
+    pub fn register_identity_bindings(&self, glue: Weak<dyn IdentityBindings>) {
+        *lock(&self.identity_bindings) = Some(glue);
+    }
+
+    /// Has handover judge identity intercepts' records by `gate`.
+    pub fn set_session_gate(&self, gate: Arc<dyn SessionGate>) {
+        self.with_handover(|h| h.set_session_gate(gate));
+    }
+
+    /// Sends a session IRI of intercept `key`.
+    pub fn session_event(&self, key: u32, report: SessionReport) {
+        self.with_handover(|h| h.session_event(key, report));
+    }
+
+    fn identity_bindings(&self, i: &Intercept) -> Option<Arc<dyn IdentityBindings>> {
+        if i.identities.is_empty() {
+            return None;
+        }
+        lock(&self.identity_bindings).as_ref()?.upgrade()
+    }
+
+    /// Adds `addresses` as targets of intercept `key` for one binding; an
+    /// address held by several bindings stays until the last ends. Returns the
+    /// epoch to wait for; None if `key` is not installed.
+    pub fn bind(&self, key: u32, addresses: &[Target]) -> Option<u64> {
+        self.rebind(key, addresses, true)
+    }
+
+    /// Takes back what [`Controller::bind`] gave for one binding.
+    pub fn unbind(&self, key: u32, addresses: &[Target]) -> Option<u64> {
+        self.rebind(key, addresses, false)
+    }
+
+    fn rebind(&self, key: u32, addresses: &[Target], add: bool) -> Option<u64> {
+        let mut t = lock(&self.tables);
+        let installed = t.by_key.get_mut(&key)?;
+        let slot = installed.slot;
+        let mut updates = Vec::new();
+        for &target in addresses {
+            // The warrant's own targets stay whatever the bindings do.
+            let own = installed.targets.contains(&target);
+            if add {
+                let n = installed.bound.entry(target).or_insert(0);
+                *n += 1;
+                if *n == 1 && !own {
+                    updates.push(Update::AddTarget { slot, target });
+                }
+            } else if let Some(n) = installed.bound.get_mut(&target) {
+                *n -= 1;
+                if *n == 0 {
+                    installed.bound.remove(&target);
+                    if !own {
+                        updates.push(Update::RemoveTarget { slot, target });
+                    }
+                }
+            }
+        }
+        if updates.is_empty() {
+            return Some(installed.epoch);
+        }
+        let epoch = t.writer.send(&updates);
+        if let Some(installed) = t.by_key.get_mut(&key) {
+            installed.epoch = epoch;
+        }
+        Some(epoch)
+    }
+
+    /// The epoch every worker has applied.
+    pub fn min_applied(&self) -> u64 {
+        lock(&self.tables).writer.min_applied()
     }
 
     /// The store.
@@ -182,21 +273,39 @@ impl Controller {
     /// # Errors
     /// [`TableError::SlotsExhausted`].
     pub fn install(&self, i: &Intercept) -> Result<u64, TableError> {
+        let epoch = self.install_tables(i)?;
+        if let Some(glue) = self.identity_bindings(i) {
+            glue.installed(i);
+        }
+        Ok(epoch)
+    }
+
+    fn install_tables(&self, i: &Intercept) -> Result<u64, TableError> {
         self.with_handover(|h| h.add_route(route(i)));
         let mut t = lock(&self.tables);
         let spec = i.spec();
         let mut updates = Vec::new();
-        let slot = match t.by_key.get(&i.key) {
+        let mut bound = HashMap::new();
+        let slot = match t.by_key.get_mut(&i.key) {
             Some(old) => {
                 let slot = old.slot;
+                bound = std::mem::take(&mut old.bound);
                 updates.push(Update::SetIntercept { slot, spec });
-                for target in old.targets.iter().filter(|x| !i.targets.contains(x)) {
+                for target in old
+                    .targets
+                    .iter()
+                    .filter(|x| !i.targets.contains(x) && !bound.contains_key(x))
+                {
                     updates.push(Update::RemoveTarget {
                         slot,
                         target: *target,
                     });
                 }
-                for target in i.targets.iter().filter(|x| !old.targets.contains(x)) {
+                for target in i
+                    .targets
+                    .iter()
+                    .filter(|x| !old.targets.contains(x) && !bound.contains_key(x))
+                {
                     updates.push(Update::AddTarget {
                         slot,
                         target: *target,
@@ -221,6 +330,7 @@ impl Controller {
             Installed {
                 slot,
                 targets: i.targets.clone(),
+                bound,
                 epoch,
             },
         );
@@ -330,6 +440,9 @@ impl Controller {
                 // acknowledged, not at the window's start (it may be long past).
                 let (key, began) = (i.key, ns(now()));
                 self.with_handover(|h| h.intercept_started(key, began));
+                if let Some(glue) = self.identity_bindings(&i) {
+                    glue.started(key, began);
+                }
                 Ok(i)
             }
             Some(InterceptState::Expired) => {
@@ -347,6 +460,10 @@ impl Controller {
 
     /// IRI end (if it had started), clear from the tables, drop the route once cleared.
     fn end(&self, i: &Intercept, was_active: bool, at_ns: u64) {
+        // Session-active IRI before IRI-End; the clear below drops bound addresses.
+        if let Some(glue) = self.identity_bindings(i) {
+            glue.ended(i.key, at_ns, was_active);
+        }
         if was_active {
             self.metrics.intercepts_active.dec();
             self.with_handover(|h| h.intercept_ended(i.key, at_ns));
@@ -589,5 +706,75 @@ impl Provisioning for Controller {
             AuditAction::RequestRefused
         };
         self.audit(actor, action, "api", reason);
+    }
+}
+
+#[cfg(test)]
+mod test {
+    #![allow(clippy::unwrap_used)]
+
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn v4(last: u8) -> Target {
+        Target::Ipv4(Ipv4Addr::new(192, 0, 2, last))
+    }
+
+    #[test]
+    fn bound_addresses_are_counted_per_binding_and_spare_the_warrants_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.db"), &dir.path().join("a.jsonl")).unwrap();
+        let dest: Destination = serde_json::from_value(serde_json::json!({
+            "name": "d", "address": "127.0.0.1:9", "format": "x2x3",
+            "insecure_plaintext": true, "spool_dir": dir.path().join("spool")
+        }))
+        .unwrap();
+        store.create_destination(&dest, "t").unwrap();
+        let (writer, mut replicas) = dataplane::targets::replicas(1, 1024);
+        let c = Controller::new(
+            store.clone(),
+            writer,
+            None,
+            ProbeMetrics::unregistered().unwrap(),
+            Duration::from_secs(5),
+            TargetPolicy::default(),
+        );
+        let req = InterceptRequest {
+            liid: "L1".into(),
+            warrant_ref: "W".into(),
+            issuing_authority: "court".into(),
+            valid_from: "2026-01-01T00:00:00Z".into(),
+            valid_until: "2099-01-01T00:00:00Z".into(),
+            mode: "content".into(),
+            targets: vec!["192.0.2.1".into()],
+            destinations: vec!["d".into()],
+        };
+        let at = now();
+        let valid = req.validate(at, &TargetPolicy::default()).unwrap();
+        let i = store.create_intercept(&valid, "t", at).unwrap();
+        c.install(&i).unwrap();
+        let r = &mut replicas[0];
+        let count = |r: &mut dataplane::targets::TableReplica| {
+            r.apply_pending(usize::MAX);
+            r.target_count()
+        };
+        assert_eq!(count(r), 1);
+        assert!(c.bind(i.key + 1, &[v4(2)]).is_none(), "unknown intercept");
+        c.bind(i.key, &[v4(2), v4(3)]).unwrap();
+        c.bind(i.key, &[v4(2)]).unwrap();
+        assert_eq!(count(r), 3);
+        // Still held by the second binding.
+        c.unbind(i.key, &[v4(2), v4(3)]).unwrap();
+        assert_eq!(count(r), 2);
+        // A modification (reinstall) keeps the bound address.
+        c.install(&i).unwrap();
+        assert_eq!(count(r), 2);
+        c.unbind(i.key, &[v4(2)]).unwrap();
+        assert_eq!(count(r), 1);
+        // The warrant's own target outlives a binding of the same address.
+        c.bind(i.key, &[v4(1)]).unwrap();
+        c.unbind(i.key, &[v4(1)]).unwrap();
+        assert_eq!(count(r), 1);
     }
 }

@@ -1,17 +1,541 @@
 //! The session glue: authenticated signalling → tracker → durable bindings →
 //! the bound addresses of targeted subscribers in the tables, and session IRI.
+//!
+//! Locks: the glue's state, then the controller's tables (through
+//! [`Controller::bind`]); the controller calls [`IdentityBindings`] with no
+//! lock held, so the order never inverts.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Instant;
 
-use super::controller::Controller;
+use dataplane::targets::Target;
+
+use super::controller::{Controller, IdentityBindings, SYSTEM_ACTOR};
 use super::signalling::{SignalSink, Watermark};
 use super::DaemonError;
+use crate::api::refusals::{Flush, RefusalAudit, Source, REFUSAL_WINDOW};
+use crate::audit::AuditAction;
+use crate::handover::{AccessEvent, SessionGate, SessionReport};
 use crate::metrics::ProbeMetrics;
-use crate::sessions::{SessionsConfig, SignalPacket};
+use crate::model::{Identity, IdentityKind, Intercept, InterceptState};
+use crate::sessions::tracker::Tracker;
+use crate::sessions::wire::Verifier;
+use crate::sessions::{
+    Binding, BindingChange, BindingId, EndReason, Protocol, Refusal, SessionsConfig, Signal,
+    SignalEvent, SignalPacket,
+};
 use crate::store::Store;
 
+/// How long an ended binding's interval is kept after the watermark passed its
+/// end: records that waited in a ring that long are still judged right.
+const ENDED_RETENTION_NS: u64 = 60_000_000_000;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether a warrant naming `wanted` covers a subscriber seen with `seen`.
+fn names(wanted: &[Identity], seen: &[Identity]) -> bool {
+    wanted.iter().any(|w| seen.contains(w))
+}
+
+fn contains(target: &Target, addr: IpAddr) -> bool {
+    match (*target, addr) {
+        (Target::Ipv4(t), IpAddr::V4(a)) => t == a,
+        (Target::Ipv6(t), IpAddr::V6(a)) => t == a,
+        (Target::Ipv4Net(net, len), IpAddr::V4(a)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(net) & mask
+        }
+        (Target::Ipv6Net(net, len), IpAddr::V6(a)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
+fn source_label(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Radius => "radius",
+        Protocol::Dhcp4 => "dhcp4",
+        Protocol::Dhcp6 => "dhcp6",
+        Protocol::Static => "static",
+    }
+}
+
+/// One binding's hold on one address for one intercept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Interval {
+    id: BindingId,
+    target: Target,
+    from_ns: u64,
+    /// `u64::MAX` while the binding lasts.
+    until_ns: u64,
+}
+
+/// What handover's drain asks: which address was bound to which intercept when.
+struct Exactness {
+    watermark: Watermark,
+    intervals: Mutex<HashMap<u32, Vec<Interval>>>,
+    lost: AtomicU64,
+    held: prometheus::IntGauge,
+}
+
+impl Exactness {
+    fn open(&self, key: u32, b: &Binding, targets: &[Target], from_ns: u64) {
+        let mut all = lock(&self.intervals);
+        let list = all.entry(key).or_default();
+        list.extend(targets.iter().map(|&target| Interval {
+            id: b.id.clone(),
+            target,
+            from_ns,
+            until_ns: u64::MAX,
+        }));
+    }
+
+    /// Ends the open intervals of binding `id` (only those of `targets`, if given).
+    fn close(&self, key: u32, id: &BindingId, targets: Option<&[Target]>, until_ns: u64) {
+        if let Some(list) = lock(&self.intervals).get_mut(&key) {
+            for i in list.iter_mut().filter(|i| {
+                &i.id == id
+                    && i.until_ns == u64::MAX
+                    && targets.is_none_or(|t| t.contains(&i.target))
+            }) {
+                i.until_ns = until_ns.max(i.from_ns);
+            }
+        }
+    }
+
+    fn prune(&self, watermark_ns: u64) {
+        let horizon = watermark_ns.saturating_sub(ENDED_RETENTION_NS);
+        let mut all = lock(&self.intervals);
+        all.retain(|_, list| {
+            list.retain(|i| i.until_ns >= horizon);
+            !list.is_empty()
+        });
+    }
+}
+
+impl SessionGate for Exactness {
+    fn watermark(&self) -> u64 {
+        self.watermark.get()
+    }
+
+    fn bound(&self, key: u32, addr: IpAddr, ts_ns: u64) -> bool {
+        lock(&self.intervals).get(&key).is_some_and(|list| {
+            list.iter()
+                .any(|i| i.from_ns <= ts_ns && ts_ns < i.until_ns && contains(&i.target, addr))
+        })
+    }
+
+    fn lost(&self, n: u64) {
+        self.lost.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn holding(&self, n: usize) {
+        self.held.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+}
+
+/// An intercept naming identities, and the bindings applied to it.
+struct Targeted {
+    identities: Vec<Identity>,
+    active: bool,
+    applied: HashMap<BindingId, Binding>,
+}
+
+struct State {
+    tracker: Tracker,
+    intercepts: HashMap<u32, Targeted>,
+    /// (epoch, signal receive time) of bindings not yet applied everywhere.
+    pending: Vec<(u64, u64)>,
+    last_window: Instant,
+}
+
+struct Shared {
+    verifier: Verifier,
+    controller: Arc<Controller>,
+    store: Store,
+    metrics: ProbeMetrics,
+    exact: Arc<Exactness>,
+    refusals: RefusalAudit,
+    state: Mutex<State>,
+}
+
 /// The [`SignalSink`] of a probe with `[sessions]`.
-pub struct SessionGlue {}
+pub struct SessionGlue {
+    shared: Arc<Shared>,
+}
+
+fn now_ns() -> u64 {
+    crate::handover::now_ns()
+}
+
+fn report(event: AccessEvent, at_ns: u64, b: &Binding, signal: Option<&Signal>) -> SessionReport {
+    let value = |kind| {
+        b.identities
+            .iter()
+            .find(|i| i.kind() == kind)
+            .map(|i| i.value().to_owned())
+    };
+    let ends = matches!(
+        event,
+        AccessEvent::SessionEnd | AccessEvent::SessionExpired | AccessEvent::EndWithSessionActive
+    );
+    SessionReport {
+        event,
+        at_ns,
+        username: value(IdentityKind::Username),
+        addresses: b.addresses.clone(),
+        static_assignment: b.protocol == Protocol::Static,
+        network_id: value(IdentityKind::CallingStationId)
+            .or_else(|| value(IdentityKind::DhcpClientMac)),
+        nas: b.nas.as_ref().map(|n| n.address),
+        nas_id: b.nas.as_ref().and_then(|n| n.identifier.clone()),
+        session_id: b.session_id.clone(),
+        session_start_ns: Some(b.started_ns),
+        session_end_ns: ends.then_some(at_ns),
+        message: signal.map(|s| (s.protocol, s.message.clone())),
+    }
+}
+
+impl Shared {
+    /// Binds `targets` of `b` to `key` from `from_ns`; `signal_ns`: the
+    /// receive time to measure the binding latency from.
+    fn bind(
+        &self,
+        pending: &mut Vec<(u64, u64)>,
+        key: u32,
+        (b, targets): (&Binding, &[Target]),
+        from_ns: u64,
+        signal_ns: Option<u64>,
+    ) {
+        self.exact.open(key, b, targets, from_ns);
+        if let Some(epoch) = self.controller.bind(key, targets) {
+            if let Some(ts) = signal_ns {
+                pending.push((epoch, ts));
+            }
+        }
+    }
+
+    fn unbind(&self, key: u32, b: &Binding, until_ns: u64) {
+        self.exact.close(key, &b.id, None, until_ns);
+        let _epoch = self.controller.unbind(key, &b.addresses);
+    }
+
+    fn iri(&self, t: &Targeted, key: u32, report: SessionReport) {
+        if t.active {
+            self.controller.session_event(key, report);
+        }
+    }
+
+    /// Persists and applies tracker changes; `signal`: what caused them.
+    fn apply(&self, st: &mut State, changes: &[BindingChange], signal: Option<&Signal>) {
+        let State {
+            intercepts,
+            pending,
+            ..
+        } = st;
+        let signal_ns = |b: &Binding| Some(signal.map_or(b.started_ns, |s| s.ts_ns));
+        for change in changes {
+            let saved = match change {
+                BindingChange::Started(b) | BindingChange::Updated { new: b, .. } => {
+                    self.store.put_binding(b)
+                }
+                BindingChange::Ended { binding, .. } => self.store.remove_binding(&binding.id),
+            };
+            if let Err(e) = saved {
+                tracing::error!(error = %e, "cannot save a binding; it is lost on restart");
+            }
+            match change {
+                BindingChange::Started(b) => {
+                    self.metrics
+                        .session_bindings
+                        .with_label_values(&[source_label(b.protocol)])
+                        .inc();
+                    for (&key, t) in intercepts.iter_mut() {
+                        if !names(&t.identities, &b.identities) {
+                            continue;
+                        }
+                        let whole = (b, b.addresses.as_slice());
+                        self.bind(pending, key, whole, b.started_ns, signal_ns(b));
+                        t.applied.insert(b.id.clone(), b.clone());
+                        let r = report(AccessEvent::SessionStart, b.started_ns, b, signal);
+                        self.iri(t, key, r);
+                    }
+                }
+                BindingChange::Updated { old, new } => {
+                    let gone: Vec<Target> = old
+                        .addresses
+                        .iter()
+                        .filter(|a| !new.addresses.contains(a))
+                        .copied()
+                        .collect();
+                    let came: Vec<Target> = new
+                        .addresses
+                        .iter()
+                        .filter(|a| !old.addresses.contains(a))
+                        .copied()
+                        .collect();
+                    for (&key, t) in intercepts.iter_mut() {
+                        let had = t.applied.contains_key(&old.id);
+                        if !had && !names(&t.identities, &new.identities) {
+                            continue;
+                        }
+                        if had && !names(&t.identities, &new.identities) {
+                            // The session no longer names the subscriber.
+                            self.exact.close(key, &old.id, None, new.updated_ns);
+                            let _epoch = self.controller.unbind(key, &old.addresses);
+                            t.applied.remove(&old.id);
+                            let r = report(AccessEvent::SessionEnd, new.updated_ns, old, signal);
+                            self.iri(t, key, r);
+                            continue;
+                        }
+                        let (gone, came) = if had {
+                            (gone.as_slice(), came.as_slice())
+                        } else {
+                            (&[][..], new.addresses.as_slice())
+                        };
+                        self.exact.close(key, &old.id, Some(gone), new.updated_ns);
+                        let _epoch = self.controller.unbind(key, gone);
+                        self.bind(pending, key, (new, came), new.updated_ns, signal_ns(new));
+                        t.applied.remove(&old.id);
+                        t.applied.insert(new.id.clone(), new.clone());
+                        let event = if had {
+                            AccessEvent::InterimUpdate
+                        } else {
+                            AccessEvent::SessionStart
+                        };
+                        self.iri(t, key, report(event, new.updated_ns, new, signal));
+                    }
+                }
+                BindingChange::Ended {
+                    binding,
+                    at_ns,
+                    reason,
+                } => {
+                    self.metrics
+                        .session_bindings
+                        .with_label_values(&[source_label(binding.protocol)])
+                        .dec();
+                    let event = match reason {
+                        EndReason::Signalled | EndReason::Superseded | EndReason::Removed => {
+                            AccessEvent::SessionEnd
+                        }
+                        EndReason::Expired | EndReason::NasRestart => AccessEvent::SessionExpired,
+                    };
+                    for (&key, t) in intercepts.iter_mut() {
+                        let Some(held) = t.applied.remove(&binding.id) else {
+                            continue;
+                        };
+                        self.unbind(key, &held, *at_ns);
+                        self.iri(t, key, report(event, *at_ns, &held, signal));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Access events of a targeted subscriber (no binding changes).
+    fn access_iri(&self, st: &State, signal: &Signal) {
+        let event = match signal.event {
+            SignalEvent::AccessRequest => AccessEvent::AccessAttempt,
+            SignalEvent::AccessAccept => AccessEvent::AccessAccept,
+            SignalEvent::AccessReject => AccessEvent::AccessReject,
+            _ => return,
+        };
+        let seen = Binding {
+            id: BindingId(String::new()),
+            protocol: signal.protocol,
+            identities: signal.identities.clone(),
+            addresses: signal.assigned.iter().map(|a| a.target).collect(),
+            nas: signal.nas.clone(),
+            session_id: signal.session_id.clone(),
+            started_ns: signal.ts_ns,
+            updated_ns: signal.ts_ns,
+            expires_ns: signal.ts_ns,
+        };
+        for (&key, t) in &st.intercepts {
+            if names(&t.identities, &signal.identities) {
+                let mut r = report(event, signal.ts_ns, &seen, Some(signal));
+                r.session_start_ns = None;
+                self.iri(t, key, r);
+            }
+        }
+    }
+
+    fn signal(&self, p: &SignalPacket<'_>) {
+        let signal = match self.verifier.parse(p) {
+            Ok(s) => s,
+            Err(refusal) => {
+                self.refused(p.src, refusal);
+                return;
+            }
+        };
+        self.metrics
+            .session_signals
+            .with_label_values(&["accepted"])
+            .inc();
+        let mut st = lock(&self.state);
+        self.access_iri(&st, &signal);
+        let mut changes = Vec::new();
+        st.tracker.apply(&signal, &mut changes);
+        self.apply(&mut st, &changes, Some(&signal));
+        self.observe(&mut st);
+    }
+
+    fn refused(&self, src: IpAddr, refusal: Refusal) {
+        self.metrics
+            .session_signals
+            .with_label_values(&[refusal.label()])
+            .inc();
+        // Forged or misdirected accounting may be an attack: audited, in aggregate.
+        if matches!(refusal, Refusal::BadAuthenticator | Refusal::UnknownSender) {
+            self.refusals
+                .record_code(Source::of(src), refusal.label(), || refusal.to_string());
+        }
+    }
+
+    /// Bindings every worker has applied: their latency.
+    fn observe(&self, st: &mut State) {
+        if st.pending.is_empty() {
+            return;
+        }
+        let applied = self.controller.min_applied();
+        let now = now_ns();
+        st.pending.retain(|&(epoch, ts)| {
+            let done = epoch <= applied;
+            if done {
+                #[allow(clippy::cast_precision_loss)]
+                let secs = now.saturating_sub(ts) as f64 / 1e9;
+                self.metrics.binding_latency.observe(secs);
+            }
+            !done
+        });
+        self.metrics
+            .sessions_active
+            .set(i64::try_from(st.tracker.len()).unwrap_or(i64::MAX));
+    }
+
+    fn idle(&self, watermark_ns: u64) {
+        let mut st = lock(&self.state);
+        let mut changes = Vec::new();
+        st.tracker.expire(watermark_ns, &mut changes);
+        self.apply(&mut st, &changes, None);
+        self.observe(&mut st);
+        self.metrics
+            .sessions_active
+            .set(i64::try_from(st.tracker.len()).unwrap_or(i64::MAX));
+        let window = st.last_window.elapsed() >= REFUSAL_WINDOW;
+        if window {
+            st.last_window = Instant::now();
+        }
+        drop(st);
+        self.exact.prune(watermark_ns);
+        self.write_audit(if window { Flush::Window } else { Flush::Due });
+    }
+
+    fn write_audit(&self, flush: Flush) {
+        for details in self.refusals.take(flush) {
+            self.controller.audit(
+                "unauthenticated",
+                AuditAction::RequestUnauthenticated,
+                "signalling",
+                details,
+            );
+        }
+        let lost = self.exact.lost.swap(0, Ordering::Relaxed);
+        if lost > 0 {
+            // Records the watermark did not pass within the hold bound: never
+            // delivered unjudged, so intercept loss.
+            self.controller.audit(
+                SYSTEM_ACTOR,
+                AuditAction::DeliveryDataLost,
+                "sessions",
+                serde_json::json!({ "reason": "signalling watermark late", "records": lost }),
+            );
+        }
+    }
+
+    /// Brings intercept `i`'s applied bindings to what the tracker holds now.
+    fn sync(&self, st: &mut State, i: &Intercept) {
+        let now = now_ns();
+        let mut current: HashMap<BindingId, Binding> = HashMap::new();
+        for id in &i.identities {
+            for b in st.tracker.bindings_of(id) {
+                current.insert(b.id.clone(), b.clone());
+            }
+        }
+        let mut t = st.intercepts.remove(&i.key).unwrap_or(Targeted {
+            identities: Vec::new(),
+            active: false,
+            applied: HashMap::new(),
+        });
+        t.identities.clone_from(&i.identities);
+        t.active = i.state == InterceptState::Active;
+        let gone: Vec<Binding> = t
+            .applied
+            .values()
+            .filter(|b| !current.contains_key(&b.id))
+            .cloned()
+            .collect();
+        for b in gone {
+            self.unbind(i.key, &b, now);
+            t.applied.remove(&b.id);
+        }
+        for (id, b) in current {
+            if let std::collections::hash_map::Entry::Vacant(slot) = t.applied.entry(id) {
+                // Bound since the session started: a record of it is judged by
+                // the tracker's knowledge, not by when the warrant arrived.
+                let whole = (&b, b.addresses.as_slice());
+                self.bind(&mut st.pending, i.key, whole, b.started_ns, None);
+                slot.insert(b);
+            }
+        }
+        st.intercepts.insert(i.key, t);
+    }
+}
+
+impl IdentityBindings for Shared {
+    fn installed(&self, i: &Intercept) {
+        let mut st = lock(&self.state);
+        self.sync(&mut st, i);
+    }
+
+    fn started(&self, key: u32, at_ns: u64) {
+        let st = &mut *lock(&self.state);
+        let Some(t) = st.intercepts.get_mut(&key) else {
+            return;
+        };
+        t.active = true;
+        for b in t.applied.values() {
+            let r = report(AccessEvent::StartWithSessionActive, at_ns, b, None);
+            self.controller.session_event(key, r);
+        }
+    }
+
+    fn ended(&self, key: u32, at_ns: u64, was_active: bool) {
+        let Some(t) = lock(&self.state).intercepts.remove(&key) else {
+            return;
+        };
+        for b in t.applied.values() {
+            // The tables' clear drops the addresses; records before it are still judged.
+            self.exact.close(key, &b.id, None, at_ns);
+            if was_active {
+                let r = report(AccessEvent::EndWithSessionActive, at_ns, b, None);
+                self.controller.session_event(key, r);
+            }
+        }
+    }
+}
 
 impl SessionGlue {
     /// Restores the saved bindings (ending those that expired while the probe
@@ -27,19 +551,167 @@ impl SessionGlue {
         metrics: ProbeMetrics,
         watermark: Watermark,
     ) -> Result<Self, DaemonError> {
-        let _ = (cfg, controller, store, metrics, watermark);
-        todo!("provided by the sub-glue branch")
+        let verifier = Verifier::from_config(cfg)?;
+        let exact = Arc::new(Exactness {
+            watermark,
+            intervals: Mutex::default(),
+            lost: AtomicU64::new(0),
+            held: metrics.session_held_records.clone(),
+        });
+        let saved = store.bindings()?;
+        for b in &saved {
+            metrics
+                .session_bindings
+                .with_label_values(&[source_label(b.protocol)])
+                .inc();
+        }
+        let mut tracker = Tracker::new(cfg);
+        let mut changes = Vec::new();
+        tracker.restore(saved, now_ns(), &mut changes);
+        let shared = Arc::new(Shared {
+            verifier,
+            controller: Arc::clone(&controller),
+            store: store.clone(),
+            metrics,
+            exact: Arc::clone(&exact),
+            refusals: RefusalAudit::new("signalling"),
+            state: Mutex::new(State {
+                tracker,
+                intercepts: HashMap::new(),
+                pending: Vec::new(),
+                last_window: Instant::now(),
+            }),
+        });
+        {
+            let mut st = lock(&shared.state);
+            shared.apply(&mut st, &changes, None);
+            for i in store.list()? {
+                if !i.state.is_terminal() && !i.identities.is_empty() {
+                    shared.sync(&mut st, &i);
+                }
+            }
+        }
+        controller.set_session_gate(exact);
+        let weak: Weak<Shared> = Arc::downgrade(&shared);
+        controller.register_identity_bindings(weak);
+        Ok(Self { shared })
     }
 }
 
 impl SignalSink for SessionGlue {
     fn signal(&mut self, packet: &SignalPacket<'_>) {
-        let _ = packet;
-        todo!("provided by the sub-glue branch")
+        self.shared.signal(packet);
     }
 
     fn idle(&mut self, watermark_ns: u64) {
-        let _ = watermark_ns;
-        todo!("provided by the sub-glue branch")
+        self.shared.idle(watermark_ns);
+    }
+}
+
+#[cfg(test)]
+mod test {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn binding(id: &str, addresses: Vec<Target>) -> Binding {
+        Binding {
+            id: BindingId(id.into()),
+            protocol: Protocol::Radius,
+            identities: vec![Identity::new("t", IdentityKind::Username, "t@isp").unwrap()],
+            addresses,
+            nas: None,
+            session_id: Some("s1".into()),
+            started_ns: 1_000,
+            updated_ns: 1_000,
+            expires_ns: u64::MAX,
+        }
+    }
+
+    fn exactness() -> Exactness {
+        Exactness {
+            watermark: Watermark::default(),
+            intervals: Mutex::default(),
+            lost: AtomicU64::new(0),
+            held: prometheus::IntGauge::new("h", "h").unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_address_is_bound_only_inside_its_interval_and_for_its_intercept() {
+        let e = exactness();
+        let a: IpAddr = "192.0.2.9".parse().unwrap();
+        let b = binding("r1", vec![Target::Ipv4("192.0.2.9".parse().unwrap())]);
+        e.open(7, &b, &b.addresses, 1_000);
+        assert!(!e.bound(7, a, 999), "before the Start");
+        assert!(e.bound(7, a, 1_000));
+        assert!(e.bound(7, a, u64::MAX - 1), "open until the Stop");
+        assert!(!e.bound(8, a, 1_500), "another intercept");
+        assert!(!e.bound(7, "192.0.2.10".parse().unwrap(), 1_500));
+        e.close(7, &b.id, None, 2_000);
+        assert!(e.bound(7, a, 1_999));
+        assert!(!e.bound(7, a, 2_000), "the Stop's own time and after");
+        // Rebound later by a new session of the same subscriber: two intervals.
+        let again = binding("r2", b.addresses.clone());
+        e.open(7, &again, &again.addresses, 3_000);
+        assert!(!e.bound(7, a, 2_500));
+        assert!(e.bound(7, a, 3_000));
+        // A closed interval is kept until the watermark is well past it.
+        e.prune(2_000 + ENDED_RETENTION_NS);
+        assert!(e.bound(7, a, 1_500));
+        e.prune(2_001 + ENDED_RETENTION_NS);
+        assert!(!e.bound(7, a, 1_500));
+        assert!(e.bound(7, a, 3_000));
+    }
+
+    #[test]
+    fn prefixes_cover_their_addresses_and_partial_closes_keep_the_rest() {
+        let e = exactness();
+        let pd = Target::Ipv6Net("2001:db8:100::".parse().unwrap(), 56);
+        let na = Target::Ipv6("2001:db8::5".parse().unwrap());
+        let b = binding("d6", vec![pd, na]);
+        e.open(1, &b, &b.addresses, 10);
+        assert!(e.bound(1, "2001:db8:100:ff::1".parse().unwrap(), 11));
+        assert!(!e.bound(1, "2001:db8:101::1".parse().unwrap(), 11));
+        e.close(1, &b.id, Some(&[na]), 20);
+        assert!(!e.bound(1, "2001:db8::5".parse().unwrap(), 21));
+        assert!(e.bound(1, "2001:db8:100::1".parse().unwrap(), 21));
+        assert!(contains(
+            &Target::Ipv4Net("10.0.0.0".parse().unwrap(), 8),
+            "10.9.9.9".parse().unwrap()
+        ));
+        assert!(!contains(
+            &Target::Ipv4Net("10.0.0.0".parse().unwrap(), 8),
+            "11.0.0.1".parse().unwrap()
+        ));
+        assert!(contains(
+            &Target::Ipv4Net("0.0.0.0".parse().unwrap(), 0),
+            "11.0.0.1".parse().unwrap()
+        ));
+    }
+
+    #[test]
+    fn reports_carry_the_session_and_end_time_only_on_end_events() {
+        let mut b = binding("r1", vec![Target::Ipv4("192.0.2.9".parse().unwrap())]);
+        b.identities
+            .push(Identity::new("t", IdentityKind::CallingStationId, "02-00-5e").unwrap());
+        let start = report(AccessEvent::SessionStart, 1_000, &b, None);
+        assert_eq!(start.username.as_deref(), Some("t@isp"));
+        assert_eq!(start.network_id.as_deref(), Some("02-00-5e"));
+        assert_eq!(start.session_id.as_deref(), Some("s1"));
+        assert_eq!(
+            (start.session_start_ns, start.session_end_ns),
+            (Some(1_000), None)
+        );
+        let end = report(AccessEvent::SessionExpired, 9_000, &b, None);
+        assert_eq!(end.session_end_ns, Some(9_000));
+        assert!(names(
+            &b.identities,
+            &[Identity::new("t", IdentityKind::Username, "t@ISP").unwrap()]
+        ));
+        assert!(!names(
+            &b.identities,
+            &[Identity::new("t", IdentityKind::Username, "u@isp").unwrap()]
+        ));
     }
 }

@@ -12,12 +12,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
-use dataplane::handoff::{HandoffConsumer, Packet, PacketKind, Record};
+use dataplane::handoff::{HandoffConsumer, Match, Packet, PacketKind};
 use dataplane::parse::IpPair;
 use dataplane::targets::{Mode, Target};
 
 use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
+use super::gate::{Hold, RecordView, SessionGate, Verdict};
 use super::ipheader;
 use super::link::{self, Dest, Endpoint, LinkTuning};
 use super::metrics::{DestMetrics, Metrics};
@@ -59,6 +60,8 @@ pub struct InterceptRoute {
     pub destinations: Vec<String>,
     /// The warrant's identifiers (the first IP address goes into Begin/End IRI).
     pub targets: Vec<Target>,
+    /// Names subscriber identities: each record is judged by the session gate.
+    pub gated: bool,
 }
 
 /// Delivery state of one destination.
@@ -99,6 +102,7 @@ enum Command {
     AddDest(String, Sink, Format, Box<Sequences>),
     Scope(String, ContentScope),
     RemoveDest(String, Sender<()>),
+    Gate(Arc<dyn SessionGate>),
 }
 
 struct LinkHandle {
@@ -211,6 +215,8 @@ impl HandoverEngine {
             routes: FastMap::default(),
             dests: FastMap::default(),
             deferred: Vec::new(),
+            hold: None,
+            releasing: false,
             identity: identity.clone(),
             metrics: metrics.clone(),
             counters: Arc::clone(&counters),
@@ -274,6 +280,12 @@ impl HandoverEngine {
     /// captured before the signalling that reported the event was processed.
     pub fn session_event(&self, key: u32, report: super::SessionReport) {
         self.send(Command::Session(key, Box::new(report)));
+    }
+
+    /// Judges the records of gated routes by `gate` from now on (without one,
+    /// they are never delivered).
+    pub fn set_session_gate(&self, gate: Arc<dyn SessionGate>) {
+        self.send(Command::Gate(gate));
     }
 
     /// Drops a route once the dataplane cleared the intercept on every worker;
@@ -565,6 +577,10 @@ struct Drainer {
     routes: FastMap<u32, Route>,
     dests: FastMap<String, DestSlot>,
     deferred: Vec<Deferred>,
+    /// Identity intercepts' judge and held records.
+    hold: Option<Hold>,
+    /// Routing a record out of `hold`.
+    releasing: bool,
     identity: Identity,
     metrics: Metrics,
     counters: Arc<Counters>,
@@ -603,6 +619,7 @@ impl Drainer {
             }
             // Small chunks cost a TLS record and a syscall each: hand chunks over
             // when they are full (in emit), when the rings are idle, or every 1 ms.
+            self.release_held();
             if n == 0 || last_flush.elapsed() >= FLUSH_EVERY {
                 self.flush_all();
                 last_flush = Instant::now();
@@ -621,6 +638,10 @@ impl Drainer {
         self.absorb_commands();
         for d in std::mem::take(&mut self.deferred) {
             self.apply_deferred(d);
+        }
+        self.release_held();
+        if let Some(lost) = self.hold.as_mut().map(Hold::give_up) {
+            self.skip("held_lost", lost);
         }
         self.flush_all();
         for (name, d) in &mut self.dests {
@@ -732,6 +753,7 @@ impl Drainer {
                     d.scope = scope;
                 }
             }
+            Command::Gate(gate) => self.hold = Some(Hold::new(gate)),
             Command::RemoveDest(name, done) => {
                 if let Some(mut d) = self.dests.remove(&name) {
                     d.flush();
@@ -838,7 +860,7 @@ impl Drainer {
     /// tags included), never a byte past it.
     fn header_frame(
         &mut self,
-        rec: &Record,
+        rec: &impl RecordView,
         route: &InterceptRoute,
         frame_at: Option<usize>,
         direction: Direction,
@@ -861,7 +883,40 @@ impl Drainer {
         self.emit(route, rec.timestamp_ns(), |_| Some(ev));
     }
 
-    fn route(&mut self, rec: &Record) {
+    fn skip(&self, reason: &str, n: u64) {
+        self.metrics.skipped.with_label_values(&[reason]).inc_by(n);
+    }
+
+    /// Routes the held records the watermark passed; gives up those over the bound.
+    fn release_held(&mut self) {
+        let now = Instant::now();
+        loop {
+            let Some((next, lost)) = self.hold.as_mut().map(|h| h.next_due(now)) else {
+                return;
+            };
+            if lost > 0 {
+                self.skip("held_lost", lost);
+            }
+            let Some(held) = next else { return };
+            self.releasing = true;
+            self.route(&held);
+            self.releasing = false;
+        }
+    }
+
+    /// Whether a gated route's match may be delivered now (see `gate`).
+    fn admit(&mut self, rec: &impl RecordView, m: Match) -> bool {
+        let verdict = self
+            .hold
+            .as_mut()
+            .map_or(Verdict::NotBound, |h| h.check(rec, m, self.releasing));
+        if verdict == Verdict::NotBound {
+            self.skip("not_bound", 1);
+        }
+        verdict == Verdict::Deliver
+    }
+
+    fn route(&mut self, rec: &impl RecordView) {
         let data = rec.data();
         let packet = rec.packet();
         let target = target_packet(packet, data.len());
@@ -883,6 +938,9 @@ impl Drainer {
                 self.metrics.skipped.with_label_values(&["unrouted"]).inc();
                 continue;
             };
+            if route.gated && !self.admit(rec, *m) {
+                continue;
+            }
             // The record's mode is the least the warrant allows; a headers route
             // never gets content even if the record carries the frame.
             match (route.mode, m.mode) {

@@ -210,6 +210,7 @@ fn run_engine(
         mode: Mode::Content,
         destinations: vec!["bench".into()],
         targets: vec![Target::Ipv4(std::net::Ipv4Addr::new(198, 51, 100, 7))],
+        gated: false,
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     while !engine.stats().destinations.iter().all(|d| d.connected) {

@@ -1,0 +1,344 @@
+//! Exactness of identity intercepts in the drain: a record is delivered only if
+//! its target-side address was bound to the intercept's subscriber at the
+//! record's timestamp. Records newer than the signalling watermark wait here
+//! (bounded) until every signalling message received before them was applied.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dataplane::handoff::{Match, Packet, Record};
+use dataplane::parse::IpPair;
+use dataplane::targets::{Direction, Mode};
+
+/// Most records held at once; beyond, the oldest is given up (counted as loss).
+pub const HOLD_MAX_RECORDS: usize = 65_536;
+/// Longest a record waits for the watermark; beyond, it is given up (counted as loss).
+pub const HOLD_MAX_WAIT: Duration = Duration::from_millis(50);
+
+/// What the drain asks about identity intercepts (implemented by the session glue).
+pub trait SessionGate: Send + Sync {
+    /// Receive time up to which every signalling message was applied.
+    fn watermark(&self) -> u64;
+    /// Whether `addr` was bound to intercept `key`'s subscriber at `ts_ns`.
+    fn bound(&self, key: u32, addr: IpAddr, ts_ns: u64) -> bool;
+    /// `n` held records could not be judged within the hold bound: not delivered.
+    fn lost(&self, n: u64);
+    /// Records held now.
+    fn holding(&self, n: usize);
+}
+
+/// The fields of a record the drain routes by: a ring record, or a held copy.
+pub(super) trait RecordView {
+    fn matches(&self) -> &[Match];
+    fn mode(&self) -> Mode;
+    fn timestamp_ns(&self) -> u64;
+    fn wire_len(&self) -> u32;
+    fn header_len(&self) -> u16;
+    fn l3_offset(&self) -> Option<u16>;
+    fn packet(&self) -> &Packet;
+    fn data(&self) -> &[u8];
+}
+
+impl RecordView for Record {
+    fn matches(&self) -> &[Match] {
+        Record::matches(self)
+    }
+    fn mode(&self) -> Mode {
+        Record::mode(self)
+    }
+    fn timestamp_ns(&self) -> u64 {
+        Record::timestamp_ns(self)
+    }
+    fn wire_len(&self) -> u32 {
+        Record::wire_len(self)
+    }
+    fn header_len(&self) -> u16 {
+        Record::header_len(self)
+    }
+    fn l3_offset(&self) -> Option<u16> {
+        Record::l3_offset(self)
+    }
+    fn packet(&self) -> &Packet {
+        Record::packet(self)
+    }
+    fn data(&self) -> &[u8] {
+        Record::data(self)
+    }
+}
+
+/// A record copied out of its ring for one identity intercept's match.
+pub(super) struct Held {
+    matched: [Match; 1],
+    mode: Mode,
+    timestamp_ns: u64,
+    wire_len: u32,
+    header_len: u16,
+    l3_offset: Option<u16>,
+    packet: Packet,
+    data: Vec<u8>,
+    since: Instant,
+}
+
+impl Held {
+    fn of(rec: &impl RecordView, m: Match) -> Self {
+        Self {
+            matched: [m],
+            mode: rec.mode(),
+            timestamp_ns: rec.timestamp_ns(),
+            wire_len: rec.wire_len(),
+            header_len: rec.header_len(),
+            l3_offset: rec.l3_offset(),
+            packet: *rec.packet(),
+            data: rec.data().to_vec(),
+            since: Instant::now(),
+        }
+    }
+}
+
+impl RecordView for Held {
+    fn matches(&self) -> &[Match] {
+        &self.matched
+    }
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+    fn timestamp_ns(&self) -> u64 {
+        self.timestamp_ns
+    }
+    fn wire_len(&self) -> u32 {
+        self.wire_len
+    }
+    fn header_len(&self) -> u16 {
+        self.header_len
+    }
+    fn l3_offset(&self) -> Option<u16> {
+        self.l3_offset
+    }
+    fn packet(&self) -> &Packet {
+        &self.packet
+    }
+    fn data(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+/// What to do with one match of an identity intercept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Bound at its timestamp: deliver.
+    Deliver,
+    /// Newer than the watermark: copied into the hold queue.
+    Held,
+    /// Not bound at its timestamp (or no target-side IP address): never delivered.
+    NotBound,
+}
+
+/// The gate and its hold queue, on the drain thread.
+pub(super) struct Hold {
+    gate: Arc<dyn SessionGate>,
+    queue: VecDeque<Held>,
+}
+
+/// The target side's address(es) of a match.
+fn target_side(p: &Packet, direction: Direction) -> [Option<IpAddr>; 2] {
+    let (src, dst) = match p.addrs {
+        Some(IpPair::V4 { src, dst }) => (IpAddr::V4(src), IpAddr::V4(dst)),
+        Some(IpPair::V6 { src, dst }) => (IpAddr::V6(src), IpAddr::V6(dst)),
+        None => return [None, None],
+    };
+    match direction {
+        Direction::FromTarget => [Some(src), None],
+        Direction::ToTarget => [Some(dst), None],
+        Direction::Both => [Some(src), Some(dst)],
+    }
+}
+
+impl Hold {
+    pub(super) fn new(gate: Arc<dyn SessionGate>) -> Self {
+        Self {
+            gate,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Judges `m` of `rec` now, or holds a copy. `releasing`: `rec` comes out of
+    /// the queue, whose front the watermark passed.
+    pub(super) fn check(&mut self, rec: &impl RecordView, m: Match, releasing: bool) -> Verdict {
+        let ts = rec.timestamp_ns();
+        // Behind a held record, a later one waits too: per intercept order holds.
+        if !releasing && (ts > self.gate.watermark() || !self.queue.is_empty()) {
+            self.queue.push_back(Held::of(rec, m));
+            self.gate.holding(self.queue.len());
+            return Verdict::Held;
+        }
+        let bound = target_side(rec.packet(), m.direction)
+            .into_iter()
+            .flatten()
+            .any(|a| self.gate.bound(m.key, a, ts));
+        if bound {
+            Verdict::Deliver
+        } else {
+            Verdict::NotBound
+        }
+    }
+
+    /// The next held record the watermark passed; records over the hold bound
+    /// are given up first (returned in the count, never delivered).
+    pub(super) fn next_due(&mut self, now: Instant) -> (Option<Held>, u64) {
+        let mut lost = 0;
+        while self.queue.len() > HOLD_MAX_RECORDS
+            || self.queue.front().is_some_and(|h| {
+                now.duration_since(h.since) > HOLD_MAX_WAIT
+                    && h.timestamp_ns > self.gate.watermark()
+            })
+        {
+            self.queue.pop_front();
+            lost += 1;
+        }
+        if lost > 0 {
+            self.gate.lost(lost);
+        }
+        let due = self
+            .queue
+            .front()
+            .is_some_and(|h| h.timestamp_ns <= self.gate.watermark());
+        let next = if due { self.queue.pop_front() } else { None };
+        self.gate.holding(self.queue.len());
+        (next, lost)
+    }
+
+    /// Gives up every held record (shutdown), counted as loss.
+    pub(super) fn give_up(&mut self) -> u64 {
+        let n = self.queue.len() as u64;
+        self.queue.clear();
+        if n > 0 {
+            self.gate.lost(n);
+        }
+        self.gate.holding(0);
+        n
+    }
+}
+
+#[cfg(test)]
+mod test {
+    #![allow(clippy::unwrap_used)]
+
+    use std::net::Ipv4Addr;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use dataplane::handoff::{Layer, PacketKind};
+
+    use super::*;
+
+    /// Address 192.0.2.1 bound to key 1 from t=100 to t=200.
+    #[derive(Default)]
+    struct Bindings {
+        watermark: AtomicU64,
+        lost: AtomicU64,
+    }
+
+    impl SessionGate for Bindings {
+        fn watermark(&self) -> u64 {
+            self.watermark.load(Ordering::Relaxed)
+        }
+        fn bound(&self, key: u32, addr: IpAddr, ts_ns: u64) -> bool {
+            key == 1
+                && addr == IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
+                && (100..200).contains(&ts_ns)
+        }
+        fn lost(&self, n: u64) {
+            self.lost.fetch_add(n, Ordering::Relaxed);
+        }
+        fn holding(&self, _: usize) {}
+    }
+
+    fn held(ts: u64, direction: Direction) -> (Held, Match) {
+        let m = Match {
+            key: 1,
+            mode: Mode::Content,
+            direction,
+            layer: Layer::Ip(0),
+        };
+        let packet = Packet {
+            kind: PacketKind::Ipv4,
+            addrs: Some(IpPair::V4 {
+                src: Ipv4Addr::new(192, 0, 2, 1),
+                dst: Ipv4Addr::new(198, 51, 100, 1),
+            }),
+            ..Packet::default()
+        };
+        let h = Held {
+            matched: [m],
+            mode: Mode::Content,
+            timestamp_ns: ts,
+            wire_len: 0,
+            header_len: 0,
+            l3_offset: None,
+            packet,
+            data: Vec::new(),
+            since: Instant::now(),
+        };
+        (h, m)
+    }
+
+    #[test]
+    fn records_wait_for_the_watermark_then_only_bound_ones_pass() {
+        let gate = Arc::new(Bindings::default());
+        gate.watermark.store(150, Ordering::Relaxed);
+        let mut hold = Hold::new(gate.clone());
+        let (r, m) = held(120, Direction::FromTarget);
+        assert_eq!(hold.check(&r, m, false), Verdict::Deliver);
+        let (r, m) = held(120, Direction::ToTarget);
+        assert_eq!(
+            hold.check(&r, m, false),
+            Verdict::NotBound,
+            "target side is dst"
+        );
+        let (r, m) = held(90, Direction::Both);
+        assert_eq!(
+            hold.check(&r, m, false),
+            Verdict::NotBound,
+            "before the binding"
+        );
+        // Newer than the watermark: held, and what follows waits behind it.
+        let (late, m) = held(250, Direction::FromTarget);
+        assert_eq!(hold.check(&late, m, false), Verdict::Held);
+        let (r, m) = held(140, Direction::FromTarget);
+        assert_eq!(hold.check(&r, m, false), Verdict::Held);
+        assert!(hold.next_due(Instant::now()).0.is_none());
+        gate.watermark.store(300, Ordering::Relaxed);
+        let (first, lost) = hold.next_due(Instant::now());
+        let first = first.unwrap();
+        assert_eq!((first.timestamp_ns, lost), (250, 0));
+        assert_eq!(
+            hold.check(&first, first.matched[0], true),
+            Verdict::NotBound,
+            "after the Stop"
+        );
+        let second = hold.next_due(Instant::now()).0.unwrap();
+        assert_eq!(
+            hold.check(&second, second.matched[0], true),
+            Verdict::Deliver
+        );
+        assert!(hold.next_due(Instant::now()).0.is_none());
+    }
+
+    #[test]
+    fn a_watermark_that_stalls_is_loss_not_delivery() {
+        let gate = Arc::new(Bindings::default());
+        let mut hold = Hold::new(gate.clone());
+        let (r, m) = held(150, Direction::FromTarget);
+        assert_eq!(hold.check(&r, m, false), Verdict::Held);
+        let (next, lost) = hold.next_due(Instant::now() + HOLD_MAX_WAIT * 2);
+        assert!(next.is_none());
+        assert_eq!(lost, 1);
+        assert_eq!(gate.lost.load(Ordering::Relaxed), 1);
+        for _ in 0..3 {
+            hold.check(&r, m, false);
+        }
+        assert_eq!(hold.give_up(), 3);
+        assert_eq!(gate.lost.load(Ordering::Relaxed), 4);
+    }
+}
