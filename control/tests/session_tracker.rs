@@ -414,40 +414,18 @@ fn a_missed_stop_is_superseded_before_the_new_start() {
 fn accounting_on_ends_exactly_that_nas_sessions() {
     use SignalEvent::*;
     let mut t = tracker();
-    apply(
-        &mut t,
-        &acct(
-            S,
-            AccountingStart,
-            "10.0.0.1",
-            "a",
-            &[user("a")],
-            &[v4("192.0.2.1")],
-        ),
-    );
-    apply(
-        &mut t,
-        &acct(
-            S,
-            AccountingStart,
-            "10.0.0.1",
-            "b",
-            &[user("b")],
-            &[v4("192.0.2.2")],
-        ),
-    );
     // "10.0.0.10" shares a text prefix with "10.0.0.1".
-    apply(
-        &mut t,
-        &acct(
-            S,
-            AccountingStart,
-            "10.0.0.10",
-            "a",
-            &[user("c")],
-            &[v4("192.0.2.3")],
-        ),
-    );
+    for (at, sid, who, addr) in [
+        ("10.0.0.1", "a", "a", "192.0.2.1"),
+        ("10.0.0.1", "b", "b", "192.0.2.2"),
+        ("10.0.0.10", "a", "c", "192.0.2.3"),
+    ] {
+        apply(
+            &mut t,
+            &acct(S, AccountingStart, at, sid, &[user(who)], &[v4(addr)]),
+        );
+    }
+    let lease = [mac("02:00:00:00:00:09")];
     apply(
         &mut t,
         &dhcp(
@@ -455,7 +433,7 @@ fn accounting_on_ends_exactly_that_nas_sessions() {
             Protocol::Dhcp4,
             LeaseGranted,
             "10.0.0.1",
-            &[mac("02:00:00:00:00:09")],
+            &lease,
             v4("192.0.2.4"),
             Some(60),
         ),
@@ -802,30 +780,22 @@ fn dhcp6_reply_renew_zero_lifetime_release_decline() {
 fn expiry_ends_in_expiry_order_at_expiry_time() {
     use SignalEvent::*;
     let mut t = tracker();
-    apply(
-        &mut t,
-        &dhcp(
-            0,
-            Protocol::Dhcp4,
-            LeaseGranted,
-            "10.9.0.1",
-            &[mac("02:00:00:00:00:03")],
-            v4("198.51.100.3"),
-            Some(300),
-        ),
-    );
-    apply(
-        &mut t,
-        &dhcp(
-            0,
-            Protocol::Dhcp4,
-            LeaseGranted,
-            "10.9.0.1",
-            &[mac("02:00:00:00:00:01")],
-            v4("198.51.100.1"),
-            Some(100),
-        ),
-    );
+    for (client, life) in [(3, 300), (1, 100), (2, 200)] {
+        let who = [mac(&format!("02:00:00:00:00:0{client}"))];
+        let a = v4(&format!("198.51.100.{client}"));
+        apply(
+            &mut t,
+            &dhcp(
+                0,
+                Protocol::Dhcp4,
+                LeaseGranted,
+                "10.9.0.1",
+                &who,
+                a,
+                Some(life),
+            ),
+        );
+    }
     apply(
         &mut t,
         &acct(
@@ -835,18 +805,6 @@ fn expiry_ends_in_expiry_order_at_expiry_time() {
             "r",
             &[user("r")],
             &[v4("192.0.2.1")],
-        ),
-    );
-    apply(
-        &mut t,
-        &dhcp(
-            0,
-            Protocol::Dhcp4,
-            LeaseGranted,
-            "10.9.0.1",
-            &[mac("02:00:00:00:00:02")],
-            v4("198.51.100.2"),
-            Some(200),
         ),
     );
     let mut out = Vec::new();
