@@ -76,6 +76,10 @@ pub enum BindingChange {
         /// After.
         new: Binding,
     },
+    /// Further signalling for a session that changed neither its addresses nor
+    /// its identities (RADIUS Interim-Update, DHCP renewal): the session with
+    /// its new `updated_ns` and `expires_ns` (to persist, and for interimUpdate IRI).
+    Refreshed(Binding),
     /// A session ended at `at_ns` (receive time of the message that ended it,
     /// or its expiry time).
     Ended {
