@@ -374,6 +374,7 @@ impl Controller {
                 Installed {
                     slot,
                     targets,
+                    bound: HashMap::new(),
                     epoch,
                 },
             );

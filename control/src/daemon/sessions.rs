@@ -247,9 +247,9 @@ impl Shared {
         let signal_ns = |b: &Binding| Some(signal.map_or(b.started_ns, |s| s.ts_ns));
         for change in changes {
             let saved = match change {
-                BindingChange::Started(b) | BindingChange::Updated { new: b, .. } => {
-                    self.store.put_binding(b)
-                }
+                BindingChange::Started(b)
+                | BindingChange::Updated { new: b, .. }
+                | BindingChange::Refreshed(b) => self.store.put_binding(b),
                 BindingChange::Ended { binding, .. } => self.store.remove_binding(&binding.id),
             };
             if let Err(e) = saved {
@@ -270,6 +270,15 @@ impl Shared {
                         t.applied.insert(b.id.clone(), b.clone());
                         let r = report(AccessEvent::SessionStart, b.started_ns, b, signal);
                         self.iri(t, key, r);
+                    }
+                }
+                BindingChange::Refreshed(b) => {
+                    for (&key, t) in intercepts.iter_mut() {
+                        if let Some(applied) = t.applied.get_mut(&b.id) {
+                            *applied = b.clone();
+                            let r = report(AccessEvent::InterimUpdate, b.updated_ns, b, signal);
+                            self.iri(t, key, r);
+                        }
                     }
                 }
                 BindingChange::Updated { old, new } => {
