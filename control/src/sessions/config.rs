@@ -118,3 +118,41 @@ impl SessionsConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn parse(text: &str) -> SessionsConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn defaults_validate_and_mistakes_name_their_key() {
+        let nas = "[[nas]]\naddress = \"192.0.2.1\"\nsecret_file = \"s\"\n";
+        assert_eq!(parse(nas).validate(), Ok(()));
+        for (text, key) in [
+            (format!("{nas}{nas}"), "sessions.nas.address"),
+            (
+                format!("radius_accounting_ports = []\n{nas}"),
+                "sessions.radius_accounting_ports",
+            ),
+            (
+                format!("radius_auth_ports = [0]\n{nas}"),
+                "sessions.radius_auth_ports",
+            ),
+            (
+                format!("radius_auth_ports = [1813]\n{nas}"),
+                "sessions.radius_auth_ports",
+            ),
+            (
+                format!("radius_session_timeout_secs = 0\n{nas}"),
+                "sessions.radius_session_timeout_secs",
+            ),
+        ] {
+            assert_eq!(parse(&text).validate().unwrap_err().0, key, "{text}");
+        }
+    }
+}

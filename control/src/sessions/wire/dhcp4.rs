@@ -44,6 +44,7 @@ pub(super) fn parse(p: &SignalPacket<'_>) -> Result<Signal, Refusal> {
         target: Target::Ipv4(a),
         lifetime_secs,
     }));
+    // hlen first: dhcproto's chaddr() slices by the wire's hlen (a panic above 16).
     if msg.htype() == HType::Eth && msg.hlen() == 6 {
         if let Some(mac) = msg.chaddr().get(..6) {
             push_octets(&mut s.identities, IdentityKind::DhcpClientMac, mac);

@@ -13,6 +13,8 @@ mod dhcp4;
 mod dhcp6;
 mod radius;
 
+pub use radius::sign as sign_radius;
+
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
