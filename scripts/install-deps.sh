@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(dpdk dpdk-dev libdpdk-dev libpcap-dev pkg-config clang libclang-dev build-essential
-          tshark openssl sqlite3 python3-pip systemd)
+          tshark openssl sqlite3 python3-pip systemd freeradius-utils)
 
 if [[ $(id -u) -eq 0 ]]; then sudo=(); else sudo=(sudo); fi
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian 12), then runs every check calea-probe has:
 # formatting, clippy, all unit/integration/end-to-end tests (real DPDK EAL on vdevs,
-# real TLS, real SQLite, tshark and asn1tools as independent decoders), a short
-# coverage-guided fuzz run of the packet parser (CALEA_FUZZ_SECONDS, default 60;
+# real TLS, real SQLite, tshark and asn1tools as independent decoders), short
+# coverage-guided fuzz runs of the packet parser and the signalling verifier (CALEA_FUZZ_SECONDS, default 60;
 # 0 skips it) and the short dataplane perf run, which fails under a probe/testpmd ratio of 0.5
 # (issue #2's CI floor; CALEA_PERF_FLOOR overrides it).
 #
@@ -55,6 +55,7 @@ fuzz_parser() {
     cd fuzz
     cargo run --quiet --locked --bin dissect_seeds
     "${fuzz[@]}" run dissect -- -max_total_time="$fuzz_seconds" -print_final_stats=1
+    "${fuzz[@]}" run signal -- -max_total_time="$fuzz_seconds" -print_final_stats=1
   )
 }
 fuzz_seconds="${CALEA_FUZZ_SECONDS:-60}"

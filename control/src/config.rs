@@ -376,6 +376,9 @@ impl Config {
             &mut self.state.audit_mirror,
         ];
         paths.extend(self.dataplane.pcap_file.as_mut());
+        if let Some(sessions) = &mut self.sessions {
+            paths.extend(sessions.nas.iter_mut().map(|n| &mut n.secret_file));
+        }
         if let Some(x1) = &mut self.x1 {
             paths.extend(
                 [&mut x1.cert, &mut x1.key, &mut x1.client_ca]
@@ -504,6 +507,9 @@ impl Config {
             return bad("metrics.listen", "same address as api.listen".into());
         }
         self.audit.validate()?;
+        if let Some(sessions) = &self.sessions {
+            sessions.validate()?;
+        }
         if let Some(x1) = &self.x1 {
             let tls = [&x1.cert, &x1.key, &x1.client_ca];
             if tls.iter().any(|p| p.is_some()) && !tls.iter().all(|p| p.is_some()) {

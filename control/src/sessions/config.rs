@@ -76,3 +76,83 @@ impl SessionsConfig {
         all
     }
 }
+
+impl SessionsConfig {
+    /// Checks values against their rules; `Err((key, message))` as
+    /// `Config::validate` reports them.
+    ///
+    /// # Errors
+    /// A NAS listed twice, an empty port list, a zero timeout.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, message: String| Err((format!("sessions.{key}"), message));
+        let mut seen = std::collections::HashSet::new();
+        for n in &self.nas {
+            if !seen.insert(n.address) {
+                return bad("nas.address", format!("{} listed twice", n.address));
+            }
+            if n.secret_file.as_os_str().is_empty() {
+                return bad("nas.secret_file", format!("empty for NAS {}", n.address));
+            }
+        }
+        for (key, ports) in [
+            ("radius_accounting_ports", &self.radius_accounting_ports),
+            ("radius_auth_ports", &self.radius_auth_ports),
+        ] {
+            if ports.is_empty() || ports.contains(&0) {
+                return bad(key, "at least one port, none of them 0".into());
+            }
+        }
+        if let Some(p) = self
+            .radius_accounting_ports
+            .iter()
+            .find(|p| self.radius_auth_ports.contains(p))
+        {
+            return bad(
+                "radius_auth_ports",
+                format!("{p} is also an accounting port"),
+            );
+        }
+        if self.radius_session_timeout_secs == 0 {
+            return bad("radius_session_timeout_secs", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn parse(text: &str) -> SessionsConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn defaults_validate_and_mistakes_name_their_key() {
+        let nas = "[[nas]]\naddress = \"192.0.2.1\"\nsecret_file = \"s\"\n";
+        assert_eq!(parse(nas).validate(), Ok(()));
+        for (text, key) in [
+            (format!("{nas}{nas}"), "sessions.nas.address"),
+            (
+                format!("radius_accounting_ports = []\n{nas}"),
+                "sessions.radius_accounting_ports",
+            ),
+            (
+                format!("radius_auth_ports = [0]\n{nas}"),
+                "sessions.radius_auth_ports",
+            ),
+            (
+                format!("radius_auth_ports = [1813]\n{nas}"),
+                "sessions.radius_auth_ports",
+            ),
+            (
+                format!("radius_session_timeout_secs = 0\n{nas}"),
+                "sessions.radius_session_timeout_secs",
+            ),
+        ] {
+            assert_eq!(parse(&text).validate().unwrap_err().0, key, "{text}");
+        }
+    }
+}
