@@ -14,30 +14,34 @@
 //! pass), [`common_tunnel_ipv4_ipv6`] for IPv6 in a tunnel in IPv4, and
 //! [`common_pseudowire`] for either family in a pseudowire.
 
+use super::bytes::{array, be16, be32, Field};
 use super::erspan::ErspanView;
 use super::ethernet::{EtherType, HEADER_LEN as ETH_HEADER_LEN};
 use super::gre::GreView;
 use super::gtpu::GtpuView;
 use super::icmp::HEADER_LEN as ICMP_HEADER_LEN;
 use super::ip::IpProtocol;
-use super::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
-use super::ipv6::HEADER_LEN as IPV6_HEADER_LEN;
-use super::mpls::{self, Payload, HEADER_LEN as MPLS_HEADER_LEN};
+use super::ipv4::{Ipv4View, HEADER_LEN as IPV4_HEADER_LEN};
+use super::ipv6::{Ipv6View, HEADER_LEN as IPV6_HEADER_LEN};
+use super::mpls::{self, MplsView, Payload, HEADER_LEN as MPLS_HEADER_LEN};
 use super::pppoe::{PppProtocol, PppoeView, HEADER_LEN as PPPOE_HEADER_LEN};
-use super::tcp::HEADER_LEN as TCP_MIN_HEADER_LEN;
-use super::udp::HEADER_LEN as UDP_HEADER_LEN;
+use super::tcp::{TcpView, HEADER_LEN as TCP_MIN_HEADER_LEN};
+use super::udp::{UdpView, HEADER_LEN as UDP_HEADER_LEN};
 use super::vlan::HEADER_LEN as VLAN_HEADER_LEN;
 use super::vxlan::VxlanView;
-use super::{gtpu, vxlan, Dissection, IpKeys, IpSpan, MacPair, Transport};
+use super::{ethernet, gtpu, ipv4, ipv6, udp, vlan, vxlan};
+use super::{Dissection, IpKeys, IpSpan, MacPair, Transport};
 
-/// Version 4, IHL 5 (no options).
-const IPV4_NO_OPTIONS: u8 = 0x45;
-/// More-fragments flag and fragment offset.
-const IPV4_FRAG_MASK: u16 = 0x3fff;
-
+/// Whether an untagged frame's header `h` is IPv4 without options and no
+/// fragment. The EtherType and the IPv4 header's first byte are the 24 high
+/// bits of one word: tested with one load (through a helper that read them
+/// apart, the EtherType test took two loads instead of one).
 #[inline(always)]
-fn be16(b: [u8; 2]) -> u16 {
-    u16::from_be_bytes(b)
+fn untagged_plain_ipv4(h: &[u8]) -> bool {
+    const IP: usize = ETH_HEADER_LEN;
+    let want = (u32::from(u16::from(EtherType::Ipv4)) << 8) | u32::from(ipv4::VER_IHL_NO_OPTIONS);
+    be32(h, ethernet::field::ETHERTYPE.start) >> 8 == want
+        && be16(h, IP + ipv4::field::FLG_OFF.start) & ipv4::FRAG_MASK == 0
 }
 
 /// The addresses of a frame that [`dissect`](super::dissect) takes its fast path
@@ -68,24 +72,30 @@ pub fn common_ipv4_untagged(frame: &[u8]) -> Option<[u32; 2]> {
     const IP: usize = ETH_HEADER_LEN;
     const L4: usize = IP + IPV4_HEADER_LEN;
     let h = frame.first_chunk::<{ L4 + TCP_MIN_HEADER_LEN }>()?;
-    let word = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    let half = |at: usize| usize::from(be16([h[at], h[at + 1]]));
-    // EtherType IPv4, then version 4 and IHL 5 (no options): bytes 12..15.
-    let ipv4 = (u32::from(u16::from(EtherType::Ipv4)) << 8) | u32::from(IPV4_NO_OPTIONS);
-    if word(12) >> 8 != ipv4 || half(IP + 6) & usize::from(IPV4_FRAG_MASK) != 0 {
+    if !untagged_plain_ipv4(h) {
         return None;
     }
     // The packet lies in the frame, and the transport header in the packet
     // (`link`, `ip_header` and `transport` take no other).
-    let total = half(IP + 2);
+    let total = usize::from(be16(h, IP + ipv4::field::LENGTH.start));
     if total < IPV4_HEADER_LEN || total > frame.len() - IP || frame.len() > usize::from(u16::MAX) {
         return None;
     }
     let l4_len = total - IPV4_HEADER_LEN;
+    let proto = h[IP + ipv4::field::PROTOCOL];
     let taken = h
         .get(L4..)
-        .is_some_and(|l4| common_transport(h[IP + 9], l4, l4_len));
-    taken.then(|| [word(IP + 12), word(IP + 16)])
+        .is_some_and(|l4| common_transport(proto, l4, l4_len));
+    taken.then(|| ipv4_addrs(h, IP))
+}
+
+/// The addresses (source, destination) of the IPv4 header at `at` in `h`.
+#[inline(always)]
+fn ipv4_addrs(h: &[u8], at: usize) -> [u32; 2] {
+    [
+        be32(h, at + ipv4::field::SRC.start),
+        be32(h, at + ipv4::field::DST.start),
+    ]
 }
 
 /// Whether the transport header at the start of `l4`, in an IP payload of
@@ -93,24 +103,17 @@ pub fn common_ipv4_untagged(frame: &[u8]) -> Option<[u32; 2]> {
 /// untagged screens' last check.
 #[inline(always)]
 fn common_transport(proto: u8, l4: &[u8], l4_len: usize) -> bool {
-    let half = |at: usize| {
-        l4.get(at..)
-            .and_then(|b| b.first_chunk::<2>())
-            .map(|&b| be16(b))
-    };
+    // Past `l4`'s end the views read zeros: a length of 0, which no range
+    // below contains.
     match IpProtocol::from(proto) {
-        IpProtocol::Udp => match (half(4), half(2)) {
-            (Some(udp_len), Some(dst_port)) => {
-                (UDP_HEADER_LEN..=l4_len).contains(&usize::from(udp_len))
-                    && dst_port != vxlan::UDP_PORT
-                    && dst_port != gtpu::UDP_PORT
-            }
-            _ => false,
-        },
-        IpProtocol::Tcp => l4.get(12).is_some_and(|&offset| {
-            let tcp_len = usize::from(offset >> 4) * 4;
-            (TCP_MIN_HEADER_LEN..=l4_len).contains(&tcp_len)
-        }),
+        IpProtocol::Udp => {
+            let udp = UdpView::new_unchecked(l4);
+            (UDP_HEADER_LEN..=l4_len).contains(&usize::from(udp.len()))
+                && !tunnel_port(udp.dst_port())
+        }
+        IpProtocol::Tcp => {
+            (TCP_MIN_HEADER_LEN..=l4_len).contains(&TcpView::new_unchecked(l4).header_len())
+        }
         IpProtocol::Icmp | IpProtocol::Icmpv6 => l4_len >= ICMP_HEADER_LEN,
         _ => false,
     }
@@ -126,21 +129,28 @@ pub fn common_ipv6_untagged(frame: &[u8]) -> Option<[u128; 2]> {
     const IP: usize = ETH_HEADER_LEN;
     const L4: usize = IP + IPV6_HEADER_LEN;
     let h = frame.first_chunk::<{ L4 + UDP_HEADER_LEN }>()?;
-    let half = |at: usize| usize::from(be16([h[at], h[at + 1]]));
-    if half(12) != usize::from(u16::from(EtherType::Ipv6)) || h[IP] >> 4 != 6 {
+    let ip = Ipv6View::new_unchecked(h.get(IP..)?);
+    if be16(h, ethernet::field::ETHERTYPE.start) != u16::from(EtherType::Ipv6) || ip.version() != 6
+    {
         return None;
     }
     // The payload lies in the frame, and the transport header in the
     // payload (`link`, `ip_header` and `transport` take no other).
-    let l4_len = half(IP + 4);
+    let l4_len = usize::from(ip.payload_len());
     if l4_len > frame.len() - L4 || frame.len() > usize::from(u16::MAX) {
         return None;
     }
-    if !common_transport(h[IP + 6], frame.get(L4..)?, l4_len) {
+    if !common_transport(h[IP + ipv6::field::NEXT_HEADER], frame.get(L4..)?, l4_len) {
         return None;
     }
-    let addr = |at: usize| h.get(at..at + 16)?.try_into().ok().map(u128::from_be_bytes);
-    Some([addr(IP + 8)?, addr(IP + 24)?])
+    Some(ipv6_addrs(h, IP))
+}
+
+/// The addresses (source, destination) of the IPv6 header at `at` in `h`.
+#[inline(always)]
+fn ipv6_addrs(h: &[u8], at: usize) -> [u128; 2] {
+    let addr = |f: Field| u128::from_be_bytes(array(h, at + f.start..at + f.end));
+    [addr(ipv6::field::SRC), addr(ipv6::field::DST)]
 }
 
 /// [`common_tunnel_ipv4`] of an untagged frame of IPv4 in GTP-U in IPv4 (a
@@ -156,43 +166,39 @@ pub fn common_gtpu_untagged(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
     const UDP: usize = IP + IPV4_HEADER_LEN;
     const GTP: usize = UDP + UDP_HEADER_LEN;
     let h = frame.first_chunk::<{ GTP + gtpu::HEADER_LEN }>()?;
-    let word = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    let half = |at: usize| usize::from(be16([h[at], h[at + 1]]));
-    // The outer header as `common_ipv4_untagged` checks it (written out
-    // there, not shared: through a helper, its EtherType test took two
-    // loads instead of one).
-    let ipv4 = (u32::from(u16::from(EtherType::Ipv4)) << 8) | u32::from(IPV4_NO_OPTIONS);
-    if word(12) >> 8 != ipv4
-        || half(IP + 6) & usize::from(IPV4_FRAG_MASK) != 0
-        || h[IP + 9] != u8::from(IpProtocol::Udp)
-        || half(UDP + 2) != usize::from(gtpu::UDP_PORT)
+    let half = |at: usize| usize::from(be16(h, at));
+    // The outer header as `common_ipv4_untagged` checks it.
+    if !untagged_plain_ipv4(h)
+        || h[IP + ipv4::field::PROTOCOL] != u8::from(IpProtocol::Udp)
+        || half(UDP + udp::field::DST_PORT.start) != usize::from(gtpu::UDP_PORT)
     {
         return None;
     }
     // The packet lies in the frame, the datagram in the packet, the GTP-U
     // message in the datagram.
-    let total = half(IP + 2);
+    let total = half(IP + ipv4::field::LENGTH.start);
     if total < IPV4_HEADER_LEN || total > frame.len() - IP || frame.len() > usize::from(u16::MAX) {
         return None;
     }
-    let udp_len = half(UDP + 4);
+    let udp_len = half(UDP + udp::field::LENGTH.start);
     if !(UDP_HEADER_LEN + gtpu::HEADER_LEN..=total - IPV4_HEADER_LEN).contains(&udp_len) {
         return None;
     }
     // Version 1, protocol type GTP, a G-PDU.
-    let flags = h[GTP];
-    if flags & 0xf0 != 0x30 || h[GTP + 1] != gtpu::MSG_G_PDU {
+    let flags = h[GTP + gtpu::field::FLAGS];
+    if flags & gtpu::VERSION_PT_MASK != gtpu::V1_GTP || h[GTP + gtpu::field::MSG_TYPE] != gtpu::MSG_G_PDU {
         return None;
     }
-    let end = gtpu::HEADER_LEN + half(GTP + 2);
+    let end = gtpu::HEADER_LEN + half(GTP + gtpu::field::LENGTH.start);
     if end > udp_len - UDP_HEADER_LEN {
         return None;
     }
     let byte = |at: usize| frame.get(GTP + at).copied();
-    let gtp_len = match (flags & 0x07, byte(gtpu::OPT_HEADER_LEN - 1)?) {
+    let gtp_len = match (flags & gtpu::OPTIONAL_WORD, byte(gtpu::field::NEXT_EXT)?) {
         (0, _) => gtpu::HEADER_LEN,
         (_, 0) => gtpu::OPT_HEADER_LEN,
-        // One extension of one 4-byte unit, the last.
+        // One extension of one 4-byte unit (its first byte, the length in
+        // units, is 1), the last (its last byte, the next type, is 0).
         _ if byte(gtpu::OPT_HEADER_LEN)? == 1 && byte(gtpu::OPT_HEADER_LEN + 3)? == 0 => {
             gtpu::OPT_HEADER_LEN + 4
         }
@@ -202,20 +208,20 @@ pub fn common_gtpu_untagged(frame: &[u8]) -> Option<[[u32; 2]; 2]> {
     let at = GTP + gtp_len;
     let tpdu_len = end.checked_sub(gtp_len)?;
     let inner = frame.get(at..)?.first_chunk::<IPV4_HEADER_LEN>()?;
-    let inner_total = usize::from(be16([inner[2], inner[3]]));
-    if inner[0] != IPV4_NO_OPTIONS
-        || be16([inner[6], inner[7]]) & IPV4_FRAG_MASK != 0
-        || !(IPV4_HEADER_LEN..=tpdu_len).contains(&inner_total)
-    {
+    let view = Ipv4View::new_unchecked(inner);
+    let inner_total = usize::from(view.total_len());
+    if !view.is_plain() || !(IPV4_HEADER_LEN..=tpdu_len).contains(&inner_total) {
         return None;
     }
     let l4 = frame.get(at + IPV4_HEADER_LEN..)?;
-    if !common_transport(inner[9], l4, inner_total - IPV4_HEADER_LEN) {
+    if !common_transport(
+        inner[ipv4::field::PROTOCOL],
+        l4,
+        inner_total - IPV4_HEADER_LEN,
+    ) {
         return None;
     }
-    let addr =
-        |at: usize| u32::from_be_bytes([inner[at], inner[at + 1], inner[at + 2], inner[at + 3]]);
-    Some([[word(IP + 12), word(IP + 16)], [addr(12), addr(16)]])
+    Some([ipv4_addrs(h, IP), ipv4_addrs(inner, 0)])
 }
 
 /// [`common_ipv4`] for a common frame whose one IP layer is IPv6: its addresses
@@ -498,8 +504,8 @@ fn fill(frame: &[u8], t: Tunnel, out: &mut Dissection) -> bool {
     // extension headers); of a tunnel's, only UDP is the outer layer's own
     // transport header.
     let base = |a: &Addrs| match a {
-        Addrs::V4(_) => (IPV4_HEADER_LEN, 9),
-        Addrs::V6(_) => (IPV6_HEADER_LEN, 6),
+        Addrs::V4(_) => (IPV4_HEADER_LEN, ipv4::field::PROTOCOL),
+        Addrs::V6(_) => (IPV6_HEADER_LEN, ipv6::field::NEXT_HEADER),
     };
     let (mut inner, header_len) = (0, out.header_len);
     if let (Some(outer), Some(span)) = (&t.outer, out.span_mut(0)) {
@@ -565,7 +571,7 @@ fn link(frame: &[u8]) -> Option<(EtherType, usize, &[u8])> {
     if frame.len() > usize::from(u16::MAX) {
         return None;
     }
-    let raw = be16([eth[12], eth[13]]);
+    let raw = be16(eth, ethernet::field::ETHERTYPE.start);
     // Untagged IPv4 first, before the EtherType match: on most links nearly
     // every frame (7 instructions a frame fewer, callgrind).
     if raw == u16::from(EtherType::Ipv4) {
@@ -578,11 +584,12 @@ fn link(frame: &[u8]) -> Option<(EtherType, usize, &[u8])> {
     let tag = |t: EtherType| matches!(t, EtherType::Vlan | EtherType::Qinq | EtherType::QinqLegacy);
     let mut t = EtherType::from(raw);
     let mut l3 = ETH_HEADER_LEN;
+    // A tag's EtherType is the TPID of the next tag, if any.
     if tag(t) {
-        t = EtherType::from(be16([eth[16], eth[17]]));
+        t = EtherType::from(be16(eth, l3 + vlan::field::ETHERTYPE.start));
         l3 += VLAN_HEADER_LEN;
         if tag(t) {
-            t = EtherType::from(be16([eth[20], eth[21]]));
+            t = EtherType::from(be16(eth, l3 + vlan::field::ETHERTYPE.start));
             l3 += VLAN_HEADER_LEN;
         }
     }
@@ -621,10 +628,9 @@ const SCREENED_LABELS: usize = 4;
 #[inline(always)]
 fn labels(frame: &[u8], mut at: usize) -> Option<(EtherType, usize)> {
     for _ in 0..SCREENED_LABELS {
-        let entry = frame.get(at..at + MPLS_HEADER_LEN)?;
+        let entry = MplsView::new_unchecked(frame.get(at..at + MPLS_HEADER_LEN)?);
         at += MPLS_HEADER_LEN;
-        // Bottom of stack: bit 8 of the entry.
-        if entry.get(2)? & 1 != 0 {
+        if entry.bottom() {
             return match mpls::payload(frame.get(at..)?) {
                 Payload::Ipv4 => Some((EtherType::Ipv4, at)),
                 Payload::Ipv6 => Some((EtherType::Ipv6, at)),
@@ -921,28 +927,27 @@ fn ip_header(ethertype: EtherType, ip: &[u8]) -> Option<IpHeader<'_>> {
     match ethertype {
         EtherType::Ipv4 => {
             let h = ip.first_chunk::<IPV4_HEADER_LEN>()?;
-            let total = usize::from(be16([h[2], h[3]]));
-            if h[0] != IPV4_NO_OPTIONS || be16([h[6], h[7]]) & IPV4_FRAG_MASK != 0 {
+            let view = Ipv4View::new_unchecked(h);
+            if !view.is_plain() {
                 return None;
             }
-            let addr = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
             Some(IpHeader {
-                addrs: Addrs::V4([addr(12), addr(16)]),
-                proto: h[9],
+                addrs: Addrs::V4(ipv4_addrs(h, 0)),
+                proto: h[ipv4::field::PROTOCOL],
                 header_len: IPV4_HEADER_LEN,
-                payload: ip.get(IPV4_HEADER_LEN..total)?,
+                payload: ip.get(IPV4_HEADER_LEN..usize::from(view.total_len()))?,
             })
         }
         EtherType::Ipv6 => {
             let h = ip.first_chunk::<IPV6_HEADER_LEN>()?;
-            if h[0] >> 4 != 6 {
+            let view = Ipv6View::new_unchecked(h);
+            if view.version() != 6 {
                 return None;
             }
-            let end = IPV6_HEADER_LEN + usize::from(be16([h[4], h[5]]));
-            let (src, dst) = (h[8..24].try_into().ok()?, h[24..40].try_into().ok()?);
+            let end = IPV6_HEADER_LEN + usize::from(view.payload_len());
             Some(IpHeader {
-                addrs: Addrs::V6([u128::from_be_bytes(src), u128::from_be_bytes(dst)]),
-                proto: h[6],
+                addrs: Addrs::V6(ipv6_addrs(h, 0)),
+                proto: h[ipv6::field::NEXT_HEADER],
                 header_len: IPV6_HEADER_LEN,
                 payload: ip.get(IPV6_HEADER_LEN..end)?,
             })
@@ -970,7 +975,7 @@ fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
     match IpProtocol::from(proto) {
         IpProtocol::Udp => {
             let ([src_port, dst_port], _) = udp(l4)?;
-            if dst_port == vxlan::UDP_PORT || dst_port == gtpu::UDP_PORT {
+            if tunnel_port(dst_port) {
                 return None;
             }
             let t = Transport {
@@ -981,15 +986,15 @@ fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
             Some((t, UDP_HEADER_LEN))
         }
         IpProtocol::Tcp => {
-            let t = l4.first_chunk::<TCP_MIN_HEADER_LEN>()?;
-            let hlen = usize::from(t[12] >> 4) * 4;
+            let t = TcpView::new_unchecked(l4.first_chunk::<TCP_MIN_HEADER_LEN>()?);
+            let hlen = t.header_len();
             if hlen < TCP_MIN_HEADER_LEN || hlen > l4.len() {
                 return None;
             }
             let tr = Transport {
                 proto: IpProtocol::Tcp.into(),
-                src_port: be16([t[0], t[1]]),
-                dst_port: be16([t[2], t[3]]),
+                src_port: t.src_port(),
+                dst_port: t.dst_port(),
             };
             Some((tr, hlen))
         }
@@ -1010,10 +1015,16 @@ fn transport(proto: u8, l4: &[u8]) -> Option<(Transport, usize)> {
 /// payload.
 #[inline(always)]
 fn udp(l4: &[u8]) -> Option<([u16; 2], &[u8])> {
-    let u = l4.first_chunk::<UDP_HEADER_LEN>()?;
-    let len = usize::from(be16([u[4], u[5]]));
-    let payload = l4.get(UDP_HEADER_LEN..len)?;
-    Some(([be16([u[0], u[1]]), be16([u[2], u[3]])], payload))
+    let u = UdpView::new_unchecked(l4.first_chunk::<UDP_HEADER_LEN>()?);
+    let payload = l4.get(UDP_HEADER_LEN..usize::from(u.len()))?;
+    Some(([u.src_port(), u.dst_port()], payload))
+}
+
+/// Whether UDP to `port` carries a tunnel the fast path follows (its
+/// transport is then not the frame's).
+#[inline(always)]
+fn tunnel_port(port: u16) -> bool {
+    port == vxlan::UDP_PORT || port == gtpu::UDP_PORT
 }
 
 #[cfg(test)]
