@@ -5,11 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::exact::{ExactTable, FilterView, Key};
-use super::matches::Matches;
+use super::matches::{Layer, Matches};
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
 use super::{Direction, InterceptSpec, Slot, Target, Update};
-use crate::handoff::Layer;
 use crate::parse::{Addrs, Dissection, IpKeys, MacPair, MAX_IP_LAYERS};
 
 /// The hashes of a frame's addresses (src and dst per IP layer) under the exact

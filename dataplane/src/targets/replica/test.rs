@@ -2,9 +2,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::*;
-use crate::handoff::Match;
 use crate::parse::{IpPair, MacPair};
-use crate::targets::{replicas, Mode, Slot, TableWriter};
+use crate::targets::{replicas, Match, Mode, Slot, TableWriter};
 
 const FROM: u64 = 1_000;
 const UNTIL: u64 = 2_000;
