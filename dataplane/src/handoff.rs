@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
 
-use crate::parse::{Dissection, IpPair, IpSpan, MAX_ETH_LAYERS, MAX_IP_LAYERS};
+use crate::parse::{Dissection, IpPair, IpSpan};
 use crate::targets::{Direction, Mode};
+pub use crate::targets::{Layer, Match};
 
 /// Most intercept matches one record carries; a packet matching more intercepts is
 /// handed off in several records (nothing is lost).
@@ -34,48 +35,6 @@ pub const DEFAULT_FRAME_CAPACITY: usize = 9216;
 /// ([`HandoffProducer::with_signalling`]), never to the content ring. The
 /// control plane never gives an intercept this key.
 pub const SIGNALLING_KEY: u32 = u32::MAX;
-
-/// The layer of a frame a match was made on, by its index among the frame's
-/// layers of that kind ([`Dissection::macs`], [`Dissection::ips`]), outermost
-/// first. Ordered so that the one to deliver of two is the greater: an IP
-/// layer before an Ethernet one, an inner one before an outer one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Layer {
-    /// An Ethernet header's MAC address.
-    Ethernet(u8),
-    /// An IP header's address.
-    Ip(u8),
-}
-
-impl Layer {
-    /// Every layer a dissection can hold.
-    const ALL: [Layer; MAX_ETH_LAYERS + MAX_IP_LAYERS] = {
-        let mut all = [Layer::Ip(0); MAX_ETH_LAYERS + MAX_IP_LAYERS];
-        let mut i = 0;
-        while i < MAX_ETH_LAYERS {
-            all[i] = Layer::Ethernet(i as u8);
-            i += 1;
-        }
-        while i < MAX_ETH_LAYERS + MAX_IP_LAYERS {
-            all[i] = Layer::Ip((i - MAX_ETH_LAYERS) as u8);
-            i += 1;
-        }
-        all
-    };
-}
-
-/// One intercept a packet matched: what the control plane needs to encode and route it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Match {
-    /// Intercept key (never reused), so a record is never attributed to the wrong warrant.
-    pub key: u32,
-    /// What the warrant allows to deliver.
-    pub mode: Mode,
-    /// Which side of the packet is the target.
-    pub direction: Direction,
-    /// The layer the target was found in (the innermost, if in several).
-    pub layer: Layer,
-}
 
 const NO_MATCH: Match = Match {
     key: 0,

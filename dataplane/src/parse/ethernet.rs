@@ -3,7 +3,7 @@
 use super::bytes::{array, be16, put, set_be16, tail, Field};
 use super::ParseError;
 
-mod field {
+pub(crate) mod field {
     use super::Field;
     pub const DST: Field = 0..6;
     pub const SRC: Field = 6..12;

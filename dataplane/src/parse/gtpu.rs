@@ -6,7 +6,7 @@
 use super::bytes::{be16, be32, byte, set_be16, set_be32, set_byte, Field};
 use super::ParseError;
 
-mod field {
+pub(crate) mod field {
     use super::Field;
     pub const FLAGS: usize = 0;
     pub const MSG_TYPE: usize = 1;
@@ -32,6 +32,13 @@ const FLAG_PT: u8 = 0x10;
 const FLAG_E: u8 = 0x04;
 const FLAG_S: u8 = 0x02;
 const FLAG_PN: u8 = 0x01;
+/// The flags byte's version and protocol-type bits ([`VERSION_PT_MASK`]) of
+/// GTP version 1, protocol type GTP.
+pub(crate) const V1_GTP: u8 = 1 << 5 | FLAG_PT;
+/// The version (3 bits) and protocol-type bits of the flags byte.
+pub(crate) const VERSION_PT_MASK: u8 = 0xe0 | FLAG_PT;
+/// The flags that add the optional sequence/N-PDU/next-type word.
+pub(crate) const OPTIONAL_WORD: u8 = FLAG_E | FLAG_S | FLAG_PN;
 /// PDU session container, the usual 5G extension header.
 pub const EXT_PDU_SESSION: u8 = 0x85;
 
@@ -60,7 +67,7 @@ impl<B: AsRef<[u8]>> GtpuView<B> {
     /// Whether the sequence/N-PDU/next-type word is present.
     #[inline]
     pub fn has_optional_word(&self) -> bool {
-        byte(self.buf.as_ref(), field::FLAGS) & (FLAG_E | FLAG_S | FLAG_PN) != 0
+        byte(self.buf.as_ref(), field::FLAGS) & OPTIONAL_WORD != 0
     }
     /// Message type (0xff: G-PDU).
     #[inline]

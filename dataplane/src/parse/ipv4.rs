@@ -7,7 +7,7 @@ use super::checksum;
 use super::ip::IpProtocol;
 use super::ParseError;
 
-mod field {
+pub(crate) mod field {
     use super::Field;
     pub const VER_IHL: usize = 0;
     pub const DSCP_ECN: usize = 1;
@@ -29,6 +29,10 @@ pub const MAX_HEADER_LEN: usize = 60;
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
+/// The more-fragments flag and the fragment offset: either set in a fragment.
+pub(crate) const FRAG_MASK: u16 = FLAG_MF | OFFSET_MASK;
+/// Version 4 and IHL 5: the first byte of a header without options.
+pub(crate) const VER_IHL_NO_OPTIONS: u8 = 0x45;
 /// The NOP option byte, used to pad built headers.
 const OPT_NOP: u8 = 1;
 
@@ -114,6 +118,14 @@ impl<B: AsRef<[u8]>> Ipv4View<B> {
     #[inline]
     pub fn frag_offset(&self) -> u16 {
         be16(self.buf.as_ref(), field::FLG_OFF.start) & OFFSET_MASK
+    }
+    /// Whether the header has no options and the packet is no fragment (the
+    /// fast path's IPv4): one test of the first byte, one of the flags word.
+    #[inline]
+    pub fn is_plain(&self) -> bool {
+        let buf = self.buf.as_ref();
+        byte(buf, field::VER_IHL) == VER_IHL_NO_OPTIONS
+            && be16(buf, field::FLG_OFF.start) & FRAG_MASK == 0
     }
     /// Time to live.
     pub fn ttl(&self) -> u8 {

@@ -6,7 +6,7 @@ use super::bytes::{array, be16, be32, byte, put, set_be16, set_be32, set_byte, F
 use super::ip::IpProtocol;
 use super::ParseError;
 
-mod field {
+pub(crate) mod field {
     use super::Field;
     pub const VER_TC_FLOW: Field = 0..4;
     pub const LENGTH: Field = 4..6;
@@ -56,7 +56,7 @@ impl<B: AsRef<[u8]>> Ipv6View<B> {
     /// IP version (6).
     #[inline]
     pub fn version(&self) -> u8 {
-        byte(self.buf.as_ref(), 0) >> 4
+        byte(self.buf.as_ref(), field::VER_TC_FLOW.start) >> 4
     }
     /// Traffic class.
     pub fn traffic_class(&self) -> u8 {

@@ -3,7 +3,7 @@
 use super::bytes::{be16, set_be16, Field};
 use super::ParseError;
 
-mod field {
+pub(crate) mod field {
     use super::Field;
     pub const SRC_PORT: Field = 0..2;
     pub const DST_PORT: Field = 2..4;

@@ -5,7 +5,7 @@ use super::bytes::{be16, set_be16, tail, Field};
 use super::ethernet::EtherType;
 use super::ParseError;
 
-mod field {
+pub(crate) mod field {
     use super::Field;
     pub const TCI: Field = 0..2;
     pub const ETHERTYPE: Field = 2..4;

@@ -20,7 +20,7 @@ mod ring;
 mod slots;
 mod writer;
 
-pub use matches::Matches;
+pub use matches::{Layer, Match, Matches};
 pub use replica::{KeyHashes, TableReplica, V4Hasher};
 pub use writer::TableWriter;
 
