@@ -16,10 +16,10 @@ use crate::audit::AuditAction;
 use crate::handover::{HandoverEngine, InterceptRoute};
 use crate::metrics::ProbeMetrics;
 use crate::model::{
-    Destination, Intercept, InterceptPatch, InterceptRequest, InterceptState, Liid, Origin,
-    TargetPolicy,
+    Destination, Identity, IdentityKind, Intercept, InterceptPatch, InterceptRequest,
+    InterceptState, Liid, Origin, TargetPolicy,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{StaticAssignment, StaticAssignmentRequest, Store, StoreError};
 
 use super::slots::SlotAllocator;
 
@@ -50,6 +50,10 @@ struct Tables {
     by_key: HashMap<u32, Installed>,
 }
 
+/// Called after a committed static assignment change with the subscriber and
+/// its assignment now (`None`: removed). Set by the session glue.
+pub type StaticAssignmentHook = Box<dyn Fn(&Identity, Option<&StaticAssignment>) + Send + Sync>;
+
 /// Store + tables + handover, behind the API and the scheduler.
 pub struct Controller {
     store: Store,
@@ -59,6 +63,8 @@ pub struct Controller {
     apply_timeout: Duration,
     /// Which targets a request may name (`[intercepts]`).
     policy: TargetPolicy,
+    /// Told of every static assignment change (the session glue).
+    static_hook: Mutex<Option<StaticAssignmentHook>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -145,7 +151,27 @@ impl Controller {
             metrics,
             apply_timeout,
             policy,
+            static_hook: Mutex::new(None),
         }
+    }
+
+    /// Sets what [`Controller::static_assignment_changed`] tells (replacing
+    /// any earlier hook).
+    pub fn set_static_assignment_hook(&self, hook: StaticAssignmentHook) {
+        *lock(&self.static_hook) = Some(hook);
+    }
+
+    /// After a committed change of `subscriber`'s static assignment: re-reads
+    /// it and gives it to the hook, if one is set.
+    ///
+    /// # Errors
+    /// The store cannot read it back.
+    pub fn static_assignment_changed(&self, subscriber: &Identity) -> Result<(), StoreError> {
+        let now = self.store.static_assignment(subscriber)?;
+        if let Some(hook) = lock(&self.static_hook).as_ref() {
+            hook(subscriber, now.as_ref());
+        }
+        Ok(())
     }
 
     /// The store.
@@ -509,6 +535,45 @@ impl Provisioning for Controller {
             tracing::warn!(error = %e, "destination removed from the store but not from handover");
         }
         Ok(())
+    }
+
+    fn list_static_assignments(&self) -> Result<Vec<StaticAssignment>, ApiError> {
+        self.store.static_assignments().map_err(store_error)
+    }
+
+    fn put_static_assignment(
+        &self,
+        actor: &str,
+        subscriber_id: &str,
+        req: StaticAssignmentRequest,
+    ) -> Result<StaticAssignment, ApiError> {
+        let a = req.validate(subscriber_id, &self.policy)?;
+        self.store
+            .put_static_assignment(&a, actor)
+            .map_err(store_error)?;
+        self.metrics.audit_records.inc();
+        self.static_assignment_changed(&a.subscriber)
+            .map_err(store_error)?;
+        Ok(a)
+    }
+
+    fn remove_static_assignment(
+        &self,
+        actor: &str,
+        subscriber_id: &str,
+    ) -> Result<StaticAssignment, ApiError> {
+        let not_found =
+            || ApiError::not_found(format!("static assignment {subscriber_id:?} not found"));
+        let subscriber = Identity::new("subscriber_id", IdentityKind::SubscriberId, subscriber_id)
+            .map_err(|_| not_found())?;
+        let removed = self
+            .store
+            .delete_static_assignment(&subscriber, actor)
+            .map_err(store_error)?;
+        self.metrics.audit_records.inc();
+        self.static_assignment_changed(&subscriber)
+            .map_err(store_error)?;
+        Ok(removed)
     }
 
     fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<Value>, ApiError> {
