@@ -71,7 +71,7 @@ fn identity_targets_are_stored_listed_patched_and_audited() {
         created.targets,
         [Target::Ipv4("198.51.100.7".parse().unwrap())]
     );
-    assert_eq!(store.list().unwrap(), [created.clone()]);
+    assert_eq!(store.list().unwrap(), std::slice::from_ref(&created));
 
     let patch = InterceptPatch {
         add_targets: vec!["dhcpv6-duid:00030001".into()],
@@ -270,7 +270,10 @@ fn static_assignments_crud_refusals_and_audit() {
         ],
     };
     assert_eq!(store.put_static_assignment(&acme, "desk").unwrap(), None);
-    assert_eq!(store.static_assignments().unwrap(), [acme.clone()]);
+    assert_eq!(
+        store.static_assignments().unwrap(),
+        std::slice::from_ref(&acme)
+    );
     assert_eq!(
         store.static_assignment(&acme.subscriber).unwrap(),
         Some(acme.clone())
