@@ -211,6 +211,40 @@ impl ApiClient {
             .await
     }
 
+    /// `GET /v1/static-assignments`.
+    ///
+    /// # Errors
+    /// See [`ApiClient::call`].
+    pub async fn list_static_assignments(&self) -> Result<Value, ClientError> {
+        self.call(Method::GET, "/v1/static-assignments", None).await
+    }
+
+    /// `PUT /v1/static-assignments/{subscriber_id}` with `{"addresses": [...]}`.
+    ///
+    /// # Errors
+    /// See [`ApiClient::call`].
+    pub async fn put_static_assignment(
+        &self,
+        subscriber_id: &str,
+        addresses: &[String],
+    ) -> Result<Value, ClientError> {
+        let body = serde_json::json!({ "addresses": addresses });
+        self.call(Method::PUT, &static_path(subscriber_id), Some(&body))
+            .await
+    }
+
+    /// `DELETE /v1/static-assignments/{subscriber_id}`.
+    ///
+    /// # Errors
+    /// See [`ApiClient::call`].
+    pub async fn remove_static_assignment(
+        &self,
+        subscriber_id: &str,
+    ) -> Result<Value, ClientError> {
+        self.call(Method::DELETE, &static_path(subscriber_id), None)
+            .await
+    }
+
     /// `GET /v1/audit/checkpoint`.
     ///
     /// # Errors
@@ -239,4 +273,12 @@ impl ApiClient {
     pub async fn health(&self) -> Result<Value, ClientError> {
         self.call(Method::GET, "/v1/health", None).await
     }
+}
+
+/// A subscriber id may hold any printable character: percent-encode it as one
+/// path segment.
+fn static_path(subscriber_id: &str) -> String {
+    let id =
+        percent_encoding::utf8_percent_encode(subscriber_id, percent_encoding::NON_ALPHANUMERIC);
+    format!("/v1/static-assignments/{id}")
 }

@@ -146,6 +146,35 @@ async fn x1_ne_end_to_end() {
     );
     assert_eq!(rest["targets"], serde_json::json!(["198.51.100.7"]));
     assert_eq!(rest["created_by"], ADMF);
+
+    // An NAI is the probe's username target, given back as NAI; ModifyTask
+    // replaces it.
+    let nai_xid = Uuid::new_v4();
+    let nai = TargetIdentifier::Nai("alice@ISP.example".into());
+    admf.ok(
+        Kind::ActivateTask,
+        Request::ActivateTask(task(nai_xid, vec![nai], vec![d1])),
+    )
+    .await;
+    let rest = by_xid(&rest_intercepts(&setup).await, nai_xid);
+    assert_eq!(
+        rest["targets"],
+        serde_json::json!(["username:alice@isp.example"])
+    );
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(nai_xid)).await;
+    assert_eq!(
+        got.tasks[0].0.targets,
+        [TargetIdentifier::Nai("alice@isp.example".into())]
+    );
+    let bob = vec![TargetIdentifier::Nai("bob".into())];
+    admf.ok(
+        Kind::ModifyTask,
+        Request::ModifyTask(task(nai_xid, bob.clone(), vec![d1])),
+    )
+    .await;
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(nai_xid)).await;
+    assert_eq!(got.tasks[0].0.targets, bob);
+    admf.ok(Kind::DeactivateTask, Request::Xid(nai_xid)).await;
     let count = rest_intercepts(&setup).await.len();
 
     // Errors on ActivateTask: nothing stored.

@@ -20,8 +20,11 @@ fn a_version_1_database_keeps_its_intercepts_as_rest() {
     drop(store);
     // Take the database back to schema version 1 (no origin column).
     let conn = rusqlite::Connection::open(&p.db).unwrap();
-    conn.execute_batch("ALTER TABLE intercepts DROP COLUMN origin; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE intercepts DROP COLUMN origin; DROP TABLE bindings; \
+         DROP TABLE static_assignments; PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
 
     let store = open_with_destination(&p);

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::ApiError;
 use crate::model::{Destination, Intercept, InterceptPatch, InterceptRequest};
+use crate::store::{StaticAssignment, StaticAssignmentRequest};
 
 /// The outcome of a create/modify/remove.
 #[derive(Clone, Debug, Serialize)]
@@ -91,6 +92,33 @@ pub trait Provisioning: Send + Sync + 'static {
     /// # Errors
     /// Unknown (404), in use (409).
     fn remove_destination(&self, actor: &str, name: &str) -> Result<(), ApiError>;
+    /// Every static assignment, by subscriber id.
+    ///
+    /// # Errors
+    /// Store failure.
+    fn list_static_assignments(&self) -> Result<Vec<StaticAssignment>, ApiError>;
+    /// Sets (creates or replaces) the addresses of static customer
+    /// `subscriber_id` (audited) and tells the session glue.
+    ///
+    /// # Errors
+    /// Validation (400: bad name, address, policy; an address another
+    /// subscriber holds).
+    fn put_static_assignment(
+        &self,
+        actor: &str,
+        subscriber_id: &str,
+        req: StaticAssignmentRequest,
+    ) -> Result<StaticAssignment, ApiError>;
+    /// Removes static customer `subscriber_id`'s addresses (audited) and tells
+    /// the session glue; returns what was removed.
+    ///
+    /// # Errors
+    /// Unknown (404).
+    fn remove_static_assignment(
+        &self,
+        actor: &str,
+        subscriber_id: &str,
+    ) -> Result<StaticAssignment, ApiError>;
     /// Audit records with `seq >= from`, at most `limit`, as JSON objects.
     ///
     /// # Errors

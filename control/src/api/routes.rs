@@ -29,6 +29,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/destinations"),
     ("post", "/v1/destinations"),
     ("delete", "/v1/destinations/{name}"),
+    ("get", "/v1/static-assignments"),
+    ("put", "/v1/static-assignments/{subscriber_id}"),
+    ("delete", "/v1/static-assignments/{subscriber_id}"),
     ("get", "/v1/audit"),
     ("get", "/v1/audit/checkpoint"),
 ];
@@ -236,6 +239,42 @@ async fn remove_destination(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+// A static customer's addresses are as sensitive as an intercept's targets:
+// read with the details of intercepts, written by whoever provisions them.
+async fn list_static_assignments(
+    State(st): Shared,
+    Extension(peer): Extension<Peer>,
+) -> Result<Response, ApiError> {
+    st.authorize(&peer, Permission::ReadInterceptDetails)?;
+    let backend = st.backend.clone();
+    Ok(Json(blocking(move || backend.list_static_assignments()).await?).into_response())
+}
+
+async fn put_static_assignment(
+    State(st): Shared,
+    Extension(peer): Extension<Peer>,
+    Path(subscriber_id): Path<String>,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    st.authorize(&peer, Permission::WriteIntercepts)?;
+    let req = parse_body(body)?;
+    let backend = st.backend.clone();
+    let out =
+        blocking(move || backend.put_static_assignment(&peer.cn, &subscriber_id, req)).await?;
+    Ok(Json(out).into_response())
+}
+
+async fn remove_static_assignment(
+    State(st): Shared,
+    Extension(peer): Extension<Peer>,
+    Path(subscriber_id): Path<String>,
+) -> Result<Response, ApiError> {
+    st.authorize(&peer, Permission::WriteIntercepts)?;
+    let backend = st.backend.clone();
+    let out = blocking(move || backend.remove_static_assignment(&peer.cn, &subscriber_id)).await?;
+    Ok(Json(out).into_response())
+}
+
 /// Query of `GET /v1/audit`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -348,6 +387,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route(
             "/v1/destinations/{name}",
             axum::routing::delete(remove_destination),
+        )
+        .route("/v1/static-assignments", get(list_static_assignments))
+        .route(
+            "/v1/static-assignments/{subscriber_id}",
+            axum::routing::put(put_static_assignment).delete(remove_static_assignment),
         )
         .route("/v1/audit", get(audit))
         .route("/v1/audit/checkpoint", get(audit_checkpoint))

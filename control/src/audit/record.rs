@@ -34,6 +34,10 @@ pub enum AuditAction {
     DestinationModify,
     /// A destination was removed.
     DestinationRemove,
+    /// A static customer's addresses were set or replaced.
+    StaticAssignmentPut,
+    /// A static customer's addresses were removed.
+    StaticAssignmentRemove,
     /// A delivery link came up.
     DeliveryConnect,
     /// A delivery link went down.
@@ -53,7 +57,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for parsing and documentation.
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 20] = [
         Self::ProbeStart,
         Self::ProbeStop,
         Self::InterceptCreate,
@@ -65,6 +69,8 @@ impl AuditAction {
         Self::DestinationCreate,
         Self::DestinationModify,
         Self::DestinationRemove,
+        Self::StaticAssignmentPut,
+        Self::StaticAssignmentRemove,
         Self::DeliveryConnect,
         Self::DeliveryDisconnect,
         Self::DeliverySpoolAlarm,
@@ -89,6 +95,8 @@ impl AuditAction {
             Self::DestinationCreate => "destination_create",
             Self::DestinationModify => "destination_modify",
             Self::DestinationRemove => "destination_remove",
+            Self::StaticAssignmentPut => "static_assignment_put",
+            Self::StaticAssignmentRemove => "static_assignment_remove",
             Self::DeliveryConnect => "delivery_connect",
             Self::DeliveryDisconnect => "delivery_disconnect",
             Self::DeliverySpoolAlarm => "delivery_spool_alarm",

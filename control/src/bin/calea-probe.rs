@@ -43,6 +43,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DestinationCmd,
     },
+    /// Manage static customers' addresses (targets `subscriber-id:<name>`) through the API.
+    StaticAssignment {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        cmd: StaticCmd,
+    },
     /// Drive an X1 network element (ETSI TS 103 221-1) as an ADMF: this probe or any other.
     X1 {
         #[command(flatten)]
@@ -174,7 +181,8 @@ struct AddArgs {
     /// headers | content
     #[arg(long)]
     mode: Option<String>,
-    /// IPv4/IPv6 address, CIDR prefix or MAC; repeat for several targets.
+    /// IPv4/IPv6 address, CIDR prefix, MAC, or subscriber identity `kind:value`
+    /// (`username:alice@isp.example`, `dhcp-client-mac:...`); repeat for several targets.
     #[arg(long = "target")]
     targets: Vec<String>,
     /// Destination name; repeat for several destinations.
@@ -193,6 +201,22 @@ enum DestinationCmd {
     List,
     /// Remove a destination.
     Remove { name: String },
+}
+
+#[derive(Subcommand)]
+enum StaticCmd {
+    /// List static assignments.
+    List,
+    /// Set or replace a subscriber's addresses.
+    Set {
+        /// The subscriber id (`subscriber-id:<this>` names it in a warrant).
+        subscriber_id: String,
+        /// IPv4/IPv6 address or CIDR prefix; repeat for several.
+        #[arg(long = "address", required = true)]
+        addresses: Vec<String>,
+    },
+    /// Remove a subscriber's addresses.
+    Remove { subscriber_id: String },
 }
 
 #[derive(Args)]
@@ -339,6 +363,9 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Cmd::Intercept { api, cmd } => client_cmd(&api, |c| intercept(c, cmd, api.output))?,
         Cmd::Destination { api, cmd } => client_cmd(&api, |c| destination(c, cmd, api.output))?,
+        Cmd::StaticAssignment { api, cmd } => {
+            client_cmd(&api, |c| static_assignment(c, cmd, api.output))?;
+        }
         Cmd::Audit {
             cmd:
                 AuditCmd::Verify {
@@ -678,6 +705,28 @@ async fn destination(c: ApiClient, cmd: DestinationCmd, out: Output) -> Result<(
         }
     };
     print(&value, out, &["name", "format", "address"]);
+    Ok(())
+}
+
+async fn static_assignment(c: ApiClient, cmd: StaticCmd, out: Output) -> Result<()> {
+    let value = match cmd {
+        StaticCmd::List => c
+            .list_static_assignments()
+            .await
+            .context("listing static assignments")?,
+        StaticCmd::Set {
+            subscriber_id,
+            addresses,
+        } => c
+            .put_static_assignment(&subscriber_id, &addresses)
+            .await
+            .context("setting static assignment")?,
+        StaticCmd::Remove { subscriber_id } => c
+            .remove_static_assignment(&subscriber_id)
+            .await
+            .context("removing static assignment")?,
+    };
+    print(&value, out, &["subscriber_id", "addresses"]);
     Ok(())
 }
 

@@ -18,10 +18,10 @@ use crate::audit::AuditAction;
 use crate::handover::{HandoverEngine, InterceptRoute, SessionGate, SessionReport};
 use crate::metrics::ProbeMetrics;
 use crate::model::{
-    Destination, Intercept, InterceptPatch, InterceptRequest, InterceptState, Liid, Origin,
-    TargetPolicy,
+    Destination, Identity, IdentityKind, Intercept, InterceptPatch, InterceptRequest,
+    InterceptState, Liid, Origin, TargetPolicy,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{StaticAssignment, StaticAssignmentRequest, Store, StoreError};
 
 use super::slots::SlotAllocator;
 use super::DaemonError;
@@ -67,6 +67,10 @@ struct Tables {
     by_key: HashMap<u32, Installed>,
 }
 
+/// Called after a committed static assignment change with the subscriber and
+/// its assignment now (`None`: removed). Set by the session glue.
+pub type StaticAssignmentHook = Box<dyn Fn(&Identity, Option<&StaticAssignment>) + Send + Sync>;
+
 /// Store + tables + handover, behind the API and the scheduler.
 pub struct Controller {
     store: Store,
@@ -78,6 +82,8 @@ pub struct Controller {
     policy: TargetPolicy,
     /// The session glue, if the probe tracks sessions.
     identity_bindings: Mutex<Option<Weak<dyn IdentityBindings>>>,
+    /// Told of every static assignment change (the session glue).
+    static_hook: Mutex<Option<StaticAssignmentHook>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,6 +172,7 @@ impl Controller {
             apply_timeout,
             policy,
             identity_bindings: Mutex::new(None),
+            static_hook: Mutex::new(None),
         }
     }
 
@@ -240,6 +247,25 @@ impl Controller {
     /// The epoch every worker has applied.
     pub fn min_applied(&self) -> u64 {
         lock(&self.tables).writer.min_applied()
+    }
+
+    /// Sets what [`Controller::static_assignment_changed`] tells (replacing
+    /// any earlier hook).
+    pub fn set_static_assignment_hook(&self, hook: StaticAssignmentHook) {
+        *lock(&self.static_hook) = Some(hook);
+    }
+
+    /// After a committed change of `subscriber`'s static assignment: re-reads
+    /// it and gives it to the hook, if one is set.
+    ///
+    /// # Errors
+    /// The store cannot read it back.
+    pub fn static_assignment_changed(&self, subscriber: &Identity) -> Result<(), StoreError> {
+        let now = self.store.static_assignment(subscriber)?;
+        if let Some(hook) = lock(&self.static_hook).as_ref() {
+            hook(subscriber, now.as_ref());
+        }
+        Ok(())
     }
 
     /// The store.
@@ -679,6 +705,45 @@ impl Provisioning for Controller {
             tracing::warn!(error = %e, "destination removed from the store but not from handover");
         }
         Ok(())
+    }
+
+    fn list_static_assignments(&self) -> Result<Vec<StaticAssignment>, ApiError> {
+        self.store.static_assignments().map_err(store_error)
+    }
+
+    fn put_static_assignment(
+        &self,
+        actor: &str,
+        subscriber_id: &str,
+        req: StaticAssignmentRequest,
+    ) -> Result<StaticAssignment, ApiError> {
+        let a = req.validate(subscriber_id, &self.policy)?;
+        self.store
+            .put_static_assignment(&a, actor)
+            .map_err(store_error)?;
+        self.metrics.audit_records.inc();
+        self.static_assignment_changed(&a.subscriber)
+            .map_err(store_error)?;
+        Ok(a)
+    }
+
+    fn remove_static_assignment(
+        &self,
+        actor: &str,
+        subscriber_id: &str,
+    ) -> Result<StaticAssignment, ApiError> {
+        let not_found =
+            || ApiError::not_found(format!("static assignment {subscriber_id:?} not found"));
+        let subscriber = Identity::new("subscriber_id", IdentityKind::SubscriberId, subscriber_id)
+            .map_err(|_| not_found())?;
+        let removed = self
+            .store
+            .delete_static_assignment(&subscriber, actor)
+            .map_err(store_error)?;
+        self.metrics.audit_records.inc();
+        self.static_assignment_changed(&subscriber)
+            .map_err(store_error)?;
+        Ok(removed)
     }
 
     fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<Value>, ApiError> {

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ValidationError;
 
@@ -92,6 +92,9 @@ impl Identity {
         if value.chars().any(char::is_control) {
             return Err(bad("contains control characters"));
         }
+        if value.trim() != value {
+            return Err(bad("surrounded by spaces"));
+        }
         let value = match kind {
             IdentityKind::Username => match value.rsplit_once('@') {
                 Some((user, realm)) if !user.is_empty() && !realm.is_empty() => {
@@ -160,6 +163,35 @@ impl Identity {
     pub fn value(&self) -> &str {
         &self.value
     }
+
+    /// Whether the identity `seen` in signalling is the subscriber this target
+    /// names: same kind and same canonical value. No wildcard: a `username`
+    /// without realm matches only that user name without realm, one with a
+    /// realm only that user at that realm (the realm in any case).
+    #[must_use]
+    pub fn matches(&self, seen: &Identity) -> bool {
+        self == seen
+    }
+}
+
+/// As its text `kind:value`.
+impl Serialize for Identity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// From its text `kind:value`, validated and canonicalised.
+impl<'de> Deserialize<'de> for Identity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match Identity::parse("identity", &text) {
+            Some(r) => r.map_err(serde::de::Error::custom),
+            None => Err(serde::de::Error::custom(format!(
+                "{text:?} is not kind:value with a known identity kind"
+            ))),
+        }
+    }
 }
 
 impl fmt::Display for Identity {
@@ -193,4 +225,114 @@ fn canonical_hex(text: &str) -> Option<String> {
         && digits.len().is_multiple_of(2)
         && digits.bytes().all(|b| b.is_ascii_hexdigit()))
     .then(|| digits.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Identity, ValidationError> {
+        Identity::parse("t", text).unwrap()
+    }
+
+    #[test]
+    fn canonical_forms() {
+        for (text, canonical) in [
+            ("username:alice", "username:alice"),
+            ("username:Alice@ISP.Example", "username:Alice@isp.example"),
+            ("username:a@b@Realm", "username:a@b@realm"),
+            ("calling-station-id:02-00-5E", "calling-station-id:02-00-5E"),
+            ("nas-port-id:bras1/eth 0/1", "nas-port-id:bras1/eth 0/1"),
+            (
+                "dhcp-client-mac:02-00-5E-00-53-01",
+                "dhcp-client-mac:02:00:5e:00:53:01",
+            ),
+            (
+                "dhcp-client-mac:0200.5e00.5301",
+                "dhcp-client-mac:02:00:5e:00:53:01",
+            ),
+            ("dhcp-circuit-id:AB:cd", "dhcp-circuit-id:abcd"),
+            ("dhcp-remote-id:01 02", "dhcp-remote-id:0102"),
+            ("dhcp-client-id:01-02-00-5e", "dhcp-client-id:0102005e"),
+            (
+                "dhcpv6-duid:0003000102005E005301",
+                "dhcpv6-duid:0003000102005e005301",
+            ),
+            ("subscriber-id:ACME Corp", "subscriber-id:ACME Corp"),
+        ] {
+            let id = parse(text).unwrap();
+            assert_eq!(id.to_string(), canonical, "{text}");
+            assert_eq!(parse(canonical).unwrap(), id, "{canonical} reads back");
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(serde_json::from_str::<Identity>(&json).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_field_and_kind() {
+        for text in [
+            "username:",
+            "username:@realm",
+            "username:alice@",
+            "username:al\nice",
+            "dhcp-client-mac:02:00:5e:00:53",
+            "dhcp-client-mac:zz:00:5e:00:53:01",
+            "dhcp-circuit-id:abc",
+            "dhcp-remote-id:xy",
+            "dhcpv6-duid:",
+            "nas-port-id:bras1",
+            "nas-port-id:/1",
+            "nas-port-id:bras1/",
+            "username: alice",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.code(), "invalid_field", "{text}");
+            let kind = text.split(':').next().unwrap();
+            assert!(e.to_string().starts_with("t: "), "{e}");
+            assert!(e.to_string().contains(kind), "{e}");
+        }
+        let long = format!("username:{}", "a".repeat(MAX_IDENTITY_LEN + 1));
+        assert!(parse(&long).is_err());
+        assert!(parse(&format!("username:{}", "a".repeat(MAX_IDENTITY_LEN))).is_ok());
+        assert!(serde_json::from_str::<Identity>(r#""imsi:001""#).is_err());
+    }
+
+    #[test]
+    fn addresses_are_not_identities() {
+        for text in [
+            "198.51.100.7",
+            "2001:db8::1",
+            "2001:db8::/32",
+            "02:00:5e:00:53:01",
+            "user:x",
+        ] {
+            assert!(Identity::parse("t", text).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn from_octets_matches_typed_forms() {
+        let mac = Identity::from_octets(IdentityKind::DhcpClientMac, &[2, 0, 0x5e, 0, 0x53, 1]);
+        assert_eq!(
+            mac.unwrap(),
+            parse("dhcp-client-mac:02-00-5E-00-53-01").unwrap()
+        );
+        let duid = Identity::from_octets(IdentityKind::Dhcpv6Duid, &[0, 3, 0xAB]);
+        assert_eq!(duid.unwrap(), parse("dhcpv6-duid:0003AB").unwrap());
+        assert!(Identity::from_octets(IdentityKind::DhcpClientId, &[]).is_err());
+    }
+
+    #[test]
+    fn matching_is_exact_on_canonical_values() {
+        let warrant = parse("username:alice").unwrap();
+        assert!(warrant.matches(&parse("username:alice").unwrap()));
+        assert!(!warrant.matches(&parse("username:alice@isp.example").unwrap()));
+        assert!(!warrant.matches(&parse("username:Alice").unwrap()));
+        assert!(!warrant.matches(&parse("calling-station-id:alice").unwrap()));
+        let realm = parse("username:alice@isp.example").unwrap();
+        assert!(realm.matches(&parse("username:alice@ISP.EXAMPLE").unwrap()));
+        assert!(!realm.matches(&parse("username:alice").unwrap()));
+        let mac = parse("dhcp-client-mac:02:00:5e:00:53:01").unwrap();
+        assert!(mac.matches(&parse("dhcp-client-mac:0200.5E00.5301").unwrap()));
+    }
 }

@@ -36,7 +36,8 @@ pub struct InterceptRequest {
     pub valid_until: String,
     /// "headers" or "content".
     pub mode: String,
-    /// IPv4/IPv6 addresses, CIDR prefixes, MAC addresses (1..=100 000, distinct).
+    /// IPv4/IPv6 addresses, CIDR prefixes, MAC addresses and subscriber
+    /// identities `kind:value` (1..=100 000, distinct).
     pub targets: Vec<String>,
     /// Names of configured destinations to deliver to (at least one).
     pub destinations: Vec<String>,
@@ -125,9 +126,9 @@ impl InterceptRequest {
         let valid_until = parse_time("valid_until", &self.valid_until)?;
         check_window(valid_from, valid_until, now)?;
         let mode = parse_mode(&self.mode)?;
-        let targets = parse_targets("targets", &self.targets)?;
+        let (targets, identities) = parse_targets("targets", &self.targets)?;
         check_policy(policy, "targets", &targets)?;
-        check_target_count(targets.len())?;
+        check_target_count(targets.len() + identities.len())?;
         let destinations = validate_destination_list(&self.destinations)?;
         Ok(ValidatedRequest {
             liid,
@@ -137,7 +138,7 @@ impl InterceptRequest {
             valid_until,
             mode,
             targets,
-            identities: Vec::new(),
+            identities,
             destinations,
             xid: None,
             origin: Origin::Rest,
@@ -169,10 +170,14 @@ pub struct InterceptPatch {
 pub struct ValidatedPatch {
     /// New window end.
     pub valid_until: Option<OffsetDateTime>,
-    /// Distinct targets to add.
+    /// Distinct address targets to add.
     pub add_targets: Vec<Target>,
-    /// Distinct targets to remove.
+    /// Distinct address targets to remove.
     pub remove_targets: Vec<Target>,
+    /// Distinct identities to add.
+    pub add_identities: Vec<Identity>,
+    /// Distinct identities to remove.
+    pub remove_identities: Vec<Identity>,
     /// New destination list.
     pub destinations: Option<Vec<String>>,
 }
@@ -189,13 +194,24 @@ impl InterceptPatch {
             .as_deref()
             .map(|t| parse_time("valid_until", t))
             .transpose()?;
-        let add_targets = parse_targets("add_targets", &self.add_targets)?;
+        let (add_targets, add_identities) = parse_targets("add_targets", &self.add_targets)?;
         check_policy(policy, "add_targets", &add_targets)?;
-        let remove_targets = parse_targets("remove_targets", &self.remove_targets)?;
-        if let Some(t) = add_targets.iter().find(|t| remove_targets.contains(t)) {
+        let (remove_targets, remove_identities) =
+            parse_targets("remove_targets", &self.remove_targets)?;
+        let both = add_targets
+            .iter()
+            .find(|t| remove_targets.contains(t))
+            .map(target_to_string)
+            .or_else(|| {
+                add_identities
+                    .iter()
+                    .find(|i| remove_identities.contains(i))
+                    .map(Identity::to_string)
+            });
+        if let Some(target) = both {
             return Err(ValidationError::DuplicateTarget {
                 field: "add_targets/remove_targets".into(),
-                target: target_to_string(t),
+                target,
             });
         }
         let destinations = self
@@ -204,8 +220,8 @@ impl InterceptPatch {
             .map(validate_destination_list)
             .transpose()?;
         if valid_until.is_none()
-            && add_targets.is_empty()
-            && remove_targets.is_empty()
+            && self.add_targets.is_empty()
+            && self.remove_targets.is_empty()
             && destinations.is_none()
         {
             return Err(ValidationError::field("patch", "changes nothing"));
@@ -214,6 +230,8 @@ impl InterceptPatch {
             valid_until,
             add_targets,
             remove_targets,
+            add_identities,
+            remove_identities,
             destinations,
         })
     }
@@ -282,8 +300,11 @@ impl fmt::Display for InterceptState {
     }
 }
 
-/// A provisioned intercept as stored and as returned by the API.
+/// A provisioned intercept as stored and as returned by the API. In JSON its
+/// address targets and identities form one `targets` list of canonical strings
+/// (addresses first), as a request names them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Intercept {
     /// Never-reused key carried in every record ([`InterceptSpec::key`]).
     pub key: u32,
@@ -304,8 +325,8 @@ pub struct Intercept {
     /// Headers or content.
     #[serde(with = "super::mode_serde")]
     pub mode: Mode,
-    /// Targets, canonical strings in JSON.
-    #[serde(with = "super::target_strings")]
+    /// Address targets.
+    #[serde(skip)]
     pub targets: Vec<Target>,
     /// Subscriber identities (bound to addresses by the session tracker).
     #[serde(skip)]
@@ -322,6 +343,61 @@ pub struct Intercept {
     /// The interface that provisioned it.
     #[serde(default)]
     pub origin: Origin,
+}
+
+/// Borrows an intercept for its derived serializer (`remote = "Self"`).
+struct Fields<'a>(&'a Intercept);
+
+impl Serialize for Fields<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Intercept::serialize(self.0, s)
+    }
+}
+
+impl Serialize for Intercept {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            #[serde(flatten)]
+            intercept: Fields<'a>,
+            targets: Vec<String>,
+        }
+        Json {
+            intercept: Fields(self),
+            targets: target_texts(&self.targets, &self.identities),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Intercept {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Json {
+            #[serde(flatten, with = "Intercept")]
+            intercept: Intercept,
+            targets: Vec<String>,
+        }
+        let json = Json::deserialize(d)?;
+        let (targets, identities) =
+            parse_targets("targets", &json.targets).map_err(serde::de::Error::custom)?;
+        Ok(Intercept {
+            targets,
+            identities,
+            ..json.intercept
+        })
+    }
+}
+
+/// Canonical texts of address targets then identities, as the API and the
+/// store list them.
+#[must_use]
+pub fn target_texts(targets: &[Target], identities: &[Identity]) -> Vec<String> {
+    targets
+        .iter()
+        .map(target_to_string)
+        .chain(identities.iter().map(Identity::to_string))
+        .collect()
 }
 
 impl Intercept {
@@ -415,7 +491,26 @@ impl Intercept {
             });
         }
         next.targets.extend_from_slice(&patch.add_targets);
-        check_target_count(next.targets.len())?;
+        for i in &patch.remove_identities {
+            let pos = next.identities.iter().position(|x| x == i).ok_or_else(|| {
+                ValidationError::UnknownTarget {
+                    target: i.to_string(),
+                }
+            })?;
+            next.identities.remove(pos);
+        }
+        if let Some(i) = patch
+            .add_identities
+            .iter()
+            .find(|i| next.identities.contains(i))
+        {
+            return Err(ValidationError::DuplicateTarget {
+                field: "add_targets".into(),
+                target: i.to_string(),
+            });
+        }
+        next.identities.extend_from_slice(&patch.add_identities);
+        check_target_count(next.targets.len() + next.identities.len())?;
         if let Some(d) = &patch.destinations {
             next.destinations.clone_from(d);
         }
@@ -481,7 +576,12 @@ fn check_target_count(n: usize) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn parse_targets(field: &str, texts: &[String]) -> Result<Vec<Target>, ValidationError> {
+/// Splits a target list into distinct addresses and distinct identities (a
+/// text with an identity kind before its first `:` is an identity).
+fn parse_targets(
+    field: &str,
+    texts: &[String],
+) -> Result<(Vec<Target>, Vec<Identity>), ValidationError> {
     if texts.len() > MAX_TARGETS {
         return Err(ValidationError::field(
             field,
@@ -489,18 +589,33 @@ fn parse_targets(field: &str, texts: &[String]) -> Result<Vec<Target>, Validatio
         ));
     }
     let mut seen = HashSet::with_capacity(texts.len());
+    let mut seen_ids = HashSet::new();
     let mut out = Vec::with_capacity(texts.len());
+    let mut ids = Vec::new();
     for (i, text) in texts.iter().enumerate() {
-        let t = parse_target(&format!("{field}[{i}]"), text)?;
-        if !seen.insert(t) {
+        let at = format!("{field}[{i}]");
+        let duplicate = match Identity::parse(&at, text) {
+            Some(id) => {
+                let id = id?;
+                let dup = seen_ids.contains(&id).then(|| id.to_string());
+                seen_ids.insert(id.clone());
+                ids.push(id);
+                dup
+            }
+            None => {
+                let t = parse_target(&at, text)?;
+                out.push(t);
+                (!seen.insert(t)).then(|| target_to_string(&t))
+            }
+        };
+        if let Some(target) = duplicate {
             return Err(ValidationError::DuplicateTarget {
                 field: field.into(),
-                target: target_to_string(&t),
+                target,
             });
         }
-        out.push(t);
     }
-    Ok(out)
+    Ok((out, ids))
 }
 
 fn check_policy(

@@ -16,12 +16,12 @@ pub use destination::{
 pub use error::ValidationError;
 pub use identity::{Identity, IdentityKind, MAX_IDENTITY_LEN};
 pub use intercept::{
-    format_time, parse_time, Intercept, InterceptPatch, InterceptRequest, InterceptState, Origin,
-    ValidatedPatch, ValidatedRequest, MAX_REF_LEN, MAX_TARGETS,
+    format_time, parse_time, target_texts, Intercept, InterceptPatch, InterceptRequest,
+    InterceptState, Origin, ValidatedPatch, ValidatedRequest, MAX_REF_LEN, MAX_TARGETS,
 };
 pub use liid::{Liid, LIID_MAX_LEN};
 pub use mode::{mode_serde, mode_to_str, parse_mode, InterceptMode};
-pub use target::{parse_target, target_strings, target_to_string, TargetPolicy};
+pub use target::{parse_target, target_to_string, TargetPolicy};
 
 #[cfg(test)]
 mod tests;

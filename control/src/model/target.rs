@@ -212,35 +212,3 @@ pub fn target_to_string(target: &Target) -> String {
         ),
     }
 }
-
-/// Serde adapter: a list of targets as a list of canonical strings.
-pub mod target_strings {
-    use dataplane::targets::Target;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    /// Writes canonical strings.
-    ///
-    /// # Errors
-    /// Whatever the serializer returns.
-    pub fn serialize<S: Serializer>(targets: &[Target], s: S) -> Result<S::Ok, S::Error> {
-        targets
-            .iter()
-            .map(super::target_to_string)
-            .collect::<Vec<_>>()
-            .serialize(s)
-    }
-
-    /// Reads and validates strings.
-    ///
-    /// # Errors
-    /// A serde error carrying the validation message.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Target>, D::Error> {
-        let texts = Vec::<String>::deserialize(d)?;
-        texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| super::parse_target(&format!("targets[{i}]"), t))
-            .collect::<Result<_, _>>()
-            .map_err(serde::de::Error::custom)
-    }
-}

@@ -625,3 +625,106 @@ fn destination_rules() {
     let json = serde_json::to_value(&pcap).unwrap();
     assert_eq!(json["format"], "pcap-dir");
 }
+
+#[test]
+fn identity_targets_split_from_addresses() {
+    let mut r = request();
+    r.targets = vec![
+        "username:alice@ISP.example".into(),
+        "198.51.100.7".into(),
+        "dhcp-client-mac:02-00-5E-00-53-01".into(),
+    ];
+    let v = r.validate(NOW, &TargetPolicy::default()).unwrap();
+    assert_eq!(
+        v.targets,
+        vec![Target::Ipv4("198.51.100.7".parse().unwrap())]
+    );
+    let ids: Vec<String> = v.identities.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        ids,
+        [
+            "username:alice@isp.example",
+            "dhcp-client-mac:02:00:5e:00:53:01"
+        ]
+    );
+
+    r.targets = vec!["subscriber-id:acme".into()];
+    let only = r.validate(NOW, &TargetPolicy::default()).unwrap();
+    assert!(only.targets.is_empty(), "an identity alone is a target");
+    assert_eq!(only.identities.len(), 1);
+
+    for (targets, code, named) in [
+        (
+            vec!["username:bob", "username:bob"],
+            "duplicate_target",
+            "username:bob",
+        ),
+        (
+            vec![
+                "dhcp-client-mac:02:00:5e:00:53:01",
+                "dhcp-client-mac:0200.5e00.5301",
+            ],
+            "duplicate_target",
+            "dhcp-client-mac:02:00:5e:00:53:01",
+        ),
+        (vec!["dhcp-circuit-id:xyz"], "invalid_field", "targets[0]"),
+        (vec!["imsi:001010123456789"], "invalid_field", "imsi"),
+    ] {
+        r.targets = targets.iter().map(|t| (*t).to_owned()).collect();
+        let e = r.validate(NOW, &TargetPolicy::default()).unwrap_err();
+        assert_eq!(e.code(), code, "{targets:?}");
+        assert!(e.to_string().contains(named), "{e}");
+    }
+    r.targets = Vec::new();
+    let e = r.validate(NOW, &TargetPolicy::default()).unwrap_err();
+    assert!(e.to_string().contains("1 to"), "{e}");
+}
+
+#[test]
+fn patches_add_and_remove_identities() {
+    let mut it = intercept();
+    it.identities = vec![Identity::parse("t", "username:alice").unwrap().unwrap()];
+    let patch = |add: &[&str], remove: &[&str]| {
+        InterceptPatch {
+            add_targets: add.iter().map(|t| (*t).to_owned()).collect(),
+            remove_targets: remove.iter().map(|t| (*t).to_owned()).collect(),
+            ..InterceptPatch::default()
+        }
+        .validate(&TargetPolicy::default())
+    };
+    let p = patch(&["dhcpv6-duid:00:03:AB"], &["username:alice"]).unwrap();
+    assert_eq!(p.add_identities.len(), 1);
+    assert!(p.add_targets.is_empty());
+    let next = it.apply_patch(&p, NOW).unwrap();
+    assert_eq!(next.identities[0].to_string(), "dhcpv6-duid:0003ab");
+    assert_eq!(next.targets, it.targets);
+
+    let dup = it.apply_patch(&patch(&["username:alice"], &[]).unwrap(), NOW);
+    assert_eq!(dup.unwrap_err().code(), "duplicate_target");
+    let unknown = it.apply_patch(&patch(&[], &["username:bob"]).unwrap(), NOW);
+    assert_eq!(unknown.unwrap_err().code(), "unknown_target");
+    let both = patch(&["username:bob"], &["username:bob"]).unwrap_err();
+    assert_eq!(both.code(), "duplicate_target");
+    // Removing every target and identity leaves nothing to intercept.
+    let all = patch(&[], &["198.51.100.7", "username:alice"]).unwrap();
+    assert_eq!(
+        it.apply_patch(&all, NOW).unwrap_err().code(),
+        "invalid_field"
+    );
+}
+
+#[test]
+fn intercept_json_lists_identities_among_targets() {
+    let mut it = intercept();
+    it.identities = vec![Identity::parse("t", "nas-port-id:bras1/0/1")
+        .unwrap()
+        .unwrap()];
+    let v = serde_json::to_value(&it).unwrap();
+    assert_eq!(
+        v["targets"],
+        serde_json::json!(["198.51.100.7", "nas-port-id:bras1/0/1"])
+    );
+    assert!(v.get("identities").is_none());
+    let back: Intercept = serde_json::from_value(v).unwrap();
+    assert_eq!(back, it);
+}

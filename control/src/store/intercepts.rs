@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use super::{Store, StoreError};
 use crate::audit::{append_in_tx, AuditAction};
 use crate::model::{
-    format_time, mode_to_str, parse_mode, parse_target, parse_time, target_to_string, Intercept,
-    InterceptState, Liid, Origin, ValidatedPatch, ValidatedRequest, ValidationError,
+    format_time, mode_to_str, parse_mode, parse_target, parse_time, target_texts, Identity,
+    Intercept, InterceptState, Liid, Origin, ValidatedPatch, ValidatedRequest, ValidationError,
 };
 
 const WHAT: &str = "intercept";
@@ -68,7 +68,7 @@ impl Store {
                 .ok()
                 .filter(|&k| k != dataplane::handoff::SIGNALLING_KEY)
                 .ok_or(StoreError::KeysExhausted)?;
-            insert_targets(tx, key, &req.targets)?;
+            insert_targets(tx, key, &req.targets, &req.identities)?;
             write_destinations(tx, key, &req.destinations)?;
             let created = load(tx, &req.liid)?.ok_or_else(|| lost(&req.liid))?;
             append_in_tx(
@@ -84,7 +84,7 @@ impl Store {
                     "valid_from": format_time(created.valid_from),
                     "valid_until": format_time(created.valid_until),
                     "mode": mode_to_str(created.mode),
-                    "targets": target_strings(&created.targets),
+                    "targets": target_texts(&created.targets, &created.identities),
                     "destinations": created.destinations,
                     "origin": created.origin.as_str(),
                 }),
@@ -166,14 +166,17 @@ impl Store {
                     json!({"old": format_time(old.valid_until), "new": format_time(new.valid_until)}),
                 );
             }
-            if !patch.remove_targets.is_empty() || !patch.add_targets.is_empty() {
+            if new.targets != old.targets || new.identities != old.identities {
                 // Rewrite the list so positions stay dense and in order.
                 tx.execute("DELETE FROM intercept_targets WHERE key = ?1", params![old.key])?;
-                insert_targets(tx, old.key, &new.targets)?;
-                changes.insert("add_targets".into(), json!(target_strings(&patch.add_targets)));
+                insert_targets(tx, old.key, &new.targets, &new.identities)?;
+                changes.insert(
+                    "add_targets".into(),
+                    json!(target_texts(&patch.add_targets, &patch.add_identities)),
+                );
                 changes.insert(
                     "remove_targets".into(),
-                    json!(target_strings(&patch.remove_targets)),
+                    json!(target_texts(&patch.remove_targets, &patch.remove_identities)),
                 );
             }
             if new.destinations != old.destinations {
@@ -312,11 +315,17 @@ fn transition(current: &Intercept, to: InterceptState) -> StoreError {
     .into()
 }
 
-fn insert_targets(tx: &Connection, key: u32, targets: &[Target]) -> Result<(), StoreError> {
+/// Address targets then identities, one row each in list order.
+fn insert_targets(
+    tx: &Connection,
+    key: u32,
+    targets: &[Target],
+    identities: &[Identity],
+) -> Result<(), StoreError> {
     let mut stmt =
         tx.prepare_cached("INSERT INTO intercept_targets (key, pos, target) VALUES (?1, ?2, ?3)")?;
-    for (pos, t) in targets.iter().enumerate() {
-        stmt.execute(params![key, pos, target_to_string(t)])?;
+    for (pos, t) in target_texts(targets, identities).iter().enumerate() {
+        stmt.execute(params![key, pos, t])?;
     }
     Ok(())
 }
@@ -400,10 +409,15 @@ fn load(conn: &Connection, liid: &Liid) -> Result<Option<Intercept>, StoreError>
     };
     let mut stmt =
         conn.prepare_cached("SELECT target FROM intercept_targets WHERE key = ?1 ORDER BY pos")?;
-    let targets = stmt
-        .query_map(params![key], |r| r.get::<_, String>(0))?
-        .map(|t| parse_target("target", &t?).map_err(corrupt))
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut targets = Vec::new();
+    let mut identities = Vec::new();
+    for text in stmt.query_map(params![key], |r| r.get::<_, String>(0))? {
+        let text = text?;
+        match Identity::parse("target", &text) {
+            Some(id) => identities.push(id.map_err(corrupt)?),
+            None => targets.push(parse_target("target", &text).map_err(corrupt)?),
+        }
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT destination FROM intercept_destinations WHERE key = ?1 ORDER BY pos",
     )?;
@@ -422,17 +436,13 @@ fn load(conn: &Connection, liid: &Liid) -> Result<Option<Intercept>, StoreError>
         valid_until: parse_time("valid_until", &until).map_err(corrupt)?,
         mode: parse_mode(&mode).map_err(corrupt)?,
         targets,
-        identities: Vec::new(),
+        identities,
         destinations,
         created_by,
         created_at: parse_time("created_at", &created_at).map_err(corrupt)?,
         state: InterceptState::parse(&state).map_err(corrupt)?,
         origin: Origin::parse(&origin).map_err(corrupt)?,
     }))
-}
-
-fn target_strings(targets: &[Target]) -> Vec<String> {
-    targets.iter().map(target_to_string).collect()
 }
 
 fn corrupt(e: ValidationError) -> StoreError {

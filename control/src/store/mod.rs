@@ -16,7 +16,7 @@ use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-pub use bindings::StaticAssignment;
+pub use bindings::{StaticAssignment, StaticAssignmentRequest};
 pub use schema::SCHEMA_VERSION;
 
 use crate::audit::{AuditError, AuditLog};

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 
 /// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE destinations (
@@ -64,6 +64,30 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 const MIGRATE_V2: &str = "
 ALTER TABLE intercepts ADD COLUMN origin TEXT NOT NULL DEFAULT 'rest'
     CHECK (origin IN ('rest', 'x1'));
+";
+
+/// Version 3: subscriber sessions. Identity targets share `intercept_targets`
+/// (as `kind:value`, after the addresses), so old intercepts simply have none.
+/// `bindings` holds each current session's hold on addresses (times in ns since
+/// the Unix epoch, `expires_ns` NULL: never); `static_assignments` the addresses
+/// of static customers by subscriber id. Lists are JSON arrays of canonical text.
+const MIGRATE_V3: &str = "
+CREATE TABLE bindings (
+    id TEXT PRIMARY KEY,
+    protocol TEXT NOT NULL CHECK (protocol IN ('radius', 'dhcp4', 'dhcp6', 'static')),
+    identities TEXT NOT NULL,
+    addresses TEXT NOT NULL,
+    nas_address TEXT,
+    nas_identifier TEXT,
+    session_id TEXT,
+    started_ns INTEGER NOT NULL,
+    updated_ns INTEGER NOT NULL,
+    expires_ns INTEGER
+) WITHOUT ROWID;
+CREATE TABLE static_assignments (
+    subscriber TEXT PRIMARY KEY,
+    addresses TEXT NOT NULL
+);
 ";
 
 /// Opens (or, if the file does not exist, creates) the database, checks it and
@@ -125,7 +149,8 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
-    let create = if version == 0 {
+    let mut steps = String::new();
+    if version == 0 {
         let objects: i64 =
             conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
         if objects != 0 {
@@ -133,12 +158,14 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 "database has tables but no calea-probe schema version".into(),
             ));
         }
-        SCHEMA_V1
-    } else {
-        ""
-    };
+        steps.push_str(SCHEMA_V1);
+    }
+    if version < 2 {
+        steps.push_str(MIGRATE_V2);
+    }
+    steps.push_str(MIGRATE_V3);
     conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {create} {MIGRATE_V2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        "BEGIN IMMEDIATE; {steps} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     ))?;
     Ok(())
 }

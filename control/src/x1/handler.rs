@@ -24,8 +24,9 @@ use super::message::{
 use crate::api::{ApiError, Peer, Provisioning};
 use crate::config::{X1Config, X1Delivery};
 use crate::model::{
-    format_time, mode_to_str, target_to_string, DestTls, Destination, DestinationFormat, Intercept,
-    InterceptPatch, InterceptRequest, InterceptState,
+    format_time, mode_to_str, target_texts, target_to_string, DestTls, Destination,
+    DestinationFormat, Identity, IdentityKind, Intercept, InterceptPatch, InterceptRequest,
+    InterceptState,
 };
 
 /// Window end of a task whose ADMF gave none: it runs until deactivated.
@@ -244,12 +245,7 @@ impl X1Service {
             valid_from: format_time(m.and_then(|m| m.start).unwrap_or(now)),
             valid_until: format_time(m.and_then(|m| m.end).unwrap_or(OPEN_END)),
             mode: mode_to_str(mode(t.delivery)).to_owned(),
-            targets: t
-                .targets
-                .iter()
-                .filter_map(model_target)
-                .map(|x| target_to_string(&x))
-                .collect(),
+            targets: t.targets.iter().filter_map(model_target).collect(),
             destinations: t.dids.iter().map(Uuid::to_string).collect(),
         })
     }
@@ -275,7 +271,14 @@ impl X1Service {
                 return refuse("StartTime");
             }
         }
-        let old: Vec<String> = current.targets.iter().map(target_to_string).collect();
+        // Identities X1 cannot name (all but usernames) are left as they are.
+        let usernames: Vec<Identity> = current
+            .identities
+            .iter()
+            .filter(|id| id.kind() == IdentityKind::Username)
+            .cloned()
+            .collect();
+        let old = target_texts(&current.targets, &usernames);
         let old_set: HashSet<&String> = old.iter().collect();
         let new_set: HashSet<&String> = wanted.targets.iter().collect();
         let until = t.mediation.as_ref().and_then(|m| m.end).unwrap_or(OPEN_END);
@@ -490,15 +493,25 @@ fn mode(d: DeliveryType) -> Mode {
     }
 }
 
-fn model_target(t: &TargetIdentifier) -> Option<Target> {
-    Some(match t {
+/// The model's text of a target (`username:` for an NAI).
+fn model_target(t: &TargetIdentifier) -> Option<String> {
+    let address = match t {
         TargetIdentifier::Ipv4(a) => Target::Ipv4(*a),
         TargetIdentifier::Ipv6(a) => Target::Ipv6(*a),
         TargetIdentifier::Cidr(IpAddr::V4(a), l) => Target::Ipv4Net(*a, *l),
         TargetIdentifier::Cidr(IpAddr::V6(a), l) => Target::Ipv6Net(*a, *l),
         TargetIdentifier::Mac(m) => Target::Mac(*m),
+        // Canonical when valid (so ModifyTask compares like with like); else
+        // as written, for the model to refuse with its reason.
+        TargetIdentifier::Nai(user) => {
+            return Some(
+                Identity::new("nai", IdentityKind::Username, user)
+                    .map_or_else(|_| format!("username:{user}"), |id| id.to_string()),
+            )
+        }
         TargetIdentifier::Unsupported(_) => return None,
-    })
+    };
+    Some(target_to_string(&address))
 }
 
 /// A task without mediation details gets an LIID derived from its XID: the
@@ -520,7 +533,19 @@ fn task_response(i: &Intercept) -> TaskResponse {
     TaskResponse {
         details: TaskDetails {
             xid: i.xid,
-            targets: i.targets.iter().map(TargetIdentifier::from).collect(),
+            // X1 has no type for the DHCP and other RADIUS identities: only
+            // usernames are shown (as NAI).
+            targets: i
+                .targets
+                .iter()
+                .map(TargetIdentifier::from)
+                .chain(
+                    i.identities
+                        .iter()
+                        .filter(|id| id.kind() == IdentityKind::Username)
+                        .map(|id| TargetIdentifier::Nai(id.value().to_owned())),
+                )
+                .collect(),
             delivery: match i.mode {
                 Mode::Headers => DeliveryType::X2Only,
                 Mode::Content => DeliveryType::X2AndX3,

@@ -203,6 +203,8 @@ pub enum TargetIdentifier {
     Cidr(IpAddr, u8),
     /// `macAddress`.
     Mac([u8; 6]),
+    /// `nai` (TS 103 280 NAI): a RADIUS User-Name, the probe's `username:` target.
+    Nai(String),
     /// A valid identifier of a type the probe cannot intercept on (element name).
     Unsupported(&'static str),
 }
@@ -237,7 +239,6 @@ const UNSUPPORTED_TARGETS: &[&str] = &[
     "h323Uri",
     "impu",
     "impi",
-    "nai",
     "radiusAttribute",
     "gtpuTunnelId",
     "gtpcTunnelId",
@@ -568,6 +569,8 @@ fn target_identifier(node: &Node) -> Result<TargetIdentifier, X1Error> {
             }
         }
         "macAddress" => TargetIdentifier::Mac(mac(&text()?)?),
+        // xs:string: kept as written; the model refuses what a User-Name cannot be.
+        "nai" => TargetIdentifier::Nai(choice.simple()?),
         other => match UNSUPPORTED_TARGETS.iter().find(|n| **n == other) {
             Some(name) => TargetIdentifier::Unsupported(name),
             None => {
@@ -1196,6 +1199,7 @@ fn write_task_details(w: &mut Writer, t: &TaskDetails) {
                     .collect::<Vec<_>>()
                     .join(":"),
             ),
+            TargetIdentifier::Nai(user) => leaf(w, "nai", user),
             // Only read from requests (and refused); an element name has no value to write.
             TargetIdentifier::Unsupported(name) => leaf(w, name, ""),
         }
