@@ -542,9 +542,12 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
 }
 
 /// The time of frame `i` of `b` under `clock`; `now` caches the wall clock, read
-/// at most once per burst.
+/// at most once per burst. Frame `i` is stamped `i` ns after it, so that frames
+/// of one burst keep their order in time (a session's last packet and the
+/// signalling that ends it may share a burst).
 fn frame_time<B: RxBurst + ?Sized>(clock: Clock, b: &B, i: usize, now: &mut Option<u64>) -> u64 {
-    let mut wall = || *now.get_or_insert_with(wall_clock_ns);
+    let offset = u64::try_from(i).unwrap_or(u64::MAX);
+    let mut wall = || now.get_or_insert_with(wall_clock_ns).saturating_add(offset);
     match clock {
         Clock::Source => b.timestamp(i).unwrap_or_else(wall),
         Clock::System => wall(),

@@ -27,7 +27,7 @@ use crate::sessions::{
     Binding, BindingChange, BindingId, EndReason, Protocol, Refusal, SessionsConfig, Signal,
     SignalEvent, SignalPacket,
 };
-use crate::store::Store;
+use crate::store::{StaticAssignment, Store};
 
 /// How long an ended binding's interval is kept after the watermark passed its
 /// end: records that waited in a ring that long are still judged right.
@@ -39,8 +39,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Whether a warrant naming `wanted` covers a subscriber seen with `seen`.
 fn names(wanted: &[Identity], seen: &[Identity]) -> bool {
-    wanted.iter().any(|w| seen.contains(w))
+    wanted.iter().any(|w| seen.iter().any(|s| w.matches(s)))
 }
+
+/// How often idle passes prune ended intervals and flush the refusal audit.
+const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn contains(target: &Target, addr: IpAddr) -> bool {
     match (*target, addr) {
@@ -157,7 +160,11 @@ struct State {
     intercepts: HashMap<u32, Targeted>,
     /// (epoch, signal receive time) of bindings not yet applied everywhere.
     pending: Vec<(u64, u64)>,
+    /// Binding changes not yet written to the store: written once per pass,
+    /// in one transaction (`Some`: save, `None`: remove).
+    unsaved: HashMap<BindingId, Option<Binding>>,
     last_window: Instant,
+    last_housekeeping: Instant,
 }
 
 struct Shared {
@@ -242,19 +249,24 @@ impl Shared {
         let State {
             intercepts,
             pending,
+            unsaved,
             ..
         } = st;
         let signal_ns = |b: &Binding| Some(signal.map_or(b.started_ns, |s| s.ts_ns));
         for change in changes {
-            let saved = match change {
+            match change {
                 BindingChange::Started(b)
                 | BindingChange::Updated { new: b, .. }
-                | BindingChange::Refreshed(b) => self.store.put_binding(b),
-                BindingChange::Ended { binding, .. } => self.store.remove_binding(&binding.id),
+                | BindingChange::Refreshed(b) => {
+                    if let BindingChange::Updated { old, .. } = change {
+                        if old.id != b.id {
+                            unsaved.insert(old.id.clone(), None);
+                        }
+                    }
+                    unsaved.insert(b.id.clone(), Some(b.clone()))
+                }
+                BindingChange::Ended { binding, .. } => unsaved.insert(binding.id.clone(), None),
             };
-            if let Err(e) = saved {
-                tracing::error!(error = %e, "cannot save a binding; it is lost on restart");
-            }
             match change {
                 BindingChange::Started(b) => {
                     self.metrics
@@ -437,12 +449,18 @@ impl Shared {
     fn idle(&self, watermark_ns: u64) {
         let mut st = lock(&self.state);
         let mut changes = Vec::new();
-        st.tracker.expire(watermark_ns, &mut changes);
+        // A capture replay's watermark jumps to the end of time when it ends.
+        st.tracker.expire(watermark_ns.min(now_ns()), &mut changes);
         self.apply(&mut st, &changes, None);
+        self.save(&mut st);
         self.observe(&mut st);
         self.metrics
             .sessions_active
             .set(i64::try_from(st.tracker.len()).unwrap_or(i64::MAX));
+        if st.last_housekeeping.elapsed() < HOUSEKEEPING {
+            return;
+        }
+        st.last_housekeeping = Instant::now();
         let window = st.last_window.elapsed() >= REFUSAL_WINDOW;
         if window {
             st.last_window = Instant::now();
@@ -450,6 +468,35 @@ impl Shared {
         drop(st);
         self.exact.prune(watermark_ns);
         self.write_audit(if window { Flush::Window } else { Flush::Due });
+    }
+
+    /// Writes the pass's binding changes in one transaction.
+    fn save(&self, st: &mut State) {
+        if st.unsaved.is_empty() {
+            return;
+        }
+        let mut puts = Vec::new();
+        let mut removes = Vec::new();
+        for (id, b) in st.unsaved.drain() {
+            match b {
+                Some(b) => puts.push(b),
+                None => removes.push(id),
+            }
+        }
+        if let Err(e) = self.store.write_bindings(&puts, &removes) {
+            tracing::error!(error = %e, "cannot save bindings; they are lost on restart");
+        }
+    }
+
+    /// A static assignment changed (or was removed: `None`) through the API.
+    fn static_changed(&self, subscriber: &Identity, now: Option<&StaticAssignment>) {
+        let mut st = lock(&self.state);
+        let mut changes = Vec::new();
+        let addresses = now.map(|a| a.addresses.clone()).unwrap_or_default();
+        st.tracker
+            .set_static(subscriber.clone(), addresses, now_ns(), &mut changes);
+        self.apply(&mut st, &changes, None);
+        self.save(&mut st);
     }
 
     fn write_audit(&self, flush: Flush) {
@@ -576,7 +623,23 @@ impl SessionGlue {
         }
         let mut tracker = Tracker::new(cfg);
         let mut changes = Vec::new();
-        tracker.restore(saved, now_ns(), &mut changes);
+        let now = now_ns();
+        tracker.restore(saved, now, &mut changes);
+        // The static table as it is now, also for changes made while the probe was down.
+        let statics = store.static_assignments()?;
+        let stale: Vec<Identity> = tracker
+            .iter()
+            .filter(|b| b.protocol == Protocol::Static)
+            .filter_map(|b| b.identities.first())
+            .filter(|id| !statics.iter().any(|s| &s.subscriber == *id))
+            .cloned()
+            .collect();
+        for id in &stale {
+            tracker.remove_static(id, now, &mut changes);
+        }
+        for s in statics {
+            tracker.set_static(s.subscriber, s.addresses, now, &mut changes);
+        }
         let shared = Arc::new(Shared {
             verifier,
             controller: Arc::clone(&controller),
@@ -588,12 +651,15 @@ impl SessionGlue {
                 tracker,
                 intercepts: HashMap::new(),
                 pending: Vec::new(),
+                unsaved: HashMap::new(),
                 last_window: Instant::now(),
+                last_housekeeping: Instant::now(),
             }),
         });
         {
             let mut st = lock(&shared.state);
             shared.apply(&mut st, &changes, None);
+            shared.save(&mut st);
             for i in store.list()? {
                 if !i.state.is_terminal() && !i.identities.is_empty() {
                     shared.sync(&mut st, &i);
@@ -602,7 +668,12 @@ impl SessionGlue {
         }
         controller.set_session_gate(exact);
         let weak: Weak<Shared> = Arc::downgrade(&shared);
-        controller.register_identity_bindings(weak);
+        controller.register_identity_bindings(weak.clone());
+        controller.set_static_assignment_hook(Box::new(move |subscriber, now| {
+            if let Some(glue) = weak.upgrade() {
+                glue.static_changed(subscriber, now);
+            }
+        }));
         Ok(Self { shared })
     }
 }

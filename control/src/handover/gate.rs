@@ -14,8 +14,9 @@ use dataplane::targets::{Direction, Mode};
 
 /// Most records held at once; beyond, the oldest is given up (counted as loss).
 pub const HOLD_MAX_RECORDS: usize = 65_536;
-/// Longest a record waits for the watermark; beyond, it is given up (counted as loss).
-pub const HOLD_MAX_WAIT: Duration = Duration::from_millis(50);
+/// Longest a record waits for the watermark (a signalling thread held up by a
+/// store write or a login storm); beyond, it is given up (counted as loss).
+pub const HOLD_MAX_WAIT: Duration = Duration::from_millis(500);
 
 /// What the drain asks about identity intercepts (implemented by the session glue).
 pub trait SessionGate: Send + Sync {

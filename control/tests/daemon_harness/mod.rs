@@ -110,6 +110,26 @@ audit_mirror = "audit.jsonl"
         path
     }
 
+    /// [`Setup::write_config`], reading `pcap` (a file or a FIFO) through a
+    /// `net_pcap` port (real EAL, own file prefix, host clock) instead of the
+    /// `pcap_file` source.
+    pub fn write_net_pcap_config(&self, pcap: &str, destinations: &str) -> PathBuf {
+        let path = self.write_config(pcap, destinations);
+        let port = format!(
+            "eal_args = [\"--no-huge\", \"-m\", \"512\", \"--no-pci\", \"--file-prefix\", \
+             \"h{}-{}\", \"--vdev\", \"net_pcap0,rx_pcap={}\"]\nports = [\"net_pcap0\"]",
+            std::process::id(),
+            self.api_port,
+            self.path(pcap).display()
+        );
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            &format!("pcap_file = \"{pcap}\"\ntimestamps = \"device\""),
+            &port,
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// A TLS `etsi-102232` destination `name` at `port`, spooling under the dir.
     pub fn tls_destination(&self, name: &str, port: u16) -> String {
         let (cert, key) = self.certs.client("probe").unwrap();

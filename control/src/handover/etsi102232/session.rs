@@ -63,7 +63,13 @@ pub fn access_event(iri: &Value) -> Option<AccessEvent> {
         "accessReject" => AccessEvent::AccessReject,
         "sessionStart" => AccessEvent::SessionStart,
         "interimUpdate" => AccessEvent::InterimUpdate,
-        "sessionEnd" if iri.get("endReason")? == "connectionTimeout" => AccessEvent::SessionExpired,
+        "sessionEnd"
+            if iri
+                .get("endReason")
+                .is_some_and(|r| r == "connectionTimeout") =>
+        {
+            AccessEvent::SessionExpired
+        }
         "sessionEnd" => AccessEvent::SessionEnd,
         "startOfInterceptionWithSessionActive" => AccessEvent::StartWithSessionActive,
         "endOfInterceptionWithSessionActive" => AccessEvent::EndWithSessionActive,
