@@ -83,6 +83,55 @@ fn a_failed_check_at_start_up_writes_nothing_and_says_so_once() {
     let api = setup.api_url();
     let port = api.rsplit(':').next().unwrap();
     let taken = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+    let config = setup.write_config("empty.pcap", &setup.tls_destination("lea", free_port()));
+    let stderr = run_failing(&config);
+    assert_one_line(&stderr, "Address already in use");
+    assert!(stderr.contains("[api] listen 127.0.0.1:"), "{stderr}");
+    assert_eq!(written(), Vec::<&str>::new());
+    drop(taken);
+
+    // A destination's CA cannot be read.
+    let missing = setup.path("no-such-ca.pem");
+    let dest = setup.tls_destination("lea", free_port()).replace(
+        &setup.certs.ca.display().to_string(),
+        &missing.display().to_string(),
+    );
+    let stderr = run_failing(&setup.write_config("empty.pcap", &dest));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(stderr.contains("destination lea: "), "{stderr}");
+    assert!(stderr.contains("no-such-ca.pem"), "{stderr}");
+    assert_eq!(written(), Vec::<&str>::new());
+}
+
+#[test]
+fn missing_state_and_spool_directories_are_created_private() {
+    let setup = Setup::new();
+    write_pcap(setup.path("empty.pcap"), &[]).unwrap();
+    let config = setup.write_config("empty.pcap", &setup.tls_destination("lea", free_port()));
+    // examples/probe.toml's layout: state/ and spool/ do not exist yet.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"probe.db\"", "\"state/probe.db\"")
+        .replace("\"audit.jsonl\"", "\"state/audit.jsonl\"")
+        .replace("\"spool-lea\"", "\"spool/lea\"");
+    std::fs::write(&config, text).unwrap();
+    let probe = Probe::start(&config);
+    probe.stop();
+    for dir in ["state", "spool", "spool/lea"] {
+        let mode = std::fs::metadata(setup.path(dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{dir}: {mode:o}");
+    }
+    assert!(setup.path("state/probe.db").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_metric_the_dashboard_queries_is_exported() {
+    let setup = Setup::new();
+    write_pcap(setup.path("empty.pcap"), &[]).unwrap();
     // A net_pcap port: NIC counters exist only for ports.
     let config =
         setup.write_net_pcap_config("empty.pcap", &setup.tls_destination("lea", free_port()));
