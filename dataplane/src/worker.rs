@@ -60,8 +60,7 @@ pub struct WorkerStats {
 /// Table update messages a worker applies between two bursts, unless its owner
 /// chooses otherwise: at a million targets an update costs about 0.2 µs (its
 /// entry and filter line are cache misses), so 64 take ~15 µs, well inside the
-/// 69 µs a 1024-descriptor RX ring takes to fill at 10 Gbit/s of 64-byte frames;
-/// 4096 took ~1 ms, overflowing the ring on every call of a bulk load
+/// 69 µs a 1024-descriptor RX ring takes to fill at 10 Gbit/s of 64-byte frames
 /// (`growth_bench --budget`). Throughput is hardly lower: an idle worker loops
 /// back at once.
 pub const UPDATE_BUDGET: usize = 64;

@@ -71,9 +71,8 @@ impl Mempool {
         let packed = unsafe { dpdk_sys::calea_mbufs_may_span_pages() } != 0;
         // Without hugepages DPDK gives each mbuf a 4 KiB page of its own; all
         // then share one L1 set and a worker reading a burst's headers and
-        // frames missed L1 on each (receive alone: 46 -> 78 Mpps packed,
-        // perf/results/dataplane-2026-12-06.md). With hugepages DPDK packs
-        // them itself.
+        // frames missed L1 on each (perf/results/dataplane-2026-12-06.md).
+        // With hugepages DPDK packs them itself.
         let what = if packed {
             "calea_pktmbuf_pool_create_packed"
         } else {

@@ -9,10 +9,9 @@
 //! filter, one 64-bit word per key with two bits set in it, 16 bits per key at the
 //! highest load (at least 8 KiB, so small tables almost never pass a miss). A miss
 //! usually stops at one word of a table 8 times smaller than the IPv4 entries:
-//! about 1.7 % false positives at the highest load. At 8 bits per key (half the
-//! memory) it was 5 %, and each false positive is a probe of the entry array, which
-//! is out of cache for a large table: 16 bits measured 5 % more packets per second
-//! with 1M targets (`perf/results/dataplane-2026-12-01.md`). Removing a key
+//! about 1.7 % false positives at the highest load (5 % at 8 bits per key), each a
+//! probe of the entry array, which is out of cache for a large table
+//! (`perf/results/dataplane-2026-12-01.md`). Removing a key
 //! leaves its bits set (a false positive costs one probe, never a wrong answer);
 //! the filter is rebuilt once a quarter of the keys are stale (for a worker's
 //! exact tables, by the writer: see [`ExactTable::rebuilt_by_owner`]).
