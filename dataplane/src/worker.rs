@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
@@ -53,7 +53,8 @@ pub struct WorkerStats {
     /// worker will ever hand off has been handed off: stored (Release) after a
     /// burst's hand-off, so a reader that loads it (Acquire) and then drains
     /// the rings has seen every record stamped up to it. While idle the wall
-    /// clock ([`Clock::System`]); `u64::MAX` once the source is exhausted.
+    /// clock ([`Clock::System`]), or the last burst's time plus the time since
+    /// ([`Clock::Source`]); `u64::MAX` once the source is exhausted.
     pub handed_off_until_ns: AtomicU64,
 }
 
@@ -771,6 +772,10 @@ fn burst_end<B: RxBurst + ?Sized>(clock: Clock, b: &B) -> u64 {
     }
 }
 
+/// How far behind the wall clock's progress an idle worker of [`Clock::Source`]
+/// keeps the time it publishes (a device clock may drift from the host's).
+const SOURCE_CLOCK_MARGIN_NS: u64 = 1_000_000;
+
 /// Runs the worker loop until `quit` is set or the source is exhausted.
 pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
     let WorkerCtx {
@@ -784,6 +789,8 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
         armed,
     } = ctx;
     let mut path = BurstPath::default();
+    // Time the last burst was handed off up to, and when.
+    let mut last_burst: Option<(u64, Instant)> = None;
     tracing::info!(worker = id, "worker started");
     while !quit.load(Relaxed) {
         let applied = tables.apply_pending(update_budget);
@@ -803,12 +810,22 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
         let handed_off = match poll {
             Poll::Frames(_) => {
                 t.busy += 1;
+                if let Some(ns) = handed_off {
+                    last_burst = Some((ns, Instant::now()));
+                }
                 handed_off
             }
-            // A source of its own time stamps cannot tell how late it is.
             Poll::Idle => {
                 t.idle += 1;
-                (clock == Clock::System).then(wall_clock_ns)
+                match clock {
+                    Clock::System => Some(wall_clock_ns()),
+                    // A source of its own time stamps: its clock has run on
+                    // since the last burst, less a margin for its drift.
+                    Clock::Source => last_burst.map(|(ns, at)| {
+                        let ran = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                        ns.saturating_add(ran.saturating_sub(SOURCE_CLOCK_MARGIN_NS))
+                    }),
+                }
             }
             Poll::Exhausted => {
                 t.publish(&stats, tables.epoch());
