@@ -11,8 +11,6 @@
 
 mod daemon_harness;
 
-use std::fs::File;
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -20,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use control::collector::liid_dir;
 use daemon_harness::{eventually, free_port, Probe, Setup};
-use dataplane::synth::{read_pcap, Frame};
+use dataplane::synth::{read_pcap, Frame, PcapStream};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
@@ -39,53 +37,18 @@ const FILLER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
 /// The capture as the daemon reads it: a pcap stream into a FIFO, with
 /// timestamps that follow the wall clock (bindings expire by it).
-struct Feed {
-    fifo: File,
-    last_ns: u64,
-}
-
-fn wall_ns() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    )
-    .unwrap()
-}
+struct Feed(PcapStream);
 
 impl Feed {
     /// Opens `path` for writing in a thread (the daemon's open blocks until then).
     fn open(path: &Path) -> std::thread::JoinHandle<Feed> {
         let path = path.to_owned();
-        std::thread::spawn(move || {
-            let mut fifo = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-            // pcap global header, nanosecond resolution, Ethernet.
-            let mut h = Vec::new();
-            h.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
-            h.extend_from_slice(&2u16.to_le_bytes());
-            h.extend_from_slice(&4u16.to_le_bytes());
-            h.extend_from_slice(&[0; 8]);
-            h.extend_from_slice(&65_535u32.to_le_bytes());
-            h.extend_from_slice(&1u32.to_le_bytes());
-            fifo.write_all(&h).unwrap();
-            Feed { fifo, last_ns: 0 }
-        })
+        std::thread::spawn(move || Feed(PcapStream::open(&path).unwrap()))
     }
 
     /// Writes `frame`; returns its timestamp.
     fn write(&mut self, frame: &[u8]) -> u64 {
-        let ts = wall_ns().max(self.last_ns + 1);
-        self.last_ns = ts;
-        let len = u32::try_from(frame.len()).unwrap();
-        let mut r = Vec::with_capacity(16 + frame.len());
-        r.extend_from_slice(&u32::try_from(ts / 1_000_000_000).unwrap().to_le_bytes());
-        r.extend_from_slice(&u32::try_from(ts % 1_000_000_000).unwrap().to_le_bytes());
-        r.extend_from_slice(&len.to_le_bytes());
-        r.extend_from_slice(&len.to_le_bytes());
-        r.extend_from_slice(frame);
-        self.fifo.write_all(&r).unwrap();
-        ts
+        self.0.write(frame).unwrap()
     }
 
     /// Writes a harmless frame every ms (the worker blocks reading the FIFO and
