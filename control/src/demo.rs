@@ -1,7 +1,8 @@
 //! `calea-probe demo`: the whole chain on one machine without hardware — a test
 //! PKI, a generated capture on a `net_pcap` vdev, the real `calea-collector` over
-//! TLS, the real daemon, one content and one headers intercept provisioned through
-//! the HTTPS API, and a summary of what the collector received.
+//! TLS, the real daemon, one content and one headers intercept and a subscriber
+//! (username) warrant provisioned through the HTTPS API, and a summary of what
+//! the collector received.
 //!
 //! The order problem (net_pcap replays its file once, and nothing may be missed):
 //! the demo first runs the daemon on an empty capture file (no EAL) and provisions
@@ -10,9 +11,16 @@
 //! then arms the workers; net_pcap reads its file only when a worker polls, so the
 //! first packet is classified against the full tables. This is also exactly the
 //! restart path a production probe takes.
+//!
+//! The subscriber warrant names a username, bound to an address by RADIUS in the
+//! capture itself: the address enters the tables only once the signalling was
+//! applied, and a replay at full speed would run ahead of it. So the vdev reads a
+//! FIFO the demo writes in stages: the Start, then (once every worker applied
+//! the binding) the session's traffic, then the Stop and traffic after it.
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +29,8 @@ use serde_json::json;
 
 use crate::client::ApiClient;
 
+/// The LIID of the subscriber warrant.
+pub const SUBSCRIBER_LIID: &str = "DEMO-SUBSCRIBER";
 /// The content-mode target of the demo.
 pub const CONTENT_TARGET: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 /// The headers-mode target of the demo.
@@ -29,6 +39,20 @@ pub const HEADERS_TARGET: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 20);
 const FRAMES_EACH: u16 = 50;
 /// Other subscribers in the capture.
 const OTHERS: u8 = 8;
+/// The subscriber warrant's target: a RADIUS User-Name.
+pub const SUBSCRIBER: &str = "alice@demo.example";
+/// The address RADIUS binds to [`SUBSCRIBER`] for one session.
+pub const SUBSCRIBER_ADDRESS: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 10);
+/// Content packets of the subscriber during the session (tagged 1..=N by UDP
+/// destination port), all delivered.
+pub const SESSION_PACKETS: u16 = 10;
+/// Packets of the address after the Stop (tagged from 101): none delivered.
+pub const AFTER_STOP_PACKETS: u16 = 4;
+/// The NAS whose accounting the probe trusts.
+const NAS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const NAS_SECRET: &[u8] = b"demo-nas-secret";
+/// Where the subscriber talks to.
+const PEER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +92,8 @@ pub struct Received {
     pub header_reports: usize,
     /// Other IRI events (begin/end...) in `iri.jsonl`.
     pub iri_events: usize,
+    /// Their TS 102 232-3 `accessEventType`s, in order.
+    pub access_events: Vec<String>,
     /// The LIID's output directory.
     pub dir: PathBuf,
 }
@@ -133,6 +159,62 @@ fn capture() -> Vec<(u64, Vec<u8>)> {
     frames
 }
 
+const MAC_NAS: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+const MAC_ROUTER: [u8; 6] = [2, 0, 0, 0, 0, 200];
+
+/// A RADIUS Accounting-Request (RFC 2866) of the NAS for [`SUBSCRIBER`] with
+/// [`SUBSCRIBER_ADDRESS`], signed with the NAS's secret. `status`: 1 Start, 2 Stop.
+fn accounting(status: u32) -> Vec<u8> {
+    let mut p = vec![4, u8::try_from(status).unwrap_or(0), 0, 0];
+    p.extend_from_slice(&[0; 16]);
+    for (kind, value) in [
+        (40, &status.to_be_bytes()[..]),
+        (1, SUBSCRIBER.as_bytes()),
+        (44, b"demo-session-1"),
+        (4, &NAS.octets()),
+        (32, b"demo-bng"),
+        (8, &SUBSCRIBER_ADDRESS.octets()),
+    ] {
+        p.push(kind);
+        p.push(u8::try_from(value.len() + 2).unwrap_or(u8::MAX));
+        p.extend_from_slice(value);
+    }
+    let len = u16::try_from(p.len()).unwrap_or(u16::MAX);
+    p[2..4].copy_from_slice(&len.to_be_bytes());
+    crate::sessions::wire::sign_radius(&mut p, NAS_SECRET, &[0; 16]);
+    dataplane::synth::Frame::ethernet(MAC_NAS, MAC_ROUTER)
+        .ipv4(NAS, Ipv4Addr::new(192, 0, 2, 2))
+        .udp(50_000, 1813)
+        .payload(&p)
+        .build()
+}
+
+/// A packet of the subscriber's address, tagged by its UDP destination port;
+/// even tags go to the subscriber.
+fn subscriber_packet(tag: u16) -> Vec<u8> {
+    let (src, dst) = if tag.is_multiple_of(2) {
+        (PEER, SUBSCRIBER_ADDRESS)
+    } else {
+        (SUBSCRIBER_ADDRESS, PEER)
+    };
+    dataplane::synth::Frame::ethernet(MAC_ROUTER, MAC_NAS)
+        .ipv4(src, dst)
+        .udp(40_000, tag)
+        .payload(b"subscriber content")
+        .build()
+}
+
+/// The `accessEventType` of each IRI record (header reports excluded) in an
+/// `iri.jsonl`, in order: the intercept's IRI-Begin, then the session IRI.
+fn access_events(iri_jsonl: &str) -> Vec<String> {
+    iri_jsonl
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] != "report")
+        .filter_map(|v| v["record"]["accessEventType"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn config(
     out: &Path,
     pki: &crate::pki::Bundle,
@@ -172,6 +254,11 @@ listen = "127.0.0.1:{metrics}"
 [state]
 database = "{db}"
 audit_mirror = "{mirror}"
+[sessions]
+[[sessions.nas]]
+address = "{NAS}"
+secret_file = "{secret}"
+name = "demo-bng"
 [[destinations]]
 name = "lea"
 address = "127.0.0.1:{lea}"
@@ -189,6 +276,7 @@ server_name = "localhost"
         db = out.join("probe.db").display(),
         mirror = out.join("audit.jsonl").display(),
         spool = out.join("spool").display(),
+        secret = out.join("nas.secret").display(),
         probe_cert = probe_cert.display(),
         probe_key = probe_key.display(),
     ))
@@ -235,6 +323,39 @@ fn start_probe(exe: &Path, config: &Path, log: &Path) -> Result<ProbeChild, Demo
     Ok(ProbeChild { guard, stdout })
 }
 
+/// The value of metric `name` (with its labels) in `text`; 0 if absent.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Writes filler (a frame no intercept matches) every ms until `done`: the
+/// vdev's worker blocks reading the FIFO until its burst is full, and applies
+/// table updates between bursts.
+fn feed_until(
+    feed: &mut dataplane::synth::PcapStream,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) -> Result<(), DemoError> {
+    let filler = dataplane::synth::Frame::ethernet(MAC_ROUTER, MAC_NAS)
+        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2))
+        .udp(9, 9)
+        .payload(b"filler")
+        .build();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        if Instant::now() > deadline {
+            return Err(step(format!("{what} did not happen within 60 s")));
+        }
+        for _ in 0..10 {
+            feed.write(&filler).map_err(io("writing the capture"))?;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    Ok(())
+}
+
 /// Counts what the collector wrote for `liid` under `out`.
 fn received(out: &Path, liid: &str) -> Received {
     let dir = crate::collector::liid_dir(out, liid);
@@ -249,6 +370,7 @@ fn received(out: &Path, liid: &str) -> Received {
         content_packets: count("content.pcap"),
         header_reports: count("headers.pcap"),
         iri_events: iri.lines().count() - reports,
+        access_events: access_events(&iri),
         dir,
     }
 }
@@ -293,14 +415,11 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
     std::fs::create_dir_all(&pki_dir).map_err(io("creating pki dir"))?;
     let pki = crate::pki::generate_bundle(&pki_dir, &["admin", "probe"]).map_err(step)?;
     let capture_path = out.join("capture.pcap");
-    let frames = capture();
-    dataplane::synth::write_pcap(&capture_path, &frames).map_err(io("writing the capture"))?;
     dataplane::synth::write_pcap(out.join("empty.pcap"), &[]).map_err(io("writing empty.pcap"))?;
-    println!(
-        "capture: {} ({} frames)",
-        capture_path.display(),
-        frames.len()
-    );
+    let secret = out.join("nas.secret");
+    std::fs::write(&secret, NAS_SECRET).map_err(io("writing nas.secret"))?;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))
+        .map_err(io("restricting nas.secret"))?;
 
     let (api, metrics, lea) = (free_port()?, free_port()?, free_port()?);
     let received_dir = out.join("received");
@@ -339,33 +458,105 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
         .enable_all()
         .build()
         .map_err(io("tokio runtime"))?;
-    let window = |target: Ipv4Addr, liid: &str, mode: &str| {
+    let window = |target: &str, liid: &str, mode: &str| {
         json!({
             "liid": liid, "warrant_ref": "DEMO-WARRANT", "issuing_authority": "Demo Court",
             "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2099-01-01T00:00:00Z",
-            "mode": mode, "targets": [target.to_string()], "destinations": ["lea"],
+            "mode": mode, "targets": [target], "destinations": ["lea"],
         })
     };
     for (liid, target, mode) in [
-        ("DEMO-CONTENT", CONTENT_TARGET, "content"),
-        ("DEMO-HEADERS", HEADERS_TARGET, "headers"),
+        ("DEMO-CONTENT", CONTENT_TARGET.to_string(), "content"),
+        ("DEMO-HEADERS", HEADERS_TARGET.to_string(), "headers"),
+        (SUBSCRIBER_LIID, format!("username:{SUBSCRIBER}"), "content"),
     ] {
         let created = rt
-            .block_on(client.create_intercept(&window(target, liid, mode)))
+            .block_on(client.create_intercept(&window(&target, liid, mode)))
             .map_err(|e| step(format!("provisioning {liid}: {e}")))?;
-        println!("provisioned {liid} ({mode}) active={}", created["active"]);
+        println!(
+            "provisioned {liid} ({mode}) on {target} active={}",
+            created["active"]
+        );
     }
     probe.terminate()?;
 
-    // Phase 2: the dataplane on the net_pcap vdev; stored intercepts in effect first.
-    write_cfg(&capture_path.display().to_string())?;
+    // Phase 2: the dataplane on the net_pcap vdev reading a FIFO; stored
+    // intercepts in effect first.
+    let fifo = out.join("capture.fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .map_err(|e| io("creating capture.fifo")(e.into()))?;
+    write_cfg(&fifo.display().to_string())?;
+    // The vdev opens the FIFO during the daemon's start-up, and waits for its header.
+    let opening = std::thread::spawn(move || dataplane::synth::PcapStream::open(&fifo));
     let probe = start_probe(&exe, &cfg_path, &out.join("probe.log"))?;
+    let mut feed = opening
+        .join()
+        .map_err(|_| step("opening capture.fifo failed"))?
+        .map_err(io("opening capture.fifo"))?;
+    let metrics_text = || {
+        rt.block_on(async {
+            let r = reqwest::get(format!("http://127.0.0.1:{metrics}/metrics")).await?;
+            r.text().await
+        })
+        .unwrap_or_default()
+    };
+    let frames = capture();
+    for (_, frame) in &frames {
+        feed.write(frame).map_err(io("writing the capture"))?;
+    }
+    feed.write(&accounting(1))
+        .map_err(io("writing the capture"))?;
+    feed_until(
+        &mut feed,
+        "the subscriber's binding on every worker",
+        || metric(&metrics_text(), "calea_binding_latency_seconds_count") >= 1.0,
+    )?;
+    for tag in 1..=SESSION_PACKETS {
+        feed.write(&subscriber_packet(tag))
+            .map_err(io("writing the capture"))?;
+    }
+    // Delivered before the Stop is written: the Stop and the packets read in
+    // one burst share its timestamp, and the binding ends at the Stop's.
+    feed_until(&mut feed, "the session's packets delivered", || {
+        received(&received_dir, SUBSCRIBER_LIID).content_packets >= usize::from(SESSION_PACKETS)
+    })?;
+    feed.write(&accounting(2))
+        .map_err(io("writing the capture"))?;
+    for tag in 101..101 + AFTER_STOP_PACKETS {
+        feed.write(&subscriber_packet(tag))
+            .map_err(io("writing the capture"))?;
+    }
+    feed_until(&mut feed, "the binding's end", || {
+        metric(&metrics_text(), "calea_session_bindings{source=\"radius\"}") == 0.0
+    })?;
+    // What the probe read, as a file; closing the FIFO flushes the last burst.
+    dataplane::synth::write_pcap(&capture_path, feed.written())
+        .map_err(io("writing capture.pcap"))?;
+    println!(
+        "capture: {} ({} frames: {} of the address targets and others, then a RADIUS \
+         Start of {SUBSCRIBER} with {SUBSCRIBER_ADDRESS}, {SESSION_PACKETS} packets, \
+         the Stop, {AFTER_STOP_PACKETS} packets after it, and filler)",
+        capture_path.display(),
+        feed.written().len(),
+        frames.len(),
+    );
+    drop(feed);
     let per_target = usize::from(FRAMES_EACH) * 2;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let c = received(&received_dir, "DEMO-CONTENT");
         let h = received(&received_dir, "DEMO-HEADERS");
-        if c.content_packets >= per_target && h.header_reports >= per_target {
+        let s = received(&received_dir, SUBSCRIBER_LIID);
+        if c.content_packets >= per_target
+            && h.header_reports >= per_target
+            && s.access_events.iter().any(|e| e == "sessionEnd")
+        {
             break;
         }
         if Instant::now() > deadline {
@@ -383,12 +574,16 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
     let results = vec![
         received(&received_dir, "DEMO-CONTENT"),
         received(&received_dir, "DEMO-HEADERS"),
+        received(&received_dir, SUBSCRIBER_LIID),
     ];
-    let mut others = std::fs::read_dir(&received_dir)
-        .map_err(io("reading received/"))?
+    // One directory per LIID; anything else there is a foreign delivery.
+    let liid_dir = crate::collector::liid_dir(&received_dir, SUBSCRIBER_LIID);
+    let liids = liid_dir.parent().unwrap_or(&received_dir);
+    let mut others = std::fs::read_dir(liids)
+        .map_err(io(format!("reading {}", liids.display())))?
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with("DEMO-"))
+        .filter(|n| !n.starts_with("DEMO-") && !n.starts_with('.'))
         .collect::<Vec<_>>();
     others.sort();
     println!(
@@ -396,7 +591,7 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
     );
     for r in &results {
         println!(
-            "  {:<13} content packets {:>4}  header reports {:>4}  IRI events {:>3}  in {}",
+            "  {:<15} content packets {:>4}  header reports {:>4}  IRI events {:>3}  in {}",
             r.liid,
             r.content_packets,
             r.header_reports,
@@ -404,8 +599,16 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
             r.dir.display()
         );
     }
+    if let Some(s) = results.iter().find(|r| r.liid == SUBSCRIBER_LIID) {
+        println!(
+            "  {SUBSCRIBER_LIID} IRI: {} (expected: the intercept's IRI-Begin, then \
+             sessionStart, sessionEnd; content: the {SESSION_PACKETS} packets of the \
+             session, none of the {AFTER_STOP_PACKETS} after the Stop)",
+            s.access_events.join(", ")
+        );
+    }
     if !others.is_empty() {
-        println!("  other entries in {}: {others:?}", received_dir.display());
+        println!("  other entries in {}: {others:?}", liids.display());
     }
     println!(
         "files: probe config {}, audit {}, logs {}/*.log",

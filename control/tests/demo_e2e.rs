@@ -1,12 +1,13 @@
 //! `calea-probe demo` end to end: real EAL on a net_pcap vdev (child process, own
-//! --file-prefix), real collector over TLS. Exactly the targets' packets arrive.
+//! --file-prefix), real collector over TLS. Exactly the targets' packets arrive,
+//! and of the subscriber warrant exactly its RADIUS session's.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
 
 #[test]
-fn demo_delivers_exactly_the_two_targets_traffic() {
+fn demo_delivers_exactly_the_targets_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
     let run = Command::new(env!("CARGO_BIN_EXE_calea-probe"))
@@ -30,7 +31,11 @@ fn demo_delivers_exactly_the_two_targets_traffic() {
     dirs.sort();
     // Per-LIID directories only: nothing for the eight other subscribers.
     let liid_dirs: Vec<&String> = dirs.iter().filter(|d| liids.join(d).is_dir()).collect();
-    assert_eq!(liid_dirs, ["DEMO-CONTENT", "DEMO-HEADERS"], "{dirs:?}");
+    assert_eq!(
+        liid_dirs,
+        ["DEMO-CONTENT", "DEMO-HEADERS", "DEMO-SUBSCRIBER"],
+        "{dirs:?}"
+    );
 
     let content = dataplane::synth::read_pcap(liids.join("DEMO-CONTENT/content.pcap")).unwrap();
     assert_eq!(content.len(), 100, "{stdout}");
@@ -51,7 +56,66 @@ fn demo_delivers_exactly_the_two_targets_traffic() {
         "headers intercept delivered content"
     );
     assert!(
-        stdout.contains("DEMO-HEADERS  content packets    0  header reports  100"),
+        stdout.contains("DEMO-HEADERS    content packets    0  header reports  100"),
+        "{stdout}"
+    );
+
+    // The subscriber warrant: exactly the packets of its address between the
+    // RADIUS Start and Stop (tagged 1..=N by UDP destination port, both
+    // directions), none of those after the Stop; then the session IRI.
+    let subscriber = liids.join(control::demo::SUBSCRIBER_LIID);
+    let session = dataplane::synth::read_pcap(subscriber.join("content.pcap")).unwrap();
+    let address = control::demo::SUBSCRIBER_ADDRESS.octets();
+    let tags: Vec<u16> = session
+        .iter()
+        .map(|(_, p)| {
+            // Even tags go to the subscriber, odd ones come from it.
+            let tag = u16::from_be_bytes([p[22], p[23]]);
+            let side = if tag.is_multiple_of(2) {
+                &p[16..20]
+            } else {
+                &p[12..16]
+            };
+            assert_eq!(side, address, "packet {tag} of another address");
+            tag
+        })
+        .collect();
+    assert_eq!(
+        tags,
+        (1..=control::demo::SESSION_PACKETS).collect::<Vec<_>>(),
+        "{stdout}"
+    );
+    let iri: Vec<serde_json::Value> = std::fs::read_to_string(subscriber.join("iri.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = iri
+        .iter()
+        .map(|v| v["record"]["accessEventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "startOfInterceptionWithSessionActive",
+            "sessionStart",
+            "sessionEnd"
+        ],
+        "the intercept's IRI-Begin, then the session's"
+    );
+    for v in &iri[1..] {
+        let r = &v["record"];
+        assert_eq!(r["targetUsername"], control::demo::SUBSCRIBER, "{r}");
+        assert_eq!(
+            r["targetIPAddress"],
+            control::demo::SUBSCRIBER_ADDRESS.to_string(),
+            "{r}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "DEMO-SUBSCRIBER IRI: startOfInterceptionWithSessionActive, sessionStart, sessionEnd"
+        ),
         "{stdout}"
     );
     // The daemon stopped on SIGTERM with its final counters: the worker and
@@ -72,9 +136,19 @@ fn demo_delivers_exactly_the_two_targets_traffic() {
         "{worker}"
     );
     assert!(
-        worker.contains(" matches=200 handoff_drops=0 parse_errors=0 "),
+        worker.contains(" handoff_drops=0 parse_errors=0 "),
         "{worker}"
     );
+    // 200 of the address targets, 2 RADIUS, the session's 10, and up to the 4
+    // after the Stop (those the worker read before the Stop's removal reached
+    // it; the gate refused them, as the content above shows).
+    let matches: u64 = worker
+        .split_once(" matches=")
+        .and_then(|(_, r)| r.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((212..=216).contains(&matches), "{worker}");
     let port = line("port 0: ");
     assert!(
         port.starts_with(&format!("port 0: ipackets={frames} ")),

@@ -11,8 +11,6 @@
 
 mod daemon_harness;
 
-use std::fs::File;
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -23,7 +21,7 @@ use std::time::{Duration, Instant};
 use control::collector::liid_dir;
 use control::handover::etsi102232::access_event;
 use daemon_harness::{eventually, free_port, Probe, Setup};
-use dataplane::synth::{read_pcap, Frame};
+use dataplane::synth::{read_pcap, Frame, PcapStream};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
@@ -45,41 +43,9 @@ const FILLER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 /// writes a harmless frame every ms between the test's own: the worker blocks
 /// reading the FIFO and applies table updates only between frames.
 struct Feed {
-    stream: Arc<Mutex<Stream>>,
+    stream: Arc<Mutex<PcapStream>>,
     stop: Arc<AtomicBool>,
     filler: Option<std::thread::JoinHandle<()>>,
-}
-
-struct Stream {
-    fifo: File,
-    last_ns: u64,
-}
-
-fn wall_ns() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    )
-    .unwrap()
-}
-
-impl Stream {
-    /// Writes `frame`; returns its timestamp.
-    fn write(&mut self, frame: &[u8]) -> u64 {
-        let ts = wall_ns().max(self.last_ns + 1);
-        self.last_ns = ts;
-        let len = u32::try_from(frame.len()).unwrap();
-        let mut r = Vec::with_capacity(16 + frame.len());
-        r.extend_from_slice(&u32::try_from(ts / 1_000_000_000).unwrap().to_le_bytes());
-        r.extend_from_slice(&u32::try_from(ts % 1_000_000_000).unwrap().to_le_bytes());
-        r.extend_from_slice(&len.to_le_bytes());
-        r.extend_from_slice(&len.to_le_bytes());
-        r.extend_from_slice(frame);
-        self.fifo.write_all(&r).unwrap();
-        ts
-    }
 }
 
 impl Feed {
@@ -87,17 +53,7 @@ impl Feed {
     fn open(path: &Path) -> std::thread::JoinHandle<Feed> {
         let path = path.to_owned();
         std::thread::spawn(move || {
-            let mut fifo = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-            // pcap global header, nanosecond resolution, Ethernet.
-            let mut h = Vec::new();
-            h.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
-            h.extend_from_slice(&2u16.to_le_bytes());
-            h.extend_from_slice(&4u16.to_le_bytes());
-            h.extend_from_slice(&[0; 8]);
-            h.extend_from_slice(&65_535u32.to_le_bytes());
-            h.extend_from_slice(&1u32.to_le_bytes());
-            fifo.write_all(&h).unwrap();
-            let stream = Arc::new(Mutex::new(Stream { fifo, last_ns: 0 }));
+            let stream = Arc::new(Mutex::new(PcapStream::open(&path).unwrap()));
             let stop = Arc::new(AtomicBool::new(false));
             let filler = {
                 let (stream, stop) = (Arc::clone(&stream), Arc::clone(&stop));
@@ -108,7 +64,7 @@ impl Feed {
                     .build();
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        stream.lock().unwrap().write(&frame);
+                        stream.lock().unwrap().write(&frame).unwrap();
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 })
@@ -123,7 +79,7 @@ impl Feed {
 
     /// Writes `frame`; returns its timestamp.
     fn write(&mut self, frame: &[u8]) -> u64 {
-        self.stream.lock().unwrap().write(frame)
+        self.stream.lock().unwrap().write(frame).unwrap()
     }
 
     /// Waits (bounded) until the metrics satisfy `done`.

@@ -729,6 +729,62 @@ pub fn write_pcap_cut<'a>(
         .sync_all()
 }
 
+/// A capture written as it is read (into a FIFO a `net_pcap` vdev or
+/// `pcap_file` reads): each frame stamped with the wall clock (strictly
+/// increasing) and written through at once, so a test or the demo can stage
+/// what the probe sees. The frames are kept, to be saved as a file afterwards.
+pub struct PcapStream {
+    w: PcapWriter<File>,
+    last_ns: u64,
+    written: Vec<(u64, Vec<u8>)>,
+}
+
+impl PcapStream {
+    /// Opens `path` for writing and writes the pcap header (on a FIFO this
+    /// blocks until the reader opens it).
+    ///
+    /// # Errors
+    /// Opening or writing failed.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let fifo = std::fs::OpenOptions::new().write(true).open(path)?;
+        let header = PcapHeader {
+            datalink: DataLink::ETHERNET,
+            ts_resolution: TsResolution::NanoSecond,
+            ..PcapHeader::default()
+        };
+        Ok(Self {
+            w: PcapWriter::with_header(fifo, header).map_err(pcap_io)?,
+            last_ns: 0,
+            written: Vec::new(),
+        })
+    }
+
+    /// Writes `frame`; returns its timestamp (ns since the Unix epoch).
+    ///
+    /// # Errors
+    /// Writing failed (the reader went away).
+    pub fn write(&mut self, frame: &[u8]) -> io::Result<u64> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let ts = now.max(self.last_ns + 1);
+        self.last_ns = ts;
+        let len = u32::try_from(frame.len())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.w
+            .write_packet(&PcapPacket::new(Duration::from_nanos(ts), len, frame))
+            .map_err(pcap_io)?;
+        self.written.push((ts, frame.to_vec()));
+        Ok(ts)
+    }
+
+    /// Every frame written so far, with its timestamp.
+    #[must_use]
+    pub fn written(&self) -> &[(u64, Vec<u8>)] {
+        &self.written
+    }
+}
+
 /// Reads a pcap file (either timestamp resolution) into (timestamp in ns, bytes).
 ///
 /// # Errors
