@@ -36,7 +36,7 @@ const DHCP6_PORTS: [u16; 2] = [546, 547];
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifierError {
-    /// A NAS's secret file cannot be read or is unsafe.
+    /// A NAS's secret file cannot be read, is empty or is readable by others.
     #[error("NAS {nas}: secret file {path}: {reason}")]
     Secret {
         /// The NAS address.
