@@ -82,6 +82,9 @@ pub struct Config {
     /// `[sessions]`: subscriber session tracking from RADIUS and DHCP (off when absent).
     #[serde(default)]
     pub sessions: Option<crate::sessions::SessionsConfig>,
+    /// `[voice]`: voice interception from SIP (off when absent).
+    #[serde(default)]
+    pub voice: Option<crate::voice::VoiceConfig>,
 }
 
 /// `[x1]`: the X1 network-element interface (ETSI TS 103 221-1) an ADMF
@@ -509,6 +512,11 @@ impl Config {
         self.audit.validate()?;
         if let Some(sessions) = &self.sessions {
             sessions.validate()?;
+        }
+        if let Some(voice) = &self.voice {
+            voice
+                .validate()
+                .map_err(|(key, message)| (key.to_owned(), message))?;
         }
         if let Some(x1) = &self.x1 {
             let tls = [&x1.cert, &x1.key, &x1.client_ca];

@@ -8,6 +8,7 @@ mod dataplane;
 pub mod sessions;
 pub mod signalling;
 mod slots;
+pub mod voice;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -19,4 +19,5 @@ pub mod pki;
 pub mod sessions;
 pub mod store;
 pub mod tls;
+pub mod voice;
 pub mod x1;

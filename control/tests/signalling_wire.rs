@@ -12,7 +12,7 @@ use std::time::Duration;
 use control::model::{Identity, IdentityKind};
 use control::sessions::signal::Assigned;
 use control::sessions::wire::{sign_radius, Verifier, VerifierError};
-use control::sessions::{Protocol, Refusal, SessionsConfig, SignalEvent, SignalPacket};
+use control::sessions::{Protocol, Refusal, SessionsConfig, SignalEvent, SignalPacket, Transport};
 use dataplane::targets::Target;
 use dhcproto::v4::{self, relay};
 use dhcproto::v6;
@@ -60,6 +60,7 @@ fn packet(src: IpAddr, dst: IpAddr, ports: (u16, u16), payload: &[u8]) -> Signal
         dst,
         src_port: ports.0,
         dst_port: ports.1,
+        transport: Transport::Udp,
         payload,
     }
 }

@@ -81,7 +81,7 @@ pub struct Controller {
     /// Which targets a request may name (`[intercepts]`).
     policy: TargetPolicy,
     /// The session glue, if the probe tracks sessions.
-    identity_bindings: Mutex<Option<Weak<dyn IdentityBindings>>>,
+    identity_bindings: Mutex<Vec<Weak<dyn IdentityBindings>>>,
     /// Told of every static assignment change (the session glue).
     static_hook: Mutex<Option<StaticAssignmentHook>>,
 }
@@ -144,7 +144,8 @@ fn route(i: &Intercept) -> InterceptRoute {
         mode: i.mode,
         destinations: i.destinations.clone(),
         targets: i.targets.clone(),
-        gated: !i.identities.is_empty(),
+        gated: i.identities.iter().any(|id| !id.kind().is_voice()),
+        calls: i.identities.iter().any(|id| id.kind().is_voice()),
     }
 }
 
@@ -171,14 +172,14 @@ impl Controller {
             metrics,
             apply_timeout,
             policy,
-            identity_bindings: Mutex::new(None),
+            identity_bindings: Mutex::new(Vec::new()),
             static_hook: Mutex::new(None),
         }
     }
 
-    /// Tells `glue` about intercepts naming identities from now on.
+    /// Tells `glue` (too) about intercepts naming identities from now on.
     pub fn register_identity_bindings(&self, glue: Weak<dyn IdentityBindings>) {
-        *lock(&self.identity_bindings) = Some(glue);
+        lock(&self.identity_bindings).push(glue);
     }
 
     /// Has handover judge identity intercepts' records by `gate`.
@@ -186,16 +187,30 @@ impl Controller {
         self.with_handover(|h| h.set_session_gate(gate));
     }
 
+    /// Judges the records of voice intercepts by `gate`.
+    pub fn set_call_gate(&self, gate: Arc<dyn crate::handover::CallGate>) {
+        self.with_handover(|h| h.set_call_gate(gate));
+    }
+
+    /// Sends the IRI of one SIP message of intercept `key`.
+    pub fn sip_event(&self, key: u32, report: crate::handover::SipReport) {
+        self.with_handover(|h| h.sip_event(key, report));
+    }
+
     /// Sends a session IRI of intercept `key`.
     pub fn session_event(&self, key: u32, report: SessionReport) {
         self.with_handover(|h| h.session_event(key, report));
     }
 
-    fn identity_bindings(&self, i: &Intercept) -> Option<Arc<dyn IdentityBindings>> {
+    /// The glues (sessions, voice) to tell about `i`; none if it names no identity.
+    fn identity_bindings(&self, i: &Intercept) -> Vec<Arc<dyn IdentityBindings>> {
         if i.identities.is_empty() {
-            return None;
+            return Vec::new();
         }
-        lock(&self.identity_bindings).as_ref()?.upgrade()
+        lock(&self.identity_bindings)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     /// Adds `addresses` as targets of intercept `key` for one binding; an
@@ -300,7 +315,7 @@ impl Controller {
     /// [`TableError::SlotsExhausted`].
     pub fn install(&self, i: &Intercept) -> Result<u64, TableError> {
         let epoch = self.install_tables(i)?;
-        if let Some(glue) = self.identity_bindings(i) {
+        for glue in self.identity_bindings(i) {
             glue.installed(i);
         }
         Ok(epoch)
@@ -467,7 +482,7 @@ impl Controller {
                 // acknowledged, not at the window's start (it may be long past).
                 let (key, began) = (i.key, ns(now()));
                 self.with_handover(|h| h.intercept_started(key, began));
-                if let Some(glue) = self.identity_bindings(&i) {
+                for glue in self.identity_bindings(&i) {
                     glue.started(key, began);
                 }
                 Ok(i)
@@ -488,7 +503,7 @@ impl Controller {
     /// IRI end (if it had started), clear from the tables, drop the route once cleared.
     fn end(&self, i: &Intercept, was_active: bool, at_ns: u64) {
         // Session-active IRI before IRI-End; the clear below drops bound addresses.
-        if let Some(glue) = self.identity_bindings(i) {
+        for glue in self.identity_bindings(i) {
             glue.ended(i.key, at_ns, was_active);
         }
         if was_active {

@@ -306,6 +306,7 @@ fn datagram(r: &Record) -> Result<SignalPacket<'_>, Outcome> {
         dst,
         src_port,
         dst_port,
+        transport: crate::sessions::Transport::Udp,
         payload,
     })
 }

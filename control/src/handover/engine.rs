@@ -62,6 +62,9 @@ pub struct InterceptRoute {
     pub targets: Vec<Target>,
     /// Names subscriber identities: each record is judged by the session gate.
     pub gated: bool,
+    /// Names voice identities: each record is judged by the call gate (the
+    /// media of the target's calls only) and carries its call's correlation number.
+    pub calls: bool,
 }
 
 /// Delivery state of one destination.
@@ -286,6 +289,20 @@ impl HandoverEngine {
     /// they are never delivered).
     pub fn set_session_gate(&self, gate: Arc<dyn SessionGate>) {
         self.send(Command::Gate(gate));
+    }
+
+    /// Sends the IRI of one SIP message of a call of intercept `key` (HI2
+    /// IP multimedia IRI / X2 "SIP message"), correlated with the call's media.
+    pub fn sip_event(&self, key: u32, report: super::SipReport) {
+        let _ = (key, report);
+        todo!("voice-iri")
+    }
+
+    /// Judges the records of routes with `calls` by `gate` from now on
+    /// (without one, they are never delivered).
+    pub fn set_call_gate(&self, gate: Arc<dyn super::CallGate>) {
+        let _ = gate;
+        todo!("voice-iri")
     }
 
     /// Drops a route once the dataplane cleared the intercept on every worker;

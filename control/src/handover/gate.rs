@@ -30,6 +30,14 @@ pub trait SessionGate: Send + Sync {
     fn holding(&self, n: usize);
 }
 
+/// What the drain asks about voice intercepts (implemented by the voice glue).
+/// Records wait for the same watermark as the session gate's.
+pub trait CallGate: Send + Sync {
+    /// The correlation number of the call of intercept `key` whose media
+    /// flowed to `addr`:`port` at `ts_ns`, if one did.
+    fn media_call(&self, key: u32, addr: IpAddr, port: u16, ts_ns: u64) -> Option<u32>;
+}
+
 /// The fields of a record the drain routes by: a ring record, or a held copy.
 pub(super) trait RecordView {
     fn matches(&self) -> &[Match];

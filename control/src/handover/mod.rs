@@ -25,6 +25,6 @@ pub(crate) use audit_sink::LossAudit;
 pub(crate) use engine::now_ns;
 pub use engine::{DestinationStats, HandoverEngine, HandoverStats, InterceptRoute};
 pub use error::HandoverError;
-pub use gate::{SessionGate, HOLD_MAX_RECORDS, HOLD_MAX_WAIT};
+pub use gate::{CallGate, SessionGate, HOLD_MAX_RECORDS, HOLD_MAX_WAIT};
 pub use link::LinkTuning;
-pub use pdu::{AccessEvent, Identity, SessionReport};
+pub use pdu::{AccessEvent, Identity, SessionReport, SipReport};

@@ -168,6 +168,23 @@ pub struct SessionReport {
     pub message: Option<(crate::sessions::Protocol, Vec<u8>)>,
 }
 
+/// One SIP message of a target's call (HI2 IP multimedia IRI, X2 "SIP message").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipReport {
+    /// Receive time of the message, ns since the Unix epoch.
+    pub at_ns: u64,
+    /// The call's correlation number (its CC carries the same).
+    pub cin: u32,
+    /// Sender.
+    pub src: std::net::SocketAddr,
+    /// Receiver.
+    pub dst: std::net::SocketAddr,
+    /// UDP or TCP.
+    pub transport: crate::sessions::Transport,
+    /// The message's own octets.
+    pub message: Vec<u8>,
+}
+
 /// Wire format of a handover link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {

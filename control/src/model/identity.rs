@@ -33,11 +33,17 @@ pub enum IdentityKind {
     Dhcpv6Duid,
     /// A static customer's identifier in the probe's static assignment table.
     SubscriberId,
+    /// A SIP address of record, `user@host` (from a `sip:`/`sips:` URI; one
+    /// whose user is a telephone number is a [`IdentityKind::Tel`]).
+    Sip,
+    /// A telephone number in E.164 form, `+` and digits (`tel:` URI, E.164
+    /// number, SIP URI with `user=phone`).
+    Tel,
 }
 
 impl IdentityKind {
     /// Every kind, in the order of their text prefixes' documentation.
-    pub const ALL: [IdentityKind; 9] = [
+    pub const ALL: [IdentityKind; 11] = [
         Self::Username,
         Self::CallingStationId,
         Self::NasPortId,
@@ -47,6 +53,8 @@ impl IdentityKind {
         Self::DhcpClientId,
         Self::Dhcpv6Duid,
         Self::SubscriberId,
+        Self::Sip,
+        Self::Tel,
     ];
 
     /// The text prefix (before the first `:`) of an identity target.
@@ -62,7 +70,16 @@ impl IdentityKind {
             Self::DhcpClientId => "dhcp-client-id",
             Self::Dhcpv6Duid => "dhcpv6-duid",
             Self::SubscriberId => "subscriber-id",
+            Self::Sip => "sip",
+            Self::Tel => "tel",
         }
+    }
+
+    /// Whether it names a party of calls (followed by the voice tracker) rather
+    /// than a subscriber of access sessions.
+    #[must_use]
+    pub fn is_voice(self) -> bool {
+        matches!(self, Self::Sip | Self::Tel)
     }
 }
 
@@ -117,6 +134,8 @@ impl Identity {
                 _ => return Err(bad("must be <nas-identifier>/<nas-port-id>")),
             },
             IdentityKind::CallingStationId | IdentityKind::SubscriberId => value.to_owned(),
+            // voice-model: normalisation (host case, visual separators, user=phone).
+            IdentityKind::Sip | IdentityKind::Tel => value.to_owned(),
         };
         Ok(Self { kind, value })
     }
@@ -150,6 +169,21 @@ impl Identity {
             .into_iter()
             .find(|k| k.as_str() == prefix)?;
         Some(Self::new(field, kind, value))
+    }
+
+    /// The voice identity a URI seen in SIP names (`sip:`, `sips:` or `tel:`,
+    /// with or without display name and parameters); `None` if it names none.
+    #[must_use]
+    pub fn from_sip_uri(uri: &str) -> Option<Self> {
+        // voice-model: the full normalisation; this keeps the skeleton usable.
+        let uri = uri.trim().trim_start_matches('<');
+        let uri = uri.split(['>', ';']).next()?;
+        let (scheme, rest) = uri.split_once(':')?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "sip" | "sips" => Self::new("uri", IdentityKind::Sip, rest).ok(),
+            "tel" => Self::new("uri", IdentityKind::Tel, rest).ok(),
+            _ => None,
+        }
     }
 
     /// Its kind.

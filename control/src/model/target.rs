@@ -78,6 +78,7 @@ impl TargetPolicy {
                 prefix_class(a.into(), last.into())
             }
             Target::Mac(m) => mac_class(m).map(|c| refused(c, "MAC address")),
+            Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: endpoint targets"),
         };
         match reason {
             None => Ok(()),
@@ -210,5 +211,6 @@ pub fn target_to_string(target: &Target) -> String {
             "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
             m[0], m[1], m[2], m[3], m[4], m[5]
         ),
+        Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: endpoint targets"),
     }
 }

@@ -17,4 +17,4 @@ pub mod wire;
 
 pub use binding::{Binding, BindingChange, BindingId, EndReason, Nas};
 pub use config::{NasConfig, SessionsConfig};
-pub use signal::{Protocol, Refusal, Signal, SignalEvent, SignalPacket};
+pub use signal::{Protocol, Refusal, Signal, SignalEvent, SignalPacket, Transport};

@@ -9,7 +9,17 @@ use dataplane::targets::Target;
 use super::binding::Nas;
 use crate::model::Identity;
 
-/// One signalling datagram as the dataplane saw it.
+/// The transport a signalling message came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// One UDP datagram (reassembled if it was fragmented).
+    Udp,
+    /// One message framed out of a TCP stream (SIP).
+    Tcp,
+}
+
+/// One signalling message as the dataplane saw it: a UDP datagram, or a
+/// message cut out of a TCP stream.
 #[derive(Clone, Copy, Debug)]
 pub struct SignalPacket<'a> {
     /// Receive time, nanoseconds since the Unix epoch (the clock of the workers).
@@ -22,7 +32,9 @@ pub struct SignalPacket<'a> {
     pub src_port: u16,
     /// UDP destination port.
     pub dst_port: u16,
-    /// The UDP payload.
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// The UDP payload (or the TCP message).
     pub payload: &'a [u8],
 }
 

@@ -299,7 +299,10 @@ fn check_assignment(a: &StaticAssignment) -> Result<(), ValidationError> {
     }
     let mut seen = std::collections::HashSet::new();
     for (i, t) in a.addresses.iter().enumerate() {
-        if matches!(t, Target::Mac(_)) {
+        if matches!(
+            t,
+            Target::Mac(_) | Target::Ipv4Udp(..) | Target::Ipv6Udp(..)
+        ) {
             return Err(ValidationError::field(
                 format!("addresses[{i}]"),
                 "a MAC address is not an IP address or prefix",

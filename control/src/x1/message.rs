@@ -217,6 +217,7 @@ impl From<&Target> for TargetIdentifier {
             Target::Ipv4Net(a, l) => Self::Cidr(IpAddr::V4(*a), *l),
             Target::Ipv6Net(a, l) => Self::Cidr(IpAddr::V6(*a), *l),
             Target::Mac(m) => Self::Mac(*m),
+            Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-model: X1 endpoints"),
         }
     }
 }

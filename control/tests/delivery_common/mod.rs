@@ -305,6 +305,7 @@ pub fn route(key: u32, liid: &str, mode: Mode, dest: &str, target: Ipv4Addr) -> 
         destinations: vec![dest.to_owned()],
         targets: vec![Target::Ipv4(target)],
         gated: false,
+        calls: false,
     }
 }
 

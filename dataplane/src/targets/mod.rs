@@ -75,6 +75,11 @@ pub enum Target {
     Ipv6Net(Ipv6Addr, u8),
     /// A MAC address (matches source or destination of any Ethernet layer).
     Mac([u8; 6]),
+    /// A UDP endpoint on IPv4: matches a UDP datagram whose source or
+    /// destination is this address and port (a call's media).
+    Ipv4Udp(Ipv4Addr, u16),
+    /// A UDP endpoint on IPv6 (see [`Target::Ipv4Udp`]).
+    Ipv6Udp(Ipv6Addr, u16),
 }
 
 /// Index of an intercept in every worker's intercept array. Chosen by the control

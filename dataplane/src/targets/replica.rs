@@ -235,6 +235,7 @@ impl TableReplica {
                     Target::Ipv4Net(a, l) => self.cidr4.add(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.add(a.into(), l, slot, spill),
                     Target::Mac(m) => self.mac.add(mac_key(m), slot, spill),
+                    Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: port tables"),
                 };
                 self.targets += usize::from(new);
             }
@@ -245,6 +246,7 @@ impl TableReplica {
                     Target::Ipv4Net(a, l) => self.cidr4.remove(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.remove(a.into(), l, slot, spill),
                     Target::Mac(m) => self.mac.remove(mac_key(m), slot, spill),
+                    Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: port tables"),
                 };
                 self.targets -= usize::from(gone);
             }

@@ -74,6 +74,7 @@ impl TableId {
             Target::Mac(_) => TableId::Mac,
             Target::Ipv4Net(_, len) => TableId::Net4(len),
             Target::Ipv6Net(_, len) => TableId::Net6(len),
+            Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: port tables"),
         }
     }
 

@@ -211,6 +211,7 @@ fn run_engine(
         destinations: vec!["bench".into()],
         targets: vec![Target::Ipv4(std::net::Ipv4Addr::new(198, 51, 100, 7))],
         gated: false,
+        calls: false,
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     while !engine.stats().destinations.iter().all(|d| d.connected) {

@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use anyhow::{ensure, Result};
 use control::sessions::wire::{sign_radius, Verifier};
-use control::sessions::{NasConfig, SessionsConfig, SignalPacket};
+use control::sessions::{NasConfig, SessionsConfig, SignalPacket, Transport};
 use dhcproto::{v4, v6, Encodable};
 use md5::{Digest, Md5};
 use perf::timing::FrameTimer;
@@ -188,6 +188,7 @@ fn main() -> Result<()> {
                 dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
                 src_port,
                 dst_port,
+                transport: Transport::Udp,
                 payload,
             };
             v.parse(&p)

@@ -23,7 +23,11 @@ impl Prefix {
             Target::Ipv6(a) => Some(Self::v6(a, 128)),
             Target::Ipv4Net(a, len) if len <= 32 => Some(Self::v4(a, len)),
             Target::Ipv6Net(a, len) if len <= 128 => Some(Self::v6(a, len)),
-            Target::Ipv4Net(..) | Target::Ipv6Net(..) | Target::Mac(_) => None,
+            Target::Ipv4Net(..)
+            | Target::Ipv6Net(..)
+            | Target::Mac(_)
+            | Target::Ipv4Udp(..)
+            | Target::Ipv6Udp(..) => None,
         }
     }
 
@@ -93,7 +97,7 @@ impl std::fmt::Display for Prefix {
             Target::Ipv6(a) => write!(f, "{a}"),
             Target::Ipv4Net(a, l) => write!(f, "{a}/{l}"),
             Target::Ipv6Net(a, l) => write!(f, "{a}/{l}"),
-            Target::Mac(_) => Ok(()),
+            Target::Mac(_) | Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => Ok(()),
         }
     }
 }

@@ -130,6 +130,7 @@ mod tests {
             dst: server,
             src_port: 67,
             dst_port: 68,
+            transport: crate::sessions::Transport::Udp,
             payload,
         })
     }
