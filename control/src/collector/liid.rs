@@ -343,6 +343,7 @@ impl LiidOut {
                 files.iri_line(pdu, kind, record)?;
                 self.state.summary.iri += 1;
             }
+            DecodedKind::Sip { .. } | DecodedKind::Media { .. } => todo!("voice-coll"),
             DecodedKind::Keepalive | DecodedKind::KeepaliveAck => {}
         }
         Ok(Accepted::New)

@@ -282,6 +282,28 @@ pub enum DecodedKind<'a> {
     },
     /// IRI (Begin/End of interception, session events), fully decoded as JSON.
     Iri(serde_json::Value),
+    /// One SIP message of a call (X2 "SIP message" / HI2 IP multimedia IRI);
+    /// the PDU's `cin` is the call's.
+    Sip {
+        /// The message's octets.
+        message: Cow<'a, [u8]>,
+        /// Sender, when the PDU carries it.
+        src: Option<std::net::SocketAddr>,
+        /// Receiver, when the PDU carries it.
+        dst: Option<std::net::SocketAddr>,
+    },
+    /// Media of a call (X3 "RTP packet" / HI3 IP multimedia CC); the PDU's
+    /// `cin` is the call's.
+    Media {
+        /// The RTP packet (the UDP payload).
+        rtp: Cow<'a, [u8]>,
+        /// Where it came from.
+        src: std::net::SocketAddr,
+        /// Where it went.
+        dst: std::net::SocketAddr,
+        /// Relative to the target.
+        direction: Direction,
+    },
     /// Keep-alive.
     Keepalive,
     /// Keep-alive answer.
