@@ -55,8 +55,7 @@ fuzz_parser() {
     cd fuzz
     cargo run --quiet --locked --bin dissect_seeds
     "${fuzz[@]}" run dissect -- -max_total_time="$fuzz_seconds" -print_final_stats=1
-    # The signalling target (fuzz_targets/signal.rs) is run by hand until the
-    # DHCPv6 decoder's debug-assertion panics it finds are guarded (issue #27).
+    "${fuzz[@]}" run signal -- -max_total_time="$fuzz_seconds" -print_final_stats=1
   )
 }
 fuzz_seconds="${CALEA_FUZZ_SECONDS:-60}"

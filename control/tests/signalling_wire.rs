@@ -626,6 +626,15 @@ fn dhcp6_relayed_reply_release_decline() {
         v.parse(&from_dhcp6_relay(&relayed(&short_status, 1))),
         Err(Refusal::Malformed(_))
     ));
+    // Reconfigure Accept (and Rapid Commit) with a value: dhcproto reads none
+    // of it and would decode it as a Vendor Options option shorter than its
+    // header (the fuzzer's find).
+    let mut long_empty = reply.clone();
+    long_empty.splice(4..4, [0, 20, 0, 8, 0, 17, 0, 0, 0, 3, 0, 0]);
+    assert!(matches!(
+        v.parse(&from_dhcp6_relay(&relayed(&long_empty, 1))),
+        Err(Refusal::Malformed(_))
+    ));
 }
 
 /// FreeRADIUS's `radclient` as the NAS: what it sends to a socket here must

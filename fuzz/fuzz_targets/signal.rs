@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::OnceLock;
 
 use control::sessions::wire::{sign_radius, Verifier};
-use control::sessions::{NasConfig, SessionsConfig, SignalPacket};
+use control::sessions::{NasConfig, SessionsConfig, SignalPacket, Transport};
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &[u8] = b"fuzz-secret";
@@ -61,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
         dst,
         src_port,
         dst_port,
+        transport: Transport::Udp,
         payload: &msg,
     };
     if let Ok(s) = verifier().parse(&p) {

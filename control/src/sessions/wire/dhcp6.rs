@@ -6,8 +6,9 @@
 //!
 //! Every option tree is checked here before `dhcproto` sees it: its decoder
 //! subtracts a fixed header from short Status Code, Vendor Class and Vendor
-//! Options lengths (an overflow panic in debug builds) and reads fixed-size
-//! options past a short length.
+//! Options lengths (an overflow panic in debug builds), reads fixed-size
+//! options past a short length, and reads nothing of an empty option's
+//! value (Rapid Commit, Reconfigure Accept), decoding that as the next options.
 
 use dataplane::targets::Target;
 use dhcproto::v6::{self, DhcpOption, MessageType};
@@ -173,6 +174,7 @@ fn check_tree(bytes: &[u8], depth: usize) -> Result<(), Refusal> {
             5 => (24, false, true),                // IAADDR
             26 => (25, false, true),               // IAPREFIX
             OPTION_RELAY_MSG => (34, false, true), // decoded as a relay message
+            14 | 20 => (0, true, false),           // rapid commit, reconfigure accept
             7 | 19 => (1, true, false),            // preference, reconfigure message
             8 => (2, true, false),                 // elapsed time
             12 => (16, true, false),               // server unicast
