@@ -25,6 +25,9 @@
 //! - A 401/407 to the INVITE or REGISTER waits for the authenticated retry
 //!   (same Call-ID, next CSeq); any other final status of 300 or more ends
 //!   the call (`Rejected`, `Cancelled` for the 487 after a CANCEL).
+//! - An ended call's entry stays 32 s: messages of its dialog in that time
+//!   (200 to the BYE, ACK of a final response, a retry on the same Call-ID
+//!   and From tag) are reported as its messages and change nothing.
 //! - Parties are those of the first INVITE: a Callee seen only in a later
 //!   copy of the INVITE (retargeted by a proxy) is not added.
 
