@@ -45,3 +45,33 @@ impl FrameTimer {
         })
     }
 }
+
+/// The reference of the tracker benchmarks (`session_bench`, `call_bench`):
+/// inserts of `n` spread `u64` keys into a `HashMap<u64, u64>` per second.
+#[must_use]
+pub fn hashmap_insert_rate(n: u32) -> f64 {
+    let begin = Instant::now();
+    let mut reference: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    for i in 0..u64::from(n) {
+        reference.insert(black_box(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), i);
+    }
+    let rate = f64::from(n) / begin.elapsed().as_secs_f64();
+    black_box(&reference);
+    rate
+}
+
+/// Resident set size in bytes (`VmRSS` of /proc/self/status), so memory
+/// figures count the allocator's overhead.
+///
+/// # Errors
+/// /proc/self/status unreadable or without `VmRSS`.
+pub fn resident_bytes() -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .context("no VmRSS in /proc/self/status")?;
+    Ok(kb * 1024)
+}

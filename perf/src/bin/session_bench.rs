@@ -10,8 +10,6 @@
 //! `cargo build --release -p perf --bin session_bench && target/release/session_bench`
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
-use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
@@ -22,6 +20,7 @@ use control::sessions::signal::Assigned;
 use control::sessions::tracker::Tracker;
 use control::sessions::{BindingChange, Nas, Protocol, SessionsConfig, Signal, SignalEvent};
 use dataplane::targets::Target;
+use perf::timing::{hashmap_insert_rate, resident_bytes};
 
 #[derive(Parser)]
 struct Args {
@@ -99,17 +98,6 @@ fn ack(i: u32) -> Result<Signal> {
     })
 }
 
-/// Resident set size in bytes (`VmRSS` of /proc/self/status).
-fn rss() -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .context("no VmRSS in /proc/self/status")?;
-    Ok(kb * 1024)
-}
-
 /// Applies every signal (its `ts_ns` set to `ts0` plus one µs per message);
 /// returns messages per second and the number of changes reported.
 fn run(
@@ -149,14 +137,7 @@ fn main() -> Result<()> {
         dhcp_lease_grace_secs: 60,
     };
 
-    let begin = Instant::now();
-    let mut reference: HashMap<u64, u64> = HashMap::new();
-    for i in 0..u64::from(n) {
-        reference.insert(black_box(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), i);
-    }
-    let ref_rate = f64::from(n) / begin.elapsed().as_secs_f64();
-    black_box(&reference);
-    drop(reference);
+    let ref_rate = hashmap_insert_rate(n);
     println!("reference: HashMap<u64, u64> insert of {n}: {ref_rate:.0} /s");
     let line = |what: &str, rate: f64, changes: usize| {
         println!(
@@ -168,10 +149,10 @@ fn main() -> Result<()> {
     let mut signals = (0..n).map(start).collect::<Result<Vec<_>>>()?;
     let mut t = Tracker::new(&cfg);
     let mut out = Vec::new();
-    let before = rss()?;
+    let before = resident_bytes()?;
     let s = 1_000_000_000;
     let (rate, changes) = run(&mut t, &mut signals, s, &mut out);
-    let after = rss()?;
+    let after = resident_bytes()?;
     println!(
         "{} concurrent sessions: {:.0} bytes resident per session (VmRSS {:.1} MiB -> {:.1} MiB)",
         t.len(),
