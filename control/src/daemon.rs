@@ -5,6 +5,7 @@
 
 mod controller;
 mod dataplane;
+pub mod reassembly;
 pub mod sessions;
 pub mod signalling;
 mod slots;
@@ -114,11 +115,13 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
 
     let (writer, replicas) = ::dataplane::targets::replicas(dp.workers(), UPDATE_RING);
     let (producers, consumers) = dp.handoff_channels();
-    // Received time up to which the session glue knows every binding.
+    // Received time up to which the session and voice glues know all signalling.
     let watermark = signalling::Watermark::default();
-    let (producers, signalling_inputs) = match &config.sessions {
-        Some(_) => dp.signalling_channels(producers),
-        None => (producers, Vec::new()),
+    let signalling_on = config.sessions.is_some() || config.voice.is_some();
+    let (producers, signalling_inputs) = if signalling_on {
+        dp.signalling_channels(producers)
+    } else {
+        (producers, Vec::new())
     };
     let sink_log = audit.clone();
     let sink = AuditSink::new(move |action, object, details| {
@@ -152,9 +155,20 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     ));
     dp.spawn(replicas, producers)?;
     load_intercepts(&controller)?;
-    let signalling = match &config.sessions {
-        Some(cfg) => {
-            controller.install_signalling(&cfg.signalling_addresses())?;
+    let signalling = if signalling_on {
+        // The NAS, DHCP servers and relays, and the SIP servers.
+        let mut addrs: Vec<std::net::IpAddr> = config
+            .sessions
+            .iter()
+            .flat_map(|c| c.signalling_addresses())
+            .chain(config.voice.iter().flat_map(|v| v.sip_servers.clone()))
+            .collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        controller.install_signalling(&addrs)?;
+        let mut path =
+            signalling::SignallingPath::new(signalling_inputs, watermark.clone(), &metrics, sink);
+        if let Some(cfg) = &config.sessions {
             let glue = sessions::SessionGlue::new(
                 cfg,
                 controller.clone(),
@@ -162,17 +176,16 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 metrics.clone(),
                 watermark.clone(),
             )?;
-            let path = signalling::SignallingPath::new(
-                signalling_inputs,
-                cfg,
-                Box::new(glue),
-                watermark,
-                &metrics,
-                sink,
-            );
-            Some(path.spawn().map_err(io("signalling thread"))?)
+            path = path.sessions(cfg, Box::new(glue));
         }
-        None => None,
+        if let Some(cfg) = &config.voice {
+            let glue =
+                voice::VoiceGlue::new(cfg, controller.clone(), metrics.clone(), watermark.clone())?;
+            path = path.voice(cfg, Box::new(glue));
+        }
+        Some(path.spawn().map_err(io("signalling thread"))?)
+    } else {
+        None
     };
     dp.arm();
     tracing::info!(workers = dp.workers(), "dataplane armed");

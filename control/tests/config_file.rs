@@ -28,6 +28,19 @@ fn load_err(text: &str) -> String {
     load(text).expect_err("config must be refused").to_string()
 }
 
+/// For each `(from, to, want)`: `ex` with `from` replaced by `to` is refused
+/// with an error containing `want`.
+fn assert_refusals(ex: &str, cases: &[(&str, &str, &str)]) {
+    for (from, to, want) in cases {
+        assert!(ex.contains(from), "fixture {from}");
+        let err = load_err(&ex.replacen(from, to, 1));
+        assert!(
+            err.contains(want),
+            "{from} -> {to}: got {err:?}, want {want:?}"
+        );
+    }
+}
+
 #[test]
 fn example_parses_with_every_section() {
     let path = example_path();
@@ -237,14 +250,7 @@ fn bad_values_name_the_key() {
             "`listen`: invalid socket address syntax in [api]",
         ),
     ];
-    for (from, to, want) in cases {
-        assert!(ex.contains(from), "fixture {from}");
-        let err = load_err(&ex.replacen(from, to, 1));
-        assert!(
-            err.contains(want),
-            "{from} -> {to}: got {err:?}, want {want:?}"
-        );
-    }
+    assert_refusals(&ex, cases);
 }
 
 #[test]
@@ -298,4 +304,99 @@ fn the_port_mtu_defaults_to_the_largest_whose_frames_fit_frame_capacity() {
 fn unreadable_file_is_named() {
     let err = Config::from_file(Path::new("/nonexistent/probe.toml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/probe.toml"), "{err}");
+}
+
+/// The example with its `[voice]` section uncommented.
+fn example_with_voice() -> String {
+    const KEYS: [&str; 6] = [
+        "[voice]",
+        "sip_servers =",
+        "sip_ports =",
+        "call_timeout_secs =",
+        "setup_timeout_secs =",
+        "max_calls =",
+    ];
+    example_text()
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if KEYS.iter().any(|k| rest.starts_with(k)) => rest,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn voice_section_parses_and_is_off_when_absent() {
+    assert_eq!(load(&example_text()).unwrap().voice, None);
+    let c = load(&example_with_voice()).unwrap();
+    let v = c.voice.unwrap();
+    assert_eq!(
+        v.sip_servers,
+        vec![
+            "192.0.2.50".parse::<std::net::IpAddr>().unwrap(),
+            "2001:db8::5060".parse().unwrap()
+        ]
+    );
+    assert_eq!(v.sip_ports, vec![5060, 5080]);
+    assert_eq!(
+        (v.call_timeout_secs, v.setup_timeout_secs, v.max_calls),
+        (14_400, 180, 1_000_000)
+    );
+    // Only the servers are required.
+    let text = example_with_voice()
+        .replace("sip_ports = [5060, 5080]\n", "")
+        .replace("max_calls = 1000000", "");
+    let v = load(&text).unwrap().voice.unwrap();
+    assert_eq!((v.sip_ports, v.max_calls), (vec![5060], 1_000_000));
+}
+
+#[test]
+fn bad_voice_values_name_the_key() {
+    let ex = example_with_voice();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "sip_servers = [\"192.0.2.50\", \"2001:db8::5060\"]",
+            "sip_servers = []",
+            "probe.toml: voice.sip_servers: name at least one SIP server",
+        ),
+        (
+            "sip_servers = [\"192.0.2.50\", \"2001:db8::5060\"]",
+            "sip_servers = [\"sip.example.net\"]",
+            "[voice]",
+        ),
+        (
+            "sip_servers = [\"192.0.2.50\", \"2001:db8::5060\"]",
+            "",
+            "missing field `sip_servers`",
+        ),
+        (
+            "sip_ports = [5060, 5080]",
+            "sip_ports = [0]",
+            "voice.sip_ports",
+        ),
+        (
+            "sip_ports = [5060, 5080]",
+            "sip_ports = []",
+            "voice.sip_ports",
+        ),
+        ("sip_ports = [5060, 5080]", "sip_ports = [70000]", "[voice]"),
+        (
+            "call_timeout_secs = 14400",
+            "call_timeout_secs = 0",
+            "voice.call_timeout_secs",
+        ),
+        (
+            "setup_timeout_secs = 180",
+            "setup_timeout_secs = 0",
+            "voice.call_timeout_secs",
+        ),
+        ("max_calls = 1000000", "max_calls = 0", "voice.max_calls"),
+        (
+            "max_calls = 1000000",
+            "max_call = 1",
+            "unknown field `max_call` in [voice]",
+        ),
+    ];
+    assert_refusals(&ex, cases);
 }

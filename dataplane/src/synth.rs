@@ -90,6 +90,8 @@ enum Layer {
         src_port: u16,
         dst_port: u16,
         options_len: usize,
+        seq: u32,
+        flags: u16,
     },
     Udp {
         src_port: u16,
@@ -277,7 +279,23 @@ impl Frame {
             src_port,
             dst_port,
             options_len: 0,
+            seq: 1,
+            flags: tcp::flags::ACK | tcp::flags::PSH,
         })
+    }
+
+    /// Gives the last TCP header sequence number `seq` and flag bits `flags`.
+    pub fn tcp_seq(mut self, seq: u32, flags: u16) -> Self {
+        if let Some((
+            Layer::Tcp {
+                seq: s, flags: f, ..
+            },
+            _,
+        )) = self.layers.last_mut()
+        {
+            (*s, *f) = (seq, flags);
+        }
+        self
     }
 
     /// Adds a UDP header.
@@ -533,13 +551,15 @@ impl Frame {
                 src_port,
                 dst_port,
                 options_len,
+                seq,
+                flags,
             } => {
                 let r = TcpRepr {
                     src_port,
                     dst_port,
-                    seq: 1,
+                    seq,
                     ack: 1,
-                    flags: tcp::flags::ACK | tcp::flags::PSH,
+                    flags,
                     window: 0xffff,
                     options_len,
                 };
