@@ -17,6 +17,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod voice;
+
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -89,6 +91,9 @@ enum Layer {
     Tcp {
         src_port: u16,
         dst_port: u16,
+        seq: u32,
+        ack: u32,
+        flags: u16,
         options_len: usize,
     },
     Udp {
@@ -273,9 +278,18 @@ impl Frame {
 
     /// Adds a TCP header (ACK|PSH).
     pub fn tcp(self, src_port: u16, dst_port: u16) -> Self {
+        self.tcp_segment(src_port, dst_port, 1, 1, tcp::flags::ACK | tcp::flags::PSH)
+    }
+
+    /// Adds a TCP header with the given sequence and acknowledgement numbers
+    /// and flags (a stream's segments, a handshake).
+    pub fn tcp_segment(self, src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: u16) -> Self {
         self.push(Layer::Tcp {
             src_port,
             dst_port,
+            seq,
+            ack,
+            flags,
             options_len: 0,
         })
     }
@@ -532,14 +546,17 @@ impl Frame {
             Layer::Tcp {
                 src_port,
                 dst_port,
+                seq,
+                ack,
+                flags,
                 options_len,
             } => {
                 let r = TcpRepr {
                     src_port,
                     dst_port,
-                    seq: 1,
-                    ack: 1,
-                    flags: tcp::flags::ACK | tcp::flags::PSH,
+                    seq,
+                    ack,
+                    flags,
                     window: 0xffff,
                     options_len,
                 };
