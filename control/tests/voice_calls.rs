@@ -15,7 +15,6 @@ mod daemon_harness;
 mod encode_support;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -132,7 +131,7 @@ fn tshark_sip(dir: &Path, calls: &[DeliveredCall]) -> Vec<String> {
         .enumerate()
         .map(|(i, m)| {
             let f = Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-                .ipv4(Ipv4Addr::new(198, 51, 100, 10), SIP_SERVER)
+                .ipv4(voice::IAD, SIP_SERVER)
                 .udp(5060, 5060)
                 .payload(m)
                 .build();

@@ -451,9 +451,9 @@ pub const TARGET: &str = "sip:alice@example.com";
 pub const SIP_SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 60);
 /// An integrated access device with two lines, alice's and dave's: both
 /// signal from port 5060 and take RTP ports from one pool.
-pub const IAD: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+pub const IAD: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 40);
 /// Alice's softphone, her second registered contact.
-pub const SOFTPHONE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 20);
+pub const SOFTPHONE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 41);
 /// The media gateway the far ends of every call are behind.
 pub const MEDIA_GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
 
@@ -1123,10 +1123,10 @@ mod test {
         ));
         let text = String::from_utf8(inv.build()).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("INVITE sip:bob@example.net SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.10:5060;branch=z9hG4bK"));
+        assert!(head.starts_with("INVITE sip:bob@example.net SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.40:5060;branch=z9hG4bK"));
         assert!(head.contains(&format!("\r\nContent-Length: {}", body.len())));
         assert!(
-            body.contains("c=IN IP4 198.51.100.10\r\n")
+            body.contains("c=IN IP4 198.51.100.40\r\n")
                 && body.contains("m=audio 40000 RTP/AVP 0\r\n")
         );
         assert!(body.ends_with("a=sendonly\r\n"));
