@@ -880,37 +880,65 @@ impl Builder {
         );
     }
 
-    /// `d-reinvite` and `d-reuse`: alice's re-INVITE moves her media from
-    /// IAD:40030 to 40032; dave's call to erin then takes 40030.
-    fn reinvite(&mut self) {
+    /// Alice's call `name` from the IAD to bob, answered from the gateway:
+    /// media at IAD:`port` and gateway:`port - 10000`, settled, 3 RTP
+    /// packets each way.
+    fn alice_calls_bob(
+        &mut self,
+        name: &'static str,
+        port: u16,
+    ) -> (CallIx, Dialog, [RtpStream; 2]) {
         let phone = at(IAD, 5060);
-        let mut d = self.dialog("d-reinvite", TARGET, BOB, "UDP");
-        let c = self.call("d-reinvite", &d, true);
-        let (old, new, far) = (at(IAD, 40030), at(IAD, 40032), at(MEDIA_GATEWAY, 30030));
+        let mut d = self.dialog(name, TARGET, BOB, "UDP");
+        let c = self.call(name, &d, true);
+        let (near, far) = (at(IAD, port), at(MEDIA_GATEWAY, port - 10000));
         let invite = d
             .request(true, "INVITE", BOB, phone, 1)
             .header("Contact", format!("<{}>", contact_of(TARGET)))
-            .sdp(sdp(old, 1, MediaDir::SendRecv));
+            .sdp(sdp(near, 1, MediaDir::SendRecv));
         self.sip(c, Wrap::Plain, phone, server(), &invite);
         self.answer(c, &mut d, Wrap::Plain, (phone, &invite), far);
         self.settle();
-        let (mut up, mut down) = streams(c, old, far);
+        let (mut up, mut down) = streams(c, near, far);
         self.talk(c, Wrap::Plain, &mut up, &mut down, 3);
-        let gw = format!("sip:gw@{MEDIA_GATEWAY}");
-        let reinvite = d
-            .request(true, "INVITE", &gw, phone, 2)
-            .header("Contact", format!("<{}>", contact_of(TARGET)))
-            .sdp(sdp(new, 2, MediaDir::SendRecv));
-        self.sip(c, Wrap::Plain, phone, server(), &reinvite);
-        let ok = Sip::response_to(&reinvite, 200, "OK", None).sdp(sdp(far, 2, MediaDir::SendRecv));
+        (c, d, [up, down])
+    }
+
+    /// Alice's in-dialog `method` (CSeq `cseq`, SDP `offer`) and the 200 OK
+    /// (SDP `answer`); an INVITE's ACK.
+    fn alice_request(
+        &mut self,
+        c: CallIx,
+        d: &Dialog,
+        method: &str,
+        cseq: u32,
+        sdps: Option<(String, String)>,
+    ) {
+        let (phone, gw) = (at(IAD, 5060), format!("sip:gw@{MEDIA_GATEWAY}"));
+        let mut req = d.request(true, method, &gw, phone, cseq);
+        let mut ok = Sip::response_to(&req, 200, "OK", None);
+        if let Some((offer, answer)) = sdps {
+            req = req.sdp(offer);
+            ok = ok.sdp(answer);
+        }
+        self.sip(c, Wrap::Plain, phone, server(), &req);
         self.sip(c, Wrap::Plain, server(), phone, &ok);
-        self.sip(
-            c,
-            Wrap::Plain,
-            phone,
-            server(),
-            &d.request(true, "ACK", &gw, phone, 2),
+        if method == "INVITE" {
+            let ack = d.request(true, "ACK", &gw, phone, cseq);
+            self.sip(c, Wrap::Plain, phone, server(), &ack);
+        }
+    }
+
+    /// `d-reinvite` and `d-reuse`: alice's re-INVITE moves her media from
+    /// IAD:40030 to 40032; dave's call to erin then takes 40030.
+    fn reinvite(&mut self) {
+        let (c, d, [mut up, mut down]) = self.alice_calls_bob("d-reinvite", 40030);
+        let (new, far) = (at(IAD, 40032), up.dst);
+        let sdps = (
+            sdp(new, 2, MediaDir::SendRecv),
+            sdp(far, 2, MediaDir::SendRecv),
         );
+        self.alice_request(c, &d, "INVITE", 2, Some(sdps));
         self.settle();
         up.src = new;
         down.dst = new;
@@ -926,50 +954,19 @@ impl Builder {
             false,
         );
         self.talk(c, Wrap::Plain, &mut up, &mut down, 2);
-        let bye = d.request(true, "BYE", &gw, phone, 3);
-        self.sip(c, Wrap::Plain, phone, server(), &bye);
-        self.sip(
-            c,
-            Wrap::Plain,
-            server(),
-            phone,
-            &Sip::response_to(&bye, 200, "OK", None),
-        );
+        self.alice_request(c, &d, "BYE", 3, None);
     }
 
     /// `e-hold`: alice holds bob (sendonly: only her RTP flows), resumes.
     fn hold(&mut self) {
-        let phone = at(IAD, 5060);
-        let mut d = self.dialog("e-hold", TARGET, BOB, "UDP");
-        let c = self.call("e-hold", &d, true);
-        let (near, far) = (at(IAD, 40050), at(MEDIA_GATEWAY, 30050));
-        let invite = d
-            .request(true, "INVITE", BOB, phone, 1)
-            .header("Contact", format!("<{}>", contact_of(TARGET)))
-            .sdp(sdp(near, 1, MediaDir::SendRecv));
-        self.sip(c, Wrap::Plain, phone, server(), &invite);
-        self.answer(c, &mut d, Wrap::Plain, (phone, &invite), far);
-        self.settle();
-        let (mut up, mut down) = streams(c, near, far);
-        self.talk(c, Wrap::Plain, &mut up, &mut down, 3);
-        let gw = format!("sip:gw@{MEDIA_GATEWAY}");
+        let (c, d, [mut up, mut down]) = self.alice_calls_bob("e-hold", 40050);
+        let (near, far) = (up.src, up.dst);
         for (cseq, mine, theirs) in [
             (2, MediaDir::SendOnly, MediaDir::RecvOnly),
             (3, MediaDir::SendRecv, MediaDir::SendRecv),
         ] {
-            let re = d
-                .request(true, "INVITE", &gw, phone, cseq)
-                .sdp(sdp(near, cseq, mine));
-            self.sip(c, Wrap::Plain, phone, server(), &re);
-            let ok = Sip::response_to(&re, 200, "OK", None).sdp(sdp(far, cseq, theirs));
-            self.sip(c, Wrap::Plain, server(), phone, &ok);
-            self.sip(
-                c,
-                Wrap::Plain,
-                phone,
-                server(),
-                &d.request(true, "ACK", &gw, phone, cseq),
-            );
+            let sdps = (sdp(near, cseq, mine), sdp(far, cseq, theirs));
+            self.alice_request(c, &d, "INVITE", cseq, Some(sdps));
             if mine == MediaDir::SendOnly {
                 // On hold: only alice's side (music on hold) flows.
                 self.rtp(c, Wrap::Plain, &mut up, 3);
@@ -977,15 +974,7 @@ impl Builder {
                 self.talk(c, Wrap::Plain, &mut up, &mut down, 3);
             }
         }
-        let bye = d.request(true, "BYE", &gw, phone, 4);
-        self.sip(c, Wrap::Plain, phone, server(), &bye);
-        self.sip(
-            c,
-            Wrap::Plain,
-            server(),
-            phone,
-            &Sip::response_to(&bye, 200, "OK", None),
-        );
+        self.alice_request(c, &d, "BYE", 4, None);
     }
 
     /// `f-cancel` and `f-stray`: alice cancels a ringing call (VLAN 100);
