@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole calea-probe chain on one machine, no hardware: installs what is missing,
 # builds release, then runs `calea-probe demo` (test PKI, generated capture on a
-# net_pcap vdev, calea-collector over TLS, address and subscriber intercepts
-# provisioned through the API).
+# net_pcap vdev, calea-collector over TLS, address, subscriber and voice
+# intercepts provisioned through the API).
 # Usage: scripts/demo.sh [OUT_DIR]   (default: ./calea-demo, relative to where it is run;
 # an earlier demo's output there is replaced)
 set -euo pipefail

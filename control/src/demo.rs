@@ -1,8 +1,8 @@
 //! `calea-probe demo`: the whole chain on one machine without hardware — a test
 //! PKI, a generated capture on a `net_pcap` vdev, the real `calea-collector` over
-//! TLS, the real daemon, one content and one headers intercept and a subscriber
-//! (username) warrant provisioned through the HTTPS API, and a summary of what
-//! the collector received.
+//! TLS, the real daemon, one content and one headers intercept, a subscriber
+//! (username) warrant and a voice (SIP address of record) warrant provisioned
+//! through the HTTPS API, and a summary of what the collector received.
 //!
 //! The order problem (net_pcap replays its file once, and nothing may be missed):
 //! the demo first runs the daemon on an empty capture file (no EAL) and provisions
@@ -17,6 +17,10 @@
 //! applied, and a replay at full speed would run ahead of it. So the vdev reads a
 //! FIFO the demo writes in stages: the Start, then (once every worker applied
 //! the binding) the session's traffic, then the Stop and traffic after it.
+//!
+//! The voice warrant names a SIP address of record: a few synthetic calls
+//! (`dataplane::synth::voice::demo`) follow, each call's RTP written once its
+//! media is in every worker's tables; the collector files them per call.
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
@@ -25,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use dataplane::synth::voice::{self, RtpId, Step};
 use serde_json::json;
 
 use crate::client::ApiClient;
@@ -48,6 +53,10 @@ pub const SUBSCRIBER_ADDRESS: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 10);
 pub const SESSION_PACKETS: u16 = 10;
 /// Packets of the address after the Stop (tagged from 101): none delivered.
 pub const AFTER_STOP_PACKETS: u16 = 4;
+/// The LIID of the voice warrant (content, on [`voice::TARGET`]).
+pub const VOICE_LIID: &str = "DEMO-VOICE";
+/// RTP packets each way of the voice warrant's answered call.
+pub const VOICE_RTP_EACH: usize = 10;
 /// The NAS whose accounting the probe trusts.
 const NAS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 const NAS_SECRET: &[u8] = b"demo-nas-secret";
@@ -94,6 +103,12 @@ pub struct Received {
     pub iri_events: usize,
     /// Their TS 102 232-3 `accessEventType`s, in order.
     pub access_events: Vec<String>,
+    /// Calls (by correlation number) of a voice warrant.
+    pub calls: usize,
+    /// SIP messages of those calls.
+    pub sip_messages: usize,
+    /// RTP packets of those calls.
+    pub rtp_packets: usize,
     /// The LIID's output directory.
     pub dir: PathBuf,
 }
@@ -259,6 +274,8 @@ audit_mirror = "{mirror}"
 address = "{NAS}"
 secret_file = "{secret}"
 name = "demo-bng"
+[voice]
+sip_servers = ["{sip_server}"]
 [[destinations]]
 name = "lea"
 address = "127.0.0.1:{lea}"
@@ -279,6 +296,7 @@ server_name = "localhost"
         secret = out.join("nas.secret").display(),
         probe_cert = probe_cert.display(),
         probe_key = probe_key.display(),
+        sip_server = voice::SIP_SERVER,
     ))
 }
 
@@ -323,6 +341,9 @@ fn start_probe(exe: &Path, config: &Path, log: &Path) -> Result<ProbeChild, Demo
     Ok(ProbeChild { guard, stdout })
 }
 
+/// Observed once per SIP message whose media every worker has applied.
+const MEDIA_INSTALLED: &str = "calea_voice_media_install_latency_seconds_count";
+
 /// The value of metric `name` (with its labels) in `text`; 0 if absent.
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
@@ -356,9 +377,80 @@ fn feed_until(
     Ok(())
 }
 
+/// One call of a voice warrant as the collector wrote it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveredCall {
+    /// Its correlation number (the name of its directory).
+    pub cin: u64,
+    /// Its SIP messages (`sip.txt`, each after a line ending `(<n> bytes)`).
+    pub sip: Vec<Vec<u8>>,
+    /// Its RTP packets (`rtp.pcap`, raw IP).
+    pub rtp: Vec<RtpId>,
+}
+
+/// The messages of a collector's `sip.txt`; stops at anything else.
+fn sip_messages(text: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        let n = std::str::from_utf8(&rest[..nl])
+            .ok()
+            .filter(|h| h.starts_with("--- "))
+            .and_then(|h| h.rsplit_once('('))
+            .and_then(|(_, n)| n.strip_suffix(" bytes)"))
+            .and_then(|n| n.parse::<usize>().ok());
+        let Some(message) = n.and_then(|n| rest.get(nl + 1..nl + 1 + n)) else {
+            break;
+        };
+        out.push(message.to_vec());
+        rest = &rest[nl + 1 + message.len()..];
+        rest = rest.strip_prefix(b"\n").unwrap_or(rest);
+    }
+    out
+}
+
+/// The RTP header of each raw IP packet of an `rtp.pcap`.
+fn rtp_ids(pcap: &Path) -> Vec<RtpId> {
+    let packets = dataplane::synth::read_pcap(pcap).unwrap_or_default();
+    packets
+        .iter()
+        .filter_map(|(_, p)| {
+            let ip = match p.first()? >> 4 {
+                4 => usize::from(p.first()? & 15) * 4,
+                _ => 40,
+            };
+            RtpId::of(p.get(ip + 8..)?)
+        })
+        .collect()
+}
+
+/// The calls the collector wrote in an LIID's (or XID's) directory `dir`
+/// (`calls/<cin>/sip.txt`, `calls/<cin>/rtp.pcap`), by correlation number.
+#[must_use]
+pub fn delivered_calls(dir: &Path) -> Vec<DeliveredCall> {
+    let Ok(entries) = std::fs::read_dir(dir.join("calls")) else {
+        return Vec::new();
+    };
+    let mut calls: Vec<DeliveredCall> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let cin = e.file_name().to_str()?.parse().ok()?;
+            let path = e.path();
+            Some(DeliveredCall {
+                cin,
+                sip: sip_messages(&std::fs::read(path.join("sip.txt")).unwrap_or_default()),
+                rtp: rtp_ids(&path.join("rtp.pcap")),
+            })
+        })
+        .collect();
+    calls.sort_by_key(|c| c.cin);
+    calls
+}
+
 /// Counts what the collector wrote for `liid` under `out`.
 fn received(out: &Path, liid: &str) -> Received {
     let dir = crate::collector::liid_dir(out, liid);
+    let calls = delivered_calls(&dir);
     let count = |name: &str| dataplane::synth::read_pcap(dir.join(name)).map_or(0, |p| p.len());
     let iri = std::fs::read_to_string(dir.join("iri.jsonl")).unwrap_or_default();
     let reports = iri
@@ -371,6 +463,9 @@ fn received(out: &Path, liid: &str) -> Received {
         header_reports: count("headers.pcap"),
         iri_events: iri.lines().count() - reports,
         access_events: access_events(&iri),
+        calls: calls.len(),
+        sip_messages: calls.iter().map(|c| c.sip.len()).sum(),
+        rtp_packets: calls.iter().map(|c| c.rtp.len()).sum(),
         dir,
     }
 }
@@ -469,6 +564,7 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
         ("DEMO-CONTENT", CONTENT_TARGET.to_string(), "content"),
         ("DEMO-HEADERS", HEADERS_TARGET.to_string(), "headers"),
         (SUBSCRIBER_LIID, format!("username:{SUBSCRIBER}"), "content"),
+        (VOICE_LIID, voice::TARGET.to_owned(), "content"),
     ] {
         let created = rt
             .block_on(client.create_intercept(&window(&target, liid, mode)))
@@ -535,13 +631,32 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
     feed_until(&mut feed, "the binding's end", || {
         metric(&metrics_text(), "calea_session_bindings{source=\"radius\"}") == 0.0
     })?;
+    // The calls; each call's RTP once its media is in every worker's tables.
+    let calls = voice::demo(VOICE_RTP_EACH);
+    let mut installed = 0.0;
+    for step in &calls.steps {
+        match step {
+            Step::Frame(f) => feed.write(f).map(drop).map_err(io("writing the capture"))?,
+            Step::Settle => {
+                let before = installed;
+                feed_until(&mut feed, "a call's media installed", || {
+                    installed = metric(&metrics_text(), MEDIA_INSTALLED);
+                    installed > before
+                })?;
+            }
+        }
+    }
+    let target_calls = || calls.calls.iter().filter(|c| c.target);
+    let voice_sip: usize = target_calls().map(|c| c.sip.len()).sum();
+    let voice_rtp: usize = target_calls().map(|c| c.rtp.len()).sum();
     // What the probe read, as a file; closing the FIFO flushes the last burst.
     dataplane::synth::write_pcap(&capture_path, feed.written())
         .map_err(io("writing capture.pcap"))?;
     println!(
         "capture: {} ({} frames: {} of the address targets and others, then a RADIUS \
          Start of {SUBSCRIBER} with {SUBSCRIBER_ADDRESS}, {SESSION_PACKETS} packets, \
-         the Stop, {AFTER_STOP_PACKETS} packets after it, and filler)",
+         the Stop, {AFTER_STOP_PACKETS} packets after it, SIP calls and their RTP, \
+         and filler)",
         capture_path.display(),
         feed.written().len(),
         frames.len(),
@@ -553,9 +668,12 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
         let c = received(&received_dir, "DEMO-CONTENT");
         let h = received(&received_dir, "DEMO-HEADERS");
         let s = received(&received_dir, SUBSCRIBER_LIID);
+        let v = received(&received_dir, VOICE_LIID);
         if c.content_packets >= per_target
             && h.header_reports >= per_target
             && s.access_events.iter().any(|e| e == "sessionEnd")
+            && v.sip_messages >= voice_sip
+            && v.rtp_packets >= voice_rtp
         {
             break;
         }
@@ -575,6 +693,7 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
         received(&received_dir, "DEMO-CONTENT"),
         received(&received_dir, "DEMO-HEADERS"),
         received(&received_dir, SUBSCRIBER_LIID),
+        received(&received_dir, VOICE_LIID),
     ];
     // One directory per LIID; anything else there is a foreign delivery.
     let liid_dir = crate::collector::liid_dir(&received_dir, SUBSCRIBER_LIID);
@@ -605,6 +724,18 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
              sessionStart, sessionEnd; content: the {SESSION_PACKETS} packets of the \
              session, none of the {AFTER_STOP_PACKETS} after the Stop)",
             s.access_events.join(", ")
+        );
+    }
+    if let Some(v) = results.iter().find(|r| r.liid == VOICE_LIID) {
+        println!(
+            "  {VOICE_LIID} on {}: calls {} SIP messages {} RTP packets {} (expected: {} calls, \
+             {voice_sip} SIP messages, {voice_rtp} RTP packets; none of the other subscriber's \
+             call on the same media ports)",
+            voice::TARGET,
+            v.calls,
+            v.sip_messages,
+            v.rtp_packets,
+            target_calls().count(),
         );
     }
     if !others.is_empty() {

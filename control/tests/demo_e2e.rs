@@ -1,10 +1,13 @@
 //! `calea-probe demo` end to end: real EAL on a net_pcap vdev (child process, own
 //! --file-prefix), real collector over TLS. Exactly the targets' packets arrive,
-//! and of the subscriber warrant exactly its RADIUS session's.
+//! of the subscriber warrant exactly its RADIUS session's, and of the voice
+//! warrant exactly its target's calls.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
+
+use dataplane::synth::voice::Step;
 
 #[test]
 fn demo_delivers_exactly_the_targets_traffic() {
@@ -33,7 +36,12 @@ fn demo_delivers_exactly_the_targets_traffic() {
     let liid_dirs: Vec<&String> = dirs.iter().filter(|d| liids.join(d).is_dir()).collect();
     assert_eq!(
         liid_dirs,
-        ["DEMO-CONTENT", "DEMO-HEADERS", "DEMO-SUBSCRIBER"],
+        [
+            "DEMO-CONTENT",
+            "DEMO-HEADERS",
+            "DEMO-SUBSCRIBER",
+            "DEMO-VOICE"
+        ],
         "{dirs:?}"
     );
 
@@ -118,6 +126,37 @@ fn demo_delivers_exactly_the_targets_traffic() {
         ),
         "{stdout}"
     );
+    // The voice warrant: each of alice's calls under its own correlation
+    // number, with its SIP messages and RTP packets exactly; nothing of the
+    // other subscriber's call on the same media ports after hers.
+    let calls = dataplane::synth::voice::demo(control::demo::VOICE_RTP_EACH);
+    let mut want: Vec<_> = calls
+        .calls
+        .iter()
+        .filter(|c| c.target)
+        .map(|c| (c.sip.clone(), c.rtp.clone()))
+        .collect();
+    want.sort();
+    let mut got: Vec<_> = control::demo::delivered_calls(&liids.join(control::demo::VOICE_LIID))
+        .into_iter()
+        .map(|c| (c.sip, c.rtp))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "one correlation number per call: {stdout}"
+    );
+    assert!(got == want, "exactly the target's calls: {stdout}");
+    let sip: usize = want.iter().map(|(s, _)| s.len()).sum();
+    let rtp: usize = want.iter().map(|(_, r)| r.len()).sum();
+    assert!(
+        stdout.contains(&format!(
+            "DEMO-VOICE on sip:alice@example.com: calls {} SIP messages {sip} RTP packets {rtp} ",
+            want.len()
+        )),
+        "{stdout}"
+    );
     // The daemon stopped on SIGTERM with its final counters: the worker and
     // the net_pcap port saw every frame of the capture, none missed or dropped.
     let frames = dataplane::synth::read_pcap(out.join("capture.pcap"))
@@ -141,14 +180,22 @@ fn demo_delivers_exactly_the_targets_traffic() {
     );
     // 200 of the address targets, 2 RADIUS, the session's 10, and up to the 4
     // after the Stop (those the worker read before the Stop's removal reached
-    // it; the gate refused them, as the content above shows).
+    // it; the gate refused them, as the content above shows); every SIP
+    // frame, the target's RTP, and up to all other RTP on its media ports
+    // (likewise read before the media's removal reached the worker).
+    let all_rtp: usize = calls.calls.iter().map(|c| c.rtp.len()).sum();
+    let voice_frames = calls.steps.iter().filter(|s| matches!(s, Step::Frame(_)));
+    let sip_frames = (voice_frames.count() - all_rtp) as u64;
     let matches: u64 = worker
         .split_once(" matches=")
         .and_then(|(_, r)| r.split(' ').next())
         .unwrap()
         .parse()
         .unwrap();
-    assert!((212..=216).contains(&matches), "{worker}");
+    assert!(
+        (212 + sip_frames + rtp as u64..=216 + sip_frames + all_rtp as u64).contains(&matches),
+        "{worker}"
+    );
     let port = line("port 0: ");
     assert!(
         port.starts_with(&format!("port 0: ipackets={frames} ")),

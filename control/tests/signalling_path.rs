@@ -548,11 +548,11 @@ fn sip_over_tcp_is_reordered_deduplicated_and_cut_into_messages() {
     let (client, server) = (other(1), sip_server());
     let seg = |from_client: bool, seq: u32, flags: u16, payload: &[u8]| {
         let f = if from_client {
-            e().ipv4(client, server).tcp(40000, 5060)
+            e().ipv4(client, server).tcp_segment(40000, 5060, seq, 1, flags)
         } else {
-            e().ipv4(server, client).tcp(5060, 40000)
+            e().ipv4(server, client).tcp_segment(5060, 40000, seq, 1, flags)
         };
-        f.tcp_seq(seq, flags).payload(payload).build()
+        f.payload(payload).build()
     };
     let (syn, ack, fin) = (0x02, 0x18, 0x11);
     let m1 = sip("INVITE sip:bob@example.com SIP/2.0", 300);
@@ -602,8 +602,7 @@ fn a_hole_in_a_sip_stream_resyncs_at_the_next_message() {
     let (client, server) = (other(1), sip_server());
     let seg = |seq: u32, flags: u16, payload: &[u8]| {
         e().ipv4(client, server)
-            .tcp(40000, 5060)
-            .tcp_seq(seq, flags)
+            .tcp_segment(40000, 5060, seq, 1, flags)
             .payload(payload)
             .build()
     };

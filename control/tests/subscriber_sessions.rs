@@ -13,15 +13,12 @@ mod daemon_harness;
 
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use control::collector::liid_dir;
 use control::handover::etsi102232::access_event;
-use daemon_harness::{eventually, free_port, Probe, Setup};
-use dataplane::synth::{read_pcap, Frame, PcapStream};
+use daemon_harness::{eventually, free_port, metric, mkfifo, Feed, Probe, Setup};
+use dataplane::synth::{read_pcap, Frame};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
@@ -36,86 +33,6 @@ const ADDR_A: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 10);
 /// Leased by DHCPv4 to T'.
 const ADDR_B: Ipv4Addr = Ipv4Addr::new(100, 64, 1, 20);
 const PEER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
-const FILLER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-
-/// The capture as the daemon reads it: a pcap stream into a FIFO, with
-/// timestamps that follow the wall clock (bindings expire by it). A thread
-/// writes a harmless frame every ms between the test's own: the worker blocks
-/// reading the FIFO and applies table updates only between frames.
-struct Feed {
-    stream: Arc<Mutex<PcapStream>>,
-    stop: Arc<AtomicBool>,
-    filler: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Feed {
-    /// Opens `path` for writing in a thread (the daemon's open blocks until then).
-    fn open(path: &Path) -> std::thread::JoinHandle<Feed> {
-        let path = path.to_owned();
-        std::thread::spawn(move || {
-            let stream = Arc::new(Mutex::new(PcapStream::open(&path).unwrap()));
-            let stop = Arc::new(AtomicBool::new(false));
-            let filler = {
-                let (stream, stop) = (Arc::clone(&stream), Arc::clone(&stop));
-                let frame = Frame::ethernet(MAC_NAS, MAC_T2)
-                    .ipv4(FILLER, Ipv4Addr::new(198, 18, 0, 2))
-                    .udp(9, 9)
-                    .payload(b"filler")
-                    .build();
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        stream.lock().unwrap().write(&frame).unwrap();
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                })
-            };
-            Feed {
-                stream,
-                stop,
-                filler: Some(filler),
-            }
-        })
-    }
-
-    /// Writes `frame`; returns its timestamp.
-    fn write(&mut self, frame: &[u8]) -> u64 {
-        self.stream.lock().unwrap().write(frame).unwrap()
-    }
-
-    /// Waits (bounded) until the metrics satisfy `done`.
-    async fn until(&mut self, setup: &Setup, what: &str, done: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            last = reqwest::get(setup.metrics_url())
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            if done(&last) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("{what} never happened; metrics:\n{last}");
-    }
-}
-
-impl Drop for Feed {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.filler.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
 
 /// A content frame of the subscriber at `addr`, tagged by its UDP destination port.
 fn content(addr: Ipv4Addr, tag: u16, to_subscriber: bool) -> Vec<u8> {
@@ -260,14 +177,6 @@ fn session_iri(setup: &Setup, liid: &str) -> Vec<String> {
             Some(format!("{event:?}").to_ascii_lowercase())
         })
         .collect()
-}
-
-fn mkfifo(path: &Path) {
-    let ok = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 #[tokio::test(flavor = "multi_thread")]

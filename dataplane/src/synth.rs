@@ -17,6 +17,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod voice;
+
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -89,9 +91,10 @@ enum Layer {
     Tcp {
         src_port: u16,
         dst_port: u16,
-        options_len: usize,
         seq: u32,
+        ack: u32,
         flags: u16,
+        options_len: usize,
     },
     Udp {
         src_port: u16,
@@ -275,27 +278,20 @@ impl Frame {
 
     /// Adds a TCP header (ACK|PSH).
     pub fn tcp(self, src_port: u16, dst_port: u16) -> Self {
+        self.tcp_segment(src_port, dst_port, 1, 1, tcp::flags::ACK | tcp::flags::PSH)
+    }
+
+    /// Adds a TCP header with the given sequence and acknowledgement numbers
+    /// and flags (a stream's segments, a handshake).
+    pub fn tcp_segment(self, src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: u16) -> Self {
         self.push(Layer::Tcp {
             src_port,
             dst_port,
+            seq,
+            ack,
+            flags,
             options_len: 0,
-            seq: 1,
-            flags: tcp::flags::ACK | tcp::flags::PSH,
         })
-    }
-
-    /// Gives the last TCP header sequence number `seq` and flag bits `flags`.
-    pub fn tcp_seq(mut self, seq: u32, flags: u16) -> Self {
-        if let Some((
-            Layer::Tcp {
-                seq: s, flags: f, ..
-            },
-            _,
-        )) = self.layers.last_mut()
-        {
-            (*s, *f) = (seq, flags);
-        }
-        self
     }
 
     /// Adds a UDP header.
@@ -550,15 +546,16 @@ impl Frame {
             Layer::Tcp {
                 src_port,
                 dst_port,
-                options_len,
                 seq,
+                ack,
                 flags,
+                options_len,
             } => {
                 let r = TcpRepr {
                     src_port,
                     dst_port,
                     seq,
-                    ack: 1,
+                    ack,
                     flags,
                     window: 0xffff,
                     options_len,

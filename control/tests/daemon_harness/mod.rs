@@ -4,12 +4,16 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use control::client::ApiClient;
 use control::pki::{generate_bundle, Bundle};
+use dataplane::synth::{Frame, PcapStream};
 
 /// Client identities with certificates; all but "stranger" and the probes get a role.
 pub const CLIENTS: &[&str] = &[
@@ -338,4 +342,95 @@ pub async fn scrape_until(setup: &Setup, line: &str) -> String {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     panic!("metrics never showed {line}:\n{text}");
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let ok = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(ok.success());
+}
+
+/// The value of metric `name` (with its labels) in `text`; 0 if absent.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The capture as the daemon reads it: a pcap stream into a FIFO, with
+/// timestamps that follow the wall clock (bindings expire by it). A thread
+/// writes a harmless frame every ms between the test's own: the worker blocks
+/// reading the FIFO and applies table updates only between frames.
+pub struct Feed {
+    stream: Arc<Mutex<PcapStream>>,
+    stop: Arc<AtomicBool>,
+    filler: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Feed {
+    /// Opens `path` for writing in a thread (the daemon's open blocks until then).
+    pub fn open(path: &Path) -> std::thread::JoinHandle<Feed> {
+        let path = path.to_owned();
+        std::thread::spawn(move || {
+            let stream = Arc::new(Mutex::new(PcapStream::open(&path).unwrap()));
+            let stop = Arc::new(AtomicBool::new(false));
+            let filler = {
+                let (stream, stop) = (Arc::clone(&stream), Arc::clone(&stop));
+                let frame = Frame::ethernet([2, 0, 0, 0, 0, 0x10], [2, 0, 0x5e, 0, 0x53, 1])
+                    .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2))
+                    .udp(9, 9)
+                    .payload(b"filler")
+                    .build();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        stream.lock().unwrap().write(&frame).unwrap();
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+            };
+            Feed {
+                stream,
+                stop,
+                filler: Some(filler),
+            }
+        })
+    }
+
+    /// Writes `frame`; returns its timestamp.
+    pub fn write(&mut self, frame: &[u8]) -> u64 {
+        self.stream.lock().unwrap().write(frame).unwrap()
+    }
+
+    /// Waits (bounded) until the metrics satisfy `done`; returns them.
+    pub async fn until(
+        &mut self,
+        setup: &Setup,
+        what: &str,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            last = reqwest::get(setup.metrics_url())
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if done(&last) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{what} never happened; metrics:\n{last}");
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.filler.take() {
+            let _ = t.join();
+        }
+    }
 }

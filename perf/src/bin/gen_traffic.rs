@@ -11,6 +11,11 @@
 //! Matching packets use only the first `--hot-targets` targets, so every run
 //! provisioning at least that many sees the same match rate. `--subscribers`
 //! puts one end of every background flow in the targets' address block.
+//!
+//! `--sip-fraction` replaces that fraction of the background frames with SIP
+//! INVITEs (with SDP) from the flow's source to the SIP server 192.0.2.60:5060
+//! (plain frames only): with the server in `[voice] sip_servers` they take
+//! the signalling path, as a carrier's SIP share of the traffic does.
 #![forbid(unsafe_code)]
 
 use std::fs::File;
@@ -20,6 +25,7 @@ use std::path::PathBuf;
 
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
+use dataplane::synth::voice::{self, Dialog, MediaDir, Wrap};
 use dataplane::synth::write_pcap;
 use perf::traffic::{background_flow, ipv6_of, target_addr, Encap, Rng, Underlay, MAX_TARGETS};
 
@@ -99,6 +105,10 @@ struct Args {
     /// transport network.
     #[arg(long)]
     ipv6_transport: bool,
+    /// Fraction of frames that are SIP INVITEs to the SIP server
+    /// (`voice::SIP_SERVER`, port 5060) instead of background traffic.
+    #[arg(long, default_value_t = 0.0)]
+    sip_fraction: f64,
     /// Seed: same seed, same files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -141,6 +151,10 @@ fn main() -> Result<()> {
         (0.0..=1.0).contains(&a.match_fraction),
         "match-fraction is a fraction"
     );
+    ensure!(
+        (0.0..=1.0).contains(&a.sip_fraction),
+        "sip-fraction is a fraction"
+    );
     ensure!(a.packets > 0 && a.flows > 0, "need packets and flows");
     ensure!(
         !a.subscribers || a.targets < MAX_TARGETS,
@@ -151,6 +165,10 @@ fn main() -> Result<()> {
     ensure!(
         !a.ipv6_transport || encap.is_ip_tunnel(),
         "--ipv6-transport needs --gtpu, --gre, --ipip, --vxlan or --erspan"
+    );
+    ensure!(
+        a.sip_fraction == 0.0 || (matches!(encap, Encap::Plain) && !a.ipv6),
+        "--sip-fraction needs plain IPv4 frames"
     );
     let underlay = if a.ipv6_transport {
         Underlay::Ipv6
@@ -171,7 +189,9 @@ fn main() -> Result<()> {
         .checked_div(matching)
         .unwrap_or(u64::MAX);
     let start_ns: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
-    let mut matched = 0u64;
+    let sip = (f64::from(a.packets) * a.sip_fraction).round() as u64;
+    let every_sip = u64::from(a.packets).checked_div(sip).unwrap_or(0);
+    let (mut matched, mut sips) = (0u64, 0u64);
     let frames: Vec<(u64, Vec<u8>)> = (0..u64::from(a.packets))
         .map(|k| {
             let flow = rng.below(u64::from(a.flows)) as usize;
@@ -185,7 +205,8 @@ fn main() -> Result<()> {
                     dst = subscriber;
                 }
             }
-            if matched < matching && k % every == every / 2 {
+            let hit = matched < matching && k % every == every / 2;
+            if hit {
                 let t = target_addr(rng.below(u64::from(a.hot_targets)) as u32);
                 if matched.is_multiple_of(2) {
                     src = t;
@@ -193,6 +214,11 @@ fn main() -> Result<()> {
                     dst = t;
                 }
                 matched += 1;
+            }
+            // A target's frame stays one: its SIP slot is taken by the next.
+            if !hit && sips < sip && k >= sips * every_sip + every_sip / 4 {
+                sips += 1;
+                return (start_ns + k * 1000, invite(k, src));
             }
             let (src, dst) = (family(src), family(dst));
             (
@@ -211,8 +237,30 @@ fn main() -> Result<()> {
     }
     w.flush()?;
     println!(
-        "gen_traffic: {} frames, {} flows, {matched} with a target, {} targets listed",
+        "gen_traffic: {} frames, {} flows, {matched} with a target, {sips} SIP, {} targets listed",
         a.packets, a.flows, a.targets
     );
     Ok(())
+}
+
+/// A SIP INVITE with an SDP offer, call `k`, from `phone` to the SIP server.
+fn invite(k: u64, phone: Ipv4Addr) -> Vec<u8> {
+    let (phone, server) = (
+        std::net::SocketAddr::new(phone.into(), 5060),
+        std::net::SocketAddr::new(voice::SIP_SERVER.into(), 5060),
+    );
+    let d = Dialog {
+        call_id: format!("perf-{k}@{}", phone.ip()),
+        caller: format!("sip:u{k}@example.com"),
+        caller_tag: format!("t{k}"),
+        callee: "sip:bob@example.net".into(),
+        callee_tag: None,
+        transport: "UDP",
+    };
+    let media = std::net::SocketAddr::new(phone.ip(), 40000 + (k % 10000) as u16 * 2);
+    let m = d
+        .request(true, "INVITE", "sip:bob@example.net", phone, 1)
+        .sdp(voice::sdp(media, 1, MediaDir::SendRecv))
+        .build();
+    voice::udp(Wrap::Plain, phone, server, &m)
 }
