@@ -280,6 +280,13 @@ fn compact_forms_and_case_insensitive_names() {
 }
 
 #[test]
+fn unquoted_display_names_as_phones_write_them() {
+    let head = INVITE_HEAD.replace("To: Bob <", "To: Jörg (work) <");
+    let m = parse(&message(&head, OFFER)).unwrap();
+    assert_eq!(m.to.uri, "sip:bob@biloxi.example.com");
+}
+
+#[test]
 fn folded_header_lines_and_bare_lf() {
     let raw = "BYE sip:bob@example.com SIP/2.0\n\
                From: Alice\n  <sip:alice@example.com>\n\t;tag=x1\n\
@@ -421,6 +428,13 @@ fn malformed_messages_are_refused() {
         ),
         (
             good.replace("Bob <sip:bob@", "Bob <sip bob@"),
+            SipError::Malformed("address"),
+        ),
+        (
+            good.replace(
+                "biloxi.example.com>\r\nCall",
+                "biloxi.example.com> x\r\nCall",
+            ),
             SipError::Malformed("address"),
         ),
         (

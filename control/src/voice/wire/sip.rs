@@ -320,9 +320,8 @@ fn name_addr(value: &str) -> Result<(NameAddr, &str), SipError> {
     let bracketed = if let Some(quoted) = value.strip_prefix('"') {
         Some(after_quoted(quoted)?.trim_start())
     } else if let Some((display, _)) = value.split_once('<') {
-        if !display.split_ascii_whitespace().all(is_token) {
-            return Err(SipError::Malformed("display name"));
-        }
+        // Unquoted display names are tokens (RFC 3261 §25.1), but phones
+        // write UTF-8 and punctuation there too: a call is not lost for it.
         value.get(display.len()..)
     } else {
         None
