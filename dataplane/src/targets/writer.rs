@@ -350,10 +350,15 @@ impl TableWriter {
     pub fn send(&mut self, updates: &[Update]) -> u64 {
         self.free_retired();
         let mut adding = [0; TableId::COUNT];
+        // Addresses of endpoints this batch may mark first: each may add an
+        // entry to its family's table (counted once, or a batch of a call's
+        // ports would grow that table for nothing).
+        let mut marking: HashSet<IpAddr, Hasher> = HashSet::default();
         for u in updates {
             if let Update::AddTarget { target, .. } = u {
-                // An endpoint may add its address to its family's table too.
-                let addr_table = endpoint_addr(*target).map(TableId::of_addr);
+                let addr_table = endpoint_addr(*target)
+                    .filter(|a| !self.endpoint_addrs.contains_key(a) && marking.insert(*a))
+                    .map(TableId::of_addr);
                 for id in std::iter::once(TableId::of(canonical(*target))).chain(addr_table) {
                     if let Some(n) = adding.get_mut(id.index()) {
                         *n += 1;

@@ -854,3 +854,20 @@ fn endpoint_tables_grow_on_the_writer_side_and_keep_their_marks() {
     assert!(r.exact4.is_empty() && r.exact6.is_empty() && r.endpoints.is_empty());
     assert_eq!(r.exact4.staleness(), (0, false), "rebuilt by the writer");
 }
+
+/// A batch of many ports on few addresses (calls' media through a relay)
+/// grows the address table for its addresses, not for every endpoint.
+#[test]
+fn endpoints_grow_the_address_table_by_their_addresses() {
+    let mut ups = vec![set(0, 10, Mode::Content)];
+    ups.extend((0..400u32).map(|i| {
+        add(
+            0,
+            Target::Ipv4Udp(Ipv4Addr::from(0x0a00_0000 + i % 100), 10_000 + i as u16),
+        )
+    }));
+    let (_w, r) = loaded(&ups);
+    assert_eq!(r.target_count(), 400);
+    assert_eq!(r.exact4.len(), 100);
+    assert!(r.exact4.capacity() <= 256, "{}", r.exact4.capacity());
+}
