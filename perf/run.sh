@@ -134,12 +134,15 @@ testpmd_run() {
         exit 1
     fi
 }
-# The probe on vdev $1 with $2 targets (N, or N+mix: dp_bench --mix) from list
-# $3 (default: the plain capture's); sets `mpps`.
+# The probe on vdev $1 with $2 targets (N, N+mix: dp_bench --mix, or
+# N+endpoints: dp_bench --endpoints 100000) from list $3 (default: the plain
+# capture's); sets `mpps`.
 probe_run() {
     local targets=$2 list=${3:-$work/targets.txt} mix=()
     [[ "$targets" == *+mix ]] && mix=(--mix)
-    out="$("$bin/dp_bench" --targets-file "$list" --targets "${targets%+mix}" "${mix[@]}" \
+    [[ "$targets" == *+endpoints ]] && mix=(--endpoints 100000)
+    targets="${targets%+mix}"
+    out="$("$bin/dp_bench" --targets-file "$list" --targets "${targets%+endpoints}" "${mix[@]}" \
         --duration "$duration" -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$1" 2>&1)" || { echo "$out" >&2; exit 1; }
     grep -E '^(dp_bench:|matches |port:|worker:)' <<<"$out" | sed 's/^/  /'
     mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
@@ -192,8 +195,11 @@ testpmd_both() {
 }
 declare -A probe_runs encap_tp_runs encap_probe_runs
 # "1000000+mix": the 1M hosts plus a carrier's mix of prefixes and MACs
-# (dp_bench --mix) that no frame is in; reported, not part of the ratio.
-target_counts=(0 1000 100000 1000000 1000000+mix)
+# (dp_bench --mix) that no frame is in; "1000000+endpoints": the 1M hosts plus
+# 100k UDP endpoint targets (a call's media), 0.1 % of the frames matching one
+# and 0.9 % touching an endpoint's address on another port (dp_bench
+# --endpoints); both reported, not part of the ratio.
+target_counts=(0 1000 100000 1000000 1000000+mix 1000000+endpoints)
 for rep in $(seq 1 "$repeat"); do
     testpmd_both "run $rep"
     for targets in "${target_counts[@]}"; do

@@ -1,5 +1,5 @@
-//! Target identifiers as text ("198.51.100.7", "2001:db8::/48", "02:00:5e:00:53:01")
-//! and the dataplane's [`Target`].
+//! Target identifiers as text ("198.51.100.7", "2001:db8::/48", "02:00:5e:00:53:01",
+//! "udp:198.51.100.7:5004", "udp:[2001:db8::7]:5004") and the dataplane's [`Target`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -78,7 +78,12 @@ impl TargetPolicy {
                 prefix_class(a.into(), last.into())
             }
             Target::Mac(m) => mac_class(m).map(|c| refused(c, "MAC address")),
-            Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: endpoint targets"),
+            // Port 0 is no endpoint a datagram is sent to or from.
+            Target::Ipv4Udp(_, 0) | Target::Ipv6Udp(_, 0) => {
+                Some("UDP port 0 (matches no one)".to_owned())
+            }
+            Target::Ipv4Udp(a, _) => ip_class(a.into()).map(|c| refused(c, "address")),
+            Target::Ipv6Udp(a, _) => ip_class(a.into()).map(|c| refused(c, "address")),
         };
         match reason {
             None => Ok(()),
@@ -131,15 +136,24 @@ fn mac_class(m: [u8; 6]) -> Option<Class> {
     }
 }
 
+/// Text before a UDP endpoint target (`udp:ADDR:PORT`, an IPv6 address in brackets).
+const UDP_SCHEME: &str = "udp:";
+
 /// Parses one target; `field` names it in the error (e.g. `targets[2]`).
 ///
 /// # Errors
-/// [`ValidationError::Field`] naming the value: not an IP, CIDR or MAC; prefix out
-/// of range; host bits set; leading/trailing spaces.
+/// [`ValidationError::Field`] naming the value: not an IP, CIDR, MAC or UDP
+/// endpoint; prefix out of range; host bits set; port not a number;
+/// leading/trailing spaces.
 pub fn parse_target(field: &str, text: &str) -> Result<Target, ValidationError> {
     let bad = |why: &str| ValidationError::field(field, format!("{text:?}: {why}"));
     if text.trim() != text || text.is_empty() {
         return Err(bad("empty or surrounded by spaces"));
+    }
+    if let Some(endpoint) = text.strip_prefix(UDP_SCHEME) {
+        return parse_udp_endpoint(endpoint).ok_or_else(|| {
+            bad("not a UDP endpoint (udp:198.51.100.7:5004 or udp:[2001:db8::7]:5004)")
+        });
     }
     if let Some((addr, len)) = text.split_once('/') {
         let addr: IpAddr = addr.parse().map_err(|_| bad("not an IP prefix"))?;
@@ -183,6 +197,20 @@ pub fn parse_target(field: &str, text: &str) -> Result<Target, ValidationError> 
         .ok_or_else(|| bad("not an IPv4/IPv6 address, CIDR prefix or MAC address"))
 }
 
+/// `198.51.100.7:5004` or `[2001:db8::7]:5004`: an address and a decimal port
+/// (no sign, at most 5 digits; 0 parses, the policy refuses it).
+fn parse_udp_endpoint(text: &str) -> Option<Target> {
+    let (addr, port) = text.rsplit_once(':')?;
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port: u16 = port.parse().ok()?;
+    match addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')) {
+        Some(v6) => Some(Target::Ipv6Udp(v6.parse().ok()?, port)),
+        None => Some(Target::Ipv4Udp(addr.parse().ok()?, port)),
+    }
+}
+
 /// `aa:bb:cc:dd:ee:ff` or `aa-bb-cc-dd-ee-ff`, hex digits in either case.
 fn parse_mac(text: &str) -> Option<[u8; 6]> {
     let sep = if text.contains('-') { '-' } else { ':' };
@@ -211,6 +239,7 @@ pub fn target_to_string(target: &Target) -> String {
             "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
             m[0], m[1], m[2], m[3], m[4], m[5]
         ),
-        Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: endpoint targets"),
+        Target::Ipv4Udp(a, p) => format!("{UDP_SCHEME}{a}:{p}"),
+        Target::Ipv6Udp(a, p) => format!("{UDP_SCHEME}[{a}]:{p}"),
     }
 }

@@ -239,6 +239,21 @@ fn every_target_form() {
             Target::Mac([2, 0, 0x5e, 0, 0x53, 0xa]),
             "02:00:5e:00:53:0a",
         ),
+        (
+            "udp:198.51.100.7:5004",
+            Target::Ipv4Udp([198, 51, 100, 7].into(), 5004),
+            "udp:198.51.100.7:5004",
+        ),
+        (
+            "udp:[2001:DB8:0::7]:65535",
+            Target::Ipv6Udp("2001:db8::7".parse().unwrap(), 65535),
+            "udp:[2001:db8::7]:65535",
+        ),
+        (
+            "udp:[::ffff:198.51.100.7]:00053",
+            Target::Ipv6Udp("::ffff:198.51.100.7".parse().unwrap(), 53),
+            "udp:[::ffff:198.51.100.7]:53",
+        ),
     ];
     for (text, target, canonical) in ok {
         let t = parse_target("t", text).unwrap();
@@ -267,6 +282,16 @@ fn every_target_form() {
         (" 10.0.0.1", "spaces"),
         ("", "empty"),
         ("host.example", "not an IPv4"),
+        ("udp:198.51.100.7", "not a UDP endpoint"),
+        ("udp:198.51.100.7:", "not a UDP endpoint"),
+        ("udp:198.51.100.7:65536", "not a UDP endpoint"),
+        ("udp:198.51.100.7:+5004", "not a UDP endpoint"),
+        ("udp:198.51.100.7:050040", "not a UDP endpoint"),
+        ("udp:2001:db8::7:5004", "not a UDP endpoint"),
+        ("udp:[198.51.100.7]:5004", "not a UDP endpoint"),
+        ("udp:[2001:db8::7]5004", "not a UDP endpoint"),
+        ("udp:198.51.100.0/24:5004", "not a UDP endpoint"),
+        ("udp:[2001:db8::7]:", "not a UDP endpoint"),
     ];
     for (text, why) in bad {
         let e = parse_target("targets[4]", text).unwrap_err();
@@ -339,6 +364,13 @@ const CATCH_ALL: &[(&str, &str)] = &[
     ("33:33:00:00:00:01", "multicast"),
     ("03:00:00:00:00:01", "multicast"),
     ("00:00:00:00:00:00", "all-zero"),
+    ("udp:198.51.100.7:0", "UDP port 0"),
+    ("udp:[2001:db8::7]:0", "UDP port 0"),
+    ("udp:0.0.0.0:5004", "unspecified"),
+    ("udp:[::1]:5004", "loopback"),
+    ("udp:224.0.0.251:5004", "multicast"),
+    ("udp:[ff02::1]:5004", "multicast"),
+    ("udp:255.255.255.255:5004", "broadcast"),
 ];
 
 #[test]

@@ -1,6 +1,8 @@
 //! Per-packet cost of dissect + classify, on the miss and the hit path, against
 //! 0 / 1k / 100k / 1M IPv4 targets, a CIDR table, a carrier's mix of hosts, subnets
-//! and MACs, and IPv6 targets, over 64k pre-built
+//! and MACs, IPv6 targets, and 1M IPv4 targets with 100k UDP endpoint targets (a
+//! call's media: hits, and frames to an endpoint's address on another port),
+//! over 64k pre-built
 //! frames, frame by frame and through the worker's own per-burst code (bursts of 32:
 //! screen (IPv4, IPv6) or dissect all and prefetch their table lines, then classify the few that
 //! may match); next to it the cost of merely touching each frame, as a reference.
@@ -50,11 +52,24 @@ impl Rng {
 }
 
 fn frame4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    frame4_ports(src, dst, [40000, 443])
+}
+
+fn frame4_ports(src: Ipv4Addr, dst: Ipv4Addr, [sport, dport]: [u16; 2]) -> Vec<u8> {
     Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
         .ipv4(src, dst)
-        .udp(40000, 443)
+        .udp(sport, dport)
         .payload(&[0; 18])
         .build()
+}
+
+/// UDP endpoints of a call's media: 4 ports (RTP and RTCP of two streams)
+/// on each of `n / 4` addresses of 198.18.0.0/15, apart from the other
+/// targets and the misses.
+fn endpoints4(n: usize) -> Vec<(Ipv4Addr, u16)> {
+    (0..n as u32)
+        .map(|i| (Ipv4Addr::from(0xc612_0000 + i / 4), 16384 + (i % 4) as u16))
+        .collect()
 }
 
 /// `n` distinct IPv4 hosts of 10.0.0.0/8 (n <= 2^24), spread out: an odd multiplier
@@ -294,6 +309,35 @@ fn main() -> Result<()> {
     let misses = miss_frames4(&mut rng);
     let hits = hit_frames4(&mut rng, &hosts);
     report("mixed (hosts, /24s, /56s, MACs)", targets, hits, misses)?;
+
+    // 1M hosts and 100k UDP endpoints: a miss should cost what it costs
+    // with the hosts alone (the endpoints' addresses are marked in the same
+    // exact table); a frame to an endpoint's address on another port is a
+    // candidate that stage 3 turns away.
+    let hosts = hosts4(1_000_000);
+    let eps = endpoints4(100_000);
+    let mut targets: Vec<Target> = hosts.iter().map(|&a| Target::Ipv4(a)).collect();
+    targets.extend(eps.iter().map(|&(a, p)| Target::Ipv4Udp(a, p)));
+    let to_endpoint = |rng: &mut Rng, port_offset: u16| {
+        let (a, p) = eps[rng.below(eps.len())];
+        frame4_ports(miss4(rng), a, [40000, p + port_offset])
+    };
+    let misses = miss_frames4(&mut rng);
+    let hits = (0..FRAMES).map(|_| to_endpoint(&mut rng, 0)).collect();
+    report(
+        "1M ipv4 + 100k udp endpoints",
+        targets.clone(),
+        hits,
+        misses,
+    )?;
+    // Ports 4 past an endpoint's: on its address, never one of its ports.
+    let other_ports = (0..FRAMES).map(|_| to_endpoint(&mut rng, 4)).collect();
+    report(
+        "1M ipv4 + 100k udp endpoints, endpoint address other port",
+        targets,
+        Vec::new(),
+        other_ports,
+    )?;
 
     let addrs: Vec<Ipv6Addr> = (0..100_000).map(|_| target6(&mut rng)).collect();
     let targets = addrs.iter().map(|&a| Target::Ipv6(a)).collect();

@@ -1,6 +1,7 @@
 //! Dataplane throughput on one core: EAL + port on a vdev (normally
 //! `net_pcap0,rx_pcap=FILE,infinite_rx=1`), `--targets` IPv4 targets (with
-//! `--mix`, also IPv4 and IPv6 prefixes and MACs) loaded into the worker's
+//! `--mix`, also IPv4 and IPv6 prefixes and MACs; with `--endpoints N`, N UDP
+//! endpoint targets, some on the traffic's flows) loaded into the worker's
 //! table replica through the update ring, one worker pinned to
 //! `--core` for `--duration` seconds, and the hand-off ring drained by this
 //! (control) thread as the daemon would. Prints `probe: X Mpps`.
@@ -63,6 +64,13 @@ struct Args {
     /// CIDR and MAC tables on every frame as well).
     #[arg(long)]
     mix: bool,
+    /// Also provision this many UDP endpoint targets (a call's media; at
+    /// least 1311): port 53 of the first 131 of gen_traffic's background
+    /// destinations (their frames, about 0.1 %, match), port 5004 of the next
+    /// 1180 (their frames, about 0.9 %, touch an address with endpoint
+    /// targets on another port) and the rest on addresses no frame has.
+    #[arg(long, default_value_t = 0)]
+    endpoints: u32,
     /// Only receive and free (no parse/classify): the DPDK layer's own floor.
     #[arg(long)]
     rx_only: bool,
@@ -106,6 +114,25 @@ fn mix() -> impl Iterator<Item = Target> {
         .map(|i| Target::Ipv6Net(Ipv6Addr::from(0x2001_0db9_u128 << 96 | i << 72), 56));
     let macs = (0..100u8).map(|i| Target::Mac([6, 0, 0, 0, 1, i]));
     nets4.chain(nets6).chain(macs)
+}
+
+/// Background destinations (gen_traffic: 198.18.0.0/15, port 53) whose
+/// port-53 endpoint `--endpoints` targets, and those it marks with another.
+const HOT_ENDPOINTS: u32 = 131;
+const MARKED_ENDPOINTS: u32 = 1311;
+
+/// The targets of `--endpoints n` (see there).
+fn endpoints(n: u32) -> impl Iterator<Item = Target> {
+    let background = |i: u32| Ipv4Addr::from(0xc612_0000 + i);
+    let hot = (0..HOT_ENDPOINTS.min(n)).map(move |i| Target::Ipv4Udp(background(i), 53));
+    let marked =
+        (HOT_ENDPOINTS..MARKED_ENDPOINTS.min(n)).map(move |i| Target::Ipv4Udp(background(i), 5004));
+    // 100.64.0.0/10, two ports an address: apart from every frame.
+    let idle = (MARKED_ENDPOINTS..n).map(|i| {
+        let k = i - MARKED_ENDPOINTS;
+        Target::Ipv4Udp(Ipv4Addr::from(0x6440_0000 + k / 2), 5004 + (k % 2) as u16)
+    });
+    hot.chain(marked).chain(idle)
 }
 
 /// Loads one intercept with `targets` through the update ring, the way the
@@ -252,6 +279,11 @@ fn main() -> Result<()> {
     if args.mix {
         targets.extend(mix());
     }
+    ensure!(
+        args.endpoints == 0 || args.endpoints >= MARKED_ENDPOINTS,
+        "--endpoints needs at least {MARKED_ENDPOINTS}"
+    );
+    targets.extend(endpoints(args.endpoints));
     let load = provision(writer, &mut replicas, &targets, mode);
     for r in &replicas {
         ensure!(
@@ -366,11 +398,16 @@ fn main() -> Result<()> {
     }
     let frames: u64 = drained.frames.iter().sum();
     println!(
-        "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{}{})",
+        "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{}{}{})",
         frames as f64 / secs / 1e6,
         frames,
         args.targets,
         if args.mix { " and the mix" } else { "" },
+        if args.endpoints > 0 {
+            format!(" and {} UDP endpoints", args.endpoints)
+        } else {
+            String::new()
+        },
         if rx_only_mode { ", rx only" } else { "" }
     );
     Ok(())
