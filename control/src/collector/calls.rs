@@ -432,7 +432,12 @@ impl CallsOut {
                         CALL_BUFFER,
                     )?),
                 };
-                let show = |a: &Option<SocketAddr>| a.map_or("?".to_owned(), |a| a.to_string());
+                // A PS-PDU's SIP message has addresses without ports (0).
+                let show = |a: &Option<SocketAddr>| match a {
+                    Some(a) if a.port() == 0 => a.ip().to_string(),
+                    Some(a) => a.to_string(),
+                    None => "?".to_owned(),
+                };
                 let time = at.format(&Rfc3339).unwrap_or_default();
                 let head = format!(
                     "--- {time} {} -> {} ({} bytes)\n",
