@@ -119,12 +119,12 @@ async fn x1_ne_end_to_end() {
         "{rest_dests}"
     );
 
-    // The shared ActivateTask sample is valid X1 whose target (an E.164 number)
-    // this probe cannot intercept on.
+    // The shared ActivateTask sample is valid X1: its target (an E.164 number)
+    // is a tel: target, its destination is not configured here.
     if let Some(activate) = sample("ActivateTaskRequest_example.xml") {
         let (status, body) = admf.raw(activate, true).await;
         assert_eq!(status, 200);
-        assert!(body.contains("<x1:errorCode>3010</x1:errorCode>"), "{body}");
+        assert!(body.contains("<x1:errorCode>2040</x1:errorCode>"), "{body}");
     }
 
     // ActivateTask: an intercept with the task's XID, visible over REST.
@@ -175,6 +175,43 @@ async fn x1_ne_end_to_end() {
     let got = admf.send(Kind::GetTaskDetails, Request::Xid(nai_xid)).await;
     assert_eq!(got.tasks[0].0.targets, bob);
     admf.ok(Kind::DeactivateTask, Request::Xid(nai_xid)).await;
+
+    // Voice targets: a SIP URI and an E.164 number are the probe's sip:/tel:
+    // identities in canonical form, given back as sipUri/telUri.
+    let voice_xid = Uuid::new_v4();
+    let voice = vec![
+        TargetIdentifier::SipUri("sip:alice@Example.COM;transport=udp".into()),
+        TargetIdentifier::E164("15551234567".into()),
+    ];
+    admf.ok(
+        Kind::ActivateTask,
+        Request::ActivateTask(task(voice_xid, voice, vec![d1])),
+    )
+    .await;
+    let rest = by_xid(&rest_intercepts(&setup).await, voice_xid);
+    let mut targets: Vec<String> = serde_json::from_value(rest["targets"].clone()).unwrap();
+    targets.sort();
+    assert_eq!(targets, ["sip:alice@example.com", "tel:+15551234567"]);
+    let got = admf
+        .send(Kind::GetTaskDetails, Request::Xid(voice_xid))
+        .await;
+    let mut shown = got.tasks[0].0.targets.clone();
+    shown.sort_by_key(|t| format!("{t:?}"));
+    assert_eq!(
+        shown,
+        [
+            TargetIdentifier::SipUri("sip:alice@example.com".into()),
+            TargetIdentifier::TelUri("tel:+15551234567".into()),
+        ]
+    );
+    let bad_sip = vec![TargetIdentifier::SipUri("sip:example.com".into())];
+    admf.refused(
+        Kind::ModifyTask,
+        Request::ModifyTask(task(voice_xid, bad_sip, vec![d1])),
+        3001,
+    )
+    .await;
+    admf.ok(Kind::DeactivateTask, Request::Xid(voice_xid)).await;
     let count = rest_intercepts(&setup).await.len();
 
     // Errors on ActivateTask: nothing stored.
@@ -191,7 +228,7 @@ async fn x1_ne_end_to_end() {
         2040,
     )
     .await;
-    let mut with_e164 = write_request(
+    let mut with_imsi = write_request(
         "admfID",
         NE,
         &[(
@@ -200,11 +237,11 @@ async fn x1_ne_end_to_end() {
             Request::ActivateTask(task(other, vec![v4.clone()], vec![d1])),
         )],
     );
-    with_e164 = with_e164.replace(
+    with_imsi = with_imsi.replace(
         "<x1:ipv4Address>198.51.100.7</x1:ipv4Address>",
-        "<x1:e164Number>447700900000</x1:e164Number>",
+        "<x1:imsi>001010123456789</x1:imsi>",
     );
-    let (_, body) = admf.raw(with_e164, true).await;
+    let (_, body) = admf.raw(with_imsi, true).await;
     assert!(body.contains("<x1:errorCode>3010</x1:errorCode>"), "{body}");
     let schema_bad = write_request(
         "admfID",

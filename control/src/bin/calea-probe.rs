@@ -181,8 +181,9 @@ struct AddArgs {
     /// headers | content
     #[arg(long)]
     mode: Option<String>,
-    /// IPv4/IPv6 address, CIDR prefix, MAC, or subscriber identity `kind:value`
-    /// (`username:alice@isp.example`, `dhcp-client-mac:...`); repeat for several targets.
+    /// IPv4/IPv6 address, CIDR prefix, MAC, or subscriber or voice identity `kind:value`
+    /// (`username:alice@isp.example`, `dhcp-client-mac:...`, `sip:alice@example.com`,
+    /// `tel:+15551234567`); repeat for several targets.
     #[arg(long = "target")]
     targets: Vec<String>,
     /// Destination name; repeat for several destinations.

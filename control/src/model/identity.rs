@@ -134,8 +134,8 @@ impl Identity {
                 _ => return Err(bad("must be <nas-identifier>/<nas-port-id>")),
             },
             IdentityKind::CallingStationId | IdentityKind::SubscriberId => value.to_owned(),
-            // voice-model: normalisation (host case, visual separators, user=phone).
-            IdentityKind::Sip | IdentityKind::Tel => value.to_owned(),
+            IdentityKind::Sip => return sip_identity(value).map_err(bad),
+            IdentityKind::Tel => canonical_tel(value).ok_or_else(|| bad(TEL_FORM))?,
         };
         Ok(Self { kind, value })
     }
@@ -165,6 +165,11 @@ impl Identity {
     /// A known kind with an invalid value (see [`Identity::new`]).
     pub fn parse(field: &str, text: &str) -> Option<Result<Self, ValidationError>> {
         let (prefix, value) = text.split_once(':')?;
+        // An E.164 number (X1's e164Number: digits only) is a tel: number.
+        if prefix == "e164" {
+            let number = format!("+{}", value.strip_prefix('+').unwrap_or(value));
+            return Some(Self::new(field, IdentityKind::Tel, &number));
+        }
         let kind = IdentityKind::ALL
             .into_iter()
             .find(|k| k.as_str() == prefix)?;
@@ -172,18 +177,24 @@ impl Identity {
     }
 
     /// The voice identity a URI seen in SIP names (`sip:`, `sips:` or `tel:`,
-    /// with or without display name and parameters); `None` if it names none.
+    /// with or without display name, angle brackets and parameters), in the
+    /// canonical form of a `sip:`/`tel:` target; `None` if it names none.
     #[must_use]
     pub fn from_sip_uri(uri: &str) -> Option<Self> {
-        // voice-model: the full normalisation; this keeps the skeleton usable.
-        let uri = uri.trim().trim_start_matches('<');
-        let uri = uri.split(['>', ';']).next()?;
+        let uri = uri.trim();
+        // name-addr: the URI is what the brackets hold; an addr-spec keeps its
+        // parameters (a proxy may write `sip:+1...@gw;user=phone` without brackets).
+        let uri = match uri.split_once('<') {
+            Some((_, bracketed)) => bracketed.split_once('>')?.0,
+            None => uri,
+        };
         let (scheme, rest) = uri.split_once(':')?;
-        match scheme.to_ascii_lowercase().as_str() {
-            "sip" | "sips" => Self::new("uri", IdentityKind::Sip, rest).ok(),
-            "tel" => Self::new("uri", IdentityKind::Tel, rest).ok(),
-            _ => None,
-        }
+        let kind = match scheme.to_ascii_lowercase().as_str() {
+            "sip" | "sips" => IdentityKind::Sip,
+            "tel" => IdentityKind::Tel,
+            _ => return None,
+        };
+        Self::new("uri", kind, rest).ok()
     }
 
     /// Its kind.
@@ -232,6 +243,78 @@ impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind.as_str(), self.value)
     }
+}
+
+const TEL_FORM: &str = "must be a global number: + and 1 to 15 digits (separators -.() allowed)";
+
+/// A `tel:` global number (RFC 3966; parameters dropped) as `+` and its
+/// digits, visual separators removed. Local numbers are refused: they name no
+/// one without their context.
+fn canonical_tel(text: &str) -> Option<String> {
+    let number = text.split(';').next()?.strip_prefix('+')?;
+    let digits: String = number
+        .chars()
+        .filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' '))
+        .collect();
+    ((1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("+{digits}"))
+}
+
+/// The identity a SIP URI without its scheme names (RFC 3261 §19.1):
+/// `user@host`, host lower-case, port, password, parameters and headers
+/// dropped; a telephone-number user with `user=phone` is a telephone number.
+fn sip_identity(text: &str) -> Result<Identity, &'static str> {
+    const FORM: &str = "must be user@host";
+    let (userinfo, rest) = text.split_once('@').ok_or(FORM)?;
+    let rest = rest.split('?').next().unwrap_or_default();
+    let mut parts = rest.split(';');
+    let hostport = parts.next().unwrap_or_default();
+    let phone = parts.any(|p| p.eq_ignore_ascii_case("user=phone"));
+    // The user of a telephone-subscriber may carry its own ;parameters.
+    let user = userinfo.split(':').next().unwrap_or_default();
+    if phone {
+        if let Some(value) = canonical_tel(user) {
+            return Ok(Identity {
+                kind: IdentityKind::Tel,
+                value,
+            });
+        }
+    }
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => {
+            let (inner, _) = v6.split_once(']').ok_or("unclosed [ in host")?;
+            if inner.is_empty()
+                || !inner
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            {
+                return Err("host is not an IPv6 reference");
+            }
+            format!("[{}]", inner.to_ascii_lowercase())
+        }
+        None => hostport
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+    };
+    let host_ok = host.starts_with('[')
+        || host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if user.is_empty() || host.is_empty() || !host_ok {
+        return Err(FORM);
+    }
+    if user
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b"<>\"".contains(&b))
+    {
+        return Err("user contains white space, quotes or brackets");
+    }
+    Ok(Identity {
+        kind: IdentityKind::Sip,
+        value: format!("{user}@{host}"),
+    })
 }
 
 fn canonical_mac(text: &str) -> Option<String> {
@@ -293,6 +376,21 @@ mod tests {
                 "dhcpv6-duid:0003000102005e005301",
             ),
             ("subscriber-id:ACME Corp", "subscriber-id:ACME Corp"),
+            ("sip:alice@Example.COM", "sip:alice@example.com"),
+            (
+                "sip:Alice@example.com:5061;transport=tls",
+                "sip:Alice@example.com",
+            ),
+            ("sip:bob@[2001:DB8::1]:5060", "sip:bob@[2001:db8::1]"),
+            (
+                "sip:+1-555-123-4567@gw.example;user=phone",
+                "tel:+15551234567",
+            ),
+            ("sip:+15551234567@gw.example", "sip:+15551234567@gw.example"),
+            ("tel:+1-555-123-4567", "tel:+15551234567"),
+            ("tel:+1 (555) 123.4567;phone-context=x", "tel:+15551234567"),
+            ("e164:15551234567", "tel:+15551234567"),
+            ("e164:+15551234567", "tel:+15551234567"),
         ] {
             let id = parse(text).unwrap();
             assert_eq!(id.to_string(), canonical, "{text}");
@@ -318,12 +416,23 @@ mod tests {
             "nas-port-id:/1",
             "nas-port-id:bras1/",
             "username: alice",
+            "sip:example.com",
+            "sip:@example.com",
+            "sip:alice@",
+            "sip:alice@exa mple.com",
+            "sip:alice@[2001:db8::1",
+            "sip:\"alice\"@example.com",
+            "tel:5551234",
+            "tel:+",
+            "tel:+1555123456789012",
+            "tel:+1-555-CALL-NOW",
+            "e164:12ab",
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.code(), "invalid_field", "{text}");
-            let kind = text.split(':').next().unwrap();
+            let kind = text.split(':').next().unwrap().replace("e164", "tel");
             assert!(e.to_string().starts_with("t: "), "{e}");
-            assert!(e.to_string().contains(kind), "{e}");
+            assert!(e.to_string().contains(&kind), "{e}");
         }
         let long = format!("username:{}", "a".repeat(MAX_IDENTITY_LEN + 1));
         assert!(parse(&long).is_err());
@@ -354,6 +463,38 @@ mod tests {
         let duid = Identity::from_octets(IdentityKind::Dhcpv6Duid, &[0, 3, 0xAB]);
         assert_eq!(duid.unwrap(), parse("dhcpv6-duid:0003AB").unwrap());
         assert!(Identity::from_octets(IdentityKind::DhcpClientId, &[]).is_err());
+    }
+
+    #[test]
+    fn sip_header_uris_normalise_like_targets() {
+        let alice = parse("sip:alice@example.com").unwrap();
+        let tel = parse("tel:+15551234567").unwrap();
+        for (uri, expected) in [
+            (
+                "\"Alice\" <sip:alice@Example.COM;transport=udp>;tag=x",
+                Some(&alice),
+            ),
+            ("<sips:alice@example.com>", Some(&alice)),
+            ("Alice <SIP:alice@EXAMPLE.com:5060>", Some(&alice)),
+            ("sip:alice@example.com", Some(&alice)),
+            (
+                "<tel:+1-555-123-4567;phone-context=example.com>",
+                Some(&tel),
+            ),
+            ("sip:+15551234567@gw.example;user=phone", Some(&tel)),
+            (
+                "<sip:+1.555.123.4567;npdi@gw.example;user=phone>;tag=9",
+                Some(&tel),
+            ),
+            ("<mailto:alice@example.com>", None),
+            ("<sip:alice@example.com", None),
+            ("sip:example.com", None),
+            ("*", None),
+        ] {
+            assert_eq!(Identity::from_sip_uri(uri).as_ref(), expected, "{uri}");
+        }
+        assert!(IdentityKind::Sip.is_voice() && IdentityKind::Tel.is_voice());
+        assert!(!IdentityKind::Username.is_voice());
     }
 
     #[test]

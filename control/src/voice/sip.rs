@@ -100,11 +100,12 @@ pub struct SipMessage {
     pub to: NameAddr,
     /// CSeq number and method.
     pub cseq: (u32, Method),
-    /// Contact URIs.
+    /// Contact URIs (`*`, REGISTER's removal of every binding, as a URI `*`).
     pub contacts: Vec<NameAddr>,
     /// P-Asserted-Identity URIs (RFC 3325): who the network says the caller is.
     pub asserted: Vec<String>,
-    /// Expires header (REGISTER), seconds.
+    /// Seconds a registration lasts (REGISTER and its response): the first
+    /// Contact's `expires` parameter, else the Expires header (RFC 3261 §10.2.1.1).
     pub expires: Option<u32>,
     /// The SDP body, if the message carries one (`application/sdp`, also in a
     /// multipart body).

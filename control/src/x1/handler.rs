@@ -493,7 +493,8 @@ fn mode(d: DeliveryType) -> Mode {
     }
 }
 
-/// The model's text of a target (`username:` for an NAI).
+/// The model's text of a target (`username:` for an NAI, `sip:`/`tel:` for
+/// voice identities).
 fn model_target(t: &TargetIdentifier) -> Option<String> {
     let address = match t {
         TargetIdentifier::Ipv4(a) => Target::Ipv4(*a),
@@ -508,6 +509,18 @@ fn model_target(t: &TargetIdentifier) -> Option<String> {
                 Identity::new("nai", IdentityKind::Username, user)
                     .map_or_else(|_| format!("username:{user}"), |id| id.to_string()),
             )
+        }
+        TargetIdentifier::SipUri(uri) | TargetIdentifier::TelUri(uri) => {
+            return Some(
+                Identity::from_sip_uri(uri).map_or_else(|| uri.clone(), |id| id.to_string()),
+            )
+        }
+        TargetIdentifier::E164(number) => {
+            let text = format!("e164:{number}");
+            return Some(match Identity::parse("e164Number", &text) {
+                Some(Ok(id)) => id.to_string(),
+                _ => text,
+            });
         }
         TargetIdentifier::Unsupported(_) => return None,
     };
@@ -534,17 +547,20 @@ fn task_response(i: &Intercept) -> TaskResponse {
         details: TaskDetails {
             xid: i.xid,
             // X1 has no type for the DHCP and other RADIUS identities: only
-            // usernames are shown (as NAI).
+            // usernames (as NAI) and voice identities are shown.
             targets: i
                 .targets
                 .iter()
                 .map(TargetIdentifier::from)
-                .chain(
-                    i.identities
-                        .iter()
-                        .filter(|id| id.kind() == IdentityKind::Username)
-                        .map(|id| TargetIdentifier::Nai(id.value().to_owned())),
-                )
+                .chain(i.identities.iter().filter_map(|id| {
+                    let value = id.value().to_owned();
+                    match id.kind() {
+                        IdentityKind::Username => Some(TargetIdentifier::Nai(value)),
+                        IdentityKind::Sip => Some(TargetIdentifier::SipUri(format!("sip:{value}"))),
+                        IdentityKind::Tel => Some(TargetIdentifier::TelUri(format!("tel:{value}"))),
+                        _ => None,
+                    }
+                }))
                 .collect(),
             delivery: match i.mode {
                 Mode::Headers => DeliveryType::X2Only,

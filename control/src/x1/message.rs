@@ -205,6 +205,12 @@ pub enum TargetIdentifier {
     Mac([u8; 6]),
     /// `nai` (TS 103 280 NAI): a RADIUS User-Name, the probe's `username:` target.
     Nai(String),
+    /// `sipUri` (TS 103 280 SIPURI, `sip:`/`sips:`): the probe's `sip:` target.
+    SipUri(String),
+    /// `telUri` (TS 103 280 TELURI, `tel:`): the probe's `tel:` target.
+    TelUri(String),
+    /// `e164Number` (TS 103 280 InternationalE164, digits without `+`): a `tel:` target.
+    E164(String),
     /// A valid identifier of a type the probe cannot intercept on (element name).
     Unsupported(&'static str),
 }
@@ -217,14 +223,16 @@ impl From<&Target> for TargetIdentifier {
             Target::Ipv4Net(a, l) => Self::Cidr(IpAddr::V4(*a), *l),
             Target::Ipv6Net(a, l) => Self::Cidr(IpAddr::V6(*a), *l),
             Target::Mac(m) => Self::Mac(*m),
-            Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-model: X1 endpoints"),
+            // A call's media endpoint: TargetIdentifier has no address-and-port
+            // form (udpPort is a port alone), and the probe installs these
+            // itself from signalling, never from a task.
+            Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => Self::Unsupported("udpPort"),
         }
     }
 }
 
 /// Every `TargetIdentifier` choice of the schema that the probe cannot match.
 const UNSUPPORTED_TARGETS: &[&str] = &[
-    "e164Number",
     "imsi",
     "imei",
     "tcpPort",
@@ -235,8 +243,6 @@ const UNSUPPORTED_TARGETS: &[&str] = &[
     "udpPortList",
     "emailAddress",
     "internationalizedEmailAddress",
-    "sipUri",
-    "telUri",
     "h323Uri",
     "impu",
     "impi",
@@ -572,6 +578,16 @@ fn target_identifier(node: &Node) -> Result<TargetIdentifier, X1Error> {
         "macAddress" => TargetIdentifier::Mac(mac(&text()?)?),
         // xs:string: kept as written; the model refuses what a User-Name cannot be.
         "nai" => TargetIdentifier::Nai(choice.simple()?),
+        // xs:anyURI: kept as written; the model refuses what is no voice identity.
+        "sipUri" => TargetIdentifier::SipUri(text()?),
+        "telUri" => TargetIdentifier::TelUri(text()?),
+        "e164Number" => {
+            let number = text()?;
+            if !(1..=15).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(X1Error::schema("e164Number must be 1 to 15 digits"));
+            }
+            TargetIdentifier::E164(number)
+        }
         other => match UNSUPPORTED_TARGETS.iter().find(|n| **n == other) {
             Some(name) => TargetIdentifier::Unsupported(name),
             None => {
@@ -1201,6 +1217,9 @@ fn write_task_details(w: &mut Writer, t: &TaskDetails) {
                     .join(":"),
             ),
             TargetIdentifier::Nai(user) => leaf(w, "nai", user),
+            TargetIdentifier::SipUri(uri) => leaf(w, "sipUri", uri),
+            TargetIdentifier::TelUri(uri) => leaf(w, "telUri", uri),
+            TargetIdentifier::E164(number) => leaf(w, "e164Number", number),
             // Only read from requests (and refused); an element name has no value to write.
             TargetIdentifier::Unsupported(name) => leaf(w, name, ""),
         }
@@ -1464,6 +1483,9 @@ mod test {
                 TargetIdentifier::Ipv4(Ipv4Addr::new(198, 51, 100, 7)),
                 TargetIdentifier::Cidr(IpAddr::V6(Ipv6Addr::LOCALHOST), 64),
                 TargetIdentifier::Mac([2, 0, 0, 0, 0, 1]),
+                TargetIdentifier::SipUri("sip:alice@example.com".into()),
+                TargetIdentifier::TelUri("tel:+15551234567".into()),
+                TargetIdentifier::E164("15551234567".into()),
             ],
             delivery: DeliveryType::X2Only,
             dids: vec![Uuid::new_v4()],
@@ -1494,5 +1516,18 @@ mod test {
             read[0].body.as_ref().unwrap_err().code,
             ErrorCode::SyntaxSchemaError
         );
+        // InternationalE164 is digits only, 1 to 15.
+        for bad in ["+15551234567", "1234567890123456"] {
+            let e164 = doc.replace(
+                ">15551234567</x1:e164Number>",
+                &format!(">{bad}</x1:e164Number>"),
+            );
+            let read = parse_request(e164.as_bytes()).unwrap();
+            assert_eq!(
+                read[0].body.as_ref().unwrap_err().code,
+                ErrorCode::SyntaxSchemaError,
+                "{bad}"
+            );
+        }
     }
 }
