@@ -1,5 +1,5 @@
-//! Voice warrants through the real `calea-collector`: calls' RTP (HI3 IPMMCC
-//! PS-PDUs) and SIP (X2 "SIP message", X3 "RTP packet") PDUs from the real
+//! Voice warrants through the real `calea-collector`: calls' RTP (HI3 IPMMCC)
+//! and SIP (HI2 IPMMIRI) PS-PDUs from the real
 //! encoders over TCP become, per LIID/XID, `calls/<cin>/rtp.pcap` (read whole
 //! by pcap-file and tshark as RTP with good checksums), `calls/<cin>/sip.txt`
 //! and `calls.jsonl`, exactly once across a restart with the probe's resend,
@@ -223,7 +223,7 @@ fn sdp(addr: &str, port: u16) -> String {
 fn a_calls_sip_goes_to_its_sip_txt_and_its_record_to_calls_jsonl() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let xid = "8f0b3a52-6c5e-4b1e-9d7a-0c6f1e2d3b4a";
+    let xid = "LIID-VOICE-2";
     let alice: SocketAddr = "192.0.2.1:5060".parse().unwrap();
     let bob: SocketAddr = "198.51.100.2:5060".parse().unwrap();
     let (offer, answer) = (sdp("192.0.2.1", 40_000), sdp("198.51.100.2", 50_000));
@@ -277,7 +277,7 @@ fn a_calls_sip_goes_to_its_sip_txt_and_its_record_to_calls_jsonl() {
             message: message.clone(),
         };
         wire.extend(pdu(
-            Format::X2X3,
+            Format::Etsi102232,
             xid,
             cin,
             seq,
@@ -299,7 +299,13 @@ fn a_calls_sip_goes_to_its_sip_txt_and_its_record_to_calls_jsonl() {
         let when = format!("2023-11-14T22:13:{:02}Z", 20 + seq);
         assert_eq!(
             head,
-            format!("--- {when} {src} -> {dst} ({} bytes)", message.len())
+            // HI2 SIPMessage carries addresses, no ports.
+            format!(
+                "--- {when} {} -> {} ({} bytes)",
+                src.ip(),
+                dst.ip(),
+                message.len()
+            )
         );
         rest = &rest[nl + 1..];
         assert_eq!(&rest[..message.len()], &message[..]);
