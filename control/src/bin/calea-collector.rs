@@ -27,8 +27,9 @@ struct Args {
     /// by an escaped form of it (the LIID itself is in its `liid` file).
     #[arg(long)]
     out: PathBuf,
-    /// LIIDs whose files are kept open at once (4 descriptors each); the least
-    /// recently written one is closed to open another.
+    /// LIIDs whose files are kept open at once (4 descriptors each, and up to
+    /// 17 more with voice calls); the least recently written one is closed to
+    /// open another.
     #[arg(long, default_value_t = control::collector::DEFAULT_MAX_OPEN)]
     max_open_liids: usize,
     /// Server certificate (PEM).

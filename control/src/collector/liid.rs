@@ -1,6 +1,7 @@
 //! Per-LIID (or XID) output directory (named as [`super::liiddir`] says):
 //! `content.pcap`, `headers.pcap` (raw IP), `content-eth.pcap`,
 //! `headers-eth.pcap` (Ethernet frames, only once one arrives), `iri.jsonl`,
+//! the calls of voice warrants (`calls.jsonl` and `calls/`, see [`super::calls`]),
 //! `journal.jsonl`, the crash-consistency journal, and `liid`, the LIID itself.
 //!
 //! Every journal line holds, AFTER the data it covers was written to the OS, the
@@ -12,13 +13,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::calls::{CallsOut, CallsState};
 use super::liiddir::{dir_name, LIID_FILE};
-use super::pcapout::{Link, PcapOut};
+use super::pcapout::{AppendOut, Link, PcapOut};
 use crate::handover::pdu::{Decoded, DecodedKind};
 
 /// What the collector received for one LIID.
@@ -38,6 +40,15 @@ pub struct LiidSummary {
     pub duplicates: u64,
     /// Sequence numbers skipped (missing PDUs).
     pub gaps: u64,
+    /// Calls (correlation numbers) with SIP or RTP written to `calls/`.
+    #[serde(default)]
+    pub calls: u64,
+    /// SIP messages written to the calls' sip.txt.
+    #[serde(default)]
+    pub sip_messages: u64,
+    /// RTP packets written to the calls' rtp.pcap.
+    #[serde(default)]
+    pub rtp_packets: u64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -52,6 +63,8 @@ struct JournalEntry {
     /// Last sequence number seen per stream.
     streams: BTreeMap<String, u32>,
     summary: LiidSummary,
+    #[serde(default)]
+    calls: CallsState,
 }
 
 /// Outcome of [`LiidOut::accept`].
@@ -78,7 +91,8 @@ pub struct LiidOut {
     pub(super) last_used: u64,
 }
 
-/// The open files of one LIID: 4 descriptors, 6 once Ethernet frames came.
+/// The open files of one LIID: 4 descriptors, 6 once Ethernet frames came,
+/// and those of its calls ([`super::calls::OPEN_CALLS`]).
 #[derive(Debug)]
 struct Files {
     content: PcapOut,
@@ -86,8 +100,8 @@ struct Files {
     /// Opened on the first frame (or when the journal says one was written).
     content_eth: Option<PcapOut>,
     headers_eth: Option<PcapOut>,
-    iri: BufWriter<File>,
-    iri_offset: u64,
+    iri: AppendOut,
+    calls: CallsOut,
     journal: File,
     journal_bytes: u64,
 }
@@ -213,13 +227,7 @@ impl LiidOut {
         };
         let content_eth = eth(CONTENT_ETH, state.content_eth)?;
         let headers_eth = eth(HEADERS_ETH, state.headers_eth)?;
-        let mut iri = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(dir.join("iri.jsonl"))?;
-        iri.set_len(state.iri)?;
-        iri.seek(SeekFrom::Start(state.iri))?;
+        let iri = AppendOut::open(&dir.join("iri.jsonl"), state.iri, 64 << 10)?;
         // A crash may have torn the journal's last line: rewrite it once.
         let (journal, journal_bytes) = if self.compacted {
             let j = OpenOptions::new()
@@ -236,8 +244,8 @@ impl LiidOut {
             headers,
             content_eth,
             headers_eth,
-            iri: BufWriter::with_capacity(64 << 10, iri),
-            iri_offset: state.iri,
+            iri,
+            calls: CallsOut::new(dir.clone()),
             journal,
             journal_bytes,
         });
@@ -259,14 +267,28 @@ impl LiidOut {
     /// # Errors
     /// A write failed.
     pub fn accept(&mut self, stream: &str, pdu: &Decoded<'_>) -> std::io::Result<Accepted> {
-        let files = self.files.as_mut().ok_or_else(closed)?;
+        if self.files.is_none() {
+            return Err(closed());
+        }
         let last = self.state.streams.get(stream).copied();
+        if last.is_some_and(|l| pdu.sequence <= l) {
+            self.state.summary.duplicates += 1;
+            self.dirty = true;
+            return Ok(Accepted::Duplicate);
+        }
+        if matches!(
+            pdu.kind,
+            DecodedKind::Sip { .. } | DecodedKind::Media { .. }
+        ) && self.state.calls.add(&self.dir, pdu.cin)?
+        {
+            // Journaled before its files are written, and before this PDU
+            // counts as seen (a resend after a crash writes it again).
+            self.state.summary.calls += 1;
+            self.dirty = true;
+            self.commit()?;
+        }
+        let files = self.files.as_mut().ok_or_else(closed)?;
         match last {
-            Some(l) if pdu.sequence <= l => {
-                self.state.summary.duplicates += 1;
-                self.dirty = true;
-                return Ok(Accepted::Duplicate);
-            }
             Some(l) if pdu.sequence > l.saturating_add(1) => {
                 let missing = u64::from(pdu.sequence - l - 1);
                 // Not the directory: it is named after the LIID. Each LIID's
@@ -343,7 +365,11 @@ impl LiidOut {
                 files.iri_line(pdu, kind, record)?;
                 self.state.summary.iri += 1;
             }
-            DecodedKind::Sip { .. } | DecodedKind::Media { .. } => todo!("voice-coll"),
+            DecodedKind::Sip { .. } | DecodedKind::Media { .. } => {
+                files
+                    .calls
+                    .accept(&mut self.state.calls, pdu, &mut self.state.summary)?;
+            }
             DecodedKind::Keepalive | DecodedKind::KeepaliveAck => {}
         }
         Ok(Accepted::New)
@@ -366,8 +392,8 @@ impl LiidOut {
         if let Some(f) = &mut files.headers_eth {
             self.state.headers_eth = f.flush()?;
         }
-        files.iri.flush()?;
-        self.state.iri = files.iri_offset;
+        self.state.iri = files.iri.flush()?;
+        files.calls.flush(&mut self.state.calls)?;
         let mut line = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
         line.push(b'\n');
         if files.journal_bytes + line.len() as u64 > JOURNAL_MAX {
@@ -406,9 +432,7 @@ impl Files {
         });
         let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
         bytes.push(b'\n');
-        self.iri.write_all(&bytes)?;
-        self.iri_offset += bytes.len() as u64;
-        Ok(())
+        self.iri.write(&bytes)
     }
 }
 
@@ -416,6 +440,8 @@ impl Files {
 mod test {
     use super::*;
     use crate::handover::pdu::Direction;
+    use std::borrow::Cow;
+    use std::net::{Ipv4Addr, SocketAddr};
 
     fn cc(seq: u32, ip_packet: &[u8]) -> Decoded<'_> {
         Decoded {
@@ -445,6 +471,110 @@ mod test {
                 direction: Direction::FromTarget,
             },
             ..cc(seq, &[])
+        }
+    }
+
+    fn media(cin: u64, seq: u32, port: u16) -> Decoded<'static> {
+        let mut rtp = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        rtp[2..4].copy_from_slice(&(seq as u16).to_be_bytes());
+        rtp.extend_from_slice(&[0xd5; 160]);
+        Decoded {
+            liid_or_xid: "L1".into(),
+            cin,
+            sequence: seq,
+            timestamp_ns: 1_700_000_000_000_000_000 + u64::from(seq) * 20_000_000,
+            kind: DecodedKind::Media {
+                rtp: Cow::Owned(rtp),
+                src: SocketAddr::new(Ipv4Addr::new(192, 0, 2, 1).into(), port),
+                dst: SocketAddr::new(Ipv4Addr::new(198, 51, 100, 2).into(), port + 2),
+                direction: crate::handover::pdu::Direction::FromTarget,
+            },
+        }
+    }
+
+    /// The RTP sequence numbers in a call's rtp.pcap, read by pcap-file.
+    fn rtp_seqs(path: &Path) -> Vec<u16> {
+        let mut r = pcap_file::pcap::PcapReader::new(File::open(path).unwrap()).unwrap();
+        assert_eq!(r.header().datalink, pcap_file::DataLink::RAW);
+        let mut seqs = Vec::new();
+        while let Some(p) = r.next_packet() {
+            let p = p.unwrap();
+            seqs.push(u16::from_be_bytes([p.data[30], p.data[31]]));
+        }
+        seqs
+    }
+
+    fn lines(path: &Path) -> Vec<serde_json::Value> {
+        fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn calls_rtp_and_records_are_whole_once_across_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = opened(dir.path());
+        for seq in 0..4 {
+            out.accept("probe", &media(7 + u64::from(seq % 2), seq, 4000))
+                .unwrap();
+        }
+        out.commit().unwrap();
+        // Never journaled: a new call 9 (journaled before it is written), a
+        // new flow of call 7, packets of 8; then a kill -9 (the OS has the data).
+        let tail = [media(9, 4, 4000), media(7, 5, 4100), media(8, 6, 4000)];
+        for m in &tail {
+            out.accept("probe", m).unwrap();
+        }
+        drop(out);
+        let call = |cin: u32, name: &str| dir.path().join(format!("L1/calls/{cin}/{name}"));
+        assert_eq!(rtp_seqs(&call(9, "rtp.pcap")), [4]);
+        let mut out = opened(dir.path());
+        // The probe resends 2..=6.
+        for m in [media(7, 2, 4000), media(8, 3, 4000)].iter().chain(&tail) {
+            out.accept("probe", m).unwrap();
+        }
+        out.commit().unwrap();
+        assert_eq!(rtp_seqs(&call(7, "rtp.pcap")), [0, 2, 5]);
+        assert_eq!(rtp_seqs(&call(8, "rtp.pcap")), [1, 3, 6]);
+        assert_eq!(rtp_seqs(&call(9, "rtp.pcap")), [4]);
+        let records = lines(&dir.path().join("L1/calls.jsonl"));
+        let flows: Vec<(u64, usize)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r["cin"].as_u64().unwrap(),
+                    r["rtp_flows"].as_array().unwrap().len(),
+                )
+            })
+            .collect();
+        assert_eq!(flows, [(7, 1), (8, 1), (9, 1), (7, 2)]);
+        assert_eq!(
+            records[0]["rtp_flows"][0]["src"], "192.0.2.1:4000",
+            "{records:?}"
+        );
+        let s = out.summary();
+        assert_eq!((s.pdus, s.calls, s.rtp_packets, s.duplicates), (7, 3, 7, 2));
+    }
+
+    #[test]
+    fn call_files_and_journaled_calls_are_bounded() {
+        use super::super::calls::{KEPT_CALLS, OPEN_CALLS};
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = opened(dir.path());
+        let calls = KEPT_CALLS as u32 + 6;
+        for seq in 0..calls * 2 {
+            out.accept("probe", &media(u64::from(seq % calls), seq, 4000))
+                .unwrap();
+            let files = out.files.as_ref().unwrap();
+            assert!(files.calls.open_calls() <= OPEN_CALLS);
+            assert!(out.state.calls.len() <= KEPT_CALLS);
+        }
+        out.close().unwrap();
+        for cin in 0..calls {
+            let pcap = dir.path().join(format!("L1/calls/{cin}/rtp.pcap"));
+            assert_eq!(rtp_seqs(&pcap), [cin as u16, (cin + calls) as u16]);
         }
     }
 

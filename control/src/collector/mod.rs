@@ -2,12 +2,14 @@
 //! requires a client certificate, detects each connection's format (BER PS-PDU
 //! vs X2/X3), decodes every PDU, answers keepalives, drops duplicates and counts
 //! gaps by sequence number per (LIID/XID, stream), and writes per LIID
-//! `content.pcap`, `headers.pcap` and `iri.jsonl` crash-consistently, in
+//! `content.pcap`, `headers.pcap`, `iri.jsonl` and the calls of voice
+//! warrants (`calls.jsonl`, `calls/<cin>/`) crash-consistently, in
 //! `OUT/liid/<encoded LIID>/` ([`liid_dir`]).
 //!
 //! The stream of a connection is the client certificate's subject CN (the
 //! probe's identity), or `plaintext`.
 
+mod calls;
 mod conn;
 mod liid;
 mod liiddir;
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use calls::{CallRecord, EndReason, Phase, RtpFlow, SdpMedia, Side};
 pub use liid::LiidSummary;
 pub use liiddir::liid_dir;
 pub use outdir::{raise_open_files_limit, OutDir, DEFAULT_MAX_OPEN};

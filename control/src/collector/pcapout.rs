@@ -1,5 +1,7 @@
-//! Append-only pcap writer (nanosecond magic, LINKTYPE_RAW or LINKTYPE_ETHERNET) that knows its file
-//! offset, so the collector can journal it and truncate back to it after a crash.
+//! Append-only writers that know their file offset, so the collector can
+//! journal it and truncate back to it after a crash: [`AppendOut`] for any
+//! file, [`PcapOut`] for pcap (nanosecond magic, LINKTYPE_RAW or
+//! LINKTYPE_ETHERNET).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -18,11 +20,57 @@ pub enum Link {
 /// Bytes of the pcap global header.
 pub const GLOBAL_HEADER_LEN: u64 = 24;
 
+/// One file being appended to, through a buffer.
+#[derive(Debug)]
+pub struct AppendOut {
+    file: BufWriter<File>,
+    offset: u64,
+}
+
+impl AppendOut {
+    /// Opens (creating) `path`, truncated back to `offset` (the last journaled
+    /// end), with a write buffer of `buffer` bytes.
+    ///
+    /// # Errors
+    /// The file cannot be opened or truncated.
+    pub fn open(path: &Path, offset: u64, buffer: usize) -> std::io::Result<Self> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path)?;
+        f.set_len(offset)?;
+        f.seek(SeekFrom::Start(offset))?;
+        Ok(AppendOut {
+            file: BufWriter::with_capacity(buffer, f),
+            offset,
+        })
+    }
+
+    /// Appends `b`.
+    ///
+    /// # Errors
+    /// The write failed.
+    pub fn write(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(b)?;
+        self.offset += b.len() as u64;
+        Ok(())
+    }
+
+    /// Pushes buffered bytes to the OS and returns the file's end offset.
+    ///
+    /// # Errors
+    /// The write failed.
+    pub fn flush(&mut self) -> std::io::Result<u64> {
+        self.file.flush()?;
+        Ok(self.offset)
+    }
+}
+
 /// One pcap file being appended to.
 #[derive(Debug)]
 pub struct PcapOut {
-    file: BufWriter<File>,
-    offset: u64,
+    out: AppendOut,
 }
 
 impl PcapOut {
@@ -32,22 +80,26 @@ impl PcapOut {
     /// # Errors
     /// The file cannot be opened, truncated or written.
     pub fn open(path: &Path, offset: u64, link: Link) -> std::io::Result<Self> {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .open(path)?;
+        Self::open_buffered(path, offset, link, 1 << 20)
+    }
+
+    /// [`PcapOut::open`] with a write buffer of `buffer` bytes.
+    ///
+    /// # Errors
+    /// The file cannot be opened, truncated or written.
+    pub fn open_buffered(
+        path: &Path,
+        offset: u64,
+        link: Link,
+        buffer: usize,
+    ) -> std::io::Result<Self> {
         let offset = if offset < GLOBAL_HEADER_LEN {
             0
         } else {
             offset
         };
-        f.set_len(offset)?;
-        f.seek(SeekFrom::Start(offset))?;
         let mut out = PcapOut {
-            file: BufWriter::with_capacity(1 << 20, f),
-            offset,
+            out: AppendOut::open(path, offset, buffer)?,
         };
         if offset == 0 {
             let mut h = Vec::with_capacity(24);
@@ -58,15 +110,9 @@ impl PcapOut {
             h.extend_from_slice(&0u32.to_le_bytes());
             h.extend_from_slice(&65535u32.to_le_bytes());
             h.extend_from_slice(&(link as u32).to_le_bytes());
-            out.write(&h)?;
+            out.out.write(&h)?;
         }
         Ok(out)
-    }
-
-    fn write(&mut self, b: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(b)?;
-        self.offset += b.len() as u64;
-        Ok(())
     }
 
     /// Appends one packet: `data` as captured, `orig_len` as it was on the wire.
@@ -82,8 +128,8 @@ impl PcapOut {
         h[4..8].copy_from_slice(&nsec.to_le_bytes());
         h[8..12].copy_from_slice(&incl.to_le_bytes());
         h[12..16].copy_from_slice(&orig_len.max(incl).to_le_bytes());
-        self.write(&h)?;
-        self.write(data)
+        self.out.write(&h)?;
+        self.out.write(data)
     }
 
     /// Pushes buffered bytes to the OS and returns the file's end offset.
@@ -91,7 +137,6 @@ impl PcapOut {
     /// # Errors
     /// The write failed.
     pub fn flush(&mut self) -> std::io::Result<u64> {
-        self.file.flush()?;
-        Ok(self.offset)
+        self.out.flush()
     }
 }
