@@ -5,6 +5,7 @@
 
 mod controller;
 mod dataplane;
+mod glue;
 pub mod sessions;
 pub mod signalling;
 mod slots;
