@@ -2,9 +2,10 @@
 # Installs what is missing (Debian 12), then runs every check calea-probe has:
 # formatting, clippy, all unit/integration/end-to-end tests (real DPDK EAL on vdevs,
 # real TLS, real SQLite, tshark and asn1tools as independent decoders), short
-# coverage-guided fuzz runs of the packet parser and the signalling verifier (CALEA_FUZZ_SECONDS, default 60;
-# 0 skips it) and the short dataplane perf run, which fails under a probe/testpmd ratio of 0.5
-# (issue #2's CI floor; CALEA_PERF_FLOOR overrides it).
+# coverage-guided fuzz runs of the packet parser, the signalling verifier and the SIP
+# parser (CALEA_FUZZ_SECONDS each, default 60; 0 skips them) and the short dataplane perf
+# run, which fails under a probe/testpmd ratio of 0.5 (issue #2's CI floor;
+# CALEA_PERF_FLOOR overrides it).
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh --no-perf  skip the perf runs
@@ -55,6 +56,7 @@ fuzz_parser() {
     cd fuzz
     cargo run --quiet --locked --bin dissect_seeds
     "${fuzz[@]}" run dissect -- -max_total_time="$fuzz_seconds" -print_final_stats=1
+    "${fuzz[@]}" run sip -- -max_total_time="$fuzz_seconds" -print_final_stats=1
     # The signalling target (fuzz_targets/signal.rs) is run by hand until the
     # DHCPv6 decoder's debug-assertion panics it finds are guarded (issue #27).
   )

@@ -18,7 +18,7 @@ use dataplane::targets::{Mode, Target};
 
 use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
-use super::gate::{Hold, RecordView, SessionGate, Verdict};
+use super::gate::{CallGate, Hold, Judges, RecordView, SessionGate, Verdict};
 use super::ipheader;
 use super::link::{self, Dest, Endpoint, LinkTuning};
 use super::metrics::{DestMetrics, Metrics};
@@ -102,10 +102,12 @@ enum Command {
     Iri { key: u32, at_ns: u64, begin: bool },
     RemoveRoute(u32),
     Session(u32, Box<super::SessionReport>),
+    Sip(u32, Box<super::SipReport>),
     AddDest(String, Sink, Format, Box<Sequences>),
     Scope(String, ContentScope),
     RemoveDest(String, Sender<()>),
     Gate(Arc<dyn SessionGate>),
+    CallGate(Arc<dyn CallGate>),
 }
 
 struct LinkHandle {
@@ -218,7 +220,7 @@ impl HandoverEngine {
             routes: FastMap::default(),
             dests: FastMap::default(),
             deferred: Vec::new(),
-            hold: None,
+            hold: Hold::default(),
             releasing: false,
             identity: identity.clone(),
             metrics: metrics.clone(),
@@ -292,17 +294,20 @@ impl HandoverEngine {
     }
 
     /// Sends the IRI of one SIP message of a call of intercept `key` (HI2
-    /// IP multimedia IRI / X2 "SIP message"), correlated with the call's media.
+    /// IP multimedia IRI / X2 "SIP message"), correlated with the call's media
+    /// by the report's `cin`.
+    ///
+    /// Like [`HandoverEngine::session_event`], it follows every record already
+    /// handed off.
     pub fn sip_event(&self, key: u32, report: super::SipReport) {
-        let _ = (key, report);
-        todo!("voice-iri")
+        self.send(Command::Sip(key, Box::new(report)));
     }
 
     /// Judges the records of routes with `calls` by `gate` from now on
-    /// (without one, they are never delivered).
-    pub fn set_call_gate(&self, gate: Arc<dyn super::CallGate>) {
-        let _ = gate;
-        todo!("voice-iri")
+    /// (without one, they are never delivered). They wait for the signalling
+    /// watermark in the same queue as gated routes' records.
+    pub fn set_call_gate(&self, gate: Arc<dyn CallGate>) {
+        self.send(Command::CallGate(gate));
     }
 
     /// Drops a route once the dataplane cleared the intercept on every worker;
@@ -585,6 +590,7 @@ impl DestSlot {
 enum Deferred {
     Iri { key: u32, at_ns: u64, begin: bool },
     Session(u32, Box<super::SessionReport>),
+    Sip(u32, Box<super::SipReport>),
     Remove(u32),
 }
 
@@ -594,8 +600,8 @@ struct Drainer {
     routes: FastMap<u32, Route>,
     dests: FastMap<String, DestSlot>,
     deferred: Vec<Deferred>,
-    /// Identity intercepts' judge and held records.
-    hold: Option<Hold>,
+    /// Identity and voice intercepts' judges and held records.
+    hold: Hold,
     /// Routing a record out of `hold`.
     releasing: bool,
     identity: Identity,
@@ -657,7 +663,8 @@ impl Drainer {
             self.apply_deferred(d);
         }
         self.release_held();
-        if let Some(lost) = self.hold.as_mut().map(Hold::give_up) {
+        let lost = self.hold.give_up();
+        if lost > 0 {
             self.skip("held_lost", lost);
         }
         self.flush_all();
@@ -702,7 +709,7 @@ impl Drainer {
                     }
                 };
                 let route = Arc::clone(&r.route);
-                self.emit(&route, at_ns, |_| Some(ev));
+                self.emit(&route, at_ns, key, |_| Some(ev));
                 self.flush_all();
             }
             Deferred::Session(key, report) => {
@@ -711,7 +718,18 @@ impl Drainer {
                     return;
                 };
                 let route = Arc::clone(&r.route);
-                self.emit(&route, report.at_ns, |_| Some(Event::Session(&report)));
+                self.emit(&route, report.at_ns, key, |_| Some(Event::Session(&report)));
+                self.flush_all();
+            }
+            Deferred::Sip(key, report) => {
+                let Some(r) = self.routes.get(&key) else {
+                    tracing::warn!(key, "SIP IRI for an intercept without a route");
+                    return;
+                };
+                let route = Arc::clone(&r.route);
+                self.emit(&route, report.at_ns, report.cin, |_| {
+                    Some(Event::Sip(&report))
+                });
                 self.flush_all();
             }
         }
@@ -731,6 +749,7 @@ impl Drainer {
             }
             Command::RemoveRoute(key) => self.deferred.push(Deferred::Remove(key)),
             Command::Session(key, report) => self.deferred.push(Deferred::Session(key, report)),
+            Command::Sip(key, report) => self.deferred.push(Deferred::Sip(key, report)),
             // Begin precedes the intercept's first packet (the dataplane learns of
             // it later); End follows every packet already handed off.
             Command::Iri {
@@ -770,7 +789,8 @@ impl Drainer {
                     d.scope = scope;
                 }
             }
-            Command::Gate(gate) => self.hold = Some(Hold::new(gate)),
+            Command::Gate(gate) => self.hold.set_session_gate(gate),
+            Command::CallGate(gate) => self.hold.set_call_gate(gate),
             Command::RemoveDest(name, done) => {
                 if let Some(mut d) = self.dests.remove(&name) {
                     d.flush();
@@ -796,12 +816,14 @@ impl Drainer {
         }
     }
 
-    /// Encodes one event for every destination of `route`: `ev` of the
-    /// destination's content scope (None: nothing to deliver in that scope).
+    /// Encodes one event for every destination of `route`, correlated by
+    /// `cin` (the intercept's key, or its call's): `ev` of the destination's
+    /// content scope (None: nothing to deliver in that scope).
     fn emit<'e>(
         &mut self,
         route: &InterceptRoute,
         timestamp_ns: u64,
+        cin: u32,
         ev: impl Fn(ContentScope) -> Option<Event<'e>>,
     ) {
         for name in &route.destinations {
@@ -819,7 +841,7 @@ impl Drainer {
             let header = PduHeader {
                 liid: route.liid.as_str(),
                 xid: route.xid,
-                cin: route.key,
+                cin,
                 sequence: d.seqs.peek(route.key),
                 timestamp_ns,
                 identity: &self.identity,
@@ -881,6 +903,7 @@ impl Drainer {
         route: &InterceptRoute,
         frame_at: Option<usize>,
         direction: Direction,
+        cin: u32,
     ) {
         let data = rec.data();
         let header = frame_at.and_then(|at| {
@@ -897,7 +920,7 @@ impl Drainer {
             header_only: true,
             direction,
         };
-        self.emit(route, rec.timestamp_ns(), |_| Some(ev));
+        self.emit(route, rec.timestamp_ns(), cin, |_| Some(ev));
     }
 
     fn skip(&self, reason: &str, n: u64) {
@@ -908,9 +931,7 @@ impl Drainer {
     fn release_held(&mut self) {
         let now = Instant::now();
         loop {
-            let Some((next, lost)) = self.hold.as_mut().map(|h| h.next_due(now)) else {
-                return;
-            };
+            let (next, lost) = self.hold.next_due(now);
             if lost > 0 {
                 self.skip("held_lost", lost);
             }
@@ -921,16 +942,23 @@ impl Drainer {
         }
     }
 
-    /// Whether a gated route's match may be delivered now (see `gate`).
-    fn admit(&mut self, rec: &impl RecordView, m: Match) -> bool {
-        let verdict = self
-            .hold
-            .as_mut()
-            .map_or(Verdict::NotBound, |h| h.check(rec, m, self.releasing));
-        if verdict == Verdict::NotBound {
-            self.skip("not_bound", 1);
+    /// Whether a gated or calls route's match may be delivered now (see
+    /// `gate`): `Some(the call's correlation number)` for a call's media,
+    /// `Some(None)` for a bound subscriber's record.
+    fn admit(&mut self, rec: &impl RecordView, m: Match, judges: Judges) -> Option<Option<u32>> {
+        match self.hold.check(rec, m, self.releasing, judges) {
+            Verdict::Bound => Some(None),
+            Verdict::Call(cin) => Some(Some(cin)),
+            Verdict::Held => None,
+            Verdict::NotBound => {
+                self.skip("not_bound", 1);
+                None
+            }
+            Verdict::NotInCall => {
+                self.skip("not_in_call", 1);
+                None
+            }
         }
-        verdict == Verdict::Deliver
     }
 
     fn route(&mut self, rec: &impl RecordView) {
@@ -955,12 +983,30 @@ impl Drainer {
                 self.metrics.skipped.with_label_values(&["unrouted"]).inc();
                 continue;
             };
-            if route.gated && !self.admit(rec, *m) {
-                continue;
-            }
+            let judges = Judges {
+                session: route.gated,
+                calls: route.calls,
+            };
+            let call = if judges.session || judges.calls {
+                match self.admit(rec, *m, judges) {
+                    Some(call) => call,
+                    None => continue,
+                }
+            } else {
+                None
+            };
+            let cin = call.unwrap_or(route.key);
             // The record's mode is the least the warrant allows; a headers route
             // never gets content even if the record carries the frame.
             match (route.mode, m.mode) {
+                // A call's media: its RTP, whatever the destination's scope.
+                (Mode::Content, Mode::Content) if call.is_some() => {
+                    let Some(ev) = target.as_ref().and_then(|t| media(rec, t, m.direction)) else {
+                        self.skip("not_rtp", 1);
+                        continue;
+                    };
+                    self.emit(&route, rec.timestamp_ns(), cin, |_| Some(ev));
+                }
                 (Mode::Content, Mode::Content) => {
                     let frame = |at: usize| {
                         Some(Event::Frame {
@@ -978,7 +1024,7 @@ impl Drainer {
                         (None, Some(at)) => frame(at),
                         (None, None) => None,
                     };
-                    self.emit(&route, rec.timestamp_ns(), |scope| match scope {
+                    self.emit(&route, rec.timestamp_ns(), cin, |scope| match scope {
                         ContentScope::TargetPacket => content,
                         // The whole frame, from its first Ethernet byte.
                         ContentScope::AsCaptured => frame(0),
@@ -986,7 +1032,7 @@ impl Drainer {
                 }
                 _ => {
                     let Some(t) = &target else {
-                        self.header_frame(rec, &route, frame_at, m.direction);
+                        self.header_frame(rec, &route, frame_at, m.direction, cin);
                         continue;
                     };
                     let end = usize::from(rec.header_len());
@@ -1016,11 +1062,41 @@ impl Drainer {
                         direction: m.direction,
                         flow: flow_of(packet),
                     };
-                    self.emit(&route, rec.timestamp_ns(), |_| Some(ev));
+                    self.emit(&route, rec.timestamp_ns(), cin, |_| Some(ev));
                 }
             }
         }
     }
+}
+
+/// The RTP event of a call's media record: its target packet must be a whole
+/// UDP datagram's first bytes (a non-first fragment has no ports, and never
+/// reaches here: the call gate judged it by its port).
+fn media<'r>(
+    rec: &'r impl RecordView,
+    t: &TargetPacket,
+    direction: Direction,
+) -> Option<Event<'r>> {
+    let p = rec.packet();
+    if p.proto != 17 {
+        return None;
+    }
+    let (sport, dport) = p.ports?;
+    let Flow { src, dst, .. } = flow_of(p)?;
+    let data = rec.data().get(t.start..)?;
+    // The packet as its header states it: a frame's Ethernet padding is not RTP.
+    let len = ipheader::stated_len(data).map_or(data.len(), |n| (n as usize).min(data.len()));
+    let ip_packet = &data[..len];
+    let udp = ip_packet.get(t.l4_at..t.l4_at + 8)?;
+    let udp_len = usize::from(u16::from_be_bytes([udp[4], udp[5]])).max(8);
+    let rtp = ip_packet.get(t.l4_at + 8..(t.l4_at + udp_len).min(len))?;
+    Some(Event::Media {
+        ip_packet,
+        rtp,
+        src: std::net::SocketAddr::new(src, sport),
+        dst: std::net::SocketAddr::new(dst, dport),
+        direction,
+    })
 }
 
 /// Counts a record (or one destination's share of it) with no IP packet to deliver.

@@ -109,6 +109,23 @@ pub enum Event<'a> {
     },
     /// A subscriber-session event (HI2 IPIRI / X2).
     Session(&'a SessionReport),
+    /// One SIP message of a target's call (HI2 IPMMIRI / X2 "SIP message");
+    /// the header's `cin` is the call's.
+    Sip(&'a SipReport),
+    /// One RTP packet of a target's call (HI3 IPMMCC / X3 "RTP packet"); the
+    /// header's `cin` is the call's.
+    Media {
+        /// The IP packet that carried it, up to the length its header states.
+        ip_packet: &'a [u8],
+        /// The RTP packet: the UDP payload inside `ip_packet`.
+        rtp: &'a [u8],
+        /// Where it came from.
+        src: std::net::SocketAddr,
+        /// Where it went.
+        dst: std::net::SocketAddr,
+        /// Relative to the target.
+        direction: Direction,
+    },
     /// Link keep-alive.
     Keepalive,
     /// Answer to a keep-alive (sent by a receiver).
@@ -283,7 +300,8 @@ pub enum DecodedKind<'a> {
     /// IRI (Begin/End of interception, session events), fully decoded as JSON.
     Iri(serde_json::Value),
     /// One SIP message of a call (X2 "SIP message" / HI2 IP multimedia IRI);
-    /// the PDU's `cin` is the call's.
+    /// the PDU's `cin` is the call's. A PS-PDU's SIPMessage carries addresses
+    /// without ports: its `src` and `dst` have port 0.
     Sip {
         /// The message's octets.
         message: Cow<'a, [u8]>,

@@ -23,6 +23,13 @@
 //!   221-2 and Wireshark's 5gli dissector); without one (expiry, start or end of
 //!   interception while the session is active) format 1 with the session IPIRI.
 //!   The decoder gives the message as hex and its main fields as JSON.
+//! - Sip → X2, payload format 9 "SIP message": the message's octets, with
+//!   the sender's and receiver's addresses and ports and the transport (UDP or
+//!   TCP) as attributes, and payload direction 1 (not known to the POI: the
+//!   message is the call's, not a target's packet). The correlation ID is the
+//!   call's.
+//! - Media → X3, payload format 8 "RTP packet": the UDP payload, with the
+//!   packet's addresses and ports as attributes; the call's correlation ID.
 //! - Keepalive / KeepaliveAck → PDU types 3 / 4, no payload, nil XID.
 //!
 //! Attributes on X2/X3: sequence number (u32), timestamp (u64 seconds + u32 ns),
@@ -34,12 +41,12 @@ use std::net::IpAddr;
 use dataplane::targets::Target;
 
 use super::etsi102232;
-use super::pdu::SessionReport;
 use super::pdu::{
     DecodeError, Decoded, DecodedKind, Direction, EncodeError, Encoder, Event, Flow, PduHeader,
 };
+use super::pdu::{SessionReport, SipReport};
 use super::signalling;
-use crate::sessions::Protocol;
+use crate::sessions::{Protocol, Transport};
 
 /// Header version written (TS 103 221-2 major version 2).
 pub const VERSION: u16 = 2;
@@ -67,6 +74,8 @@ mod format {
     pub const IPV4: u16 = 5;
     pub const IPV6: u16 = 6;
     pub const ETHERNET: u16 = 7;
+    pub const RTP: u16 = 8;
+    pub const SIP: u16 = 9;
     pub const DHCP: u16 = 10;
     pub const RADIUS: u16 = 11;
 }
@@ -85,6 +94,9 @@ mod attr {
     pub const IP_PROTOCOL: u16 = 16;
     pub const MATCHED_TARGET: u16 = 17;
 }
+
+/// Payload direction "not known to the POI".
+const DIRECTION_UNKNOWN: u16 = 1;
 
 /// Proprietary sub-type: original packet length (u32).
 const PROPRIETARY_ORIGINAL_LENGTH: u16 = 1;
@@ -168,6 +180,31 @@ fn session_format(r: &SessionReport) -> (u16, Option<&[u8]>) {
         Some((Protocol::Radius, m)) => (format::RADIUS, Some(m)),
         Some((Protocol::Dhcp4 | Protocol::Dhcp6, m)) => (format::DHCP, Some(m)),
         Some((Protocol::Static, _)) | None => (format::ETSI_102232_1, None),
+    }
+}
+
+/// The addresses, ports and transport of a SIP message.
+fn sip_flow(r: &SipReport) -> Flow {
+    Flow {
+        src: r.src.ip(),
+        dst: r.dst.ip(),
+        proto: match r.transport {
+            Transport::Udp => 17,
+            Transport::Tcp => 6,
+        },
+        src_port: r.src.port(),
+        dst_port: r.dst.port(),
+    }
+}
+
+/// The addresses and ports of an RTP packet (always UDP).
+fn media_flow(src: std::net::SocketAddr, dst: std::net::SocketAddr) -> Flow {
+    Flow {
+        src: src.ip(),
+        dst: dst.ip(),
+        proto: 17,
+        src_port: src.port(),
+        dst_port: dst.port(),
     }
 }
 
@@ -271,6 +308,10 @@ impl Encoder for X2X3Encoder {
             ),
             Event::Begin { .. } | Event::End { .. } => (pdu_type::X2, format::ETSI_102232_1, 5),
             Event::Session(r) => (pdu_type::X2, session_format(r).0, 5),
+            Event::Sip(_) => (pdu_type::X2, format::SIP, DIRECTION_UNKNOWN),
+            Event::Media { direction, .. } => {
+                (pdu_type::X3, format::RTP, direction_code(*direction))
+            }
             Event::Keepalive => (pdu_type::KEEPALIVE, format::KEEPALIVE, 0),
             Event::KeepaliveAck => (pdu_type::KEEPALIVE_ACK, format::KEEPALIVE, 0),
         };
@@ -335,6 +376,17 @@ impl Encoder for X2X3Encoder {
                     a.target(t);
                 }
             }
+            Event::Sip(r) => a.flow(&sip_flow(r)),
+            Event::Media {
+                src,
+                dst,
+                direction,
+                ..
+            } => {
+                let f = media_flow(*src, *dst);
+                a.flow(&f);
+                a.target(matched(&f, *direction));
+            }
             _ => {}
         }
         let header_len = out.len() - start;
@@ -359,6 +411,14 @@ impl Encoder for X2X3Encoder {
                 }
                 (_, None) => etsi102232::encode_iri_payload(e, out),
             },
+            Event::Sip(r) => {
+                out.extend_from_slice(&r.message);
+                Ok(())
+            }
+            Event::Media { rtp, .. } => {
+                out.extend_from_slice(rtp);
+                Ok(())
+            }
             Event::Keepalive | Event::KeepaliveAck => Ok(()),
         };
         if let Err(err) = result {
@@ -434,6 +494,7 @@ fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded<'_>, Deco
         .get(header_len..)
         .ok_or(DecodeError::Invalid("payload length"))?;
     let (mut sequence, mut timestamp_ns, mut wire_len) = (0u32, 0u64, None);
+    let (mut src, mut dst, mut src_port, mut dst_port) = (None, None, None, None);
     while !attrs.is_empty() {
         let t = be_u16(attrs, 0)?;
         let l = usize::from(be_u16(attrs, 2)?);
@@ -458,6 +519,16 @@ fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded<'_>, Deco
             {
                 wire_len = Some(be_u32(v, 6)?);
             }
+            (attr::SRC_V4 | attr::DST_V4, 4) | (attr::SRC_V6 | attr::DST_V6, 16) => {
+                let a = etsi102232::ip_from(v)?;
+                if matches!(t, attr::SRC_V4 | attr::SRC_V6) {
+                    src = Some(a);
+                } else {
+                    dst = Some(a);
+                }
+            }
+            (attr::SRC_PORT, 2) => src_port = Some(be_u16(v, 0)?),
+            (attr::DST_PORT, 2) => dst_port = Some(be_u16(v, 0)?),
             (attr::SEQUENCE | attr::TIMESTAMP, _) => {
                 return Err(DecodeError::Invalid("attribute length"))
             }
@@ -489,6 +560,18 @@ fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded<'_>, Deco
         (pdu_type::X2, format::ETSI_102232_1) => etsi102232::decode_iri_payload(payload)?,
         (pdu_type::X2, format::RADIUS) => DecodedKind::Iri(signalling::radius_json(payload)),
         (pdu_type::X2, format::DHCP) => DecodedKind::Iri(signalling::dhcp_json(payload)),
+        (pdu_type::X2, format::SIP) => DecodedKind::Sip {
+            message: payload.into(),
+            src: socket(src, src_port),
+            dst: socket(dst, dst_port),
+        },
+        (pdu_type::X3, format::RTP) => DecodedKind::Media {
+            rtp: payload.into(),
+            src: socket(src, src_port).ok_or(DecodeError::Invalid("RTP packet without source"))?,
+            dst: socket(dst, dst_port)
+                .ok_or(DecodeError::Invalid("RTP packet without destination"))?,
+            direction: direction_from_code(dir)?,
+        },
         // Other sources' PDUs (SIP, RTP, 3GPP xIRI, ...) are kept as they came, not refused:
         // a collection function must not lose what it was handed.
         _ => DecodedKind::Iri(serde_json::json!({
@@ -506,6 +589,11 @@ fn decode(pdu: &[u8], header_len: usize, ptype: u16) -> Result<Decoded<'_>, Deco
         timestamp_ns,
         kind,
     })
+}
+
+/// An address and port read from attributes, if both were there.
+fn socket(ip: Option<IpAddr>, port: Option<u16>) -> Option<std::net::SocketAddr> {
+    Some(std::net::SocketAddr::new(ip?, port?))
 }
 
 #[cfg(test)]

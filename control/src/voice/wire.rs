@@ -1,5 +1,8 @@
 //! Parsing SIP messages and their SDP bodies as the mirror carries them.
 
+mod sdp;
+mod sip;
+
 use super::sip::SipMessage;
 
 /// Longest SIP message read (a UDP datagram's most, and what a TCP stream may buffer).
@@ -29,6 +32,11 @@ pub enum SipError {
 /// # Errors
 /// See [`SipError`].
 pub fn parse(bytes: &[u8]) -> Result<SipMessage, SipError> {
-    let _ = bytes;
-    todo!("voice-wire")
+    if bytes.len() > MAX_MESSAGE {
+        return Err(SipError::TooLong);
+    }
+    let head = sip::parse(bytes)?;
+    let mut message = head.message;
+    message.sdp = sdp::of_body(head.content_type.as_deref(), head.body)?;
+    Ok(message)
 }

@@ -1,6 +1,7 @@
 //! IPIRI (TS 102 232-3 IPIRIContents): Begin/End of interception; the decoder
 //! also reads the session IPIRI of [`super::session`].
 
+use super::ipmm::{read_ipmmiri, IPMMIRI_TAG};
 use super::*;
 
 /// iP-assignment notKnown.
@@ -76,7 +77,7 @@ pub(super) fn write_ipiri(w: &mut Writer<'_>, begin: bool, target: Option<IpAddr
     w.close(iri);
 }
 
-pub(super) fn read_iri(iri: &mut Reader<'_>) -> Result<DecodedKind<'static>, DecodeError> {
+pub(super) fn read_iri<'a>(iri: &mut Reader<'a>) -> Result<DecodedKind<'a>, DecodeError> {
     let iri_type = iri
         .optional(Tag::ctx(0))?
         .map(ber::decode_u32)
@@ -109,6 +110,11 @@ pub(super) fn read_iri(iri: &mut Reader<'_>) -> Result<DecodedKind<'static>, Dec
     let mut headers = None;
     match tag {
         t if t == Tag::ctx_cons(2) => read_ipiri(&mut body, &mut obj)?,
+        t if t == Tag::ctx_cons(IPMMIRI_TAG) => {
+            let sip = read_ipmmiri(&mut body)?;
+            iri.skip_rest()?;
+            return Ok(sip);
+        }
         t if t == Tag::ctx_cons(3) => {
             let only = IriOnly::read(&mut body)?;
             only.to_json(&mut obj)?;
@@ -156,14 +162,20 @@ pub(super) fn read_iri(iri: &mut Reader<'_>) -> Result<DecodedKind<'static>, Dec
     }
 }
 
-/// Inserts an `IPAddress` as `{name}` (the address), `{name}Assignment` and
-/// `{name}PrefixLength` (from iPv6PrefixLength or iPv4SubnetMask).
-fn read_ip_address(v: &[u8], name: &str, obj: &mut Map<String, Value>) -> Result<(), DecodeError> {
-    let mut r = Reader::new(v);
+/// The address of an `IPAddress` (`r` at its iP-type), read up to its iP-value.
+pub(super) fn read_ip_value(r: &mut Reader<'_>) -> Result<IpAddr, DecodeError> {
     r.expect(Tag::ctx(1))?;
     let mut value = r.nested(Tag::ctx_cons(2))?;
     let a = ip_from(value.expect(Tag::ctx(1))?)?;
     value.finish()?;
+    Ok(a)
+}
+
+/// Inserts an `IPAddress` as `{name}` (the address), `{name}Assignment` and
+/// `{name}PrefixLength` (from iPv6PrefixLength or iPv4SubnetMask).
+fn read_ip_address(v: &[u8], name: &str, obj: &mut Map<String, Value>) -> Result<(), DecodeError> {
+    let mut r = Reader::new(v);
+    let a = read_ip_value(&mut r)?;
     obj.insert(name.into(), json!(a.to_string()));
     if let Some(v) = r.optional(Tag::ctx(3))? {
         let names = [(1, "static"), (2, "dynamic"), (3, "notKnown")];

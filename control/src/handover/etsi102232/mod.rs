@@ -17,6 +17,7 @@
 //!   packet is reported by the layer the target was found in, as the engine
 //!   hands it over. The decoder returns the rebuilt headers and the report as
 //!   IRI JSON.
+//! - Sip / Media → TS 102 232-5 IPMMIRI / IPMMCC (see `ipmm`).
 //! - Keepalive / KeepaliveAck → `tRIPayload keep-alive / keep-aliveResponse`.
 //!
 //! See scripts/asn1/README.md for the provenance of every ASN.1 type used.
@@ -34,6 +35,7 @@ use super::pdu::{
 
 mod cc;
 mod decode;
+mod ipmm;
 mod iri;
 mod iri_only;
 mod session;
@@ -42,6 +44,8 @@ mod tests;
 
 use cc::{read_cc, write_cc};
 pub use decode::{decode, decode_next};
+use ipmm::{write_ipmmcc, write_ipmmiri};
+pub use ipmm::{IPMMCC_OBJ_ID, IPMMIRI_OBJ_ID};
 use iri::{read_iri, write_ipiri};
 use iri_only::{report_of, write_header_report, IriOnly};
 pub use session::access_event;
@@ -182,6 +186,8 @@ impl Encoder for PsPduEncoder {
             Event::Content { ip_packet, .. } => ip_packet.len() + 20,
             Event::HeaderReport { .. } => 220,
             Event::Session(r) => 240 + r.message.as_ref().map_or(0, |(_, m)| m.len()),
+            Event::Sip(r) => 100 + r.message.len(),
+            Event::Media { ip_packet, .. } => ip_packet.len() + 30,
             _ => 120,
         };
         out.reserve(body_hint + 150);
@@ -211,6 +217,16 @@ impl Encoder for PsPduEncoder {
                 write_session_ipiri(&mut w, r);
                 w.close(seq);
             }
+            Event::Sip(r) => {
+                let seq = w.open(Tag::ctx_cons(0), body_hint);
+                write_ipmmiri(&mut w, r);
+                w.close(seq);
+            }
+            Event::Media {
+                ip_packet,
+                direction,
+                ..
+            } => write_ipmmcc(&mut w, ip_packet, *direction),
             Event::Frame { .. } => {} // refused above
             Event::Keepalive | Event::KeepaliveAck => {
                 let tri = w.open(Tag::ctx_cons(2), 2);
@@ -253,7 +269,7 @@ pub(crate) fn encode_iri_payload(e: &Event<'_>, out: &mut Vec<u8>) -> Result<(),
 ///
 /// # Errors
 /// Invalid BER or trailing bytes.
-pub(crate) fn decode_iri_payload(bytes: &[u8]) -> Result<DecodedKind<'static>, DecodeError> {
+pub(crate) fn decode_iri_payload(bytes: &[u8]) -> Result<DecodedKind<'_>, DecodeError> {
     let mut r = Reader::new(bytes);
     let mut iri = r.nested(Tag::SEQUENCE)?;
     r.finish()?;
@@ -273,7 +289,7 @@ fn time_string(ns: u64) -> String {
     String::from_utf8_lossy(v.get(2..).unwrap_or_default()).into_owned()
 }
 
-fn ip_from(v: &[u8]) -> Result<IpAddr, DecodeError> {
+pub(crate) fn ip_from(v: &[u8]) -> Result<IpAddr, DecodeError> {
     match v.len() {
         4 => Ok(IpAddr::from(
             <[u8; 4]>::try_from(v).map_err(|_| DecodeError::Invalid("address"))?,
