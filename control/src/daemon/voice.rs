@@ -25,10 +25,15 @@ use crate::sessions::SignalPacket;
 use crate::voice::tracker::CallTracker;
 use crate::voice::wire::{self, SipError};
 use crate::voice::VoiceConfig;
-use crate::voice::{CallChange, CallRef, MediaEndpoint, Method, Party, SipMessage, StartLine};
+use crate::voice::{CallChange, CallRef, MediaEndpoint, Party};
 
 /// How often idle passes expire calls and prune ended media spans.
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
+
+/// How long an ended call's closing messages (the 200 to its BYE,
+/// retransmissions) are still reported: 64·T1, the longest a SIP transaction
+/// lasts (RFC 3261 Timer J), as long as the tracker keeps the call.
+const LINGER_NS: u64 = 32_000_000_000;
 
 /// How long past the watermark an ended media span is kept: handover asks
 /// about a record at most [`HOLD_MAX_WAIT`] after the watermark passed it;
@@ -40,12 +45,20 @@ fn ended_retention_ns() -> u64 {
 /// Handover's call gate: which call's media flowed to which endpoint of
 /// which intercept, when.
 #[derive(Default)]
-struct CallSpans(Spans<CallRef>);
+struct CallSpans {
+    spans: Spans<CallRef>,
+    /// The signalling path's: records newer wait in handover.
+    watermark: Watermark,
+}
 
 impl CallGate for CallSpans {
+    fn watermark(&self) -> u64 {
+        self.watermark.get()
+    }
+
     fn media_call(&self, key: u32, addr: IpAddr, port: u16, ts_ns: u64) -> Option<u32> {
         let target = MediaEndpoint(SocketAddr::new(addr, port)).target();
-        self.0
+        self.spans
             .find(key, ts_ns, |call, t| (*t == target).then(|| call.cin()))
     }
 }
@@ -84,11 +97,12 @@ impl Voiced {
 struct Call {
     keys: Vec<u32>,
     media: Vec<MediaEndpoint>,
+    /// When it ended (kept [`LINGER_NS`] for its closing messages).
+    ended_ns: Option<u64>,
 }
 
 struct State {
     tracker: CallTracker,
-    max_calls: usize,
     intercepts: HashMap<u32, Voiced>,
     /// Only calls some intercept targets; the tracker follows every call.
     calls: HashMap<CallRef, Call>,
@@ -107,17 +121,6 @@ struct Shared {
 /// The [`SignalSink`] of a probe with `[voice]`.
 pub struct VoiceGlue {
     shared: Arc<Shared>,
-}
-
-/// An INVITE outside a dialog: what opens a call.
-fn opens_call(msg: &SipMessage) -> bool {
-    matches!(
-        msg.start,
-        StartLine::Request {
-            method: Method::Invite,
-            ..
-        }
-    ) && msg.to.tag.is_none()
 }
 
 fn report(p: &SignalPacket<'_>, call: CallRef, at_ns: u64) -> SipReport {
@@ -143,7 +146,7 @@ impl Shared {
         signal_ns: Option<u64>,
     ) {
         let target = [endpoint.target()];
-        self.gate.0.open(key, &call, &target, from_ns);
+        self.gate.spans.open(key, &call, &target, from_ns);
         if let Some(epoch) = self.controller.bind(key, &target) {
             self.metrics.voice_media_endpoints.inc();
             if let Some(ts) = signal_ns {
@@ -154,7 +157,7 @@ impl Shared {
 
     fn media_off(&self, (key, call): (u32, CallRef), endpoint: MediaEndpoint, until_ns: u64) {
         let target = [endpoint.target()];
-        self.gate.0.close(key, &call, Some(&target), until_ns);
+        self.gate.spans.close(key, &call, Some(&target), until_ns);
         if self.controller.unbind(key, &target).is_some() {
             self.metrics.voice_media_endpoints.dec();
         }
@@ -177,12 +180,12 @@ impl Shared {
                         .filter(|(_, v)| parties.iter().any(|p| v.names(p)))
                         .map(|(&key, _)| key)
                         .collect();
-                    if !keys.is_empty() {
+                    if !keys.is_empty() && !calls.contains_key(call) {
                         calls.insert(
                             *call,
                             Call {
                                 keys,
-                                media: Vec::new(),
+                                ..Call::default()
                             },
                         );
                     }
@@ -197,7 +200,7 @@ impl Shared {
                     endpoint,
                     ts_ns,
                 }) => {
-                    let Some(c) = calls.get_mut(&call) else {
+                    let Some(c) = calls.get_mut(&call).filter(|c| c.ended_ns.is_none()) else {
                         continue;
                     };
                     let added = matches!(change, CallChange::MediaAdded { .. });
@@ -231,15 +234,16 @@ impl Shared {
                 }
                 CallChange::Answered { .. } => {}
                 &CallChange::Ended { call, ts_ns, .. } => {
-                    let Some(c) = calls.remove(&call) else {
+                    let Some(c) = calls.get_mut(&call) else {
                         continue;
                     };
                     // The tracker removes the media first; whatever it kept goes now.
-                    for &endpoint in &c.media {
+                    for endpoint in std::mem::take(&mut c.media) {
                         for &key in c.keys.iter().filter(|k| content(k)) {
                             self.media_off((key, call), endpoint, ts_ns);
                         }
                     }
+                    c.ended_ns = Some(ts_ns);
                 }
             }
         }
@@ -266,9 +270,6 @@ impl Shared {
             SocketAddr::new(p.dst, p.dst_port),
         );
         st.tracker.apply(p.ts_ns, src, dst, &msg, &mut changes);
-        if changes.is_empty() && opens_call(&msg) && st.tracker.calls() >= st.max_calls {
-            self.metrics.voice_calls_refused.inc();
-        }
         self.apply(&mut st, &changes, Some(p));
         self.observe(&mut st);
     }
@@ -280,6 +281,8 @@ impl Shared {
         self.metrics
             .voice_calls_active
             .set(i64::try_from(st.tracker.calls()).unwrap_or(i64::MAX));
+        let refused = &self.metrics.voice_calls_refused;
+        refused.inc_by(st.tracker.refused_calls().saturating_sub(refused.get()));
     }
 
     fn idle(&self, watermark_ns: u64) {
@@ -291,11 +294,14 @@ impl Shared {
         st.last_housekeeping = Instant::now();
         let mut changes = Vec::new();
         // A capture replay's watermark jumps to the end of time when it ends.
-        st.tracker.expire(watermark_ns.min(now_ns()), &mut changes);
+        let now = watermark_ns.min(now_ns());
+        st.tracker.expire(now, &mut changes);
         self.apply(&mut st, &changes, None);
+        st.calls
+            .retain(|_, c| c.ended_ns.is_none_or(|t| t.saturating_add(LINGER_NS) > now));
         drop(st);
         self.gate
-            .0
+            .spans
             .prune(watermark_ns.saturating_sub(ended_retention_ns()));
     }
 
@@ -344,8 +350,8 @@ impl Shared {
         calls.retain(|_, c| !c.keys.is_empty());
         for (call, media) in wanted {
             let c = calls.entry(call).or_insert_with(|| Call {
-                keys: Vec::new(),
                 media: media.iter().map(|&(e, _)| e).collect(),
+                ..Call::default()
             });
             let joined = !c.keys.contains(&key);
             if joined {
@@ -403,9 +409,8 @@ impl IdentityBindings for Shared {
 impl VoiceGlue {
     /// A glue over `controller`, registered with it for intercepts naming
     /// voice identities and as handover's call gate; call after the stored
-    /// intercepts are loaded and before the dataplane is armed. `watermark`
-    /// is the signalling path's: handover holds voice records for it as for
-    /// the session gate's, so the glue keeps no copy.
+    /// intercepts are loaded and before the dataplane is armed; handover
+    /// holds voice records for `watermark` (the signalling path's).
     ///
     /// # Errors
     /// The store cannot list the intercepts.
@@ -415,15 +420,16 @@ impl VoiceGlue {
         metrics: ProbeMetrics,
         watermark: Watermark,
     ) -> Result<Self, DaemonError> {
-        let _ = watermark;
-        let gate = Arc::new(CallSpans::default());
+        let gate = Arc::new(CallSpans {
+            spans: Spans::default(),
+            watermark,
+        });
         let shared = Arc::new(Shared {
             controller: Arc::clone(&controller),
             metrics,
             gate: Arc::clone(&gate),
             state: Mutex::new(State {
                 tracker: CallTracker::new(cfg),
-                max_calls: cfg.max_calls,
                 intercepts: HashMap::new(),
                 calls: HashMap::new(),
                 unacked: Unacked::default(),
@@ -474,7 +480,7 @@ mod test {
         // The target's call, then another subscriber's on the same address and port.
         let ours = CallRef((7 << 32) | 0x1234);
         let later = CallRef(0x9999);
-        gate.0.open(1, &ours, &[e.target()], 1_000);
+        gate.spans.open(1, &ours, &[e.target()], 1_000);
         assert_eq!(gate.media_call(1, addr, port, 999), None, "before the SDP");
         assert_eq!(gate.media_call(1, addr, port, 1_000), Some(0x1234));
         assert_eq!(gate.media_call(1, addr, port, 1_001), Some(ours.cin()));
@@ -490,7 +496,7 @@ mod test {
         );
         let v6 = "2001:db8::20".parse().unwrap();
         assert_eq!(gate.media_call(1, v6, port, 1_500), None);
-        gate.0.close(1, &ours, Some(&[e.target()]), 2_000);
+        gate.spans.close(1, &ours, Some(&[e.target()]), 2_000);
         assert_eq!(gate.media_call(1, addr, port, 1_999), Some(0x1234));
         assert_eq!(
             gate.media_call(1, addr, port, 2_000),
@@ -498,13 +504,13 @@ mod test {
             "the BYE and after"
         );
         // Only an intercept that targets the reuser gets its media, with its CIN.
-        gate.0.open(2, &later, &[e.target()], 3_000);
+        gate.spans.open(2, &later, &[e.target()], 3_000);
         assert_eq!(gate.media_call(1, addr, port, 3_500), None);
         assert_eq!(gate.media_call(2, addr, port, 3_500), Some(0x9999));
         // A closed interval answers until the watermark is well past its end.
-        gate.0.prune(2_000);
+        gate.spans.prune(2_000);
         assert_eq!(gate.media_call(1, addr, port, 1_500), Some(0x1234));
-        gate.0.prune(2_001);
+        gate.spans.prune(2_001);
         assert_eq!(gate.media_call(1, addr, port, 1_500), None);
         assert_eq!(gate.media_call(2, addr, port, 3_500), Some(0x9999));
         assert!(ended_retention_ns() > u64::try_from(HOLD_MAX_WAIT.as_nanos()).unwrap());
@@ -518,8 +524,8 @@ mod test {
             endpoint("[2001:db8::5]:5004"),
             endpoint("[2001:db8::5]:6004"),
         );
-        gate.0.open(3, &call, &[old.target(), new.target()], 10);
-        gate.0.close(3, &call, Some(&[old.target()]), 20);
+        gate.spans.open(3, &call, &[old.target(), new.target()], 10);
+        gate.spans.close(3, &call, Some(&[old.target()]), 20);
         let ip = old.0.ip();
         assert_eq!(gate.media_call(3, ip, 5004, 25), None);
         assert_eq!(gate.media_call(3, ip, 6004, 25), Some(42));
@@ -599,33 +605,5 @@ mod test {
             &["username:alice@isp"],
         );
         assert!(Voiced::of(&none).identities.is_empty());
-    }
-
-    #[test]
-    fn only_an_out_of_dialog_invite_opens_a_call() {
-        let named = |uri: &str, tag: Option<&str>| crate::voice::NameAddr {
-            uri: uri.into(),
-            tag: tag.map(Into::into),
-        };
-        let mut msg = SipMessage {
-            start: StartLine::Request {
-                method: Method::Invite,
-                uri: "sip:bob@example.com".into(),
-            },
-            call_id: "c1".into(),
-            from: named("sip:alice@example.com", Some("a")),
-            to: named("sip:bob@example.com", None),
-            cseq: (1, Method::Invite),
-            contacts: Vec::new(),
-            asserted: Vec::new(),
-            expires: None,
-            sdp: None,
-        };
-        assert!(opens_call(&msg));
-        msg.to.tag = Some("b".into());
-        assert!(!opens_call(&msg), "a re-INVITE");
-        msg.to.tag = None;
-        msg.start = StartLine::Response { status: 100 };
-        assert!(!opens_call(&msg));
     }
 }
