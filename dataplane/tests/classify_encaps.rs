@@ -1,6 +1,6 @@
 //! Classification of real frames (built by `synth`, parsed by `dissect`) in every
-//! encapsulation, against exact, CIDR and MAC targets: frame by frame, the set of
-//! intercepts and directions must be exactly the expected one.
+//! encapsulation, against exact, CIDR, MAC and UDP endpoint targets: frame by
+//! frame, the set of intercepts and directions must be exactly the expected one.
 //!
 //! The corpus here is shared with the worker tests (`#[path]` include).
 #![forbid(unsafe_code)]
@@ -49,6 +49,19 @@ pub(crate) fn intercepts() -> Vec<(u16, u32, Mode, Vec<Target>)> {
         (5, 105, Mode::Headers, vec![Target::Ipv4(t4())]),
         // Many targets in one intercept.
         (6, 106, Mode::Content, many),
+        // A call's media: UDP endpoints, two on addresses other intercepts
+        // target (0 and 5, 1), two on addresses no other one does.
+        (
+            7,
+            107,
+            Mode::Content,
+            vec![
+                Target::Ipv4Udp(t4(), EP4_PORT),
+                Target::Ipv6Udp(t6(), EP6_PORT),
+                Target::Ipv4Udp(e4(), EP4_PORT),
+                Target::Ipv6Udp(e6(), EP6_PORT),
+            ],
+        ),
     ]
 }
 
@@ -98,6 +111,16 @@ pub(crate) fn t6() -> Ipv6Addr {
 pub(crate) fn six(sub: u16, host: u16) -> Ipv6Addr {
     Ipv6Addr::new(0x2001, 0xdb8, sub, 0, 0, 0, 0, host)
 }
+/// Addresses of UDP endpoint targets alone, and the endpoints' ports.
+pub(crate) fn e4() -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, 9)
+}
+pub(crate) fn e6() -> Ipv6Addr {
+    "2001:db8::9".parse().unwrap()
+}
+pub(crate) const EP4_PORT: u16 = 5004;
+pub(crate) const EP6_PORT: u16 = 5006;
+
 /// A non-target IPv4 address.
 pub(crate) fn o4(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(192, 0, 2, i)
@@ -138,6 +161,163 @@ fn case(name: &'static str, f: Frame, mut expect: Vec<(u32, Direction)>) -> Case
 
 /// Target and non-target traffic, both directions, every encapsulation.
 pub(crate) fn corpus() -> Vec<Case> {
+    let mut cases = address_corpus();
+    cases.extend(endpoint_corpus());
+    cases
+}
+
+/// What comes before the innermost IP layer, in every encapsulation `synth`
+/// builds (by name): each frame of [`endpoint_corpus`] is one of them
+/// around an IP packet.
+#[allow(clippy::type_complexity)]
+fn encapsulations() -> Vec<(&'static str, Box<dyn Fn() -> Frame>)> {
+    let e = || Frame::ethernet(A, B);
+    vec![
+        ("plain", Box::new(e)),
+        ("vlan", Box::new(move || e().vlan(11))),
+        ("qinq", Box::new(move || e().qinq(21).vlan(31))),
+        ("mpls", Box::new(move || e().mpls(&[16, 17]))),
+        ("pppoe", Box::new(move || e().pppoe(8))),
+        ("gre", Box::new(move || e().ipv4(o4(130), o4(131)).gre())),
+        (
+            "gre key over ipv6",
+            Box::new(move || e().ipv6(o6(130), o6(131)).gre_with(true, Some(6), None)),
+        ),
+        ("ip in ip", Box::new(move || e().ipv4(o4(132), o4(133)))),
+        ("ip in ipv6", Box::new(move || e().ipv6(o6(132), o6(133)))),
+        (
+            "erspan1",
+            Box::new(move || e().ipv4(o4(134), o4(135)).erspan1().inner_ethernet(B, A)),
+        ),
+        (
+            "erspan2",
+            Box::new(move || e().ipv4(o4(134), o4(135)).erspan2(3).inner_ethernet(B, A)),
+        ),
+        (
+            "erspan3",
+            Box::new(move || {
+                e().ipv4(o4(134), o4(135))
+                    .erspan3(4, true)
+                    .inner_ethernet(B, A)
+            }),
+        ),
+        (
+            "vxlan",
+            Box::new(move || e().ipv4(o4(136), o4(137)).vxlan(47).inner_ethernet(A, B)),
+        ),
+        (
+            "vxlan over ipv6",
+            Box::new(move || e().ipv6(o6(136), o6(137)).vxlan(48).inner_ethernet(A, B)),
+        ),
+        (
+            "gtpu",
+            Box::new(move || e().ipv4(o4(138), o4(139)).gtpu(19)),
+        ),
+        (
+            "gtpu over ipv6",
+            Box::new(move || e().ipv6(o6(138), o6(139)).gtpu_with(20, None, 1)),
+        ),
+        (
+            "pseudowire",
+            Box::new(move || e().mpls(&[48]).pw_control_word().inner_ethernet(A, B)),
+        ),
+        (
+            "pseudowire without control word",
+            Box::new(move || {
+                e().mpls(&[49])
+                    .inner_ethernet(A, [0x00, 0x1b, 0x21, 7, 8, 9])
+            }),
+        ),
+    ]
+}
+
+/// UDP endpoint targets (intercept 107) in every encapsulation: matched by
+/// address and port on either side of the innermost datagram, next to the
+/// address targets of the same address; never another port, TCP, a later
+/// fragment, or a tunnel's outer layer.
+fn endpoint_corpus() -> Vec<Case> {
+    let (t4, t6, e4, e6) = (t4(), t6(), e4(), e6());
+    let (p4, p6) = (EP4_PORT, EP6_PORT);
+    let mut cases = Vec::new();
+    for (name, outer) in encapsulations() {
+        let named =
+            |what: &str| -> &'static str { Box::leak(format!("{name}: {what}").into_boxed_str()) };
+        cases.extend([
+            case(
+                named("ipv4 endpoint from target"),
+                outer().ipv4(e4, o4(140)).udp(p4, 7),
+                vec![(107, From)],
+            ),
+            case(
+                named("ipv4 endpoint to an address target"),
+                outer().ipv4(o4(141), t4).udp(7, p4),
+                vec![(100, To), (105, To), (107, To)],
+            ),
+            case(
+                named("ipv6 endpoint to target"),
+                outer().ipv6(o6(140), e6).udp(7, p6),
+                vec![(107, To)],
+            ),
+            case(
+                named("ipv6 endpoint both"),
+                outer().ipv6(e6, t6).udp(p6, p6),
+                vec![(101, To), (107, Both)],
+            ),
+            case(
+                named("endpoint address, other port"),
+                outer().ipv4(e4, o4(142)).udp(p4 + 1, p4),
+                vec![],
+            ),
+            case(
+                named("endpoint address and port over tcp"),
+                outer().ipv6(o6(141), e6).tcp(7, p6),
+                vec![],
+            ),
+        ]);
+    }
+    let e = || Frame::ethernet(A, B);
+    cases.extend([
+        case(
+            "ipv4 endpoint first fragment",
+            e().ipv4(e4, o4(143)).fragment(0, true).udp(p4, 7),
+            vec![(107, From)],
+        ),
+        case(
+            "ipv4 endpoint later fragment",
+            e().ipv4(e4, o4(143)).fragment(185, false),
+            vec![],
+        ),
+        case(
+            "ipv6 endpoint first fragment",
+            e().ipv6(o6(142), e6).fragment(0, true).udp(7, p6),
+            vec![(107, To)],
+        ),
+        case(
+            "ipv6 endpoint later fragment",
+            e().ipv6(o6(142), e6).fragment(185, true),
+            vec![],
+        ),
+        case(
+            "ipv4 address target later fragment, endpoint's address",
+            e().ipv4(t4, o4(143)).fragment(185, false),
+            vec![(100, From), (105, From)],
+        ),
+        // The endpoint's address outside, its port inside: the ports are the
+        // inner datagram's.
+        case(
+            "endpoint address in the outer layer",
+            e().ipv4(e4, o4(144))
+                .gtpu(21)
+                .ipv4(o4(145), o4(146))
+                .udp(p4, p4),
+            vec![],
+        ),
+    ]);
+    cases
+}
+
+/// Address, prefix and MAC targets in every encapsulation.
+fn address_corpus() -> Vec<Case> {
     let e = || Frame::ethernet(A, B);
     let t4 = t4();
     let t6 = t6();
@@ -770,9 +950,9 @@ pub(crate) fn corpus() -> Vec<Case> {
 /// A single replica loaded with `updates`, every update applied.
 pub(crate) fn loaded(updates: &[Update]) -> (TableWriter, TableReplica) {
     // Room for the updates, the tables the writer sends ahead of them (at most
-    // one per update) and the epoch marker: nothing drains the ring before
-    // `send` returns.
-    let (mut w, mut rs) = replicas(1, 2 * updates.len() + 1);
+    // one per update), the endpoints' address marks and the epoch marker:
+    // nothing drains the ring before `send` returns.
+    let (mut w, mut rs) = replicas(1, 3 * updates.len() + 1);
     let e = w.send(updates);
     let mut r = rs.remove(0);
     r.apply_pending(usize::MAX);

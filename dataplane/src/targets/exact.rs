@@ -19,6 +19,12 @@
 //! Each entry holds its key and a 32-bit value: one slot inline (the common case),
 //! or the index of a sorted slot list in a side vector. Removal shifts the following
 //! entries of the run back (no tombstones), so lookups never slow down with churn.
+//!
+//! An address table's entry may also carry a mark ([`ExactTable::mark`]): the
+//! address has UDP endpoint targets, looked up by port in a table of their own.
+//! A marked address with no address target of its own is an entry with no slot:
+//! the filters and gates let it through like any stored key, so the stages
+//! before classification need no table more.
 
 use super::slots::SlotSet;
 use super::Slot;
@@ -28,6 +34,11 @@ use crate::dpdk::HugeArray;
 const EMPTY: u32 = u32::MAX;
 /// Values from here on index `spill` (a slot is a `u16`, so below this).
 const SPILLED: u32 = 1 << 16;
+/// Bit of a value: the key is marked (see [`ExactTable::mark`]).
+const MARKED: u32 = 1 << 31;
+/// Value (with [`MARKED`]) of a marked key in no slot. Below `EMPTY & !MARKED`,
+/// so that no marked entry reads as empty.
+const NO_SLOTS: u32 = MARKED - 2;
 /// Entries of the first allocation.
 const MIN_ENTRIES: usize = 16;
 /// Tables with fewer entries stay in cache: prefetching them only costs time.
@@ -117,6 +128,59 @@ impl Key for u128 {
     fn gate(self) -> usize {
         let block = (self >> 96) as u32;
         ((block >> 16) ^ block) as usize & (GATE_BITS - 1)
+    }
+}
+
+/// A UDP endpoint target's key: an address of either family and a port. An
+/// IPv6 address is kept as two words (an entry of 32 bytes, where a `u128`'s
+/// alignment made it 48); an IPv4 one in `lo`, with [`Endpoint::V4`] set in
+/// `port`, so that it never equals an IPv6 address's key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    hi: u64,
+    lo: u64,
+    port: u32,
+}
+
+impl Endpoint {
+    /// Bit of `port` telling an IPv4 endpoint.
+    const V4: u32 = 1 << 16;
+
+    /// An IPv4 address (host order) and port.
+    #[inline(always)]
+    pub(crate) fn v4(addr: u32, port: u16) -> Self {
+        Self {
+            hi: 0,
+            lo: u64::from(addr),
+            port: Self::V4 | u32::from(port),
+        }
+    }
+
+    /// An IPv6 address and port.
+    #[inline(always)]
+    pub(crate) fn v6(addr: u128, port: u16) -> Self {
+        Self {
+            hi: (addr >> 64) as u64,
+            lo: addr as u64,
+            port: u32::from(port),
+        }
+    }
+}
+
+impl Key for Endpoint {
+    #[inline(always)]
+    fn hash(self, seed: u64) -> u64 {
+        mix(self.lo ^ seed ^ mix(self.hi ^ (u64::from(self.port) << 32)))
+    }
+
+    /// The address's block, as its family's address table gates it.
+    #[inline(always)]
+    fn gate(self) -> usize {
+        if self.port & Self::V4 != 0 {
+            (self.lo as u32).gate()
+        } else {
+            (u128::from(self.hi) << 64).gate()
+        }
     }
 }
 
@@ -422,6 +486,12 @@ impl<K: Key> ExactTable<K> {
     /// The slots `key`, of hash `h` (from [`Self::hash`]), points at.
     #[inline(always)]
     pub(crate) fn get_hashed(&self, key: K, h: u64) -> Option<Slots<'_>> {
+        self.get_marked_hashed(key, h).map(|(slots, _)| slots)
+    }
+
+    /// [`Self::get_hashed`], and whether `key` is marked ([`Self::mark`]).
+    #[inline(always)]
+    pub(crate) fn get_marked_hashed(&self, key: K, h: u64) -> Option<(Slots<'_>, bool)> {
         if !self.passes(h) {
             return None;
         }
@@ -430,18 +500,19 @@ impl<K: Key> ExactTable<K> {
 
     /// The probe behind a filter hit (a key, or a false positive).
     #[inline(never)]
-    fn get_slow(&self, key: K, h: u64) -> Option<Slots<'_>> {
+    fn get_slow(&self, key: K, h: u64) -> Option<(Slots<'_>, bool)> {
         let value = self.entries.get(self.find(key, h)?)?.value;
-        Some(self.slots(value))
+        Some((self.slots(value & !MARKED), value & MARKED != 0))
     }
 
+    /// The slots of an unmarked value (none for [`NO_SLOTS`]).
     #[inline(always)]
     fn slots(&self, value: u32) -> Slots<'_> {
         match u16::try_from(value) {
             Ok(slot) => Slots::One([Slot(slot)]),
             Err(_) => Slots::Many(
                 self.spill
-                    .get((value - SPILLED) as usize)
+                    .get(value.wrapping_sub(SPILLED) as usize)
                     .map_or(&[][..], |v| &v[..]),
             ),
         }
@@ -509,28 +580,31 @@ impl<K: Key> ExactTable<K> {
         }
     }
 
-    /// Current slots of `value` as a set, taking a spilled list out of `spill`.
-    fn take_set(&mut self, value: u32) -> SlotSet {
+    /// Current slots of an unmarked `value` as a set (None for
+    /// [`NO_SLOTS`]), taking a spilled list out of `spill`.
+    fn take_set(&mut self, value: u32) -> Option<SlotSet> {
         match u16::try_from(value) {
-            Ok(s) => SlotSet::One(Slot(s)),
+            Ok(s) => Some(SlotSet::One(Slot(s))),
+            Err(_) if value == NO_SLOTS => None,
             Err(_) => {
                 let i = (value - SPILLED) as usize;
                 self.free.push(value - SPILLED);
-                SlotSet::Many(
+                Some(SlotSet::Many(
                     self.spill
                         .get_mut(i)
                         .map(std::mem::take)
                         .unwrap_or_default(),
-                )
+                ))
             }
         }
     }
 
-    /// Encodes `set` as an entry value, spilling a list.
-    fn put_set(&mut self, set: SlotSet) -> u32 {
+    /// Encodes `set` as an unmarked entry value, spilling a list.
+    fn put_set(&mut self, set: Option<SlotSet>) -> u32 {
         match set {
-            SlotSet::One(s) => u32::from(s.0),
-            SlotSet::Many(v) => match self.free.pop() {
+            None => NO_SLOTS,
+            Some(SlotSet::One(s)) => u32::from(s.0),
+            Some(SlotSet::Many(v)) => match self.free.pop() {
                 Some(i) => {
                     if let Some(e) = self.spill.get_mut(i as usize) {
                         *e = v;
@@ -545,20 +619,92 @@ impl<K: Key> ExactTable<K> {
         }
     }
 
-    /// Adds `slot` to `key`'s set. Returns true if `key` is a new entry.
-    /// `spill` tracks the bytes of spilled slot lists.
+    /// Adds `slot` to `key`'s set. Returns true if `key` is a new target (it
+    /// was in no slot: absent, or only marked). `spill` tracks the bytes of
+    /// spilled slot lists.
     pub(crate) fn add(&mut self, key: K, slot: Slot, spill: &mut usize) -> bool {
-        if let Some(i) = self.find(key, stored_hash(key, self.seed)) {
-            let value = self.entries.get(i).map_or(EMPTY, |e| e.value);
-            let mut set = self.take_set(value);
-            *spill -= set.spilled_bytes();
-            set.insert(slot);
-            *spill += set.spilled_bytes();
-            let value = self.put_set(set);
+        let (had, _) = self.change(key, spill, |set, marked| {
+            let set = match set {
+                Some(mut set) => {
+                    set.insert(slot);
+                    set
+                }
+                None => SlotSet::One(slot),
+            };
+            (Some(set), marked)
+        });
+        !had
+    }
+
+    /// Removes `slot` from `key`'s set. Returns true if `key` is a target no
+    /// more (its set became empty; a marked key stays, in no slot).
+    pub(crate) fn remove(&mut self, key: K, slot: Slot, spill: &mut usize) -> bool {
+        let (had, has) = self.change(key, spill, |set, marked| {
+            (set.and_then(|s| s.without(slot)), marked)
+        });
+        had && !has
+    }
+
+    /// Marks `key` (an address some UDP endpoint target names), storing it in
+    /// no slot if absent.
+    pub(crate) fn mark(&mut self, key: K) {
+        self.change(key, &mut 0, |set, _| (set, true));
+    }
+
+    /// Clears `key`'s mark, removing it if it is in no slot.
+    pub(crate) fn unmark(&mut self, key: K) {
+        self.change(key, &mut 0, |set, _| (set, false));
+    }
+
+    /// Whether `key` is stored and marked.
+    #[cfg(test)]
+    pub(crate) fn is_marked(&self, key: K) -> bool {
+        self.get_marked_hashed(key, self.hash(key))
+            .is_some_and(|(_, marked)| marked)
+    }
+
+    /// Gives `f` the slots and the mark of `key` (none and false if absent)
+    /// and stores what it returns; no slot and no mark remove the entry.
+    /// `spill` tracks the bytes of spilled slot lists. Returns whether `key`
+    /// was in a slot before, and is after.
+    fn change(
+        &mut self,
+        key: K,
+        spill: &mut usize,
+        f: impl FnOnce(Option<SlotSet>, bool) -> (Option<SlotSet>, bool),
+    ) -> (bool, bool) {
+        let found = self.find(key, stored_hash(key, self.seed));
+        let value = found
+            .and_then(|i| self.entries.get(i))
+            .map_or(EMPTY, |e| e.value);
+        let (set, marked) = match found {
+            Some(_) => (self.take_set(value & !MARKED), value & MARKED != 0),
+            None => (None, false),
+        };
+        let before = set.as_ref().map_or(0, SlotSet::spilled_bytes);
+        let had = set.is_some();
+        let (set, marked) = f(set, marked);
+        let has = set.is_some();
+        // Added first: a mark's caller counts nothing (0) but moves a list.
+        *spill = *spill + set.as_ref().map_or(0, SlotSet::spilled_bytes) - before;
+        if set.is_none() && !marked {
+            let Some(i) = found else {
+                return (had, has);
+            };
+            self.delete_at(i);
+            self.len -= 1;
+            self.stale = self.stale.saturating_add(1);
+            if self.rebuilds_filter && self.stale as usize * 4 > self.len {
+                self.rebuild_filter();
+            }
+            return (had, has);
+        }
+        let value = self.put_set(set) | if marked { MARKED } else { 0 };
+        if let Some(i) = found {
             if let Some(e) = self.entries.get_mut(i) {
                 e.value = value;
             }
-            return false;
+            return (had, has);
         }
         if (self.len + 1) * 2 > self.entries.len() {
             #[cfg(test)]
@@ -567,38 +713,9 @@ impl<K: Key> ExactTable<K> {
             }
             self.rehash((self.entries.len() * 2).max(MIN_ENTRIES));
         }
-        self.place(key, u32::from(slot.0));
+        self.place(key, value);
         self.len += 1;
-        true
-    }
-
-    /// Removes `slot` from `key`'s set. Returns true if the entry disappeared.
-    pub(crate) fn remove(&mut self, key: K, slot: Slot, spill: &mut usize) -> bool {
-        let Some(i) = self.find(key, stored_hash(key, self.seed)) else {
-            return false;
-        };
-        let value = self.entries.get(i).map_or(EMPTY, |e| e.value);
-        let set = self.take_set(value);
-        *spill -= set.spilled_bytes();
-        match set.without(slot) {
-            Some(set) => {
-                *spill += set.spilled_bytes();
-                let value = self.put_set(set);
-                if let Some(e) = self.entries.get_mut(i) {
-                    e.value = value;
-                }
-                false
-            }
-            None => {
-                self.delete_at(i);
-                self.len -= 1;
-                self.stale = self.stale.saturating_add(1);
-                if self.rebuilds_filter && self.stale as usize * 4 > self.len {
-                    self.rebuild_filter();
-                }
-                true
-            }
-        }
+        (had, has)
     }
 
     /// Empties entry `hole` and shifts back the entries after it whose home is
@@ -638,20 +755,23 @@ mod test {
 
     use super::*;
 
-    #[derive(Clone, Debug)]
+    #[derive(Clone, Copy, Debug)]
     enum Op {
         Add(u32, u16),
         Remove(u32, u16),
+        Mark(u32),
+        Unmark(u32),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         // Few distinct keys and slots: many collisions, spills and deletions.
-        (0u32..64, 0u16..4, any::<bool>()).prop_map(|(k, s, add)| {
+        (0u32..64, 0u16..4, 0u8..6).prop_map(|(k, s, what)| {
             let k = k.wrapping_mul(0x0100_0001);
-            if add {
-                Op::Add(k, s)
-            } else {
-                Op::Remove(k, s)
+            match what {
+                0..=1 => Op::Add(k, s),
+                2..=3 => Op::Remove(k, s),
+                4 => Op::Mark(k),
+                _ => Op::Unmark(k),
             }
         })
     }
@@ -659,48 +779,79 @@ mod test {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(500))]
 
-        /// The table behaves like a map of sorted slot sets, under any sequence of
-        /// adds and removes (growth, spills, backward-shift deletion included).
+        /// The table behaves like a map of sorted slot sets and marks, an
+        /// entry living while it has a slot or a mark, under any sequence of
+        /// adds, removes, marks and unmarks (growth, spills, backward-shift
+        /// deletion included).
         #[test]
         fn behaves_like_a_map_of_slot_sets(ops in proptest::collection::vec(op(), 0..400)) {
             let mut t = ExactTable::<u32>::default();
-            let mut model: HashMap<u32, Vec<u16>> = HashMap::new();
+            let mut model: HashMap<u32, (Vec<u16>, bool)> = HashMap::new();
             let mut spill = 0;
             for op in ops {
-                match op {
-                    Op::Add(k, s) => {
-                        let set = model.entry(k).or_default();
-                        let new = set.is_empty();
+                let k = match op {
+                    Op::Add(k, _) | Op::Remove(k, _) | Op::Mark(k) | Op::Unmark(k) => k,
+                };
+                let (set, marked) = model.entry(k).or_default();
+                let had = !set.is_empty();
+                // An add returns true when the key had no slot, a remove when
+                // it has none left.
+                let (got, want) = match op {
+                    Op::Add(_, s) => {
                         if let Err(at) = set.binary_search(&s) {
                             set.insert(at, s);
                         }
-                        prop_assert_eq!(t.add(k, Slot(s), &mut spill), new);
+                        (t.add(k, Slot(s), &mut spill), !had)
                     }
-                    Op::Remove(k, s) => {
-                        let gone = match model.get_mut(&k) {
-                            Some(set) => {
-                                set.retain(|&x| x != s);
-                                set.is_empty()
-                            }
-                            None => false,
-                        };
-                        if gone {
-                            model.remove(&k);
-                        }
-                        prop_assert_eq!(t.remove(k, Slot(s), &mut spill), gone);
+                    Op::Remove(_, s) => {
+                        set.retain(|&x| x != s);
+                        (t.remove(k, Slot(s), &mut spill), had && set.is_empty())
                     }
+                    Op::Mark(_) => {
+                        *marked = true;
+                        t.mark(k);
+                        (true, true)
+                    }
+                    Op::Unmark(_) => {
+                        *marked = false;
+                        t.unmark(k);
+                        (true, true)
+                    }
+                };
+                if set.is_empty() && !*marked {
+                    model.remove(&k);
                 }
+                prop_assert_eq!(got, want, "{:?}", op);
                 prop_assert_eq!(t.len, model.len());
                 prop_assert!(t.len * 2 <= t.entries.len().max(1));
             }
             for k in (0u32..64).map(|k| k.wrapping_mul(0x0100_0001)) {
-                let got: Option<Vec<u16>> =
-                    t.get(k).map(|s| s.as_slice().iter().map(|s| s.0).collect());
+                let got = t
+                    .get_marked_hashed(k, t.hash(k))
+                    .map(|(s, m)| (s.as_slice().iter().map(|s| s.0).collect::<Vec<_>>(), m));
                 prop_assert_eq!(got.as_ref(), model.get(&k));
             }
-            let want_spill: usize = model.values().filter(|v| v.len() > 1).map(|v| v.len() * 2).sum();
+            let want_spill: usize = model.values().filter(|v| v.0.len() > 1).map(|v| v.0.len() * 2).sum();
             prop_assert_eq!(spill, want_spill);
         }
+    }
+
+    #[test]
+    fn endpoint_keys_of_either_family_are_distinct() {
+        let mut t = ExactTable::<Endpoint>::default();
+        let mut spill = 0;
+        let a = 0xc612_0001u32;
+        assert!(t.add(Endpoint::v4(a, 5004), Slot(1), &mut spill));
+        // The same bits as an IPv6 address, another port, another address.
+        for other in [
+            Endpoint::v6(u128::from(a), 5004),
+            Endpoint::v4(a, 5005),
+            Endpoint::v4(a + 1, 5004),
+        ] {
+            assert!(t.get(other).is_none(), "{other:?}");
+        }
+        assert!(t.add(Endpoint::v6(u128::from(a), 5004), Slot(2), &mut spill));
+        assert_eq!(t.get(Endpoint::v4(a, 5004)).unwrap().as_slice(), [Slot(1)]);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! and applies [`Update`]s from its own single-producer ring between bursts.
 //!
 //! Per worker: exact IPv4/IPv6 tables with an in-cache filter, CIDR tables that
-//! find every containing prefix, an exact MAC table, and an intercept array indexed by
-//! [`Slot`]. Each entry maps to the set of slots naming it (one inline, more
+//! find every containing prefix, an exact MAC table, an exact table of UDP
+//! endpoints (address and port) whose addresses are marked in the exact
+//! IPv4/IPv6 tables (so only frames touching such an address look at their
+//! port, in the last stage), and an intercept array indexed by [`Slot`]. Each entry maps to the set of slots naming it (one inline, more
 //! spilled to a boxed slice). A frame goes through three stages
 //! ([`TableReplica::hash_keys`], [`TableReplica::may_match`],
 //! [`TableReplica::classify_hashed`]) so the worker can overlap a burst's lookups.
@@ -26,10 +28,11 @@ pub use writer::TableWriter;
 
 /// One writer and `workers` replicas, each linked by an update ring of
 /// `ring_capacity` messages (at least 2). Bulk loads flow through the same rings in
-/// chunks of that size. A [`TableWriter::send`] of n updates puts up to 2n + 1
+/// chunks of that size. A [`TableWriter::send`] of n updates puts up to 3n + 1
 /// messages on each ring (the updates, a clear counting as one removal per
-/// target of its intercept; at most one rebuilt table per update; the epoch
-/// marker) and waits while a ring is full.
+/// target of its intercept; at most one rebuilt table per update; for an
+/// endpoint target, its address's mark; the epoch marker) and waits while a
+/// ring is full.
 pub fn replicas(workers: usize, ring_capacity: usize) -> (TableWriter, Vec<TableReplica>) {
     let rings: Vec<Arc<ring::Ring>> = (0..workers)
         .map(|_| Arc::new(ring::Ring::new(ring_capacity)))
@@ -76,7 +79,11 @@ pub enum Target {
     /// A MAC address (matches source or destination of any Ethernet layer).
     Mac([u8; 6]),
     /// A UDP endpoint on IPv4: matches a UDP datagram whose source or
-    /// destination is this address and port (a call's media).
+    /// destination is this address and port (a call's media). The datagram is
+    /// the one the frame's innermost IP layer carries, in any encapsulation
+    /// (a tunnel's own UDP header, VXLAN's or GTP-U's, is not looked at). A
+    /// non-first IP fragment carries no UDP header and never matches; TCP
+    /// never does.
     Ipv4Udp(Ipv4Addr, u16),
     /// A UDP endpoint on IPv6 (see [`Target::Ipv4Udp`]).
     Ipv6Udp(Ipv6Addr, u16),

@@ -1,15 +1,17 @@
 //! One worker's copy of the target tables: read on the packet path, changed only by
 //! [`TableReplica::apply_pending`] between bursts.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::exact::{ExactTable, FilterView, Key};
+use super::exact::{Endpoint, ExactTable, FilterView, Key};
 use super::matches::{Layer, Matches};
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
 use super::{Direction, InterceptSpec, Slot, Target, Update};
-use crate::parse::{Addrs, Dissection, IpKeys, MacPair, MAX_IP_LAYERS};
+use crate::parse::ip::IpProtocol;
+use crate::parse::{Addrs, Dissection, IpKeys, MacPair, Transport, MAX_IP_LAYERS};
 
 /// The hashes of a frame's addresses (src and dst per IP layer) under the exact
 /// tables' seeds: computed once by [`TableReplica::hash_keys`], reused by the
@@ -115,6 +117,9 @@ pub struct TableReplica {
     cidr4: PrefixTable<u32>,
     cidr6: PrefixTable<u128>,
     mac: ExactTable<u64>,
+    /// UDP endpoint targets by address and port; their addresses are marked
+    /// in `exact4` / `exact6` (see [`Msg::Mark`]).
+    endpoints: ExactTable<Endpoint>,
     intercepts: Vec<Option<InterceptSpec>>,
     targets: usize,
     /// Some IPv4 / IPv6 CIDR target is stored: stage 2 has more than the exact
@@ -139,6 +144,7 @@ impl TableReplica {
             cidr4: PrefixTable::default(),
             cidr6: PrefixTable::default(),
             mac: ExactTable::default(),
+            endpoints: ExactTable::default(),
             intercepts: Vec::new(),
             targets: 0,
             has_cidr4: false,
@@ -160,6 +166,7 @@ impl TableReplica {
                 Msg::Update(u) => self.apply(u),
                 Msg::Epoch(e) => self.epoch = e,
                 Msg::Replace(r) => self.replace(*r),
+                Msg::Mark(addr, on) => self.mark(addr, on),
             }
         }
         if n > 0 {
@@ -173,7 +180,7 @@ impl TableReplica {
         self.epoch
     }
 
-    /// Targets (exact addresses, prefixes, MACs) stored.
+    /// Targets (exact addresses, prefixes, MACs, UDP endpoints) stored.
     pub fn target_count(&self) -> usize {
         self.targets
     }
@@ -183,6 +190,7 @@ impl TableReplica {
         self.exact4.allocation_size()
             + self.exact6.allocation_size()
             + self.mac.allocation_size()
+            + self.endpoints.allocation_size()
             + self.cidr4.allocation_size()
             + self.cidr6.allocation_size()
             + self.intercepts.capacity() * std::mem::size_of::<Option<InterceptSpec>>()
@@ -198,6 +206,7 @@ impl TableReplica {
             Replacement::Ipv4(t) => Replacement::Ipv4(self.exact4.swap_in(t, spill)),
             Replacement::Ipv6(t) => Replacement::Ipv6(self.exact6.swap_in(t, spill)),
             Replacement::Mac(t) => Replacement::Mac(self.mac.swap_in(t, spill)),
+            Replacement::Endpoints(t) => Replacement::Endpoints(self.endpoints.swap_in(t, spill)),
             Replacement::Net4(len, t) => match self.cidr4.swap_in(len, t, spill) {
                 Some(old) => Replacement::Net4(len, old),
                 None => return,
@@ -208,6 +217,17 @@ impl TableReplica {
             },
         };
         drop(self.ring.retired.push(old));
+    }
+
+    /// Marks `addr` as having UDP endpoint targets, or clears its mark: an
+    /// address, not a target of its own, so [`Self::target_count`] stays.
+    fn mark(&mut self, addr: IpAddr, on: bool) {
+        match (addr, on) {
+            (IpAddr::V4(a), true) => self.exact4.mark(a.into()),
+            (IpAddr::V4(a), false) => self.exact4.unmark(a.into()),
+            (IpAddr::V6(a), true) => self.exact6.mark(a.into()),
+            (IpAddr::V6(a), false) => self.exact6.unmark(a.into()),
+        }
     }
 
     fn apply(&mut self, u: Update) {
@@ -235,7 +255,12 @@ impl TableReplica {
                     Target::Ipv4Net(a, l) => self.cidr4.add(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.add(a.into(), l, slot, spill),
                     Target::Mac(m) => self.mac.add(mac_key(m), slot, spill),
-                    Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: port tables"),
+                    Target::Ipv4Udp(a, p) => {
+                        self.endpoints.add(Endpoint::v4(a.into(), p), slot, spill)
+                    }
+                    Target::Ipv6Udp(a, p) => {
+                        self.endpoints.add(Endpoint::v6(a.into(), p), slot, spill)
+                    }
                 };
                 self.targets += usize::from(new);
             }
@@ -246,7 +271,14 @@ impl TableReplica {
                     Target::Ipv4Net(a, l) => self.cidr4.remove(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.remove(a.into(), l, slot, spill),
                     Target::Mac(m) => self.mac.remove(mac_key(m), slot, spill),
-                    Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: port tables"),
+                    Target::Ipv4Udp(a, p) => {
+                        self.endpoints
+                            .remove(Endpoint::v4(a.into(), p), slot, spill)
+                    }
+                    Target::Ipv6Udp(a, p) => {
+                        self.endpoints
+                            .remove(Endpoint::v6(a.into(), p), slot, spill)
+                    }
                 };
                 self.targets -= usize::from(gone);
             }
@@ -556,17 +588,28 @@ impl TableReplica {
         }
         let mut hit =
             |set: &[Slot], dir: Direction, layer: Layer| self.hit(set, dir, layer, now(), out);
-        for (i, (keys, &[hs, hd])) in d.ip_keys().zip(&kh.0).enumerate() {
+        // Endpoint targets match the UDP header of the innermost IP layer, the
+        // one `transport` is of: the datagram the frame carries, not a
+        // tunnel's. A non-first fragment has no UDP header, so none.
+        let innermost = d.spans().len().wrapping_sub(1);
+        let udp = d
+            .transport
+            .filter(|t| IpProtocol::from(t.proto) == IpProtocol::Udp);
+        for (i, (keys, &hashes)) in d.ip_keys().zip(&kh.0).enumerate() {
             // At most MAX_IP_LAYERS.
             let at = Layer::Ip(i as u8);
+            let udp = udp.filter(|_| i == innermost);
+            let mut hit_here = |set: &[Slot], dir: Direction| hit(set, dir, at);
             match keys {
                 IpKeys::V4([src, dst]) => {
-                    if let Some(s) = self.exact4.get_hashed(src, hs) {
-                        hit(s.as_slice(), Direction::FromTarget, at);
-                    }
-                    if let Some(s) = self.exact4.get_hashed(dst, hd) {
-                        hit(s.as_slice(), Direction::ToTarget, at);
-                    }
+                    self.exact_hits(
+                        &self.exact4,
+                        [src, dst],
+                        hashes,
+                        udp,
+                        Endpoint::v4,
+                        &mut hit_here,
+                    );
                     if !self.cidr4.is_empty() {
                         self.cidr4
                             .for_each_match(src, |s| hit(s.as_slice(), Direction::FromTarget, at));
@@ -575,12 +618,14 @@ impl TableReplica {
                     }
                 }
                 IpKeys::V6(&[src, dst]) => {
-                    if let Some(s) = self.exact6.get_hashed(src, hs) {
-                        hit(s.as_slice(), Direction::FromTarget, at);
-                    }
-                    if let Some(s) = self.exact6.get_hashed(dst, hd) {
-                        hit(s.as_slice(), Direction::ToTarget, at);
-                    }
+                    self.exact_hits(
+                        &self.exact6,
+                        [src, dst],
+                        hashes,
+                        udp,
+                        Endpoint::v6,
+                        &mut hit_here,
+                    );
                     if !self.cidr6.is_empty() {
                         self.cidr6
                             .for_each_match(src, |s| hit(s.as_slice(), Direction::FromTarget, at));
@@ -601,6 +646,49 @@ impl TableReplica {
                     hit(s.as_slice(), Direction::ToTarget, at);
                 }
             }
+        }
+    }
+
+    /// Stage 3 of one IP layer's addresses `[src, dst]` (hashed `[hs, hd]`)
+    /// in their family's exact `table`: each one's slots, and for a marked
+    /// one, if the layer carries `udp`, the slots of its endpoint (`endpoint`
+    /// of it and its port), all to `hit` with the address's direction.
+    #[inline(always)]
+    fn exact_hits<K: Key>(
+        &self,
+        table: &ExactTable<K>,
+        [src, dst]: [K; 2],
+        [hs, hd]: [u64; 2],
+        udp: Option<Transport>,
+        endpoint: fn(K, u16) -> Endpoint,
+        hit: &mut impl FnMut(&[Slot], Direction),
+    ) {
+        let sides = [
+            (src, hs, Direction::FromTarget, udp.map(|t| t.src_port)),
+            (dst, hd, Direction::ToTarget, udp.map(|t| t.dst_port)),
+        ];
+        for (key, h, dir, port) in sides {
+            let Some((slots, marked)) = table.get_marked_hashed(key, h) else {
+                continue;
+            };
+            hit(slots.as_slice(), dir);
+            if let (true, Some(port)) = (marked, port) {
+                self.endpoint_hits(endpoint(key, port), dir, hit);
+            }
+        }
+    }
+
+    /// The slots of endpoint `ep`, to `hit` with direction `dir`. Out of
+    /// line: only frames touching an address with endpoint targets get here.
+    #[inline(never)]
+    fn endpoint_hits(
+        &self,
+        ep: Endpoint,
+        dir: Direction,
+        hit: &mut impl FnMut(&[Slot], Direction),
+    ) {
+        if let Some(slots) = self.endpoints.get(ep) {
+            hit(slots.as_slice(), dir);
         }
     }
 

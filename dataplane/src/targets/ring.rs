@@ -1,12 +1,13 @@
 //! The update ring from the control plane's [`super::TableWriter`] to one worker's
 //! [`super::TableReplica`], and the epoch that worker has applied.
 
+use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 
 use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::CachePadded;
 
-use super::exact::ExactTable;
+use super::exact::{Endpoint, ExactTable};
 use super::Update;
 
 /// One message on an update ring.
@@ -21,6 +22,11 @@ pub(crate) enum Msg {
     /// ring: the worker swaps it in instead of rehashing (a stall of
     /// milliseconds at a million targets, while its NIC queue fills).
     Replace(Box<Replacement>),
+    /// `addr` has UDP endpoint targets (`true`: sent before its first one is
+    /// added) or no longer has any (`false`: sent after its last one is
+    /// removed): its address table entry is marked, so that frames touching
+    /// it reach the endpoint table.
+    Mark(IpAddr, bool),
 }
 
 /// A replacement exact table: of a family's addresses, or of a CIDR table's
@@ -31,6 +37,7 @@ pub(crate) enum Replacement {
     Mac(ExactTable<u64>),
     Net4(u8, ExactTable<u32>),
     Net6(u8, ExactTable<u128>),
+    Endpoints(ExactTable<Endpoint>),
 }
 
 impl Replacement {
@@ -40,6 +47,7 @@ impl Replacement {
             Replacement::Ipv4(t) | Replacement::Net4(_, t) => (t.capacity(), t.len()),
             Replacement::Ipv6(t) | Replacement::Net6(_, t) => (t.capacity(), t.len()),
             Replacement::Mac(t) => (t.capacity(), t.len()),
+            Replacement::Endpoints(t) => (t.capacity(), t.len()),
         }
     }
 }
@@ -52,6 +60,7 @@ impl std::fmt::Debug for Replacement {
             Replacement::Mac(_) => "mac".to_owned(),
             Replacement::Net4(len, _) => format!("ipv4 /{len}"),
             Replacement::Net6(len, _) => format!("ipv6 /{len}"),
+            Replacement::Endpoints(_) => "udp endpoints".to_owned(),
         };
         write!(f, "Replacement({table}, {} keys)", self.size().1)
     }

@@ -2,13 +2,14 @@
 //! worker's replica, numbers them with epochs, and reports which epoch every worker
 //! has applied.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hashbrown::{HashMap, HashSet};
 
-use super::exact::{ExactTable, Key};
+use super::exact::{Endpoint, ExactTable, Key};
 use super::prefix::Bits;
 use super::replica::mac_key;
 use super::ring::{Msg, Replacement, Ring};
@@ -33,6 +34,10 @@ pub struct TableWriter {
     rings: Vec<Arc<Ring>>,
     epoch: u64,
     targets_of: HashMap<Slot, HashSet<Target, Hasher>, Hasher>,
+    /// Per address of a UDP endpoint target, the (slot, endpoint) pairs naming
+    /// it: while any does, the address is marked in its family's table
+    /// ([`Msg::Mark`]).
+    endpoint_addrs: HashMap<IpAddr, usize, Hasher>,
     /// By [`TableId::index`].
     tables: Vec<Tally>,
 }
@@ -48,19 +53,20 @@ struct Tally {
     capacity: usize,
 }
 
-/// One exact table of a replica: the IPv4, IPv6 or MAC addresses, or the IPv4
-/// or IPv6 prefixes of one length.
+/// One exact table of a replica: the IPv4, IPv6 or MAC addresses, the UDP
+/// endpoints, or the IPv4 or IPv6 prefixes of one length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TableId {
     Ipv4,
     Ipv6,
     Mac,
+    Endpoints,
     Net4(u8),
     Net6(u8),
 }
 
 /// First [`TableId::index`] of the IPv4 and of the IPv6 prefix tables.
-const NET4_BASE: usize = 3;
+const NET4_BASE: usize = 4;
 const NET6_BASE: usize = NET4_BASE + u32::WIDTH as usize + 1;
 
 impl TableId {
@@ -74,7 +80,15 @@ impl TableId {
             Target::Mac(_) => TableId::Mac,
             Target::Ipv4Net(_, len) => TableId::Net4(len),
             Target::Ipv6Net(_, len) => TableId::Net6(len),
-            Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => todo!("voice-dp: port tables"),
+            Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => TableId::Endpoints,
+        }
+    }
+
+    /// The address table of a family.
+    fn of_addr(addr: IpAddr) -> TableId {
+        match addr {
+            IpAddr::V4(_) => TableId::Ipv4,
+            IpAddr::V6(_) => TableId::Ipv6,
         }
     }
 
@@ -84,6 +98,7 @@ impl TableId {
             TableId::Ipv4 => 0,
             TableId::Ipv6 => 1,
             TableId::Mac => 2,
+            TableId::Endpoints => 3,
             TableId::Net4(len) => NET4_BASE + usize::from(len.min(u32::WIDTH)),
             TableId::Net6(len) => NET6_BASE + usize::from(len.min(u128::WIDTH)),
         }
@@ -96,6 +111,7 @@ impl TableId {
             0 => TableId::Ipv4,
             1 => TableId::Ipv6,
             2 => TableId::Mac,
+            3 => TableId::Endpoints,
             _ if i < NET6_BASE => TableId::Net4(len(NET4_BASE)),
             _ => TableId::Net6(len(NET6_BASE)),
         }
@@ -115,6 +131,15 @@ fn canonical(target: Target) -> Target {
             Target::Ipv6Net(u128::from(a).prefix(l).into(), l)
         }
         t => t,
+    }
+}
+
+/// The address of a UDP endpoint target.
+fn endpoint_addr(target: Target) -> Option<IpAddr> {
+    match target {
+        Target::Ipv4Udp(a, _) => Some(a.into()),
+        Target::Ipv6Udp(a, _) => Some(a.into()),
+        _ => None,
     }
 }
 
@@ -140,7 +165,12 @@ fn push_waiting(ring: &Arc<Ring>, mut msg: Msg) {
 
 /// One (slot, canonical target) pair more or fewer in the target's table.
 fn count(tables: &mut [Tally], target: Target, added: bool) {
-    let Some(t) = tables.get_mut(TableId::of(target).index()) else {
+    count_in(tables, TableId::of(target), added);
+}
+
+/// One pair (or marked address) more or fewer in table `id`.
+fn count_in(tables: &mut [Tally], id: TableId, added: bool) {
+    let Some(t) = tables.get_mut(id.index()) else {
         return;
     };
     if added {
@@ -157,6 +187,7 @@ impl TableWriter {
             rings,
             epoch: 0,
             targets_of: HashMap::default(),
+            endpoint_addrs: HashMap::default(),
             tables: vec![Tally::default(); TableId::COUNT],
         }
     }
@@ -164,6 +195,36 @@ impl TableWriter {
     fn broadcast(&self, update: Update) {
         for ring in &self.rings {
             push_waiting(ring, Msg::Update(update));
+        }
+    }
+
+    /// A (slot, target) pair was stored (`added`) or dropped: counts it, and
+    /// for an endpoint target marks its address on every replica before its
+    /// first endpoint is added (call this before broadcasting the addition)
+    /// or clears the mark after its last one is removed (call this after
+    /// broadcasting the removal), so a frame touching it never misses an
+    /// endpoint stored.
+    fn stored(&mut self, target: Target, added: bool) {
+        count(&mut self.tables, target, added);
+        let Some(addr) = endpoint_addr(target) else {
+            return;
+        };
+        let n = self.endpoint_addrs.entry(addr).or_default();
+        let flips = if added {
+            *n += 1;
+            *n == 1
+        } else {
+            *n = n.saturating_sub(1);
+            *n == 0
+        };
+        if flips && !added {
+            self.endpoint_addrs.remove(&addr);
+        }
+        if flips {
+            count_in(&mut self.tables, TableId::of_addr(addr), added);
+            for ring in &self.rings {
+                push_waiting(ring, Msg::Mark(addr, added));
+            }
         }
     }
 
@@ -201,16 +262,35 @@ impl TableWriter {
     fn send_rebuilt(&mut self, id: TableId, keys: usize) {
         for ring in &self.rings {
             let table = match id {
-                TableId::Ipv4 => Replacement::Ipv4(self.build(keys, |t| match t {
-                    Target::Ipv4(a) => Some(u32::from(a)),
-                    _ => None,
-                })),
-                TableId::Ipv6 => Replacement::Ipv6(self.build(keys, |t| match t {
-                    Target::Ipv6(a) => Some(u128::from(a)),
-                    _ => None,
-                })),
+                TableId::Ipv4 => Replacement::Ipv4(self.build_marked(
+                    keys,
+                    |t| match t {
+                        Target::Ipv4(a) => Some(u32::from(a)),
+                        _ => None,
+                    },
+                    |a| match a {
+                        IpAddr::V4(a) => Some(u32::from(a)),
+                        IpAddr::V6(_) => None,
+                    },
+                )),
+                TableId::Ipv6 => Replacement::Ipv6(self.build_marked(
+                    keys,
+                    |t| match t {
+                        Target::Ipv6(a) => Some(u128::from(a)),
+                        _ => None,
+                    },
+                    |a| match a {
+                        IpAddr::V6(a) => Some(u128::from(a)),
+                        IpAddr::V4(_) => None,
+                    },
+                )),
                 TableId::Mac => Replacement::Mac(self.build(keys, |t| match t {
                     Target::Mac(m) => Some(mac_key(m)),
+                    _ => None,
+                })),
+                TableId::Endpoints => Replacement::Endpoints(self.build(keys, |t| match t {
+                    Target::Ipv4Udp(a, p) => Some(Endpoint::v4(a.into(), p)),
+                    Target::Ipv6Udp(a, p) => Some(Endpoint::v6(a.into(), p)),
                     _ => None,
                 })),
                 // Canonical prefixes: host bits already cleared, as the
@@ -250,6 +330,21 @@ impl TableWriter {
         table
     }
 
+    /// [`Self::build`] for an address table, with every endpoint target's
+    /// address `mark_of` maps to a key marked.
+    fn build_marked<K: Key>(
+        &self,
+        keys: usize,
+        key_of: impl Fn(Target) -> Option<K>,
+        mark_of: impl Fn(IpAddr) -> Option<K>,
+    ) -> ExactTable<K> {
+        let mut table = self.build(keys, key_of);
+        for key in self.endpoint_addrs.keys().filter_map(|&a| mark_of(a)) {
+            table.mark(key);
+        }
+        table
+    }
+
     /// Sends `updates`, in order, to every worker, then an epoch marker; returns that
     /// epoch. Waits (yielding) while a ring is full; a worker never waits.
     pub fn send(&mut self, updates: &[Update]) -> u64 {
@@ -257,8 +352,12 @@ impl TableWriter {
         let mut adding = [0; TableId::COUNT];
         for u in updates {
             if let Update::AddTarget { target, .. } = u {
-                if let Some(n) = adding.get_mut(TableId::of(canonical(*target)).index()) {
-                    *n += 1;
+                // An endpoint may add its address to its family's table too.
+                let addr_table = endpoint_addr(*target).map(TableId::of_addr);
+                for id in std::iter::once(TableId::of(canonical(*target))).chain(addr_table) {
+                    if let Some(n) = adding.get_mut(id.index()) {
+                        *n += 1;
+                    }
                 }
             }
         }
@@ -270,29 +369,31 @@ impl TableWriter {
                 Update::SetIntercept { .. } => self.broadcast(u),
                 Update::ClearIntercept { slot } => {
                     for target in self.targets_of.remove(&slot).into_iter().flatten() {
-                        count(&mut self.tables, target, false);
                         self.broadcast(Update::RemoveTarget { slot, target });
+                        self.stored(target, false);
                     }
                     self.broadcast(u);
                 }
                 Update::AddTarget { slot, target } => {
                     let target = canonical(target);
                     if self.targets_of.entry(slot).or_default().insert(target) {
-                        count(&mut self.tables, target, true);
+                        self.stored(target, true);
                     }
                     self.broadcast(Update::AddTarget { slot, target });
                 }
                 Update::RemoveTarget { slot, target } => {
                     let target = canonical(target);
+                    let mut dropped = false;
                     if let Some(set) = self.targets_of.get_mut(&slot) {
-                        if set.remove(&target) {
-                            count(&mut self.tables, target, false);
-                        }
+                        dropped = set.remove(&target);
                         if set.is_empty() {
                             self.targets_of.remove(&slot);
                         }
                     }
                     self.broadcast(Update::RemoveTarget { slot, target });
+                    if dropped {
+                        self.stored(target, false);
+                    }
                 }
             }
         }

@@ -2,7 +2,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::*;
-use crate::parse::{IpPair, MacPair};
+use crate::parse::{IpPair, MacPair, Transport};
 use crate::targets::{replicas, Match, Mode, Slot, TableWriter};
 
 const FROM: u64 = 1_000;
@@ -31,7 +31,7 @@ fn pair4(src: [u8; 4], dst: [u8; 4]) -> IpPair {
 /// One replica loaded with `updates`, all applied.
 fn loaded(updates: &[Update]) -> (TableWriter, TableReplica) {
     // Nothing drains the ring during the send: room for all of it.
-    let (mut w, mut r) = replicas(1, (2 * updates.len() + 1).max(1024));
+    let (mut w, mut r) = replicas(1, (3 * updates.len() + 1).max(1024));
     let mut r = r.remove(0);
     let e = w.send(updates);
     while r.epoch() < e {
@@ -617,4 +617,240 @@ fn full_ring_makes_the_writer_wait_not_the_worker() {
     });
     assert_eq!(r.target_count(), 1000);
     assert_eq!(r.epoch(), 1);
+}
+
+/// (key, direction, layer) of every match of the IP `layers` whose innermost
+/// one carries `transport`.
+fn run_l4(
+    r: &TableReplica,
+    layers: &[IpPair],
+    transport: Option<Transport>,
+) -> Vec<(u32, Direction, Layer)> {
+    let mut d = Dissection::default();
+    for &ip in layers {
+        d.push_ip(ip).unwrap();
+    }
+    d.transport = transport;
+    let mut out = Matches::new();
+    r.classify(&d, FROM, &mut out);
+    let mut v: Vec<_> = out
+        .as_slice()
+        .iter()
+        .map(|m| (m.key, m.direction, m.layer))
+        .collect();
+    v.sort_by_key(|m| m.0);
+    v
+}
+
+fn udp(src_port: u16, dst_port: u16) -> Option<Transport> {
+    Some(Transport {
+        proto: 17,
+        src_port,
+        dst_port,
+    })
+}
+
+fn remove(slot: u16, target: Target) -> Update {
+    Update::RemoveTarget {
+        slot: Slot(slot),
+        target,
+    }
+}
+
+fn send(w: &mut TableWriter, r: &mut TableReplica, updates: &[Update]) {
+    let e = w.send(updates);
+    while r.epoch() < e {
+        r.apply_pending(16);
+    }
+}
+
+const E4: [u8; 4] = [10, 0, 0, 9];
+const O4: [u8; 4] = [192, 0, 2, 1];
+
+#[test]
+fn an_endpoint_matches_its_address_and_udp_port_on_either_side() {
+    let ep = Target::Ipv4Udp(v4(E4), 5004);
+    let far = Target::Ipv4Udp(v4(O4), 6000);
+    let (_w, r) = loaded(&[
+        set(0, 10, Mode::Content),
+        set(1, 11, Mode::Headers),
+        add(0, ep),
+        add(1, ep),
+        add(1, far),
+    ]);
+    assert_eq!(r.target_count(), 2);
+    let ip0 = Layer::Ip(0);
+    let p = [pair4(E4, O4)];
+    assert_eq!(
+        run_l4(&r, &p, udp(5004, 7000)),
+        vec![
+            (10, Direction::FromTarget, ip0),
+            (11, Direction::FromTarget, ip0)
+        ]
+    );
+    // Both ends targets of intercept 1.
+    assert_eq!(
+        run_l4(&r, &p, udp(5004, 6000)),
+        vec![(10, Direction::FromTarget, ip0), (11, Direction::Both, ip0)]
+    );
+    let back = [pair4(O4, E4)];
+    assert_eq!(
+        run_l4(&r, &back, udp(7000, 5004)),
+        vec![
+            (10, Direction::ToTarget, ip0),
+            (11, Direction::ToTarget, ip0)
+        ]
+    );
+    // The port on the other side, another port, TCP, no transport header (a
+    // non-first fragment): no match.
+    assert!(run_l4(&r, &p, udp(7000, 5004)).is_empty());
+    assert!(run_l4(&r, &back, udp(5004, 7000)).is_empty());
+    assert!(run_l4(&r, &p, udp(5005, 7000)).is_empty());
+    let tcp = Some(Transport {
+        proto: 6,
+        src_port: 5004,
+        dst_port: 7000,
+    });
+    assert!(run_l4(&r, &p, tcp).is_empty());
+    assert!(run_l4(&r, &p, None).is_empty());
+    // An address is no endpoint of the other family.
+    let mapped = IpPair::V6 {
+        src: v4(E4).to_ipv6_mapped(),
+        dst: Ipv6Addr::LOCALHOST,
+    };
+    assert!(run_l4(&r, &[mapped], udp(5004, 7000)).is_empty());
+}
+
+#[test]
+fn an_endpoint_matches_the_innermost_layer_only() {
+    let e6: Ipv6Addr = "2001:db8::9".parse().unwrap();
+    let (_w, r) = loaded(&[
+        set(0, 10, Mode::Content),
+        add(0, Target::Ipv4Udp(v4(E4), 5004)),
+        add(0, Target::Ipv6Udp(e6, 5006)),
+    ]);
+    let inner6 = IpPair::V6 {
+        src: Ipv6Addr::LOCALHOST,
+        dst: e6,
+    };
+    // IPv6 inside an IPv4 tunnel whose outer source is the IPv4 endpoint's
+    // address: the ports are the inner datagram's.
+    assert_eq!(
+        run_l4(&r, &[pair4(E4, O4), inner6], udp(5004, 5006)),
+        vec![(10, Direction::ToTarget, Layer::Ip(1))]
+    );
+    assert!(run_l4(&r, &[pair4(E4, O4), inner6], udp(5004, 5007)).is_empty());
+    assert_eq!(
+        run_l4(&r, &[pair4(O4, O4), pair4(E4, O4)], udp(5004, 1)),
+        vec![(10, Direction::FromTarget, Layer::Ip(1))]
+    );
+}
+
+/// An address target and endpoints on the same address, in other
+/// intercepts: each matches by its own rule, and each survives the other's
+/// removal; the mark goes with the last endpoint.
+#[test]
+fn address_and_endpoint_targets_on_one_address() {
+    let addr = Target::Ipv4(v4(E4));
+    let ep = Target::Ipv4Udp(v4(E4), 5004);
+    let ep2 = Target::Ipv4Udp(v4(E4), 5005);
+    let (mut w, mut r) = loaded(&[
+        set(0, 10, Mode::Content),
+        set(1, 11, Mode::Content),
+        set(2, 12, Mode::Headers),
+        add(0, addr),
+        add(1, ep),
+        add(2, ep),
+        add(2, ep2),
+    ]);
+    assert_eq!(r.target_count(), 3);
+    let p = [pair4(O4, E4)];
+    let to = |key| (key, Direction::ToTarget, Layer::Ip(0));
+    assert_eq!(run_l4(&r, &p, udp(1, 5004)), vec![to(10), to(11), to(12)]);
+    assert_eq!(run_l4(&r, &p, udp(1, 5005)), vec![to(10), to(12)]);
+    assert_eq!(run_l4(&r, &p, udp(1, 80)), vec![to(10)]);
+    send(&mut w, &mut r, &[remove(0, addr)]);
+    // The address is a target no more, its entry stays for the endpoints.
+    assert_eq!(r.target_count(), 2);
+    assert_eq!(run_l4(&r, &p, udp(1, 5004)), vec![to(11), to(12)]);
+    assert!(run_l4(&r, &p, udp(1, 80)).is_empty());
+    assert!(r.exact4.is_marked(u32::from(v4(E4))));
+    // A spilled endpoint (two intercepts) shrinks to one.
+    send(&mut w, &mut r, &[remove(2, ep)]);
+    assert_eq!(run_l4(&r, &p, udp(1, 5004)), vec![to(11)]);
+    assert_eq!(run_l4(&r, &p, udp(1, 5005)), vec![to(12)]);
+    send(&mut w, &mut r, &[Update::ClearIntercept { slot: Slot(2) }]);
+    assert!(run_l4(&r, &p, udp(1, 5005)).is_empty());
+    assert!(r.exact4.is_marked(u32::from(v4(E4))));
+    send(&mut w, &mut r, &[add(0, addr), remove(1, ep)]);
+    assert_eq!(r.target_count(), 1);
+    assert_eq!(run_l4(&r, &p, udp(1, 5004)), vec![to(10)]);
+    assert!(!r.exact4.is_marked(u32::from(v4(E4))));
+    send(&mut w, &mut r, &[remove(0, addr)]);
+    assert_eq!(r.target_count(), 0);
+    assert!(r.exact4.is_empty() && r.endpoints.is_empty());
+    assert_eq!(r.spill_bytes, 0);
+}
+
+/// Endpoints added one request at a time (a call's media, as calls start):
+/// the writer grows the endpoint table and the address tables ahead, the
+/// rebuilt address tables keep their marks, and every endpoint still matches.
+#[test]
+fn endpoint_tables_grow_on_the_writer_side_and_keep_their_marks() {
+    let (mut w, mut rs) = replicas(1, 64);
+    let mut r = rs.remove(0);
+    send(&mut w, &mut r, &[set(0, 10, Mode::Content)]);
+    let addr = |i: u32| Ipv4Addr::from(0x0a00_0000 + i / 4);
+    let addr6 = |i: u32| Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i / 4));
+    let port = |i: u32| 10_000 + (i % 4) as u16 * 2;
+    let n = 3000;
+    for i in 0..n {
+        send(
+            &mut w,
+            &mut r,
+            &[
+                add(0, Target::Ipv4Udp(addr(i), port(i))),
+                add(0, Target::Ipv6Udp(addr6(i), port(i))),
+            ],
+        );
+    }
+    assert_eq!(r.target_count(), 2 * n as usize);
+    assert_eq!(
+        (
+            r.exact4.grown_by_add,
+            r.exact6.grown_by_add,
+            r.endpoints.grown_by_add
+        ),
+        (0, 0, 0),
+        "a worker rehashed a table itself"
+    );
+    assert_eq!(r.exact4.len(), n as usize / 4);
+    for i in 0..n {
+        let p4 = IpPair::V4 {
+            src: addr(i),
+            dst: v4(O4),
+        };
+        let p6 = IpPair::V6 {
+            src: Ipv6Addr::LOCALHOST,
+            dst: addr6(i),
+        };
+        assert_eq!(run_l4(&r, &[p4], udp(port(i), 1)).len(), 1, "{i}");
+        assert!(run_l4(&r, &[p4], udp(port(i) + 1, 1)).is_empty(), "{i}");
+        assert_eq!(run_l4(&r, &[p6], udp(1, port(i))).len(), 1, "{i}");
+    }
+    // Removed again, one call at a time: the address tables are rebuilt
+    // without the stale marks, and nothing is left.
+    for i in 0..n {
+        send(
+            &mut w,
+            &mut r,
+            &[
+                remove(0, Target::Ipv4Udp(addr(i), port(i))),
+                remove(0, Target::Ipv6Udp(addr6(i), port(i))),
+            ],
+        );
+    }
+    assert_eq!(r.target_count(), 0);
+    assert!(r.exact4.is_empty() && r.exact6.is_empty() && r.endpoints.is_empty());
+    assert_eq!(r.exact4.staleness(), (0, false), "rebuilt by the writer");
 }
