@@ -5,6 +5,7 @@
 
 mod controller;
 mod dataplane;
+mod glue;
 pub mod reassembly;
 pub mod sessions;
 pub mod signalling;

@@ -98,6 +98,16 @@ pub struct ProbeMetrics {
     pub binding_latency: Histogram,
     /// Records of identity intercepts waiting for the signalling watermark.
     pub session_held_records: IntGauge,
+    /// Calls and registrations the call tracker follows.
+    pub voice_calls_active: IntGauge,
+    /// SIP messages by outcome (`parsed`, `malformed`, `not_sip`).
+    pub voice_sip_messages: IntCounterVec,
+    /// Media endpoints of targeted calls installed as targets (per intercept).
+    pub voice_media_endpoints: IntGauge,
+    /// SIP message received → its media endpoints applied on every worker, in seconds.
+    pub voice_media_latency: Histogram,
+    /// New calls not tracked because `max_calls` were tracked already.
+    pub voice_calls_refused: IntCounter,
 }
 
 fn counter(
@@ -184,6 +194,31 @@ impl ProbeMetrics {
             "Records of identity intercepts waiting for the signalling watermark",
         )?;
         r.register(Box::new(session_held_records.clone()))?;
+        let voice_calls_active = IntGauge::new(
+            "calea_voice_calls_active",
+            "Calls and registrations the call tracker follows",
+        )?;
+        r.register(Box::new(voice_calls_active.clone()))?;
+        let voice_media_endpoints = IntGauge::new(
+            "calea_voice_media_endpoints",
+            "Media endpoints of targeted calls installed as targets, per intercept",
+        )?;
+        r.register(Box::new(voice_media_endpoints.clone()))?;
+        let voice_media_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "calea_voice_media_install_latency_seconds",
+                "SIP message received to its media endpoints applied on every worker",
+            )
+            .buckets(vec![
+                0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 1.0,
+            ]),
+        )?;
+        r.register(Box::new(voice_media_latency.clone()))?;
+        let voice_calls_refused = IntCounter::new(
+            "calea_voice_calls_refused_total",
+            "New calls not tracked because the call limit (max_calls) was reached",
+        )?;
+        r.register(Box::new(voice_calls_refused.clone()))?;
         Ok(Self {
             registry: registry.clone(),
             rx_packets: counter(
@@ -281,6 +316,16 @@ impl ProbeMetrics {
             session_bindings,
             binding_latency,
             session_held_records,
+            voice_calls_active,
+            voice_sip_messages: counter(
+                r,
+                "calea_voice_sip_messages_total",
+                "SIP messages of the signalling path by outcome",
+                &["result"],
+            )?,
+            voice_media_endpoints,
+            voice_media_latency,
+            voice_calls_refused,
         })
     }
 

@@ -8,12 +8,13 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use dataplane::targets::Target;
 
 use super::controller::{Controller, IdentityBindings, SYSTEM_ACTOR};
+use super::glue::{lock, names, now_ns, Spans, Unacked};
 use super::signalling::{SignalSink, Watermark};
 use super::DaemonError;
 use crate::api::refusals::{Flush, RefusalAudit, Source, REFUSAL_WINDOW};
@@ -32,15 +33,6 @@ use crate::store::{StaticAssignment, Store};
 /// How long an ended binding's interval is kept after the watermark passed its
 /// end: records that waited in a ring that long are still judged right.
 const ENDED_RETENTION_NS: u64 = 60_000_000_000;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Whether a warrant naming `wanted` covers a subscriber seen with `seen`.
-fn names(wanted: &[Identity], seen: &[Identity]) -> bool {
-    wanted.iter().any(|w| seen.iter().any(|s| w.matches(s)))
-}
 
 /// How often idle passes prune ended intervals and flush the refusal audit.
 const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_millis(100);
@@ -74,56 +66,27 @@ fn source_label(p: Protocol) -> &'static str {
     }
 }
 
-/// One binding's hold on one address for one intercept.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Interval {
-    id: BindingId,
-    target: Target,
-    from_ns: u64,
-    /// `u64::MAX` while the binding lasts.
-    until_ns: u64,
-}
-
 /// What handover's drain asks: which address was bound to which intercept when.
 struct Exactness {
     watermark: Watermark,
-    intervals: Mutex<HashMap<u32, Vec<Interval>>>,
+    intervals: Spans<BindingId>,
     lost: AtomicU64,
     held: prometheus::IntGauge,
 }
 
 impl Exactness {
     fn open(&self, key: u32, b: &Binding, targets: &[Target], from_ns: u64) {
-        let mut all = lock(&self.intervals);
-        let list = all.entry(key).or_default();
-        list.extend(targets.iter().map(|&target| Interval {
-            id: b.id.clone(),
-            target,
-            from_ns,
-            until_ns: u64::MAX,
-        }));
+        self.intervals.open(key, &b.id, targets, from_ns);
     }
 
     /// Ends the open intervals of binding `id` (only those of `targets`, if given).
     fn close(&self, key: u32, id: &BindingId, targets: Option<&[Target]>, until_ns: u64) {
-        if let Some(list) = lock(&self.intervals).get_mut(&key) {
-            for i in list.iter_mut().filter(|i| {
-                &i.id == id
-                    && i.until_ns == u64::MAX
-                    && targets.is_none_or(|t| t.contains(&i.target))
-            }) {
-                i.until_ns = until_ns.max(i.from_ns);
-            }
-        }
+        self.intervals.close(key, id, targets, until_ns);
     }
 
     fn prune(&self, watermark_ns: u64) {
-        let horizon = watermark_ns.saturating_sub(ENDED_RETENTION_NS);
-        let mut all = lock(&self.intervals);
-        all.retain(|_, list| {
-            list.retain(|i| i.until_ns >= horizon);
-            !list.is_empty()
-        });
+        self.intervals
+            .prune(watermark_ns.saturating_sub(ENDED_RETENTION_NS));
     }
 }
 
@@ -133,10 +96,9 @@ impl SessionGate for Exactness {
     }
 
     fn bound(&self, key: u32, addr: IpAddr, ts_ns: u64) -> bool {
-        lock(&self.intervals).get(&key).is_some_and(|list| {
-            list.iter()
-                .any(|i| i.from_ns <= ts_ns && ts_ns < i.until_ns && contains(&i.target, addr))
-        })
+        self.intervals
+            .find(key, ts_ns, |_, t| contains(t, addr).then_some(()))
+            .is_some()
     }
 
     fn lost(&self, n: u64) {
@@ -158,8 +120,8 @@ struct Targeted {
 struct State {
     tracker: Tracker,
     intercepts: HashMap<u32, Targeted>,
-    /// (epoch, signal receive time) of bindings not yet applied everywhere.
-    pending: Vec<(u64, u64)>,
+    /// Bindings not yet applied everywhere.
+    pending: Unacked,
     /// Binding changes not yet written to the store: written once per pass,
     /// in one transaction (`Some`: save, `None`: remove).
     unsaved: HashMap<BindingId, Option<Binding>>,
@@ -180,10 +142,6 @@ struct Shared {
 /// The [`SignalSink`] of a probe with `[sessions]`.
 pub struct SessionGlue {
     shared: Arc<Shared>,
-}
-
-fn now_ns() -> u64 {
-    crate::handover::now_ns()
 }
 
 fn report(event: AccessEvent, at_ns: u64, b: &Binding, signal: Option<&Signal>) -> SessionReport {
@@ -219,7 +177,7 @@ impl Shared {
     /// receive time to measure the binding latency from.
     fn bind(
         &self,
-        pending: &mut Vec<(u64, u64)>,
+        pending: &mut Unacked,
         key: u32,
         (b, targets): (&Binding, &[Target]),
         from_ns: u64,
@@ -228,7 +186,7 @@ impl Shared {
         self.exact.open(key, b, targets, from_ns);
         if let Some(epoch) = self.controller.bind(key, targets) {
             if let Some(ts) = signal_ns {
-                pending.push((epoch, ts));
+                pending.push(epoch, ts);
             }
         }
     }
@@ -427,20 +385,8 @@ impl Shared {
 
     /// Bindings every worker has applied: their latency.
     fn observe(&self, st: &mut State) {
-        if st.pending.is_empty() {
-            return;
-        }
-        let applied = self.controller.min_applied();
-        let now = now_ns();
-        st.pending.retain(|&(epoch, ts)| {
-            let done = epoch <= applied;
-            if done {
-                #[allow(clippy::cast_precision_loss)]
-                let secs = now.saturating_sub(ts) as f64 / 1e9;
-                self.metrics.binding_latency.observe(secs);
-            }
-            !done
-        });
+        st.pending
+            .observe(&self.controller, &self.metrics.binding_latency);
         self.metrics
             .sessions_active
             .set(i64::try_from(st.tracker.len()).unwrap_or(i64::MAX));
@@ -610,7 +556,7 @@ impl SessionGlue {
         let verifier = Verifier::from_config(cfg)?;
         let exact = Arc::new(Exactness {
             watermark,
-            intervals: Mutex::default(),
+            intervals: Spans::default(),
             lost: AtomicU64::new(0),
             held: metrics.session_held_records.clone(),
         });
@@ -650,7 +596,7 @@ impl SessionGlue {
             state: Mutex::new(State {
                 tracker,
                 intercepts: HashMap::new(),
-                pending: Vec::new(),
+                pending: Unacked::default(),
                 unsaved: HashMap::new(),
                 last_window: Instant::now(),
                 last_housekeeping: Instant::now(),
@@ -711,7 +657,7 @@ mod test {
     fn exactness() -> Exactness {
         Exactness {
             watermark: Watermark::default(),
-            intervals: Mutex::default(),
+            intervals: Spans::default(),
             lost: AtomicU64::new(0),
             held: prometheus::IntGauge::new("h", "h").unwrap(),
         }
