@@ -548,9 +548,11 @@ fn sip_over_tcp_is_reordered_deduplicated_and_cut_into_messages() {
     let (client, server) = (other(1), sip_server());
     let seg = |from_client: bool, seq: u32, flags: u16, payload: &[u8]| {
         let f = if from_client {
-            e().ipv4(client, server).tcp_segment(40000, 5060, seq, 1, flags)
+            e().ipv4(client, server)
+                .tcp_segment(40000, 5060, seq, 1, flags)
         } else {
-            e().ipv4(server, client).tcp_segment(5060, 40000, seq, 1, flags)
+            e().ipv4(server, client)
+                .tcp_segment(5060, 40000, seq, 1, flags)
         };
         f.payload(payload).build()
     };
