@@ -506,6 +506,11 @@ impl Builder {
     fn sip(&mut self, c: CallIx, wrap: Wrap, src: SocketAddr, dst: SocketAddr, m: &Sip) {
         let bytes = m.build();
         self.frame(udp(wrap, src, dst, &bytes));
+        self.delivered(c, m, bytes);
+    }
+
+    /// Expects `m` (as `bytes`) delivered for call `c`; a 2xx to its INVITE answers it.
+    fn delivered(&mut self, c: CallIx, m: &Sip, bytes: Vec<u8>) {
         if m.start.starts_with("SIP/2.0 2") && m.get("CSeq").is_some_and(|v| v.ends_with("INVITE"))
         {
             self.expect(c).answered = true;
@@ -801,7 +806,7 @@ impl Builder {
         let bytes = m.build();
         let f = flow.segment(Wrap::Plain, from_client, &bytes, flags::ACK | flags::PSH);
         self.frame(f);
-        self.expect(c).sip.push(bytes);
+        self.delivered(c, m, bytes);
     }
 
     /// `c-forked`: frank calls alice; the server forks to the IAD and the
