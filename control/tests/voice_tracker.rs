@@ -303,7 +303,11 @@ fn target_calling_from_invite_to_bye() {
                 d.call_id,
                 vec![
                     party("alice@example.com", Role::Caller),
-                    party("+15551230001@example.com", Role::Caller),
+                    // A user=phone number is the caller's telephone number.
+                    Party {
+                        identity: Identity::new("t", IdentityKind::Tel, "+15551230001").unwrap(),
+                        role: Role::Caller,
+                    },
                     party("bob@example.com", Role::Callee),
                 ],
                 1
