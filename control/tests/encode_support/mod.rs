@@ -356,3 +356,48 @@ pub fn report(event: AccessEvent, message: Option<(Protocol, Vec<u8>)>) -> Sessi
         message,
     }
 }
+
+/// Runs tshark's 5gli dissector over `pcap` (a [`write_tcp_pcap`] stream of
+/// `pdus` PDUs) and returns one row of `fields` per PDU, the handshake
+/// skipped. `fields` ends with `_ws.expert.severity` and `_ws.malformed`: no
+/// row may be malformed or carry an expert warning.
+pub fn tshark_5gli_rows(pcap: &std::path::Path, fields: &[&str], pdus: usize) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(pcap).args([
+        "-d",
+        &format!("tcp.port=={PORT},5gli"),
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-E",
+        "occurrence=f",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(3)
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), pdus, "{text}");
+    let (severity, malformed) = (fields.len() - 2, fields.len() - 1);
+    for (i, row) in rows.iter().enumerate() {
+        assert!(row[malformed].is_empty(), "malformed: {row:?}");
+        for sev in row[severity].split(',').filter(|s| !s.is_empty()) {
+            let v: u32 = sev
+                .parse()
+                .unwrap_or_else(|_| u32::from_str_radix(sev.trim_start_matches("0x"), 16).unwrap());
+            assert!(v < 0x0060_0000, "expert warning on record {i}: {row:?}");
+        }
+    }
+    rows
+}
