@@ -1,54 +1,45 @@
-//! Several probes under one ADMF (#28 §6): two real daemons, each on its own
-//! capture with its own traffic, provisioned through X1 by the CLI's ADMF
-//! client with the SAME task (XID) and destination, deliver X2/X3 over TLS to
-//! one real `calea-collector`. The collector's directory of that XID holds each
-//! probe's own packets of the target, once each, from two streams (one per
-//! probe); every X1 document exchanged validates against the shared XSD.
+//! Several probes under one ADMF (#28 §6): two real daemons, each reading its
+//! own traffic through a FIFO on its own DPDK `net_pcap` vdev (own EAL file
+//! prefix, no hugepages), are provisioned through X1 over TLS by one ADMF
+//! identity with the CLI's X1 client: the SAME destination and task (XID) on
+//! both. One real `calea-collector` then gets X2/X3 from both: the XID's one
+//! directory holds, per probe, exactly that probe's target packets in order on
+//! that probe's stream, none of the other subscriber on the same captures.
+//! Every X1 document exchanged validates against the shared XSD.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon_harness;
 mod x1_support;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::time::Duration;
 
 use control::collector::liid_dir;
 use control::x1::message::{Kind, Request, TargetIdentifier};
-use daemon_harness::{eventually, free_port, Probe, Setup};
-use dataplane::synth::{read_pcap, write_pcap, Frame};
+use daemon_harness::{eventually, free_port, mkfifo, Feed, Probe, Setup};
+use dataplane::synth::{read_pcap, Frame};
 use uuid::Uuid;
 use x1_support::*;
 
 const TARGET: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const OTHER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
-/// Target frames in each probe's capture.
+/// Target frames in each probe's traffic.
 const FRAMES: u8 = 40;
-/// 2030-01-01T00:00:00Z in ns: after the activation.
-const AT_NS: u64 = 1_893_456_000_000_000_000;
 
-/// Probe `probe`'s capture: its target frames carry (`probe`, i) as payload,
-/// interleaved with another subscriber's.
-fn capture(setup: &Setup, probe: u8) {
-    let frame = |src: Ipv4Addr, i: u8| {
-        Frame::ethernet([2, 0, 0, 0, 0, probe], [2, 0, 0, 0, 0, 9])
-            .ipv4(src, Ipv4Addr::new(192, 0, 2, 1))
-            .udp(40_000, 5_000)
-            .payload(&[probe, i])
-            .build()
-    };
-    let frames: Vec<(u64, Vec<u8>)> = (0..FRAMES)
-        .flat_map(|i| [frame(TARGET, i), frame(OTHER, i)])
-        .enumerate()
-        .map(|(n, f)| (AT_NS + n as u64, f))
-        .collect();
-    write_pcap(setup.path("traffic.pcap"), &frames).unwrap();
-    write_pcap(setup.path("empty.pcap"), &[]).unwrap();
+/// A frame from `src` tagged (`probe`, `i`) in its payload.
+fn frame(probe: u8, src: Ipv4Addr, i: u8) -> Vec<u8> {
+    Frame::ethernet([2, 0, 0, 0, 0, probe], [2, 0, 0, 0, 0, 9])
+        .ipv4(src, Ipv4Addr::new(192, 0, 2, 1))
+        .udp(40_000, 5_000)
+        .payload(&[probe, i])
+        .build()
 }
 
-/// (probe, i) of every packet the collector wrote for `xid`.
-fn delivered(out: &std::path::Path, xid: Uuid) -> Vec<(u8, u8)> {
+/// (probe, i) of every packet the collector wrote for `xid`, in order.
+fn delivered(out: &Path, xid: Uuid) -> Vec<(u8, u8)> {
     let path = liid_dir(out, &xid.to_string()).join("content.pcap");
     read_pcap(&path)
         .unwrap_or_default()
@@ -58,26 +49,58 @@ fn delivered(out: &std::path::Path, xid: Uuid) -> Vec<(u8, u8)> {
         .collect()
 }
 
+/// The last sequence number the collector journaled per stream (client
+/// certificate CN) of `xid`.
+fn streams(out: &Path, xid: Uuid) -> BTreeMap<String, u64> {
+    let journal = liid_dir(out, &xid.to_string()).join("journal.jsonl");
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    let Some(last) = text.lines().last() else {
+        return BTreeMap::new();
+    };
+    let entry: serde_json::Value = serde_json::from_str(last).unwrap();
+    serde_json::from_value(entry["streams"].clone()).unwrap()
+}
+
+/// The types of the IRI records the collector wrote for `xid`, in order.
+fn iri_types(out: &Path, xid: Uuid) -> Vec<String> {
+    let iri = liid_dir(out, &xid.to_string()).join("iri.jsonl");
+    std::fs::read_to_string(iri)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["type"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_probes_one_admf_same_xid() {
     let a = Setup::new();
     let b = a.sibling();
-    let probes = [
-        (&a, 1u8, "probe", free_port()),
-        (&b, 2, "probe-b", free_port()),
-    ];
+    // (setup, tag in its traffic's payload, its X2/X3 client CN = stream).
+    let probes = [(&a, 1u8, "probe"), (&b, 2, "probe-b")];
     let collector_port = free_port();
-    let config = |(s, _, cn, x1): (&Setup, u8, &str, u16), pcap: &str| {
-        s.write_config(pcap, &x1_block(s, x1, cn))
-    };
+    let _collector = a.collector(collector_port, "out");
+    let out = a.path("out");
 
-    // One ADMF provisions the same destination and task on both NEs.
+    // Both daemons up, each on its own vdev fed through a FIFO.
+    let mut running = Vec::new();
+    for (setup, _, cn) in probes {
+        let x1_port = free_port();
+        mkfifo(&setup.path("feed.pcap"));
+        let opening = Feed::open(&setup.path("feed.pcap"));
+        let config = setup.write_net_pcap_config("feed.pcap", &x1_block(setup, x1_port, cn));
+        let probe = Probe::start(&config);
+        running.push((probe, opening.join().unwrap(), x1_port));
+    }
+
+    // One ADMF identity provisions the same destination and task on both NEs;
+    // each answers OK only once every worker applied the task.
     let (did, xid) = (Uuid::new_v4(), Uuid::new_v4());
-    let mut logs = Vec::new();
-    for p in probes {
-        capture(p.0, p.1);
-        let probe = Probe::start(&config(p, "empty.pcap"));
-        let mut admf = Admf::new(p.0, p.3, ADMF);
+    let mut log = Vec::new();
+    for ((setup, _, _), (_, _, x1_port)) in probes.into_iter().zip(&running) {
+        let mut admf = Admf::new(setup, *x1_port, ADMF);
         admf.ok(
             Kind::CreateDestination,
             Request::Destination(destination(did, collector_port)),
@@ -89,48 +112,52 @@ async fn two_probes_one_admf_same_xid() {
         )
         .await;
         let got = admf.send(Kind::GetTaskDetails, Request::Xid(xid)).await;
-        assert_eq!(got.tasks.len(), 1, "{got:?}");
-        probe.stop();
-        logs.push(admf.log);
+        assert_eq!(
+            got.tasks.iter().map(|t| t.0.xid).collect::<Vec<_>>(),
+            [xid],
+            "{got:?}"
+        );
+        log.append(&mut admf.log);
     }
 
-    // Each probe on its own traffic, both to one collector.
-    let _collector = a.collector(collector_port, "out");
-    let running: Vec<Probe> = probes
-        .into_iter()
-        .map(|p| Probe::start(&config(p, "traffic.pcap")))
-        .collect();
-    let out = a.path("out");
-    let want = 2 * usize::from(FRAMES);
-    let all = eventually(Duration::from_secs(60), || {
-        let got = delivered(&out, xid);
-        (got.len() >= want).then_some(got)
-    });
-    for p in running {
-        p.stop();
+    // Each probe's X2 IRI-Begin of the task opens its stream (sequence 0).
+    let mut want_streams: BTreeMap<String, u64> =
+        probes.iter().map(|p| (p.2.to_owned(), 0)).collect();
+    let reached = |want: &BTreeMap<String, u64>| {
+        eventually(Duration::from_secs(30), || {
+            let s = streams(&out, xid);
+            want.iter().all(|(k, v)| s.get(k) >= Some(v)).then_some(s)
+        })
+    };
+    assert_eq!(reached(&want_streams).as_ref(), Some(&want_streams));
+    assert_eq!(iri_types(&out, xid), ["begin", "begin"]);
+
+    // One probe's traffic at a time: what arrives in between is that probe's.
+    let mut want: Vec<(u8, u8)> = Vec::new();
+    for ((_, tag, cn), (_, feed, _)) in probes.into_iter().zip(&mut running) {
+        // The other subscriber's frame before each target frame: one wrongly
+        // delivered would arrive before the last target packet on this stream.
+        for i in 0..FRAMES {
+            feed.write(&frame(tag, OTHER, i));
+            feed.write(&frame(tag, TARGET, i));
+        }
+        want.extend((0..FRAMES).map(|i| (tag, i)));
+        want_streams.insert(cn.to_owned(), u64::from(FRAMES));
+        let got = reached(&want_streams);
+        assert_eq!(
+            delivered(&out, xid),
+            want,
+            "{cn}: exactly its target packets, in order"
+        );
+        assert_eq!(got.as_ref(), Some(&want_streams), "{cn}: on its own stream");
     }
-    let got = all.unwrap_or_else(|| delivered(&out, xid));
-    let expected: BTreeSet<(u8, u8)> = [1, 2]
-        .into_iter()
-        .flat_map(|probe| (0..FRAMES).map(move |i| (probe, i)))
-        .collect();
-    assert_eq!(got.len(), want, "each target packet once");
-    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), expected);
-    // Correlated by XID: one directory, named for it, fed by both probes' streams.
-    let dir = liid_dir(&out, &xid.to_string());
-    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
-    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
-    let streams: BTreeSet<&str> = last["streams"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(streams, BTreeSet::from(["probe", "probe-b"]), "{last}");
+    assert_eq!(iri_types(&out, xid), ["begin", "begin"]);
+    for (probe, feed, _) in running {
+        drop(feed);
+        probe.stop();
+    }
 
     if let Some(shared) = shared_dir() {
-        for (i, log) in logs.iter().enumerate() {
-            validate_all(&a.path(&format!("x1-{i}")), &shared, log);
-        }
+        validate_all(a.dir.path(), &shared, &log);
     }
 }
