@@ -52,6 +52,7 @@ fn sdp(streams: &[(&str, u16, u16, MediaDirection)]) -> Option<Sdp> {
                 addr: addr.parse::<IpAddr>().unwrap(),
                 rtp_port,
                 rtcp_port,
+                rtcp_addr: addr.parse::<IpAddr>().unwrap(),
                 direction,
             })
             .collect(),
@@ -858,6 +859,67 @@ fn ipv6_media_and_rtcp_mux() {
     );
 }
 
+/// `audio(addr, port)` with RTCP on `rtcp` (RFC 3605 `a=rtcp:PORT IN IPx ADDR`).
+fn rtcp_apart(addr: &str, port: u16, rtcp: &str) -> Option<Sdp> {
+    let rtcp: SocketAddr = rtcp.parse().unwrap();
+    let mut body = audio(addr, port).unwrap();
+    for m in &mut body.media {
+        (m.rtcp_addr, m.rtcp_port) = (rtcp.ip(), rtcp.port());
+    }
+    Some(body)
+}
+
+#[test]
+fn rtcp_on_its_own_address_follows_the_call() {
+    let d = ALICE_BOB;
+    let mut r = Run::new();
+    let offer = rtcp_apart("192.0.2.10", 4000, "198.51.100.10:4401");
+    assert_eq!(
+        r.at(1, &d.invite(d.callee, 1, offer))[1..],
+        [
+            added(1, "192.0.2.10:4000", 1),
+            added(1, "198.51.100.10:4401", 1),
+            message(1, 1)
+        ]
+    );
+    let answer = rtcp_apart("2001:db8::20", 6000, "[2001:db8::99]:6001");
+    assert_eq!(
+        r.at(2, &d.to_invite(200, "b", answer)),
+        vec![
+            answered(1, 2),
+            added(1, "[2001:db8::20]:6000", 2),
+            added(1, "[2001:db8::99]:6001", 2),
+            message(1, 2)
+        ]
+    );
+    // Moving only the RTCP address replaces that endpoint alone.
+    let moved = rtcp_apart("192.0.2.10", 4000, "198.51.100.11:4401");
+    r.at(3, &d.by_caller(Method::Invite, Some("b"), 2, moved));
+    assert_eq!(
+        r.at(4, &d.answer(200, Some("b"), (2, Method::Invite), None)),
+        vec![removed(1, "198.51.100.10:4401", 4), message(1, 4)]
+    );
+    let bye = r.at(5, &d.by_callee(Method::Bye, "b", 1, None));
+    let gone: BTreeSet<_> = bye
+        .iter()
+        .filter_map(|c| match c {
+            CallChange::MediaRemoved { endpoint, .. } => Some(endpoint.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        gone,
+        [
+            "192.0.2.10:4000",
+            "198.51.100.11:4401",
+            "[2001:db8::20]:6000",
+            "[2001:db8::99]:6001"
+        ]
+        .map(String::from)
+        .into()
+    );
+}
+
 #[test]
 fn call_limit_refuses_new_calls_and_counts_them() {
     let mut r = Run {
@@ -1012,6 +1074,7 @@ fn build(s: &Step) -> Option<SipMessage> {
             addr: IpAddr::from([192, 0, 2, 1 + a]),
             rtp_port: 4000 + u16::from(p) * 2,
             rtcp_port: 4001 + u16::from(p) * 2,
+            rtcp_addr: IpAddr::from([192, 0, 2, 1 + a]),
             direction: dir,
         }],
     });

@@ -136,7 +136,8 @@ impl Side {
 }
 
 /// The endpoints an SDP body makes its sender receive on: per stream the RTP
-/// port and, unless muxed onto it, the RTCP port. A stream with port 0,
+/// port and, unless muxed onto it, the RTCP port (on its own address if
+/// `a=rtcp` names one). A stream with port 0,
 /// `a=inactive` or a null connection address (`c=0.0.0.0`, RFC 2543 hold)
 /// receives nothing. A `sendonly` stream's endpoints stay: RTCP reports still
 /// reach them (RFC 3264 §5.1), and the peer's `recvonly` side still receives RTP.
@@ -146,6 +147,7 @@ fn endpoints(sdp: &Sdp) -> Vec<MediaEndpoint> {
         addr,
         rtp_port,
         rtcp_port,
+        rtcp_addr,
         direction,
         ..
     } in &sdp.media
@@ -153,9 +155,9 @@ fn endpoints(sdp: &Sdp) -> Vec<MediaEndpoint> {
         if *direction == MediaDirection::Inactive || *rtp_port == 0 || addr.is_unspecified() {
             continue;
         }
-        for port in [*rtp_port, *rtcp_port] {
+        for (addr, port) in [(addr, *rtp_port), (rtcp_addr, *rtcp_port)] {
             let ep = MediaEndpoint((*addr, port).into());
-            if port != 0 && !out.contains(&ep) {
+            if port != 0 && !addr.is_unspecified() && !out.contains(&ep) {
                 out.push(ep);
             }
         }
