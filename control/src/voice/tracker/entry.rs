@@ -188,10 +188,15 @@ pub(super) struct Entry {
     /// Expires of the latest REGISTER request.
     pub(super) req_expires: Option<u32>,
     pub(super) cancelled: bool,
+    /// The 3xx the INVITE got, until the caller retries.
+    pub(super) redirected: Option<u16>,
     pub(super) started_ns: u64,
     pub(super) answered_ns: u64,
     pub(super) deadline_ns: u64,
+    /// Those the first INVITE (or REGISTER) names.
     pub(super) parties: Vec<Party>,
+    /// Those a later INVITE named first, with its receive time.
+    pub(super) joined: Vec<(Party, u64)>,
     pub(super) caller: Side,
     pub(super) dialogs: Vec<Dialog>,
     /// The endpoints reported added, with when.
@@ -212,15 +217,27 @@ impl Entry {
             cseq: 0,
             req_expires: None,
             cancelled: false,
+            redirected: None,
             started_ns: ts_ns,
             answered_ns: 0,
             deadline_ns: 0,
             parties: Vec::new(),
+            joined: Vec::new(),
             caller: Side::default(),
             dialogs: Vec::new(),
             media: Vec::new(),
             contacts: Vec::new(),
         }
+    }
+
+    /// Every party, the joined ones last.
+    pub(super) fn all_parties(&self) -> impl Iterator<Item = &Party> {
+        self.parties.iter().chain(self.joined.iter().map(|j| &j.0))
+    }
+
+    /// Whether `p` is a party already.
+    pub(super) fn names(&self, p: &Party) -> bool {
+        self.all_parties().any(|q| q == p)
     }
 
     /// Whether a message with these From and To tags belongs to this entry.
@@ -286,6 +303,7 @@ impl Entry {
         self.caller.clear();
         self.dialogs = Vec::new();
         self.parties = Vec::new();
+        self.joined = Vec::new();
         self.contacts = Vec::new();
     }
 }
