@@ -5,8 +5,9 @@
 //! destination) and headers. The collector gets exactly alice's SIP
 //! messages and RTP packets, one correlation number per call shared by its
 //! IRI and CC (alice calling, called at her registered contact, a forked
-//! call, a re-INVITE moving her media, hold, a cancelled call), none of the
-//! calls of others on the same media ports before, during and after hers;
+//! call, a re-INVITE moving her media, hold, a cancelled call, a call with
+//! IPv6 media), none of the calls of others on the same media addresses and
+//! ports before, during and after hers;
 //! the headers warrant gets the SIP and no RTP. tshark decodes what arrived.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

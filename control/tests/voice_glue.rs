@@ -4,7 +4,8 @@
 //! removes them at the BYE, never for a headers-mode intercept; each SIP
 //! message of a targeted call is one IRI for every intercept naming a party;
 //! another subscriber reusing the media address and port later installs
-//! nothing; a warrant provisioned mid-call takes the call's media at once.
+//! nothing; a warrant provisioned mid-call takes the call's media at once;
+//! a callee a forwarded INVITE names gets the call from that INVITE on.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -369,5 +370,50 @@ fn a_targets_calls_install_their_media_for_the_call_only_and_report_each_sip_mes
         .get();
     assert_eq!(parsed, 18);
     assert!(rig.metrics.voice_media_latency.get_sample_count() > 0);
+    rig.stop();
+}
+
+#[test]
+fn a_callee_joining_by_a_forwarded_invite_gets_the_call_from_then_on() {
+    let mut rig = Rig::start(&["fwd"]);
+    let erin = rig.provision("LIID-FWD", "content", "sip:erin@example.com", "fwd");
+    wait_for(30, "IRI-Begin", || rig.pdus("fwd") == 1.0);
+    // Carol calls Bob; the proxy says it forwards the call (181)...
+    let call = Dialog {
+        call_id: "call-fwd@example.com",
+        from: "sip:carol@example.com",
+        to: "sip:bob@example.com",
+        ua: CAROL_UA,
+    };
+    let invite = |ruri: &str| {
+        let first = format!("INVITE {ruri} SIP/2.0");
+        call.message(&first, "1 INVITE", false, Some(CAROL_RTP))
+    };
+    let forwarding = call.message("SIP/2.0 181 Forwarded", "1 INVITE", false, None);
+    rig.signal(
+        &call,
+        vec![(true, invite("sip:bob@example.com")), (false, forwarding)],
+    );
+    assert_eq!(rig.metrics.voice_media_endpoints.get(), 0, "not Erin's yet");
+    // ... to Erin, in the same dialog: her warrant takes the call from there.
+    let ok = call.message("SIP/2.0 200 OK", "1 INVITE", true, Some(ERIN_RTP));
+    let ack = call.message("ACK sip:erin@example.com SIP/2.0", "1 ACK", true, None);
+    rig.signal(
+        &call,
+        vec![
+            (false, invite("sip:erin@example.com")),
+            (false, ok),
+            (true, ack),
+        ],
+    );
+    rig.media(&[CAROL_RTP, ERIN_RTP], &[erin], "the joined callee's media");
+    rig.signal(&call, call.hangup());
+    rig.media(&[CAROL_RTP, ERIN_RTP], &[], "removed at the BYE");
+    // IRI-Begin and the five messages from the forwarded INVITE on.
+    wait_for(30, "the SIP from the forwarded INVITE on", || {
+        rig.pdus("fwd") == 6.0
+    });
+    rig.glue.idle(now_ns());
+    assert_eq!(rig.pdus("fwd"), 6.0, "nothing before Erin joined");
     rig.stop();
 }

@@ -1,8 +1,10 @@
 //! The call tracker's rules, through its public interface: calls made and
 //! received, forking, media moved by re-INVITE, hold, CANCEL, rejection,
 //! timeouts, registrations, an endpoint reused by a later call, IPv6 and
-//! rtcp-mux media, the call limit; and (property test) that whatever the
-//! signalling, an endpoint has one call and every call's media go before it ends.
+//! rtcp-mux media, RTCP on its own address, a callee joining by a retargeted
+//! or redirected INVITE, the call limit; and (property test) that whatever the
+//! signalling, an endpoint has one call, every call's media go before it ends,
+//! and a party joins a call once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +54,7 @@ fn sdp(streams: &[(&str, u16, u16, MediaDirection)]) -> Option<Sdp> {
                 addr: addr.parse::<IpAddr>().unwrap(),
                 rtp_port,
                 rtcp_port,
+                rtcp_addr: addr.parse::<IpAddr>().unwrap(),
                 direction,
             })
             .collect(),
@@ -605,21 +608,26 @@ fn cancel_before_answer_ends_at_the_487() {
     assert_eq!(r.t.calls(), 0);
 }
 
-#[test]
-fn rejected_call_ends_but_an_auth_challenge_does_not() {
-    let d = ALICE_BOB;
-    let mut r = Run::new();
+/// Call 1's INVITE with an offer at 1 s; at 2 s a `status` (dialog `tag`)
+/// that withdraws the offer but lets the call wait for a retry, and its ACK.
+fn offer_withdrawn_for_a_retry(r: &mut Run, d: &Dlg, status: u16, tag: &str) {
     r.at(1, &d.invite(d.callee, 1, audio("192.0.2.10", 4000)));
-    // 407: the offer is withdrawn, the call waits for the retry.
     assert_eq!(
-        r.at(2, &d.to_invite(407, "p", None)),
+        r.at(2, &d.to_invite(status, tag, None)),
         vec![
             removed(1, "192.0.2.10:4000", 2),
             removed(1, "192.0.2.10:4001", 2),
             message(1, 2)
         ]
     );
-    r.at(2, &d.by_caller(Method::Ack, Some("p"), 1, None));
+    r.at(2, &d.by_caller(Method::Ack, Some(tag), 1, None));
+}
+
+#[test]
+fn rejected_call_ends_but_an_auth_challenge_does_not() {
+    let d = ALICE_BOB;
+    let mut r = Run::new();
+    offer_withdrawn_for_a_retry(&mut r, &d, 407, "p");
     assert_eq!(
         r.at(3, &d.invite(d.callee, 2, audio("192.0.2.10", 4000))),
         vec![
@@ -858,6 +866,67 @@ fn ipv6_media_and_rtcp_mux() {
     );
 }
 
+/// `audio(addr, port)` with RTCP on `rtcp` (RFC 3605 `a=rtcp:PORT IN IPx ADDR`).
+fn rtcp_apart(addr: &str, port: u16, rtcp: &str) -> Option<Sdp> {
+    let rtcp: SocketAddr = rtcp.parse().unwrap();
+    let mut body = audio(addr, port).unwrap();
+    for m in &mut body.media {
+        (m.rtcp_addr, m.rtcp_port) = (rtcp.ip(), rtcp.port());
+    }
+    Some(body)
+}
+
+#[test]
+fn rtcp_on_its_own_address_follows_the_call() {
+    let d = ALICE_BOB;
+    let mut r = Run::new();
+    let offer = rtcp_apart("192.0.2.10", 4000, "198.51.100.10:4401");
+    assert_eq!(
+        r.at(1, &d.invite(d.callee, 1, offer))[1..],
+        [
+            added(1, "192.0.2.10:4000", 1),
+            added(1, "198.51.100.10:4401", 1),
+            message(1, 1)
+        ]
+    );
+    let answer = rtcp_apart("2001:db8::20", 6000, "[2001:db8::99]:6001");
+    assert_eq!(
+        r.at(2, &d.to_invite(200, "b", answer)),
+        vec![
+            answered(1, 2),
+            added(1, "[2001:db8::20]:6000", 2),
+            added(1, "[2001:db8::99]:6001", 2),
+            message(1, 2)
+        ]
+    );
+    // Moving only the RTCP address replaces that endpoint alone.
+    let moved = rtcp_apart("192.0.2.10", 4000, "198.51.100.11:4401");
+    r.at(3, &d.by_caller(Method::Invite, Some("b"), 2, moved));
+    assert_eq!(
+        r.at(4, &d.answer(200, Some("b"), (2, Method::Invite), None)),
+        vec![removed(1, "198.51.100.10:4401", 4), message(1, 4)]
+    );
+    let bye = r.at(5, &d.by_callee(Method::Bye, "b", 1, None));
+    let gone: BTreeSet<_> = bye
+        .iter()
+        .filter_map(|c| match c {
+            CallChange::MediaRemoved { endpoint, .. } => Some(endpoint.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        gone,
+        [
+            "192.0.2.10:4000",
+            "198.51.100.11:4401",
+            "[2001:db8::20]:6000",
+            "[2001:db8::99]:6001"
+        ]
+        .map(String::from)
+        .into()
+    );
+}
+
 #[test]
 fn call_limit_refuses_new_calls_and_counts_them() {
     let mut r = Run {
@@ -909,6 +978,103 @@ fn active_reports_calls_in_progress_naming_a_party() {
     assert!(out.is_empty());
 }
 
+fn joined(call: u64, parties: Vec<Party>, media: &[&str], secs: u64) -> CallChange {
+    CallChange::Joined {
+        call: CallRef(call),
+        parties,
+        media: media.iter().map(|e| ep(e)).collect(),
+        ts_ns: secs * S,
+    }
+}
+
+#[test]
+fn callee_of_a_retargeted_invite_joins_from_that_invite_on() {
+    let d = ALICE_BOB;
+    let mut r = Run::new();
+    r.at(1, &d.invite(d.callee, 1, audio("192.0.2.10", 4000)));
+    assert_eq!(r.at(2, &d.to_invite(181, "p", None)), vec![message(1, 2)]);
+    // The proxy forwards the INVITE to carol: same dialog, new Request-URI.
+    let forwarded = d.invite("sip:carol@example.com", 1, audio("192.0.2.10", 4000));
+    let carol = party("carol@example.com", Role::Callee);
+    assert_eq!(
+        r.at(3, &forwarded),
+        vec![
+            joined(
+                1,
+                vec![carol.clone()],
+                &["192.0.2.10:4000", "192.0.2.10:4001"],
+                3
+            ),
+            message(1, 3)
+        ]
+    );
+    // Its retransmission, and the first INVITE again, name no one new.
+    assert_eq!(r.at(4, &forwarded), vec![message(1, 4)]);
+    assert_eq!(
+        r.at(4, &d.invite(d.callee, 1, audio("192.0.2.10", 4000))),
+        vec![message(1, 4)]
+    );
+    r.at(5, &d.to_invite(200, "c", audio("192.0.2.30", 6000)));
+    assert_eq!(r.t.calls(), 1);
+    // A warrant on carol provisioned now: the call's media from when she joined.
+    let mut out = Vec::new();
+    r.t.active(&|p: &Party| p.identity == carol.identity, &mut out);
+    let mut parties = alice_bob_parties();
+    parties.push(carol.clone());
+    assert_eq!(
+        out,
+        vec![
+            started(1, d.call_id, parties, 1),
+            answered(1, 5),
+            added(1, "192.0.2.10:4000", 3),
+            added(1, "192.0.2.10:4001", 3),
+            added(1, "192.0.2.30:6000", 5),
+            added(1, "192.0.2.30:6001", 5),
+        ]
+    );
+    // One on bob (a party from the start) has them since they were negotiated.
+    out.clear();
+    r.t.active(&|p: &Party| p.identity == sip("bob@example.com"), &mut out);
+    assert_eq!(out[2], added(1, "192.0.2.10:4000", 1));
+}
+
+#[test]
+fn redirect_waits_for_the_retry_to_the_new_target() {
+    let d = ALICE_BOB;
+    let mut r = Run::new();
+    offer_withdrawn_for_a_retry(&mut r, &d, 302, "r");
+    // The retry: same To, Call-ID and From tag, the Contact of the 302 as Request-URI.
+    let retry = d.invite("sip:carol@example.com", 2, audio("192.0.2.10", 4000));
+    assert_eq!(
+        r.at(3, &retry),
+        vec![
+            joined(1, vec![party("carol@example.com", Role::Callee)], &[], 3),
+            added(1, "192.0.2.10:4000", 3),
+            added(1, "192.0.2.10:4001", 3),
+            message(1, 3)
+        ]
+    );
+    let ok = d.answer(
+        200,
+        Some("c"),
+        (2, Method::Invite),
+        audio("192.0.2.30", 6000),
+    );
+    assert_eq!(r.at(4, &ok)[0], answered(1, 4));
+    assert_eq!(r.expire(60), vec![]);
+    // A redirect nobody follows ends the call with its status, 32 s on.
+    let d2 = Dlg {
+        call_id: "c2",
+        ..ALICE_BOB
+    };
+    r.at(100, &d2.invite(d2.callee, 1, None));
+    r.at(101, &d2.to_invite(301, "r", None));
+    r.at(102, &d2.by_caller(Method::Ack, Some("r"), 1, None));
+    assert_eq!(r.expire(133), vec![]);
+    assert_eq!(r.expire(134), vec![ended(2, CallEnd::Rejected(301), 134)]);
+    assert_eq!(r.t.calls(), 1);
+}
+
 // --- property test ---------------------------------------------------------
 
 /// One random step: a message among few Call-IDs, tags and endpoints, or an expiry.
@@ -937,7 +1103,7 @@ fn step() -> impl Strategy<Value = Step> {
             0u8..4,
             any::<bool>(),
             0u8..8,
-            prop::sample::select(vec![100u16, 180, 183, 200, 401, 486, 487]),
+            prop::sample::select(vec![100u16, 180, 183, 200, 302, 401, 486, 487]),
             0u8..3,
             1u32..4,
             prop::option::of((0u8..3, 0u8..3, dir)),
@@ -989,10 +1155,12 @@ fn build(s: &Step) -> Option<SipMessage> {
     // kind 7: a response to the caller's INVITE; kind 1 with status: the callee's response.
     let (start, from, to) = match kind {
         7 => (StartLine::Response { status: *status }, caller, callee),
+        // A request's status picks its Request-URI: retargeted to carol or not.
         _ if *caller_sends => (
             StartLine::Request {
                 method: method.clone(),
-                uri: "sip:bob@example.com".into(),
+                uri: ["sip:bob@example.com", "sip:carol@example.com"][usize::from(*status > 300)]
+                    .into(),
             },
             caller,
             callee,
@@ -1012,6 +1180,7 @@ fn build(s: &Step) -> Option<SipMessage> {
             addr: IpAddr::from([192, 0, 2, 1 + a]),
             rtp_port: 4000 + u16::from(p) * 2,
             rtcp_port: 4001 + u16::from(p) * 2,
+            rtcp_addr: IpAddr::from([192, 0, 2, 1 + a]),
             direction: dir,
         }],
     });
@@ -1029,19 +1198,42 @@ fn build(s: &Step) -> Option<SipMessage> {
 }
 
 /// Checks the changes: an endpoint added only when no call holds it, removed
-/// only by its holder, no media left when a call ends; returns the holders.
+/// only by its holder, no media left when a call ends; a party joins a call
+/// once, with the call's media then; returns the holders.
 fn check(
     changes: &[CallChange],
     holders: &mut BTreeMap<MediaEndpoint, CallRef>,
-    known: &mut BTreeSet<CallRef>,
+    known: &mut BTreeMap<CallRef, Vec<Party>>,
 ) {
     for c in changes {
         match c {
-            CallChange::Started { call, .. } => {
-                assert!(known.insert(*call), "started twice: {c:?}")
+            CallChange::Started { call, parties, .. } => {
+                assert!(
+                    known.insert(*call, parties.clone()).is_none(),
+                    "started twice: {c:?}"
+                )
+            }
+            CallChange::Joined {
+                call,
+                parties,
+                media,
+                ..
+            } => {
+                let named = known.get_mut(call).expect("joined before started");
+                assert!(
+                    !parties.is_empty() && parties.iter().all(|p| !named.contains(p)),
+                    "{c:?} after {named:?}"
+                );
+                named.extend(parties.iter().cloned());
+                let held: BTreeSet<_> = holders
+                    .iter()
+                    .filter(|h| h.1 == call)
+                    .map(|h| h.0)
+                    .collect();
+                assert_eq!(media.iter().collect::<BTreeSet<_>>(), held, "{c:?}");
             }
             CallChange::MediaAdded { call, endpoint, .. } => {
-                assert!(known.contains(call));
+                assert!(known.contains_key(call));
                 let prev = holders.insert(*endpoint, *call);
                 assert_eq!(prev, None, "{endpoint:?} of two calls: {c:?}");
             }
@@ -1055,7 +1247,7 @@ fn check(
                 );
             }
             CallChange::Message { call, .. } | CallChange::Answered { call, .. } => {
-                assert!(known.contains(call), "{c:?}");
+                assert!(known.contains_key(call), "{c:?}");
             }
         }
     }
@@ -1067,7 +1259,7 @@ proptest! {
     fn endpoints_have_one_call_and_all_go_when_calls_end(steps in prop::collection::vec(step(), 1..60)) {
         let mut t = CallTracker::new(&config(3));
         let mut holders = BTreeMap::new();
-        let mut known = BTreeSet::new();
+        let mut known = BTreeMap::new();
         let mut out = Vec::new();
         let mut now = 0u64;
         for s in &steps {

@@ -51,6 +51,7 @@ fn audio(addr: IpAddr, rtp: u16, rtcp: u16, direction: MediaDirection) -> Media 
         addr,
         rtp_port: rtp,
         rtcp_port: rtcp,
+        rtcp_addr: addr,
         direction,
     }
 }
@@ -97,6 +98,7 @@ fn invite_with_sdp() {
                         addr: v4(192, 0, 2, 102),
                         rtp_port: 49174,
                         rtcp_port: 49175,
+                        rtcp_addr: v4(192, 0, 2, 102),
                         direction: MediaDirection::SendRecv,
                     },
                 ],
@@ -339,16 +341,35 @@ a=rtcp-mux
 a=inactive
 m=audio 40002 RTP/AVP 0
 c=IN IP6 2001:db8::102
-a=rtcp:40011 IN IP6 2001:db8::102
+a=rtcp:40011 IN IP6 2001:db8::103
+m=audio 40004 RTP/AVP 0
+c=IN IP6 2001:db8::102
+a=rtcp:40013
+m=audio 40006 RTP/AVP 0
+c=IN IP6 2001:db8::102
+a=rtcp:40015 IN IP4 192.0.2.9
 ";
     let media = parse(&message(&head, body)).unwrap().sdp.unwrap().media;
     let a = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101));
     let b = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102));
+    let rtcp_on = |addr: IpAddr, m: Media| Media {
+        rtcp_addr: addr,
+        ..m
+    };
     assert_eq!(
         media,
         [
             audio(a, 40000, 40000, MediaDirection::Inactive),
-            audio(b, 40002, 40011, MediaDirection::SendRecv),
+            // RFC 3605: RTCP on its own address, of either family.
+            rtcp_on(
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x103)),
+                audio(b, 40002, 40011, MediaDirection::SendRecv)
+            ),
+            audio(b, 40004, 40013, MediaDirection::SendRecv),
+            rtcp_on(
+                v4(192, 0, 2, 9),
+                audio(b, 40006, 40015, MediaDirection::SendRecv)
+            ),
         ]
     );
 }
@@ -459,6 +480,18 @@ fn malformed_messages_are_refused() {
         ),
         (OFFER.replace("v=0", "v=1"), "not an SDP description"),
         (OFFER.replace("a=ptime:20", "a=rtcp:x"), "a=rtcp"),
+        (
+            OFFER.replace("a=ptime:20", "a=rtcp:49999 IN IP4 2001:db8::1"),
+            "a=rtcp connection address",
+        ),
+        (
+            OFFER.replace("a=ptime:20", "a=rtcp:49999 IN IP4 rtcp.example.com"),
+            "a=rtcp connection address",
+        ),
+        (
+            OFFER.replace("a=ptime:20", "a=rtcp:49999 TN RFC2543 5551234"),
+            "a=rtcp connection address",
+        ),
         (
             OFFER.replace("m=audio 49172", "m=audio 65535"),
             "no port for RTCP",

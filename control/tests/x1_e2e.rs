@@ -490,6 +490,69 @@ async fn x1_ne_end_to_end() {
     let (ok, shown) = cli(&["show", &other.to_string()]);
     assert!(!ok && shown.contains("error 2020"), "{shown}");
 
+    // Voice and session identities from the CLI go out as sipUri, telUri,
+    // e164Number and nai (the document it writes is schema-checked below).
+    let typed = [
+        "sip:Carol@Example.COM",
+        "tel:+1-555-123-0002",
+        "e164:15551230003",
+        "username:carol@ISP.example",
+    ];
+    let written: Vec<TargetIdentifier> = typed
+        .iter()
+        .map(|t| TargetIdentifier::parse("--target", t).unwrap())
+        .collect();
+    assert_eq!(
+        written,
+        [
+            // The user part is case-sensitive (RFC 3261 §19.1.4), the host is not.
+            TargetIdentifier::SipUri("sip:Carol@example.com".into()),
+            TargetIdentifier::TelUri("tel:+15551230002".into()),
+            TargetIdentifier::E164("15551230003".into()),
+            TargetIdentifier::Nai("carol@isp.example".into()),
+        ]
+    );
+    let cli_xid = Uuid::new_v4();
+    let request = Request::ActivateTask(task(cli_xid, written, vec![d1]));
+    let items = [(Uuid::new_v4(), Kind::ActivateTask, request)];
+    admf.log.push((write_request(ADMF, NE, &items), true));
+    let (xid_arg, did_arg) = (cli_xid.to_string(), d1.to_string());
+    let mut args = vec!["activate", "--xid", &xid_arg, "--did", &did_arg];
+    for t in typed {
+        args.extend(["--target", t]);
+    }
+    let (ok, out) = cli(&args);
+    assert_eq!(
+        (ok, out.as_str()),
+        (true, "ActivateTaskResponse AcknowledgedAndCompleted\n")
+    );
+    let rest = by_xid(&rest_intercepts(&setup).await, cli_xid);
+    let mut targets: Vec<String> = serde_json::from_value(rest["targets"].clone()).unwrap();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "sip:Carol@example.com",
+            "tel:+15551230002",
+            "tel:+15551230003",
+            "username:carol@isp.example"
+        ]
+    );
+    // An identity X1 has no identifier for is refused before anything is sent.
+    let mac = Uuid::new_v4().to_string();
+    let (ok, _) = cli(&[
+        "activate",
+        "--xid",
+        &mac,
+        "--target",
+        "dhcp-client-mac:00:11:22:33:44:55",
+    ]);
+    assert!(!ok);
+    assert!(rest_intercepts(&setup)
+        .await
+        .iter()
+        .all(|i| i["xid"] != mac.as_str()));
+
     // DeactivateTask, DeactivateAllTasks (the REST intercept too), RemoveAllDestinations.
     admf.ok(Kind::DeactivateTask, Request::Xid(xid)).await;
     assert_eq!(

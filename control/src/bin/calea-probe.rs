@@ -265,7 +265,8 @@ struct TaskArgs {
     /// The task's XID (a lower-case UUID; X2/X3 carry it).
     #[arg(long)]
     xid: uuid::Uuid,
-    /// IPv4/IPv6 address, CIDR prefix or MAC; repeat for several targets.
+    /// IPv4/IPv6 address, CIDR prefix or MAC; `sip:`/`tel:` URI, `e164:`
+    /// number or `username:` (NAI); repeat for several targets.
     #[arg(long = "target", required = true)]
     targets: Vec<String>,
     /// X2Only, X3Only or X2andX3.
@@ -544,9 +545,7 @@ fn x1(args: &X1Args, cmd: X1Cmd) -> Result<std::process::ExitCode> {
         let targets = t
             .targets
             .iter()
-            .map(|x| {
-                control::model::parse_target("--target", x).map(|x| TargetIdentifier::from(&x))
-            })
+            .map(|x| TargetIdentifier::parse("--target", x))
             .collect::<Result<_, _>>()?;
         let end = t
             .end

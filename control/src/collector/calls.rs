@@ -245,7 +245,7 @@ impl CallRecord {
                 by,
                 kind: m.kind.clone(),
                 rtp: SocketAddr::new(m.addr, m.rtp_port),
-                rtcp: SocketAddr::new(m.addr, m.rtcp_port),
+                rtcp: SocketAddr::new(m.rtcp_addr, m.rtcp_port),
                 direction: direction(m.direction).to_owned(),
             };
             let known = self.sdp_media.iter().any(|s| {
@@ -654,6 +654,7 @@ mod test {
                 addr,
                 rtp_port: port,
                 rtcp_port: port + 1,
+                rtcp_addr: addr,
                 direction,
             }],
         })

@@ -190,6 +190,39 @@ impl Shared {
                         );
                     }
                 }
+                CallChange::Joined {
+                    call,
+                    parties,
+                    media,
+                    ts_ns,
+                } => {
+                    // Intercepts naming only a joined party: the call from now on.
+                    let had = calls
+                        .get(call)
+                        .map(|c| c.keys.as_slice())
+                        .unwrap_or_default();
+                    let keys: Vec<u32> = intercepts
+                        .iter()
+                        .filter(|(k, v)| !had.contains(k) && parties.iter().any(|p| v.names(p)))
+                        .map(|(&key, _)| key)
+                        .collect();
+                    if keys.is_empty() {
+                        continue;
+                    }
+                    let c = calls.entry(*call).or_insert_with(|| Call {
+                        media: media.clone(),
+                        ..Call::default()
+                    });
+                    for key in keys {
+                        c.keys.push(key);
+                        if content(&key) {
+                            for &endpoint in &c.media {
+                                let signal_ns = packet.map(|p| p.ts_ns);
+                                self.media_on(unacked, (key, *call), endpoint, *ts_ns, signal_ns);
+                            }
+                        }
+                    }
+                }
                 &(CallChange::MediaAdded {
                     call,
                     endpoint,

@@ -86,6 +86,19 @@ pub enum CallChange {
         /// Receive time of the message.
         ts_ns: u64,
     },
+    /// Parties a later INVITE of the call named first (a proxy's retargeted
+    /// copy, the caller's retry after a redirect): the call is theirs from
+    /// `ts_ns` on, before that INVITE's other changes and its `Message`.
+    Joined {
+        /// The call.
+        call: CallRef,
+        /// The parties new to the call, with role.
+        parties: Vec<Party>,
+        /// Where the call's media flow at that moment (reported added before).
+        media: Vec<MediaEndpoint>,
+        /// Receive time of the INVITE.
+        ts_ns: u64,
+    },
     /// A SIP message of the call (every one, the first included, after its
     /// other changes): the IRI for the call's intercepts.
     Message {

@@ -76,6 +76,9 @@ pub struct Media {
     /// RTCP port: `a=rtcp`, else the RTP port + 1 (RFC 3605); equal to the
     /// RTP port with `a=rtcp-mux`.
     pub rtcp_port: u16,
+    /// Where RTCP is received: the address of `a=rtcp:PORT IN IP4|IP6 ADDR`
+    /// (RFC 3605), else `addr`.
+    pub rtcp_addr: IpAddr,
     /// Direction attribute.
     pub direction: MediaDirection,
 }

@@ -23,13 +23,26 @@
 //!   An endpoint another call names is taken from the call holding it
 //!   (`MediaRemoved` for that one first): an endpoint has one call at a time.
 //! - A 401/407 to the INVITE or REGISTER waits for the authenticated retry
-//!   (same Call-ID, next CSeq); any other final status of 300 or more ends
-//!   the call (`Rejected`, `Cancelled` for the 487 after a CANCEL).
+//!   (same Call-ID, next CSeq). A 3xx to the INVITE is a redirect: the call
+//!   waits for the caller's retry to a new target (same Call-ID and From tag,
+//!   next CSeq) until 32 s pass without a message of it, then ends
+//!   `Rejected` with the 3xx. Any other final status of 300 or more ends the
+//!   call (`Rejected`, `Cancelled` for the 487 after a CANCEL). A challenged
+//!   or redirected offer is withdrawn like any failed one.
 //! - An ended call's entry stays 32 s: messages of its dialog in that time
 //!   (200 to the BYE, ACK of a final response, a retry on the same Call-ID
 //!   and From tag) are reported as its messages and change nothing.
-//! - Parties are those of the first INVITE: a Callee seen only in a later
-//!   copy of the INVITE (retargeted by a proxy) is not added.
+//! - Parties: those the first INVITE names (`Started`), and those a later
+//!   INVITE of the call names first (`Joined`): a proxy's retargeted or
+//!   forwarded copy (same Call-ID, From tag and CSeq, no To tag, a new
+//!   Request-URI or To), or the caller's retry after a 3xx. The call keeps
+//!   its reference (one correlation number), and a party is never removed:
+//!   whoever was called first stays a party. A joined party's share of the
+//!   call starts with the INVITE that named it: that INVITE and every later
+//!   message, the media the call receives on at that moment from then on,
+//!   and any negotiated later. Nothing of the call before (earlier messages,
+//!   media before) is reported as theirs, unless they were a party already,
+//!   in any role; [`CallTracker::active`] reports media from then on too.
 
 mod entry;
 
@@ -105,10 +118,10 @@ impl CallTracker {
         msg: &SipMessage,
         out: &mut Vec<CallChange>,
     ) {
-        let slot = match self.find(msg) {
-            Some(s) => s,
+        let (slot, fresh) = match self.find(msg) {
+            Some(s) => (s, false),
             None => match self.start(ts_ns, msg, out) {
-                Some(s) => s,
+                Some(s) => (s, true),
                 None => return,
             },
         };
@@ -118,7 +131,7 @@ impl CallTracker {
         let (id, kind, phase) = (e.id, e.kind, e.phase);
         if phase != Phase::Ended {
             match kind {
-                Kind::Call => self.on_call(slot, ts_ns, msg, out),
+                Kind::Call => self.on_call(slot, fresh, ts_ns, msg, out),
                 Kind::Registration => self.on_register(slot, ts_ns, msg, out),
             }
         }
@@ -132,8 +145,12 @@ impl CallTracker {
                 break;
             }
             self.deadlines.remove(&(deadline, slot));
-            let reason = match self.entry_mut(slot).map(|e| (e.kind, e.phase)) {
-                Some((Kind::Registration, Phase::Up)) => CallEnd::Unregistered,
+            let reason = match self
+                .entry_mut(slot)
+                .map(|e| (e.kind, e.phase, e.redirected))
+            {
+                Some((Kind::Registration, Phase::Up, _)) => CallEnd::Unregistered,
+                Some((_, _, Some(status))) => CallEnd::Rejected(status),
                 _ => CallEnd::Timeout,
             };
             self.end(slot, deadline, reason, out);
@@ -146,14 +163,22 @@ impl CallTracker {
     /// The calls in progress and their parties and media (for a warrant
     /// provisioned while they are up): appends a `Started` (and `Answered`
     /// if it was) and a `MediaAdded` per current endpoint of each call
-    /// naming one of `parties`.
+    /// naming one of `parties`, the endpoint's time no earlier than the
+    /// first of them was a party.
     pub fn active(&self, parties: &dyn Fn(&Party) -> bool, out: &mut Vec<CallChange>) {
         let live = self.slots.iter().flatten();
-        for e in live.filter(|e| e.phase != Phase::Ended && e.parties.iter().any(parties)) {
+        for e in live.filter(|e| e.phase != Phase::Ended) {
+            let since = match e.parties.iter().any(parties) {
+                true => Some(e.started_ns),
+                false => e.joined.iter().filter(|j| parties(&j.0)).map(|j| j.1).min(),
+            };
+            let Some(since) = since else {
+                continue;
+            };
             out.push(CallChange::Started {
                 call: e.id,
                 call_id: e.call_id.to_string(),
-                parties: e.parties.clone(),
+                parties: e.all_parties().cloned().collect(),
                 ts_ns: e.started_ns,
             });
             if e.kind == Kind::Call && e.phase == Phase::Up {
@@ -168,7 +193,7 @@ impl CallTracker {
                     .map(|&(endpoint, ts_ns)| CallChange::MediaAdded {
                         call: e.id,
                         endpoint,
-                        ts_ns,
+                        ts_ns: ts_ns.max(since),
                     }),
             );
         }
@@ -312,7 +337,23 @@ impl CallTracker {
         parties
     }
 
-    fn on_call(&mut self, slot: u32, ts_ns: u64, msg: &SipMessage, out: &mut Vec<CallChange>) {
+    fn on_call(
+        &mut self,
+        slot: u32,
+        fresh: bool,
+        ts_ns: u64,
+        msg: &SipMessage,
+        out: &mut Vec<CallChange>,
+    ) {
+        // Who a later copy or retry of the INVITE names (the first one's
+        // parties are the call's already).
+        let named = match &msg.start {
+            StartLine::Request {
+                method: Method::Invite,
+                uri,
+            } if !fresh && msg.to.tag.is_none() => self.call_parties(uri, msg),
+            _ => Vec::new(),
+        };
         let Some(e) = self.entry_mut(slot) else {
             return;
         };
@@ -337,9 +378,23 @@ impl CallTracker {
                     side.offer(msg.cseq.0, m, sdp);
                 }
                 match method {
-                    // The authenticated retry of an INVITE the 401/407 challenged.
+                    // A copy of the INVITE retargeted by a proxy, or the retry
+                    // after a 401/407 challenge or a 3xx redirect.
                     Method::Invite if by_caller_tag && msg.to.tag.is_none() => {
-                        e.cseq = e.cseq.max(msg.cseq.0);
+                        if msg.cseq.0 > e.cseq {
+                            e.cseq = msg.cseq.0;
+                            e.redirected = None;
+                        }
+                        let new: Vec<Party> = named.into_iter().filter(|p| !e.names(p)).collect();
+                        if !new.is_empty() {
+                            e.joined.extend(new.iter().map(|p| (p.clone(), ts_ns)));
+                            out.push(CallChange::Joined {
+                                call: e.id,
+                                parties: new,
+                                media: e.media.iter().map(|m| m.0).collect(),
+                                ts_ns,
+                            });
+                        }
                     }
                     Method::Cancel if e.phase == Phase::Setup => e.cancelled = true,
                     Method::Bye => ended = Some(CallEnd::Bye),
@@ -381,6 +436,7 @@ impl CallTracker {
                         }
                         401 | 407 => {}
                         487 if e.cancelled => ended = Some(CallEnd::Cancelled),
+                        300..=399 if !e.cancelled => e.redirected = Some(status),
                         300.. => ended = Some(CallEnd::Rejected(status)),
                         _ => {}
                     }
@@ -552,13 +608,15 @@ impl CallTracker {
         }
     }
 
-    /// Signalling seen: the timeout starts again (a registration's only at its 2xx).
+    /// Signalling seen: the timeout starts again (a registration's only at
+    /// its 2xx; a redirected call's is the wait for its retry).
     fn refresh(&mut self, slot: u32, ts_ns: u64) {
         let Some(e) = self.entry_mut(slot) else {
             return;
         };
         let timeout = match (e.kind, e.phase) {
             (_, Phase::Ended) | (Kind::Registration, Phase::Up) => return,
+            (_, Phase::Setup) if e.redirected.is_some() => LINGER_NS,
             (_, Phase::Setup) => self.setup_ns,
             (Kind::Call, Phase::Up) => self.call_ns,
         };

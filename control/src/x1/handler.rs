@@ -552,15 +552,11 @@ fn task_response(i: &Intercept) -> TaskResponse {
                 .targets
                 .iter()
                 .map(TargetIdentifier::from)
-                .chain(i.identities.iter().filter_map(|id| {
-                    let value = id.value().to_owned();
-                    match id.kind() {
-                        IdentityKind::Username => Some(TargetIdentifier::Nai(value)),
-                        IdentityKind::Sip => Some(TargetIdentifier::SipUri(format!("sip:{value}"))),
-                        IdentityKind::Tel => Some(TargetIdentifier::TelUri(format!("tel:{value}"))),
-                        _ => None,
-                    }
-                }))
+                .chain(
+                    i.identities
+                        .iter()
+                        .filter_map(TargetIdentifier::of_identity),
+                )
                 .collect(),
             delivery: match i.mode {
                 Mode::Headers => DeliveryType::X2Only,

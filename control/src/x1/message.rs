@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::error::{ErrorCode, X1Error};
 use super::xml::{self, Node, Writer, XSI_NS};
+use crate::model::{parse_target, Identity, IdentityKind, ValidationError};
 
 /// Namespace of the X1 schema (TS_103_221_01.xsd).
 pub const X1_NS: &str = "http://uri.etsi.org/03221/X1/2017/10";
@@ -228,6 +229,50 @@ impl From<&Target> for TargetIdentifier {
             // itself from signalling, never from a task.
             Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => Self::Unsupported("udpPort"),
         }
+    }
+}
+
+impl TargetIdentifier {
+    /// The identifier X1 carries for a probe identity: a username as `nai`,
+    /// SIP and TEL identities as `sipUri`/`telUri`; `None` for the DHCP and
+    /// other RADIUS identities, which X1 has no type for.
+    #[must_use]
+    pub fn of_identity(id: &Identity) -> Option<Self> {
+        let value = id.value().to_owned();
+        match id.kind() {
+            IdentityKind::Username => Some(Self::Nai(value)),
+            IdentityKind::Sip => Some(Self::SipUri(format!("sip:{value}"))),
+            IdentityKind::Tel => Some(Self::TelUri(format!("tel:{value}"))),
+            _ => None,
+        }
+    }
+
+    /// A target as an operator writes it (`--target`): an address, prefix or
+    /// MAC; `username:` (sent as `nai`); `sip:` and `tel:` (as `sipUri`/`telUri`,
+    /// in canonical form); `e164:` (as `e164Number`, digits only).
+    ///
+    /// # Errors
+    /// Not a valid target, or an identity X1 has no `TargetIdentifier` for.
+    pub fn parse(field: &str, text: &str) -> Result<Self, ValidationError> {
+        let identity = match Identity::parse(field, text) {
+            Some(identity) => identity?,
+            None => {
+                return match Self::from(&parse_target(field, text)?) {
+                    Self::Unsupported(name) => Err(ValidationError::field(
+                        field,
+                        format!("{text:?}: the probe installs {name} targets itself"),
+                    )),
+                    t => Ok(t),
+                }
+            }
+        };
+        if text.starts_with("e164:") {
+            return Ok(Self::E164(identity.value().trim_start_matches('+').into()));
+        }
+        Self::of_identity(&identity).ok_or_else(|| {
+            let kind = identity.kind().as_str();
+            ValidationError::field(field, format!("X1 has no target identifier for {kind}:"))
+        })
     }
 }
 

@@ -11,7 +11,7 @@
 //! assert_eq!(RtpId::of(&p), Some(RtpId { ssrc: 0xfeed, seq: 7 }));
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::Frame;
 use crate::parse::tcp::flags;
@@ -456,9 +456,25 @@ pub const IAD: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 40);
 pub const SOFTPHONE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 41);
 /// The media gateway the far ends of every call are behind.
 pub const MEDIA_GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
+/// The IAD's IPv6 address: its lines' media over IPv6 (signalling stays IPv4).
+pub const IAD_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x51, 0, 0, 0, 0, 0x40);
+/// The media gateway's IPv6 address.
+pub const MEDIA_GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x2, 0, 0, 0, 0, 0x80);
 
 fn at(addr: Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(addr), port)
+}
+
+/// A call's media between the IAD's `near` port and the gateway's `far`
+/// one, over IPv4 or (`v6`) IPv6.
+fn media(v6: bool, (near, far): (u16, u16)) -> (SocketAddr, SocketAddr) {
+    match v6 {
+        false => (at(IAD, near), at(MEDIA_GATEWAY, far)),
+        true => (
+            SocketAddr::new(IAD_V6.into(), near),
+            SocketAddr::new(MEDIA_GATEWAY_V6.into(), far),
+        ),
+    }
 }
 
 fn server() -> SocketAddr {
@@ -564,9 +580,10 @@ impl Builder {
     }
 
     /// A call from a line of the IAD (`caller`) to `callee` through the
-    /// server, answered from the media gateway: INVITE (in two IPv4
-    /// fragments if `fragmented`), 100, 180, 200, ACK; settle (a target's
-    /// call); `n` RTP packets each way; BYE from the far end and its 200.
+    /// server, answered from the media gateway (media at `near` and `far`,
+    /// see [`media`]): INVITE (in two IPv4 fragments if `fragmented`), 100,
+    /// 180, 200, ACK; settle (a target's call); `n` RTP packets each way; BYE
+    /// from the far end and its 200.
     #[allow(clippy::too_many_arguments)]
     fn basic_call(
         &mut self,
@@ -574,14 +591,13 @@ impl Builder {
         caller: &str,
         callee: &str,
         target: bool,
-        ports: (u16, u16),
+        (near, far): (SocketAddr, SocketAddr),
         n: usize,
         fragmented: bool,
     ) {
         let phone = at(IAD, 5060);
         let d = &mut self.dialog(name, caller, callee, "UDP");
         let c = self.call(name, d, target);
-        let (near, far) = (at(IAD, ports.0), at(MEDIA_GATEWAY, ports.1));
         let invite = d
             .request(true, "INVITE", callee, phone, 1)
             .header("Contact", format!("<{}>", contact_of(caller)))
@@ -712,7 +728,10 @@ const FRANK: &str = "sip:frank@example.net";
 /// - `e-hold`: alice calls bob, holds (sendonly, only her RTP flows) and
 ///   resumes;
 /// - `f-cancel`: alice calls bob, who rings; alice cancels (487); signalling
-///   in a VLAN; then `f-stray`: RTP to the port she offered; not delivered.
+///   in a VLAN; then `f-stray`: RTP to the port she offered; not delivered;
+/// - `h-ipv6`: alice calls bob with IPv6 media (`c=IN IP6`, RTP over IPv6);
+///   then `h-after`: dave calls frank on the same IPv6 addresses and ports;
+///   not delivered.
 #[must_use]
 pub fn scenario() -> VoiceCapture {
     let mut b = Builder::default();
@@ -725,14 +744,18 @@ pub fn scenario() -> VoiceCapture {
         true,
     );
     b.register("reg-dave", DAVE, at(IAD, 5060), &contact_of(DAVE), false);
-    b.basic_call("g-before", DAVE, FRANK, false, (40000, 30000), 3, false);
-    b.basic_call("a-basic", TARGET, BOB, true, (40000, 30000), 5, true);
-    b.basic_call("g-after", DAVE, FRANK, false, (40000, 30000), 3, false);
+    let ports = media(false, (40000, 30000));
+    b.basic_call("g-before", DAVE, FRANK, false, ports, 3, false);
+    b.basic_call("a-basic", TARGET, BOB, true, ports, 5, true);
+    b.basic_call("g-after", DAVE, FRANK, false, ports, 3, false);
     b.by_contact();
     b.forked();
     b.reinvite();
     b.hold();
     b.cancelled();
+    let v6 = media(true, (40070, 30070));
+    b.basic_call("h-ipv6", TARGET, BOB, true, v6, 4, false);
+    b.basic_call("h-after", DAVE, FRANK, false, v6, 3, false);
     b.cap
 }
 
@@ -743,8 +766,9 @@ pub fn scenario() -> VoiceCapture {
 pub fn demo(n: usize) -> VoiceCapture {
     let mut b = Builder::default();
     b.register("reg-iad", TARGET, at(IAD, 5060), &contact_of(TARGET), true);
-    b.basic_call("a-basic", TARGET, BOB, true, (40000, 30000), n, false);
-    b.basic_call("g-after", DAVE, FRANK, false, (40000, 30000), n, false);
+    let ports = media(false, (40000, 30000));
+    b.basic_call("a-basic", TARGET, BOB, true, ports, n, false);
+    b.basic_call("g-after", DAVE, FRANK, false, ports, n, false);
     b.cancelled();
     b.cap
 }
@@ -954,7 +978,7 @@ impl Builder {
             DAVE,
             "sip:erin@example.net",
             false,
-            (40030, 30040),
+            media(false, (40030, 30040)),
             3,
             false,
         );
@@ -1036,7 +1060,7 @@ mod test {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::parse::{dissect, Dissection};
+    use crate::parse::{dissect, Dissection, IpPair};
 
     fn parsed(frame: &[u8]) -> Dissection {
         let mut d = Dissection::default();
@@ -1154,6 +1178,8 @@ mod test {
             "f-cancel",
             "g-before",
             "g-after",
+            "h-ipv6",
+            "h-after",
         ] {
             assert!(names.contains(&n), "{n} missing");
         }
@@ -1191,7 +1217,24 @@ mod test {
             }
         }
         assert_eq!(get("g-before").rtp.len(), 6);
-        // a, b, c, d twice, e: a settle per new media of the target's calls.
-        assert_eq!(cap.steps.iter().filter(|s| **s == Step::Settle).count(), 6);
+        // a, b, c, d twice, e, h: a settle per new media of the target's calls.
+        assert_eq!(cap.steps.iter().filter(|s| **s == Step::Settle).count(), 7);
+        // h's SDP and RTP are IPv6, and h-after's RTP goes to the same endpoints.
+        let h = get("h-ipv6");
+        let invite = std::str::from_utf8(&h.sip[0]).unwrap();
+        assert!(invite.contains(&format!("\r\nc=IN IP6 {IAD_V6}\r\nt=0 0\r\nm=audio 40070 ")));
+        let v6_rtp: Vec<RtpId> = cap
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Frame(f) if matches!(parsed(f).ips().next(), Some(IpPair::V6 { .. })) => {
+                    RtpId::of(udp_payload(f))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut both = h.rtp.clone();
+        both.extend(&get("h-after").rtp);
+        assert_eq!(v6_rtp, both);
     }
 }

@@ -38,6 +38,7 @@ fn audio(addr: u32, port: u16) -> Option<Sdp> {
             addr: IpAddr::V4(Ipv4Addr::from(addr)),
             rtp_port: port,
             rtcp_port: port + 1,
+            rtcp_addr: IpAddr::V4(Ipv4Addr::from(addr)),
             direction: MediaDirection::SendRecv,
         }],
     })

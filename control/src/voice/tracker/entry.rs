@@ -136,7 +136,8 @@ impl Side {
 }
 
 /// The endpoints an SDP body makes its sender receive on: per stream the RTP
-/// port and, unless muxed onto it, the RTCP port. A stream with port 0,
+/// port and, unless muxed onto it, the RTCP port (on its own address if
+/// `a=rtcp` names one). A stream with port 0,
 /// `a=inactive` or a null connection address (`c=0.0.0.0`, RFC 2543 hold)
 /// receives nothing. A `sendonly` stream's endpoints stay: RTCP reports still
 /// reach them (RFC 3264 §5.1), and the peer's `recvonly` side still receives RTP.
@@ -146,6 +147,7 @@ fn endpoints(sdp: &Sdp) -> Vec<MediaEndpoint> {
         addr,
         rtp_port,
         rtcp_port,
+        rtcp_addr,
         direction,
         ..
     } in &sdp.media
@@ -153,9 +155,9 @@ fn endpoints(sdp: &Sdp) -> Vec<MediaEndpoint> {
         if *direction == MediaDirection::Inactive || *rtp_port == 0 || addr.is_unspecified() {
             continue;
         }
-        for port in [*rtp_port, *rtcp_port] {
+        for (addr, port) in [(addr, *rtp_port), (rtcp_addr, *rtcp_port)] {
             let ep = MediaEndpoint((*addr, port).into());
-            if port != 0 && !out.contains(&ep) {
+            if port != 0 && !addr.is_unspecified() && !out.contains(&ep) {
                 out.push(ep);
             }
         }
@@ -186,10 +188,15 @@ pub(super) struct Entry {
     /// Expires of the latest REGISTER request.
     pub(super) req_expires: Option<u32>,
     pub(super) cancelled: bool,
+    /// The 3xx the INVITE got, until the caller retries.
+    pub(super) redirected: Option<u16>,
     pub(super) started_ns: u64,
     pub(super) answered_ns: u64,
     pub(super) deadline_ns: u64,
+    /// Those the first INVITE (or REGISTER) names.
     pub(super) parties: Vec<Party>,
+    /// Those a later INVITE named first, with its receive time.
+    pub(super) joined: Vec<(Party, u64)>,
     pub(super) caller: Side,
     pub(super) dialogs: Vec<Dialog>,
     /// The endpoints reported added, with when.
@@ -210,15 +217,27 @@ impl Entry {
             cseq: 0,
             req_expires: None,
             cancelled: false,
+            redirected: None,
             started_ns: ts_ns,
             answered_ns: 0,
             deadline_ns: 0,
             parties: Vec::new(),
+            joined: Vec::new(),
             caller: Side::default(),
             dialogs: Vec::new(),
             media: Vec::new(),
             contacts: Vec::new(),
         }
+    }
+
+    /// Every party, the joined ones last.
+    pub(super) fn all_parties(&self) -> impl Iterator<Item = &Party> {
+        self.parties.iter().chain(self.joined.iter().map(|j| &j.0))
+    }
+
+    /// Whether `p` is a party already.
+    pub(super) fn names(&self, p: &Party) -> bool {
+        self.all_parties().any(|q| q == p)
     }
 
     /// Whether a message with these From and To tags belongs to this entry.
@@ -284,6 +303,7 @@ impl Entry {
         self.caller.clear();
         self.dialogs = Vec::new();
         self.parties = Vec::new();
+        self.joined = Vec::new();
         self.contacts = Vec::new();
     }
 }

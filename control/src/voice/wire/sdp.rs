@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use sdp_types::attributes::Rtcp;
-use sdp_types::{Connection, Session};
+use sdp_types::{AddrType, Connection, NetType, Session};
 
 use super::sip::{fields, split_head};
 use super::SipError;
@@ -101,16 +101,16 @@ fn media(body: &[u8]) -> Result<Sdp, SipError> {
                 (None, 0) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 (None, _) => return Err(SipError::Sdp("media without connection address")),
             };
-            let rtcp_port = if m.port == 0 {
-                0
+            let (rtcp_port, rtcp_addr) = if m.port == 0 {
+                (0, addr)
             } else if m.has_attribute("rtcp-mux") {
-                m.port
+                (m.port, addr)
             } else if let Some(rtcp) = m.get_first_attribute_typed::<Rtcp>() {
-                rtcp.map_err(|_| SipError::Sdp("a=rtcp"))?.port
+                let rtcp = rtcp.map_err(|_| SipError::Sdp("a=rtcp"))?;
+                (rtcp.port, rtcp_address(&rtcp)?.unwrap_or(addr))
             } else {
-                m.port
-                    .checked_add(1)
-                    .ok_or(SipError::Sdp("no port for RTCP"))?
+                let port = m.port.checked_add(1);
+                (port.ok_or(SipError::Sdp("no port for RTCP"))?, addr)
             };
             let direction = match m.port {
                 0 => MediaDirection::Inactive,
@@ -123,6 +123,7 @@ fn media(body: &[u8]) -> Result<Sdp, SipError> {
                 addr,
                 rtp_port: m.port,
                 rtcp_port,
+                rtcp_addr,
                 direction,
             })
         })
@@ -135,6 +136,24 @@ fn address(c: &Connection) -> Result<IpAddr, SipError> {
     c.try_address()
         .map(|a| a.ip)
         .map_err(|_| SipError::Sdp("connection address is not an IP address"))
+}
+
+/// The connection address of `a=rtcp:PORT IN IP4|IP6 ADDR` (RFC 3605), if
+/// it has one; an address of another network or family than it says is refused.
+fn rtcp_address(rtcp: &Rtcp) -> Result<Option<IpAddr>, SipError> {
+    let Some(address) = rtcp.try_address() else {
+        return Ok(None);
+    };
+    let bad = SipError::Sdp("a=rtcp connection address");
+    let ip = address.map_err(|_| bad.clone())?.ip;
+    let family = match ip {
+        IpAddr::V4(_) => AddrType::Ip4,
+        IpAddr::V6(_) => AddrType::Ip6,
+    };
+    if rtcp.nettype != Some(NetType::In) || rtcp.addrtype != Some(family) {
+        return Err(bad);
+    }
+    Ok(Some(ip))
 }
 
 /// The last direction attribute among `attributes`.
