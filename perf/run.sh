@@ -67,6 +67,11 @@ trap cleanup EXIT
 
 "$bin/gen_traffic" --out "$work/traffic.pcap" --targets-out "$work/targets.txt" --targets 1000000
 vdev="net_pcap0,rx_pcap=$work/traffic.pcap,infinite_rx=1"
+# The same capture with 1 % of its frames signalling (SIP, RADIUS, DHCP) to
+# the servers of the probe's signalling intercept.
+"$bin/gen_traffic" --out "$work/signalling.pcap" --targets-out "$work/signalling-targets.txt" \
+    --targets 1000000 --signalling-fraction 0.01
+signalling_vdev="net_pcap0,rx_pcap=$work/signalling.pcap,infinite_rx=1"
 # The same flows in one encapsulation each, every frame in it (a mobile core's
 # user plane, a broadband access network, site tunnels, a metro core, traffic
 # mirrors); their targets are among the first 1000 of targets.txt, which
@@ -134,16 +139,24 @@ testpmd_run() {
         exit 1
     fi
 }
-# The probe on vdev $1 with $2 targets (N, N+mix: dp_bench --mix, or
-# N+endpoints: dp_bench --endpoints 100000) from list $3 (default: the plain
-# capture's); sets `mpps`.
+# The probe on vdev $1 with $2 targets, N and any of +mix (dp_bench --mix),
+# +endpoints (dp_bench --endpoints 100000) and +signalling (dp_bench
+# --signalling, on the signalling capture instead of $1), from list $3
+# (default: the plain capture's); sets `mpps`.
 probe_run() {
-    local targets=$2 list=${3:-$work/targets.txt} mix=()
-    [[ "$targets" == *+mix ]] && mix=(--mix)
-    [[ "$targets" == *+endpoints ]] && mix=(--endpoints 100000)
-    targets="${targets%+mix}"
-    out="$("$bin/dp_bench" --targets-file "$list" --targets "${targets%+endpoints}" "${mix[@]}" \
-        --duration "$duration" -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$1" 2>&1)" || { echo "$out" >&2; exit 1; }
+    local vdev=$1 list=${3:-$work/targets.txt} more=() part
+    local -a parts
+    IFS=+ read -ra parts <<<"$2"
+    for part in "${parts[@]:1}"; do
+        case "$part" in
+            mix) more+=(--mix) ;;
+            endpoints) more+=(--endpoints 100000) ;;
+            signalling) more+=(--signalling) vdev="$signalling_vdev" ;;
+            *) echo "perf/run.sh: unknown target set '$2'" >&2; exit 2 ;;
+        esac
+    done
+    out="$("$bin/dp_bench" --targets-file "$list" --targets "${parts[0]}" "${more[@]}" \
+        --duration "$duration" -- "${eal[@]}" --file-prefix "dp-$$" --vdev "$vdev" 2>&1)" || { echo "$out" >&2; exit 1; }
     grep -E '^(dp_bench:|matches |port:|worker:)' <<<"$out" | sed 's/^/  /'
     mpps="$(awk '/^probe:/ { print $2 }' <<<"$out")"
 }
@@ -195,11 +208,13 @@ testpmd_both() {
 }
 declare -A probe_runs encap_tp_runs encap_probe_runs
 # "1000000+mix": the 1M hosts plus a carrier's mix of prefixes and MACs
-# (dp_bench --mix) that no frame is in; "1000000+endpoints": the 1M hosts plus
-# 100k UDP endpoint targets (a call's media), 0.1 % of the frames matching one
-# and 0.9 % touching an endpoint's address on another port (dp_bench
-# --endpoints); both reported, not part of the ratio.
-target_counts=(0 1000 100000 1000000 1000000+mix 1000000+endpoints)
+# (dp_bench --mix) that no frame is in; "1000000+signalling": the 1M hosts and
+# the signalling intercept, 1 % of the frames signalling to it;
+# "1000000+endpoints+signalling": that plus 100k UDP endpoint targets (a
+# call's media), 0.1 % of the frames matching one and 0.9 % touching an
+# endpoint's address on another port (dp_bench --endpoints); all reported,
+# not part of the ratio.
+target_counts=(0 1000 100000 1000000 1000000+mix 1000000+signalling 1000000+endpoints+signalling)
 for rep in $(seq 1 "$repeat"); do
     testpmd_both "run $rep"
     for targets in "${target_counts[@]}"; do

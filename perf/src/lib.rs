@@ -2,5 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod loaded;
+pub mod signalling;
 pub mod timing;
 pub mod traffic;

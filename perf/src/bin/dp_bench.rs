@@ -1,7 +1,9 @@
 //! Dataplane throughput on one core: EAL + port on a vdev (normally
 //! `net_pcap0,rx_pcap=FILE,infinite_rx=1`), `--targets` IPv4 targets (with
 //! `--mix`, also IPv4 and IPv6 prefixes and MACs; with `--endpoints N`, N UDP
-//! endpoint targets, some on the traffic's flows) loaded into the worker's
+//! endpoint targets, some on the traffic's flows; with `--signalling`, the
+//! probe's signalling intercept on `perf::signalling`'s addresses, its
+//! matches in a ring of their own as in the daemon) loaded into the worker's
 //! table replica through the update ring, one worker pinned to
 //! `--core` for `--duration` seconds, and the hand-off ring drained by this
 //! (control) thread as the daemon would. Prints `probe: X Mpps`.
@@ -22,12 +24,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, ensure, Context, Result};
 use clap::Parser;
 use dataplane::dpdk::{port_by_name, Eal, Mempool, Port, RxOptions};
-use dataplane::handoff::{self, HandoffConsumer};
+use dataplane::handoff::{self, HandoffConsumer, SIGNALLING_KEY};
 use dataplane::source::{DpdkSource, PacketSource, Poll};
 use dataplane::targets::{
     self, InterceptSpec, Mode, Slot, TableReplica, TableWriter, Target, Update,
 };
 use dataplane::worker::{self, Clock, WorkerCtx, WorkerStats};
+use perf::signalling;
 
 #[derive(Parser, Debug)]
 #[command(about = "One dataplane worker on a DPDK vdev: Mpps with N targets")]
@@ -71,12 +74,25 @@ struct Args {
     /// targets on another port) and the rest on addresses no frame has.
     #[arg(long, default_value_t = 0)]
     endpoints: u32,
+    /// Also install the probe's signalling intercept (the NAS, DHCP and SIP
+    /// servers of gen_traffic's `--signalling-fraction` frames) with a
+    /// signalling ring per worker, drained like the content ring.
+    #[arg(long)]
+    signalling: bool,
     /// Only receive and free (no parse/classify): the DPDK layer's own floor.
     #[arg(long)]
     rx_only: bool,
     /// EAL arguments, after `--`.
     #[arg(last = true)]
     eal: Vec<String>,
+}
+
+/// The target of one address.
+fn host(addr: IpAddr) -> Target {
+    match addr {
+        IpAddr::V4(a) => Target::Ipv4(a),
+        IpAddr::V6(a) => Target::Ipv6(a),
+    }
 }
 
 fn read_targets(path: Option<&PathBuf>, n: usize) -> Result<Vec<Target>> {
@@ -92,10 +108,7 @@ fn read_targets(path: Option<&PathBuf>, n: usize) -> Result<Vec<Target>> {
             .trim()
             .parse()
             .with_context(|| format!("bad address {line:?}"))?;
-        out.push(match addr {
-            IpAddr::V4(a) => Target::Ipv4(a),
-            IpAddr::V6(a) => Target::Ipv6(a),
-        });
+        out.push(host(addr));
     }
     ensure!(
         out.len() == n,
@@ -137,20 +150,27 @@ fn endpoints(n: u32) -> impl Iterator<Item = Target> {
 
 /// Loads one intercept with `targets` through the update ring, the way the
 /// control plane provisions a worker; returns the time it took.
+/// `signalling` (the signalling intercept's addresses) go in a slot of their
+/// own, as the daemon installs them.
 fn provision(
     mut writer: TableWriter,
     replicas: &mut [TableReplica],
-    targets: &[Target],
-    mode: Mode,
+    (targets, mode): (&[Target], Mode),
+    signalling: &[Target],
 ) -> Duration {
-    let slot = Slot(0);
-    let spec = InterceptSpec::always_open(1, mode);
-    let mut updates = vec![Update::SetIntercept { slot, spec }];
-    updates.extend(
-        targets
-            .iter()
-            .map(|&target| Update::AddTarget { slot, target }),
-    );
+    let mut updates = Vec::new();
+    for (slot, key, mode, targets) in [
+        (Slot(0), 1, mode, targets),
+        (Slot(1), SIGNALLING_KEY, Mode::Content, signalling),
+    ] {
+        let spec = InterceptSpec::always_open(key, mode);
+        updates.push(Update::SetIntercept { slot, spec });
+        updates.extend(
+            targets
+                .iter()
+                .map(|&target| Update::AddTarget { slot, target }),
+        );
+    }
     let start = Instant::now();
     std::thread::scope(|s| {
         let sender = s.spawn(move || writer.send(&updates));
@@ -185,6 +205,8 @@ fn rx_only(mut source: DpdkSource, stats: &WorkerStats, quit: &AtomicBool) {
 #[derive(Debug, Default)]
 struct Drained {
     records: u64,
+    /// Of `records`, those of the signalling rings.
+    signalling: u64,
     bytes: u64,
     /// Frames each worker received between the first sample with traffic and the end.
     frames: Vec<u64>,
@@ -192,6 +214,23 @@ struct Drained {
     window: Duration,
     /// CPU seconds each worker thread got over its whole life, if known.
     worker_cpu: Vec<Option<f64>>,
+}
+
+impl Drained {
+    /// Takes up to `max` records of each ring of `rx` (`rx[from..]` the
+    /// signalling rings); returns how many it took.
+    fn drain(&mut self, (rx, from): (&mut [HandoffConsumer], usize), max: usize) -> u64 {
+        let mut all = 0;
+        for (i, c) in rx.iter_mut().enumerate() {
+            let n = c.drain(max, |r| self.bytes += r.data().len() as u64) as u64;
+            if i >= from {
+                self.signalling += n;
+            }
+            all += n;
+        }
+        self.records += all;
+        all
+    }
 }
 
 /// CPU time (user + system) of the calling thread, from /proc (USER_HZ = 100 on
@@ -206,12 +245,13 @@ fn thread_cpu_secs() -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
-/// The control side: drains hand-off records as the daemon's encoder would,
+/// The control side: drains hand-off records as the daemon's encoder would
+/// (`rx[from..]` are signalling rings, counted apart),
 /// samples the worker's frame counter from the first traffic on, and sets
 /// `quit` after `duration` of traffic; the caller drains the rest once the
 /// worker has stopped.
 fn control(
-    rx: &mut [HandoffConsumer],
+    (rx, from): (&mut [HandoffConsumer], usize),
     stats: &[Arc<WorkerStats>],
     quit: &AtomicBool,
     duration: Duration,
@@ -220,11 +260,7 @@ fn control(
     let give_up = Instant::now() + duration + Duration::from_secs(60);
     let mut start: Option<(Instant, Vec<u64>)> = None;
     loop {
-        let mut n = 0;
-        for c in rx.iter_mut() {
-            n += c.drain(1024, |r| out.bytes += r.data().len() as u64);
-        }
-        out.records += n as u64;
+        let n = out.drain((rx, from), 1024);
         let now = Instant::now();
         let frames: Vec<u64> = stats
             .iter()
@@ -284,10 +320,15 @@ fn main() -> Result<()> {
         "--endpoints needs at least {MARKED_ENDPOINTS}"
     );
     targets.extend(endpoints(args.endpoints));
-    let load = provision(writer, &mut replicas, &targets, mode);
+    let signalling: Vec<Target> = if args.signalling {
+        signalling::ADDRESSES.into_iter().map(host).collect()
+    } else {
+        Vec::new()
+    };
+    let load = provision(writer, &mut replicas, (&targets, mode), &signalling);
     for r in &replicas {
         ensure!(
-            r.target_count() == targets.len(),
+            r.target_count() == targets.len() + signalling.len(),
             "replica holds {} targets",
             r.target_count()
         );
@@ -301,9 +342,21 @@ fn main() -> Result<()> {
         mem.checked_div(targets.len()).unwrap_or(0)
     );
 
-    let (producers, mut consumers): (Vec<_>, Vec<_>) = (0..args.workers)
+    let (mut producers, mut consumers): (Vec<_>, Vec<_>) = (0..args.workers)
         .map(|_| handoff::channel(4096, 2048))
         .unzip();
+    // Consumers from here on are the signalling rings.
+    let from = consumers.len();
+    if args.signalling {
+        producers = producers
+            .into_iter()
+            .map(|p| {
+                let (ring, consumer) = handoff::channel(4096, 2048);
+                consumers.push(consumer);
+                p.with_signalling(ring)
+            })
+            .collect();
+    }
     let stats: Vec<Arc<WorkerStats>> = (0..args.workers)
         .map(|_| Arc::new(WorkerStats::default()))
         .collect();
@@ -346,15 +399,12 @@ fn main() -> Result<()> {
                 })
             })
             .collect();
-        let mut drained = control(&mut consumers, &stats, quit, duration);
+        let mut drained = control((&mut consumers, from), &stats, quit, duration);
         for w in workers {
             let cpu = w.join().map_err(|_| anyhow!("worker panicked"))?;
             drained.worker_cpu.push(cpu);
         }
-        for c in &mut consumers {
-            drained.records +=
-                c.drain(usize::MAX, |r| drained.bytes += r.data().len() as u64) as u64;
-        }
+        drained.drain((&mut consumers, from), usize::MAX);
         Ok(drained)
     })?;
 
@@ -369,10 +419,12 @@ fn main() -> Result<()> {
             .sum()
     });
     println!(
-        "matches {} handoff-drops {} parse-errors {parse_errors} drained {} records ({} bytes)",
+        "matches {} handoff-drops {} signalling-drops {} parse-errors {parse_errors} drained {} records ({} signalling, {} bytes)",
         sum(&|s| s.matches.load(Ordering::Relaxed)),
         sum(&|s| s.handoff_drops.load(Ordering::Relaxed)),
+        sum(&|s| s.signalling_drops.load(Ordering::Relaxed)),
         drained.records,
+        drained.signalling,
         drained.bytes
     );
     println!(
@@ -398,7 +450,7 @@ fn main() -> Result<()> {
     }
     let frames: u64 = drained.frames.iter().sum();
     println!(
-        "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{}{}{})",
+        "probe: {:.2} Mpps ({} frames in {secs:.2} s, {} targets{}{}{}{})",
         frames as f64 / secs / 1e6,
         frames,
         args.targets,
@@ -407,6 +459,11 @@ fn main() -> Result<()> {
             format!(" and {} UDP endpoints", args.endpoints)
         } else {
             String::new()
+        },
+        if args.signalling {
+            " and the signalling intercept"
+        } else {
+            ""
         },
         if rx_only_mode { ", rx only" } else { "" }
     );

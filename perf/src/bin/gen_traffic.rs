@@ -12,10 +12,12 @@
 //! provisioning at least that many sees the same match rate. `--subscribers`
 //! puts one end of every background flow in the targets' address block.
 //!
-//! `--sip-fraction` replaces that fraction of the background frames with SIP
-//! INVITEs (with SDP) from the flow's source to the SIP server 192.0.2.60:5060
-//! (plain frames only): with the server in `[voice] sip_servers` they take
-//! the signalling path, as a carrier's SIP share of the traffic does.
+//! `--signalling-fraction` replaces that fraction of the background frames
+//! with signalling (plain frames only), in turn SIP INVITEs (with SDP) from
+//! the flow's source to the SIP server, RADIUS accounting from a NAS and
+//! relayed DHCPv4 ACKs ([`perf::signalling`]): with those addresses in the
+//! probe's signalling intercept (`dp_bench --signalling`) they take the
+//! signalling path, as a carrier's share of signalling does.
 #![forbid(unsafe_code)]
 
 use std::fs::File;
@@ -25,8 +27,8 @@ use std::path::PathBuf;
 
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
-use dataplane::synth::voice::{self, Dialog, MediaDir, Wrap};
 use dataplane::synth::write_pcap;
+use perf::signalling;
 use perf::traffic::{background_flow, ipv6_of, target_addr, Encap, Rng, Underlay, MAX_TARGETS};
 
 #[derive(Parser, Debug)]
@@ -105,10 +107,10 @@ struct Args {
     /// transport network.
     #[arg(long)]
     ipv6_transport: bool,
-    /// Fraction of frames that are SIP INVITEs to the SIP server
-    /// (`voice::SIP_SERVER`, port 5060) instead of background traffic.
+    /// Fraction of frames that are signalling (SIP, RADIUS, DHCP) instead
+    /// of background traffic.
     #[arg(long, default_value_t = 0.0)]
-    sip_fraction: f64,
+    signalling_fraction: f64,
     /// Seed: same seed, same files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -152,8 +154,8 @@ fn main() -> Result<()> {
         "match-fraction is a fraction"
     );
     ensure!(
-        (0.0..=1.0).contains(&a.sip_fraction),
-        "sip-fraction is a fraction"
+        (0.0..=1.0).contains(&a.signalling_fraction),
+        "signalling-fraction is a fraction"
     );
     ensure!(a.packets > 0 && a.flows > 0, "need packets and flows");
     ensure!(
@@ -167,8 +169,8 @@ fn main() -> Result<()> {
         "--ipv6-transport needs --gtpu, --gre, --ipip, --vxlan or --erspan"
     );
     ensure!(
-        a.sip_fraction == 0.0 || (matches!(encap, Encap::Plain) && !a.ipv6),
-        "--sip-fraction needs plain IPv4 frames"
+        a.signalling_fraction == 0.0 || (matches!(encap, Encap::Plain) && !a.ipv6),
+        "--signalling-fraction needs plain IPv4 frames"
     );
     let underlay = if a.ipv6_transport {
         Underlay::Ipv6
@@ -189,9 +191,9 @@ fn main() -> Result<()> {
         .checked_div(matching)
         .unwrap_or(u64::MAX);
     let start_ns: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
-    let sip = (f64::from(a.packets) * a.sip_fraction).round() as u64;
-    let every_sip = u64::from(a.packets).checked_div(sip).unwrap_or(0);
-    let (mut matched, mut sips) = (0u64, 0u64);
+    let signalling = (f64::from(a.packets) * a.signalling_fraction).round() as u64;
+    let every_signal = u64::from(a.packets).checked_div(signalling).unwrap_or(0);
+    let (mut matched, mut signals) = (0u64, 0u64);
     let frames: Vec<(u64, Vec<u8>)> = (0..u64::from(a.packets))
         .map(|k| {
             let flow = rng.below(u64::from(a.flows)) as usize;
@@ -215,18 +217,19 @@ fn main() -> Result<()> {
                 }
                 matched += 1;
             }
-            // A target's frame stays one: its SIP slot is taken by the next.
-            if !hit && sips < sip && k >= sips * every_sip + every_sip / 4 {
-                sips += 1;
-                return (start_ns + k * 1000, invite(k, src));
+            // A target's frame stays one: its signalling slot is taken by the next.
+            if !hit && signals < signalling && k >= signals * every_signal + every_signal / 4 {
+                let frame = signalling::frame(signals, src)?;
+                signals += 1;
+                return Ok((start_ns + k * 1000, frame));
             }
             let (src, dst) = (family(src), family(dst));
-            (
+            Ok((
                 start_ns + k * 1000,
                 encap.frame_over(underlay, (src, dst), (sp, dp), flow as u32),
-            )
+            ))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     write_pcap(&a.out, &frames).with_context(|| format!("writing {}", a.out.display()))?;
 
     let file = File::create(&a.targets_out)
@@ -237,30 +240,8 @@ fn main() -> Result<()> {
     }
     w.flush()?;
     println!(
-        "gen_traffic: {} frames, {} flows, {matched} with a target, {sips} SIP, {} targets listed",
+        "gen_traffic: {} frames, {} flows, {matched} with a target, {signals} signalling, {} targets listed",
         a.packets, a.flows, a.targets
     );
     Ok(())
-}
-
-/// A SIP INVITE with an SDP offer, call `k`, from `phone` to the SIP server.
-fn invite(k: u64, phone: Ipv4Addr) -> Vec<u8> {
-    let (phone, server) = (
-        std::net::SocketAddr::new(phone.into(), 5060),
-        std::net::SocketAddr::new(voice::SIP_SERVER.into(), 5060),
-    );
-    let d = Dialog {
-        call_id: format!("perf-{k}@{}", phone.ip()),
-        caller: format!("sip:u{k}@example.com"),
-        caller_tag: format!("t{k}"),
-        callee: "sip:bob@example.net".into(),
-        callee_tag: None,
-        transport: "UDP",
-    };
-    let media = std::net::SocketAddr::new(phone.ip(), 40000 + (k % 10000) as u16 * 2);
-    let m = d
-        .request(true, "INVITE", "sip:bob@example.net", phone, 1)
-        .sdp(voice::sdp(media, 1, MediaDir::SendRecv))
-        .build();
-    voice::udp(Wrap::Plain, phone, server, &m)
 }
