@@ -18,6 +18,7 @@ pub mod model;
 pub mod pki;
 pub mod sessions;
 pub mod store;
+pub mod time;
 pub mod tls;
 pub mod voice;
 pub mod x1;

@@ -203,7 +203,7 @@ pub(crate) fn serve(
                         xid: uuid::Uuid::nil(),
                         cin: 0,
                         sequence: pdu.sequence,
-                        timestamp_ns: crate::handover::now_ns(),
+                        timestamp_ns: crate::time::now_ns(),
                         identity: &identity,
                     };
                     if fmt

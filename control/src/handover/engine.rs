@@ -38,13 +38,6 @@ const FLUSH_EVERY: Duration = Duration::from_millis(1);
 /// Records drained per consumer per round.
 const DRAIN_BURST: usize = 1024;
 
-/// Nanoseconds since the Unix epoch, now.
-pub(crate) fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 /// Where one intercept's records go.
 #[derive(Clone, Debug)]
 pub struct InterceptRoute {

@@ -591,7 +591,7 @@ impl Session {
             xid: uuid::Uuid::nil(),
             cin: 0,
             sequence: 0,
-            timestamp_ns: super::engine::now_ns(),
+            timestamp_ns: crate::time::now_ns(),
             identity: &dest.identity,
         };
         let mut out = std::mem::take(&mut self.ka_buf);

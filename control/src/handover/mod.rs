@@ -22,7 +22,6 @@ pub mod x2x3;
 
 pub use audit_sink::AuditSink;
 pub(crate) use audit_sink::LossAudit;
-pub(crate) use engine::now_ns;
 pub use engine::{DestinationStats, HandoverEngine, HandoverStats, InterceptRoute};
 pub use error::HandoverError;
 pub use gate::{CallGate, SessionGate, HOLD_MAX_RECORDS, HOLD_MAX_WAIT};
