@@ -26,7 +26,7 @@ use super::pcapdir::{self, DirSink, DirStats};
 use super::pdu::{Direction, EncodeError, Event, Flow, Format, Identity, PduHeader};
 use super::sequence::Sequences;
 use super::spool::Spool;
-use crate::model::{ContentScope, Destination, DestinationFormat, Liid};
+use crate::model::{ContentScope, Destination, Liid};
 
 /// Per-record lookups: a fast non-cryptographic hasher (keys are ours, not input).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -142,17 +142,6 @@ pub struct HandoverEngine {
     audit: AuditSink,
     tuning: LinkTuning,
     counters: Arc<Counters>,
-}
-
-fn format_of(d: &Destination) -> Result<Format, HandoverError> {
-    match d.format {
-        DestinationFormat::Etsi102232 => Ok(Format::Etsi102232),
-        DestinationFormat::X2x3 => Ok(Format::X2X3),
-        _ => Err(HandoverError::Destination {
-            name: d.name.clone(),
-            reason: "format not delivered over the network by the handover engine".into(),
-        }),
-    }
 }
 
 fn spool_dir(d: &Destination) -> Result<PathBuf, HandoverError> {
@@ -351,7 +340,7 @@ impl HandoverEngine {
         if !d.format.is_network() {
             return self.upsert_dir(d);
         }
-        let format = format_of(&d)?;
+        let format = Format::of(&d)?;
         let endpoint = self.endpoint(&d, format)?;
         let mut links = lock(&self.links);
         if let Some(h) = links.get(&d.name) {

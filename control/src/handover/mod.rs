@@ -8,6 +8,7 @@ mod audit_sink;
 pub mod ber;
 mod engine;
 mod error;
+pub mod format;
 pub mod etsi102232;
 mod gate;
 mod ipheader;
