@@ -15,6 +15,7 @@ pub mod error;
 pub mod handover;
 pub mod metrics;
 pub mod model;
+pub mod outdir;
 pub mod pki;
 pub mod sessions;
 pub mod store;

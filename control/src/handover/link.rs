@@ -54,7 +54,7 @@ impl Default for LinkTuning {
             connect_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
-            pcap_dir_max_open_liids: crate::collector::DEFAULT_MAX_OPEN,
+            pcap_dir_max_open_liids: crate::outdir::DEFAULT_MAX_OPEN,
         }
     }
 }
