@@ -19,7 +19,7 @@ use control::api::Provisioning;
 use control::daemon::signalling::{SignalSink, Watermark};
 use control::daemon::voice::VoiceGlue;
 use control::daemon::Controller;
-use control::handover::HandoverEngine;
+use control::handover::{HandoverEngine, ProbeId};
 use control::metrics::ProbeMetrics;
 use control::model::{DestinationFormat, InterceptRequest, TargetPolicy};
 use control::sessions::{SignalPacket, Transport};
@@ -142,7 +142,7 @@ impl Rig {
         let metrics = ProbeMetrics::unregistered().unwrap();
         let (_producer, consumer) = dataplane::handoff::channel(64, 2048);
         let engine = HandoverEngine::start_tuned(
-            identity(),
+            ProbeId::new(identity()).unwrap(),
             dests,
             vec![consumer],
             audit().0,

@@ -18,12 +18,13 @@ use dataplane::targets::{Mode, Target};
 
 use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
+use super::format::RouteHeaders;
 use super::gate::{CallGate, Hold, Judges, RecordView, SessionGate, Verdict};
 use super::ipheader;
 use super::link::{self, Dest, Endpoint, LinkTuning};
 use super::metrics::{DestMetrics, Metrics};
 use super::pcapdir::{self, DirSink, DirStats};
-use super::pdu::{Direction, EncodeError, Event, Flow, Format, Identity, PduHeader};
+use super::pdu::{Direction, EncodeError, Event, Flow, Format, PduHeader, ProbeId};
 use super::sequence::Sequences;
 use super::spool::Spool;
 use crate::model::{ContentScope, Destination, Liid};
@@ -137,7 +138,7 @@ pub struct HandoverEngine {
     drain: Option<JoinHandle<()>>,
     links: Mutex<HashMap<String, LinkHandle>>,
     dirs: Mutex<HashMap<String, DirHandle>>,
-    identity: Identity,
+    identity: ProbeId,
     metrics: Metrics,
     audit: AuditSink,
     tuning: LinkTuning,
@@ -164,7 +165,7 @@ impl HandoverEngine {
     /// # Errors
     /// A destination is invalid, its spool cannot be opened, or metrics cannot be registered.
     pub fn start(
-        identity: Identity,
+        identity: ProbeId,
         destinations: Vec<Destination>,
         consumers: Vec<HandoffConsumer>,
         audit: AuditSink,
@@ -185,7 +186,7 @@ impl HandoverEngine {
     /// # Errors
     /// As [`HandoverEngine::start`].
     pub fn start_tuned(
-        identity: Identity,
+        identity: ProbeId,
         destinations: Vec<Destination>,
         consumers: Vec<HandoffConsumer>,
         audit: AuditSink,
@@ -532,8 +533,21 @@ impl Drop for HandoverEngine {
 }
 
 struct Route {
-    route: Arc<InterceptRoute>,
+    route: Arc<Routed>,
     target: Option<IpAddr>,
+}
+
+/// An intercept's route with its PDU header fields encoded once.
+struct Routed {
+    route: InterceptRoute,
+    headers: RouteHeaders,
+}
+
+impl std::ops::Deref for Routed {
+    type Target = InterceptRoute;
+    fn deref(&self) -> &InterceptRoute {
+        &self.route
+    }
 }
 
 struct DestSlot {
@@ -586,7 +600,7 @@ struct Drainer {
     hold: Hold,
     /// Routing a record out of `hold`.
     releasing: bool,
-    identity: Identity,
+    identity: ProbeId,
     metrics: Metrics,
     counters: Arc<Counters>,
     audit: AuditSink,
@@ -721,10 +735,11 @@ impl Drainer {
         match c {
             Command::AddRoute(r) => {
                 let target = first_ip(&r.targets);
+                let headers = RouteHeaders::new(r.liid.as_str(), &self.identity);
                 self.routes.insert(
                     r.key,
                     Route {
-                        route: Arc::new(r),
+                        route: Arc::new(Routed { route: r, headers }),
                         target,
                     },
                 );
@@ -803,7 +818,7 @@ impl Drainer {
     /// content scope (None: nothing to deliver in that scope).
     fn emit<'e>(
         &mut self,
-        route: &InterceptRoute,
+        route: &Routed,
         timestamp_ns: u64,
         cin: u32,
         ev: impl Fn(ContentScope) -> Option<Event<'e>>,
@@ -826,7 +841,7 @@ impl Drainer {
                 cin,
                 sequence: d.seqs.peek(route.key),
                 timestamp_ns,
-                identity: &self.identity,
+                identity: self.identity.identity(),
             };
             let written = match (&mut d.sink, &ev) {
                 // No PS-PDU form: written directly, after what was batched before it.
@@ -837,7 +852,9 @@ impl Drainer {
                     }
                     Ok(())
                 }
-                _ => d.format.encoder().encode(&header, &ev, &mut d.batch),
+                _ => d
+                    .format
+                    .encode_routed(&route.headers, &header, &ev, &mut d.batch),
             };
             match written {
                 Ok(()) => {
@@ -882,7 +899,7 @@ impl Drainer {
     fn header_frame(
         &mut self,
         rec: &impl RecordView,
-        route: &InterceptRoute,
+        route: &Routed,
         frame_at: Option<usize>,
         direction: Direction,
         cin: u32,

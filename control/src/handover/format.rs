@@ -1,7 +1,7 @@
 //! Which wire format, and so which encoder and decoder, a delivery route uses.
 
 use super::error::HandoverError;
-use super::pdu::{DecodeError, Decoded, EncodeError, Event, PduHeader};
+use super::pdu::{DecodeError, Decoded, EncodeError, Event, PduHeader, ProbeId};
 use super::{etsi102232, x2x3};
 use crate::model::{Destination, DestinationFormat};
 
@@ -61,6 +61,47 @@ impl Format {
         match self {
             Format::Etsi102232 => &etsi102232::PsPduEncoder,
             Format::X2X3 => &x2x3::X2X3Encoder,
+        }
+    }
+}
+
+/// A route's header fields, encoded once for the formats that repeat them in
+/// every PDU (the PS-PDU's PSHeader; an X2/X3 header has only the XID).
+#[derive(Clone, Debug)]
+pub struct RouteHeaders {
+    /// Or why the route's PS-PDUs cannot be encoded (every one would fail so).
+    ps_pdu: Result<etsi102232::RouteHeader, EncodeError>,
+}
+
+impl RouteHeaders {
+    /// The headers of `liid`'s PDUs sent by `probe`.
+    #[must_use]
+    pub fn new(liid: &str, probe: &ProbeId) -> Self {
+        RouteHeaders {
+            ps_pdu: etsi102232::RouteHeader::new(liid, probe),
+        }
+    }
+}
+
+impl Format {
+    /// Appends the PDU for `h` and `e` to `out`, taking the LIID and identity
+    /// from `pre` (those of `h` are not looked at).
+    ///
+    /// # Errors
+    /// See [`Encoder::encode`].
+    pub fn encode_routed(
+        self,
+        pre: &RouteHeaders,
+        h: &PduHeader<'_>,
+        e: &Event<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        match self {
+            Format::Etsi102232 => match &pre.ps_pdu {
+                Ok(pre) => etsi102232::PsPduEncoder.encode_routed(pre, h, e, out),
+                Err(e) => Err(e.clone()),
+            },
+            Format::X2X3 => x2x3::X2X3Encoder.encode(h, e, out),
         }
     }
 }

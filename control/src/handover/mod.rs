@@ -8,8 +8,8 @@ mod audit_sink;
 pub mod ber;
 mod engine;
 mod error;
-pub mod format;
 pub mod etsi102232;
+pub mod format;
 mod gate;
 mod ipheader;
 mod link;
@@ -27,4 +27,4 @@ pub use engine::{DestinationStats, HandoverEngine, HandoverStats, InterceptRoute
 pub use error::HandoverError;
 pub use gate::{CallGate, SessionGate, HOLD_MAX_RECORDS, HOLD_MAX_WAIT};
 pub use link::LinkTuning;
-pub use pdu::{AccessEvent, Identity, SessionReport, SipReport};
+pub use pdu::{AccessEvent, Identity, ProbeId, SessionReport, SipReport};

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 pub use dataplane::targets::Direction;
 
 use super::ber::BerError;
+use super::etsi102232;
 pub use super::format::{decode_next, encode, Encoder, Format};
 
 /// Who is sending: carried in every PS-PDU header (TS 102 232-1 networkIdentifier).
@@ -22,6 +23,29 @@ pub struct Identity {
     pub network_element_id: String,
     /// ISO 3166 two-letter country code of the authorisation and delivery.
     pub country_code: String,
+}
+
+/// The probe's [`Identity`], checked once (when the configuration is loaded)
+/// against what a PS-PDU header carries; the delivery engine takes only this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeId(Identity);
+
+impl ProbeId {
+    /// Checks `id`.
+    ///
+    /// # Errors
+    /// [`EncodeError::FieldSize`]: the operator or network element identifier
+    /// is not 1 to 16 octets, or the country code not two printable characters.
+    pub fn new(id: Identity) -> Result<Self, EncodeError> {
+        etsi102232::check_identity(&id)?;
+        Ok(ProbeId(id))
+    }
+
+    /// The identity.
+    #[must_use]
+    pub fn identity(&self) -> &Identity {
+        &self.0
+    }
 }
 
 /// Per-record header fields, shared by every format.

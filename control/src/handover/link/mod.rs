@@ -27,7 +27,7 @@ use rustls::{ClientConfig, ClientConnection};
 use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
 use super::metrics::DestMetrics;
-use super::pdu::{Event, Format, Identity, PduHeader};
+use super::pdu::{Event, Format, PduHeader, ProbeId};
 use super::spool::{read_segment, Spool};
 use error::LinkError;
 use machine::{Idle, LinkCore, LinkState, ResendWindow};
@@ -100,7 +100,7 @@ pub struct Dest {
     stop: AtomicBool,
     reconfigured: AtomicBool,
     tuning: LinkTuning,
-    identity: Identity,
+    identity: ProbeId,
     pub(crate) metrics: DestMetrics,
     audit: AuditSink,
     loss: LossAudit,
@@ -129,7 +129,7 @@ impl Dest {
         endpoint: Endpoint,
         spool: Spool,
         tuning: LinkTuning,
-        identity: Identity,
+        identity: ProbeId,
         metrics: DestMetrics,
         audit: AuditSink,
     ) -> Self {
@@ -532,7 +532,7 @@ impl Session {
             cin: 0,
             sequence: 0,
             timestamp_ns: crate::time::now_ns(),
-            identity: &dest.identity,
+            identity: dest.identity.identity(),
         };
         let mut out = std::mem::take(&mut self.ka_buf);
         out.clear();
