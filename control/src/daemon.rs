@@ -21,7 +21,7 @@ pub use controller::{Controller, TableError, SYSTEM_ACTOR};
 
 use crate::audit::AuditAction;
 use crate::config::Config;
-use crate::handover::{AuditSink, HandoverEngine, Identity, LinkTuning};
+use crate::handover::{AuditSink, HandoverEngine, Identity, LinkTuning, ProbeId};
 use crate::metrics::ProbeMetrics;
 use crate::model::{InterceptState, TargetPolicy};
 use crate::store::{StateLock, Store};
@@ -130,11 +130,12 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
             tracing::error!(error = %e, "handover audit append failed");
         }
     });
-    let identity = Identity {
+    let identity = ProbeId::new(Identity {
         operator_id: config.probe.operator_id.clone(),
         network_element_id: config.probe.name.clone(),
         country_code: config.probe.country_code.clone(),
-    };
+    })
+    .map_err(crate::handover::HandoverError::from)?;
     let handover = HandoverEngine::start_tuned(
         identity,
         store.list_destinations()?,

@@ -203,7 +203,7 @@ fn plaintext_only_when_explicitly_allowed_and_audited() {
     // Without the explicit opt-in there is no link at all.
     let (sink, _) = audit();
     let refused = control::handover::HandoverEngine::start(
-        identity(),
+        control::handover::ProbeId::new(identity()).unwrap(),
         vec![dest.clone()],
         vec![],
         sink,

@@ -20,11 +20,12 @@ use control::api::Provisioning;
 use control::daemon::signalling::{SignalSink, Watermark};
 use control::daemon::voice::VoiceGlue;
 use control::daemon::Controller;
-use control::handover::HandoverEngine;
+use control::handover::{HandoverEngine, ProbeId};
 use control::metrics::ProbeMetrics;
 use control::model::{DestinationFormat, InterceptRequest, TargetPolicy};
 use control::sessions::{SignalPacket, Transport};
 use control::store::Store;
+use control::time::now_ns;
 use control::voice::VoiceConfig;
 use dataplane::parse::{dissect, Dissection};
 use dataplane::synth::Frame;
@@ -39,16 +40,6 @@ const ALICE_RTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 
 const BOB_RTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 30)), 50000);
 const CAROL_RTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 40)), 41000);
 const ERIN_RTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 50)), 51000);
-
-fn now_ns() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    )
-    .unwrap()
-}
 
 /// One dialog's SIP as a UA and the proxy exchange it.
 struct Dialog {
@@ -152,7 +143,7 @@ impl Rig {
         let metrics = ProbeMetrics::unregistered().unwrap();
         let (_producer, consumer) = dataplane::handoff::channel(64, 2048);
         let engine = HandoverEngine::start_tuned(
-            identity(),
+            ProbeId::new(identity()).unwrap(),
             dests,
             vec![consumer],
             audit().0,

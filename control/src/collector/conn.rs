@@ -78,15 +78,6 @@ fn handshake(
     Some((Box::new(BulkTls::new(conn, sock)), stream))
 }
 
-fn detect(buf: &[u8]) -> Option<Option<Format>> {
-    match buf {
-        [] | [0x00] => None,
-        [0x30, ..] => Some(Some(Format::Etsi102232)),
-        [0x00, 0x02, ..] => Some(Some(Format::X2X3)),
-        _ => Some(None),
-    }
-}
-
 /// Receive buffer (grows if a PDU does not fit).
 const RECV_BUF: usize = 4 << 20;
 /// Least free space offered to one read.
@@ -168,7 +159,7 @@ pub(crate) fn serve(
         end += n;
         let fmt = match format {
             Some(f) => f,
-            None => match detect(&buf[start..end]) {
+            None => match Format::detect(&buf[start..end]) {
                 None => continue,
                 Some(Some(f)) => {
                     format = Some(f);
@@ -203,7 +194,7 @@ pub(crate) fn serve(
                         xid: uuid::Uuid::nil(),
                         cin: 0,
                         sequence: pdu.sequence,
-                        timestamp_ns: crate::handover::now_ns(),
+                        timestamp_ns: crate::time::now_ns(),
                         identity: &identity,
                     };
                     if fmt

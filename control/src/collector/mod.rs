@@ -9,12 +9,7 @@
 //! The stream of a connection is the client certificate's subject CN (the
 //! probe's identity), or `plaintext`.
 
-mod calls;
 mod conn;
-mod liid;
-mod liiddir;
-mod outdir;
-mod pcapout;
 mod tlsio;
 
 use std::collections::BTreeMap;
@@ -27,10 +22,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use calls::{CallRecord, EndReason, Phase, RtpFlow, SdpMedia, Side};
-pub use liid::LiidSummary;
-pub use liiddir::liid_dir;
-pub use outdir::{raise_open_files_limit, OutDir, DEFAULT_MAX_OPEN};
+pub use crate::outdir::{
+    liid_dir, raise_open_files_limit, CallRecord, EndReason, LiidSummary, OutDir, Phase, RtpFlow,
+    SdpMedia, Side, DEFAULT_MAX_OPEN,
+};
 pub use tlsio::BulkTls;
 
 /// Why the collector could not start or write.

@@ -10,13 +10,10 @@ use prometheus::Histogram;
 
 use super::controller::Controller;
 use crate::model::Identity;
+use crate::time::now_ns;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-pub(super) fn now_ns() -> u64 {
-    crate::handover::now_ns()
 }
 
 /// Whether a warrant naming `wanted` covers a subscriber or party seen with `seen`.

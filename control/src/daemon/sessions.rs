@@ -14,7 +14,7 @@ use std::time::Instant;
 use dataplane::targets::Target;
 
 use super::controller::{Controller, IdentityBindings, SYSTEM_ACTOR};
-use super::glue::{lock, names, now_ns, Spans, Unacked};
+use super::glue::{lock, names, Spans, Unacked};
 use super::signalling::{SignalSink, Watermark};
 use super::DaemonError;
 use crate::api::refusals::{Flush, RefusalAudit, Source, REFUSAL_WINDOW};
@@ -29,6 +29,7 @@ use crate::sessions::{
     SignalEvent, SignalPacket,
 };
 use crate::store::{StaticAssignment, Store};
+use crate::time::now_ns;
 
 /// How long an ended binding's interval is kept after the watermark passed its
 /// end: records that waited in a ring that long are still judged right.

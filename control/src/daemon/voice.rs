@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 use dataplane::targets::Mode;
 
 use super::controller::{Controller, IdentityBindings};
-use super::glue::{lock, names, now_ns, Spans, Unacked};
+use super::glue::{lock, names, Spans, Unacked};
 use super::signalling::{SignalSink, Watermark};
 use super::DaemonError;
 use crate::handover::{CallGate, SipReport, HOLD_MAX_WAIT};
 use crate::metrics::ProbeMetrics;
 use crate::model::{Identity, Intercept, InterceptState};
 use crate::sessions::SignalPacket;
+use crate::time::now_ns;
 use crate::voice::tracker::CallTracker;
 use crate::voice::wire::{self, SipError};
 use crate::voice::VoiceConfig;

@@ -177,6 +177,11 @@ impl<'a> Writer<'a> {
         self.out.extend_from_slice(content);
     }
 
+    /// Appends TLVs encoded before (by another `Writer`).
+    pub fn encoded(&mut self, tlvs: &[u8]) {
+        self.out.extend_from_slice(tlvs);
+    }
+
     /// Opens a constructed value; `size_hint` is the expected content length
     /// (exactness only saves a move of the content on [`Writer::close`]).
     pub fn open(&mut self, tag: Tag, size_hint: usize) -> Open {

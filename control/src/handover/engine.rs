@@ -18,15 +18,16 @@ use dataplane::targets::{Mode, Target};
 
 use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
+use super::format::RouteHeaders;
 use super::gate::{CallGate, Hold, Judges, RecordView, SessionGate, Verdict};
 use super::ipheader;
 use super::link::{self, Dest, Endpoint, LinkTuning};
 use super::metrics::{DestMetrics, Metrics};
 use super::pcapdir::{self, DirSink, DirStats};
-use super::pdu::{Direction, EncodeError, Event, Flow, Format, Identity, PduHeader};
+use super::pdu::{Direction, EncodeError, Event, Flow, Format, PduHeader, ProbeId};
 use super::sequence::Sequences;
 use super::spool::Spool;
-use crate::model::{ContentScope, Destination, DestinationFormat, Liid};
+use crate::model::{ContentScope, Destination, Liid};
 
 /// Per-record lookups: a fast non-cryptographic hasher (keys are ours, not input).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -37,13 +38,6 @@ const CHUNK_BYTES: usize = 256 << 10;
 const FLUSH_EVERY: Duration = Duration::from_millis(1);
 /// Records drained per consumer per round.
 const DRAIN_BURST: usize = 1024;
-
-/// Nanoseconds since the Unix epoch, now.
-pub(crate) fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
 
 /// Where one intercept's records go.
 #[derive(Clone, Debug)]
@@ -144,22 +138,11 @@ pub struct HandoverEngine {
     drain: Option<JoinHandle<()>>,
     links: Mutex<HashMap<String, LinkHandle>>,
     dirs: Mutex<HashMap<String, DirHandle>>,
-    identity: Identity,
+    identity: ProbeId,
     metrics: Metrics,
     audit: AuditSink,
     tuning: LinkTuning,
     counters: Arc<Counters>,
-}
-
-fn format_of(d: &Destination) -> Result<Format, HandoverError> {
-    match d.format {
-        DestinationFormat::Etsi102232 => Ok(Format::Etsi102232),
-        DestinationFormat::X2x3 => Ok(Format::X2X3),
-        _ => Err(HandoverError::Destination {
-            name: d.name.clone(),
-            reason: "format not delivered over the network by the handover engine".into(),
-        }),
-    }
 }
 
 fn spool_dir(d: &Destination) -> Result<PathBuf, HandoverError> {
@@ -182,7 +165,7 @@ impl HandoverEngine {
     /// # Errors
     /// A destination is invalid, its spool cannot be opened, or metrics cannot be registered.
     pub fn start(
-        identity: Identity,
+        identity: ProbeId,
         destinations: Vec<Destination>,
         consumers: Vec<HandoffConsumer>,
         audit: AuditSink,
@@ -203,7 +186,7 @@ impl HandoverEngine {
     /// # Errors
     /// As [`HandoverEngine::start`].
     pub fn start_tuned(
-        identity: Identity,
+        identity: ProbeId,
         destinations: Vec<Destination>,
         consumers: Vec<HandoffConsumer>,
         audit: AuditSink,
@@ -358,7 +341,7 @@ impl HandoverEngine {
         if !d.format.is_network() {
             return self.upsert_dir(d);
         }
-        let format = format_of(&d)?;
+        let format = Format::of(&d)?;
         let endpoint = self.endpoint(&d, format)?;
         let mut links = lock(&self.links);
         if let Some(h) = links.get(&d.name) {
@@ -550,8 +533,21 @@ impl Drop for HandoverEngine {
 }
 
 struct Route {
-    route: Arc<InterceptRoute>,
+    route: Arc<Routed>,
     target: Option<IpAddr>,
+}
+
+/// An intercept's route with its PDU header fields encoded once.
+struct Routed {
+    route: InterceptRoute,
+    headers: RouteHeaders,
+}
+
+impl std::ops::Deref for Routed {
+    type Target = InterceptRoute;
+    fn deref(&self) -> &InterceptRoute {
+        &self.route
+    }
 }
 
 struct DestSlot {
@@ -604,7 +600,7 @@ struct Drainer {
     hold: Hold,
     /// Routing a record out of `hold`.
     releasing: bool,
-    identity: Identity,
+    identity: ProbeId,
     metrics: Metrics,
     counters: Arc<Counters>,
     audit: AuditSink,
@@ -739,10 +735,11 @@ impl Drainer {
         match c {
             Command::AddRoute(r) => {
                 let target = first_ip(&r.targets);
+                let headers = RouteHeaders::new(r.liid.as_str(), &self.identity);
                 self.routes.insert(
                     r.key,
                     Route {
-                        route: Arc::new(r),
+                        route: Arc::new(Routed { route: r, headers }),
                         target,
                     },
                 );
@@ -821,7 +818,7 @@ impl Drainer {
     /// content scope (None: nothing to deliver in that scope).
     fn emit<'e>(
         &mut self,
-        route: &InterceptRoute,
+        route: &Routed,
         timestamp_ns: u64,
         cin: u32,
         ev: impl Fn(ContentScope) -> Option<Event<'e>>,
@@ -844,7 +841,7 @@ impl Drainer {
                 cin,
                 sequence: d.seqs.peek(route.key),
                 timestamp_ns,
-                identity: &self.identity,
+                identity: self.identity.identity(),
             };
             let written = match (&mut d.sink, &ev) {
                 // No PS-PDU form: written directly, after what was batched before it.
@@ -855,7 +852,9 @@ impl Drainer {
                     }
                     Ok(())
                 }
-                _ => d.format.encoder().encode(&header, &ev, &mut d.batch),
+                _ => d
+                    .format
+                    .encode_routed(&route.headers, &header, &ev, &mut d.batch),
             };
             match written {
                 Ok(()) => {
@@ -900,7 +899,7 @@ impl Drainer {
     fn header_frame(
         &mut self,
         rec: &impl RecordView,
-        route: &InterceptRoute,
+        route: &Routed,
         frame_at: Option<usize>,
         direction: Direction,
         cin: u32,

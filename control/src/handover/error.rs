@@ -32,6 +32,9 @@ pub enum HandoverError {
         /// What is wrong.
         reason: String,
     },
+    /// The probe's identity does not fit a PS-PDU header.
+    #[error("probe identity: {0}")]
+    Identity(#[from] super::pdu::EncodeError),
     /// A Prometheus metric could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),

@@ -9,6 +9,7 @@ pub mod ber;
 mod engine;
 mod error;
 pub mod etsi102232;
+pub mod format;
 mod gate;
 mod ipheader;
 mod link;
@@ -22,9 +23,8 @@ pub mod x2x3;
 
 pub use audit_sink::AuditSink;
 pub(crate) use audit_sink::LossAudit;
-pub(crate) use engine::now_ns;
 pub use engine::{DestinationStats, HandoverEngine, HandoverStats, InterceptRoute};
 pub use error::HandoverError;
 pub use gate::{CallGate, SessionGate, HOLD_MAX_RECORDS, HOLD_MAX_WAIT};
 pub use link::LinkTuning;
-pub use pdu::{AccessEvent, Identity, SessionReport, SipReport};
+pub use pdu::{AccessEvent, Identity, ProbeId, SessionReport, SipReport};

@@ -1,6 +1,6 @@
 //! `pcap-dir` destinations: a destination's records written on this machine, per
 //! LIID, as `DIR/liid/<encoded LIID>/content.pcap`, `headers.pcap` and
-//! `iri.jsonl` ([`crate::collector::liid_dir`]) — by the collector's own writers
+//! `iri.jsonl` ([`crate::outdir::liid_dir`]) — by the writers the collector uses
 //! ([`OutDir`]), so the files are the same as a remote `calea-collector` would
 //! write. Every chunk that cannot be written is counted and audited.
 //!
@@ -23,7 +23,7 @@ use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
 use super::metrics::DestMetrics;
 use super::pdu::{decode_next, Decoded, DecodedKind, Event, Format, PduHeader};
-use crate::collector::OutDir;
+use crate::outdir::OutDir;
 
 /// Wire format the records are encoded in before being written.
 pub(crate) const FORMAT: Format = Format::Etsi102232;

@@ -2,14 +2,17 @@
 //!
 //! The delivery engine hands an encoder a [`PduHeader`] and an [`Event`] and a
 //! reusable `Vec<u8>`; the collector hands [`decode_next`] the bytes it received.
-//! Both sides stay ignorant of the wire format they use ([`Format`]).
+//! Both sides stay ignorant of the wire format they use ([`Format`], chosen in
+//! [`super::format`]).
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
 pub use dataplane::targets::Direction;
 
-use super::{ber::BerError, etsi102232, x2x3};
+use super::ber::BerError;
+use super::etsi102232;
+pub use super::format::{decode_next, encode, Encoder, Format};
 
 /// Who is sending: carried in every PS-PDU header (TS 102 232-1 networkIdentifier).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +23,29 @@ pub struct Identity {
     pub network_element_id: String,
     /// ISO 3166 two-letter country code of the authorisation and delivery.
     pub country_code: String,
+}
+
+/// The probe's [`Identity`], checked once (when the configuration is loaded)
+/// against what a PS-PDU header carries; the delivery engine takes only this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeId(Identity);
+
+impl ProbeId {
+    /// Checks `id`.
+    ///
+    /// # Errors
+    /// [`EncodeError::FieldSize`]: the operator or network element identifier
+    /// is not 1 to 16 octets, or the country code not two printable characters.
+    pub fn new(id: Identity) -> Result<Self, EncodeError> {
+        etsi102232::check_identity(&id)?;
+        Ok(ProbeId(id))
+    }
+
+    /// The identity.
+    #[must_use]
+    pub fn identity(&self) -> &Identity {
+        &self.0
+    }
 }
 
 /// Per-record header fields, shared by every format.
@@ -202,52 +228,6 @@ pub struct SipReport {
     pub message: Vec<u8>,
 }
 
-/// Wire format of a handover link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// ETSI TS 102 232-1/-3 PS-PDU, BER.
-    Etsi102232,
-    /// ETSI TS 103 221-2 X2/X3.
-    X2X3,
-}
-
-/// Encodes one record by appending it to `out`.
-pub trait Encoder {
-    /// Appends the PDU for `h` and `e` to `out` (which is not cleared).
-    ///
-    /// # Errors
-    /// A field exceeds what the format can carry; `out` is then left as it was.
-    fn encode(
-        &self,
-        h: &PduHeader<'_>,
-        e: &Event<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError>;
-}
-
-impl Format {
-    /// The encoder for this format.
-    pub fn encoder(self) -> &'static dyn Encoder {
-        match self {
-            Format::Etsi102232 => &etsi102232::PsPduEncoder,
-            Format::X2X3 => &x2x3::X2X3Encoder,
-        }
-    }
-}
-
-/// Appends the PDU for `h` and `e` in `format` to `out`.
-///
-/// # Errors
-/// See [`Encoder::encode`].
-pub fn encode(
-    format: Format,
-    h: &PduHeader<'_>,
-    e: &Event<'_>,
-    out: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
-    format.encoder().encode(h, e, out)
-}
-
 /// One decoded PDU, borrowing from the received bytes where it can.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded<'a> {
@@ -326,23 +306,6 @@ pub enum DecodedKind<'a> {
     Keepalive,
     /// Keep-alive answer.
     KeepaliveAck,
-}
-
-/// Splits a byte stream into PDUs.
-///
-/// Returns `Ok(Some((pdu, consumed)))` for a complete PDU at the start of `buf`,
-/// `Ok(None)` if more bytes are needed.
-///
-/// # Errors
-/// The bytes are not a valid PDU of `format`; the stream cannot be resynchronised.
-pub fn decode_next(
-    format: Format,
-    buf: &[u8],
-) -> Result<Option<(Decoded<'_>, usize)>, DecodeError> {
-    match format {
-        Format::Etsi102232 => etsi102232::decode_next(buf),
-        Format::X2X3 => x2x3::decode_next(buf),
-    }
 }
 
 /// A record that cannot be encoded.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use control::handover::{AuditSink, HandoverEngine, Identity, InterceptRoute, LinkTuning};
+use control::handover::{AuditSink, HandoverEngine, Identity, InterceptRoute, LinkTuning, ProbeId};
 use control::model::{ContentScope, DestTls, Destination, DestinationFormat, Liid};
 use dataplane::handoff::{channel, HandoffProducer, Layer, Match, RxFrame};
 use dataplane::parse::{dissect, Dissection};
@@ -401,9 +401,15 @@ pub fn start_engine_tuned(
     let (producer, consumer) = channel(ring, 2048);
     let (sink, trail) = audit();
     let registry = prometheus::Registry::new();
-    let engine =
-        HandoverEngine::start_tuned(identity(), dests, vec![consumer], sink, &registry, tuning)
-            .unwrap();
+    let engine = HandoverEngine::start_tuned(
+        ProbeId::new(identity()).unwrap(),
+        dests,
+        vec![consumer],
+        sink,
+        &registry,
+        tuning,
+    )
+    .unwrap();
     (engine, producer, trail)
 }
 

@@ -14,6 +14,7 @@ mod mempool;
 mod mtu;
 mod port;
 mod rx;
+mod shared;
 
 pub use eal::{register_thread, Eal};
 pub use error::DpdkError;

@@ -10,17 +10,13 @@ use dpdk_sys as sys;
 use super::error::{strerror, DpdkError};
 use super::mtu::{self, DeviceLimits, Mtu};
 use super::rx::RxQueue;
+use super::shared::{PortShared, RxTimestamp, OWNED};
 use super::Mempool;
 
 /// Symmetric Toeplitz key (0x6d5a repeated): both directions of a flow hash to
 /// the same queue, so one worker sees a whole conversation.
 const SYMMETRIC_RSS_BYTE_PAIR: [u8; 2] = [0x6d, 0x5a];
 const DEFAULT_RSS_KEY_LEN: usize = 40;
-
-/// Ports owned by a live [`Port`]: a second owner would stop and close the
-/// device under the first one's queues.
-static OWNED: [AtomicBool; sys::RTE_MAX_ETHPORTS as usize] =
-    [const { AtomicBool::new(false) }; sys::RTE_MAX_ETHPORTS as usize];
 
 /// What a port is asked for besides its queues.
 #[derive(Clone, Copy, Debug, Default)]
@@ -55,51 +51,11 @@ pub struct PortStats {
     pub rx_nombuf: u64,
 }
 
-/// How to read the RX timestamp a PMD stores in an mbuf dynamic field.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RxTimestamp {
-    /// Byte offset of the `rte_mbuf_timestamp_t` dynfield in the mbuf.
-    pub(crate) offset: usize,
-    /// `ol_flags` bit telling that the field is valid for this mbuf.
-    pub(crate) flag: u64,
-    /// Multiply the stored value by this to get ns since the Unix epoch.
-    pub(crate) to_ns: u64,
-}
-
 /// A configured Ethernet port. Stopped and closed when the `Port` and every
 /// [`RxQueue`] taken from it are dropped.
 #[derive(Debug)]
 pub struct Port {
     shared: Arc<PortShared>,
-}
-
-#[derive(Debug)]
-pub(crate) struct PortShared {
-    pub(crate) id: u16,
-    pub(crate) rx_queues: u16,
-    pub(crate) timestamp: Option<RxTimestamp>,
-    rss: RssMode,
-    mtu: u16,
-    scatter: bool,
-    taken: Vec<AtomicBool>,
-    started: AtomicBool,
-    pub(crate) pool: Mempool,
-}
-
-impl Drop for PortShared {
-    fn drop(&mut self) {
-        // SAFETY: no RxQueue is alive (each holds this Arc), so nothing polls
-        // the port; stop and close are the documented teardown.
-        unsafe {
-            if self.started.load(Ordering::Acquire) {
-                sys::rte_eth_dev_stop(self.id);
-            }
-            sys::rte_eth_dev_close(self.id);
-        }
-        if let Some(owned) = OWNED.get(usize::from(self.id)) {
-            owned.store(false, Ordering::Release);
-        }
-    }
 }
 
 fn check(port: u16, what: &'static str, rc: i32) -> Result<(), DpdkError> {

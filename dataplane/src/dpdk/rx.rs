@@ -6,8 +6,8 @@ use std::sync::Arc;
 use dpdk_sys as sys;
 
 use super::error::DpdkError;
-use super::port::PortShared;
 use super::prefetch;
+use super::shared::PortShared;
 
 /// Mbufs asked for per `rte_eth_rx_burst` (DPDK's usual 32).
 pub const BURST_SIZE: usize = 32;
@@ -76,7 +76,7 @@ impl RxQueue {
 #[derive(Debug)]
 pub struct Burst<'q> {
     mbufs: &'q mut [*mut sys::rte_mbuf],
-    timestamp: Option<super::port::RxTimestamp>,
+    timestamp: Option<super::shared::RxTimestamp>,
 }
 
 impl Burst<'_> {

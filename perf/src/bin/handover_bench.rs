@@ -21,7 +21,7 @@ use clap::Parser;
 use control::collector::{BulkTls, Collector, CollectorOptions};
 use control::handover::pdu::{decode_next, DecodedKind, Format};
 use control::handover::{
-    AuditSink, HandoverEngine, HandoverStats, Identity, InterceptRoute, LinkTuning,
+    AuditSink, HandoverEngine, HandoverStats, Identity, InterceptRoute, LinkTuning, ProbeId,
 };
 use control::model::{ContentScope, DestTls, Destination, DestinationFormat, Liid};
 use dataplane::handoff::{channel, Layer, Match, RxFrame};
@@ -185,11 +185,11 @@ fn run_engine(
         content_scope: ContentScope::default(),
     };
     let (mut producer, consumer) = channel(8192, 2048);
-    let identity = Identity {
+    let identity = ProbeId::new(Identity {
         operator_id: "BENCH".into(),
         network_element_id: "probe".into(),
         country_code: "DE".into(),
-    };
+    })?;
     let registry = prometheus::Registry::new();
     let tuning = LinkTuning {
         queue_high_water_bytes: args.queue_mib << 20,

@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::Parser;
@@ -19,6 +19,7 @@ use control::daemon::signalling::{SignalSink, Watermark};
 use control::daemon::voice::VoiceGlue;
 use control::metrics::ProbeMetrics;
 use control::sessions::{SignalPacket, Transport};
+use control::time::now_ns;
 use control::voice::VoiceConfig;
 use hdrhistogram::Histogram;
 use perf::loaded::Loaded;
@@ -60,12 +61,6 @@ fn sip(first: &str, n: u32, cseq: &str, answered: bool, media: Option<Ipv4Addr>)
         cseq_n = cseq.split(' ').next().unwrap_or("1"),
     )
     .into_bytes()
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 fn give(glue: &mut VoiceGlue, ua: Ipv4Addr, from_ua: bool, payload: &[u8]) {

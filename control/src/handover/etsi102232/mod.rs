@@ -30,7 +30,8 @@ use serde_json::{json, Map, Value};
 use super::ber::{self, Reader, Tag, Writer};
 use super::ipheader::{self, Layer, L4};
 use super::pdu::{
-    DecodeError, Decoded, DecodedKind, Direction, EncodeError, Encoder, Event, PduHeader,
+    DecodeError, Decoded, DecodedKind, Direction, EncodeError, Encoder, Event, Identity, PduHeader,
+    ProbeId,
 };
 
 mod cc;
@@ -124,19 +125,84 @@ fn ip_octets(a: IpAddr, buf: &mut [u8; 16]) -> &[u8] {
     }
 }
 
-fn write_header(w: &mut Writer<'_>, h: &PduHeader<'_>) {
-    let id = h.identity;
+fn check_liid(liid: &str) -> Result<(), EncodeError> {
+    check_size("lawfulInterceptionIdentifier", liid.len(), 1, 25)
+}
+
+/// Checks what every PS-PDU header carries of the probe's identity.
+pub(crate) fn check_identity(id: &Identity) -> Result<(), EncodeError> {
+    check_size("operatorIdentifier", id.operator_id.len(), 1, 16)?;
+    check_size(
+        "networkElementIdentifier",
+        id.network_element_id.len(),
+        1,
+        16,
+    )?;
+    check_size("countryCode", id.country_code.len(), 2, 2)?;
+    if ber::decode_printable(id.country_code.as_bytes()).is_err() {
+        return Err(EncodeError::FieldSize {
+            field: "countryCode",
+            len: 0,
+            min: 2,
+            max: 2,
+        });
+    }
+    Ok(())
+}
+
+/// The PSHeader fields that are the same for every PDU of a route, encoded
+/// and checked once: li-psDomainId, the LIID, the authorization country code
+/// and the networkIdentifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteHeader {
+    /// li-psDomainId, lawfulInterceptionIdentifier, authorizationCountryCode.
+    lead: Vec<u8>,
+    /// networkIdentifier.
+    network: Vec<u8>,
+    /// deliveryCountryCode.
+    country: Vec<u8>,
+}
+
+impl RouteHeader {
+    /// The header of `liid`'s PDUs sent by `probe`.
+    ///
+    /// # Errors
+    /// [`EncodeError::FieldSize`]: the LIID is not 1 to 25 octets.
+    pub fn new(liid: &str, probe: &ProbeId) -> Result<Self, EncodeError> {
+        Self::checked(liid, probe.identity())
+    }
+
+    /// As [`RouteHeader::new`], for an identity [`check_identity`] passed.
+    fn checked(liid: &str, id: &Identity) -> Result<Self, EncodeError> {
+        check_liid(liid)?;
+        let mut lead = Vec::with_capacity(16 + liid.len());
+        let mut w = Writer::new(&mut lead);
+        let _ = w.oid(Tag::ctx(0), &LI_PS_DOMAIN_ID);
+        w.primitive(Tag::ctx(1), liid.as_bytes());
+        w.primitive(Tag::ctx(2), id.country_code.as_bytes());
+        let mut network = Vec::with_capacity(36);
+        let mut w = Writer::new(&mut network);
+        let ni = w.open(Tag::ctx_cons(0), 20);
+        w.primitive(Tag::ctx(0), id.operator_id.as_bytes());
+        w.primitive(Tag::ctx(1), id.network_element_id.as_bytes());
+        w.close(ni);
+        let mut country = Vec::with_capacity(4);
+        Writer::new(&mut country).primitive(Tag::ctx(2), id.country_code.as_bytes());
+        Ok(RouteHeader {
+            lead,
+            network,
+            country,
+        })
+    }
+}
+
+fn write_header(w: &mut Writer<'_>, pre: &RouteHeader, h: &PduHeader<'_>) {
     let ph = w.open(Tag::ctx_cons(1), 120);
-    let _ = w.oid(Tag::ctx(0), &LI_PS_DOMAIN_ID);
-    w.primitive(Tag::ctx(1), h.liid.as_bytes());
-    w.primitive(Tag::ctx(2), id.country_code.as_bytes());
+    w.encoded(&pre.lead);
     let ci = w.open(Tag::ctx_cons(3), 40);
-    let ni = w.open(Tag::ctx_cons(0), 20);
-    w.primitive(Tag::ctx(0), id.operator_id.as_bytes());
-    w.primitive(Tag::ctx(1), id.network_element_id.as_bytes());
-    w.close(ni);
+    w.encoded(&pre.network);
     w.uint(Tag::ctx(1), u64::from(h.cin));
-    w.primitive(Tag::ctx(2), id.country_code.as_bytes());
+    w.encoded(&pre.country);
     w.close(ci);
     w.uint(Tag::ctx(4), u64::from(h.sequence));
     w.generalized_time(Tag::ctx(5), h.timestamp_ns);
@@ -155,24 +221,26 @@ impl Encoder for PsPduEncoder {
         e: &Event<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        let id = h.identity;
-        check_size("lawfulInterceptionIdentifier", h.liid.len(), 1, 25)?;
-        check_size("operatorIdentifier", id.operator_id.len(), 1, 16)?;
-        check_size(
-            "networkElementIdentifier",
-            id.network_element_id.len(),
-            1,
-            16,
-        )?;
-        check_size("countryCode", id.country_code.len(), 2, 2)?;
-        if ber::decode_printable(id.country_code.as_bytes()).is_err() {
-            return Err(EncodeError::FieldSize {
-                field: "countryCode",
-                len: 0,
-                min: 2,
-                max: 2,
-            });
-        }
+        check_liid(h.liid)?;
+        check_identity(h.identity)?;
+        let pre = RouteHeader::checked(h.liid, h.identity)?;
+        self.encode_routed(&pre, h, e, out)
+    }
+}
+
+impl PsPduEncoder {
+    /// [`Encoder::encode`] with the route's header fields encoded before;
+    /// `h`'s LIID and identity are not looked at.
+    ///
+    /// # Errors
+    /// As [`Encoder::encode`], but for the header fields.
+    pub fn encode_routed(
+        &self,
+        pre: &RouteHeader,
+        h: &PduHeader<'_>,
+        e: &Event<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         if let Event::Frame { .. } = e {
             // CCContents of the IPAccess subset has only iPCC; l2CC (TS 102 232-3
             // L2AccessPDU) is not part of what this encoder implements.
@@ -193,7 +261,7 @@ impl Encoder for PsPduEncoder {
         out.reserve(body_hint + 150);
         let mut w = Writer::new(out);
         let pdu = w.open(Tag::SEQUENCE, body_hint + 140);
-        write_header(&mut w, h);
+        write_header(&mut w, pre, h);
         let payload = w.open(Tag::ctx_cons(2), body_hint + 4);
         match e {
             Event::Content {

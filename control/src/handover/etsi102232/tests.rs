@@ -286,3 +286,99 @@ fn rejects_garbage_and_trailing_bytes() {
     let (_, used) = decode_next(&pdu).unwrap().unwrap();
     assert_eq!(used, pdu.len() - 1);
 }
+
+#[test]
+fn a_probe_id_is_checked_once_for_every_pdu_header() {
+    for bad in [
+        Identity {
+            operator_id: String::new(),
+            ..identity()
+        },
+        Identity {
+            operator_id: "O".repeat(17),
+            ..identity()
+        },
+        Identity {
+            network_element_id: "n".repeat(17),
+            ..identity()
+        },
+        Identity {
+            country_code: "DEU".into(),
+            ..identity()
+        },
+        Identity {
+            country_code: "D*".into(),
+            ..identity()
+        },
+    ] {
+        assert!(
+            matches!(
+                ProbeId::new(bad.clone()),
+                Err(EncodeError::FieldSize { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(ProbeId::new(identity()).unwrap().identity(), &identity());
+}
+
+#[test]
+fn a_route_header_encodes_the_pdus_the_per_pdu_header_did() {
+    let probe = ProbeId::new(identity()).unwrap();
+    let pre = RouteHeader::new("LIID-42", &probe).unwrap();
+    // The record's header brings the varying fields; LIID and identity are the route's.
+    let other = Identity {
+        operator_id: "OTHER".into(),
+        ..identity()
+    };
+    let mut h = header(&other);
+    h.liid = "not-this-one";
+    let packet = [0x45u8; 40];
+    for e in [
+        Event::Keepalive,
+        Event::Content {
+            ip_packet: &packet,
+            direction: Direction::FromTarget,
+        },
+        Event::Begin {
+            target: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
+            at_ns: 1_795_290_013_000_000_000,
+        },
+    ] {
+        let mut out = Vec::new();
+        PsPduEncoder.encode_routed(&pre, &h, &e, &mut out).unwrap();
+        assert_eq!(out, enc(&e), "{e:?}");
+    }
+    for liid in [String::new(), "x".repeat(26)] {
+        assert!(
+            matches!(
+                RouteHeader::new(&liid, &probe),
+                Err(EncodeError::FieldSize {
+                    field: "lawfulInterceptionIdentifier",
+                    ..
+                })
+            ),
+            "{liid:?}"
+        );
+    }
+}
+
+#[test]
+fn a_liid_no_ps_pdu_can_carry_still_goes_out_in_x2x3() {
+    use crate::handover::format::{Format, RouteHeaders};
+    let probe = ProbeId::new(identity()).unwrap();
+    let long = "x".repeat(26);
+    let pre = RouteHeaders::new(&long, &probe);
+    let id = identity();
+    let h = header(&id);
+    let mut out = Vec::new();
+    assert!(matches!(
+        Format::Etsi102232.encode_routed(&pre, &h, &Event::Keepalive, &mut out),
+        Err(EncodeError::FieldSize { .. })
+    ));
+    assert!(out.is_empty());
+    Format::X2X3
+        .encode_routed(&pre, &h, &Event::Keepalive, &mut out)
+        .unwrap();
+    assert!(!out.is_empty());
+}

@@ -6,6 +6,12 @@
 //! The producer side ([`Dest::push`]) never blocks on the network: while the link
 //! is down or its queue is over the high-water mark, chunks go to the spool, and
 //! they keep going there until the link has replayed the spool completely.
+//!
+//! The decisions (reconnect, report, keepalive, resend) are taken by the I/O-free
+//! [`machine`]; this module does the I/O and the locking around it.
+
+mod error;
+mod machine;
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -21,8 +27,10 @@ use rustls::{ClientConfig, ClientConnection};
 use super::audit_sink::{AuditSink, LossAudit};
 use super::error::HandoverError;
 use super::metrics::DestMetrics;
-use super::pdu::{Event, Format, Identity, PduHeader};
+use super::pdu::{Event, Format, PduHeader, ProbeId};
 use super::spool::{read_segment, Spool};
+use error::LinkError;
+use machine::{Idle, LinkCore, LinkState, ResendWindow};
 
 /// Tunables of a link (defaults suit a 10 Gbps probe).
 #[derive(Clone, Debug)]
@@ -54,7 +62,7 @@ impl Default for LinkTuning {
             connect_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
-            pcap_dir_max_open_liids: crate::collector::DEFAULT_MAX_OPEN,
+            pcap_dir_max_open_liids: crate::outdir::DEFAULT_MAX_OPEN,
         }
     }
 }
@@ -92,7 +100,7 @@ pub struct Dest {
     stop: AtomicBool,
     reconfigured: AtomicBool,
     tuning: LinkTuning,
-    identity: Identity,
+    identity: ProbeId,
     pub(crate) metrics: DestMetrics,
     audit: AuditSink,
     loss: LossAudit,
@@ -121,7 +129,7 @@ impl Dest {
         endpoint: Endpoint,
         spool: Spool,
         tuning: LinkTuning,
-        identity: Identity,
+        identity: ProbeId,
         metrics: DestMetrics,
         audit: AuditSink,
     ) -> Self {
@@ -273,62 +281,50 @@ enum Work {
 /// undelivered in the spool, oldest first.
 pub(crate) fn run(dest: Arc<Dest>) {
     let mut window = ResendWindow::new(dest.tuning.resend_window_bytes);
-    let mut backoff = dest.tuning.backoff_min;
-    let mut last_failure = String::new();
-    let mut ever_connected = false;
-    loop {
-        if dest.stopping()
-            && !has_work(&dest)
-            && window.chunks.is_empty()
-            && window.unsent.is_empty()
-        {
+    let mut core = LinkCore::new(dest.tuning.backoff_min, dest.tuning.backoff_max);
+    while core.state() != LinkState::Stopped {
+        if dest.stopping() && !has_work(&dest) && window.is_empty() {
             break;
         }
         dest.reconfigured.store(false, Ordering::Release);
         let endpoint = lock(&dest.endpoint).clone();
         match Session::connect(&endpoint, &dest.tuning) {
             Err(reason) => {
-                if reason != last_failure {
+                let retry = core.connect_failed(&reason, jitter());
+                if retry.report {
                     tracing::warn!(destination = %dest.name, %reason, "delivery connect failed");
                     dest.audit
                         .disconnect(&dest.name, &format!("connect failed: {reason}"));
-                    last_failure = reason;
                 }
                 if dest.stopping() {
                     break;
                 }
-                dest.pause(jitter(backoff));
-                backoff = (backoff * 2).min(dest.tuning.backoff_max);
+                dest.pause(retry.after);
             }
             Ok(mut session) => {
-                backoff = dest.tuning.backoff_min;
-                last_failure.clear();
-                if ever_connected {
+                if core.connected(Instant::now(), endpoint.keepalive) {
                     dest.reconnects.fetch_add(1, Ordering::Relaxed);
                     dest.metrics.reconnects.inc();
                 }
-                ever_connected = true;
                 tracing::info!(destination = %dest.name, "delivery link up");
                 dest.audit
                     .connect(&dest.name, &endpoint.address, endpoint.tls.is_some());
                 lock(&dest.pipe).connected = true;
                 dest.metrics.connected.set(1);
-                let reason = match session.serve(&dest, &endpoint, &mut window) {
-                    Ok(()) => "shutdown".to_owned(),
-                    Err(e) => e,
-                };
+                let served = session.serve(&dest, &endpoint, &mut core, &mut window);
                 lock(&dest.pipe).connected = false;
                 dest.metrics.connected.set(0);
-                let confirmed = session.close(reason == "shutdown", dest.tuning.write_timeout);
+                let confirmed = session.close(served.is_ok(), dest.tuning.write_timeout);
+                let reason = match &served {
+                    Ok(()) => "shutdown".to_owned(),
+                    Err(e) => e.to_string(),
+                };
                 tracing::warn!(destination = %dest.name, %reason, "delivery link down");
                 dest.audit.disconnect(&dest.name, &reason);
-                if reason == "shutdown" {
-                    if confirmed {
-                        window.clear();
-                    }
-                    break;
+                if served.is_ok() && confirmed {
+                    window.clear();
                 }
-                last_failure = reason;
+                core.session_ended(served.err().as_ref());
             }
         }
     }
@@ -345,14 +341,7 @@ fn spool_leftovers(dest: &Dest, window: &mut ResendWindow) {
     let mut pipe = lock(&dest.pipe);
     let queue = std::mem::take(&mut pipe.queue);
     pipe.queued_bytes = 0;
-    let older = || {
-        window
-            .chunks
-            .iter()
-            .chain(window.unsent.iter())
-            .chain(queue.iter())
-            .map(Vec::as_slice)
-    };
+    let older = || window.held().chain(queue.iter()).map(Vec::as_slice);
     if let Err(e) = pipe.spool.prepend(older()) {
         tracing::error!(destination = %dest.name, error = %e, "INTERCEPT DATA LOST: cannot spool at shutdown");
         let (chunks, bytes) = older().fold((0, 0), |(n, b), c| (n + 1, b + c.len() as u64));
@@ -367,54 +356,18 @@ fn spool_leftovers(dest: &Dest, window: &mut ResendWindow) {
     window.clear();
 }
 
-fn jitter(d: Duration) -> Duration {
+/// A fraction in `[0, 1)` from the clock, for [`LinkCore::connect_failed`].
+fn jitter() -> f64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |t| t.subsec_nanos());
-    // ±25 %
-    let frac = f64::from(nanos % 1000) / 1000.0 * 0.5 + 0.75;
-    d.mul_f64(frac)
-}
-
-/// The last bytes written to a link, resent first after a break.
-struct ResendWindow {
-    chunks: VecDeque<Vec<u8>>,
-    bytes: usize,
-    cap: usize,
-    /// Taken from the queue but not written when the link broke: never evicted.
-    unsent: VecDeque<Vec<u8>>,
-}
-
-impl ResendWindow {
-    fn new(cap: usize) -> Self {
-        ResendWindow {
-            chunks: VecDeque::new(),
-            bytes: 0,
-            cap,
-            unsent: VecDeque::new(),
-        }
-    }
-    fn push(&mut self, chunk: Vec<u8>, dest: &Dest) {
-        self.bytes += chunk.len();
-        self.chunks.push_back(chunk);
-        while self.bytes > self.cap && self.chunks.len() > 1 {
-            if let Some(old) = self.chunks.pop_front() {
-                self.bytes -= old.len();
-                dest.recycle(old);
-            }
-        }
-    }
-    fn clear(&mut self) {
-        self.chunks.clear();
-        self.unsent.clear();
-        self.bytes = 0;
-    }
+    f64::from(nanos % 1000) / 1000.0
 }
 
 /// Bytes arriving from the peer, read on a helper thread so that the link
 /// thread can block in writes.
 struct Inbound {
-    data: Mutex<(Vec<u8>, Option<String>)>,
+    data: Mutex<(Vec<u8>, Option<LinkError>)>,
     /// Set by the reader when something arrived or the socket closed.
     ready: AtomicBool,
 }
@@ -426,36 +379,34 @@ struct Session {
     inbound: Arc<Inbound>,
     reader: Option<thread::JoinHandle<()>>,
     ka_buf: Vec<u8>,
-    /// Last time the peer sent anything (keepalive answers included).
-    heard: Instant,
-    /// Oldest keepalive sent since the peer was last heard.
-    ka_pending: Option<Instant>,
 }
 
 impl Session {
-    fn connect(ep: &Endpoint, tuning: &LinkTuning) -> Result<Self, String> {
+    fn connect(ep: &Endpoint, tuning: &LinkTuning) -> Result<Self, LinkError> {
         let addr = ep
             .address
             .to_socket_addrs()
-            .map_err(|e| format!("resolve {}: {e}", ep.address))?
+            .map_err(|source| LinkError::Resolve {
+                address: ep.address.clone(),
+                source,
+            })?
             .next()
-            .ok_or_else(|| format!("resolve {}: no address", ep.address))?;
+            .ok_or_else(|| LinkError::NoAddress(ep.address.clone()))?;
         let mut sock = TcpStream::connect_timeout(&addr, tuning.connect_timeout)
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(LinkError::Connect)?;
         let setup = |s: &TcpStream| {
             s.set_nodelay(true)?;
             s.set_write_timeout(Some(tuning.write_timeout))?;
             s.set_read_timeout(Some(tuning.connect_timeout))
         };
-        setup(&sock).map_err(|e| format!("socket: {e}"))?;
+        setup(&sock).map_err(LinkError::Socket)?;
         let tls = match &ep.tls {
             None => None,
             Some((cfg, name)) => {
                 let mut conn = ClientConnection::new(Arc::clone(cfg), name.clone())
-                    .map_err(|e| format!("tls: {e}"))?;
+                    .map_err(LinkError::TlsSetup)?;
                 while conn.is_handshaking() {
-                    conn.complete_io(&mut sock)
-                        .map_err(|e| format!("handshake: {e}"))?;
+                    conn.complete_io(&mut sock).map_err(LinkError::Handshake)?;
                 }
                 confirm_accepted(&mut conn, &mut sock)?;
                 // Let a whole chunk be encrypted before one vectored write.
@@ -463,13 +414,12 @@ impl Session {
                 Some(conn)
             }
         };
-        sock.set_read_timeout(None)
-            .map_err(|e| format!("socket: {e}"))?;
+        sock.set_read_timeout(None).map_err(LinkError::Socket)?;
         let inbound = Arc::new(Inbound {
             data: Mutex::new((Vec::new(), None)),
             ready: AtomicBool::new(false),
         });
-        let mut rsock = sock.try_clone().map_err(|e| format!("socket: {e}"))?;
+        let mut rsock = sock.try_clone().map_err(LinkError::Socket)?;
         let inb = Arc::clone(&inbound);
         let reader = thread::Builder::new()
             .name("handover-rx".into())
@@ -477,10 +427,10 @@ impl Session {
                 let mut buf = vec![0u8; 16 << 10];
                 loop {
                     let (n, end) = match rsock.read(&mut buf) {
-                        Ok(0) => (0, Some("peer closed the connection".to_owned())),
+                        Ok(0) => (0, Some(LinkError::PeerClosed)),
                         Ok(n) => (n, None),
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => (0, Some(format!("read: {e}"))),
+                        Err(e) => (0, Some(LinkError::Read(e))),
                     };
                     let done = end.is_some();
                     {
@@ -496,41 +446,36 @@ impl Session {
                     }
                 }
             })
-            .map_err(|e| format!("thread: {e}"))?;
+            .map_err(LinkError::Thread)?;
         Ok(Session {
             sock,
             tls,
             inbound,
             reader: Some(reader),
             ka_buf: Vec::new(),
-            heard: Instant::now(),
-            ka_pending: None,
         })
     }
 
     /// Processes what the peer sent (keepalive answers, alerts); errors end the session.
-    fn check_inbound(&mut self) -> Result<(), String> {
+    fn check_inbound(&mut self, core: &mut LinkCore) -> Result<(), LinkError> {
         if !self.inbound.ready.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        self.heard = Instant::now();
+        core.heard(Instant::now());
         let (bytes, end) = {
             let mut d = lock(&self.inbound.data);
-            (std::mem::take(&mut d.0), d.1.clone())
+            (std::mem::take(&mut d.0), d.1.take())
         };
         if let Some(conn) = self.tls.as_mut() {
             let mut rd = &bytes[..];
             while !rd.is_empty() {
-                conn.read_tls(&mut rd)
-                    .map_err(|e| format!("tls read: {e}"))?;
-                let state = conn
-                    .process_new_packets()
-                    .map_err(|e| format!("tls: {e}"))?;
+                conn.read_tls(&mut rd).map_err(LinkError::TlsRead)?;
+                let state = conn.process_new_packets().map_err(LinkError::Tls)?;
                 let mut sink = vec![0u8; state.plaintext_bytes_to_read()];
                 // Keepalive answers and anything else the peer says are only drained.
                 let _unused = conn.reader().read(&mut sink);
                 if state.peer_has_closed() {
-                    return Err("peer closed the TLS session".to_owned());
+                    return Err(LinkError::TlsClosed);
                 }
             }
         }
@@ -540,21 +485,17 @@ impl Session {
         }
     }
 
-    fn write(&mut self, data: &[u8]) -> Result<(), String> {
+    fn write(&mut self, data: &[u8]) -> Result<(), LinkError> {
         match self.tls.as_mut() {
-            None => self.sock.write_all(data).map_err(|e| format!("write: {e}")),
+            None => self.sock.write_all(data).map_err(LinkError::Write),
             Some(conn) => {
                 // rustls buffers a bounded amount of plaintext: feed, encrypt, send, repeat.
                 let mut rest = data;
                 while !rest.is_empty() {
-                    let n = conn
-                        .writer()
-                        .write(rest)
-                        .map_err(|e| format!("tls write: {e}"))?;
+                    let n = conn.writer().write(rest).map_err(LinkError::TlsWrite)?;
                     rest = &rest[n..];
                     while conn.wants_write() {
-                        conn.write_tls(&mut self.sock)
-                            .map_err(|e| format!("write: {e}"))?;
+                        conn.write_tls(&mut self.sock).map_err(LinkError::Write)?;
                     }
                 }
                 Ok(())
@@ -569,30 +510,29 @@ impl Session {
         dest: &Dest,
         chunks: impl IntoIterator<Item = Vec<u8>>,
         window: &mut ResendWindow,
-    ) -> Result<(), String> {
+    ) -> Result<(), LinkError> {
         let mut chunks = chunks.into_iter();
         while let Some(chunk) = chunks.next() {
             if let Err(e) = self.write(&chunk) {
-                window.unsent.push_back(chunk);
-                window.unsent.extend(chunks);
+                window.unsent(chunk, chunks);
                 return Err(e);
             }
             dest.sent_bytes
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             dest.metrics.bytes_sent.inc_by(chunk.len() as u64);
-            window.push(chunk, dest);
+            window.written(chunk, |old| dest.recycle(old));
         }
         Ok(())
     }
 
-    fn keepalive(&mut self, dest: &Dest, format: Format) -> Result<(), String> {
+    fn keepalive(&mut self, dest: &Dest, format: Format) -> Result<(), LinkError> {
         let header = PduHeader {
             liid: "keepalive",
             xid: uuid::Uuid::nil(),
             cin: 0,
             sequence: 0,
-            timestamp_ns: super::engine::now_ns(),
-            identity: &dest.identity,
+            timestamp_ns: crate::time::now_ns(),
+            identity: dest.identity.identity(),
         };
         let mut out = std::mem::take(&mut self.ka_buf);
         out.clear();
@@ -621,20 +561,17 @@ impl Session {
         &mut self,
         dest: &Dest,
         ep: &Endpoint,
+        core: &mut LinkCore,
         window: &mut ResendWindow,
-    ) -> Result<(), String> {
-        // Sent before but maybe lost in socket buffers, then never sent: both
-        // older than anything queued or spooled.
-        let mut owed: Vec<Vec<u8>> = window.chunks.drain(..).collect();
-        owed.extend(window.unsent.drain(..));
-        window.bytes = 0;
+    ) -> Result<(), LinkError> {
+        let owed = window.owed();
         self.send_all(dest, owed, window)?;
-        let mut last_write = Instant::now();
+        core.wrote(Instant::now());
         let mut last_sync = Instant::now();
         loop {
-            self.check_inbound()?;
+            self.check_inbound(core)?;
             if dest.reconfigured.load(Ordering::Acquire) {
-                return Err("destination reconfigured".to_owned());
+                return Err(LinkError::Reconfigured);
             }
             let work = {
                 let mut pipe = lock(&dest.pipe);
@@ -642,13 +579,12 @@ impl Session {
                     pipe.queued_bytes = 0;
                     Work::Chunks(std::mem::take(&mut pipe.queue))
                 } else if pipe.spooling {
-                    match pipe.spool.oldest() {
-                        Ok(Some(seg)) => Work::Segment(seg.id, seg.path),
-                        Ok(None) => {
+                    match pipe.spool.oldest().map_err(LinkError::Spool)? {
+                        Some(seg) => Work::Segment(seg.id, seg.path),
+                        None => {
                             pipe.spooling = false;
                             continue;
                         }
-                        Err(e) => return Err(format!("spool: {e}")),
                     }
                 } else if dest.stopping() {
                     Work::Done
@@ -667,43 +603,32 @@ impl Session {
             match work {
                 Work::Done => return Ok(()),
                 Work::Idle => {
-                    if self.ka_pending.is_some_and(|t| t < self.heard) {
-                        self.ka_pending = None;
-                    }
-                    if let Some(t) = self.ka_pending {
-                        // A peer that answers nothing for three periods is dead
-                        // (or stalled); data would only pile up in socket buffers.
-                        if t.elapsed() > ep.keepalive * 3 {
-                            return Err("keepalive not answered".to_owned());
-                        }
-                    }
-                    if last_write.elapsed() >= ep.keepalive {
+                    if core.idle(Instant::now())? == Idle::SendKeepalive {
                         self.keepalive(dest, ep.format)?;
-                        last_write = Instant::now();
-                        self.ka_pending.get_or_insert(last_write);
+                        core.keepalive_sent(Instant::now());
                     }
                 }
                 Work::Chunks(chunks) => {
                     self.send_all(dest, chunks, window)?;
-                    last_write = Instant::now();
+                    core.wrote(Instant::now());
                 }
                 Work::Segment(id, path) => {
-                    let (chunks, _) = read_segment(&path).map_err(|e| format!("spool: {e}"))?;
+                    let (chunks, _) = read_segment(&path).map_err(LinkError::Spool)?;
                     // A failure leaves the segment in the spool: replayed whole
                     // on reconnect (the collector drops the duplicates).
                     for chunk in chunks {
                         self.send_all(dest, [chunk], window)
-                            .inspect_err(|_| window.unsent.clear())?;
-                        self.check_inbound()?;
+                            .inspect_err(|_| window.forget_unsent())?;
+                        self.check_inbound(core)?;
                     }
                     let mut pipe = lock(&dest.pipe);
-                    pipe.spool.remove(id).map_err(|e| format!("spool: {e}"))?;
+                    pipe.spool.remove(id).map_err(LinkError::Spool)?;
                     dest.metrics.spool_bytes.set(pipe.spool.bytes() as i64);
                     if pipe.alarm > 0 && pipe.spool.bytes() * 5 < pipe.spool.max_bytes() * 4 {
                         pipe.alarm = 0;
                         dest.metrics.spool_alarm.set(0);
                     }
-                    last_write = Instant::now();
+                    core.wrote(Instant::now());
                 }
             }
         }
@@ -741,16 +666,14 @@ impl Session {
 /// the client certificate. Wait briefly for the server's verdict: an alert or
 /// close means refused; its first post-handshake record (session tickets) or
 /// silence means accepted.
-fn confirm_accepted(conn: &mut ClientConnection, sock: &mut TcpStream) -> Result<(), String> {
+fn confirm_accepted(conn: &mut ClientConnection, sock: &mut TcpStream) -> Result<(), LinkError> {
     sock.set_read_timeout(Some(Duration::from_millis(500)))
-        .map_err(|e| format!("socket: {e}"))?;
+        .map_err(LinkError::Socket)?;
     match conn.read_tls(sock) {
-        Ok(0) => {
-            Err("handshake: server closed the connection (client certificate refused?)".into())
-        }
+        Ok(0) => Err(LinkError::CertificateRefused),
         Ok(_) => match conn.process_new_packets() {
             Ok(_) => Ok(()),
-            Err(e) => Err(format!("handshake: {e}")),
+            Err(e) => Err(LinkError::HandshakeRefused(e)),
         },
         Err(e)
             if matches!(
@@ -760,7 +683,7 @@ fn confirm_accepted(conn: &mut ClientConnection, sock: &mut TcpStream) -> Result
         {
             Ok(())
         }
-        Err(e) => Err(format!("handshake: {e}")),
+        Err(e) => Err(LinkError::Handshake(e)),
     }
 }
 

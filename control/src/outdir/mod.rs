@@ -2,15 +2,25 @@
 //! XID) under `OUT/liid/`, created on first use and resumed from its journal at
 //! start. At most `max_open` LIIDs have their files open (4 descriptors each):
 //! the least recently written one is committed and closed to make room, and
-//! reopened in place when written again. Shared by the network collector and
-//! the probe's local `pcap-dir` destinations.
+//! reopened in place when written again. Shared by the network collector
+//! ([`crate::collector`]) and the probe's local `pcap-dir` destinations, so
+//! neither imports the other.
+
+mod calls;
+mod liid;
+mod liiddir;
+mod pcapout;
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::liid::{LiidOut, LiidSummary};
-use super::liiddir::LIID_ROOT;
+pub use calls::{CallRecord, EndReason, Phase, RtpFlow, SdpMedia, Side};
+use liid::LiidOut;
+pub use liid::LiidSummary;
+pub use liiddir::liid_dir;
+use liiddir::LIID_ROOT;
+
 use crate::handover::pdu::{Decoded, DecodedKind};
 
 /// Default of how many LIIDs keep their files open.
