@@ -985,6 +985,129 @@ fn static_assignments_never_expire_and_are_removed() {
     assert!(t.is_empty());
 }
 
+#[test]
+fn a_static_assignment_is_authoritative_for_its_addresses() {
+    use SignalEvent::*;
+    let mut t = tracker();
+    let cust = id(IdentityKind::SubscriberId, "acme-hq");
+    // A dynamic session holds an address the static customer is then given.
+    apply(
+        &mut t,
+        &acct(
+            S,
+            AccountingStart,
+            "10.0.0.1",
+            "d",
+            &[user("dyn")],
+            &[v4("203.0.113.5"), v4("198.51.100.1")],
+        ),
+    );
+    let mut out = Vec::new();
+    let block = Target::Ipv4Net(Ipv4Addr::new(203, 0, 113, 0), 28);
+    t.set_static(
+        cust.clone(),
+        vec![block, net6("2001:db8:5::", 48)],
+        2 * S,
+        &mut out,
+    );
+    assert_eq!(
+        summary(&out),
+        [
+            ("updated", "dyn".into(), S, None),
+            ("started", "acme-hq".into(), 2 * S, None)
+        ],
+        "the static customer takes its address from the session"
+    );
+    assert_eq!(holder(&t, "203.0.113.5").as_deref(), Some("acme-hq"));
+    assert_eq!(holder(&t, "198.51.100.1").as_deref(), Some("dyn"));
+    // Dynamic signalling never takes a static address or prefix.
+    for (ts, sig) in [
+        (
+            3,
+            acct(
+                3 * S,
+                AccountingStart,
+                "10.0.0.1",
+                "e",
+                &[user("thief")],
+                &[v4("203.0.113.9")],
+            ),
+        ),
+        (
+            4,
+            dhcp(
+                4 * S,
+                Protocol::Dhcp4,
+                LeaseGranted,
+                "10.0.0.2",
+                &[mac("02:00:00:00:00:01")],
+                v4("203.0.113.0"),
+                Some(60),
+            ),
+        ),
+        (
+            5,
+            dhcp(
+                5 * S,
+                Protocol::Dhcp6,
+                LeaseGranted,
+                "10.0.0.3",
+                &[duid("0001cc")],
+                net6("2001:db8:5:100::", 56),
+                Some(60),
+            ),
+        ),
+        (
+            6,
+            dhcp(
+                6 * S,
+                Protocol::Dhcp6,
+                LeaseGranted,
+                "10.0.0.3",
+                &[duid("0001cc")],
+                net6("2001:db8::", 32),
+                Some(60),
+            ),
+        ),
+    ] {
+        assert_eq!(apply(&mut t, &sig), [], "refused at {ts} s");
+    }
+    assert_eq!(t.ignored().static_assigned, 4);
+    // A session given a static address among others keeps the others only.
+    let c = apply(
+        &mut t,
+        &acct(
+            7 * S,
+            AccountingInterim,
+            "10.0.0.1",
+            "d",
+            &[],
+            &[v4("203.0.113.6"), v4("198.51.100.2")],
+        ),
+    );
+    assert!(
+        matches!(c.as_slice(), [BindingChange::Updated { new, .. }] if new.addresses == [v4("198.51.100.2")]),
+        "{c:?}"
+    );
+    assert_eq!(t.ignored().static_assigned, 5);
+    assert_eq!(holder(&t, "203.0.113.6").as_deref(), Some("acme-hq"));
+    assert_eq!(holder(&t, "2001:db8:5:1ff::1").as_deref(), Some("acme-hq"));
+    // Once the assignment is removed, the address can be leased.
+    t.remove_static(&cust, 8 * S, &mut out);
+    let c = apply(
+        &mut t,
+        &acct(
+            9 * S,
+            AccountingStart,
+            "10.0.0.1",
+            "e",
+            &[user("next")],
+            &[v4("203.0.113.9")],
+        ),
+    );
+    assert_eq!(summary(&c), [("started", "next".into(), 9 * S, None)]);
+}
+
 // ---- property: one holder per address, an exact identity index ----
 
 #[derive(Clone, Debug)]

@@ -38,7 +38,12 @@
 //!   [`EndReason::Superseded`] if that was all it held, else an `Updated`
 //!   without it. Prefixes overlap when either contains the other.
 //! - **Static assignments** ([`Tracker::set_static`]) are bindings of protocol
-//!   `Static` that never expire, removed by [`Tracker::remove_static`].
+//!   `Static` that never expire, removed by [`Tracker::remove_static`]. They
+//!   are authoritative for their addresses: a static assignment takes an
+//!   address from the dynamic binding holding it, but a dynamic binding is
+//!   never given an address or prefix overlapping a static assignment (that
+//!   part of the signal is refused and counted, [`Ignored::static_assigned`];
+//!   a session left with nothing of what it was given is not changed).
 //!
 //! Costs: the bindings live in a slab; an ordered map of keys, an ordered set of
 //! (identity, slot), an ordered map of held prefixes and an ordered set of
@@ -73,6 +78,16 @@ pub struct Ignored {
     /// RADIUS accounting without NAS or Acct-Session-Id, DHCP without a
     /// client identity (chaddr, client id, DUID).
     pub incomplete: u64,
+    /// Signalling that gave a dynamic session an address or prefix
+    /// overlapping a static assignment (refused).
+    pub static_assigned: u64,
+}
+
+/// Whether `a` and `b` share an address (one contains the other); MACs and
+/// endpoints share none.
+#[must_use]
+pub fn overlap(a: &Target, b: &Target) -> bool {
+    matches!((Prefix::of(a), Prefix::of(b)), (Some(p), Some(q)) if p.overlaps(q))
 }
 
 /// Current bindings of every subscriber seen (targeted or not).
@@ -490,12 +505,24 @@ impl Tracker {
     fn place(
         &mut self,
         existing: Option<u32>,
-        new: Binding,
+        mut new: Binding,
         ts: u64,
         announce: bool,
         out: &mut Vec<BindingChange>,
     ) {
         let mut overlaps = std::mem::take(&mut self.overlaps);
+        if new.protocol != Protocol::Static {
+            let given = new.addresses.len();
+            new.addresses
+                .retain(|t| !self.static_overlap(t, &mut overlaps));
+            if new.addresses.len() < given {
+                self.ignored.static_assigned += 1;
+                if new.addresses.is_empty() {
+                    self.overlaps = overlaps;
+                    return;
+                }
+            }
+        }
         overlaps.clear();
         for p in new.addresses.iter().filter_map(Prefix::of) {
             self.holds.overlapping(p, &mut overlaps);
@@ -513,6 +540,19 @@ impl Tracker {
             Some(slot) => self.replace(slot, new, announce, out),
             None => self.insert(new, announce, out),
         }
+    }
+
+    /// Whether `t` overlaps what a static assignment holds (`scratch`: a buffer).
+    fn static_overlap(&self, t: &Target, scratch: &mut Vec<(Prefix, u32)>) -> bool {
+        let Some(p) = Prefix::of(t) else {
+            return false;
+        };
+        scratch.clear();
+        self.holds.overlapping(p, scratch);
+        scratch.iter().any(|&(_, slot)| {
+            self.binding(slot)
+                .is_some_and(|b| b.protocol == Protocol::Static)
+        })
     }
 
     /// Ends `slot`'s hold on the prefixes of `lost` at `ts`: the whole binding
