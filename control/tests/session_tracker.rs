@@ -459,6 +459,139 @@ fn accounting_on_ends_exactly_that_nas_sessions() {
     );
 }
 
+/// Every change is an end at `at` by a NAS restart; their number.
+fn restart_ends(changes: &[BindingChange], at: u64) -> usize {
+    for c in changes {
+        assert!(
+            matches!(c, BindingChange::Ended { at_ns, reason: EndReason::NasRestart, .. } if *at_ns == at),
+            "{c:?}"
+        );
+    }
+    changes.len()
+}
+
+#[test]
+fn a_nas_restart_ends_a_large_nas_in_bounded_passes_at_its_own_time() {
+    use control::sessions::tracker::END_PER_PASS;
+    use SignalEvent::*;
+    const N: u32 = 200_000;
+    let mut t = tracker();
+    let addr = |i: u32| Target::Ipv4(Ipv4Addr::from(0x6440_0000 + i));
+    let sid = |i: u32| format!("{i:06}");
+    for i in 0..N {
+        let who = [user(&format!("u{i}"))];
+        t.apply(
+            &acct(S, AccountingStart, "10.0.0.1", &sid(i), &who, &[addr(i)]),
+            &mut Vec::new(),
+        );
+    }
+    apply(
+        &mut t,
+        &acct(
+            S,
+            AccountingStart,
+            "10.0.0.10",
+            "a",
+            &[user("other")],
+            &[v4("192.0.2.1")],
+        ),
+    );
+    let on = 9 * S;
+    let mut ended = restart_ends(&apply(&mut t, &nas_event(on, AccountingOn, "10.0.0.1")), on);
+    assert!(ended <= END_PER_PASS, "the On's own pass: {ended}");
+    // Ended at once for whoever asks, though not all reported yet.
+    let last = N - 1;
+    assert!(t.bindings_of(&user(&format!("u{last}"))).is_empty());
+    assert_eq!(t.binding_of_address(ip("100.64.0.5")), None);
+    assert!(t.iter().all(|b| b.identities == [user("other")]));
+    // A Stop after the On: the session had ended at the On.
+    let c = apply(
+        &mut t,
+        &acct(10 * S, AccountingStop, "10.0.0.1", &sid(last), &[], &[]),
+    );
+    ended += restart_ends(&c, on);
+    assert_eq!(c.len(), 1);
+    // The NAS reuses a session id after its reboot: a new session.
+    let reused = apply(
+        &mut t,
+        &acct(
+            11 * S,
+            AccountingStart,
+            "10.0.0.1",
+            &sid(N - 2),
+            &[user("new")],
+            &[addr(N - 2)],
+        ),
+    );
+    assert_eq!(
+        summary(&reused),
+        [
+            (
+                "ended",
+                format!("u{}", N - 2),
+                on,
+                Some(EndReason::NasRestart)
+            ),
+            ("started", "new".into(), 11 * S, None),
+        ]
+    );
+    ended += 1;
+    // An old session's address given to a new one: the old ended at the On.
+    let taken = apply(
+        &mut t,
+        &acct(
+            12 * S,
+            AccountingStart,
+            "10.0.0.1",
+            "fresh",
+            &[user("fresh")],
+            &[addr(N - 3)],
+        ),
+    );
+    assert_eq!(
+        summary(&taken),
+        [
+            (
+                "ended",
+                format!("u{}", N - 3),
+                on,
+                Some(EndReason::NasRestart)
+            ),
+            ("started", "fresh".into(), 12 * S, None),
+        ]
+    );
+    ended += 1;
+    // A targeted session's end is reported when asked, at the On's time.
+    let mut settled = Vec::new();
+    t.settle(
+        &BindingId(format!("radius|10.0.0.1|{}", sid(N - 4))),
+        &mut settled,
+    );
+    ended += restart_ends(&settled, on);
+    assert_eq!(settled.len(), 1);
+    // The rest, a bounded chunk per pass.
+    let mut passes = 0;
+    loop {
+        let mut c = Vec::new();
+        let more = t.end_pending(&mut c);
+        assert!(c.len() <= END_PER_PASS, "pass {passes}: {}", c.len());
+        ended += restart_ends(&c, on);
+        passes += 1;
+        assert!(passes <= N as usize / END_PER_PASS + 2, "bounded");
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(ended, N as usize, "each old session ended once");
+    let mut left: Vec<_> = t
+        .iter()
+        .map(|b| b.identities[0].value().to_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["fresh", "new", "other"]);
+    assert_eq!(t.len(), 3);
+}
+
 #[test]
 fn a_forged_release_by_another_client_does_nothing() {
     use SignalEvent::*;
