@@ -305,12 +305,7 @@ impl Shared {
                         .session_bindings
                         .with_label_values(&[source_label(binding.protocol)])
                         .dec();
-                    let event = match reason {
-                        EndReason::Signalled | EndReason::Superseded | EndReason::Removed => {
-                            AccessEvent::SessionEnd
-                        }
-                        EndReason::Expired | EndReason::NasRestart => AccessEvent::SessionExpired,
-                    };
+                    let event = end_event(*reason);
                     for (&key, t) in intercepts.iter_mut() {
                         let Some(held) = t.applied.remove(&binding.id) else {
                             continue;
@@ -527,6 +522,49 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Reports the sessions in progress of `t` as interception of it begins
+    /// (or resumes, after a restart) at `at_ns`.
+    fn in_progress(&self, key: u32, t: &Targeted, at_ns: u64) {
+        for b in t.applied.values() {
+            let r = report(AccessEvent::StartWithSessionActive, at_ns, b, None);
+            self.iri(t, key, r);
+        }
+    }
+
+    /// After a restart: what the LEAs of active intercepts were last told is
+    /// what the tracker held at the stop. Reports the ends of the sessions in
+    /// `restored` (those that ended while the probe was down) and the sessions
+    /// still in progress, with their NAS, id and start time; never a second
+    /// sessionStart.
+    fn resumed(&self, st: &State, restored: &[BindingChange], at_ns: u64) {
+        for (&key, t) in &st.intercepts {
+            for change in restored {
+                if let BindingChange::Ended {
+                    binding,
+                    at_ns,
+                    reason,
+                } = change
+                {
+                    if names(&t.identities, &binding.identities) {
+                        self.iri(t, key, report(end_event(*reason), *at_ns, binding, None));
+                    }
+                }
+            }
+            self.in_progress(key, t, at_ns);
+        }
+    }
+}
+
+fn end_event(reason: EndReason) -> AccessEvent {
+    match reason {
+        EndReason::Signalled | EndReason::Superseded | EndReason::Removed => {
+            AccessEvent::SessionEnd
+        }
+        EndReason::Expired | EndReason::NasRestart => AccessEvent::SessionExpired,
+    }
+}
+
 impl IdentityBindings for Shared {
     fn installed(&self, i: &Intercept) {
         let mut st = lock(&self.state);
@@ -539,10 +577,7 @@ impl IdentityBindings for Shared {
             return;
         };
         t.active = true;
-        for b in t.applied.values() {
-            let r = report(AccessEvent::StartWithSessionActive, at_ns, b, None);
-            self.controller.session_event(key, r);
-        }
+        self.in_progress(key, t, at_ns);
     }
 
     fn ended(&self, key: u32, at_ns: u64, was_active: bool) {
@@ -589,9 +624,10 @@ impl SessionGlue {
                 .inc();
         }
         let mut tracker = Tracker::new(cfg);
-        let mut changes = Vec::new();
+        let mut restored = Vec::new();
         let now = now_ns();
-        tracker.restore(saved, now, &mut changes);
+        tracker.restore(saved, now, &mut restored);
+        let mut changes = restored.clone();
         // The static table as it is now, also for changes made while the probe was down.
         let statics = store.static_assignments()?;
         let stale: Vec<Identity> = tracker
@@ -632,6 +668,7 @@ impl SessionGlue {
                     shared.sync(&mut st, &i);
                 }
             }
+            shared.resumed(&st, &restored, now);
         }
         controller.set_session_gate(exact);
         let weak: Weak<Shared> = Arc::downgrade(&shared);
