@@ -511,56 +511,28 @@ fn a_nas_restart_ends_a_large_nas_in_bounded_passes_at_its_own_time() {
     );
     ended += restart_ends(&c, on);
     assert_eq!(c.len(), 1);
-    // The NAS reuses a session id after its reboot: a new session.
-    let reused = apply(
-        &mut t,
-        &acct(
-            11 * S,
-            AccountingStart,
-            "10.0.0.1",
-            &sid(N - 2),
-            &[user("new")],
-            &[addr(N - 2)],
-        ),
-    );
-    assert_eq!(
-        summary(&reused),
-        [
-            (
-                "ended",
-                format!("u{}", N - 2),
-                on,
-                Some(EndReason::NasRestart)
+    // A new session after the reboot that meets old session `old`: its Stop
+    // time is the On's, then the new one starts.
+    let mut starts_after = |ts: u64, sid: &str, who: &str, old: u32| {
+        let c = apply(
+            &mut t,
+            &acct(
+                ts,
+                AccountingStart,
+                "10.0.0.1",
+                sid,
+                &[user(who)],
+                &[addr(old)],
             ),
-            ("started", "new".into(), 11 * S, None),
-        ]
-    );
-    ended += 1;
-    // An old session's address given to a new one: the old ended at the On.
-    let taken = apply(
-        &mut t,
-        &acct(
-            12 * S,
-            AccountingStart,
-            "10.0.0.1",
-            "fresh",
-            &[user("fresh")],
-            &[addr(N - 3)],
-        ),
-    );
-    assert_eq!(
-        summary(&taken),
-        [
-            (
-                "ended",
-                format!("u{}", N - 3),
-                on,
-                Some(EndReason::NasRestart)
-            ),
-            ("started", "fresh".into(), 12 * S, None),
-        ]
-    );
-    ended += 1;
+        );
+        let ended_old = ("ended", format!("u{old}"), on, Some(EndReason::NasRestart));
+        assert_eq!(summary(&c), [ended_old, ("started", who.into(), ts, None)]);
+    };
+    // The NAS reuses a session id after its reboot.
+    starts_after(11 * S, &sid(N - 2), "new", N - 2);
+    // An old session's address given to a new one.
+    starts_after(12 * S, "fresh", "fresh", N - 3);
+    ended += 2;
     // A targeted session's end is reported when asked, at the On's time.
     let mut settled = Vec::new();
     t.settle(
