@@ -682,6 +682,19 @@ impl SessionGlue {
     }
 }
 
+impl Drop for SessionGlue {
+    /// A stop in the middle of a NAS restart's passes: the rest of its
+    /// sessions are ended and removed from the store now, not restored as
+    /// live at the next start.
+    fn drop(&mut self) {
+        let mut st = lock(&self.shared.state);
+        let mut changes = Vec::new();
+        while st.tracker.end_pending(&mut changes) {}
+        self.shared.apply(&mut st, &changes, None);
+        self.shared.save(&mut st);
+    }
+}
+
 impl SignalSink for SessionGlue {
     fn signal(&mut self, packet: &SignalPacket<'_>) {
         self.shared.signal(packet);
@@ -840,12 +853,9 @@ mod test {
         }
     }
 
-    #[test]
-    fn a_nas_restart_closes_targeted_sessions_at_once_and_the_rest_in_passes() {
-        use crate::sessions::tracker::END_PER_PASS;
-        let dir = tempfile::tempdir().unwrap();
-        let g = glue(dir.path());
-        let n = u32::try_from(END_PER_PASS * 3).unwrap();
+    /// Three passes' worth of sessions of untargeted subscribers at the NAS.
+    fn load(g: &Shared) {
+        let n = u32::try_from(crate::sessions::tracker::END_PER_PASS * 3).unwrap();
         for i in 0..n {
             let a = Target::Ipv4(std::net::Ipv4Addr::from(0x6440_0000 + i));
             let sid = format!("s{i:06}");
@@ -858,6 +868,27 @@ mod test {
                 Some(a),
             ));
         }
+    }
+
+    /// The NAS's Accounting-On; its time.
+    fn nas_restart(g: &Shared) -> u64 {
+        let on_ns = 1_000_000;
+        g.signalled(&accounting(
+            on_ns,
+            SignalEvent::AccountingOn,
+            None,
+            "nas",
+            None,
+        ));
+        on_ns
+    }
+
+    #[test]
+    fn a_nas_restart_closes_targeted_sessions_at_once_and_the_rest_in_passes() {
+        use crate::sessions::tracker::END_PER_PASS;
+        let dir = tempfile::tempdir().unwrap();
+        let g = glue(dir.path());
+        load(&g);
         // T's session sorts after all the others: the On's own pass does not reach it.
         let t_addr: IpAddr = "198.51.100.7".parse().unwrap();
         let t = Target::Ipv4("198.51.100.7".parse().unwrap());
@@ -869,14 +900,7 @@ mod test {
             Some(t),
         ));
         assert!(g.exact.bound(7, t_addr, 900_001));
-        let on_ns = 1_000_000;
-        g.signalled(&accounting(
-            on_ns,
-            SignalEvent::AccountingOn,
-            None,
-            "nas",
-            None,
-        ));
+        let on_ns = nas_restart(&g);
         assert!(
             g.exact.bound(7, t_addr, on_ns - 1),
             "T's packets before the On"
@@ -902,6 +926,22 @@ mod test {
             g.store.bindings().unwrap().is_empty(),
             "and removed from the store"
         );
+    }
+
+    #[test]
+    fn a_stop_in_the_middle_of_a_nas_restart_leaves_none_of_its_sessions_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = glue(dir.path());
+        load(&g);
+        g.idle(1);
+        let on_ns = nas_restart(&g);
+        g.idle(on_ns);
+        let store = g.store.clone();
+        assert!(!store.bindings().unwrap().is_empty(), "ends still pending");
+        drop(SessionGlue {
+            shared: Arc::new(g),
+        });
+        assert_eq!(store.bindings().unwrap().len(), 0, "not restored as live");
     }
 
     #[test]
