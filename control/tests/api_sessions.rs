@@ -127,8 +127,32 @@ async fn identity_targets_and_static_assignments_over_the_api() {
         api_code(viewer.list_static_assignments().await.unwrap_err()).0,
         403
     );
+    // One address, one static holder: the same address, a prefix inside
+    // another's or around it is refused, and nothing is stored.
+    for addresses in [
+        vec!["192.0.2.10"],
+        vec!["198.51.100.1", "192.0.2.8/30"],
+        vec!["2001:db8:10:ff::/64"],
+        vec!["2001:db8::/32"],
+    ] {
+        let addresses: Vec<String> = addresses.iter().map(|a| (*a).to_owned()).collect();
+        let e = prov
+            .put_static_assignment("globex", &addresses)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            api_code(e),
+            (409, "assignment_overlap".into()),
+            "{addresses:?}"
+        );
+    }
+    // Beside them: fine (and removed again below).
+    prov.put_static_assignment("initech", &["192.0.2.11".into(), "2001:db8:11::/48".into()])
+        .await
+        .unwrap();
+    prov.remove_static_assignment("initech").await.unwrap();
     for (addresses, code) in [
-        (vec!["192.0.2.10"], "duplicate_target"),
+        (vec!["192.0.2.10", "192.0.2.10"], "duplicate_target"),
         (vec!["0.0.0.0/0"], "refused_target"),
         (vec!["02:00:5e:00:53:01"], "invalid_field"),
         (vec![], "invalid_field"),
@@ -171,6 +195,8 @@ async fn identity_targets_and_static_assignments_over_the_api() {
         statics,
         [
             ("prov", "static_assignment_put", "subscriber-id:acme corp/1"),
+            ("prov", "static_assignment_put", "subscriber-id:initech"),
+            ("prov", "static_assignment_remove", "subscriber-id:initech"),
             ("prov", "static_assignment_put", "subscriber-id:acme corp/1"),
             (
                 "prov",
@@ -184,6 +210,16 @@ async fn identity_targets_and_static_assignments_over_the_api() {
         .filter(|(actor, action, _)| actor == "viewer" && action == "request_refused")
         .count();
     assert_eq!(refusals, 2, "both viewer refusals audited");
+    let records = setup.client("admin").audit(0, 1000).await.unwrap();
+    let overlaps = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["action"] == "request_refused" && r["details"]["code"] == "assignment_overlap"
+        })
+        .count();
+    assert_eq!(overlaps, 4, "every overlap refusal audited");
     probe.stop();
     setup.assert_audit_verifies();
 }

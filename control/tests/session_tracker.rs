@@ -459,6 +459,111 @@ fn accounting_on_ends_exactly_that_nas_sessions() {
     );
 }
 
+/// Every change is an end at `at` by a NAS restart; their number.
+fn restart_ends(changes: &[BindingChange], at: u64) -> usize {
+    for c in changes {
+        assert!(
+            matches!(c, BindingChange::Ended { at_ns, reason: EndReason::NasRestart, .. } if *at_ns == at),
+            "{c:?}"
+        );
+    }
+    changes.len()
+}
+
+#[test]
+fn a_nas_restart_ends_a_large_nas_in_bounded_passes_at_its_own_time() {
+    use control::sessions::tracker::END_PER_PASS;
+    use SignalEvent::*;
+    const N: u32 = 200_000;
+    let mut t = tracker();
+    let addr = |i: u32| Target::Ipv4(Ipv4Addr::from(0x6440_0000 + i));
+    let sid = |i: u32| format!("{i:06}");
+    for i in 0..N {
+        let who = [user(&format!("u{i}"))];
+        t.apply(
+            &acct(S, AccountingStart, "10.0.0.1", &sid(i), &who, &[addr(i)]),
+            &mut Vec::new(),
+        );
+    }
+    apply(
+        &mut t,
+        &acct(
+            S,
+            AccountingStart,
+            "10.0.0.10",
+            "a",
+            &[user("other")],
+            &[v4("192.0.2.1")],
+        ),
+    );
+    let on = 9 * S;
+    let mut ended = restart_ends(&apply(&mut t, &nas_event(on, AccountingOn, "10.0.0.1")), on);
+    assert!(ended <= END_PER_PASS, "the On's own pass: {ended}");
+    // Ended at once for whoever asks, though not all reported yet.
+    let last = N - 1;
+    assert!(t.bindings_of(&user(&format!("u{last}"))).is_empty());
+    assert_eq!(t.binding_of_address(ip("100.64.0.5")), None);
+    assert!(t.iter().all(|b| b.identities == [user("other")]));
+    // A Stop after the On: the session had ended at the On.
+    let c = apply(
+        &mut t,
+        &acct(10 * S, AccountingStop, "10.0.0.1", &sid(last), &[], &[]),
+    );
+    ended += restart_ends(&c, on);
+    assert_eq!(c.len(), 1);
+    // A new session after the reboot that meets old session `old`: its Stop
+    // time is the On's, then the new one starts.
+    let mut starts_after = |ts: u64, sid: &str, who: &str, old: u32| {
+        let c = apply(
+            &mut t,
+            &acct(
+                ts,
+                AccountingStart,
+                "10.0.0.1",
+                sid,
+                &[user(who)],
+                &[addr(old)],
+            ),
+        );
+        let ended_old = ("ended", format!("u{old}"), on, Some(EndReason::NasRestart));
+        assert_eq!(summary(&c), [ended_old, ("started", who.into(), ts, None)]);
+    };
+    // The NAS reuses a session id after its reboot.
+    starts_after(11 * S, &sid(N - 2), "new", N - 2);
+    // An old session's address given to a new one.
+    starts_after(12 * S, "fresh", "fresh", N - 3);
+    ended += 2;
+    // A targeted session's end is reported when asked, at the On's time.
+    let mut settled = Vec::new();
+    t.settle(
+        &BindingId(format!("radius|10.0.0.1|{}", sid(N - 4))),
+        &mut settled,
+    );
+    ended += restart_ends(&settled, on);
+    assert_eq!(settled.len(), 1);
+    // The rest, a bounded chunk per pass.
+    let mut passes = 0;
+    loop {
+        let mut c = Vec::new();
+        let more = t.end_pending(&mut c);
+        assert!(c.len() <= END_PER_PASS, "pass {passes}: {}", c.len());
+        ended += restart_ends(&c, on);
+        passes += 1;
+        assert!(passes <= N as usize / END_PER_PASS + 2, "bounded");
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(ended, N as usize, "each old session ended once");
+    let mut left: Vec<_> = t
+        .iter()
+        .map(|b| b.identities[0].value().to_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["fresh", "new", "other"]);
+    assert_eq!(t.len(), 3);
+}
+
 #[test]
 fn a_forged_release_by_another_client_does_nothing() {
     use SignalEvent::*;
@@ -983,6 +1088,129 @@ fn static_assignments_never_expire_and_are_removed() {
         [("ended", "acme-hq".into(), 3 * S, Some(EndReason::Removed))]
     );
     assert!(t.is_empty());
+}
+
+#[test]
+fn a_static_assignment_is_authoritative_for_its_addresses() {
+    use SignalEvent::*;
+    let mut t = tracker();
+    let cust = id(IdentityKind::SubscriberId, "acme-hq");
+    // A dynamic session holds an address the static customer is then given.
+    apply(
+        &mut t,
+        &acct(
+            S,
+            AccountingStart,
+            "10.0.0.1",
+            "d",
+            &[user("dyn")],
+            &[v4("203.0.113.5"), v4("198.51.100.1")],
+        ),
+    );
+    let mut out = Vec::new();
+    let block = Target::Ipv4Net(Ipv4Addr::new(203, 0, 113, 0), 28);
+    t.set_static(
+        cust.clone(),
+        vec![block, net6("2001:db8:5::", 48)],
+        2 * S,
+        &mut out,
+    );
+    assert_eq!(
+        summary(&out),
+        [
+            ("updated", "dyn".into(), S, None),
+            ("started", "acme-hq".into(), 2 * S, None)
+        ],
+        "the static customer takes its address from the session"
+    );
+    assert_eq!(holder(&t, "203.0.113.5").as_deref(), Some("acme-hq"));
+    assert_eq!(holder(&t, "198.51.100.1").as_deref(), Some("dyn"));
+    // Dynamic signalling never takes a static address or prefix.
+    for (ts, sig) in [
+        (
+            3,
+            acct(
+                3 * S,
+                AccountingStart,
+                "10.0.0.1",
+                "e",
+                &[user("thief")],
+                &[v4("203.0.113.9")],
+            ),
+        ),
+        (
+            4,
+            dhcp(
+                4 * S,
+                Protocol::Dhcp4,
+                LeaseGranted,
+                "10.0.0.2",
+                &[mac("02:00:00:00:00:01")],
+                v4("203.0.113.0"),
+                Some(60),
+            ),
+        ),
+        (
+            5,
+            dhcp(
+                5 * S,
+                Protocol::Dhcp6,
+                LeaseGranted,
+                "10.0.0.3",
+                &[duid("0001cc")],
+                net6("2001:db8:5:100::", 56),
+                Some(60),
+            ),
+        ),
+        (
+            6,
+            dhcp(
+                6 * S,
+                Protocol::Dhcp6,
+                LeaseGranted,
+                "10.0.0.3",
+                &[duid("0001cc")],
+                net6("2001:db8::", 32),
+                Some(60),
+            ),
+        ),
+    ] {
+        assert_eq!(apply(&mut t, &sig), [], "refused at {ts} s");
+    }
+    assert_eq!(t.ignored().static_assigned, 4);
+    // A session given a static address among others keeps the others only.
+    let c = apply(
+        &mut t,
+        &acct(
+            7 * S,
+            AccountingInterim,
+            "10.0.0.1",
+            "d",
+            &[],
+            &[v4("203.0.113.6"), v4("198.51.100.2")],
+        ),
+    );
+    assert!(
+        matches!(c.as_slice(), [BindingChange::Updated { new, .. }] if new.addresses == [v4("198.51.100.2")]),
+        "{c:?}"
+    );
+    assert_eq!(t.ignored().static_assigned, 5);
+    assert_eq!(holder(&t, "203.0.113.6").as_deref(), Some("acme-hq"));
+    assert_eq!(holder(&t, "2001:db8:5:1ff::1").as_deref(), Some("acme-hq"));
+    // Once the assignment is removed, the address can be leased.
+    t.remove_static(&cust, 8 * S, &mut out);
+    let c = apply(
+        &mut t,
+        &acct(
+            9 * S,
+            AccountingStart,
+            "10.0.0.1",
+            "e",
+            &[user("next")],
+            &[v4("203.0.113.9")],
+        ),
+    );
+    assert_eq!(summary(&c), [("started", "next".into(), 9 * S, None)]);
 }
 
 // ---- property: one holder per address, an exact identity index ----

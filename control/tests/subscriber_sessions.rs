@@ -5,13 +5,17 @@
 //! exactly the target's packets during its bindings, none of the subscriber who
 //! gets the address next, none after a Stop, a RELEASE or an Accounting-On,
 //! the same after a forged Stop (bad authenticator) as before; signalling in
-//! VLAN and QinQ; a restarted probe keeps intercepting without new signalling.
+//! VLAN and QinQ; a DHCPv6 target (dhcpv6-duid) followed through a relayed
+//! Reply with IA_NA and IA_PD, its Release, and its prefix given to another
+//! DUID; a restarted probe keeps intercepting without new signalling, reports
+//! the session in progress (startOfInterceptionWithSessionActive, not a second
+//! sessionStart) and the lease that expired while it was down.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon_harness;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
@@ -33,16 +37,37 @@ const ADDR_A: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 10);
 /// Leased by DHCPv4 to T'.
 const ADDR_B: Ipv4Addr = Ipv4Addr::new(100, 64, 1, 20);
 const PEER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
+const SERVER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0x547);
+const RELAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
+const PEER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xcafe, 0, 0, 0, 0, 5);
+/// DUIDs (DUID-LL) of T6, the DHCPv6 target, and of U6.
+const DUID_T6: [u8; 10] = [0, 3, 0, 1, 2, 0, 0x5e, 0, 0x53, 0x66];
+const DUID_U6: [u8; 10] = [0, 3, 0, 1, 2, 0, 0x5e, 0, 0x53, 0x77];
+/// T6's IA_NA address, then its short-lived second one.
+const NA6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x66);
+const NA6_SHORT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x67);
+/// Delegated to T6 (IA_PD), later to U6.
+const PD6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x6600, 0, 0, 0, 0, 0);
+/// A host inside PD6.
+const IN_PD6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x6600, 0x12, 0, 0, 0, 0x99);
+/// Valid lifetime of NA6_SHORT: it expires while the probe is down.
+const SHORT_LIFE: u32 = 6;
 
 /// A content frame of the subscriber at `addr`, tagged by its UDP destination port.
-fn content(addr: Ipv4Addr, tag: u16, to_subscriber: bool) -> Vec<u8> {
-    let (src, dst) = if to_subscriber {
-        (PEER, addr)
+fn content(addr: impl Into<IpAddr>, tag: u16, to_subscriber: bool) -> Vec<u8> {
+    let addr = addr.into();
+    let peer = if addr.is_ipv4() {
+        IpAddr::V4(PEER)
     } else {
-        (addr, PEER)
+        IpAddr::V6(PEER6)
+    };
+    let (src, dst) = if to_subscriber {
+        (peer, addr)
+    } else {
+        (addr, peer)
     };
     Frame::ethernet(MAC_T2, MAC_NAS)
-        .ipv4(src, dst)
+        .ip(src, dst)
         .udp(40_000, tag)
         .payload(b"subscriber content")
         .build()
@@ -129,6 +154,68 @@ fn dhcp4(ack: bool, outer: impl Fn(Frame) -> Frame) -> Vec<u8> {
         .build()
 }
 
+fn option6(out: &mut Vec<u8>, code: u16, value: &[u8]) {
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(value);
+}
+
+/// A DHCPv6 (RFC 8415) message of `duid` through the relay: the server's
+/// Reply (in a Relay-Reply to the relay) or the client's Release (in the
+/// relay's Relay-Forward to the server), with an IA_NA of `na` and an IA_PD
+/// of `pd`/56, each valid for `life` seconds.
+fn dhcp6(
+    reply: bool,
+    duid: &[u8],
+    na: Option<Ipv6Addr>,
+    pd: Option<Ipv6Addr>,
+    life: u32,
+) -> Vec<u8> {
+    let mut m = vec![if reply { 7 } else { 8 }, 0x12, 0x34, 0x56];
+    option6(&mut m, 1, duid);
+    option6(&mut m, 2, &[0, 3, 0, 1, 2, 0, 0, 0, 0x05, 0x47]);
+    let ia = |addr_option: Vec<u8>| {
+        // IAID, T1, T2.
+        let mut v = vec![0, 0, 0, 1];
+        v.extend_from_slice(&(life / 2).to_be_bytes());
+        v.extend_from_slice(&(life / 5 * 4).to_be_bytes());
+        v.extend_from_slice(&addr_option);
+        v
+    };
+    if let Some(a) = na {
+        let mut iaaddr = a.octets().to_vec();
+        iaaddr.extend_from_slice(&life.to_be_bytes());
+        iaaddr.extend_from_slice(&life.to_be_bytes());
+        let mut o = Vec::new();
+        option6(&mut o, 5, &iaaddr);
+        option6(&mut m, 3, &ia(o));
+    }
+    if let Some(p) = pd {
+        let mut iaprefix = life.to_be_bytes().to_vec();
+        iaprefix.extend_from_slice(&life.to_be_bytes());
+        iaprefix.push(56);
+        iaprefix.extend_from_slice(&p.octets());
+        let mut o = Vec::new();
+        option6(&mut o, 26, &iaprefix);
+        option6(&mut m, 25, &ia(o));
+    }
+    // Relay-Reply / Relay-Forward: hop count, link-address, peer-address.
+    let mut relayed = vec![if reply { 13 } else { 12 }, 0];
+    relayed.extend_from_slice(&RELAY6.octets());
+    relayed.extend_from_slice(&Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x66).octets());
+    option6(&mut relayed, 9, &m);
+    let (src, dst) = if reply {
+        (SERVER6, RELAY6)
+    } else {
+        (RELAY6, SERVER6)
+    };
+    Frame::ethernet(MAC_NAS, MAC_T2)
+        .ipv6(src, dst)
+        .udp(547, 547)
+        .payload(&relayed)
+        .build()
+}
+
 fn warrant(liid: &str, target: &str) -> Value {
     json!({
         "liid": liid,
@@ -148,15 +235,18 @@ fn delivered(setup: &Setup, liid: &str) -> Vec<u16> {
     read_pcap(&path)
         .map(|ps| {
             ps.iter()
-                .map(|(_, p)| u16::from_be_bytes([p[22], p[23]]))
+                .map(|(_, p)| {
+                    // IPv4 or IPv6 (no options or extension headers), then UDP.
+                    let at = if p[0] >> 4 == 6 { 42 } else { 22 };
+                    u16::from_be_bytes([p[at], p[at + 1]])
+                })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// The session IRI of `liid`, in order, as lower-case event names
-/// (`sessionstart`, `sessionexpired`, ...).
-fn session_iri(setup: &Setup, liid: &str) -> Vec<String> {
+/// The IPIRI of `liid`'s session IRI, in order.
+fn ipiri_records(setup: &Setup, liid: &str) -> Vec<Value> {
     fn ipiri(v: &Value) -> Option<&Value> {
         if v.get("accessEventType").is_some() {
             return Some(v);
@@ -173,7 +263,18 @@ fn session_iri(setup: &Setup, liid: &str) -> Vec<String> {
         .lines()
         .filter_map(|l| {
             let v: Value = serde_json::from_str(l).ok()?;
-            let event = access_event(ipiri(&v)?)?;
+            ipiri(&v).cloned()
+        })
+        .collect()
+}
+
+/// The session IRI of `liid`, in order, as lower-case event names
+/// (`sessionstart`, `sessionexpired`, ...).
+fn session_iri(setup: &Setup, liid: &str) -> Vec<String> {
+    ipiri_records(setup, liid)
+        .iter()
+        .filter_map(|v| {
+            let event = access_event(v)?;
             Some(format!("{event:?}").to_ascii_lowercase())
         })
         .collect()
@@ -188,7 +289,8 @@ async fn subscriber_warrants_follow_their_bindings_exactly() {
     std::fs::write(&secret, SECRET).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let config = format!(
-        "{dest}\n[sessions]\ndhcp_servers = [\"{DHCP_SERVER}\"]\ndhcp_relays = [\"{RELAY}\"]\n\
+        "{dest}\n[sessions]\ndhcp_servers = [\"{DHCP_SERVER}\", \"{SERVER6}\"]\n\
+         dhcp_relays = [\"{RELAY}\", \"{RELAY6}\"]\ndhcp_lease_grace_secs = 0\n\
          [[sessions.nas]]\naddress = \"{NAS}\"\nsecret_file = \"{secret}\"\nname = \"bng-1\"\n",
         dest = setup.tls_destination("lea", lea_port),
         secret = secret.display(),
@@ -202,6 +304,9 @@ async fn subscriber_warrants_follow_their_bindings_exactly() {
         .await
         .unwrap();
     prov.create_intercept(&warrant("LIID-T2", "dhcp-client-mac:02:00:5e:00:53:01"))
+        .await
+        .unwrap();
+    prov.create_intercept(&warrant("LIID-T6", "dhcpv6-duid:0003000102005e005366"))
         .await
         .unwrap();
     let bound = |n: f64| move |m: &str| metric(m, "calea_binding_latency_seconds_count") >= n;
@@ -290,6 +395,24 @@ async fn subscriber_warrants_follow_their_bindings_exactly() {
     feed.until(&setup, "Accounting-On applied", radius(0.0))
         .await;
 
+    // T6 gets an address (IA_NA) and a /56 (IA_PD) by DHCPv6 through a relay.
+    let dhcp6_bound =
+        |n: f64| move |m: &str| metric(m, "calea_session_bindings{source=\"dhcp6\"}") == n;
+    feed.write(&dhcp6(true, &DUID_T6, Some(NA6), Some(PD6), 3600));
+    feed.until(&setup, "T6 bound", bound(5.0)).await;
+    feed.write(&content(IN_PD6, 21, false));
+    feed.write(&content(NA6, 22, false));
+    feed.write(&content(IN_PD6, 23, true));
+    // T6 releases both: nothing after, nor of U6, who is delegated the /56 next.
+    feed.write(&dhcp6(false, &DUID_T6, Some(NA6), Some(PD6), 0));
+    feed.write(&content(IN_PD6, 24, false));
+    feed.write(&content(NA6, 25, true));
+    feed.until(&setup, "T6 released", dhcp6_bound(0.0)).await;
+    feed.write(&dhcp6(true, &DUID_U6, None, Some(PD6), 3600));
+    feed.until(&setup, "U6 bound", dhcp6_bound(1.0)).await;
+    feed.write(&content(IN_PD6, 26, false));
+    feed.write(&content(IN_PD6, 26, true));
+
     // T once more, then the probe restarts in the middle of the session.
     feed.write(&accounting(
         1,
@@ -298,15 +421,28 @@ async fn subscriber_warrants_follow_their_bindings_exactly() {
         Some(ADDR_A),
         false,
     ));
-    feed.until(&setup, "T bound a third time", bound(4.0)).await;
+    feed.until(&setup, "T bound a third time", bound(6.0)).await;
     feed.write(&content(ADDR_A, 8, false));
+    // T6 leases an address that lapses while the probe is down.
+    let short = feed.write(&dhcp6(true, &DUID_T6, Some(NA6_SHORT), None, SHORT_LIFE));
+    feed.until(&setup, "T6 bound again", bound(7.0)).await;
+    feed.write(&content(NA6_SHORT, 27, false));
     let expect_before = [1, 2, 3, 6, 8];
     eventually(Duration::from_secs(30), || {
-        (delivered(&setup, "LIID-T").len() >= expect_before.len()).then_some(())
+        (delivered(&setup, "LIID-T").len() >= expect_before.len()
+            && delivered(&setup, "LIID-T6").len() >= 4)
+            .then_some(())
     })
-    .expect("T's content delivered");
+    .expect("T's and T6's content delivered");
     drop(feed);
     probe.stop();
+    // Down until the short lease's end has passed (a time to reach, not a race).
+    let lapse = std::time::UNIX_EPOCH
+        + Duration::from_nanos(short)
+        + Duration::from_secs(u64::from(SHORT_LIFE));
+    if let Ok(left) = lapse.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(left + Duration::from_millis(100));
+    }
 
     mkfifo(&setup.path("feed2.pcap"));
     let opening = Feed::open(&setup.path("feed2.pcap"));
@@ -325,6 +461,15 @@ async fn subscriber_warrants_follow_their_bindings_exactly() {
     assert_eq!(got, expect_t, "exactly T's packets during its bindings");
     assert_eq!(delivered(&setup, "LIID-T"), expect_t);
     assert_eq!(delivered(&setup, "LIID-T2"), vec![11]);
+    assert_eq!(delivered(&setup, "LIID-T6"), vec![21, 22, 23, 27]);
+    let resumed = |liid: &str, n: usize| {
+        eventually(Duration::from_secs(30), || {
+            let got = ipiri_records(&setup, liid);
+            (got.len() >= n).then_some(got)
+        })
+        .expect("the IRI after the restart")
+    };
+    let t_iri = resumed("LIID-T", 7);
     assert_eq!(
         session_iri(&setup, "LIID-T"),
         [
@@ -335,6 +480,32 @@ async fn subscriber_warrants_follow_their_bindings_exactly() {
             "sessionstart",
             "sessionexpired",
             "sessionstart",
+            // The restarted probe resumes interception of T-3, in progress.
+            "startwithsessionactive",
+        ]
+    );
+    // It names the session as its sessionStart did: NAS, address, start time.
+    for field in [
+        "pOPIPAddress",
+        "targetIPAddress",
+        "startTime",
+        "targetUsername",
+    ] {
+        assert_eq!(t_iri[6][field], t_iri[5][field], "{field}");
+        assert!(!t_iri[6][field].is_null(), "{field}");
+    }
+    resumed("LIID-T6", 7);
+    assert_eq!(
+        session_iri(&setup, "LIID-T6"),
+        [
+            "startwithsessionactive",
+            "sessionstart",
+            "sessionstart",
+            "sessionend",
+            "sessionend",
+            "sessionstart",
+            // NA6_SHORT lapsed while the probe was down.
+            "sessionexpired",
         ]
     );
     assert_eq!(

@@ -120,6 +120,9 @@ fn store_error(e: StoreError) -> ApiError {
             "destination_in_use",
             format!("destination {d:?} is used by a scheduled or active intercept"),
         ),
+        e @ StoreError::AssignmentOverlap { .. } => {
+            ApiError::conflict("assignment_overlap", e.to_string())
+        }
         StoreError::Invalid(v) if v.code() == "invalid_state" => {
             ApiError::conflict("invalid_state", v.to_string())
         }

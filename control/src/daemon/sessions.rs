@@ -306,12 +306,7 @@ impl Shared {
                         .session_bindings
                         .with_label_values(&[source_label(binding.protocol)])
                         .dec();
-                    let event = match reason {
-                        EndReason::Signalled | EndReason::Superseded | EndReason::Removed => {
-                            AccessEvent::SessionEnd
-                        }
-                        EndReason::Expired | EndReason::NasRestart => AccessEvent::SessionExpired,
-                    };
+                    let event = end_event(*reason);
                     for (&key, t) in intercepts.iter_mut() {
                         let Some(held) = t.applied.remove(&binding.id) else {
                             continue;
@@ -364,11 +359,31 @@ impl Shared {
             .session_signals
             .with_label_values(&["accepted"])
             .inc();
+        self.signalled(&signal);
+    }
+
+    /// An authenticated signal.
+    fn signalled(&self, signal: &Signal) {
         let mut st = lock(&self.state);
-        self.access_iri(&st, &signal);
+        self.access_iri(&st, signal);
         let mut changes = Vec::new();
-        st.tracker.apply(&signal, &mut changes);
-        self.apply(&mut st, &changes, Some(&signal));
+        st.tracker.apply(signal, &mut changes);
+        if matches!(
+            signal.event,
+            SignalEvent::AccountingOn | SignalEvent::AccountingOff
+        ) {
+            // Targeted sessions leave the tables and the gate now; the
+            // tracker reports the NAS's other sessions in chunks, in later passes.
+            let State {
+                tracker,
+                intercepts,
+                ..
+            } = &mut *st;
+            for id in intercepts.values().flat_map(|t| t.applied.keys()) {
+                tracker.settle(id, &mut changes);
+            }
+        }
+        self.apply(&mut st, &changes, Some(signal));
         self.observe(&mut st);
     }
 
@@ -396,6 +411,7 @@ impl Shared {
     fn idle(&self, watermark_ns: u64) {
         let mut st = lock(&self.state);
         let mut changes = Vec::new();
+        st.tracker.end_pending(&mut changes);
         // A capture replay's watermark jumps to the end of time when it ends.
         st.tracker.expire(watermark_ns.min(now_ns()), &mut changes);
         self.apply(&mut st, &changes, None);
@@ -507,6 +523,49 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Reports the sessions in progress of `t` as interception of it begins
+    /// (or resumes, after a restart) at `at_ns`.
+    fn in_progress(&self, key: u32, t: &Targeted, at_ns: u64) {
+        for b in t.applied.values() {
+            let r = report(AccessEvent::StartWithSessionActive, at_ns, b, None);
+            self.iri(t, key, r);
+        }
+    }
+
+    /// After a restart: what the LEAs of active intercepts were last told is
+    /// what the tracker held at the stop. Reports the ends of the sessions in
+    /// `restored` (those that ended while the probe was down) and the sessions
+    /// still in progress, with their NAS, id and start time; never a second
+    /// sessionStart.
+    fn resumed(&self, st: &State, restored: &[BindingChange], at_ns: u64) {
+        for (&key, t) in &st.intercepts {
+            for change in restored {
+                if let BindingChange::Ended {
+                    binding,
+                    at_ns,
+                    reason,
+                } = change
+                {
+                    if names(&t.identities, &binding.identities) {
+                        self.iri(t, key, report(end_event(*reason), *at_ns, binding, None));
+                    }
+                }
+            }
+            self.in_progress(key, t, at_ns);
+        }
+    }
+}
+
+fn end_event(reason: EndReason) -> AccessEvent {
+    match reason {
+        EndReason::Signalled | EndReason::Superseded | EndReason::Removed => {
+            AccessEvent::SessionEnd
+        }
+        EndReason::Expired | EndReason::NasRestart => AccessEvent::SessionExpired,
+    }
+}
+
 impl IdentityBindings for Shared {
     fn installed(&self, i: &Intercept) {
         let mut st = lock(&self.state);
@@ -519,10 +578,7 @@ impl IdentityBindings for Shared {
             return;
         };
         t.active = true;
-        for b in t.applied.values() {
-            let r = report(AccessEvent::StartWithSessionActive, at_ns, b, None);
-            self.controller.session_event(key, r);
-        }
+        self.in_progress(key, t, at_ns);
     }
 
     fn ended(&self, key: u32, at_ns: u64, was_active: bool) {
@@ -569,9 +625,10 @@ impl SessionGlue {
                 .inc();
         }
         let mut tracker = Tracker::new(cfg);
-        let mut changes = Vec::new();
+        let mut restored = Vec::new();
         let now = now_ns();
-        tracker.restore(saved, now, &mut changes);
+        tracker.restore(saved, now, &mut restored);
+        let mut changes = restored.clone();
         // The static table as it is now, also for changes made while the probe was down.
         let statics = store.static_assignments()?;
         let stale: Vec<Identity> = tracker
@@ -612,6 +669,7 @@ impl SessionGlue {
                     shared.sync(&mut st, &i);
                 }
             }
+            shared.resumed(&st, &restored, now);
         }
         controller.set_session_gate(exact);
         let weak: Weak<Shared> = Arc::downgrade(&shared);
@@ -622,6 +680,19 @@ impl SessionGlue {
             }
         }));
         Ok(Self { shared })
+    }
+}
+
+impl Drop for SessionGlue {
+    /// A stop in the middle of a NAS restart's passes: the rest of its
+    /// sessions are ended and removed from the store now, not restored as
+    /// live at the next start.
+    fn drop(&mut self) {
+        let mut st = lock(&self.shared.state);
+        let mut changes = Vec::new();
+        while st.tracker.end_pending(&mut changes) {}
+        self.shared.apply(&mut st, &changes, None);
+        self.shared.save(&mut st);
     }
 }
 
@@ -715,6 +786,163 @@ mod test {
             &Target::Ipv4Net("0.0.0.0".parse().unwrap(), 0),
             "11.0.0.1".parse().unwrap()
         ));
+    }
+
+    /// The glue of a probe with no NAS configured (signals are given to
+    /// [`Shared::signalled`] as the verifier would), intercept 7 on `t@isp`.
+    fn glue(dir: &std::path::Path) -> Shared {
+        let store = Store::open(&dir.join("p.db"), &dir.join("a.jsonl")).unwrap();
+        let metrics = ProbeMetrics::unregistered().unwrap();
+        let (writer, _replicas) = dataplane::targets::replicas(1, 1024);
+        let controller = Arc::new(Controller::new(
+            store.clone(),
+            writer,
+            None,
+            metrics.clone(),
+            std::time::Duration::from_secs(1),
+            crate::model::TargetPolicy::default(),
+        ));
+        let cfg: SessionsConfig = toml::from_str("").unwrap();
+        let t = Targeted {
+            identities: vec![Identity::new("t", IdentityKind::Username, "t@isp").unwrap()],
+            active: true,
+            applied: HashMap::new(),
+        };
+        Shared {
+            verifier: Verifier::from_config(&cfg).unwrap(),
+            controller,
+            store,
+            metrics,
+            exact: Arc::new(exactness()),
+            refusals: RefusalAudit::new("signalling"),
+            state: Mutex::new(State {
+                tracker: Tracker::new(&cfg),
+                intercepts: HashMap::from([(7, t)]),
+                pending: Unacked::default(),
+                unsaved: HashMap::new(),
+                last_window: Instant::now(),
+                last_housekeeping: Instant::now(),
+            }),
+        }
+    }
+
+    fn accounting(
+        ts_ns: u64,
+        event: SignalEvent,
+        sid: Option<&str>,
+        user: &str,
+        addr: Option<Target>,
+    ) -> Signal {
+        Signal {
+            ts_ns,
+            protocol: Protocol::Radius,
+            event,
+            session_id: sid.map(str::to_owned),
+            identities: vec![Identity::new("t", IdentityKind::Username, user).unwrap()],
+            assigned: addr
+                .into_iter()
+                .map(|target| crate::sessions::signal::Assigned {
+                    target,
+                    lifetime_secs: None,
+                })
+                .collect(),
+            nas: Some(crate::sessions::Nas {
+                address: "192.0.2.10".parse().unwrap(),
+                identifier: None,
+            }),
+            message: Vec::new(),
+        }
+    }
+
+    /// Three passes' worth of sessions of untargeted subscribers at the NAS.
+    fn load(g: &Shared) {
+        let n = u32::try_from(crate::sessions::tracker::END_PER_PASS * 3).unwrap();
+        for i in 0..n {
+            let a = Target::Ipv4(std::net::Ipv4Addr::from(0x6440_0000 + i));
+            let sid = format!("s{i:06}");
+            let who = format!("u{i}");
+            g.signalled(&accounting(
+                1_000 + u64::from(i),
+                SignalEvent::AccountingStart,
+                Some(&sid),
+                &who,
+                Some(a),
+            ));
+        }
+    }
+
+    /// The NAS's Accounting-On; its time.
+    fn nas_restart(g: &Shared) -> u64 {
+        let on_ns = 1_000_000;
+        g.signalled(&accounting(
+            on_ns,
+            SignalEvent::AccountingOn,
+            None,
+            "nas",
+            None,
+        ));
+        on_ns
+    }
+
+    #[test]
+    fn a_nas_restart_closes_targeted_sessions_at_once_and_the_rest_in_passes() {
+        use crate::sessions::tracker::END_PER_PASS;
+        let dir = tempfile::tempdir().unwrap();
+        let g = glue(dir.path());
+        load(&g);
+        // T's session sorts after all the others: the On's own pass does not reach it.
+        let t_addr: IpAddr = "198.51.100.7".parse().unwrap();
+        let t = Target::Ipv4("198.51.100.7".parse().unwrap());
+        g.signalled(&accounting(
+            900_000,
+            SignalEvent::AccountingStart,
+            Some("zzz"),
+            "t@isp",
+            Some(t),
+        ));
+        assert!(g.exact.bound(7, t_addr, 900_001));
+        let on_ns = nas_restart(&g);
+        assert!(
+            g.exact.bound(7, t_addr, on_ns - 1),
+            "T's packets before the On"
+        );
+        assert!(
+            !g.exact.bound(7, t_addr, on_ns),
+            "none from the On on, at once"
+        );
+        let mut left = lock(&g.state).tracker.len();
+        assert!(
+            left > END_PER_PASS,
+            "the other sessions' ends are pending: {left}"
+        );
+        // Then each signalling pass ends a bounded chunk.
+        for _ in 0..4 {
+            g.idle(on_ns);
+            let now = lock(&g.state).tracker.len();
+            assert!(left - now <= END_PER_PASS, "{left} -> {now}");
+            left = now;
+        }
+        assert_eq!(left, 0);
+        assert!(
+            g.store.bindings().unwrap().is_empty(),
+            "and removed from the store"
+        );
+    }
+
+    #[test]
+    fn a_stop_in_the_middle_of_a_nas_restart_leaves_none_of_its_sessions_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = glue(dir.path());
+        load(&g);
+        g.idle(1);
+        let on_ns = nas_restart(&g);
+        g.idle(on_ns);
+        let store = g.store.clone();
+        assert!(!store.bindings().unwrap().is_empty(), "ends still pending");
+        drop(SessionGlue {
+            shared: Arc::new(g),
+        });
+        assert_eq!(store.bindings().unwrap().len(), 0, "not restored as live");
     }
 
     #[test]

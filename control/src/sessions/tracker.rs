@@ -12,7 +12,13 @@
 //!   Interim (or a repeated Start) for an unknown session starts it: the probe
 //!   missed the Start or restarted. A Stop ends the session at the Stop's
 //!   receive time ([`EndReason::Signalled`]); Accounting-On and -Off end every
-//!   session of that NAS ([`EndReason::NasRestart`]), and no other. A session
+//!   session of that NAS ([`EndReason::NasRestart`]), and no other, at their
+//!   receive time. A NAS may hold a million sessions: they are ended at once
+//!   in what the tracker shows (lookups, [`Tracker::bindings_of`],
+//!   [`Tracker::settle`]) but reported [`END_PER_PASS`] at a time, by the
+//!   restart's signal and then [`Tracker::end_pending`], so no single call
+//!   stalls the signalling path. Signalling that meets such a session (its
+//!   Stop, its reused key or address) reports its end at the restart's time first. A session
 //!   lapses `radius_session_timeout_secs` after its last message.
 //! - **DHCPv4** leases are keyed by (server or relay, client, address), the
 //!   client being its client identifier if the message has one, else its
@@ -38,7 +44,12 @@
 //!   [`EndReason::Superseded`] if that was all it held, else an `Updated`
 //!   without it. Prefixes overlap when either contains the other.
 //! - **Static assignments** ([`Tracker::set_static`]) are bindings of protocol
-//!   `Static` that never expire, removed by [`Tracker::remove_static`].
+//!   `Static` that never expire, removed by [`Tracker::remove_static`]. They
+//!   are authoritative for their addresses: a static assignment takes an
+//!   address from the dynamic binding holding it, but a dynamic binding is
+//!   never given an address or prefix overlapping a static assignment (that
+//!   part of the signal is refused and counted, [`Ignored::static_assigned`];
+//!   a session left with nothing of what it was given is not changed).
 //!
 //! Costs: the bindings live in a slab; an ordered map of keys, an ordered set of
 //! (identity, slot), an ordered map of held prefixes and an ordered set of
@@ -63,6 +74,20 @@ use crate::model::{Identity, IdentityKind};
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
+/// The most sessions a NAS restart's signal, or one [`Tracker::end_pending`],
+/// reports ended (about 15 ms of work on one core).
+pub const END_PER_PASS: usize = 4096;
+
+/// A NAS restart whose sessions are still being reported ended.
+struct Restart {
+    /// Key prefix of the NAS's sessions.
+    prefix: String,
+    /// Its receive time: sessions started by then ended then.
+    at_ns: u64,
+    /// The last key reported so far (`None`: none yet).
+    cursor: Option<String>,
+}
+
 /// Signals that changed nothing although they name a session, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ignored {
@@ -73,6 +98,16 @@ pub struct Ignored {
     /// RADIUS accounting without NAS or Acct-Session-Id, DHCP without a
     /// client identity (chaddr, client id, DUID).
     pub incomplete: u64,
+    /// Signalling that gave a dynamic session an address or prefix
+    /// overlapping a static assignment (refused).
+    pub static_assigned: u64,
+}
+
+/// Whether `a` and `b` share an address (one contains the other); MACs and
+/// endpoints share none.
+#[must_use]
+pub fn overlap(a: &Target, b: &Target) -> bool {
+    matches!((Prefix::of(a), Prefix::of(b)), (Some(p), Some(q)) if p.overlaps(q))
 }
 
 /// Current bindings of every subscriber seen (targeted or not).
@@ -87,6 +122,8 @@ pub struct Tracker {
     by_expiry: BTreeSet<(u64, u32)>,
     holds: Holds,
     ignored: Ignored,
+    /// In signalling order.
+    restarts: Vec<Restart>,
     /// Scratch buffers, kept to spare an allocation per signal.
     key: String,
     overlaps: Vec<(Prefix, u32)>,
@@ -108,6 +145,7 @@ impl Tracker {
             by_expiry: BTreeSet::new(),
             holds: Holds::default(),
             ignored: Ignored::default(),
+            restarts: Vec::new(),
             key: String::new(),
             overlaps: Vec::new(),
             ending: Vec::new(),
@@ -225,7 +263,7 @@ impl Tracker {
         let to = (identity.clone(), u32::MAX);
         self.by_identity
             .range(from..=to)
-            .filter_map(|&(_, s)| self.binding(s))
+            .filter_map(|&(_, s)| self.current(s))
             .collect()
     }
 
@@ -233,18 +271,76 @@ impl Tracker {
     /// it (a host address is a full-length prefix).
     #[must_use]
     pub fn binding_of_address(&self, addr: IpAddr) -> Option<&Binding> {
-        self.holds.longest(addr).and_then(|s| self.binding(s))
+        self.holds.longest(addr).and_then(|s| self.current(s))
     }
 
     /// The current binding with key `id`.
     #[must_use]
     pub fn get(&self, id: &BindingId) -> Option<&Binding> {
-        self.ids.get(&id.0).and_then(|&s| self.binding(s))
+        self.ids.get(&id.0).and_then(|&s| self.current(s))
     }
 
     /// Every current binding, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Binding> + '_ {
-        self.slots.iter().flatten()
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|b| self.restart_of(b).is_none())
+    }
+
+    /// Reports now the end of binding `id` if a NAS restart ended it and its
+    /// report is still pending (for the bindings whose end must not wait:
+    /// those of targeted subscribers).
+    pub fn settle(&mut self, id: &BindingId, out: &mut Vec<BindingChange>) {
+        if let Some(&slot) = self.ids.get(&id.0) {
+            if let Some(at) = self.binding(slot).and_then(|b| self.restart_of(b)) {
+                self.end(slot, at, EndReason::NasRestart, out);
+            }
+        }
+    }
+
+    /// Reports up to [`END_PER_PASS`] more sessions ended by NAS restarts, at
+    /// their restart's time; `true` if some are left for a later call.
+    pub fn end_pending(&mut self, out: &mut Vec<BindingChange>) -> bool {
+        let mut budget = END_PER_PASS;
+        while budget > 0 {
+            let Some(r) = self.restarts.first() else {
+                return false;
+            };
+            let (prefix, at_ns) = (r.prefix.clone(), r.at_ns);
+            let from = match &r.cursor {
+                Some(c) => Bound::Excluded(c.as_str()),
+                None => Bound::Included(prefix.as_str()),
+            };
+            self.ending.clear();
+            let mut scanned = 0;
+            let mut last = None;
+            for (k, &slot) in self
+                .ids
+                .range::<str, _>((from, Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix.as_str()))
+                .take(budget)
+            {
+                scanned += 1;
+                last = Some(k);
+                // Sessions started after the restart are not its.
+                if self.binding(slot).is_some_and(|b| b.started_ns <= at_ns) {
+                    self.ending.push(slot);
+                }
+            }
+            let cursor = last.cloned();
+            // Ended after the scan (the scan borrows the index), while the
+            // restart still marks them: an earlier restart's time wins.
+            self.end_collected(at_ns, EndReason::NasRestart, out);
+            budget -= scanned;
+            if budget > 0 {
+                // The scan ran out of the NAS's keys: this restart is done.
+                self.restarts.remove(0);
+            } else if let Some(r) = self.restarts.first_mut() {
+                r.cursor = cursor;
+            }
+        }
+        !self.restarts.is_empty()
     }
 
     /// The earliest expiry of a current binding (`None`: nothing expires).
@@ -259,7 +355,8 @@ impl Tracker {
         self.ignored
     }
 
-    /// Number of current bindings.
+    /// Number of bindings held, counting those a NAS restart ended until
+    /// [`Tracker::end_pending`] reports them.
     #[must_use]
     pub fn len(&self) -> usize {
         self.len
@@ -275,13 +372,39 @@ impl Tracker {
         self.slots.get(slot as usize).and_then(Option::as_ref)
     }
 
+    /// The binding in `slot`, unless a NAS restart ended it.
+    fn current(&self, slot: u32) -> Option<&Binding> {
+        self.binding(slot).filter(|b| self.restart_of(b).is_none())
+    }
+
+    /// When a NAS restart whose report is pending ended `b`, if one did.
+    fn restart_of(&self, b: &Binding) -> Option<u64> {
+        self.restarts
+            .iter()
+            .find(|r| b.started_ns <= r.at_ns && b.id.0.starts_with(r.prefix.as_str()))
+            .map(|r| r.at_ns)
+    }
+
+    /// `slot`, if it holds a binding a NAS restart has not ended; if one has,
+    /// reports that end first.
+    fn live(&mut self, slot: Option<u32>, out: &mut Vec<BindingChange>) -> Option<u32> {
+        let slot = slot?;
+        match self.binding(slot).and_then(|b| self.restart_of(b)) {
+            Some(at) => {
+                self.end(slot, at, EndReason::NasRestart, out);
+                None
+            }
+            None => Some(slot),
+        }
+    }
+
     fn radius_session(&mut self, s: &Signal, out: &mut Vec<BindingChange>) {
         let (Some(nas), Some(sid)) = (&s.nas, &s.session_id) else {
             self.ignored.incomplete += 1;
             return;
         };
         self.set_key(format_args!("radius|{}|{sid}", nas.address));
-        let existing = self.ids.get(&self.key).copied();
+        let existing = self.live(self.ids.get(&self.key).copied(), out);
         let expires = s.ts_ns.saturating_add(self.radius_timeout_ns);
         let addresses = canonical(s.assigned.iter().map(|a| &a.target));
         let new = self.session_state(existing, s, addresses, expires);
@@ -305,8 +428,12 @@ impl Tracker {
             self.ignored.incomplete += 1;
             return;
         };
-        self.set_key(format_args!("radius|{}|", nas.address));
-        self.end_keyed(s.ts_ns, EndReason::NasRestart, out);
+        self.restarts.push(Restart {
+            prefix: format!("radius|{}|", nas.address),
+            at_ns: s.ts_ns,
+            cursor: None,
+        });
+        self.end_pending(out);
     }
 
     fn dhcp4_granted(&mut self, s: &Signal, out: &mut Vec<BindingChange>) {
@@ -490,12 +617,24 @@ impl Tracker {
     fn place(
         &mut self,
         existing: Option<u32>,
-        new: Binding,
+        mut new: Binding,
         ts: u64,
         announce: bool,
         out: &mut Vec<BindingChange>,
     ) {
         let mut overlaps = std::mem::take(&mut self.overlaps);
+        if new.protocol != Protocol::Static {
+            let given = new.addresses.len();
+            new.addresses
+                .retain(|t| !self.static_overlap(t, &mut overlaps));
+            if new.addresses.len() < given {
+                self.ignored.static_assigned += 1;
+                if new.addresses.is_empty() {
+                    self.overlaps = overlaps;
+                    return;
+                }
+            }
+        }
         overlaps.clear();
         for p in new.addresses.iter().filter_map(Prefix::of) {
             self.holds.overlapping(p, &mut overlaps);
@@ -513,6 +652,19 @@ impl Tracker {
             Some(slot) => self.replace(slot, new, announce, out),
             None => self.insert(new, announce, out),
         }
+    }
+
+    /// Whether `t` overlaps what a static assignment holds (`scratch`: a buffer).
+    fn static_overlap(&self, t: &Target, scratch: &mut Vec<(Prefix, u32)>) -> bool {
+        let Some(p) = Prefix::of(t) else {
+            return false;
+        };
+        scratch.clear();
+        self.holds.overlapping(p, scratch);
+        scratch.iter().any(|&(_, slot)| {
+            self.binding(slot)
+                .is_some_and(|b| b.protocol == Protocol::Static)
+        })
     }
 
     /// Ends `slot`'s hold on the prefixes of `lost` at `ts`: the whole binding
@@ -533,7 +685,8 @@ impl Tracker {
             .filter(|t| Prefix::of(t).is_some_and(|p| lost.iter().all(|&(q, _)| q != p)))
             .copied()
             .collect();
-        if keep.is_empty() {
+        if keep.is_empty() || self.restart_of(old).is_some() {
+            // (Ended by a NAS restart: `end` reports that.)
             self.end(slot, ts, EndReason::Superseded, out);
         } else {
             let new = Binding {
@@ -618,7 +771,12 @@ impl Tracker {
         }
     }
 
+    /// Ends `slot` at `at_ns`, or at its NAS's restart if that came first.
     fn end(&mut self, slot: u32, at_ns: u64, reason: EndReason, out: &mut Vec<BindingChange>) {
+        let (at_ns, reason) = match self.binding(slot).and_then(|b| self.restart_of(b)) {
+            Some(restart) if restart < at_ns => (restart, EndReason::NasRestart),
+            _ => (at_ns, reason),
+        };
         let Some(binding) = self.slots.get_mut(slot as usize).and_then(Option::take) else {
             return;
         };
@@ -637,19 +795,6 @@ impl Tracker {
             binding,
             reason,
         });
-    }
-
-    /// Ends every binding whose key starts with `self.key`.
-    fn end_keyed(&mut self, at_ns: u64, reason: EndReason, out: &mut Vec<BindingChange>) {
-        self.ending.clear();
-        let from = (Bound::Included(self.key.as_str()), Bound::Unbounded);
-        self.ending.extend(
-            self.ids
-                .range::<str, _>(from)
-                .take_while(|(k, _)| k.starts_with(self.key.as_str()))
-                .map(|(_, &slot)| slot),
-        );
-        self.end_collected(at_ns, reason, out);
     }
 
     /// Ends the bindings in `self.ending`.

@@ -17,6 +17,7 @@ use crate::audit::{append_in_tx, AuditAction};
 use crate::model::{
     parse_target, target_to_string, Identity, IdentityKind, TargetPolicy, ValidationError,
 };
+use crate::sessions::tracker::overlap;
 use crate::sessions::{Binding, BindingId, Nas, Protocol};
 
 /// A static customer's addresses, provisioned by name (`subscriber-id:<name>`).
@@ -200,7 +201,8 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Invalid`]: not a `subscriber-id`, no addresses, a MAC, a
-    /// duplicate, or an address another subscriber holds; database or audit failure.
+    /// duplicate; [`StoreError::AssignmentOverlap`]: an address or prefix
+    /// overlapping another subscriber's (nothing is stored); database or audit failure.
     pub fn put_static_assignment(
         &self,
         assignment: &StaticAssignment,
@@ -220,16 +222,13 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             for (s, a) in rows {
                 let other = parse_assignment(&s, &a)?;
-                if let Some(t) = assignment
-                    .addresses
-                    .iter()
-                    .find(|t| other.addresses.contains(t))
-                {
-                    return Err(ValidationError::DuplicateTarget {
-                        field: "addresses".into(),
-                        target: format!("{} (assigned to {})", target_to_string(t), s),
+                for t in &assignment.addresses {
+                    if let Some(o) = other.addresses.iter().find(|o| overlap(t, o)) {
+                        return Err(StoreError::AssignmentOverlap {
+                            address: target_to_string(t),
+                            other: format!("{} of {s}", target_to_string(o)),
+                        });
                     }
-                    .into());
                 }
             }
             let old = load_assignment(tx, &assignment.subscriber)?;

@@ -72,6 +72,15 @@ pub enum StoreError {
         /// The LIID or destination name.
         name: String,
     },
+    /// A static assignment's address or prefix overlaps another
+    /// subscriber's: one address has one static holder.
+    #[error("{address} overlaps {other}")]
+    AssignmentOverlap {
+        /// The refused address or prefix.
+        address: String,
+        /// What it overlaps, and whose.
+        other: String,
+    },
     /// No such object.
     #[error("{what} {name:?} not found")]
     NotFound {

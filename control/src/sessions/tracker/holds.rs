@@ -77,6 +77,12 @@ impl Prefix {
         self.net | !mask(self.width(), self.len) & mask(self.width(), self.width())
     }
 
+    /// Whether the two share an address (one contains the other).
+    pub(super) fn overlaps(self, other: Self) -> bool {
+        let len = self.len.min(other.len);
+        self.v6 == other.v6 && self.shortened(len) == other.shortened(len)
+    }
+
     /// The target it is, in the canonical form (hosts as addresses).
     pub(super) fn target(self) -> Target {
         // Truncations are exact: an IPv4 network is below 2^32.
