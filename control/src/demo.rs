@@ -341,8 +341,10 @@ fn start_probe(exe: &Path, config: &Path, log: &Path) -> Result<ProbeChild, Demo
     Ok(ProbeChild { guard, stdout })
 }
 
-/// Observed once per SIP message whose media every worker has applied.
-const MEDIA_INSTALLED: &str = "calea_voice_media_install_latency_seconds_count";
+/// SIP messages the probe has parsed and applied.
+const SIP_PARSED: &str = "calea_voice_sip_messages_total{result=\"parsed\"}";
+/// Media endpoints installed that some worker has not applied yet.
+const MEDIA_PENDING: &str = "calea_voice_media_installs_pending";
 
 /// The value of metric `name` (with its labels) in `text`; 0 if absent.
 fn metric(text: &str, name: &str) -> f64 {
@@ -633,15 +635,15 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
     })?;
     // The calls; each call's RTP once its media is in every worker's tables.
     let calls = voice::demo(VOICE_RTP_EACH);
-    let mut installed = 0.0;
     for step in &calls.steps {
         match step {
             Step::Frame(f) => feed.write(f).map(drop).map_err(io("writing the capture"))?,
-            Step::Settle => {
-                let before = installed;
+            &Step::Settle { sip_messages } => {
+                #[allow(clippy::cast_precision_loss)]
+                let parsed = sip_messages as f64;
                 feed_until(&mut feed, "a call's media installed", || {
-                    installed = metric(&metrics_text(), MEDIA_INSTALLED);
-                    installed > before
+                    let m = metrics_text();
+                    metric(&m, SIP_PARSED) >= parsed && metric(&m, MEDIA_PENDING) == 0.0
                 })?;
             }
         }

@@ -106,6 +106,8 @@ pub struct ProbeMetrics {
     pub voice_media_endpoints: IntGauge,
     /// SIP message received → its media endpoints applied on every worker, in seconds.
     pub voice_media_latency: Histogram,
+    /// Media endpoints installed but not yet applied by every worker.
+    pub voice_media_pending: IntGauge,
     /// New calls not tracked because `max_calls` were tracked already.
     pub voice_calls_refused: IntCounter,
 }
@@ -214,6 +216,11 @@ impl ProbeMetrics {
             ]),
         )?;
         r.register(Box::new(voice_media_latency.clone()))?;
+        let voice_media_pending = IntGauge::new(
+            "calea_voice_media_installs_pending",
+            "Media endpoints installed for targeted calls that some worker has not applied yet",
+        )?;
+        r.register(Box::new(voice_media_pending.clone()))?;
         let voice_calls_refused = IntCounter::new(
             "calea_voice_calls_refused_total",
             "New calls not tracked because the call limit (max_calls) was reached",
@@ -325,6 +332,7 @@ impl ProbeMetrics {
             )?,
             voice_media_endpoints,
             voice_media_latency,
+            voice_media_pending,
             voice_calls_refused,
         })
     }

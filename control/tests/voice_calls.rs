@@ -30,7 +30,8 @@ use dataplane::synth::{read_pcap, write_pcap, Frame};
 use serde_json::{json, Value};
 
 /// Observed once per SIP message whose media every worker has applied.
-const MEDIA_INSTALLED: &str = "calea_voice_media_install_latency_seconds_count";
+const SIP_PARSED: &str = "calea_voice_sip_messages_total{result=\"parsed\"}";
+const MEDIA_PENDING: &str = "calea_voice_media_installs_pending";
 
 fn warrant(liid: &str, mode: &str, destinations: &[&str]) -> Value {
     json!({
@@ -180,7 +181,6 @@ async fn voice_warrants_deliver_exactly_the_targets_calls() {
     ];
 
     let cap = voice::scenario();
-    let mut installed = 0.0;
     for step in &cap.steps {
         match step {
             Step::Frame(f) => {
@@ -188,14 +188,13 @@ async fn voice_warrants_deliver_exactly_the_targets_calls() {
             }
             // The RTP after it may only be read once the media it follows
             // is in every worker's tables.
-            Step::Settle => {
-                let before = installed;
-                let m = feed
-                    .until(&setup, "a call's media installed", |m| {
-                        metric(m, MEDIA_INSTALLED) > before
-                    })
-                    .await;
-                installed = metric(&m, MEDIA_INSTALLED);
+            &Step::Settle { sip_messages } => {
+                #[allow(clippy::cast_precision_loss)]
+                let parsed = sip_messages as f64;
+                feed.until(&setup, "a call's media installed", |m| {
+                    metric(m, SIP_PARSED) >= parsed && metric(m, MEDIA_PENDING) == 0.0
+                })
+                .await;
             }
         }
     }

@@ -104,6 +104,11 @@ impl Unacked {
         self.0.push((epoch, signal_ns));
     }
 
+    /// Changes some worker has not applied yet.
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Observes into `latency` (receive to now) the changes every worker applied.
     pub(super) fn observe(&mut self, controller: &Controller, latency: &Histogram) {
         if self.0.is_empty() {

@@ -296,7 +296,6 @@ impl Shared {
             Err(SipError::NotSip) => return self.count("not_sip"),
             Err(_) => return self.count("malformed"),
         };
-        self.count("parsed");
         let mut st = lock(&self.state);
         let mut changes = Vec::new();
         let (src, dst) = (
@@ -306,12 +305,18 @@ impl Shared {
         st.tracker.apply(p.ts_ns, src, dst, &msg, &mut changes);
         self.apply(&mut st, &changes, Some(p));
         self.observe(&mut st);
+        // Counted once applied: a message counted has its media installed
+        // (or pending, in `voice_media_pending`).
+        self.count("parsed");
     }
 
     /// Media endpoints every worker has applied: their latency.
     fn observe(&self, st: &mut State) {
         st.unacked
             .observe(&self.controller, &self.metrics.voice_media_latency);
+        self.metrics
+            .voice_media_pending
+            .set(i64::try_from(st.unacked.len()).unwrap_or(i64::MAX));
         self.metrics
             .voice_calls_active
             .set(i64::try_from(st.tracker.calls()).unwrap_or(i64::MAX));

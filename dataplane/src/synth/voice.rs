@@ -406,9 +406,13 @@ impl RtpStream {
 pub enum Step {
     /// A frame for the mirror.
     Frame(Vec<u8>),
-    /// Media the target's calls negotiated since the previous `Settle` must
-    /// be in effect before the next frame (a replay waits for the probe).
-    Settle,
+    /// The probe must have parsed the capture's first `sip_messages` SIP
+    /// messages and applied the media they installed on every worker before
+    /// the next frame (a replay waits for it).
+    Settle {
+        /// SIP messages of the capture so far.
+        sip_messages: usize,
+    },
 }
 
 /// What one call (or registration) of a capture is, and what a warrant on
@@ -515,7 +519,8 @@ impl Builder {
     }
 
     fn settle(&mut self) {
-        self.cap.steps.push(Step::Settle);
+        let sip_messages = self.cap.calls.iter().map(|c| c.sip.len()).sum();
+        self.cap.steps.push(Step::Settle { sip_messages });
     }
 
     /// `m` over UDP from `src` to `dst`.
@@ -1218,7 +1223,11 @@ mod test {
         }
         assert_eq!(get("g-before").rtp.len(), 6);
         // a, b, c, d twice, e, h: a settle per new media of the target's calls.
-        assert_eq!(cap.steps.iter().filter(|s| **s == Step::Settle).count(), 7);
+        let settles = cap
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Settle { .. }));
+        assert_eq!(settles.count(), 7);
         // h's SDP and RTP are IPv6, and h-after's RTP goes to the same endpoints.
         let h = get("h-ipv6");
         let invite = std::str::from_utf8(&h.sip[0]).unwrap();
