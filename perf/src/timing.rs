@@ -75,3 +75,19 @@ pub fn resident_bytes() -> anyhow::Result<u64> {
         .context("no VmRSS in /proc/self/status")?;
     Ok(kb * 1024)
 }
+
+/// The report line of `n` `what`s (plural `whats`) held between two
+/// [`resident_bytes`] readings: bytes resident per item and the readings.
+#[must_use]
+pub fn resident_per(n: usize, (what, whats): (&str, &str), before: u64, after: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let (per, mib) = (
+        after.saturating_sub(before) as f64 / n.max(1) as f64,
+        |b: u64| b as f64 / 1_048_576.0,
+    );
+    format!(
+        "{n} concurrent {whats}: {per:.0} bytes resident per {what} (VmRSS {:.1} MiB -> {:.1} MiB)",
+        mib(before),
+        mib(after)
+    )
+}

@@ -18,7 +18,7 @@ use control::voice::tracker::CallTracker;
 use control::voice::{
     CallChange, Media, MediaDirection, Method, NameAddr, Sdp, SipMessage, StartLine, VoiceConfig,
 };
-use perf::timing::{hashmap_insert_rate, resident_bytes};
+use perf::timing::{hashmap_insert_rate, resident_bytes, resident_per};
 
 #[derive(Parser)]
 struct Args {
@@ -139,11 +139,8 @@ fn main() -> Result<()> {
     let (rate, msgs, changes) = run(&mut t, setup, &mut ts, &mut out);
     let after = resident_bytes()?;
     println!(
-        "{} concurrent calls: {:.0} bytes resident per call (VmRSS {:.1} MiB -> {:.1} MiB)",
-        t.calls(),
-        (after.saturating_sub(before)) as f64 / f64::from(n),
-        before as f64 / 1048576.0,
-        after as f64 / 1048576.0,
+        "{}",
+        resident_per(t.calls(), ("call", "calls"), before, after)
     );
     line(
         "set-up of concurrent calls (INVITE, 180, 200, ACK)",

@@ -20,7 +20,7 @@ use control::sessions::signal::Assigned;
 use control::sessions::tracker::Tracker;
 use control::sessions::{BindingChange, Nas, Protocol, SessionsConfig, Signal, SignalEvent};
 use dataplane::targets::Target;
-use perf::timing::{hashmap_insert_rate, resident_bytes};
+use perf::timing::{hashmap_insert_rate, resident_bytes, resident_per};
 
 #[derive(Parser)]
 struct Args {
@@ -154,11 +154,8 @@ fn main() -> Result<()> {
     let (rate, changes) = run(&mut t, &mut signals, s, &mut out);
     let after = resident_bytes()?;
     println!(
-        "{} concurrent sessions: {:.0} bytes resident per session (VmRSS {:.1} MiB -> {:.1} MiB)",
-        t.len(),
-        (after.saturating_sub(before)) as f64 / f64::from(n),
-        before as f64 / 1048576.0,
-        after as f64 / 1048576.0,
+        "{}",
+        resident_per(t.len(), ("session", "sessions"), before, after)
     );
     line("load, Accounting-Start", rate, changes);
 
