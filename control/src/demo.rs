@@ -27,6 +27,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use dataplane::synth::voice::{self, RtpId, Step};
@@ -141,9 +142,27 @@ impl Drop for Guard {
     }
 }
 
-fn free_port() -> Result<u16, DemoError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("picking a port"))?;
-    Ok(l.local_addr().map_err(io("picking a port"))?.port())
+/// A TCP port on 127.0.0.1 that is free now, for a listener a child process
+/// opens later. It comes from below the kernel's ephemeral range (32768 and
+/// up by default), so no outgoing connection made in between can take it as
+/// its source port; each process starts at its own offset and never hands a
+/// port out twice, so parallel pickers rarely meet.
+pub fn free_port() -> std::io::Result<u16> {
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 20_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(LOW + (start + n) % SPAN).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrNotAvailable,
+        "no free TCP port in 10000..30000 on 127.0.0.1",
+    ))
 }
 
 /// The capture: both targets talking to outside hosts (both directions), plus
@@ -518,7 +537,8 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))
         .map_err(io("restricting nas.secret"))?;
 
-    let (api, metrics, lea) = (free_port()?, free_port()?, free_port()?);
+    let port = || free_port().map_err(io("picking a port"));
+    let (api, metrics, lea) = (port()?, port()?, port()?);
     let received_dir = out.join("received");
     let collector_log =
         std::fs::File::create(out.join("collector.log")).map_err(io("collector log"))?;

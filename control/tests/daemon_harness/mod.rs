@@ -20,13 +20,10 @@ pub const CLIENTS: &[&str] = &[
     "admin", "prov", "auditor", "viewer", "stranger", "probe", "probe-b",
 ];
 
-/// A port the OS just handed out (the config refuses two `:0` listeners).
+/// A free port for a listener opened later (the config refuses two `:0`
+/// listeners); see `control::demo::free_port` for why not port 0's pick.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    control::demo::free_port().unwrap()
 }
 
 /// Temp dir + PKI + fixed ports for one probe (kept across restarts).

@@ -116,12 +116,10 @@ pub struct CollectorProc {
     pub summary: PathBuf,
 }
 
+/// A free port for a listener opened later (the config refuses two `:0`
+/// listeners); see `control::demo::free_port` for why not port 0's pick.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    control::demo::free_port().unwrap()
 }
 
 impl CollectorProc {
