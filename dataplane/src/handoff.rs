@@ -1,10 +1,13 @@
 //! Worker → control hand-off: per-worker SPSC rings of pre-allocated records.
 //!
-//! Two bounded queues of boxed records circulate between one worker (producer) and
-//! one control-plane task (consumer): the consumer returns drained records on the free
-//! list, the worker fills free records and pushes them on the full list. Nothing is
-//! allocated after [`channel`]; a worker that finds no free record counts a drop and
-//! moves on, it never waits.
+//! Two bounded wait-free SPSC rings of boxed records circulate between one worker
+//! (producer) and one control-plane task (consumer): the consumer returns drained
+//! records on the free ring, the worker fills free records and pushes them on the full
+//! ring. Nothing is allocated after [`channel`]; a worker that finds no free record
+//! counts a drop and moves on, it never waits. The worker takes free records in
+//! batches and prefetches the next ones ahead of the matches that fill them: a
+//! record comes back from the consumer cold, and a match is rare enough that
+//! waiting for memory on each would cost more than the rest of its hand-off.
 //!
 //! Records are homogeneous in mode: matches of Content intercepts go into records
 //! holding the whole frame, matches of Headers intercepts into records holding only
@@ -14,10 +17,6 @@
 //! the worker's dissection already found, so the control plane delivers the
 //! target's own packet without parsing the frame again.
 #![forbid(unsafe_code)]
-
-use std::sync::Arc;
-
-use crossbeam::queue::ArrayQueue;
 
 use crate::parse::{Dissection, IpPair, IpSpan};
 use crate::targets::{Direction, Mode};
@@ -35,6 +34,12 @@ pub const DEFAULT_FRAME_CAPACITY: usize = 9216;
 /// ([`HandoffProducer::with_signalling`]), never to the content ring. The
 /// control plane never gives an intercept this key.
 pub const SIGNALLING_KEY: u32 = u32::MAX;
+
+/// Bytes of a record's buffer prefetched before the first copy into it.
+const FIRST_PREFETCH: usize = 256;
+const CACHE_LINE: usize = 64;
+/// Free records a producer takes off the free ring at once.
+const STASH: usize = 16;
 
 const NO_MATCH: Match = Match {
     key: 0,
@@ -185,6 +190,22 @@ impl Record {
         })
     }
 
+    /// Hints the CPU to pull in this record's header: its last writer was
+    /// this core a whole ring ago, or the consumer.
+    fn prefetch_header(&self) {
+        let at = std::ptr::from_ref(self).cast::<u8>();
+        for off in (0..size_of::<Self>()).step_by(CACHE_LINE) {
+            crate::dpdk::prefetch(at.wrapping_add(off));
+        }
+    }
+
+    /// Hints the CPU to pull in the first `len` bytes of this record's buffer.
+    fn prefetch_buffer(&self, len: usize) {
+        for off in (0..len.min(self.buf.len())).step_by(CACHE_LINE) {
+            crate::dpdk::prefetch(self.buf.as_ptr().wrapping_add(off));
+        }
+    }
+
     /// Intercepts this record is delivered to (1..=[`MAX_MATCHES`]), all of [`Self::mode`].
     pub fn matches(&self) -> &[Match] {
         &self.matches[..usize::from(self.match_count).min(MAX_MATCHES)]
@@ -228,21 +249,69 @@ impl Record {
     }
 }
 
-struct Shared {
-    free: ArrayQueue<Box<Record>>,
-    full: ArrayQueue<Box<Record>>,
-}
-
 /// Worker side of a hand-off channel.
 pub struct HandoffProducer {
-    shared: Arc<Shared>,
+    content: Ring,
     /// Where matches of [`SIGNALLING_KEY`] go.
-    signalling: Option<Arc<Shared>>,
+    signalling: Option<Ring>,
+}
+
+/// One channel as its producer holds it: free records taken off the free
+/// ring [`STASH`] at a time, the next one's header and buffer prefetched and
+/// the one after's header, so neither finding the buffer nor the copy into
+/// it waits for memory.
+struct Ring {
+    full: rtrb::Producer<Box<Record>>,
+    free: rtrb::Consumer<Box<Record>>,
+    /// Free records taken: the last is filled next.
+    #[expect(clippy::vec_box, reason = "records move between rings by pointer")]
+    stash: Vec<Box<Record>>,
+    /// Bytes copied into the last record: what to prefetch of the next.
+    last_len: usize,
+}
+
+impl Ring {
+    /// The record to fill now, if a free one is left.
+    fn take(&mut self) -> Option<Box<Record>> {
+        if self.stash.is_empty() {
+            self.refill();
+        }
+        self.stash.pop()
+    }
+
+    /// Takes up to [`STASH`] free records (the stash is empty: never allocates).
+    fn refill(&mut self) {
+        while self.stash.len() < STASH {
+            let Ok(rec) = self.free.pop() else { break };
+            self.stash.push(rec);
+        }
+    }
+
+    /// Prefetches the records of the next two matches.
+    fn ready_next(&mut self) {
+        if self.stash.is_empty() {
+            self.refill();
+        }
+        let mut ahead = self.stash.iter().rev();
+        if let Some(next) = ahead.next() {
+            next.prefetch_buffer(self.last_len);
+        }
+        if let Some(after) = ahead.next() {
+            after.prefetch_header();
+        }
+    }
+
+    /// Keeps a record that could not be handed off for the next match (it
+    /// came off the stash, so there is room: never allocates).
+    fn give_back(&mut self, rec: Box<Record>) {
+        self.stash.push(rec);
+    }
 }
 
 /// Control side of a hand-off channel.
 pub struct HandoffConsumer {
-    shared: Arc<Shared>,
+    full: rtrb::Consumer<Box<Record>>,
+    free: rtrb::Producer<Box<Record>>,
 }
 
 /// What one [`HandoffProducer::push`] did, for the worker's counters.
@@ -271,21 +340,27 @@ impl Pushed {
 /// all allocated now.
 pub fn channel(capacity: usize, frame_capacity: usize) -> (HandoffProducer, HandoffConsumer) {
     let capacity = capacity.max(1);
-    let free = ArrayQueue::new(capacity);
+    let (mut free_in, free) = rtrb::RingBuffer::new(capacity);
     for _ in 0..capacity {
-        // Cannot fail: exactly `capacity` records go into a queue of that capacity.
-        let _ = free.push(Record::new(frame_capacity));
+        // Cannot fail: exactly `capacity` records go into a ring of that capacity.
+        let _ = free_in.push(Record::new(frame_capacity));
     }
-    let shared = Arc::new(Shared {
+    let (full, full_out) = rtrb::RingBuffer::new(capacity);
+    let content = Ring {
+        full,
         free,
-        full: ArrayQueue::new(capacity),
-    });
+        stash: Vec::with_capacity(STASH),
+        last_len: FIRST_PREFETCH,
+    };
     (
         HandoffProducer {
-            shared: Arc::clone(&shared),
+            content,
             signalling: None,
         },
-        HandoffConsumer { shared },
+        HandoffConsumer {
+            full: full_out,
+            free: free_in,
+        },
     )
 }
 
@@ -294,7 +369,7 @@ impl HandoffProducer {
     /// channel (in content records), apart from every other match.
     #[must_use]
     pub fn with_signalling(mut self, ring: HandoffProducer) -> Self {
-        self.signalling = Some(ring.shared);
+        self.signalling = Some(ring.content);
         self
     }
 
@@ -315,46 +390,62 @@ impl HandoffProducer {
         let mut out = Pushed::default();
         let stamp = (timestamp_ns, worker);
         let content = (frame.bytes, frame.later, frame.wire_len as usize);
-        let is_content = |m: &Match| m.key != SIGNALLING_KEY;
-        for mode in [Mode::Content, Mode::Headers] {
-            let data = match mode {
-                Mode::Content => content,
-                Mode::Headers => {
-                    let h = &frame.bytes[..usize::from(d.header_len).min(frame.bytes.len())];
-                    (h, &[][..], h.len())
+        let h = &frame.bytes[..usize::from(d.header_len).min(frame.bytes.len())];
+        let headers = (h, &[][..], h.len());
+        // One record group per (class, layer) present, in the order of `Group`.
+        let mut groups = matches.iter().fold(0u32, |bits, m| bits | 1 << group(m));
+        while groups != 0 {
+            let g = groups.trailing_zeros() as usize;
+            groups &= groups - 1;
+            let of = |m: &Match| group(m) == g;
+            let layer = Layer::ALL[g % Layer::ALL.len()];
+            let (ring, mode, data) = match g / Layer::ALL.len() {
+                CONTENT => (&mut self.content, Mode::Content, content),
+                HEADERS => (&mut self.content, Mode::Headers, headers),
+                _ => {
+                    let Some(ring) = &mut self.signalling else {
+                        out.signalling_dropped += 1;
+                        continue;
+                    };
+                    let p = push_group(
+                        ring,
+                        frame,
+                        content,
+                        d,
+                        matches,
+                        of,
+                        Mode::Content,
+                        layer,
+                        stamp,
+                    );
+                    out.signalling_dropped += p.dropped;
+                    out.truncated += p.truncated;
+                    continue;
                 }
             };
-            for layer in Layer::ALL {
-                let of = |m: &Match| is_content(m) && m.mode == mode && m.layer == layer;
-                out.add(push_group(
-                    &self.shared,
-                    frame,
-                    data,
-                    d,
-                    matches,
-                    of,
-                    mode,
-                    layer,
-                    stamp,
-                ));
-            }
-        }
-        if matches.iter().all(is_content) {
-            return out;
-        }
-        for layer in Layer::ALL {
-            let of = |m: &Match| !is_content(m) && m.layer == layer;
-            let Some(ring) = &self.signalling else {
-                out.signalling_dropped += u64::from(matches.iter().any(of));
-                continue;
-            };
-            let mode = Mode::Content;
-            let p = push_group(ring, frame, content, d, matches, of, mode, layer, stamp);
-            out.signalling_dropped += p.dropped;
-            out.truncated += p.truncated;
+            out.add(push_group(
+                ring, frame, data, d, matches, of, mode, layer, stamp,
+            ));
         }
         out
     }
+}
+
+/// Record classes, in the order a push hands them off: content matches,
+/// headers matches, signalling matches.
+const CONTENT: usize = 0;
+const HEADERS: usize = 1;
+const SIGNALLING: usize = 2;
+
+/// The record group of `m`: its class and layer, as a bit index (3 classes
+/// of `Layer::ALL.len()` layers fit a u32).
+fn group(m: &Match) -> usize {
+    let class = match (m.key, m.mode) {
+        (SIGNALLING_KEY, _) => SIGNALLING,
+        (_, Mode::Content) => CONTENT,
+        (_, Mode::Headers) => HEADERS,
+    };
+    class * Layer::ALL.len() + Layer::ALL.iter().position(|l| *l == m.layer).unwrap_or(0)
 }
 
 /// [`HandoffProducer::push`] onto the channel `shared` for the matches `of`
@@ -362,7 +453,7 @@ impl HandoffProducer {
 /// (the first bytes, the later segments, the whole length).
 #[allow(clippy::too_many_arguments)]
 fn push_group(
-    shared: &Shared,
+    ring: &mut Ring,
     frame: RxFrame<'_>,
     (data, later, whole): (&[u8], &[&[u8]], usize),
     d: &Dissection,
@@ -379,7 +470,7 @@ fn push_group(
     }
     let packet = Packet::of(layer, d, frame.bytes);
     while of_mode.peek().is_some() {
-        let Some(mut rec) = shared.free.pop() else {
+        let Some(mut rec) = ring.take() else {
             out.dropped += 1;
             of_mode.by_ref().take(MAX_MATCHES).for_each(drop);
             continue;
@@ -401,6 +492,7 @@ fn push_group(
             received += piece.len();
         }
         rec.len = len;
+        ring.last_len = len;
         rec.truncated = len < whole.max(received);
         rec.timestamp_ns = timestamp_ns;
         rec.wire_len = frame.wire_len;
@@ -409,15 +501,16 @@ fn push_group(
         rec.packet = packet;
         rec.worker = worker;
         out.truncated += u64::from(rec.truncated);
-        match shared.full.push(rec) {
+        match ring.full.push(rec) {
             Ok(()) => out.records += 1,
-            // Unreachable (both queues hold every record), but never lose a buffer.
-            Err(rec) => {
+            // Unreachable (both rings hold every record), but never lose a buffer.
+            Err(rtrb::PushError::Full(rec)) => {
                 out.dropped += 1;
-                let _ = shared.free.push(rec);
+                ring.give_back(rec);
             }
         }
     }
+    ring.ready_next();
     out
 }
 
@@ -427,11 +520,12 @@ impl HandoffConsumer {
     pub fn drain(&mut self, max: usize, mut f: impl FnMut(&Record)) -> usize {
         let mut n = 0;
         while n < max {
-            let Some(rec) = self.shared.full.pop() else {
+            let Ok(rec) = self.full.pop() else {
                 break;
             };
             f(&rec);
-            let _ = self.shared.free.push(rec);
+            // Cannot fail: the free ring has room for every record.
+            let _ = self.free.push(rec);
             n += 1;
         }
         n
@@ -439,7 +533,7 @@ impl HandoffConsumer {
 
     /// Records waiting to be drained.
     pub fn pending(&self) -> usize {
-        self.shared.full.len()
+        self.full.slots()
     }
 }
 
@@ -521,6 +615,36 @@ mod test {
         assert_eq!(keys, (0..16).collect::<Vec<_>>());
         let pushed = p.push(RxFrame::whole(&[1; 10]), &dissection(0), &many[..9], 0, 0);
         assert_eq!(pushed.records, 2);
+    }
+
+    #[test]
+    fn every_record_comes_back_however_pushes_and_drains_interleave() {
+        // More records than one stash, fewer than two: the worker's stash and
+        // prefetching never keep a record from the full ring or lose one.
+        let capacity = STASH + 5;
+        let (mut p, mut c) = channel(capacity, 64);
+        let one = [m(1, Mode::Content)];
+        let mut next = 0u64;
+        for round in 0..200u64 {
+            let pushes = round % (2 * capacity as u64);
+            let mut records = 0;
+            for _ in 0..pushes {
+                let frame = next.to_be_bytes();
+                records += p
+                    .push(RxFrame::whole(&frame), &dissection(0), &one, next, 0)
+                    .records;
+                next += 1;
+            }
+            assert_eq!(records, pushes.min(capacity as u64), "round {round}");
+            let mut stamps = Vec::new();
+            c.drain(usize::MAX, |r| {
+                assert_eq!(r.data(), r.timestamp_ns().to_be_bytes());
+                stamps.push(r.timestamp_ns());
+            });
+            let first = next - pushes;
+            let expected: Vec<u64> = (first..first + records).collect();
+            assert_eq!(stamps, expected, "round {round}");
+        }
     }
 
     #[test]
