@@ -12,8 +12,8 @@ use control::model::{Identity, IdentityKind};
 use control::sessions::signal::Assigned;
 use control::sessions::tracker::Tracker;
 use control::sessions::{
-    Binding, BindingChange, BindingId, EndReason, Nas, Protocol, SessionsConfig, Signal,
-    SignalEvent,
+    Binding, BindingChange, BindingId, EndReason, Nas, NasRestart, Protocol, SessionsConfig,
+    Signal, SignalEvent,
 };
 use dataplane::targets::Target;
 use proptest::prelude::*;
@@ -153,6 +153,16 @@ fn summary(changes: &[BindingChange]) -> Vec<(&'static str, String, u64, Option<
             } => ("ended", who(binding), *at_ns, Some(*reason)),
         })
         .collect()
+}
+
+/// The first identity of each current binding, sorted.
+fn live(t: &Tracker) -> Vec<String> {
+    let mut all: Vec<String> = t
+        .iter()
+        .map(|b| b.identities[0].value().to_owned())
+        .collect();
+    all.sort();
+    all
 }
 
 fn holder(t: &Tracker, a: &str) -> Option<String> {
@@ -555,12 +565,7 @@ fn a_nas_restart_ends_a_large_nas_in_bounded_passes_at_its_own_time() {
         }
     }
     assert_eq!(ended, N as usize, "each old session ended once");
-    let mut left: Vec<_> = t
-        .iter()
-        .map(|b| b.identities[0].value().to_owned())
-        .collect();
-    left.sort();
-    assert_eq!(left, ["fresh", "new", "other"]);
+    assert_eq!(live(&t), ["fresh", "new", "other"]);
     assert_eq!(t.len(), 3);
 }
 
@@ -978,7 +983,7 @@ fn restore_ends_what_expired_while_down_and_keeps_the_rest() {
         saved("radius|10.0.0.1|g1", "gone1", v4("192.0.2.3"), S, 50 * S),
     ];
     let mut out = Vec::new();
-    t.restore(list, 100 * S, &mut out);
+    t.restore(list, &[], 100 * S, &mut out);
     assert_eq!(
         summary(&out),
         [
@@ -1006,6 +1011,93 @@ fn restore_ends_what_expired_while_down_and_keeps_the_rest() {
         summary(&c),
         [("ended", "kept".into(), 200 * S, Some(EndReason::Signalled))]
     );
+}
+
+/// What a crash in the middle of a NAS restart's passes left: its marker and
+/// some of its sessions. Restored, they end at the restart, never live.
+#[test]
+fn restore_ends_the_sessions_of_a_saved_nas_restart_at_its_time() {
+    use SignalEvent::*;
+    let mut t = tracker();
+    let on = 50 * S;
+    let restarts = [
+        NasRestart {
+            nas: ip("10.0.0.1"),
+            at_ns: on,
+        },
+        NasRestart {
+            nas: ip("10.0.0.1"),
+            at_ns: 70 * S,
+        },
+    ];
+    let far = 1000 * S;
+    let list = vec![
+        saved("radius|10.0.0.1|a", "a", v4("192.0.2.1"), S, far),
+        saved("radius|10.0.0.1|b", "b", v4("192.0.2.2"), on, far),
+        // Started between the two restarts: the second ended it.
+        saved("radius|10.0.0.1|c", "c", v4("192.0.2.3"), 60 * S, far),
+        // Started after both, by the rebooted NAS: live.
+        saved("radius|10.0.0.1|d", "d", v4("192.0.2.4"), 80 * S, far),
+        // Had expired before the restart.
+        saved("radius|10.0.0.1|e", "e", v4("192.0.2.5"), S, 40 * S),
+        // Another NAS's, and one whose key merely starts alike.
+        saved("radius|10.0.0.2|f", "f", v4("192.0.2.6"), S, far),
+        saved("radius|10.0.0.11|g", "g", v4("192.0.2.7"), S, far),
+    ];
+    let mut out = Vec::new();
+    t.restore(list, &restarts, 100 * S, &mut out);
+    assert_eq!(
+        summary(&out),
+        [
+            ("ended", "e".into(), 40 * S, Some(EndReason::Expired)),
+            ("ended", "a".into(), on, Some(EndReason::NasRestart)),
+            ("ended", "b".into(), on, Some(EndReason::NasRestart)),
+            ("ended", "c".into(), 70 * S, Some(EndReason::NasRestart)),
+        ]
+    );
+    assert_eq!(live(&t), ["d", "f", "g"]);
+    assert_eq!(holder(&t, "192.0.2.1"), None);
+    assert!(t.bindings_of(&user("a")).is_empty());
+    assert_eq!(t.pending_restarts().count(), 0, "nothing left to report");
+    // Their Stops, late, find nothing.
+    let c = apply(
+        &mut t,
+        &acct(101 * S, AccountingStop, "10.0.0.1", "a", &[], &[]),
+    );
+    assert!(c.is_empty());
+}
+
+#[test]
+fn pending_restarts_are_those_with_ends_to_report() {
+    use control::sessions::tracker::END_PER_PASS;
+    use SignalEvent::*;
+    let mut t = tracker();
+    for i in 0..=END_PER_PASS {
+        let who = [user(&format!("u{i}"))];
+        let addr = Target::Ipv4(Ipv4Addr::from(0x6440_0000 + u32::try_from(i).unwrap()));
+        t.apply(
+            &acct(
+                S,
+                AccountingStart,
+                "10.0.0.1",
+                &format!("{i:06}"),
+                &who,
+                &[addr],
+            ),
+            &mut Vec::new(),
+        );
+    }
+    let small = apply(&mut t, &nas_event(2 * S, AccountingOn, "10.0.0.2"));
+    assert!(small.is_empty());
+    assert_eq!(t.pending_restarts().count(), 0, "done in its own pass");
+    apply(&mut t, &nas_event(3 * S, AccountingOff, "10.0.0.1"));
+    let on = NasRestart {
+        nas: ip("10.0.0.1"),
+        at_ns: 3 * S,
+    };
+    assert_eq!(t.pending_restarts().collect::<Vec<_>>(), [on]);
+    assert!(!t.end_pending(&mut Vec::new()));
+    assert_eq!(t.pending_restarts().count(), 0);
 }
 
 #[test]

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use control::audit::AuditAction;
 use control::model::{Identity, InterceptPatch, Liid, TargetPolicy};
-use control::sessions::{Binding, BindingId, Nas, Protocol};
+use control::sessions::{Binding, BindingId, Nas, NasRestart, Protocol};
 use control::store::{StaticAssignment, StoreError, SCHEMA_VERSION};
 use dataplane::targets::Target;
-use store_support::{now, open, open_with_destination, paths, validated};
+use store_support::{now, open, open_with_destination, paths, user_version, validated};
 
 fn id(text: &str) -> Identity {
     Identity::parse("t", text).unwrap().unwrap()
@@ -134,7 +134,8 @@ fn a_version_2_database_migrates_with_its_intercepts_intact() {
     drop(store);
     let conn = rusqlite::Connection::open(&p.db).unwrap();
     conn.execute_batch(
-        "DROP TABLE bindings; DROP TABLE static_assignments; PRAGMA user_version = 2;",
+        "DROP TABLE bindings; DROP TABLE static_assignments; DROP TABLE nas_restarts; \
+         PRAGMA user_version = 2;",
     )
     .unwrap();
     drop(conn);
@@ -146,14 +147,68 @@ fn a_version_2_database_migrates_with_its_intercepts_intact() {
     assert!(store.bindings().unwrap().is_empty());
     assert!(store.static_assignments().unwrap().is_empty());
     store.put_binding(&binding(1)).unwrap();
-    let conn = rusqlite::Connection::open(&p.db).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(user_version(&p), SCHEMA_VERSION);
     drop(store);
     let report = control::audit::verify(&p.db, &p.mirror).unwrap();
     assert!(report.first_bad.is_none(), "{report:?}");
+}
+
+#[test]
+fn a_version_3_database_keeps_its_bindings_and_gains_nas_restarts() {
+    let p = paths();
+    let store = open(&p);
+    store.put_binding(&binding(1)).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&p.db).unwrap();
+    conn.execute_batch("DROP TABLE nas_restarts; PRAGMA user_version = 3;")
+        .unwrap();
+    drop(conn);
+
+    let store = open(&p);
+    assert_eq!(store.bindings().unwrap(), [binding(1)]);
+    assert!(store.nas_restarts().unwrap().is_empty());
+    let on = NasRestart {
+        nas: "192.0.2.1".parse().unwrap(),
+        at_ns: 1_767_225_800_000_000_000,
+    };
+    store.write_sessions(&[], &[], &[on], &[]).unwrap();
+    assert_eq!(user_version(&p), SCHEMA_VERSION);
+    drop(store);
+    assert_eq!(open(&p).nas_restarts().unwrap(), [on]);
+}
+
+/// A NAS restart is stored with the first ends written for it and deleted
+/// with the last, in their transactions.
+#[test]
+fn nas_restarts_are_written_and_deleted_with_binding_ends() {
+    let p = paths();
+    let store = open(&p);
+    let all: Vec<Binding> = (0..4).map(binding).collect();
+    store.write_bindings(&all, &[]).unwrap();
+    let nas = "192.0.2.1".parse().unwrap();
+    let (on, off) = (NasRestart { nas, at_ns: 20 }, NasRestart { nas, at_ns: 10 });
+    let ids: Vec<BindingId> = all.iter().map(|b| b.id.clone()).collect();
+    store
+        .write_sessions(&[], &ids[..1], &[on, off], &[])
+        .unwrap();
+    store.write_sessions(&[], &ids[1..2], &[on], &[]).unwrap();
+    assert_eq!(
+        store.nas_restarts().unwrap(),
+        [off, on],
+        "earliest first, once"
+    );
+    store.write_sessions(&[], &ids[2..], &[], &[on]).unwrap();
+    drop(store);
+    let store = open(&p);
+    assert!(store.bindings().unwrap().is_empty());
+    assert_eq!(store.nas_restarts().unwrap(), [off]);
+    let mut far = off;
+    far.at_ns = u64::MAX;
+    assert!(matches!(
+        store.write_sessions(&[], &[], &[far], &[off]),
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.nas_restarts().unwrap(), [off], "nothing written then");
 }
 
 #[test]

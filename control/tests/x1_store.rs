@@ -22,7 +22,7 @@ fn a_version_1_database_keeps_its_intercepts_as_rest() {
     let conn = rusqlite::Connection::open(&p.db).unwrap();
     conn.execute_batch(
         "ALTER TABLE intercepts DROP COLUMN origin; DROP TABLE bindings; \
-         DROP TABLE static_assignments; PRAGMA user_version = 1;",
+         DROP TABLE static_assignments; DROP TABLE nas_restarts; PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);

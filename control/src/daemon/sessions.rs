@@ -25,8 +25,8 @@ use crate::model::{Identity, IdentityKind, Intercept, InterceptState};
 use crate::sessions::tracker::Tracker;
 use crate::sessions::wire::Verifier;
 use crate::sessions::{
-    Binding, BindingChange, BindingId, EndReason, Protocol, Refusal, SessionsConfig, Signal,
-    SignalEvent, SignalPacket,
+    Binding, BindingChange, BindingId, EndReason, NasRestart, Protocol, Refusal, SessionsConfig,
+    Signal, SignalEvent, SignalPacket,
 };
 use crate::store::{StaticAssignment, Store};
 use crate::time::now_ns;
@@ -56,6 +56,15 @@ fn contains(target: &Target, addr: IpAddr) -> bool {
         }
         _ => false,
     }
+}
+
+/// The items of `items` that `other` does not hold, in order.
+fn not_in<T: Copy + PartialEq>(items: &[T], other: &[T]) -> Vec<T> {
+    items
+        .iter()
+        .filter(|i| !other.contains(i))
+        .copied()
+        .collect()
 }
 
 fn source_label(p: Protocol) -> &'static str {
@@ -126,6 +135,8 @@ struct State {
     /// Binding changes not yet written to the store: written once per pass,
     /// in one transaction (`Some`: save, `None`: remove).
     unsaved: HashMap<BindingId, Option<Binding>>,
+    /// The NAS restarts with ends pending as last written to the store.
+    saved_restarts: Vec<NasRestart>,
     last_window: Instant,
     last_housekeeping: Instant,
 }
@@ -253,18 +264,8 @@ impl Shared {
                     }
                 }
                 BindingChange::Updated { old, new } => {
-                    let gone: Vec<Target> = old
-                        .addresses
-                        .iter()
-                        .filter(|a| !new.addresses.contains(a))
-                        .copied()
-                        .collect();
-                    let came: Vec<Target> = new
-                        .addresses
-                        .iter()
-                        .filter(|a| !old.addresses.contains(a))
-                        .copied()
-                        .collect();
+                    let gone = not_in(&old.addresses, &new.addresses);
+                    let came = not_in(&new.addresses, &old.addresses);
                     for (&key, t) in intercepts.iter_mut() {
                         let had = t.applied.contains_key(&old.id);
                         if !had && !names(&t.identities, &new.identities) {
@@ -382,8 +383,13 @@ impl Shared {
             for id in intercepts.values().flat_map(|t| t.applied.keys()) {
                 tracker.settle(id, &mut changes);
             }
+            self.apply(&mut st, &changes, Some(signal));
+            // Durable now, with the restart itself: a crash before the pass's
+            // end must not bring back the NAS's sessions as live.
+            self.save(&mut st);
+        } else {
+            self.apply(&mut st, &changes, Some(signal));
         }
-        self.apply(&mut st, &changes, Some(signal));
         self.observe(&mut st);
     }
 
@@ -433,9 +439,14 @@ impl Shared {
         self.write_audit(if window { Flush::Window } else { Flush::Due });
     }
 
-    /// Writes the pass's binding changes in one transaction.
+    /// Writes the pass's binding changes in one transaction, with the NAS
+    /// restarts whose ends are pending: a restart is stored with its first
+    /// pass's ends and deleted with its last's.
     fn save(&self, st: &mut State) {
-        if st.unsaved.is_empty() {
+        let restarts: Vec<NasRestart> = st.tracker.pending_restarts().collect();
+        let begun = not_in(&restarts, &st.saved_restarts);
+        let done = not_in(&st.saved_restarts, &restarts);
+        if st.unsaved.is_empty() && begun.is_empty() && done.is_empty() {
             return;
         }
         let mut puts = Vec::new();
@@ -446,8 +457,11 @@ impl Shared {
                 None => removes.push(id),
             }
         }
-        if let Err(e) = self.store.write_bindings(&puts, &removes) {
-            tracing::error!(error = %e, "cannot save bindings; they are lost on restart");
+        match self.store.write_sessions(&puts, &removes, &begun, &done) {
+            Ok(()) => st.saved_restarts = restarts,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot save bindings; they are lost on restart");
+            }
         }
     }
 
@@ -627,7 +641,9 @@ impl SessionGlue {
         let mut tracker = Tracker::new(cfg);
         let mut restored = Vec::new();
         let now = now_ns();
-        tracker.restore(saved, now, &mut restored);
+        // Restarts a crash interrupted: ended here, and deleted with their ends by `save`.
+        let saved_restarts = store.nas_restarts()?;
+        tracker.restore(saved, &saved_restarts, now, &mut restored);
         let mut changes = restored.clone();
         // The static table as it is now, also for changes made while the probe was down.
         let statics = store.static_assignments()?;
@@ -656,6 +672,7 @@ impl SessionGlue {
                 intercepts: HashMap::new(),
                 pending: Unacked::default(),
                 unsaved: HashMap::new(),
+                saved_restarts,
                 last_window: Instant::now(),
                 last_housekeeping: Instant::now(),
             }),
@@ -788,9 +805,8 @@ mod test {
         ));
     }
 
-    /// The glue of a probe with no NAS configured (signals are given to
-    /// [`Shared::signalled`] as the verifier would), intercept 7 on `t@isp`.
-    fn glue(dir: &std::path::Path) -> Shared {
+    /// A probe's store (in `dir`), controller and metrics, as at its start.
+    fn parts(dir: &std::path::Path) -> (Store, Arc<Controller>, ProbeMetrics) {
         let store = Store::open(&dir.join("p.db"), &dir.join("a.jsonl")).unwrap();
         let metrics = ProbeMetrics::unregistered().unwrap();
         let (writer, _replicas) = dataplane::targets::replicas(1, 1024);
@@ -802,6 +818,13 @@ mod test {
             std::time::Duration::from_secs(1),
             crate::model::TargetPolicy::default(),
         ));
+        (store, controller, metrics)
+    }
+
+    /// The glue of a probe with no NAS configured (signals are given to
+    /// [`Shared::signalled`] as the verifier would), intercept 7 on `t@isp`.
+    fn glue(dir: &std::path::Path) -> Shared {
+        let (store, controller, metrics) = parts(dir);
         let cfg: SessionsConfig = toml::from_str("").unwrap();
         let t = Targeted {
             identities: vec![Identity::new("t", IdentityKind::Username, "t@isp").unwrap()],
@@ -820,6 +843,7 @@ mod test {
                 intercepts: HashMap::from([(7, t)]),
                 pending: Unacked::default(),
                 unsaved: HashMap::new(),
+                saved_restarts: Vec::new(),
                 last_window: Instant::now(),
                 last_housekeeping: Instant::now(),
             }),
@@ -854,15 +878,16 @@ mod test {
         }
     }
 
-    /// Three passes' worth of sessions of untargeted subscribers at the NAS.
-    fn load(g: &Shared) {
+    /// Three passes' worth of sessions of untargeted subscribers at the NAS,
+    /// started from `base_ns` on.
+    fn load(g: &Shared, base_ns: u64) {
         let n = u32::try_from(crate::sessions::tracker::END_PER_PASS * 3).unwrap();
         for i in 0..n {
             let a = Target::Ipv4(std::net::Ipv4Addr::from(0x6440_0000 + i));
             let sid = format!("s{i:06}");
             let who = format!("u{i}");
             g.signalled(&accounting(
-                1_000 + u64::from(i),
+                base_ns + 1_000 + u64::from(i),
                 SignalEvent::AccountingStart,
                 Some(&sid),
                 &who,
@@ -871,9 +896,9 @@ mod test {
         }
     }
 
-    /// The NAS's Accounting-On; its time.
-    fn nas_restart(g: &Shared) -> u64 {
-        let on_ns = 1_000_000;
+    /// The NAS's Accounting-On, after [`load`] from `base_ns`; its time.
+    fn nas_restart(g: &Shared, base_ns: u64) -> u64 {
+        let on_ns = base_ns + 1_000_000;
         g.signalled(&accounting(
             on_ns,
             SignalEvent::AccountingOn,
@@ -889,7 +914,7 @@ mod test {
         use crate::sessions::tracker::END_PER_PASS;
         let dir = tempfile::tempdir().unwrap();
         let g = glue(dir.path());
-        load(&g);
+        load(&g, 0);
         // T's session sorts after all the others: the On's own pass does not reach it.
         let t_addr: IpAddr = "198.51.100.7".parse().unwrap();
         let t = Target::Ipv4("198.51.100.7".parse().unwrap());
@@ -901,7 +926,7 @@ mod test {
             Some(t),
         ));
         assert!(g.exact.bound(7, t_addr, 900_001));
-        let on_ns = nas_restart(&g);
+        let on_ns = nas_restart(&g, 0);
         assert!(
             g.exact.bound(7, t_addr, on_ns - 1),
             "T's packets before the On"
@@ -933,9 +958,9 @@ mod test {
     fn a_stop_in_the_middle_of_a_nas_restart_leaves_none_of_its_sessions_stored() {
         let dir = tempfile::tempdir().unwrap();
         let g = glue(dir.path());
-        load(&g);
+        load(&g, 0);
         g.idle(1);
-        let on_ns = nas_restart(&g);
+        let on_ns = nas_restart(&g, 0);
         g.idle(on_ns);
         let store = g.store.clone();
         assert!(!store.bindings().unwrap().is_empty(), "ends still pending");
@@ -943,6 +968,69 @@ mod test {
             shared: Arc::new(g),
         });
         assert_eq!(store.bindings().unwrap().len(), 0, "not restored as live");
+    }
+
+    #[test]
+    fn a_crash_in_the_middle_of_a_nas_restart_restores_none_of_its_sessions_as_live() {
+        let cfg: SessionsConfig = toml::from_str("").unwrap();
+        let nas = "192.0.2.10".parse().unwrap();
+        // A crash right after the On, and one after its next pass.
+        for passes in [0, 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let g = glue(dir.path());
+            // Sessions of now: not expired when the probe comes back.
+            let base = now_ns();
+            load(&g, base);
+            g.idle(base);
+            let on_ns = nas_restart(&g, base);
+            for _ in 0..passes {
+                g.idle(on_ns);
+            }
+            let pending: Vec<BindingId> = g
+                .store
+                .bindings()
+                .unwrap()
+                .into_iter()
+                .map(|b| b.id)
+                .collect();
+            assert!(!pending.is_empty(), "ends still pending at the crash");
+            // The crash: the glue goes without its stop (`SessionGlue`'s drop).
+            drop(g);
+
+            let (store, controller, metrics) = parts(dir.path());
+            let restarts = store.nas_restarts().unwrap();
+            assert_eq!(restarts, [NasRestart { nas, at_ns: on_ns }]);
+            let mut tracker = Tracker::new(&cfg);
+            let mut ended = Vec::new();
+            tracker.restore(store.bindings().unwrap(), &restarts, now_ns(), &mut ended);
+            assert!(tracker.is_empty(), "{} restored as live", tracker.len());
+            // Each pending one ended once, at the On's time.
+            let ids: Vec<BindingId> = ended
+                .iter()
+                .filter_map(|c| match c {
+                    BindingChange::Ended {
+                        binding,
+                        at_ns,
+                        reason: EndReason::NasRestart,
+                    } if *at_ns == on_ns => Some(binding.id.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ids.len(), ended.len(), "{passes}: {:?}", ended.first());
+            assert_eq!(ids, pending);
+            // The restarted glue does the same, and deletes the restart with its ends.
+            let glue = SessionGlue::new(
+                &cfg,
+                controller,
+                store.clone(),
+                metrics,
+                Watermark::default(),
+            )
+            .unwrap();
+            assert!(lock(&glue.shared.state).tracker.is_empty());
+            assert!(store.bindings().unwrap().is_empty());
+            assert!(store.nas_restarts().unwrap().is_empty());
+        }
     }
 
     #[test]

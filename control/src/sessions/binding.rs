@@ -48,6 +48,17 @@ pub struct Binding {
     pub expires_ns: u64,
 }
 
+/// An Accounting-On or -Off of a NAS: every session of that NAS started by
+/// `at_ns` ended then. Persisted while its ends are still being reported, so
+/// a crash in the middle does not bring those sessions back as live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NasRestart {
+    /// The NAS's address (the sender of the Accounting-On/Off).
+    pub nas: IpAddr,
+    /// Its receive time, ns since the Unix epoch.
+    pub at_ns: u64,
+}
+
 /// Why a binding ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EndReason {

@@ -15,6 +15,6 @@ pub mod signal;
 pub mod tracker;
 pub mod wire;
 
-pub use binding::{Binding, BindingChange, BindingId, EndReason, Nas};
+pub use binding::{Binding, BindingChange, BindingId, EndReason, Nas, NasRestart};
 pub use config::{NasConfig, SessionsConfig};
 pub use signal::{Protocol, Refusal, Signal, SignalEvent, SignalPacket, Transport};

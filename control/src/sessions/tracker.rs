@@ -18,7 +18,9 @@
 //!   [`Tracker::settle`]) but reported [`END_PER_PASS`] at a time, by the
 //!   restart's signal and then [`Tracker::end_pending`], so no single call
 //!   stalls the signalling path. Signalling that meets such a session (its
-//!   Stop, its reused key or address) reports its end at the restart's time first. A session
+//!   Stop, its reused key or address) reports its end at the restart's time first.
+//!   The restarts still pending ([`Tracker::pending_restarts`]) are what the
+//!   daemon persists so that [`Tracker::restore`] ends the rest after a crash. A session
 //!   lapses `radius_session_timeout_secs` after its last message.
 //! - **DHCPv4** leases are keyed by (server or relay, client, address), the
 //!   client being its client identifier if the message has one, else its
@@ -69,7 +71,9 @@ use dataplane::targets::Target;
 
 use self::holds::{Holds, Prefix};
 use super::signal::{Assigned, SignalEvent};
-use super::{Binding, BindingChange, BindingId, EndReason, Nas, Protocol, SessionsConfig, Signal};
+use super::{
+    Binding, BindingChange, BindingId, EndReason, Nas, NasRestart, Protocol, SessionsConfig, Signal,
+};
 use crate::model::{Identity, IdentityKind};
 
 const NS_PER_SEC: u64 = 1_000_000_000;
@@ -80,10 +84,10 @@ pub const END_PER_PASS: usize = 4096;
 
 /// A NAS restart whose sessions are still being reported ended.
 struct Restart {
+    /// The NAS and the receive time: its sessions started by then ended then.
+    of: NasRestart,
     /// Key prefix of the NAS's sessions.
     prefix: String,
-    /// Its receive time: sessions started by then ended then.
-    at_ns: u64,
     /// The last key reported so far (`None`: none yet).
     cursor: Option<String>,
 }
@@ -189,19 +193,38 @@ impl Tracker {
         }
     }
 
-    /// Loads bindings saved before a restart; those expired by `now_ns` are
-    /// reported as ended (at their expiry time, earliest first), the others
-    /// kept without a report. Saved bindings that overlap are resolved as
-    /// signalling would: the one updated last keeps the address.
-    pub fn restore(&mut self, saved: Vec<Binding>, now_ns: u64, out: &mut Vec<BindingChange>) {
-        let (mut gone, mut kept): (Vec<Binding>, Vec<Binding>) =
-            saved.into_iter().partition(|b| b.expires_ns <= now_ns);
-        gone.sort_by_key(|b| b.expires_ns);
-        out.extend(gone.into_iter().map(|binding| BindingChange::Ended {
-            at_ns: binding.expires_ns,
-            binding,
-            reason: EndReason::Expired,
-        }));
+    /// Loads bindings saved before a restart. Those a saved NAS restart
+    /// (`restarts`: whose ends were still pending at a crash) ended are reported
+    /// ended at its time, those expired by `now_ns` at their expiry time,
+    /// earliest first; the others are kept without a report. Saved bindings
+    /// that overlap are resolved as signalling would: the one updated last
+    /// keeps the address.
+    pub fn restore(
+        &mut self,
+        saved: Vec<Binding>,
+        restarts: &[NasRestart],
+        now_ns: u64,
+        out: &mut Vec<BindingChange>,
+    ) {
+        let restarts: Vec<Restart> = restarts.iter().map(|&r| Restart::new(r)).collect();
+        let mut gone = Vec::new();
+        let mut kept = Vec::new();
+        for b in saved {
+            match restart_of(&restarts, &b) {
+                Some(at) if at < b.expires_ns => gone.push((at, EndReason::NasRestart, b)),
+                _ if b.expires_ns <= now_ns => gone.push((b.expires_ns, EndReason::Expired, b)),
+                _ => kept.push(b),
+            }
+        }
+        gone.sort_by_key(|&(at, ..)| at);
+        out.extend(
+            gone.into_iter()
+                .map(|(at_ns, reason, binding)| BindingChange::Ended {
+                    at_ns,
+                    binding,
+                    reason,
+                }),
+        );
         kept.sort_by_key(|b| b.updated_ns);
         for mut b in kept {
             b.addresses = canonical(b.addresses.iter());
@@ -307,7 +330,7 @@ impl Tracker {
             let Some(r) = self.restarts.first() else {
                 return false;
             };
-            let (prefix, at_ns) = (r.prefix.clone(), r.at_ns);
+            let (prefix, at_ns) = (r.prefix.clone(), r.of.at_ns);
             let from = match &r.cursor {
                 Some(c) => Bound::Excluded(c.as_str()),
                 None => Bound::Included(prefix.as_str()),
@@ -341,6 +364,13 @@ impl Tracker {
             }
         }
         !self.restarts.is_empty()
+    }
+
+    /// The NAS restarts whose sessions are not all reported ended yet, in
+    /// signalling order: what a restarted probe must still end (see
+    /// [`Tracker::restore`]).
+    pub fn pending_restarts(&self) -> impl Iterator<Item = NasRestart> + '_ {
+        self.restarts.iter().map(|r| r.of)
     }
 
     /// The earliest expiry of a current binding (`None`: nothing expires).
@@ -379,10 +409,7 @@ impl Tracker {
 
     /// When a NAS restart whose report is pending ended `b`, if one did.
     fn restart_of(&self, b: &Binding) -> Option<u64> {
-        self.restarts
-            .iter()
-            .find(|r| b.started_ns <= r.at_ns && b.id.0.starts_with(r.prefix.as_str()))
-            .map(|r| r.at_ns)
+        restart_of(&self.restarts, b)
     }
 
     /// `slot`, if it holds a binding a NAS restart has not ended; if one has,
@@ -428,11 +455,10 @@ impl Tracker {
             self.ignored.incomplete += 1;
             return;
         };
-        self.restarts.push(Restart {
-            prefix: format!("radius|{}|", nas.address),
+        self.restarts.push(Restart::new(NasRestart {
+            nas: nas.address,
             at_ns: s.ts_ns,
-            cursor: None,
-        });
+        }));
         self.end_pending(out);
     }
 
@@ -805,6 +831,25 @@ impl Tracker {
         }
         self.ending = ending;
     }
+}
+
+impl Restart {
+    fn new(of: NasRestart) -> Self {
+        Self {
+            prefix: format!("radius|{}|", of.nas),
+            of,
+            cursor: None,
+        }
+    }
+}
+
+/// When the first of `restarts` that ended `b` did (the earliest one at or
+/// after its start: restarts are in signalling order).
+fn restart_of(restarts: &[Restart], b: &Binding) -> Option<u64> {
+    restarts
+        .iter()
+        .find(|r| b.started_ns <= r.of.at_ns && b.id.0.starts_with(r.prefix.as_str()))
+        .map(|r| r.of.at_ns)
 }
 
 /// Sorted, deduplicated, host bits cleared, hosts as addresses; MACs dropped.

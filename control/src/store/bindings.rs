@@ -18,7 +18,7 @@ use crate::model::{
     parse_target, target_to_string, Identity, IdentityKind, TargetPolicy, ValidationError,
 };
 use crate::sessions::tracker::overlap;
-use crate::sessions::{Binding, BindingId, Nas, Protocol};
+use crate::sessions::{Binding, BindingId, Nas, NasRestart, Protocol};
 
 /// A static customer's addresses, provisioned by name (`subscriber-id:<name>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,17 +116,29 @@ impl Store {
         puts: &[Binding],
         removes: &[BindingId],
     ) -> Result<(), StoreError> {
+        self.write_sessions(puts, removes, &[], &[])
+    }
+
+    /// As [`Store::write_bindings`], and in the same transaction records the
+    /// NAS restarts `begun` (whose sessions' ends are pending) and deletes
+    /// those `done` (all of their sessions' ends written).
+    ///
+    /// # Errors
+    /// As [`Store::write_bindings`]; [`StoreError::Invalid`] also for a
+    /// restart time past 2262.
+    pub fn write_sessions(
+        &self,
+        puts: &[Binding],
+        removes: &[BindingId],
+        begun: &[NasRestart],
+        done: &[NasRestart],
+    ) -> Result<(), StoreError> {
         self.audit.transact(|tx| {
             let mut put = tx.prepare_cached(PUT_BINDING)?;
             for b in puts {
-                let time = |field: &str, ns: u64| {
-                    i64::try_from(ns).map_err(|_| {
-                        ValidationError::field(field, format!("{ns} ns is out of range"))
-                    })
-                };
                 let expires = match b.expires_ns {
                     u64::MAX => None,
-                    ns => Some(time("expires_ns", ns)?),
+                    ns => Some(ns_field("expires_ns", ns)?),
                 };
                 let nas = b.nas.as_ref();
                 put.execute(params![
@@ -137,8 +149,8 @@ impl Store {
                     nas.map(|n| n.address.to_string()),
                     nas.and_then(|n| n.identifier.as_deref()),
                     b.session_id,
-                    time("started_ns", b.started_ns)?,
-                    time("updated_ns", b.updated_ns)?,
+                    ns_field("started_ns", b.started_ns)?,
+                    ns_field("updated_ns", b.updated_ns)?,
                     expires,
                 ])?;
             }
@@ -146,7 +158,43 @@ impl Store {
             for id in removes {
                 remove.execute(params![id.0])?;
             }
+            let mut mark = tx.prepare_cached(
+                "INSERT OR IGNORE INTO nas_restarts (nas, at_ns) VALUES (?1, ?2)",
+            )?;
+            for r in begun {
+                mark.execute(params![r.nas.to_string(), ns_field("at_ns", r.at_ns)?])?;
+            }
+            let mut clear =
+                tx.prepare_cached("DELETE FROM nas_restarts WHERE nas = ?1 AND at_ns = ?2")?;
+            for r in done {
+                clear.execute(params![r.nas.to_string(), ns_field("at_ns", r.at_ns)?])?;
+            }
             Ok(())
+        })
+    }
+
+    /// The NAS restarts whose sessions' ends were pending when last written,
+    /// earliest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`]; [`StoreError::Corrupt`] for a row that does not parse.
+    pub fn nas_restarts(&self) -> Result<Vec<NasRestart>, StoreError> {
+        self.audit.read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT nas, at_ns FROM nas_restarts ORDER BY at_ns, nas")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(nas, at)| {
+                    let corrupt =
+                        |why: &str| StoreError::Corrupt(format!("NAS restart row: {why}"));
+                    Ok(NasRestart {
+                        nas: nas.parse().map_err(|_| corrupt("unreadable NAS address"))?,
+                        at_ns: u64::try_from(at).map_err(|_| corrupt("negative time"))?,
+                    })
+                })
+                .collect()
         })
     }
 
@@ -414,6 +462,11 @@ impl RawBinding {
             id: BindingId(self.id),
         })
     }
+}
+
+/// A time in ns as SQLite's signed integer.
+fn ns_field(field: &str, ns: u64) -> Result<i64, ValidationError> {
+    i64::try_from(ns).map_err(|_| ValidationError::field(field, format!("{ns} ns is out of range")))
 }
 
 fn protocol_str(p: Protocol) -> &'static str {

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 
 /// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE destinations (
@@ -90,6 +90,18 @@ CREATE TABLE static_assignments (
 );
 ";
 
+/// Version 4: NAS restarts (Accounting-On/Off) whose sessions are still being
+/// ended in passes. Written in the transaction of the restart's first pass and
+/// deleted in that of its last, so a crash in between cannot restore the rest
+/// of its sessions as live. Old databases simply have none pending.
+const MIGRATE_V4: &str = "
+CREATE TABLE nas_restarts (
+    nas TEXT NOT NULL,
+    at_ns INTEGER NOT NULL,
+    PRIMARY KEY (nas, at_ns)
+) WITHOUT ROWID;
+";
+
 /// Opens (or, if the file does not exist, creates) the database, checks it and
 /// brings the schema to [`SCHEMA_VERSION`].
 pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -163,7 +175,10 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if version < 2 {
         steps.push_str(MIGRATE_V2);
     }
-    steps.push_str(MIGRATE_V3);
+    if version < 3 {
+        steps.push_str(MIGRATE_V3);
+    }
+    steps.push_str(MIGRATE_V4);
     conn.execute_batch(&format!(
         "BEGIN IMMEDIATE; {steps} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     ))?;

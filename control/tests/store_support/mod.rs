@@ -94,6 +94,14 @@ pub fn write_mirror(p: &Paths, lines: &[String]) {
     std::fs::write(&p.mirror, text).unwrap();
 }
 
+/// The schema version the database file has now (`PRAGMA user_version`).
+pub fn user_version(p: &Paths) -> i64 {
+    rusqlite::Connection::open(&p.db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
 /// The database with the append-only triggers removed, as an attacker with
 /// file access would.
 pub fn tamper_db(p: &Paths) -> rusqlite::Connection {
