@@ -13,7 +13,7 @@ use std::process::Command;
 
 use control::x1::client::X1Client;
 use control::x1::message::{
-    write_request, DeliveryAddress, DeliveryType, DestinationDetails, Kind, Request,
+    write_request, DeliveryAddress, DeliveryType, DestinationDetails, Kind, Ports, Request,
     TargetIdentifier,
 };
 use daemon_harness::{free_port, Probe, Setup};
@@ -609,6 +609,149 @@ async fn x1_ne_end_to_end() {
 
     probe.stop();
     if let Some(shared) = shared {
+        validate_all(setup.dir.path(), &shared, &admf.log);
+    }
+}
+
+/// Address + port targets: a task's addresses with its ports become the
+/// probe's `tcp:`/`udp:` endpoint targets (each address with each port),
+/// answered back as the same addresses and ports; a port without an address,
+/// or next to a prefix, is refused with 3010, too many endpoints with 3000
+/// (3001 on ModifyTask), nothing stored and every refusal audited.
+#[tokio::test(flavor = "multi_thread")]
+async fn x1_address_and_port_targets() {
+    let setup = Setup::new();
+    let x1_port = free_port();
+    dataplane::synth::write_pcap(setup.path("empty.pcap"), &[]).unwrap();
+    let config = setup.write_config("empty.pcap", &x1_block(&setup, x1_port, "probe"));
+    let probe = Probe::start(&config);
+    let mut admf = Admf::new(&setup, x1_port, ADMF);
+    let did = Uuid::new_v4();
+    admf.ok(
+        Kind::CreateDestination,
+        Request::Destination(destination(did, 40_011)),
+    )
+    .await;
+    let v4 = TargetIdentifier::Ipv4(Ipv4Addr::new(198, 51, 100, 7));
+    let v6 = TargetIdentifier::Ipv6("2001:db8::7".parse().unwrap());
+    let ports = |tcp, ports| TargetIdentifier::Ports { tcp, ports };
+    let sorted = |mut v: Vec<TargetIdentifier>| {
+        v.sort_by_key(|t| format!("{t:?}"));
+        v
+    };
+    let stored = |all: &[Value], xid| {
+        let mut t: Vec<String> = by_xid(all, xid)["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+
+    // An address and a TCP port: that endpoint only, not the address.
+    let web = Uuid::new_v4();
+    let web_task = vec![v4.clone(), ports(true, Ports::One(443))];
+    admf.ok(
+        Kind::ActivateTask,
+        Request::ActivateTask(task(web, web_task.clone(), vec![did])),
+    )
+    .await;
+    assert_eq!(
+        stored(&rest_intercepts(&setup).await, web),
+        ["tcp:198.51.100.7:443"]
+    );
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(web)).await;
+    assert_eq!(sorted(got.tasks[0].0.targets.clone()), sorted(web_task));
+
+    // Two addresses (both families) and a UDP port range: 2 × 4 endpoints.
+    let media = Uuid::new_v4();
+    let media_task = vec![
+        v4.clone(),
+        v6.clone(),
+        ports(false, Ports::Range(5000, 5003)),
+    ];
+    admf.ok(
+        Kind::ActivateTask,
+        Request::ActivateTask(task(media, media_task.clone(), vec![did])),
+    )
+    .await;
+    let mut want: Vec<String> = (5000..=5003)
+        .flat_map(|p| {
+            [
+                format!("udp:198.51.100.7:{p}"),
+                format!("udp:[2001:db8::7]:{p}"),
+            ]
+        })
+        .collect();
+    want.sort();
+    assert_eq!(stored(&rest_intercepts(&setup).await, media), want);
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(media)).await;
+    assert_eq!(sorted(got.tasks[0].0.targets.clone()), sorted(media_task));
+
+    // ModifyTask to a TCP port list and a UDP port: the endpoints follow.
+    let modified = vec![
+        v4.clone(),
+        ports(true, Ports::List(vec![443, 8443])),
+        ports(false, Ports::One(53)),
+    ];
+    admf.ok(
+        Kind::ModifyTask,
+        Request::ModifyTask(task(web, modified.clone(), vec![did])),
+    )
+    .await;
+    assert_eq!(
+        stored(&rest_intercepts(&setup).await, web),
+        [
+            "tcp:198.51.100.7:443",
+            "tcp:198.51.100.7:8443",
+            "udp:198.51.100.7:53"
+        ]
+    );
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(web)).await;
+    assert_eq!(sorted(got.tasks[0].0.targets.clone()), sorted(modified));
+
+    // Refused, nothing stored: a port alone, a port with a prefix, and
+    // more endpoints than a task may have (65 536 ports on one address).
+    let before = rest_intercepts(&setup).await.len();
+    let cidr = TargetIdentifier::Cidr(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0)), 24);
+    for (targets, code) in [
+        (vec![ports(true, Ports::One(443))], 3010),
+        (vec![cidr, ports(false, Ports::List(vec![53, 123]))], 3010),
+        (vec![v6.clone(), ports(false, Ports::Range(0, 65535))], 3000),
+    ] {
+        admf.refused(
+            Kind::ActivateTask,
+            Request::ActivateTask(task(Uuid::new_v4(), targets, vec![did])),
+            code,
+        )
+        .await;
+    }
+    admf.refused(
+        Kind::ModifyTask,
+        Request::ModifyTask(task(
+            web,
+            vec![v4.clone(), v6.clone(), ports(true, Ports::Range(2, 4000))],
+            vec![did],
+        )),
+        3001,
+    )
+    .await;
+    assert_eq!(rest_intercepts(&setup).await.len(), before);
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(web)).await;
+    assert_eq!(
+        got.tasks[0].0.targets.len(),
+        3,
+        "ModifyTask left it as it was"
+    );
+    let records = audit(&setup).await;
+    assert!(refusals(&records, 3010).len() >= 2, "port refusals audited");
+    assert!(!refusals(&records, 3000).is_empty(), "too many audited");
+    assert!(!refusals(&records, 3001).is_empty(), "too many audited");
+
+    probe.stop();
+    if let Some(shared) = shared_dir() {
         validate_all(setup.dir.path(), &shared, &admf.log);
     }
 }
