@@ -51,14 +51,23 @@ fn refusals(records: &[Value], code: u32) -> Vec<Value> {
         .collect()
 }
 
+/// A probe with an X1 NE on an empty capture, the ADMF talking to it, and
+/// the NE's port.
+fn start_ne(setup: &Setup) -> (Probe, Admf, u16) {
+    let x1_port = free_port();
+    dataplane::synth::write_pcap(setup.path("empty.pcap"), &[]).unwrap();
+    let config = setup.write_config("empty.pcap", &x1_block(setup, x1_port, "probe"));
+    (
+        Probe::start(&config),
+        Admf::new(setup, x1_port, ADMF),
+        x1_port,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn x1_ne_end_to_end() {
     let setup = Setup::new();
-    let x1_port = free_port();
-    dataplane::synth::write_pcap(setup.path("empty.pcap"), &[]).unwrap();
-    let config = setup.write_config("empty.pcap", &x1_block(&setup, x1_port, "probe"));
-    let probe = Probe::start(&config);
-    let mut admf = Admf::new(&setup, x1_port, ADMF);
+    let (probe, mut admf, x1_port) = start_ne(&setup);
     let shared = shared_dir();
 
     // Ping and Keepalive; the shared Ping sample is answered as such.
@@ -621,11 +630,7 @@ async fn x1_ne_end_to_end() {
 #[tokio::test(flavor = "multi_thread")]
 async fn x1_address_and_port_targets() {
     let setup = Setup::new();
-    let x1_port = free_port();
-    dataplane::synth::write_pcap(setup.path("empty.pcap"), &[]).unwrap();
-    let config = setup.write_config("empty.pcap", &x1_block(&setup, x1_port, "probe"));
-    let probe = Probe::start(&config);
-    let mut admf = Admf::new(&setup, x1_port, ADMF);
+    let (probe, mut admf, _) = start_ne(&setup);
     let did = Uuid::new_v4();
     admf.ok(
         Kind::CreateDestination,
