@@ -10,13 +10,15 @@ mod x1_support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
+use std::time::Duration;
 
 use control::x1::client::X1Client;
 use control::x1::message::{
     write_request, DeliveryAddress, DeliveryType, DestinationDetails, Kind, Ports, Request,
     TargetIdentifier,
 };
-use daemon_harness::{free_port, Probe, Setup};
+use daemon_harness::{eventually, free_port, mkfifo, Feed, Probe, Setup};
+use dataplane::synth::Frame;
 use serde_json::Value;
 use uuid::Uuid;
 use x1_support::*;
@@ -755,6 +757,92 @@ async fn x1_address_and_port_targets() {
     assert!(!refusals(&records, 3000).is_empty(), "too many audited");
     assert!(!refusals(&records, 3001).is_empty(), "too many audited");
 
+    probe.stop();
+    if let Some(shared) = shared_dir() {
+        validate_all(setup.dir.path(), &shared, &admf.log);
+    }
+}
+
+/// The tag (last byte) of every packet the collector wrote for `xid`, in order.
+fn delivered_tags(out: &std::path::Path, xid: Uuid) -> Vec<u8> {
+    let path = control::collector::liid_dir(out, &xid.to_string()).join("content.pcap");
+    dataplane::synth::read_pcap(&path)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(_, p)| p.last().copied())
+        .collect()
+}
+
+/// Packet by packet through the daemon: an X1 task of an address and a TCP
+/// port gets that address's segments on that port (either side) only, not
+/// its UDP on the same port nor its TCP on another; a task of an address and
+/// a UDP port range likewise for UDP. The last frame of each task's traffic
+/// is one of its own: anything wrongly delivered arrives before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn x1_port_targets_deliver_only_their_ports() {
+    let setup = Setup::new();
+    let x1_port = free_port();
+    let collector_port = free_port();
+    let _collector = setup.collector(collector_port, "out");
+    mkfifo(&setup.path("feed.pcap"));
+    let opening = Feed::open(&setup.path("feed.pcap"));
+    let config = setup.write_net_pcap_config("feed.pcap", &x1_block(&setup, x1_port, "probe"));
+    let probe = Probe::start(&config);
+    let mut feed = opening.join().unwrap();
+    let mut admf = Admf::new(&setup, x1_port, ADMF);
+    let did = Uuid::new_v4();
+    admf.ok(
+        Kind::CreateDestination,
+        Request::Destination(destination(did, collector_port)),
+    )
+    .await;
+    let (web, media) = (Uuid::new_v4(), Uuid::new_v4());
+    let (a, b, far) = (
+        Ipv4Addr::new(198, 51, 100, 7),
+        Ipv4Addr::new(198, 51, 100, 8),
+        Ipv4Addr::new(192, 0, 2, 1),
+    );
+    let port_task = |xid, addr, tcp, ports| {
+        Request::ActivateTask(task(
+            xid,
+            vec![
+                TargetIdentifier::Ipv4(addr),
+                TargetIdentifier::Ports { tcp, ports },
+            ],
+            vec![did],
+        ))
+    };
+    admf.ok(Kind::ActivateTask, port_task(web, a, true, Ports::One(443)))
+        .await;
+    admf.ok(
+        Kind::ActivateTask,
+        port_task(media, b, false, Ports::Range(5000, 5001)),
+    )
+    .await;
+    let eth = || Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let frames: Vec<(Frame, u8)> = vec![
+        (eth().ipv4(a, far).tcp(443, 40_000), 1),
+        (eth().ipv4(a, far).udp(443, 40_000), 2),
+        (eth().ipv4(a, far).tcp(444, 40_000), 3),
+        (eth().ipv4(far, a).tcp(40_000, 443), 4),
+        (eth().ipv4(b, far).udp(5001, 40_000), 5),
+        (eth().ipv4(b, far).tcp(5001, 40_000), 6),
+        (eth().ipv4(far, b).udp(40_000, 5002), 7),
+        (eth().ipv4(far, b).udp(40_000, 5000), 8),
+        (eth().ipv4(a, far).tcp(443, 40_001), 9),
+    ];
+    for (f, tag) in frames {
+        feed.write(&f.payload(&[tag]).build());
+    }
+    let out = setup.path("out");
+    for (xid, want) in [(web, vec![1u8, 4, 9]), (media, vec![5, 8])] {
+        let got = eventually(Duration::from_secs(30), || {
+            let got = delivered_tags(&out, xid);
+            (got.len() >= want.len()).then_some(got)
+        });
+        assert_eq!(got, Some(want), "{xid}");
+    }
+    drop(feed);
     probe.stop();
     if let Some(shared) = shared_dir() {
         validate_all(setup.dir.path(), &shared, &admf.log);
