@@ -387,7 +387,10 @@ impl TargetIdentifier {
                 return match Self::from(&parse_target(field, text)?) {
                     Self::Unsupported(name) => Err(ValidationError::field(
                         field,
-                        format!("{text:?}: the probe installs {name} targets itself"),
+                        format!(
+                            "{text:?}: X1 names an endpoint as two identifiers, an address \
+                             and a {name}, which --target does not send"
+                        ),
                     )),
                     t => Ok(t),
                 }
