@@ -1382,7 +1382,11 @@ fn range(t: &Target) -> (bool, u128, u128) {
             let lo = u128::from(a);
             (true, lo, lo + ((1u128 << (128 - l)) - 1))
         }
-        Target::Mac(_) | Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => (false, 1, 0),
+        Target::Mac(_)
+        | Target::Ipv4Udp(..)
+        | Target::Ipv6Udp(..)
+        | Target::Ipv4Tcp(..)
+        | Target::Ipv6Tcp(..) => (false, 1, 0),
     }
 }
 

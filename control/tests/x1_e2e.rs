@@ -10,13 +10,15 @@ mod x1_support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
+use std::time::Duration;
 
 use control::x1::client::X1Client;
 use control::x1::message::{
-    write_request, DeliveryAddress, DeliveryType, DestinationDetails, Kind, Request,
+    write_request, DeliveryAddress, DeliveryType, DestinationDetails, Kind, Ports, Request,
     TargetIdentifier,
 };
-use daemon_harness::{free_port, Probe, Setup};
+use daemon_harness::{eventually, free_port, mkfifo, Feed, Probe, Setup};
+use dataplane::synth::Frame;
 use serde_json::Value;
 use uuid::Uuid;
 use x1_support::*;
@@ -51,14 +53,23 @@ fn refusals(records: &[Value], code: u32) -> Vec<Value> {
         .collect()
 }
 
+/// A probe with an X1 NE on an empty capture, the ADMF talking to it, and
+/// the NE's port.
+fn start_ne(setup: &Setup) -> (Probe, Admf, u16) {
+    let x1_port = free_port();
+    dataplane::synth::write_pcap(setup.path("empty.pcap"), &[]).unwrap();
+    let config = setup.write_config("empty.pcap", &x1_block(setup, x1_port, "probe"));
+    (
+        Probe::start(&config),
+        Admf::new(setup, x1_port, ADMF),
+        x1_port,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn x1_ne_end_to_end() {
     let setup = Setup::new();
-    let x1_port = free_port();
-    dataplane::synth::write_pcap(setup.path("empty.pcap"), &[]).unwrap();
-    let config = setup.write_config("empty.pcap", &x1_block(&setup, x1_port, "probe"));
-    let probe = Probe::start(&config);
-    let mut admf = Admf::new(&setup, x1_port, ADMF);
+    let (probe, mut admf, x1_port) = start_ne(&setup);
     let shared = shared_dir();
 
     // Ping and Keepalive; the shared Ping sample is answered as such.
@@ -609,6 +620,231 @@ async fn x1_ne_end_to_end() {
 
     probe.stop();
     if let Some(shared) = shared {
+        validate_all(setup.dir.path(), &shared, &admf.log);
+    }
+}
+
+/// Address + port targets: a task's addresses with its ports become the
+/// probe's `tcp:`/`udp:` endpoint targets (each address with each port),
+/// answered back as the same addresses and ports; a port without an address,
+/// or next to a prefix, is refused with 3010, too many endpoints with 3000
+/// (3001 on ModifyTask), nothing stored and every refusal audited.
+#[tokio::test(flavor = "multi_thread")]
+async fn x1_address_and_port_targets() {
+    let setup = Setup::new();
+    let (probe, mut admf, _) = start_ne(&setup);
+    let did = Uuid::new_v4();
+    admf.ok(
+        Kind::CreateDestination,
+        Request::Destination(destination(did, 40_011)),
+    )
+    .await;
+    let v4 = TargetIdentifier::Ipv4(Ipv4Addr::new(198, 51, 100, 7));
+    let v6 = TargetIdentifier::Ipv6("2001:db8::7".parse().unwrap());
+    let ports = |tcp, ports| TargetIdentifier::Ports { tcp, ports };
+    let sorted = |mut v: Vec<TargetIdentifier>| {
+        v.sort_by_key(|t| format!("{t:?}"));
+        v
+    };
+    let stored = |all: &[Value], xid| {
+        let mut t: Vec<String> = by_xid(all, xid)["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+
+    // An address and a TCP port: that endpoint only, not the address.
+    let web = Uuid::new_v4();
+    let web_task = vec![v4.clone(), ports(true, Ports::One(443))];
+    admf.ok(
+        Kind::ActivateTask,
+        Request::ActivateTask(task(web, web_task.clone(), vec![did])),
+    )
+    .await;
+    assert_eq!(
+        stored(&rest_intercepts(&setup).await, web),
+        ["tcp:198.51.100.7:443"]
+    );
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(web)).await;
+    assert_eq!(sorted(got.tasks[0].0.targets.clone()), sorted(web_task));
+
+    // Two addresses (both families) and a UDP port range: 2 × 4 endpoints.
+    let media = Uuid::new_v4();
+    let media_task = vec![
+        v4.clone(),
+        v6.clone(),
+        ports(false, Ports::Range(5000, 5003)),
+    ];
+    admf.ok(
+        Kind::ActivateTask,
+        Request::ActivateTask(task(media, media_task.clone(), vec![did])),
+    )
+    .await;
+    let mut want: Vec<String> = (5000..=5003)
+        .flat_map(|p| {
+            [
+                format!("udp:198.51.100.7:{p}"),
+                format!("udp:[2001:db8::7]:{p}"),
+            ]
+        })
+        .collect();
+    want.sort();
+    assert_eq!(stored(&rest_intercepts(&setup).await, media), want);
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(media)).await;
+    assert_eq!(sorted(got.tasks[0].0.targets.clone()), sorted(media_task));
+
+    // ModifyTask to a TCP port list and a UDP port: the endpoints follow.
+    let modified = vec![
+        v4.clone(),
+        ports(true, Ports::List(vec![443, 8443])),
+        ports(false, Ports::One(53)),
+    ];
+    admf.ok(
+        Kind::ModifyTask,
+        Request::ModifyTask(task(web, modified.clone(), vec![did])),
+    )
+    .await;
+    assert_eq!(
+        stored(&rest_intercepts(&setup).await, web),
+        [
+            "tcp:198.51.100.7:443",
+            "tcp:198.51.100.7:8443",
+            "udp:198.51.100.7:53"
+        ]
+    );
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(web)).await;
+    assert_eq!(sorted(got.tasks[0].0.targets.clone()), sorted(modified));
+
+    // Refused, nothing stored: a port alone, a port with a prefix, and
+    // more endpoints than a task may have (65 536 ports on one address).
+    let before = rest_intercepts(&setup).await.len();
+    let cidr = TargetIdentifier::Cidr(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0)), 24);
+    for (targets, code) in [
+        (vec![ports(true, Ports::One(443))], 3010),
+        (vec![cidr, ports(false, Ports::List(vec![53, 123]))], 3010),
+        (vec![v6.clone(), ports(false, Ports::Range(0, 65535))], 3000),
+    ] {
+        admf.refused(
+            Kind::ActivateTask,
+            Request::ActivateTask(task(Uuid::new_v4(), targets, vec![did])),
+            code,
+        )
+        .await;
+    }
+    admf.refused(
+        Kind::ModifyTask,
+        Request::ModifyTask(task(
+            web,
+            vec![v4.clone(), v6.clone(), ports(true, Ports::Range(2, 4000))],
+            vec![did],
+        )),
+        3001,
+    )
+    .await;
+    assert_eq!(rest_intercepts(&setup).await.len(), before);
+    let got = admf.send(Kind::GetTaskDetails, Request::Xid(web)).await;
+    assert_eq!(
+        got.tasks[0].0.targets.len(),
+        3,
+        "ModifyTask left it as it was"
+    );
+    let records = audit(&setup).await;
+    assert!(refusals(&records, 3010).len() >= 2, "port refusals audited");
+    assert!(!refusals(&records, 3000).is_empty(), "too many audited");
+    assert!(!refusals(&records, 3001).is_empty(), "too many audited");
+
+    probe.stop();
+    if let Some(shared) = shared_dir() {
+        validate_all(setup.dir.path(), &shared, &admf.log);
+    }
+}
+
+/// The tag (last byte) of every packet the collector wrote for `xid`, in order.
+fn delivered_tags(out: &std::path::Path, xid: Uuid) -> Vec<u8> {
+    let path = control::collector::liid_dir(out, &xid.to_string()).join("content.pcap");
+    dataplane::synth::read_pcap(&path)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(_, p)| p.last().copied())
+        .collect()
+}
+
+/// Packet by packet through the daemon: an X1 task of an address and a TCP
+/// port gets that address's segments on that port (either side) only, not
+/// its UDP on the same port nor its TCP on another; a task of an address and
+/// a UDP port range likewise for UDP. The last frame of each task's traffic
+/// is one of its own: anything wrongly delivered arrives before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn x1_port_targets_deliver_only_their_ports() {
+    let setup = Setup::new();
+    let x1_port = free_port();
+    let collector_port = free_port();
+    let _collector = setup.collector(collector_port, "out");
+    mkfifo(&setup.path("feed.pcap"));
+    let opening = Feed::open(&setup.path("feed.pcap"));
+    let config = setup.write_net_pcap_config("feed.pcap", &x1_block(&setup, x1_port, "probe"));
+    let probe = Probe::start(&config);
+    let mut feed = opening.join().unwrap();
+    let mut admf = Admf::new(&setup, x1_port, ADMF);
+    let did = Uuid::new_v4();
+    admf.ok(
+        Kind::CreateDestination,
+        Request::Destination(destination(did, collector_port)),
+    )
+    .await;
+    let (web, media) = (Uuid::new_v4(), Uuid::new_v4());
+    let (a, b, far) = (
+        Ipv4Addr::new(198, 51, 100, 7),
+        Ipv4Addr::new(198, 51, 100, 8),
+        Ipv4Addr::new(192, 0, 2, 1),
+    );
+    let port_task = |xid, addr, tcp, ports| {
+        Request::ActivateTask(task(
+            xid,
+            vec![
+                TargetIdentifier::Ipv4(addr),
+                TargetIdentifier::Ports { tcp, ports },
+            ],
+            vec![did],
+        ))
+    };
+    admf.ok(Kind::ActivateTask, port_task(web, a, true, Ports::One(443)))
+        .await;
+    admf.ok(
+        Kind::ActivateTask,
+        port_task(media, b, false, Ports::Range(5000, 5001)),
+    )
+    .await;
+    let eth = || Frame::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let frames: Vec<(Frame, u8)> = vec![
+        (eth().ipv4(a, far).tcp(443, 40_000), 1),
+        (eth().ipv4(a, far).udp(443, 40_000), 2),
+        (eth().ipv4(a, far).tcp(444, 40_000), 3),
+        (eth().ipv4(far, a).tcp(40_000, 443), 4),
+        (eth().ipv4(b, far).udp(5001, 40_000), 5),
+        (eth().ipv4(b, far).tcp(5001, 40_000), 6),
+        (eth().ipv4(far, b).udp(40_000, 5002), 7),
+        (eth().ipv4(far, b).udp(40_000, 5000), 8),
+        (eth().ipv4(a, far).tcp(443, 40_001), 9),
+    ];
+    for (f, tag) in frames {
+        feed.write(&f.payload(&[tag]).build());
+    }
+    let out = setup.path("out");
+    for (xid, want) in [(web, vec![1u8, 4, 9]), (media, vec![5, 8])] {
+        let got = eventually(Duration::from_secs(30), || {
+            let got = delivered_tags(&out, xid);
+            (got.len() >= want.len()).then_some(got)
+        });
+        assert_eq!(got, Some(want), "{xid}");
+    }
+    drop(feed);
+    probe.stop();
+    if let Some(shared) = shared_dir() {
         validate_all(setup.dir.path(), &shared, &admf.log);
     }
 }

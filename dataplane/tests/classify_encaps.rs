@@ -62,6 +62,18 @@ pub(crate) fn intercepts() -> Vec<(u16, u32, Mode, Vec<Target>)> {
                 Target::Ipv6Udp(e6(), EP6_PORT),
             ],
         ),
+        // TCP endpoints on the addresses and ports of some UDP ones: the
+        // protocol tells them apart.
+        (
+            8,
+            108,
+            Mode::Headers,
+            vec![
+                Target::Ipv4Tcp(t4(), EP4_PORT),
+                Target::Ipv4Tcp(e4(), EP4_PORT),
+                Target::Ipv6Tcp(e6(), EP6_PORT),
+            ],
+        ),
     ]
 }
 
@@ -111,7 +123,7 @@ pub(crate) fn t6() -> Ipv6Addr {
 pub(crate) fn six(sub: u16, host: u16) -> Ipv6Addr {
     Ipv6Addr::new(0x2001, 0xdb8, sub, 0, 0, 0, 0, host)
 }
-/// Addresses of UDP endpoint targets alone, and the endpoints' ports.
+/// Addresses of endpoint targets alone, and the endpoints' ports.
 pub(crate) fn e4() -> Ipv4Addr {
     Ipv4Addr::new(10, 0, 0, 9)
 }
@@ -231,10 +243,11 @@ fn encapsulations() -> Vec<(&'static str, Box<dyn Fn() -> Frame>)> {
     ]
 }
 
-/// UDP endpoint targets (intercept 107) in every encapsulation: matched by
-/// address and port on either side of the innermost datagram, next to the
-/// address targets of the same address; never another port, TCP, a later
-/// fragment, or a tunnel's outer layer.
+/// UDP endpoint targets (intercept 107) and TCP ones (108, on the same
+/// addresses and ports) in every encapsulation: matched by address and port
+/// on either side of the innermost datagram or segment, next to the address
+/// targets of the same address; never another port, the other protocol, a
+/// later fragment, or a tunnel's outer layer.
 fn endpoint_corpus() -> Vec<Case> {
     let (t4, t6, e4, e6) = (t4(), t6(), e4(), e6());
     let (p4, p6) = (EP4_PORT, EP6_PORT);
@@ -269,9 +282,34 @@ fn endpoint_corpus() -> Vec<Case> {
                 vec![],
             ),
             case(
-                named("endpoint address and port over tcp"),
+                named("ipv6 udp endpoint's address and port over tcp"),
                 outer().ipv6(o6(141), e6).tcp(7, p6),
+                vec![(108, To)],
+            ),
+            case(
+                named("ipv4 tcp endpoint from target"),
+                outer().ipv4(e4, o4(147)).tcp(p4, 7),
+                vec![(108, From)],
+            ),
+            case(
+                named("ipv4 tcp endpoint to an address target"),
+                outer().ipv4(o4(148), t4).tcp(7, p4),
+                vec![(100, To), (105, To), (108, To)],
+            ),
+            case(
+                named("ipv6 tcp endpoint from target"),
+                outer().ipv6(e6, o6(143)).tcp(p6, 7),
+                vec![(108, From)],
+            ),
+            case(
+                named("tcp endpoint address, other port"),
+                outer().ipv4(o4(149), e4).tcp(p4, p4 + 1),
                 vec![],
+            ),
+            case(
+                named("ipv6 udp endpoint on an address target, over tcp"),
+                outer().ipv6(o6(144), t6).tcp(7, p6),
+                vec![(101, To)],
             ),
         ]);
     }
@@ -298,6 +336,16 @@ fn endpoint_corpus() -> Vec<Case> {
             vec![],
         ),
         case(
+            "ipv4 tcp endpoint first fragment",
+            e().ipv4(o4(150), e4).fragment(0, true).tcp(7, p4),
+            vec![(108, To)],
+        ),
+        case(
+            "ipv6 tcp endpoint first fragment",
+            e().ipv6(e6, o6(145)).fragment(0, true).tcp(p6, 7),
+            vec![(108, From)],
+        ),
+        case(
             "ipv4 address target later fragment, endpoint's address",
             e().ipv4(t4, o4(143)).fragment(185, false),
             vec![(100, From), (105, From)],
@@ -310,6 +358,14 @@ fn endpoint_corpus() -> Vec<Case> {
                 .gtpu(21)
                 .ipv4(o4(145), o4(146))
                 .udp(p4, p4),
+            vec![],
+        ),
+        case(
+            "tcp endpoint address in the outer layer",
+            e().ipv6(e6, o6(146))
+                .gtpu_with(22, None, 1)
+                .ipv4(o4(151), o4(152))
+                .tcp(p6, p6),
             vec![],
         ),
     ]);

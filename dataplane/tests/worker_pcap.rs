@@ -192,7 +192,7 @@ fn hands_off_exactly_the_expected_records_and_no_payload_in_headers_mode() {
         .collect();
     want.sort();
 
-    let (got, stats) = run_to_end(&path, &load_updates(), 256);
+    let (got, stats) = run_to_end(&path, &load_updates(), 512);
     assert_eq!(got, want);
     for r in got.iter().filter(|r| r.mode == mode(Mode::Headers)) {
         assert!(
@@ -254,7 +254,7 @@ fn frames_cut_after_their_headers_give_the_records_of_whole_ones() {
     want.sort();
     assert!(want.len() > 20, "the corpus has matches");
 
-    let (got, stats) = run_to_end(&path, &load_updates(), 256);
+    let (got, stats) = run_to_end(&path, &load_updates(), 512);
     assert_eq!(got, want);
     let mut d = Dissection::default();
     let ip_frames = cases
@@ -285,7 +285,7 @@ fn filters_alone_pass_every_exact_match() {
             .collect();
         want.sort();
         assert!(want.len() > 20, "the corpus has exact matches");
-        let (got, _) = run_to_end(&path, &load_updates_but(skip), 256);
+        let (got, _) = run_to_end(&path, &load_updates_but(skip), 512);
         assert_eq!(got, want, "without intercepts {skip:?}");
     }
 }
@@ -304,7 +304,7 @@ fn full_handoff_ring_counts_drops_and_the_worker_keeps_going() {
 
     // Records of every match (a frame matched on two layers gives one each).
     let records = {
-        let mut r = start(PcapSource::open(&path, 8).unwrap(), 256, Clock::Source);
+        let mut r = start(PcapSource::open(&path, 8).unwrap(), 512, Clock::Source);
         let e = r.writer.send(&load_updates());
         assert!(r.writer.wait_applied(e, WAIT));
         r.armed.store(true, Ordering::Release);

@@ -21,7 +21,7 @@ pub use intercept::{
 };
 pub use liid::{Liid, LIID_MAX_LEN};
 pub use mode::{mode_serde, mode_to_str, parse_mode, InterceptMode};
-pub use target::{parse_target, target_to_string, TargetPolicy};
+pub use target::{endpoint_target, parse_target, target_to_string, TargetPolicy};
 
 #[cfg(test)]
 mod tests;

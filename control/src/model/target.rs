@@ -1,5 +1,6 @@
 //! Target identifiers as text ("198.51.100.7", "2001:db8::/48", "02:00:5e:00:53:01",
-//! "udp:198.51.100.7:5004", "udp:[2001:db8::7]:5004") and the dataplane's [`Target`].
+//! "udp:198.51.100.7:5004", "udp:[2001:db8::7]:5004", "tcp:198.51.100.7:443",
+//! "tcp:[2001:db8::7]:443") and the dataplane's [`Target`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -78,12 +79,19 @@ impl TargetPolicy {
                 prefix_class(a.into(), last.into())
             }
             Target::Mac(m) => mac_class(m).map(|c| refused(c, "MAC address")),
-            // Port 0 is no endpoint a datagram is sent to or from.
+            // Port 0 is no endpoint a datagram or segment is sent to or from.
             Target::Ipv4Udp(_, 0) | Target::Ipv6Udp(_, 0) => {
                 Some("UDP port 0 (matches no one)".to_owned())
             }
-            Target::Ipv4Udp(a, _) => ip_class(a.into()).map(|c| refused(c, "address")),
-            Target::Ipv6Udp(a, _) => ip_class(a.into()).map(|c| refused(c, "address")),
+            Target::Ipv4Tcp(_, 0) | Target::Ipv6Tcp(_, 0) => {
+                Some("TCP port 0 (matches no one)".to_owned())
+            }
+            Target::Ipv4Udp(a, _) | Target::Ipv4Tcp(a, _) => {
+                ip_class(a.into()).map(|c| refused(c, "address"))
+            }
+            Target::Ipv6Udp(a, _) | Target::Ipv6Tcp(a, _) => {
+                ip_class(a.into()).map(|c| refused(c, "address"))
+            }
         };
         match reason {
             None => Ok(()),
@@ -138,11 +146,13 @@ fn mac_class(m: [u8; 6]) -> Option<Class> {
 
 /// Text before a UDP endpoint target (`udp:ADDR:PORT`, an IPv6 address in brackets).
 const UDP_SCHEME: &str = "udp:";
+/// Text before a TCP endpoint target (`tcp:ADDR:PORT`, as [`UDP_SCHEME`]).
+const TCP_SCHEME: &str = "tcp:";
 
 /// Parses one target; `field` names it in the error (e.g. `targets[2]`).
 ///
 /// # Errors
-/// [`ValidationError::Field`] naming the value: not an IP, CIDR, MAC or UDP
+/// [`ValidationError::Field`] naming the value: not an IP, CIDR, MAC or UDP/TCP
 /// endpoint; prefix out of range; host bits set; port not a number;
 /// leading/trailing spaces.
 pub fn parse_target(field: &str, text: &str) -> Result<Target, ValidationError> {
@@ -151,8 +161,13 @@ pub fn parse_target(field: &str, text: &str) -> Result<Target, ValidationError> 
         return Err(bad("empty or surrounded by spaces"));
     }
     if let Some(endpoint) = text.strip_prefix(UDP_SCHEME) {
-        return parse_udp_endpoint(endpoint).ok_or_else(|| {
+        return parse_endpoint(endpoint, false).ok_or_else(|| {
             bad("not a UDP endpoint (udp:198.51.100.7:5004 or udp:[2001:db8::7]:5004)")
+        });
+    }
+    if let Some(endpoint) = text.strip_prefix(TCP_SCHEME) {
+        return parse_endpoint(endpoint, true).ok_or_else(|| {
+            bad("not a TCP endpoint (tcp:198.51.100.7:443 or tcp:[2001:db8::7]:443)")
         });
     }
     if let Some((addr, len)) = text.split_once('/') {
@@ -198,16 +213,29 @@ pub fn parse_target(field: &str, text: &str) -> Result<Target, ValidationError> 
 }
 
 /// `198.51.100.7:5004` or `[2001:db8::7]:5004`: an address and a decimal port
-/// (no sign, at most 5 digits; 0 parses, the policy refuses it).
-fn parse_udp_endpoint(text: &str) -> Option<Target> {
+/// (no sign, at most 5 digits; 0 parses, the policy refuses it); a TCP
+/// endpoint if `tcp`, else a UDP one.
+fn parse_endpoint(text: &str, tcp: bool) -> Option<Target> {
     let (addr, port) = text.rsplit_once(':')?;
     if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let port: u16 = port.parse().ok()?;
-    match addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')) {
-        Some(v6) => Some(Target::Ipv6Udp(v6.parse().ok()?, port)),
-        None => Some(Target::Ipv4Udp(addr.parse().ok()?, port)),
+    let addr = match addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')) {
+        Some(v6) => IpAddr::V6(v6.parse().ok()?),
+        None => IpAddr::V4(addr.parse().ok()?),
+    };
+    Some(endpoint_target(addr, port, tcp))
+}
+
+/// The endpoint target of `addr` and `port`: TCP if `tcp`, else UDP.
+#[must_use]
+pub fn endpoint_target(addr: IpAddr, port: u16, tcp: bool) -> Target {
+    match (addr, tcp) {
+        (IpAddr::V4(a), false) => Target::Ipv4Udp(a, port),
+        (IpAddr::V6(a), false) => Target::Ipv6Udp(a, port),
+        (IpAddr::V4(a), true) => Target::Ipv4Tcp(a, port),
+        (IpAddr::V6(a), true) => Target::Ipv6Tcp(a, port),
     }
 }
 
@@ -241,5 +269,7 @@ pub fn target_to_string(target: &Target) -> String {
         ),
         Target::Ipv4Udp(a, p) => format!("{UDP_SCHEME}{a}:{p}"),
         Target::Ipv6Udp(a, p) => format!("{UDP_SCHEME}[{a}]:{p}"),
+        Target::Ipv4Tcp(a, p) => format!("{TCP_SCHEME}{a}:{p}"),
+        Target::Ipv6Tcp(a, p) => format!("{TCP_SCHEME}[{a}]:{p}"),
     }
 }

@@ -254,6 +254,16 @@ fn every_target_form() {
             Target::Ipv6Udp("::ffff:198.51.100.7".parse().unwrap(), 53),
             "udp:[::ffff:198.51.100.7]:53",
         ),
+        (
+            "tcp:198.51.100.7:443",
+            Target::Ipv4Tcp([198, 51, 100, 7].into(), 443),
+            "tcp:198.51.100.7:443",
+        ),
+        (
+            "tcp:[2001:DB8:0::7]:08080",
+            Target::Ipv6Tcp("2001:db8::7".parse().unwrap(), 8080),
+            "tcp:[2001:db8::7]:8080",
+        ),
     ];
     for (text, target, canonical) in ok {
         let t = parse_target("t", text).unwrap();
@@ -292,6 +302,11 @@ fn every_target_form() {
         ("udp:[2001:db8::7]5004", "not a UDP endpoint"),
         ("udp:198.51.100.0/24:5004", "not a UDP endpoint"),
         ("udp:[2001:db8::7]:", "not a UDP endpoint"),
+        ("tcp:198.51.100.7", "not a TCP endpoint"),
+        ("tcp:198.51.100.7:65536", "not a TCP endpoint"),
+        ("tcp:2001:db8::7:443", "not a TCP endpoint"),
+        ("tcp:[198.51.100.7]:443", "not a TCP endpoint"),
+        ("TCP:198.51.100.7:443", "not an IPv4/IPv6 address"),
     ];
     for (text, why) in bad {
         let e = parse_target("targets[4]", text).unwrap_err();
@@ -371,6 +386,11 @@ const CATCH_ALL: &[(&str, &str)] = &[
     ("udp:224.0.0.251:5004", "multicast"),
     ("udp:[ff02::1]:5004", "multicast"),
     ("udp:255.255.255.255:5004", "broadcast"),
+    ("tcp:198.51.100.7:0", "TCP port 0"),
+    ("tcp:[2001:db8::7]:0", "TCP port 0"),
+    ("tcp:[::]:443", "unspecified"),
+    ("tcp:127.0.0.1:443", "loopback"),
+    ("tcp:239.1.1.1:443", "multicast"),
 ];
 
 #[test]

@@ -348,7 +348,11 @@ fn check_assignment(a: &StaticAssignment) -> Result<(), ValidationError> {
     for (i, t) in a.addresses.iter().enumerate() {
         if matches!(
             t,
-            Target::Mac(_) | Target::Ipv4Udp(..) | Target::Ipv6Udp(..)
+            Target::Mac(_)
+                | Target::Ipv4Udp(..)
+                | Target::Ipv6Udp(..)
+                | Target::Ipv4Tcp(..)
+                | Target::Ipv6Tcp(..)
         ) {
             return Err(ValidationError::field(
                 format!("addresses[{i}]"),

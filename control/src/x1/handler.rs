@@ -18,15 +18,15 @@ use uuid::Uuid;
 use super::error::{ErrorCode, X1Error};
 use super::message::{
     parse_request, write_response, write_top_level_error, DeliveryAddress, DeliveryType,
-    DestinationDetails, DestinationResponse, Incoming, Kind, Mediation, Outgoing,
+    DestinationDetails, DestinationResponse, Incoming, Kind, Mediation, Outgoing, Ports,
     Provisioning as Status, Request, Response, TargetIdentifier, TaskDetails, TaskResponse,
 };
 use crate::api::{ApiError, Peer, Provisioning};
 use crate::config::{X1Config, X1Delivery};
 use crate::model::{
-    format_time, mode_to_str, target_texts, target_to_string, DestTls, Destination,
-    DestinationFormat, Identity, IdentityKind, Intercept, InterceptPatch, InterceptRequest,
-    InterceptState,
+    endpoint_target, format_time, mode_to_str, target_texts, target_to_string, DestTls,
+    Destination, DestinationFormat, Identity, IdentityKind, Intercept, InterceptPatch,
+    InterceptRequest, InterceptState,
 };
 
 /// Window end of a task whose ADMF gave none: it runs until deactivated.
@@ -145,7 +145,7 @@ impl X1Service {
     fn dispatch(&self, actor: &str, kind: Kind, req: &Request) -> Result<Response, X1Error> {
         match (kind, req) {
             (Kind::ActivateTask, Request::ActivateTask(t)) => {
-                let r = self.intercept_request(actor, t)?;
+                let r = self.intercept_request(actor, kind, t)?;
                 self.backend
                     .activate_task(actor, r, t.xid)
                     .map_err(|e| api_error(kind, e))?;
@@ -216,9 +216,15 @@ impl X1Service {
         }
     }
 
-    /// The intercept request an X1 task stands for. The model validates it
-    /// (targets, window, destinations) exactly as a REST request.
-    fn intercept_request(&self, actor: &str, t: &TaskDetails) -> Result<InterceptRequest, X1Error> {
+    /// The intercept request an X1 task stands for (for a `kind` request).
+    /// The model validates it (targets, window, destinations) exactly as a
+    /// REST request.
+    fn intercept_request(
+        &self,
+        actor: &str,
+        kind: Kind,
+        t: &TaskDetails,
+    ) -> Result<InterceptRequest, X1Error> {
         let unsupported: Vec<&str> = t
             .targets
             .iter()
@@ -245,7 +251,7 @@ impl X1Service {
             valid_from: format_time(m.and_then(|m| m.start).unwrap_or(now)),
             valid_until: format_time(m.and_then(|m| m.end).unwrap_or(OPEN_END)),
             mode: mode_to_str(mode(t.delivery)).to_owned(),
-            targets: t.targets.iter().filter_map(model_target).collect(),
+            targets: task_targets(kind, &t.targets)?,
             destinations: t.dids.iter().map(Uuid::to_string).collect(),
         })
     }
@@ -253,7 +259,7 @@ impl X1Service {
     /// ModifyTask replaces the task's details: the difference becomes a patch.
     fn modify(&self, actor: &str, t: &TaskDetails) -> Result<Response, X1Error> {
         let current = self.live(t.xid)?;
-        let wanted = self.intercept_request(actor, t)?;
+        let wanted = self.intercept_request(actor, Kind::ModifyTask, t)?;
         let refuse = |what: &str| {
             Err(X1Error::new(
                 ErrorCode::GenericModifyTaskFailure,
@@ -493,6 +499,87 @@ fn mode(d: DeliveryType) -> Mode {
     }
 }
 
+/// Most endpoint targets (addresses × ports) one task may stand for: a
+/// port range is at most a few hundred ports on a handful of addresses in
+/// practice, and every endpoint is a table entry on every worker.
+pub const MAX_TASK_ENDPOINTS: usize = 4096;
+
+/// The model's targets of a task's `targets`. Ports combine with the task's
+/// addresses: each address with each port of each protocol becomes an
+/// endpoint target (`tcp:`/`udp:`), and those addresses are intercepted only
+/// on those ports, as the ADMF asked, not as whole addresses. An endpoint
+/// target is an exact address and port, so a port without an address, or
+/// next to a prefix, MAC or identity (none of which can be narrowed to a
+/// port), is refused as an unsupported target identifier; more than
+/// [`MAX_TASK_ENDPOINTS`] endpoints as the request's generic failure.
+fn task_targets(kind: Kind, targets: &[TargetIdentifier]) -> Result<Vec<String>, X1Error> {
+    let ports: Vec<(bool, &Ports)> = targets
+        .iter()
+        .filter_map(|x| match x {
+            TargetIdentifier::Ports { tcp, ports } => Some((*tcp, ports)),
+            _ => None,
+        })
+        .collect();
+    if ports.is_empty() {
+        return Ok(targets.iter().filter_map(model_target).collect());
+    }
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    let mut others: Vec<&str> = Vec::new();
+    for x in targets {
+        let addr = match x {
+            TargetIdentifier::Ipv4(a) => IpAddr::V4(*a),
+            TargetIdentifier::Ipv6(a) => IpAddr::V6(*a),
+            TargetIdentifier::Ports { .. } => continue,
+            other => {
+                others.push(other.element());
+                continue;
+            }
+        };
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+    if addrs.is_empty() || !others.is_empty() {
+        let with = if others.is_empty() {
+            "no ipv4Address or ipv6Address".to_owned()
+        } else {
+            others.join(", ")
+        };
+        return Err(X1Error::new(
+            ErrorCode::UnsupportedTargetIdentifierType,
+            format!(
+                "a port is intercepted only on the task's ipv4Address/ipv6Address targets \
+                 (an endpoint is an exact address and port), not with {with}"
+            ),
+        ));
+    }
+    let per_address: usize = ports.iter().map(|(_, p)| p.count()).sum();
+    let total = per_address.saturating_mul(addrs.len());
+    if total > MAX_TASK_ENDPOINTS {
+        return Err(X1Error::new(
+            generic(kind),
+            format!(
+                "{} addresses × {per_address} ports are {total} endpoints, \
+                 more than the {MAX_TASK_ENDPOINTS} a task may have",
+                addrs.len()
+            ),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(total);
+    for &addr in &addrs {
+        for &(tcp, p) in &ports {
+            out.extend(
+                p.iter()
+                    .map(|port| target_to_string(&endpoint_target(addr, port, tcp))),
+            );
+        }
+    }
+    // A port named twice is one endpoint.
+    let mut seen = HashSet::new();
+    out.retain(|t| seen.insert(t.clone()));
+    Ok(out)
+}
+
 /// The model's text of a target (`username:` for an NAI, `sip:`/`tel:` for
 /// voice identities).
 fn model_target(t: &TargetIdentifier) -> Option<String> {
@@ -522,7 +609,7 @@ fn model_target(t: &TargetIdentifier) -> Option<String> {
                 _ => text,
             });
         }
-        TargetIdentifier::Unsupported(_) => return None,
+        TargetIdentifier::Unsupported(_) | TargetIdentifier::Ports { .. } => return None,
     };
     Some(target_to_string(&address))
 }
@@ -548,10 +635,8 @@ fn task_response(i: &Intercept) -> TaskResponse {
             xid: i.xid,
             // X1 has no type for the DHCP and other RADIUS identities: only
             // usernames (as NAI) and voice identities are shown.
-            targets: i
-                .targets
-                .iter()
-                .map(TargetIdentifier::from)
+            targets: TargetIdentifier::of_targets(&i.targets)
+                .into_iter()
                 .chain(
                     i.identities
                         .iter()

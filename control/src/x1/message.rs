@@ -212,8 +212,76 @@ pub enum TargetIdentifier {
     TelUri(String),
     /// `e164Number` (TS 103 280 InternationalE164, digits without `+`): a `tel:` target.
     E164(String),
+    /// `tcpPort`, `tcpPortRange`, `tcpPortList` (`tcp`) or their `udp`
+    /// twins: ports the task's addresses are intercepted on (each address
+    /// with each port, an endpoint target), never a target alone.
+    Ports {
+        /// TCP ports, else UDP ones.
+        tcp: bool,
+        /// Which.
+        ports: Ports,
+    },
     /// A valid identifier of a type the probe cannot intercept on (element name).
     Unsupported(&'static str),
+}
+
+/// Ports as one `TargetIdentifier` names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ports {
+    /// `tcpPort` / `udpPort`.
+    One(u16),
+    /// `tcpPortRange` / `udpPortRange`: `start..=end` (none if `end < start`).
+    Range(u16, u16),
+    /// `tcpPortList` / `udpPortList`.
+    List(Vec<u16>),
+}
+
+impl Ports {
+    /// How many ports it names (duplicates counted).
+    #[must_use]
+    pub fn count(&self) -> usize {
+        match self {
+            Self::One(_) => 1,
+            Self::Range(start, end) => (usize::from(*end) + 1).saturating_sub(usize::from(*start)),
+            Self::List(l) => l.len(),
+        }
+    }
+
+    /// Every port it names.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = u16> + '_> {
+        match self {
+            Self::One(p) => Box::new(std::iter::once(*p)),
+            Self::Range(start, end) => Box::new(*start..=*end),
+            Self::List(l) => Box::new(l.iter().copied()),
+        }
+    }
+
+    /// The identifiers naming exactly `ports` (sorted, distinct): each run of
+    /// two or more consecutive ports a range, the others one port or a list.
+    fn of_sorted(ports: &[u16]) -> Vec<Self> {
+        let mut out = Vec::new();
+        let mut singles = Vec::new();
+        let mut i = 0;
+        while let Some(&start) = ports.get(i) {
+            let mut end = start;
+            i += 1;
+            while ports.get(i).is_some_and(|&p| Some(p) == end.checked_add(1)) {
+                end = ports[i];
+                i += 1;
+            }
+            if end == start {
+                singles.push(start);
+            } else {
+                out.push(Self::Range(start, end));
+            }
+        }
+        match singles.as_slice() {
+            [] => {}
+            [one] => out.push(Self::One(*one)),
+            _ => out.push(Self::List(singles)),
+        }
+        out
+    }
 }
 
 impl From<&Target> for TargetIdentifier {
@@ -224,15 +292,74 @@ impl From<&Target> for TargetIdentifier {
             Target::Ipv4Net(a, l) => Self::Cidr(IpAddr::V4(*a), *l),
             Target::Ipv6Net(a, l) => Self::Cidr(IpAddr::V6(*a), *l),
             Target::Mac(m) => Self::Mac(*m),
-            // A call's media endpoint: TargetIdentifier has no address-and-port
-            // form (udpPort is a port alone), and the probe installs these
-            // itself from signalling, never from a task.
+            // An endpoint: X1 names it as an address and a port, two
+            // identifiers ([`TargetIdentifier::of_targets`]).
             Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => Self::Unsupported("udpPort"),
+            Target::Ipv4Tcp(..) | Target::Ipv6Tcp(..) => Self::Unsupported("tcpPort"),
         }
     }
 }
 
 impl TargetIdentifier {
+    /// The schema's element name of this identifier.
+    #[must_use]
+    pub fn element(&self) -> &'static str {
+        match self {
+            Self::Ipv4(_) => "ipv4Address",
+            Self::Ipv6(_) => "ipv6Address",
+            Self::Cidr(IpAddr::V4(_), _) => "ipv4Cidr",
+            Self::Cidr(IpAddr::V6(_), _) => "ipv6Cidr",
+            Self::Mac(_) => "macAddress",
+            Self::Nai(_) => "nai",
+            Self::SipUri(_) => "sipUri",
+            Self::TelUri(_) => "telUri",
+            Self::E164(_) => "e164Number",
+            Self::Ports { tcp: true, .. } => "tcpPort",
+            Self::Ports { tcp: false, .. } => "udpPort",
+            Self::Unsupported(name) => name,
+        }
+    }
+
+    /// The identifiers of an intercept's `targets`: each address, prefix and
+    /// MAC as itself; the endpoint targets as an ADMF names them, their
+    /// addresses and their ports of each protocol (a task's endpoints are
+    /// every such address with every such port). Endpoints that are not
+    /// such a product (made over REST) are shown as the product.
+    #[must_use]
+    pub fn of_targets(targets: &[Target]) -> Vec<Self> {
+        let mut out = Vec::new();
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        let mut ports: [Vec<u16>; 2] = [Vec::new(), Vec::new()];
+        for t in targets {
+            match t.endpoint() {
+                Some((addr, port, tcp)) => {
+                    if !addrs.contains(&addr) {
+                        addrs.push(addr);
+                    }
+                    ports[usize::from(tcp)].push(port);
+                }
+                None => out.push(Self::from(t)),
+            }
+        }
+        out.extend(addrs.into_iter().map(|a| match a {
+            IpAddr::V4(a) => Self::Ipv4(a),
+            IpAddr::V6(a) => Self::Ipv6(a),
+        }));
+        for (tcp, mut list) in [true, false]
+            .into_iter()
+            .zip([std::mem::take(&mut ports[1]), std::mem::take(&mut ports[0])])
+        {
+            list.sort_unstable();
+            list.dedup();
+            out.extend(
+                Ports::of_sorted(&list)
+                    .into_iter()
+                    .map(|ports| Self::Ports { tcp, ports }),
+            );
+        }
+        out
+    }
+
     /// The identifier X1 carries for a probe identity: a username as `nai`,
     /// SIP and TEL identities as `sipUri`/`telUri`; `None` for the DHCP and
     /// other RADIUS identities, which X1 has no type for.
@@ -260,7 +387,10 @@ impl TargetIdentifier {
                 return match Self::from(&parse_target(field, text)?) {
                     Self::Unsupported(name) => Err(ValidationError::field(
                         field,
-                        format!("{text:?}: the probe installs {name} targets itself"),
+                        format!(
+                            "{text:?}: X1 names an endpoint as two identifiers, an address \
+                             and a {name}, which --target does not send"
+                        ),
                     )),
                     t => Ok(t),
                 }
@@ -280,12 +410,6 @@ impl TargetIdentifier {
 const UNSUPPORTED_TARGETS: &[&str] = &[
     "imsi",
     "imei",
-    "tcpPort",
-    "tcpPortRange",
-    "tcpPortList",
-    "udpPort",
-    "udpPortRange",
-    "udpPortList",
     "emailAddress",
     "internationalizedEmailAddress",
     "h323Uri",
@@ -626,6 +750,46 @@ fn target_identifier(node: &Node) -> Result<TargetIdentifier, X1Error> {
         // xs:anyURI: kept as written; the model refuses what is no voice identity.
         "sipUri" => TargetIdentifier::SipUri(text()?),
         "telUri" => TargetIdentifier::TelUri(text()?),
+        name @ ("tcpPort" | "udpPort") => {
+            let tcp = name == "tcpPort";
+            TargetIdentifier::Ports {
+                tcp,
+                ports: Ports::One(port(choice, tcp)?),
+            }
+        }
+        name @ ("tcpPortRange" | "udpPortRange") => {
+            let tcp = name == "tcpPortRange";
+            let mut seq = Seq::new(choice)?;
+            let start = port(seq.required_in(COMMON_NS, "start")?, tcp)?;
+            let end = port(seq.required_in(COMMON_NS, "end")?, tcp)?;
+            seq.end()?;
+            if end < start {
+                return Err(unsupported_task(&format!(
+                    "{name} {start}..{end} (ends before it starts)"
+                )));
+            }
+            TargetIdentifier::Ports {
+                tcp,
+                ports: Ports::Range(start, end),
+            }
+        }
+        name @ ("tcpPortList" | "udpPortList") => {
+            let tcp = name == "tcpPortList";
+            let mut seq = Seq::new(choice)?;
+            let list = seq
+                .many(if tcp { "tcpPort" } else { "udpPort" })
+                .into_iter()
+                .map(|n| port(n, tcp))
+                .collect::<Result<Vec<_>, _>>()?;
+            seq.end()?;
+            if list.is_empty() {
+                return Err(X1Error::schema(format!("{name} holds no port")));
+            }
+            TargetIdentifier::Ports {
+                tcp,
+                ports: Ports::List(list),
+            }
+        }
         "e164Number" => {
             let number = text()?;
             if !(1..=15).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
@@ -800,6 +964,12 @@ fn timestamp(node: &Node) -> Result<OffsetDateTime, X1Error> {
     }
     OffsetDateTime::parse(&text, &Rfc3339)
         .map_err(|e| X1Error::schema(format!("{}: {text:?}: {e}", node.name)))
+}
+
+/// A `TCPPort` (2..=65535: the schema excludes 0 and 1) if `tcp`, else a
+/// `UDPPort` (0..=65535).
+fn port(node: &Node, tcp: bool) -> Result<u16, X1Error> {
+    integer_in(node, if tcp { 2 } else { 0 }, 65_535)
 }
 
 fn integer_in(node: &Node, min: u32, max: u32) -> Result<u16, X1Error> {
@@ -1236,6 +1406,28 @@ pub fn full_ipv6(a: Ipv6Addr) -> String {
         .join(":")
 }
 
+fn write_ports(w: &mut Writer, tcp: bool, ports: &Ports) {
+    let one = if tcp { "tcpPort" } else { "udpPort" };
+    match ports {
+        Ports::One(p) => leaf(w, one, &p.to_string()),
+        Ports::Range(start, end) => {
+            let name = x1(&format!("{one}Range"));
+            w.open(&name, &[]);
+            w.leaf("c:start", &start.to_string());
+            w.leaf("c:end", &end.to_string());
+            w.close(&name);
+        }
+        Ports::List(list) => {
+            let name = x1(&format!("{one}List"));
+            w.open(&name, &[]);
+            for p in list {
+                leaf(w, one, &p.to_string());
+            }
+            w.close(&name);
+        }
+    }
+}
+
 fn write_task_details(w: &mut Writer, t: &TaskDetails) {
     w.open("x1:taskDetails", &[]);
     leaf(w, "xId", &t.xid.to_string());
@@ -1265,6 +1457,7 @@ fn write_task_details(w: &mut Writer, t: &TaskDetails) {
             TargetIdentifier::SipUri(uri) => leaf(w, "sipUri", uri),
             TargetIdentifier::TelUri(uri) => leaf(w, "telUri", uri),
             TargetIdentifier::E164(number) => leaf(w, "e164Number", number),
+            TargetIdentifier::Ports { tcp, ports } => write_ports(w, *tcp, ports),
             // Only read from requests (and refused); an element name has no value to write.
             TargetIdentifier::Unsupported(name) => leaf(w, name, ""),
         }
@@ -1531,6 +1724,22 @@ mod test {
                 TargetIdentifier::SipUri("sip:alice@example.com".into()),
                 TargetIdentifier::TelUri("tel:+15551234567".into()),
                 TargetIdentifier::E164("15551234567".into()),
+                TargetIdentifier::Ports {
+                    tcp: true,
+                    ports: Ports::One(443),
+                },
+                TargetIdentifier::Ports {
+                    tcp: false,
+                    ports: Ports::Range(0, 9),
+                },
+                TargetIdentifier::Ports {
+                    tcp: true,
+                    ports: Ports::List(vec![80, 8080]),
+                },
+                TargetIdentifier::Ports {
+                    tcp: false,
+                    ports: Ports::List(vec![53]),
+                },
             ],
             delivery: DeliveryType::X2Only,
             dids: vec![Uuid::new_v4()],
@@ -1574,5 +1783,69 @@ mod test {
                 "{bad}"
             );
         }
+        // TCPPort excludes 0 and 1, UDPPort does not; a list holds a port.
+        for (from, to, code) in [
+            (
+                "<x1:tcpPort>443</x1:tcpPort>",
+                "<x1:tcpPort>1</x1:tcpPort>",
+                ErrorCode::SyntaxSchemaError,
+            ),
+            (
+                "<x1:udpPort>53</x1:udpPort>",
+                "<x1:udpPort>65536</x1:udpPort>",
+                ErrorCode::SyntaxSchemaError,
+            ),
+            (
+                "<x1:udpPortList><x1:udpPort>53</x1:udpPort></x1:udpPortList>",
+                "<x1:udpPortList></x1:udpPortList>",
+                ErrorCode::SyntaxSchemaError,
+            ),
+            (
+                "<c:start>0</c:start><c:end>9</c:end>",
+                "<c:end>9</c:end><c:start>0</c:start>",
+                ErrorCode::SyntaxSchemaError,
+            ),
+            // Valid, but names no port.
+            (
+                "<c:start>0</c:start><c:end>9</c:end>",
+                "<c:start>9</c:start><c:end>0</c:end>",
+                ErrorCode::GenericActivateTaskFailure,
+            ),
+        ] {
+            assert!(doc.contains(from), "{from}");
+            let read = parse_request(doc.replace(from, to).as_bytes()).unwrap();
+            assert_eq!(read[0].body.as_ref().unwrap_err().code, code, "{to}");
+        }
+    }
+
+    #[test]
+    fn endpoint_targets_are_named_as_addresses_and_ports() {
+        let a = Ipv4Addr::new(198, 51, 100, 7);
+        let b: Ipv6Addr = "2001:db8::7".parse().unwrap();
+        let mut targets = vec![Target::Mac([2, 0, 0, 0, 0, 1])];
+        for addr in [IpAddr::V4(a), IpAddr::V6(b)] {
+            for p in [53, 5000, 5001, 5002, 7000] {
+                targets.push(crate::model::endpoint_target(addr, p, false));
+            }
+            targets.push(crate::model::endpoint_target(addr, 443, true));
+        }
+        let ports = |tcp, ports| TargetIdentifier::Ports { tcp, ports };
+        assert_eq!(
+            TargetIdentifier::of_targets(&targets),
+            vec![
+                TargetIdentifier::Mac([2, 0, 0, 0, 0, 1]),
+                TargetIdentifier::Ipv4(a),
+                TargetIdentifier::Ipv6(b),
+                ports(true, Ports::One(443)),
+                ports(false, Ports::Range(5000, 5002)),
+                ports(false, Ports::List(vec![53, 7000])),
+            ]
+        );
+        assert_eq!(
+            Ports::of_sorted(&[0, 1, 65534, 65535]),
+            [Ports::Range(0, 1), Ports::Range(65534, 65535)]
+        );
+        assert_eq!(Ports::Range(10, 12).count(), 3);
+        assert_eq!(Ports::Range(0, 65535).count(), 65536);
     }
 }

@@ -21,7 +21,7 @@
 //! entries of the run back (no tombstones), so lookups never slow down with churn.
 //!
 //! An address table's entry may also carry a mark ([`ExactTable::mark`]): the
-//! address has UDP endpoint targets, looked up by port in a table of their own.
+//! address has endpoint targets, looked up by port in a table of their own.
 //! A marked address with no address target of its own is an entry with no slot:
 //! the filters and gates let it through like any stored key, so the stages
 //! before classification need no table more.
@@ -131,10 +131,13 @@ impl Key for u128 {
     }
 }
 
-/// A UDP endpoint target's key: an address of either family and a port. An
-/// IPv6 address is kept as two words (an entry of 32 bytes, where a `u128`'s
-/// alignment made it 48); an IPv4 one in `lo`, with [`Endpoint::V4`] set in
-/// `port`, so that it never equals an IPv6 address's key.
+/// An endpoint target's key: an address of either family, a port and the
+/// transport (UDP or TCP). An IPv6 address is kept as two words (an entry of
+/// 32 bytes, where a `u128`'s alignment made it 48); an IPv4 one in `lo`, with
+/// [`Endpoint::V4`] set in `port`, so that it never equals an IPv6 address's
+/// key. [`Endpoint::TCP`] in `port` tells a TCP endpoint from the UDP one on
+/// the same address and port: the protocol is part of the one key and hash,
+/// so no frame pays a second lookup.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Endpoint {
     hi: u64,
@@ -145,25 +148,33 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     /// Bit of `port` telling an IPv4 endpoint.
     const V4: u32 = 1 << 16;
+    /// Bit of `port` telling a TCP endpoint (clear: UDP).
+    const TCP: u32 = 1 << 17;
 
-    /// An IPv4 address (host order) and port.
+    /// An IPv4 address (host order) and port, of TCP if `tcp`, else of UDP.
     #[inline(always)]
-    pub(crate) fn v4(addr: u32, port: u16) -> Self {
+    pub(crate) fn v4(addr: u32, port: u16, tcp: bool) -> Self {
         Self {
             hi: 0,
             lo: u64::from(addr),
-            port: Self::V4 | u32::from(port),
+            port: Self::V4 | Self::proto(tcp) | u32::from(port),
         }
     }
 
-    /// An IPv6 address and port.
+    /// An IPv6 address and port, of TCP if `tcp`, else of UDP.
     #[inline(always)]
-    pub(crate) fn v6(addr: u128, port: u16) -> Self {
+    pub(crate) fn v6(addr: u128, port: u16, tcp: bool) -> Self {
         Self {
             hi: (addr >> 64) as u64,
             lo: addr as u64,
-            port: u32::from(port),
+            port: Self::proto(tcp) | u32::from(port),
         }
+    }
+
+    /// The protocol bit of a TCP (`tcp`) or UDP endpoint, without a branch.
+    #[inline(always)]
+    fn proto(tcp: bool) -> u32 {
+        Self::TCP * u32::from(tcp)
     }
 }
 
@@ -645,7 +656,7 @@ impl<K: Key> ExactTable<K> {
         had && !has
     }
 
-    /// Marks `key` (an address some UDP endpoint target names), storing it in
+    /// Marks `key` (an address some endpoint target names), storing it in
     /// no slot if absent.
     pub(crate) fn mark(&mut self, key: K) {
         self.change(key, &mut 0, |set, _| (set, true));
@@ -837,21 +848,37 @@ mod test {
     }
 
     #[test]
-    fn endpoint_keys_of_either_family_are_distinct() {
+    fn endpoint_keys_of_either_family_and_protocol_are_distinct() {
         let mut t = ExactTable::<Endpoint>::default();
         let mut spill = 0;
         let a = 0xc612_0001u32;
-        assert!(t.add(Endpoint::v4(a, 5004), Slot(1), &mut spill));
-        // The same bits as an IPv6 address, another port, another address.
+        assert!(t.add(Endpoint::v4(a, 5004, false), Slot(1), &mut spill));
+        // The same bits as an IPv6 address, another port, another address,
+        // the same address and port over TCP.
         for other in [
-            Endpoint::v6(u128::from(a), 5004),
-            Endpoint::v4(a, 5005),
-            Endpoint::v4(a + 1, 5004),
+            Endpoint::v6(u128::from(a), 5004, false),
+            Endpoint::v4(a, 5005, false),
+            Endpoint::v4(a + 1, 5004, false),
+            Endpoint::v4(a, 5004, true),
         ] {
             assert!(t.get(other).is_none(), "{other:?}");
         }
-        assert!(t.add(Endpoint::v6(u128::from(a), 5004), Slot(2), &mut spill));
-        assert_eq!(t.get(Endpoint::v4(a, 5004)).unwrap().as_slice(), [Slot(1)]);
+        assert!(t.add(
+            Endpoint::v6(u128::from(a), 5004, false),
+            Slot(2),
+            &mut spill
+        ));
+        assert!(t.add(Endpoint::v4(a, 5004, true), Slot(3), &mut spill));
+        assert!(t.get(Endpoint::v6(u128::from(a), 5004, true)).is_none());
+        assert!(t.add(Endpoint::v6(u128::from(a), 5004, true), Slot(4), &mut spill));
+        for (ep, slot) in [
+            (Endpoint::v4(a, 5004, false), 1),
+            (Endpoint::v6(u128::from(a), 5004, false), 2),
+            (Endpoint::v4(a, 5004, true), 3),
+            (Endpoint::v6(u128::from(a), 5004, true), 4),
+        ] {
+            assert_eq!(t.get(ep).unwrap().as_slice(), [Slot(slot)], "{ep:?}");
+        }
     }
 
     #[test]

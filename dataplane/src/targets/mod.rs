@@ -2,8 +2,8 @@
 //! and applies [`Update`]s from its own single-producer ring between bursts.
 //!
 //! Per worker: exact IPv4/IPv6 tables with an in-cache filter, CIDR tables that
-//! find every containing prefix, an exact MAC table, an exact table of UDP
-//! endpoints (address and port) whose addresses are marked in the exact
+//! find every containing prefix, an exact MAC table, an exact table of UDP and
+//! TCP endpoints (address, port and protocol) whose addresses are marked in the exact
 //! IPv4/IPv6 tables (so only frames touching such an address look at their
 //! port, in the last stage), and an intercept array indexed by [`Slot`]. Each entry maps to the set of slots naming it (one inline, more
 //! spilled to a boxed slice). A frame goes through three stages
@@ -11,7 +11,7 @@
 //! [`TableReplica::classify_hashed`]) so the worker can overlap a burst's lookups.
 #![forbid(unsafe_code)]
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 mod exact;
@@ -87,6 +87,31 @@ pub enum Target {
     Ipv4Udp(Ipv4Addr, u16),
     /// A UDP endpoint on IPv6 (see [`Target::Ipv4Udp`]).
     Ipv6Udp(Ipv6Addr, u16),
+    /// A TCP endpoint on IPv4: matches a TCP segment whose source or
+    /// destination is this address and port, in the innermost IP layer as
+    /// for [`Target::Ipv4Udp`] (a non-first fragment never matches; UDP
+    /// never does).
+    Ipv4Tcp(Ipv4Addr, u16),
+    /// A TCP endpoint on IPv6 (see [`Target::Ipv4Tcp`]).
+    Ipv6Tcp(Ipv6Addr, u16),
+}
+
+impl Target {
+    /// An endpoint target's address, port and whether it is TCP (else UDP);
+    /// `None` for any other target.
+    pub fn endpoint(self) -> Option<(IpAddr, u16, bool)> {
+        match self {
+            Target::Ipv4Udp(a, p) => Some((a.into(), p, false)),
+            Target::Ipv6Udp(a, p) => Some((a.into(), p, false)),
+            Target::Ipv4Tcp(a, p) => Some((a.into(), p, true)),
+            Target::Ipv6Tcp(a, p) => Some((a.into(), p, true)),
+            Target::Ipv4(_)
+            | Target::Ipv6(_)
+            | Target::Ipv4Net(..)
+            | Target::Ipv6Net(..)
+            | Target::Mac(_) => None,
+        }
+    }
 }
 
 /// Index of an intercept in every worker's intercept array. Chosen by the control

@@ -117,7 +117,7 @@ pub struct TableReplica {
     cidr4: PrefixTable<u32>,
     cidr6: PrefixTable<u128>,
     mac: ExactTable<u64>,
-    /// UDP endpoint targets by address and port; their addresses are marked
+    /// UDP and TCP endpoint targets by address, port and protocol; their addresses are marked
     /// in `exact4` / `exact6` (see [`Msg::Mark`]).
     endpoints: ExactTable<Endpoint>,
     intercepts: Vec<Option<InterceptSpec>>,
@@ -127,6 +127,14 @@ pub struct TableReplica {
     has_cidr4: bool,
     has_cidr6: bool,
     spill_bytes: usize,
+}
+
+/// The key of an endpoint target in the endpoint table; `None` for any other.
+pub(crate) fn endpoint_key(target: Target) -> Option<Endpoint> {
+    Some(match target.endpoint()? {
+        (IpAddr::V4(a), port, tcp) => Endpoint::v4(a.into(), port, tcp),
+        (IpAddr::V6(a), port, tcp) => Endpoint::v6(a.into(), port, tcp),
+    })
 }
 
 pub(crate) fn mac_key(mac: [u8; 6]) -> u64 {
@@ -180,7 +188,7 @@ impl TableReplica {
         self.epoch
     }
 
-    /// Targets (exact addresses, prefixes, MACs, UDP endpoints) stored.
+    /// Targets (exact addresses, prefixes, MACs, endpoints) stored.
     pub fn target_count(&self) -> usize {
         self.targets
     }
@@ -255,11 +263,11 @@ impl TableReplica {
                     Target::Ipv4Net(a, l) => self.cidr4.add(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.add(a.into(), l, slot, spill),
                     Target::Mac(m) => self.mac.add(mac_key(m), slot, spill),
-                    Target::Ipv4Udp(a, p) => {
-                        self.endpoints.add(Endpoint::v4(a.into(), p), slot, spill)
-                    }
-                    Target::Ipv6Udp(a, p) => {
-                        self.endpoints.add(Endpoint::v6(a.into(), p), slot, spill)
+                    Target::Ipv4Udp(..)
+                    | Target::Ipv6Udp(..)
+                    | Target::Ipv4Tcp(..)
+                    | Target::Ipv6Tcp(..) => {
+                        endpoint_key(target).is_some_and(|ep| self.endpoints.add(ep, slot, spill))
                     }
                 };
                 self.targets += usize::from(new);
@@ -271,14 +279,11 @@ impl TableReplica {
                     Target::Ipv4Net(a, l) => self.cidr4.remove(a.into(), l, slot, spill),
                     Target::Ipv6Net(a, l) => self.cidr6.remove(a.into(), l, slot, spill),
                     Target::Mac(m) => self.mac.remove(mac_key(m), slot, spill),
-                    Target::Ipv4Udp(a, p) => {
-                        self.endpoints
-                            .remove(Endpoint::v4(a.into(), p), slot, spill)
-                    }
-                    Target::Ipv6Udp(a, p) => {
-                        self.endpoints
-                            .remove(Endpoint::v6(a.into(), p), slot, spill)
-                    }
+                    Target::Ipv4Udp(..)
+                    | Target::Ipv6Udp(..)
+                    | Target::Ipv4Tcp(..)
+                    | Target::Ipv6Tcp(..) => endpoint_key(target)
+                        .is_some_and(|ep| self.endpoints.remove(ep, slot, spill)),
                 };
                 self.targets -= usize::from(gone);
             }
@@ -588,17 +593,20 @@ impl TableReplica {
         }
         let mut hit =
             |set: &[Slot], dir: Direction, layer: Layer| self.hit(set, dir, layer, now(), out);
-        // Endpoint targets match the UDP header of the innermost IP layer, the
-        // one `transport` is of: the datagram the frame carries, not a
-        // tunnel's. A non-first fragment has no UDP header, so none.
+        // Endpoint targets match the UDP or TCP header of the innermost IP
+        // layer, the one `transport` is of: the datagram or segment the frame
+        // carries, not a tunnel's. A non-first fragment has no such header,
+        // so none. The protocol goes into the endpoint's key (TCP or not).
         let innermost = d.spans().len().wrapping_sub(1);
-        let udp = d
-            .transport
-            .filter(|t| IpProtocol::from(t.proto) == IpProtocol::Udp);
+        let ports = d.transport.and_then(|t| match IpProtocol::from(t.proto) {
+            IpProtocol::Udp => Some((t, false)),
+            IpProtocol::Tcp => Some((t, true)),
+            _ => None,
+        });
         for (i, (keys, &hashes)) in d.ip_keys().zip(&kh.0).enumerate() {
             // At most MAX_IP_LAYERS.
             let at = Layer::Ip(i as u8);
-            let udp = udp.filter(|_| i == innermost);
+            let ports = ports.filter(|_| i == innermost);
             let mut hit_here = |set: &[Slot], dir: Direction| hit(set, dir, at);
             match keys {
                 IpKeys::V4([src, dst]) => {
@@ -606,7 +614,7 @@ impl TableReplica {
                         &self.exact4,
                         [src, dst],
                         hashes,
-                        udp,
+                        ports,
                         Endpoint::v4,
                         &mut hit_here,
                     );
@@ -622,7 +630,7 @@ impl TableReplica {
                         &self.exact6,
                         [src, dst],
                         hashes,
-                        udp,
+                        ports,
                         Endpoint::v6,
                         &mut hit_here,
                     );
@@ -651,29 +659,40 @@ impl TableReplica {
 
     /// Stage 3 of one IP layer's addresses `[src, dst]` (hashed `[hs, hd]`)
     /// in their family's exact `table`: each one's slots, and for a marked
-    /// one, if the layer carries `udp`, the slots of its endpoint (`endpoint`
-    /// of it and its port), all to `hit` with the address's direction.
+    /// one, if the layer carries `ports` (a transport and whether it is TCP),
+    /// the slots of its endpoint (`endpoint` of it, its port and the
+    /// protocol), all to `hit` with the address's direction.
     #[inline(always)]
     fn exact_hits<K: Key>(
         &self,
         table: &ExactTable<K>,
         [src, dst]: [K; 2],
         [hs, hd]: [u64; 2],
-        udp: Option<Transport>,
-        endpoint: fn(K, u16) -> Endpoint,
+        ports: Option<(Transport, bool)>,
+        endpoint: fn(K, u16, bool) -> Endpoint,
         hit: &mut impl FnMut(&[Slot], Direction),
     ) {
         let sides = [
-            (src, hs, Direction::FromTarget, udp.map(|t| t.src_port)),
-            (dst, hd, Direction::ToTarget, udp.map(|t| t.dst_port)),
+            (
+                src,
+                hs,
+                Direction::FromTarget,
+                ports.map(|(t, tcp)| (t.src_port, tcp)),
+            ),
+            (
+                dst,
+                hd,
+                Direction::ToTarget,
+                ports.map(|(t, tcp)| (t.dst_port, tcp)),
+            ),
         ];
         for (key, h, dir, port) in sides {
             let Some((slots, marked)) = table.get_marked_hashed(key, h) else {
                 continue;
             };
             hit(slots.as_slice(), dir);
-            if let (true, Some(port)) = (marked, port) {
-                self.endpoint_hits(endpoint(key, port), dir, hit);
+            if let (true, Some((port, tcp))) = (marked, port) {
+                self.endpoint_hits(endpoint(key, port, tcp), dir, hit);
             }
         }
     }

@@ -22,7 +22,7 @@ pub(crate) enum Msg {
     /// ring: the worker swaps it in instead of rehashing (a stall of
     /// milliseconds at a million targets, while its NIC queue fills).
     Replace(Box<Replacement>),
-    /// `addr` has UDP endpoint targets (`true`: sent before its first one is
+    /// `addr` has endpoint targets (`true`: sent before its first one is
     /// added) or no longer has any (`false`: sent after its last one is
     /// removed): its address table entry is marked, so that frames touching
     /// it reach the endpoint table.

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use hashbrown::{HashMap, HashSet};
 
-use super::exact::{Endpoint, ExactTable, Key};
+use super::exact::{ExactTable, Key};
 use super::prefix::Bits;
-use super::replica::mac_key;
+use super::replica::{endpoint_key, mac_key};
 use super::ring::{Msg, Replacement, Ring};
 use super::{Slot, Target, Update};
 
@@ -34,7 +34,7 @@ pub struct TableWriter {
     rings: Vec<Arc<Ring>>,
     epoch: u64,
     targets_of: HashMap<Slot, HashSet<Target, Hasher>, Hasher>,
-    /// Per address of a UDP endpoint target, the (slot, endpoint) pairs naming
+    /// Per address of an endpoint target, the (slot, endpoint) pairs naming
     /// it: while any does, the address is marked in its family's table
     /// ([`Msg::Mark`]).
     endpoint_addrs: HashMap<IpAddr, usize, Hasher>,
@@ -54,7 +54,7 @@ struct Tally {
 }
 
 /// One exact table of a replica: the IPv4, IPv6 or MAC addresses, the UDP
-/// endpoints, or the IPv4 or IPv6 prefixes of one length.
+/// and TCP endpoints, or the IPv4 or IPv6 prefixes of one length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TableId {
     Ipv4,
@@ -80,7 +80,10 @@ impl TableId {
             Target::Mac(_) => TableId::Mac,
             Target::Ipv4Net(_, len) => TableId::Net4(len),
             Target::Ipv6Net(_, len) => TableId::Net6(len),
-            Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => TableId::Endpoints,
+            Target::Ipv4Udp(..)
+            | Target::Ipv6Udp(..)
+            | Target::Ipv4Tcp(..)
+            | Target::Ipv6Tcp(..) => TableId::Endpoints,
         }
     }
 
@@ -134,13 +137,9 @@ fn canonical(target: Target) -> Target {
     }
 }
 
-/// The address of a UDP endpoint target.
+/// The address of an endpoint target.
 fn endpoint_addr(target: Target) -> Option<IpAddr> {
-    match target {
-        Target::Ipv4Udp(a, _) => Some(a.into()),
-        Target::Ipv6Udp(a, _) => Some(a.into()),
-        _ => None,
-    }
+    target.endpoint().map(|(addr, ..)| addr)
 }
 
 /// Waits (on the control side only) until `ring` has room for `msg`. Gives up if the
@@ -288,11 +287,7 @@ impl TableWriter {
                     Target::Mac(m) => Some(mac_key(m)),
                     _ => None,
                 })),
-                TableId::Endpoints => Replacement::Endpoints(self.build(keys, |t| match t {
-                    Target::Ipv4Udp(a, p) => Some(Endpoint::v4(a.into(), p)),
-                    Target::Ipv6Udp(a, p) => Some(Endpoint::v6(a.into(), p)),
-                    _ => None,
-                })),
+                TableId::Endpoints => Replacement::Endpoints(self.build(keys, endpoint_key)),
                 // Canonical prefixes: host bits already cleared, as the
                 // replica's CIDR tables key them.
                 TableId::Net4(len) => Replacement::Net4(

@@ -85,7 +85,11 @@ fn ip_of(t: &Target) -> Option<(IpAddr, Option<u8>)> {
         Target::Ipv6(a) => Some((a.into(), None)),
         Target::Ipv4Net(a, l) => Some((a.into(), Some(l))),
         Target::Ipv6Net(a, l) => Some((a.into(), Some(l))),
-        Target::Mac(_) | Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => None,
+        Target::Mac(_)
+        | Target::Ipv4Udp(..)
+        | Target::Ipv6Udp(..)
+        | Target::Ipv4Tcp(..)
+        | Target::Ipv6Tcp(..) => None,
     }
 }
 

@@ -27,7 +27,9 @@ impl Prefix {
             | Target::Ipv6Net(..)
             | Target::Mac(_)
             | Target::Ipv4Udp(..)
-            | Target::Ipv6Udp(..) => None,
+            | Target::Ipv6Udp(..)
+            | Target::Ipv4Tcp(..)
+            | Target::Ipv6Tcp(..) => None,
         }
     }
 
@@ -103,7 +105,11 @@ impl std::fmt::Display for Prefix {
             Target::Ipv6(a) => write!(f, "{a}"),
             Target::Ipv4Net(a, l) => write!(f, "{a}/{l}"),
             Target::Ipv6Net(a, l) => write!(f, "{a}/{l}"),
-            Target::Mac(_) | Target::Ipv4Udp(..) | Target::Ipv6Udp(..) => Ok(()),
+            Target::Mac(_)
+            | Target::Ipv4Udp(..)
+            | Target::Ipv6Udp(..)
+            | Target::Ipv4Tcp(..)
+            | Target::Ipv6Tcp(..) => Ok(()),
         }
     }
 }

@@ -650,6 +650,14 @@ fn udp(src_port: u16, dst_port: u16) -> Option<Transport> {
     })
 }
 
+fn tcp(src_port: u16, dst_port: u16) -> Option<Transport> {
+    Some(Transport {
+        proto: 6,
+        src_port,
+        dst_port,
+    })
+}
+
 fn remove(slot: u16, target: Target) -> Update {
     Update::RemoveTarget {
         slot: Slot(slot),
@@ -706,12 +714,7 @@ fn an_endpoint_matches_its_address_and_udp_port_on_either_side() {
     assert!(run_l4(&r, &p, udp(7000, 5004)).is_empty());
     assert!(run_l4(&r, &back, udp(5004, 7000)).is_empty());
     assert!(run_l4(&r, &p, udp(5005, 7000)).is_empty());
-    let tcp = Some(Transport {
-        proto: 6,
-        src_port: 5004,
-        dst_port: 7000,
-    });
-    assert!(run_l4(&r, &p, tcp).is_empty());
+    assert!(run_l4(&r, &p, tcp(5004, 7000)).is_empty());
     assert!(run_l4(&r, &p, None).is_empty());
     // An address is no endpoint of the other family.
     let mapped = IpPair::V6 {
@@ -744,6 +747,81 @@ fn an_endpoint_matches_the_innermost_layer_only() {
         run_l4(&r, &[pair4(O4, O4), pair4(E4, O4)], udp(5004, 1)),
         vec![(10, Direction::FromTarget, Layer::Ip(1))]
     );
+    // A TCP endpoint likewise: the inner segment's port, not the outer
+    // layer's address.
+    let (_w, r) = loaded(&[
+        set(0, 10, Mode::Content),
+        add(0, Target::Ipv4Tcp(v4(E4), 443)),
+        add(0, Target::Ipv6Tcp(e6, 443)),
+    ]);
+    assert_eq!(
+        run_l4(&r, &[pair4(E4, O4), inner6], tcp(1, 443)),
+        vec![(10, Direction::ToTarget, Layer::Ip(1))]
+    );
+    assert!(run_l4(&r, &[pair4(E4, O4), inner6], udp(1, 443)).is_empty());
+    assert!(run_l4(&r, &[pair4(E4, O4), pair4(O4, O4)], tcp(443, 1)).is_empty());
+}
+
+/// TCP endpoints, in both families, match their address and port on either
+/// side of a TCP segment only: a UDP datagram of the same address and port
+/// is not theirs, nor is a TCP segment the UDP endpoint of the same address
+/// and port; each protocol's endpoint stays when the other's goes.
+#[test]
+fn a_tcp_endpoint_matches_tcp_only_and_a_udp_one_udp_only() {
+    let e6: Ipv6Addr = "2001:db8::9".parse().unwrap();
+    let o6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+    let (t4, t6) = (Target::Ipv4Tcp(v4(E4), 443), Target::Ipv6Tcp(e6, 443));
+    let u4 = Target::Ipv4Udp(v4(E4), 5004);
+    let u6 = Target::Ipv6Udp(e6, 5004);
+    let (mut w, mut r) = loaded(&[
+        set(0, 10, Mode::Content),
+        set(1, 11, Mode::Headers),
+        add(0, t4),
+        add(0, t6),
+        add(1, u4),
+        add(1, u6),
+    ]);
+    assert_eq!(r.target_count(), 4);
+    let ip0 = Layer::Ip(0);
+    let from = |key| vec![(key, Direction::FromTarget, ip0)];
+    let to = |key| vec![(key, Direction::ToTarget, ip0)];
+    let out4 = [pair4(E4, O4)];
+    let in4 = [pair4(O4, E4)];
+    let out6 = [IpPair::V6 { src: e6, dst: o6 }];
+    let in6 = [IpPair::V6 { src: o6, dst: e6 }];
+    for (out, back) in [(&out4, &in4), (&out6, &in6)] {
+        assert_eq!(run_l4(&r, out, tcp(443, 50000)), from(10));
+        assert_eq!(run_l4(&r, back, tcp(50000, 443)), to(10));
+        assert_eq!(run_l4(&r, out, udp(5004, 50000)), from(11));
+        assert_eq!(run_l4(&r, back, udp(50000, 5004)), to(11));
+        // The same address and port over the other protocol, or another port.
+        assert!(run_l4(&r, out, udp(443, 50000)).is_empty());
+        assert!(run_l4(&r, back, udp(50000, 443)).is_empty());
+        assert!(run_l4(&r, out, tcp(5004, 50000)).is_empty());
+        assert!(run_l4(&r, back, tcp(50000, 5004)).is_empty());
+        assert!(run_l4(&r, out, tcp(444, 50000)).is_empty());
+        // The port on the far side, and no transport header (a non-first
+        // fragment).
+        assert!(run_l4(&r, out, tcp(50000, 443)).is_empty());
+        assert!(run_l4(&r, out, None).is_empty());
+    }
+    // ICMP carries no ports: no endpoint.
+    let icmp = Some(Transport {
+        proto: 1,
+        src_port: 443,
+        dst_port: 443,
+    });
+    assert!(run_l4(&r, &out4, icmp).is_empty());
+    // The UDP endpoint on port 443 added, then the TCP one removed: each
+    // protocol's key is its own.
+    let u443 = Target::Ipv4Udp(v4(E4), 443);
+    send(&mut w, &mut r, &[add(1, u443), remove(0, t4)]);
+    assert_eq!(run_l4(&r, &out4, udp(443, 1)), from(11));
+    assert!(run_l4(&r, &out4, tcp(443, 1)).is_empty());
+    assert_eq!(run_l4(&r, &out6, tcp(443, 1)), from(10));
+    send(&mut w, &mut r, &[remove(1, u443), remove(1, u4)]);
+    assert!(!r.exact4.is_marked(u32::from(v4(E4))));
+    assert_eq!(r.target_count(), 2);
 }
 
 /// An address target and endpoints on the same address, in other
