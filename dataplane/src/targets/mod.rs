@@ -22,6 +22,7 @@ mod ring;
 mod slots;
 mod writer;
 
+pub use li_types::{Direction, InterceptSpec, Mode, Slot};
 pub use matches::{Layer, Match, Matches};
 pub use replica::{KeyHashes, TableReplica, V4Hasher};
 pub use writer::TableWriter;
@@ -42,27 +43,6 @@ pub fn replicas(workers: usize, ring_capacity: usize) -> (TableWriter, Vec<Table
         .map(|r| TableReplica::new(Arc::clone(r)))
         .collect();
     (TableWriter::new(rings), replicas)
-}
-
-/// What a warrant lets the probe deliver for an intercept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Communication-identifying information only (pen register / trap and trace):
-    /// headers up to the end of the transport header, never a payload byte.
-    Headers,
-    /// Identifying information plus full content.
-    Content,
-}
-
-/// Direction of a matched packet relative to the target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// The target is the packet's source.
-    FromTarget,
-    /// The target is the packet's destination.
-    ToTarget,
-    /// Both source and destination are targets of the same intercept.
-    Both,
 }
 
 /// One identifier a warrant names.
@@ -87,38 +67,6 @@ pub enum Target {
     Ipv4Udp(Ipv4Addr, u16),
     /// A UDP endpoint on IPv6 (see [`Target::Ipv4Udp`]).
     Ipv6Udp(Ipv6Addr, u16),
-}
-
-/// Index of an intercept in every worker's intercept array. Chosen by the control
-/// plane; a slot is reused only after its intercept was cleared on every worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Slot(pub u16);
-
-/// What a worker needs to know about an intercept to match and tag packets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InterceptSpec {
-    /// Control-plane key of the intercept, unique for the life of the probe's
-    /// database and never reused: records carry it, so a reused slot can never
-    /// attribute a packet to the wrong warrant.
-    pub key: u32,
-    /// Headers or content.
-    pub mode: Mode,
-    /// First nanosecond (Unix epoch, UTC) a packet may be delivered.
-    pub valid_from_ns: u64,
-    /// First nanosecond at which packets are no longer delivered (exclusive end).
-    pub valid_until_ns: u64,
-}
-
-impl InterceptSpec {
-    /// An intercept whose window never closes (benchmarks, tests, replays).
-    pub fn always_open(key: u32, mode: Mode) -> Self {
-        InterceptSpec {
-            key,
-            mode,
-            valid_from_ns: 0,
-            valid_until_ns: u64::MAX,
-        }
-    }
 }
 
 /// A change to the target tables, sent by the control plane to every worker.
