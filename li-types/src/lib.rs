@@ -4,6 +4,8 @@
 //! on a machine without libdpdk; `dataplane::targets` re-exports all of it.
 #![forbid(unsafe_code)]
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 /// What a warrant lets the probe deliver for an intercept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -23,6 +25,30 @@ pub enum Direction {
     ToTarget,
     /// Both source and destination are targets of the same intercept.
     Both,
+}
+
+/// One identifier a warrant names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// One IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// One IPv6 address.
+    Ipv6(Ipv6Addr),
+    /// An IPv4 prefix; host bits must be zero.
+    Ipv4Net(Ipv4Addr, u8),
+    /// An IPv6 prefix; host bits must be zero.
+    Ipv6Net(Ipv6Addr, u8),
+    /// A MAC address (matches source or destination of any Ethernet layer).
+    Mac([u8; 6]),
+    /// A UDP endpoint on IPv4: matches a UDP datagram whose source or
+    /// destination is this address and port (a call's media). The datagram is
+    /// the one the frame's innermost IP layer carries, in any encapsulation
+    /// (a tunnel's own UDP header, VXLAN's or GTP-U's, is not looked at). A
+    /// non-first IP fragment carries no UDP header and never matches; TCP
+    /// never does.
+    Ipv4Udp(Ipv4Addr, u16),
+    /// A UDP endpoint on IPv6 (see [`Target::Ipv4Udp`]).
+    Ipv6Udp(Ipv6Addr, u16),
 }
 
 /// Index of an intercept in every worker's intercept array. Chosen by the control

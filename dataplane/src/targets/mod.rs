@@ -11,7 +11,6 @@
 //! [`TableReplica::classify_hashed`]) so the worker can overlap a burst's lookups.
 #![forbid(unsafe_code)]
 
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 mod exact;
@@ -22,7 +21,7 @@ mod ring;
 mod slots;
 mod writer;
 
-pub use li_types::{Direction, InterceptSpec, Mode, Slot};
+pub use li_types::{Direction, InterceptSpec, Mode, Slot, Target};
 pub use matches::{Layer, Match, Matches};
 pub use replica::{KeyHashes, TableReplica, V4Hasher};
 pub use writer::TableWriter;
@@ -43,30 +42,6 @@ pub fn replicas(workers: usize, ring_capacity: usize) -> (TableWriter, Vec<Table
         .map(|r| TableReplica::new(Arc::clone(r)))
         .collect();
     (TableWriter::new(rings), replicas)
-}
-
-/// One identifier a warrant names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Target {
-    /// One IPv4 address.
-    Ipv4(Ipv4Addr),
-    /// One IPv6 address.
-    Ipv6(Ipv6Addr),
-    /// An IPv4 prefix; host bits must be zero.
-    Ipv4Net(Ipv4Addr, u8),
-    /// An IPv6 prefix; host bits must be zero.
-    Ipv6Net(Ipv6Addr, u8),
-    /// A MAC address (matches source or destination of any Ethernet layer).
-    Mac([u8; 6]),
-    /// A UDP endpoint on IPv4: matches a UDP datagram whose source or
-    /// destination is this address and port (a call's media). The datagram is
-    /// the one the frame's innermost IP layer carries, in any encapsulation
-    /// (a tunnel's own UDP header, VXLAN's or GTP-U's, is not looked at). A
-    /// non-first IP fragment carries no UDP header and never matches; TCP
-    /// never does.
-    Ipv4Udp(Ipv4Addr, u16),
-    /// A UDP endpoint on IPv6 (see [`Target::Ipv4Udp`]).
-    Ipv6Udp(Ipv6Addr, u16),
 }
 
 /// A change to the target tables, sent by the control plane to every worker.
