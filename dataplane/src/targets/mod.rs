@@ -21,8 +21,8 @@ mod ring;
 mod slots;
 mod writer;
 
-pub use li_types::{Direction, InterceptSpec, Mode, Slot, Target};
-pub use matches::{Layer, Match, Matches};
+pub use li_types::{Direction, InterceptSpec, Layer, Match, Mode, Slot, Target};
+pub use matches::Matches;
 pub use replica::{KeyHashes, TableReplica, V4Hasher};
 pub use writer::TableWriter;
 
