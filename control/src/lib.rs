@@ -8,6 +8,7 @@ pub mod audit;
 pub mod client;
 pub mod collector;
 pub mod config;
+#[cfg(feature = "dpdk")]
 pub mod daemon;
 pub mod demo;
 pub mod doctor;

@@ -4,6 +4,11 @@
 //!
 //! Only [`dpdk`] wraps the C fast path; every other module forbids such code in
 //! its first lines, so nothing inside it can allow any.
+//!
+//! The `dpdk` feature (default) links libdpdk. Without it, [`dpdk`] keeps only
+//! the huge-page arrays, the MTU setting and the prefetch hint, and [`source`]
+//! only the capture-file source: everything else builds and tests on a machine
+//! without libdpdk.
 
 pub mod dpdk;
 pub mod handoff;

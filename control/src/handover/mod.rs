@@ -22,6 +22,7 @@ pub mod spool;
 pub mod x2x3;
 
 pub use audit_sink::AuditSink;
+#[cfg(feature = "dpdk")]
 pub(crate) use audit_sink::LossAudit;
 pub use engine::{DestinationStats, HandoverEngine, HandoverStats, InterceptRoute};
 pub use error::HandoverError;

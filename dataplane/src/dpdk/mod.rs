@@ -7,21 +7,34 @@
 //! so teardown (queue → port stop/close → pool free → `rte_eal_cleanup`)
 //! happens in the right order whatever order the caller drops them in.
 
+#[cfg(feature = "dpdk")]
 mod eal;
+#[cfg(feature = "dpdk")]
 mod error;
 mod hugemem;
+#[cfg(feature = "dpdk")]
 mod mempool;
+// Without DPDK only the configured `Mtu` is used; the device-side rules serve `port`.
+#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
 mod mtu;
+#[cfg(feature = "dpdk")]
 mod port;
+#[cfg(feature = "dpdk")]
 mod rx;
+#[cfg(feature = "dpdk")]
 mod shared;
 
+#[cfg(feature = "dpdk")]
 pub use eal::{register_thread, Eal};
+#[cfg(feature = "dpdk")]
 pub use error::DpdkError;
 pub use hugemem::HugeArray;
+#[cfg(feature = "dpdk")]
 pub use mempool::Mempool;
 pub use mtu::{Mtu, FRAME_OVERHEAD, MIN_MTU};
+#[cfg(feature = "dpdk")]
 pub use port::{port_by_name, port_socket, Port, PortStats, RssMode, RxOptions};
+#[cfg(feature = "dpdk")]
 pub use rx::{Burst, RxQueue, BURST_SIZE};
 
 /// Hints the CPU to pull the cache line at `p` into all cache levels.
@@ -37,9 +50,12 @@ pub fn prefetch<T>(p: *const T) {
         // is part of the x86_64 baseline.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(all(not(target_arch = "x86_64"), feature = "dpdk"))]
     // SAFETY: rte_prefetch0 is a hint and never dereferences `p`.
     unsafe {
         dpdk_sys::rte_prefetch0(p.cast())
     };
+    // Elsewhere without DPDK there is no portable hint: a plain lookup.
+    #[cfg(not(any(target_arch = "x86_64", feature = "dpdk")))]
+    let _ = p;
 }

@@ -37,10 +37,7 @@ pub use fast::{
     TunnelV4V6, TunnelV6,
 };
 
-/// Most IP layers recorded per frame (outer + tunnelled inner ones).
-pub const MAX_IP_LAYERS: usize = 4;
-/// Most Ethernet layers recorded per frame (outer + ERSPAN/VXLAN inner ones).
-pub const MAX_ETH_LAYERS: usize = 3;
+pub use li_types::{MAX_ETH_LAYERS, MAX_IP_LAYERS};
 
 /// Why a frame could not be parsed. Small and `Copy`: it indexes drop counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,9 +1,11 @@
 //! Packet sources behind one trait: a DPDK ethdev RX queue, or a pcap file (tests, no EAL).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "dpdk")]
 pub mod dpdk;
 mod pcap;
 
+#[cfg(feature = "dpdk")]
 pub use dpdk::DpdkSource;
 pub use pcap::{PcapSource, SourceError};
 

@@ -1,51 +1,7 @@
 //! The intercepts one packet matched, deduplicated by slot, in a buffer allocated
 //! once per worker: classification never allocates.
 
-use super::{Direction, InterceptSpec, Mode, Slot};
-use crate::parse::{MAX_ETH_LAYERS, MAX_IP_LAYERS};
-
-/// The layer of a frame a match was made on, by its index among the frame's
-/// layers of that kind ([`Dissection::macs`](crate::parse::Dissection::macs),
-/// [`Dissection::ips`](crate::parse::Dissection::ips)), outermost
-/// first. Ordered so that the one to deliver of two is the greater: an IP
-/// layer before an Ethernet one, an inner one before an outer one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Layer {
-    /// An Ethernet header's MAC address.
-    Ethernet(u8),
-    /// An IP header's address.
-    Ip(u8),
-}
-
-impl Layer {
-    /// Every layer a dissection can hold.
-    pub(crate) const ALL: [Layer; MAX_ETH_LAYERS + MAX_IP_LAYERS] = {
-        let mut all = [Layer::Ip(0); MAX_ETH_LAYERS + MAX_IP_LAYERS];
-        let mut i = 0;
-        while i < MAX_ETH_LAYERS {
-            all[i] = Layer::Ethernet(i as u8);
-            i += 1;
-        }
-        while i < MAX_ETH_LAYERS + MAX_IP_LAYERS {
-            all[i] = Layer::Ip((i - MAX_ETH_LAYERS) as u8);
-            i += 1;
-        }
-        all
-    };
-}
-
-/// One intercept a packet matched: what the control plane needs to encode and route it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Match {
-    /// Intercept key (never reused), so a record is never attributed to the wrong warrant.
-    pub key: u32,
-    /// What the warrant allows to deliver.
-    pub mode: Mode,
-    /// Which side of the packet is the target.
-    pub direction: Direction,
-    /// The layer the target was found in (the innermost, if in several).
-    pub layer: Layer,
-}
+use super::{Direction, InterceptSpec, Layer, Match, Slot};
 
 /// Number of distinct slots ([`Slot`] is a u16).
 const SLOTS: usize = 1 << 16;

@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::exact::{Endpoint, ExactTable, FilterView, Key};
-use super::matches::{Layer, Matches};
+use super::matches::Matches;
 use super::prefix::{Bits, PrefixTable};
 use super::ring::{Msg, Replacement, Ring};
-use super::{Direction, InterceptSpec, Slot, Target, Update};
+use super::{Direction, InterceptSpec, Layer, Slot, Target, Update};
 use crate::parse::ip::IpProtocol;
 use crate::parse::{Addrs, Dissection, IpKeys, MacPair, Transport, MAX_IP_LAYERS};
 
