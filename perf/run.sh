@@ -207,6 +207,7 @@ testpmd_both() {
     tp_xbuf_runs+="$tp_mpps"$'\n'
 }
 declare -A probe_runs encap_tp_runs encap_probe_runs
+tp_signalling_runs=""
 # "1000000+mix": the 1M hosts plus a carrier's mix of prefixes and MACs
 # (dp_bench --mix) that no frame is in; "1000000+signalling": the 1M hosts and
 # the signalling intercept, 1 % of the frames signalling to it;
@@ -217,6 +218,13 @@ declare -A probe_runs encap_tp_runs encap_probe_runs
 target_counts=(0 1000 100000 1000000 1000000+mix 1000000+signalling 1000000+endpoints+signalling)
 for rep in $(seq 1 "$repeat"); do
     testpmd_both "run $rep"
+    # The signalling rows' reference: testpmd on their own capture, whose
+    # signalling frames (162-456 bytes) the vdev copies as it does for testpmd.
+    for pool in "" --mp-alloc=xbuf; do
+        testpmd_run "$signalling_vdev" ${pool:+"$pool"}
+        echo "testpmd rxonly${pool:+ $pool} on the signalling capture (run $rep): $tp_mpps Mpps"
+        tp_signalling_runs+="$tp_mpps"$'\n'
+    done
     for targets in "${target_counts[@]}"; do
         probe_run "$vdev" "$targets"
         echo "probe with $targets targets (run $rep): $mpps Mpps"
@@ -237,6 +245,14 @@ echo "testpmd rxonly: $(best <<<"$tp_runs") Mpps"
 echo "testpmd rxonly --mp-alloc=xbuf: $(best <<<"$tp_xbuf_runs") Mpps"
 for targets in "${target_counts[@]}"; do
     echo "probe with $targets targets: $(best <<<"${probe_runs[$targets]}") Mpps"
+done
+tp_signalling="$(best <<<"$tp_signalling_runs")"
+echo "testpmd rxonly on the signalling capture: $tp_signalling Mpps"
+for targets in "${target_counts[@]}"; do
+    [[ $targets == *signalling* ]] || continue
+    p="$(best <<<"${probe_runs[$targets]}")"
+    echo "$targets: probe $p Mpps, testpmd on the same capture $tp_signalling Mpps," \
+        "ratio $(awk -v p="$p" -v t="$tp_signalling" 'BEGIN { printf "%.2f", p / t }')"
 done
 for e in "${encaps[@]}"; do
     e_probe="$(best <<<"${encap_probe_runs[$e]}")"
