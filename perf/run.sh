@@ -251,8 +251,10 @@ echo "testpmd rxonly on the signalling capture: $tp_signalling Mpps"
 for targets in "${target_counts[@]}"; do
     [[ $targets == *signalling* ]] || continue
     p="$(best <<<"${probe_runs[$targets]}")"
+    one_m="$(best <<<"${probe_runs[1000000]}")"
     echo "$targets: probe $p Mpps, testpmd on the same capture $tp_signalling Mpps," \
-        "ratio $(awk -v p="$p" -v t="$tp_signalling" 'BEGIN { printf "%.2f", p / t }')"
+        "ratio $(awk -v p="$p" -v t="$tp_signalling" 'BEGIN { printf "%.2f", p / t }'), of the 1M row" \
+        "$(awk -v p="$p" -v o="$one_m" 'BEGIN { printf "%.2f", p / o }')"
 done
 for e in "${encaps[@]}"; do
     e_probe="$(best <<<"${encap_probe_runs[$e]}")"

@@ -273,14 +273,16 @@ struct Ring {
 impl Ring {
     /// The record to fill now, if a free one is left.
     fn take(&mut self) -> Option<Box<Record>> {
-        if self.stash.is_empty() {
-            self.refill();
-        }
+        self.refill_if_empty();
         self.stash.pop()
     }
 
-    /// Takes up to [`STASH`] free records (the stash is empty: never allocates).
-    fn refill(&mut self) {
+    /// Takes up to [`STASH`] free records once the stash is empty (within its
+    /// capacity: never allocates).
+    fn refill_if_empty(&mut self) {
+        if !self.stash.is_empty() {
+            return;
+        }
         while self.stash.len() < STASH {
             let Ok(rec) = self.free.pop() else { break };
             self.stash.push(rec);
@@ -289,9 +291,7 @@ impl Ring {
 
     /// Prefetches the records of the next two matches.
     fn ready_next(&mut self) {
-        if self.stash.is_empty() {
-            self.refill();
-        }
+        self.refill_if_empty();
         let mut ahead = self.stash.iter().rev();
         if let Some(next) = ahead.next() {
             next.prefetch_buffer(self.last_len);
@@ -392,40 +392,30 @@ impl HandoffProducer {
         let content = (frame.bytes, frame.later, frame.wire_len as usize);
         let h = &frame.bytes[..usize::from(d.header_len).min(frame.bytes.len())];
         let headers = (h, &[][..], h.len());
-        // One record group per (class, layer) present, in the order of `Group`.
+        // One record group per (class, layer) present, in `group`'s order.
         let mut groups = matches.iter().fold(0u32, |bits, m| bits | 1 << group(m));
         while groups != 0 {
             let g = groups.trailing_zeros() as usize;
             groups &= groups - 1;
-            let of = |m: &Match| group(m) == g;
             let layer = Layer::ALL[g % Layer::ALL.len()];
-            let (ring, mode, data) = match g / Layer::ALL.len() {
-                CONTENT => (&mut self.content, Mode::Content, content),
-                HEADERS => (&mut self.content, Mode::Headers, headers),
-                _ => {
-                    let Some(ring) = &mut self.signalling else {
-                        out.signalling_dropped += 1;
-                        continue;
-                    };
-                    let p = push_group(
-                        ring,
-                        frame,
-                        content,
-                        d,
-                        matches,
-                        of,
-                        Mode::Content,
-                        layer,
-                        stamp,
-                    );
-                    out.signalling_dropped += p.dropped;
-                    out.truncated += p.truncated;
-                    continue;
-                }
+            let class = g / Layer::ALL.len();
+            let (ring, mode, data) = match class {
+                CONTENT => (Some(&mut self.content), Mode::Content, content),
+                HEADERS => (Some(&mut self.content), Mode::Headers, headers),
+                _ => (self.signalling.as_mut(), Mode::Content, content),
             };
-            out.add(push_group(
-                ring, frame, data, d, matches, of, mode, layer, stamp,
-            ));
+            let Some(ring) = ring else {
+                out.signalling_dropped += 1;
+                continue;
+            };
+            let of = |m: &Match| group(m) == g;
+            let p = push_group(ring, frame, data, d, matches, of, mode, layer, stamp);
+            if class == SIGNALLING {
+                out.signalling_dropped += p.dropped;
+                out.truncated += p.truncated;
+            } else {
+                out.add(p);
+            }
         }
         out
     }
@@ -445,10 +435,10 @@ fn group(m: &Match) -> usize {
         (_, Mode::Content) => CONTENT,
         (_, Mode::Headers) => HEADERS,
     };
-    class * Layer::ALL.len() + Layer::ALL.iter().position(|l| *l == m.layer).unwrap_or(0)
+    class * Layer::ALL.len() + m.layer.index()
 }
 
-/// [`HandoffProducer::push`] onto the channel `shared` for the matches `of`
+/// [`HandoffProducer::push`] onto `ring` for the matches `of`
 /// selects, all of `mode` and made on `layer`; `data` is what a record copies
 /// (the first bytes, the later segments, the whole length).
 #[allow(clippy::too_many_arguments)]

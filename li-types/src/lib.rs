@@ -140,6 +140,14 @@ impl Layer {
         }
         all
     };
+
+    /// This layer's place in [`Layer::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            Layer::Ethernet(i) => i as usize,
+            Layer::Ip(i) => MAX_ETH_LAYERS + i as usize,
+        }
+    }
 }
 
 /// One intercept a packet matched: what the control plane needs to encode and route it.
@@ -153,4 +161,16 @@ pub struct Match {
     pub direction: Direction,
     /// The layer the target was found in (the innermost, if in several).
     pub layer: Layer,
+}
+
+#[cfg(test)]
+mod test {
+    use super::Layer;
+
+    #[test]
+    fn a_layer_index_is_its_place_in_all() {
+        for (i, layer) in Layer::ALL.iter().enumerate() {
+            assert_eq!(layer.index(), i, "{layer:?}");
+        }
+    }
 }
