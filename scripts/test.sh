@@ -32,12 +32,19 @@ if [ -z "${CALEA_SHARED_DIR:-}" ] && [ -d ../shared/specs ]; then
 fi
 echo "CALEA_SHARED_DIR=${CALEA_SHARED_DIR:-<unset: spec-based tests use the copies under scripts/asn1>}"
 
+# A whole-suite run gains nothing from incremental caches, which cost gigabytes of
+# disk; each step reports the build's size and the space left (CI's disk is small).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+disk() {
+  echo "target $(du -sh target 2>/dev/null | cut -f1), $(df -h --output=avail . | tail -1 | tr -d ' ') free"
+}
+
 step() {
   local name=$1; shift
   local t0=$SECONDS
-  echo "=== $name"
+  echo "=== $name ($(disk))"
   "$@"
-  echo "=== $name: ok ($((SECONDS - t0)) s)"
+  echo "=== $name: ok ($((SECONDS - t0)) s; $(disk))"
 }
 
 step "cargo fmt" cargo fmt --all -- --check
