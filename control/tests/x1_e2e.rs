@@ -549,6 +549,28 @@ async fn x1_ne_end_to_end() {
             "username:carol@isp.example"
         ]
     );
+    // An address with ports: the CLI sends the address and the ports as
+    // separate identifiers, and the task intercepts the address on each port.
+    let ports_xid = Uuid::new_v4().to_string();
+    let mut args = vec!["activate", "--xid", &ports_xid, "--did", &did_arg];
+    for t in ["198.51.100.77", "udpPort:5060", "tcpPortRange:8000-8001"] {
+        args.extend(["--target", t]);
+    }
+    let (ok, out) = cli(&args);
+    assert!(ok, "{out}");
+    let rest = by_xid(&rest_intercepts(&setup).await, ports_xid.parse().unwrap());
+    let mut targets: Vec<String> = serde_json::from_value(rest["targets"].clone()).unwrap();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "tcp:198.51.100.77:8000",
+            "tcp:198.51.100.77:8001",
+            "udp:198.51.100.77:5060"
+        ]
+    );
+    let (ok, out) = cli(&["deactivate", &ports_xid]);
+    assert!(ok, "{out}");
     // An identity X1 has no identifier for is refused before anything is sent.
     let mac = Uuid::new_v4().to_string();
     let (ok, _) = cli(&[

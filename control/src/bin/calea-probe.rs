@@ -266,7 +266,9 @@ struct TaskArgs {
     #[arg(long)]
     xid: uuid::Uuid,
     /// IPv4/IPv6 address, CIDR prefix or MAC; `sip:`/`tel:` URI, `e164:`
-    /// number or `username:` (NAI); repeat for several targets.
+    /// number or `username:` (NAI); ports the addresses are intercepted on
+    /// (`udpPort:5060`, `tcpPortRange:8000-8010`, `udpPortList:5060,5080`);
+    /// repeat for several targets.
     #[arg(long = "target", required = true)]
     targets: Vec<String>,
     /// X2Only, X3Only or X2andX3.

@@ -376,11 +376,17 @@ impl TargetIdentifier {
 
     /// A target as an operator writes it (`--target`): an address, prefix or
     /// MAC; `username:` (sent as `nai`); `sip:` and `tel:` (as `sipUri`/`telUri`,
-    /// in canonical form); `e164:` (as `e164Number`, digits only).
+    /// in canonical form); `e164:` (as `e164Number`, digits only); ports under
+    /// their element's name (`udpPort:5060`, `tcpPortRange:8000-8010`,
+    /// `udpPortList:5060,5080`), which the task's addresses are then
+    /// intercepted on.
     ///
     /// # Errors
     /// Not a valid target, or an identity X1 has no `TargetIdentifier` for.
     pub fn parse(field: &str, text: &str) -> Result<Self, ValidationError> {
+        if let Some(ports) = Self::parse_ports(field, text) {
+            return ports;
+        }
         let identity = match Identity::parse(field, text) {
             Some(identity) => identity?,
             None => {
@@ -388,8 +394,8 @@ impl TargetIdentifier {
                     Self::Unsupported(name) => Err(ValidationError::field(
                         field,
                         format!(
-                            "{text:?}: X1 names an endpoint as two identifiers, an address \
-                             and a {name}, which --target does not send"
+                            "{text:?}: X1 names an endpoint as two identifiers: give the \
+                             address and the port (--target ADDR --target {name}:PORT)"
                         ),
                     )),
                     t => Ok(t),
@@ -403,6 +409,45 @@ impl TargetIdentifier {
             let kind = identity.kind().as_str();
             ValidationError::field(field, format!("X1 has no target identifier for {kind}:"))
         })
+    }
+
+    /// `tcpPort:N`, `udpPortRange:A-B`, `tcpPortList:A,B,…` and the like,
+    /// if `text` names ports at all.
+    fn parse_ports(field: &str, text: &str) -> Option<Result<Self, ValidationError>> {
+        let (name, value) = text.split_once(':')?;
+        let (tcp, kind) = match name {
+            n if n.starts_with("tcpPort") => (true, &n["tcpPort".len()..]),
+            n if n.starts_with("udpPort") => (false, &n["udpPort".len()..]),
+            _ => return None,
+        };
+        let bad = |why: &str| ValidationError::field(field, format!("{text:?}: {why}"));
+        // The schema's TCPPort starts at 2; a UDP port 0 names no traffic.
+        let min = if tcp { 2 } else { 1 };
+        let one = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p >= min)
+                .ok_or_else(|| bad(&format!("a port is {min}..=65535")))
+        };
+        let ports = match kind {
+            "" => one(value).map(Ports::One),
+            "Range" => value
+                .split_once('-')
+                .ok_or_else(|| bad("a range is FIRST-LAST"))
+                .and_then(|(a, b)| Ok((one(a)?, one(b)?)))
+                .and_then(|(a, b)| match a <= b {
+                    true => Ok(Ports::Range(a, b)),
+                    false => Err(bad("the range is reversed")),
+                }),
+            "List" => value
+                .split(',')
+                .map(one)
+                .collect::<Result<_, _>>()
+                .map(Ports::List),
+            _ => return None,
+        };
+        Some(ports.map(|ports| Self::Ports { tcp, ports }))
     }
 }
 
@@ -1662,6 +1707,37 @@ mod test {
             text: text.into(),
             ..Node::default()
         }
+    }
+
+    #[test]
+    fn cli_targets_name_ports_by_their_element() {
+        let parse = |t| TargetIdentifier::parse("--target", t);
+        let ports = |tcp, ports| TargetIdentifier::Ports { tcp, ports };
+        assert_eq!(
+            parse("udpPort:5060").unwrap(),
+            ports(false, Ports::One(5060))
+        );
+        assert_eq!(
+            parse("tcpPortRange:8000-8010").unwrap(),
+            ports(true, Ports::Range(8000, 8010))
+        );
+        assert_eq!(
+            parse("udpPortList:5060, 5080").unwrap(),
+            ports(false, Ports::List(vec![5060, 5080]))
+        );
+        for bad in [
+            "tcpPort:1",
+            "udpPort:0",
+            "udpPort:65536",
+            "udpPortRange:10-9",
+            "udpPortRange:10",
+            "tcpPortList:80,",
+            "udpPortSet:1",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let endpoint = parse("udp:198.51.100.7:5060").unwrap_err().to_string();
+        assert!(endpoint.contains("--target udpPort:PORT"), "{endpoint}");
     }
 
     #[test]
