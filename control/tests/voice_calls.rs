@@ -6,7 +6,8 @@
 //! messages and RTP packets, one correlation number per call shared by its
 //! IRI and CC (alice calling, called at her registered contact, a forked
 //! call, a re-INVITE moving her media, hold, a cancelled call, a call with
-//! IPv6 media), none of the calls of others on the same media addresses and
+//! IPv6 media, a call with its RTCP on an address of its own), none of the
+//! calls of others on the same media addresses and
 //! ports before, during and after hers;
 //! the headers warrant gets the SIP and no RTP. tshark decodes what arrived.
 #![forbid(unsafe_code)]
@@ -275,22 +276,31 @@ async fn voice_warrants_deliver_exactly_the_targets_calls() {
                 if c.rtp.is_empty() {
                     continue;
                 }
+                // RTP by its header, RTCP sender reports by their sender and count.
                 let fields = tshark(
                     &pcap,
                     &["--enable-heuristic", "rtp_udp"],
-                    &["rtp.ssrc", "rtp.seq"],
+                    &[
+                        "rtp.ssrc",
+                        "rtp.seq",
+                        "rtcp.senderssrc",
+                        "rtcp.sender.packetcount",
+                    ],
                 );
                 let decoded: Vec<RtpId> = fields
                     .iter()
                     .map(|l| {
-                        let (ssrc, seq) = l.split_once('\t').unwrap();
+                        let f: Vec<&str> = l.split('\t').filter(|f| !f.is_empty()).collect();
+                        let [ssrc, seq] = f[..] else {
+                            panic!("{what} cin {cin}: neither RTP nor RTCP: {l:?}")
+                        };
                         RtpId {
                             ssrc: u32::from_str_radix(ssrc.trim_start_matches("0x"), 16).unwrap(),
                             seq: seq.parse().unwrap(),
                         }
                     })
                     .collect();
-                assert_eq!(decoded, c.rtp, "{what} cin {cin}: tshark's RTP");
+                assert_eq!(decoded, c.rtp, "{what} cin {cin}: tshark's RTP and RTCP");
             }
         }
     }

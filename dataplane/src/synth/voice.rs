@@ -41,16 +41,44 @@ pub struct RtpId {
 }
 
 impl RtpId {
-    /// Of the RTP header `rtp` starts with; `None` if it is not one (too
-    /// short, not version 2).
+    /// Of the RTP header `rtp` starts with, or of an RTCP sender report (its
+    /// sender's SSRC and the low half of its packet count, as [`rtcp_sr`]
+    /// writes them); `None` if it is neither (too short, not version 2).
     #[must_use]
     pub fn of(rtp: &[u8]) -> Option<Self> {
         let h = rtp.get(..12)?;
-        (h[0] >> 6 == 2).then(|| RtpId {
+        if h[0] >> 6 != 2 {
+            return None;
+        }
+        if h[1] == RTCP_SR {
+            let sr = rtp.get(..28)?;
+            return Some(RtpId {
+                ssrc: u32::from_be_bytes([sr[4], sr[5], sr[6], sr[7]]),
+                seq: u16::from_be_bytes([sr[22], sr[23]]),
+            });
+        }
+        Some(RtpId {
             ssrc: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
             seq: u16::from_be_bytes([h[2], h[3]]),
         })
     }
+}
+
+/// RTCP packet type of a sender report (RFC 3550 §6.4.1).
+const RTCP_SR: u8 = 200;
+
+/// An RTCP sender report with no report block from `ssrc`, its sender's
+/// packet count `count`: what [`RtpId::of`] reads back as `(ssrc, count)`.
+#[must_use]
+pub fn rtcp_sr(ssrc: u32, count: u16) -> Vec<u8> {
+    // Length in 32-bit words minus one: 7 words.
+    let mut p = vec![0x80, RTCP_SR, 0, 6];
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    // NTP timestamp, RTP timestamp: any.
+    p.extend_from_slice(&[0; 12]);
+    p.extend_from_slice(&u32::from(count).to_be_bytes());
+    p.extend_from_slice(&(u32::from(count) * 172).to_be_bytes());
+    p
 }
 
 /// An SDP direction attribute (RFC 3264).
@@ -623,15 +651,15 @@ impl Builder {
         }
         let (mut up, mut down) = streams(c, near, far);
         self.talk(c, Wrap::Plain, &mut up, &mut down, n);
+        self.hang_up(c, d, caller, phone);
+    }
+
+    /// The far end's BYE to `caller` at `phone`, through the server, and its 200.
+    fn hang_up(&mut self, c: CallIx, d: &Dialog, caller: &str, phone: SocketAddr) {
         let bye = d.request(false, "BYE", &contact_of(caller), server(), 1);
         self.sip(c, Wrap::Plain, server(), phone, &bye);
-        self.sip(
-            c,
-            Wrap::Plain,
-            phone,
-            server(),
-            &Sip::response_to(&bye, 200, "OK", None),
-        );
+        let ok = Sip::response_to(&bye, 200, "OK", None);
+        self.sip(c, Wrap::Plain, phone, server(), &ok);
     }
 
     fn dialog(&self, name: &str, caller: &str, callee: &str, transport: &'static str) -> Dialog {
@@ -677,6 +705,50 @@ impl Builder {
         d.callee_tag = Some(tag);
         let ack = d.request(true, "ACK", &format!("sip:gw@{MEDIA_GATEWAY}"), phone, 1);
         self.sip(c, wrap, phone, server(), &ack);
+    }
+}
+
+/// Where `i-rtcp`'s caller receives RTCP: a media relay, apart from her RTP.
+pub const RTCP_RELAY: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 42);
+
+impl Builder {
+    /// `i-rtcp` and `i-after` (see [`scenario`]).
+    fn rtcp_apart(&mut self) {
+        let phone = at(IAD, 5060);
+        let (near, far) = media(false, (40080, 30080));
+        let (relay, far_rtcp) = (at(RTCP_RELAY, 41000), at(MEDIA_GATEWAY, 30081));
+        let d = &mut self.dialog("i-rtcp", TARGET, BOB, "UDP");
+        let c = self.call("i-rtcp", d, true);
+        let offer = format!(
+            "{}a=rtcp:41000 IN IP4 {RTCP_RELAY}\r\n",
+            sdp(near, 1, MediaDir::SendRecv)
+        );
+        let invite = d
+            .request(true, "INVITE", BOB, phone, 1)
+            .header("Contact", format!("<{}>", contact_of(TARGET)))
+            .sdp(offer);
+        self.sip(c, Wrap::Plain, phone, server(), &invite);
+        self.answer(c, d, Wrap::Plain, (phone, &invite), far);
+        self.settle();
+        let (mut up, mut down) = streams(c, near, far);
+        self.talk(c, Wrap::Plain, &mut up, &mut down, 2);
+        // Bob sends his reports from a port no SDP names (RTCP need not be
+        // symmetric), so they match on the relay's endpoint alone.
+        let bob_sends = at(MEDIA_GATEWAY, 30099);
+        for count in 1..=2 {
+            self.rtcp(c, relay, far_rtcp, up.ssrc, count);
+            self.rtcp(c, bob_sends, relay, down.ssrc, count);
+        }
+        self.talk(c, Wrap::Plain, &mut up, &mut down, 1);
+        self.hang_up(c, d, TARGET, phone);
+        // Dave's RTP on the relay's port, then to bob's old RTCP port.
+        self.basic_call("i-after", DAVE, FRANK, false, (relay, far_rtcp), 3, false);
+    }
+
+    /// An RTCP sender report of `ssrc` from `src` to `dst`, for call `c`.
+    fn rtcp(&mut self, c: CallIx, src: SocketAddr, dst: SocketAddr, ssrc: u32, count: u16) {
+        self.frame(udp(Wrap::Plain, src, dst, &rtcp_sr(ssrc, count)));
+        self.expect(c).rtp.push(RtpId { ssrc, seq: count });
     }
 }
 
@@ -736,7 +808,12 @@ const FRANK: &str = "sip:frank@example.net";
 ///   in a VLAN; then `f-stray`: RTP to the port she offered; not delivered;
 /// - `h-ipv6`: alice calls bob with IPv6 media (`c=IN IP6`, RTP over IPv6);
 ///   then `h-after`: dave calls frank on the same IPv6 addresses and ports;
-///   not delivered.
+///   not delivered;
+/// - `i-rtcp`: alice calls bob, her RTCP on an address of its own
+///   (`a=rtcp:PORT IN IP4` a media relay), bob's on his RTP port + 1; RTP
+///   and sender reports both ways (bob's from a port no SDP names, so they
+///   match on the relay alone); then `i-after`: dave's media on that relay
+///   port and on bob's RTCP port; not delivered.
 #[must_use]
 pub fn scenario() -> VoiceCapture {
     let mut b = Builder::default();
@@ -761,6 +838,7 @@ pub fn scenario() -> VoiceCapture {
     let v6 = media(true, (40070, 30070));
     b.basic_call("h-ipv6", TARGET, BOB, true, v6, 4, false);
     b.basic_call("h-after", DAVE, FRANK, false, v6, 3, false);
+    b.rtcp_apart();
     b.cap
 }
 
@@ -1094,6 +1172,15 @@ mod test {
         assert_eq!(id.seq, u16::MAX);
         assert_eq!(s.next(Wrap::Plain).0.seq, 0, "wraps");
         assert_eq!(RtpId::of(&[0x40; 12]), None, "version 1");
+        let sr = rtcp_sr(0xfeed, 3);
+        assert_eq!(
+            RtpId::of(&sr),
+            Some(RtpId {
+                ssrc: 0xfeed,
+                seq: 3
+            })
+        );
+        assert_eq!(RtpId::of(&sr[..20]), None, "a cut sender report");
     }
 
     #[test]
@@ -1222,12 +1309,17 @@ mod test {
             }
         }
         assert_eq!(get("g-before").rtp.len(), 6);
-        // a, b, c, d twice, e, h: a settle per new media of the target's calls.
+        // a, b, c, d twice, e, h, i: a settle per new media of the target's calls.
         let settles = cap
             .steps
             .iter()
             .filter(|s| matches!(s, Step::Settle { .. }));
-        assert_eq!(settles.count(), 7);
+        assert_eq!(settles.count(), 8);
+        // i's offer puts its RTCP on the relay; its reports go both ways there.
+        let i = get("i-rtcp");
+        let invite = std::str::from_utf8(&i.sip[0]).unwrap();
+        assert!(invite.contains(&format!("\r\na=rtcp:41000 IN IP4 {RTCP_RELAY}\r\n")));
+        assert_eq!(i.rtp.len(), 6 + 4);
         // h's SDP and RTP are IPv6, and h-after's RTP goes to the same endpoints.
         let h = get("h-ipv6");
         let invite = std::str::from_utf8(&h.sip[0]).unwrap();
