@@ -219,6 +219,14 @@ impl CollectorProc {
     }
 }
 
+/// A test that fails, or never stops its collector, leaves no process behind.
+impl Drop for CollectorProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn identity() -> Identity {
     Identity {
         operator_id: "OPERATOR".into(),
