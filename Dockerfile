@@ -1,7 +1,9 @@
 # calea-probe on Debian bookworm with Debian's DPDK 22.11.
 #   docker build -t calea-probe .
-#   docker run --rm calea-probe demo
 #   docker run --rm -v /etc/calea-probe:/etc/calea-probe:ro calea-probe   (run with your config)
+# The demo (`calea-probe demo`, `certs`) is a cargo feature the production image leaves out:
+#   docker build --build-arg FEATURES=demo -t calea-probe-demo .
+#   docker run --rm calea-probe-demo demo
 # For NICs: --privileged (or the vfio devices), and hugepages mounted at /dev/hugepages.
 
 FROM rust:1-bookworm AS build
@@ -14,11 +16,14 @@ WORKDIR /src
 # builds for x86-64-v3, as the perf figures were measured.
 COPY Cargo.toml Cargo.lock clippy.toml rustfmt.toml ./
 COPY .cargo .cargo
+COPY li-types li-types
 COPY dpdk-bindings dpdk-bindings
 COPY dataplane dataplane
 COPY control control
 COPY perf perf
-RUN cargo build --release --locked --workspace \
+ARG FEATURES=""
+# Only the two binaries: a workspace build would enable `demo` for perf's sake.
+RUN cargo build --release --locked -p control --bins --features "$FEATURES" \
  && mkdir -p /out \
  && install -m 0755 target/release/calea-probe target/release/calea-collector /out/
 

@@ -12,5 +12,6 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # shellcheck disable=SC1091
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-cargo build --release -p control --bins
+# `demo` is a feature production builds leave out.
+cargo build --release -p control --bins --features demo
 exec target/release/calea-probe demo --out "$out"

@@ -9,11 +9,15 @@
 //! the huge-page arrays, the MTU setting and the prefetch hint, and [`source`]
 //! only the capture-file source: everything else builds and tests on a machine
 //! without libdpdk.
+//!
+//! The `synth` feature (off by default) adds `synth`, the test-frame builder
+//! the tests, benches, fuzz seeds and the demo use.
 
 pub mod dpdk;
 pub mod handoff;
 pub mod parse;
 pub mod source;
+#[cfg(any(test, feature = "synth"))]
 pub mod synth;
 pub mod targets;
 pub mod worker;

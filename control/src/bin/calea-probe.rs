@@ -1,6 +1,6 @@
 //! `calea-probe`: the probe daemon (`run`) and its command-line client
-//! (`intercept`, `destination`, `audit`), an X1 ADMF client (`x1`), plus
-//! `certs` to generate a test PKI.
+//! (`intercept`, `destination`, `audit`), an X1 ADMF client (`x1`), plus, with
+//! the `demo` feature only, `demo` and `certs` to generate a test PKI.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -63,6 +63,7 @@ enum Cmd {
         cmd: AuditCmd,
     },
     /// Run the whole chain on this machine (net_pcap vdev, collector, API) and summarise.
+    #[cfg(feature = "demo")]
     Demo {
         /// Where certificates, capture, state and received files go.
         #[arg(long, default_value = "calea-demo")]
@@ -82,6 +83,7 @@ enum Cmd {
         root: PathBuf,
     },
     /// Generate a test CA, a localhost server certificate and client certificates.
+    #[cfg(feature = "demo")]
     Certs {
         /// Output directory (created).
         #[arg(long)]
@@ -445,6 +447,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             Ok(())
         })?,
         Cmd::X1 { args, cmd } => return x1(&args, cmd),
+        #[cfg(feature = "demo")]
         Cmd::Demo { out } => {
             let got = control::demo::run(&out).context("demo")?;
             if got
@@ -476,6 +479,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 return Ok(std::process::ExitCode::FAILURE);
             }
         }
+        #[cfg(feature = "demo")]
         Cmd::Certs { out, clients } => {
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let cns: Vec<&str> = clients.iter().map(String::as_str).collect();
