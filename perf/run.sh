@@ -47,6 +47,8 @@ duration="${DURATION:-10}"
 repeat="${REPEAT:-1}"
 ((short)) && repeat="${REPEAT:-2}"
 best() { sort -g | tail -1; }
+# $1 / $2 to two decimals.
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 if ! pkg-config --exists libdpdk || ! command -v dpdk-testpmd >/dev/null; then
     scripts/install-deps.sh
@@ -185,8 +187,8 @@ scaling() {
     done
     local one two
     one="$(best <<<"${scaling_mpps[1]}")" two="$(best <<<"${scaling_mpps[2]}")"
-    echo "scaling ratio, 2 workers / 1 worker: $(awk -v a="$two" -v b="$one" 'BEGIN { printf "%.2f", a / b }')" \
-        "($two vs $one Mpps, $(awk -v a="$two" 'BEGIN { printf "%.2f", a / 2 }') Mpps a worker; linear is 2.00; $(nproc) cores)"
+    echo "scaling ratio, 2 workers / 1 worker: $(ratio_of "$two" "$one")" \
+        "($two vs $one Mpps, $(ratio_of "$two" 2) Mpps a worker; linear is 2.00; $(nproc) cores)"
 }
 if ((scaling_only)); then
     scaling
@@ -248,25 +250,24 @@ for targets in "${target_counts[@]}"; do
 done
 tp_signalling="$(best <<<"$tp_signalling_runs")"
 echo "testpmd rxonly on the signalling capture: $tp_signalling Mpps"
+one_m="$(best <<<"${probe_runs[1000000]}")"
 for targets in "${target_counts[@]}"; do
     [[ $targets == *signalling* ]] || continue
     p="$(best <<<"${probe_runs[$targets]}")"
-    one_m="$(best <<<"${probe_runs[1000000]}")"
     echo "$targets: probe $p Mpps, testpmd on the same capture $tp_signalling Mpps," \
-        "ratio $(awk -v p="$p" -v t="$tp_signalling" 'BEGIN { printf "%.2f", p / t }'), of the 1M row" \
-        "$(awk -v p="$p" -v o="$one_m" 'BEGIN { printf "%.2f", p / o }')"
+        "ratio $(ratio_of "$p" "$tp_signalling"), of the 1M row $(ratio_of "$p" "$one_m")"
 done
 for e in "${encaps[@]}"; do
     e_probe="$(best <<<"${encap_probe_runs[$e]}")"
     e_tp="$(best <<<"${encap_tp_runs[$e]}")"
     echo "$e (every frame in it), 1000000 targets: probe $e_probe Mpps, testpmd $e_tp Mpps," \
-        "ratio $(awk -v p="$e_probe" -v t="$e_tp" 'BEGIN { printf "%.2f", p / t }')"
+        "ratio $(ratio_of "$e_probe" "$e_tp")"
 done
 # The ratio of the best runs so far; sets `probe_mpps`, `testpmd_mpps`, `ratio`.
 best_ratio() {
     probe_mpps="$(best <<<"${probe_runs[1000000]}")"
     testpmd_mpps="$(best <<<"$tp_runs$tp_xbuf_runs")"
-    ratio="$(awk -v p="$probe_mpps" -v t="$testpmd_mpps" 'BEGIN { printf "%.2f", p / t }')"
+    ratio="$(ratio_of "$probe_mpps" "$testpmd_mpps")"
 }
 under_floor() { awk -v r="$ratio" -v f="$floor" 'BEGIN { exit !(r < f) }'; }
 floor="${FLOOR:-0.5}"
@@ -291,7 +292,7 @@ if ((short)) && under_floor; then
     echo "perf/run.sh: probe/testpmd ratio $ratio is under the floor $floor" >&2
     under=1
 fi
-echo "probe/testpmd ratio, testpmd's default pool alone: $(awk -v p="$probe_mpps" -v t="$(best <<<"$tp_runs")" 'BEGIN { printf "%.2f", p / t }')"
+echo "probe/testpmd ratio, testpmd's default pool alone: $(ratio_of "$probe_mpps" "$(best <<<"$tp_runs")")"
 # Last, also when under the floor.
 echo "probe/testpmd ratio: $ratio (probe $probe_mpps Mpps, testpmd $testpmd_mpps Mpps, targets 1000000)"
 exit "$under"
