@@ -620,10 +620,10 @@ impl<'a> MacScreen<'a> {
 /// a stored prefix may contain an address: the others need no stage 2), and
 /// their bytes. Out of line, with the table's gate in a register: inside the
 /// per-burst code, whose many live values left it few, it reloaded half its
-/// operands from the stack every frame. The reading and the gate come first,
-/// in a loop of their own, and the few frames the gate lets through are
-/// hashed after it: one loop doing both kept too many values live and
-/// spilled them.
+/// operands from the stack every frame. The reading and the coarse gate come
+/// first, in a loop of their own, and the few frames it lets through are
+/// checked against the finer gate and hashed after it: one loop doing both
+/// kept too many values live and spilled them.
 #[inline(never)]
 fn screen_common_ipv4<B: RxBurst + ?Sized>(
     b: &B,
@@ -645,14 +645,17 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
             taken |= 1 << j;
         }
     }
+    let mut open = 0;
     for j in bits(gated) {
         if let (Some(&addrs), Some(kh)) = (v4.get(j), kh.get_mut(j)) {
-            hasher.hash(addrs, kh);
+            if hasher.fine_gate_passes(addrs) {
+                hasher.hash(addrs, kh);
+                open |= 1 << j;
+            }
         }
     }
-    let mut open = gated;
     if hasher.has_prefixes() {
-        for j in bits(taken & !gated) {
+        for j in bits(taken & !open) {
             if let Some(&addrs) = v4.get(j) {
                 open |= u32::from(hasher.prefix_may_contain(addrs)) << j;
             }

@@ -58,17 +58,144 @@ pub(crate) trait Key: Copy + Eq + Default {
     /// an address is allocated in, where targets cluster (a carrier's
     /// subscribers) and most other traffic's addresses do not.
     fn gate(self) -> usize;
+
+    /// Whether the gate also keeps the key's finer block ([`Self::fine_gate`]).
+    const FINE: bool = false;
+
+    /// The key's finer block inside its [`Self::gate`] block, below
+    /// [`FINE_PER_BLOCK`] (where [`Self::FINE`]).
+    #[inline(always)]
+    fn fine_gate(self) -> usize {
+        0
+    }
 }
 
-/// Bits of a table's gate: one per [`Key::gate`] value (8 KiB, in L1).
+/// Bits of a table's coarse gate: one per [`Key::gate`] value (8 KiB, in L1).
 const GATE_BITS: usize = 1 << 16;
 
-/// A table's gate. Of fixed size, so that a [`Key::gate`] value indexes it
-/// without a bounds check.
-type Gate = [u64; GATE_BITS / 64];
+/// A table's coarse gate. Of fixed size, so that a [`Key::gate`] value
+/// indexes it without a bounds check.
+type Coarse = [u64; GATE_BITS / 64];
 
-/// The gate of a table that never stored a key: shared, not allocated.
-static EMPTY_GATE: Gate = [0; GATE_BITS / 64];
+/// The coarse gate of a table that never stored a key: shared, not allocated.
+static EMPTY_COARSE: Coarse = [0; GATE_BITS / 64];
+
+/// Finer blocks per coarse block (an IPv4 /16's /24s).
+const FINE_PER_BLOCK: usize = 256;
+
+/// The finer blocks of one coarse block, a bit each (32 bytes).
+type FineMap = [u64; FINE_PER_BLOCK / 64];
+
+/// The number of the [`FineMap`] of every coarse block without keys (none
+/// open), and of those past the last number a `u16` holds (all open).
+const FINE_NONE: u16 = 0;
+const FINE_ALL: u16 = 1;
+
+/// A table's gate: a key may be stored only if its coarse bit is set and,
+/// for a key with a finer block ([`Key::FINE`]), that block's bit too. A few
+/// keys in a block that carries much other traffic (a call's media relay, a
+/// server in a hoster's /16) so open only their own finer blocks; a frame
+/// whose coarse block holds keys reads that block's map number and its 32
+/// bytes of finer bits, which stay in cache.
+struct Gate {
+    coarse: Box<Coarse>,
+    /// Per coarse block, the number of its [`FineMap`] in `fine`; empty for
+    /// keys without finer blocks.
+    fine_of: Box<[u16]>,
+    /// The [`FineMap`]s: [`FINE_NONE`]'s, [`FINE_ALL`]'s, then one per
+    /// coarse block that holds keys.
+    fine: Vec<FineMap>,
+}
+
+impl Gate {
+    fn new<K: Key>() -> Gate {
+        let blocks = if K::FINE { GATE_BITS } else { 0 };
+        Gate {
+            coarse: Box::new(EMPTY_COARSE),
+            fine_of: vec![FINE_NONE; blocks].into_boxed_slice(),
+            fine: vec![[0; FINE_PER_BLOCK / 64], [u64::MAX; FINE_PER_BLOCK / 64]],
+        }
+    }
+
+    fn clear(&mut self) {
+        self.coarse.fill(0);
+        self.fine_of.fill(FINE_NONE);
+        self.fine.truncate(usize::from(FINE_ALL) + 1);
+    }
+
+    /// Sets the bits of `key`.
+    fn mark<K: Key>(&mut self, key: K) {
+        let g = key.gate();
+        set_bit(&mut self.coarse[..], g);
+        let Some(n) = self.fine_of.get_mut(g) else {
+            return;
+        };
+        if *n == FINE_NONE {
+            *n = u16::try_from(self.fine.len()).unwrap_or(FINE_ALL);
+            if *n != FINE_ALL {
+                self.fine.push([0; FINE_PER_BLOCK / 64]);
+            }
+        }
+        if let Some(map) = self.fine.get_mut(usize::from(*n)) {
+            set_bit(map, key.fine_gate());
+        }
+    }
+
+    fn view(&self) -> GateView<'_> {
+        GateView {
+            coarse: &self.coarse,
+            fine_of: &self.fine_of,
+            fine: &self.fine,
+        }
+    }
+
+    fn allocation_size(&self) -> usize {
+        size_of::<Coarse>()
+            + self.fine_of.len() * size_of::<u16>()
+            + self.fine.capacity() * size_of::<FineMap>()
+    }
+}
+
+/// A table's [`Gate`], borrowed.
+#[derive(Clone, Copy)]
+struct GateView<'a> {
+    coarse: &'a Coarse,
+    fine_of: &'a [u16],
+    fine: &'a [FineMap],
+}
+
+/// The gate of a table that never stored a key.
+const EMPTY_GATE: GateView<'static> = GateView {
+    coarse: &EMPTY_COARSE,
+    fine_of: &[],
+    fine: &[],
+};
+
+impl GateView<'_> {
+    /// The coarse bit of `key`, as 0 or 1.
+    #[inline(always)]
+    fn block_open<K: Key>(self, key: K) -> u64 {
+        map_bit(self.coarse, key.gate())
+    }
+
+    /// The bit of `key` (coarse and finer), as 0 or 1: two such bits are
+    /// or-ed with a shift and an `or` each, where booleans took a mask and a
+    /// compare each.
+    #[inline(always)]
+    fn bit<K: Key>(self, key: K) -> u64 {
+        let g = key.gate();
+        let open = map_bit(self.coarse, g);
+        if !K::FINE {
+            return open;
+        }
+        // Without a branch (whether a frame's address lies in a gated block
+        // follows no pattern): a key of a closed block reads the first
+        // block's number, in cache, instead of its own.
+        let n = self.fine_of.get(g & (open as usize).wrapping_neg());
+        let map = n.and_then(|&n| self.fine.get(usize::from(n)));
+        open & map.map_or(0, |m| map_bit(m, key.fine_gate()))
+    }
+}
 
 /// What [`FilterView::hash`] gives a key whose gate bit is clear: no stored
 /// key's hash ([`stored_hash`] sets bit 0), and the filter passes it never.
@@ -100,6 +227,14 @@ impl Key for u32 {
     #[inline(always)]
     fn gate(self) -> usize {
         (self >> 16) as usize
+    }
+
+    const FINE: bool = true;
+
+    /// An IPv4 address's /24 in its /16.
+    #[inline(always)]
+    fn fine_gate(self) -> usize {
+        (self >> 8) as usize % FINE_PER_BLOCK
     }
 }
 
@@ -227,32 +362,33 @@ fn filter_probe(h: u64, shift: u32) -> (usize, u64) {
     (word, 1 << ((h >> 1) & 63) | 1 << ((h >> 7) & 63))
 }
 
-/// `gate`'s bit of `key`, as 0 or 1: two such bits are or-ed with a shift
-/// and an `or` each, where booleans took a mask and a compare each.
+/// Bit `i` of `map`, as 0 or 1 (0 past its end).
 #[inline(always)]
-fn gate_bit<K: Key>(gate: &Gate, key: K) -> u64 {
-    let g = key.gate();
-    gate.get(g / 64).map_or(0, |w| w >> (g % 64) & 1)
+fn map_bit(map: &[u64], i: usize) -> u64 {
+    map.get(i / 64).map_or(0, |w| w >> (i % 64) & 1)
 }
 
-/// Sets the filter bits and the gate bit of `key`, of hash `h`.
-fn mark<K: Key>(filter: &mut [u64], shift: u32, gate: &mut Option<Box<Gate>>, key: K, h: u64) {
+/// Sets bit `i` of `map` (none past its end).
+fn set_bit(map: &mut [u64], i: usize) {
+    if let Some(w) = map.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
+/// Sets the filter bits and the gate bits of `key`, of hash `h`.
+fn mark<K: Key>(filter: &mut [u64], shift: u32, gate: &mut Option<Gate>, key: K, h: u64) {
     let (word, bits) = filter_probe(h, shift);
     if let Some(w) = filter.get_mut(word) {
         *w |= bits;
     }
-    let gate = gate.get_or_insert_with(|| Box::new([0; GATE_BITS / 64]));
-    let g = key.gate();
-    if let Some(w) = gate.get_mut(g / 64) {
-        *w |= 1 << (g % 64);
-    }
+    gate.get_or_insert_with(Gate::new::<K>).mark(key);
 }
 
 /// An exact table's gate, filter and hash seed, borrowed: everything a
 /// lookup reads before it knows whether the key may be stored.
 #[derive(Clone, Copy)]
 pub(crate) struct FilterView<'a, K> {
-    gate: &'a Gate,
+    gate: GateView<'a>,
     words: &'a [u64],
     /// Right shift turning a hash into a word index.
     shift: u32,
@@ -263,11 +399,19 @@ pub(crate) struct FilterView<'a, K> {
 }
 
 impl<'a, K: Key> FilterView<'a, K> {
-    /// The table's gate bit of `key`, as 0 or 1: 0 where the key is known
-    /// not to be stored.
+    /// The table's coarse gate bit of `key`, as 0 or 1: 0 where the key is
+    /// known not to be stored, from one L1 line. A loop over many frames
+    /// asks it of all and [`Self::gate_bit`] only of those it lets through.
+    #[inline(always)]
+    pub(crate) fn block_open(&self, key: K) -> u64 {
+        self.gate.block_open(key)
+    }
+
+    /// The table's whole gate bit of `key` (coarse and finer), as 0 or 1: 0
+    /// where the key is known not to be stored.
     #[inline(always)]
     pub(crate) fn gate_bit(&self, key: K) -> u64 {
-        gate_bit(self.gate, key)
+        self.gate.bit(key)
     }
 
     /// See [`ExactTable::hash`].
@@ -313,11 +457,10 @@ pub(crate) struct ExactTable<K: Copy> {
     seed: u64,
     /// `max(8 * entries.len(), 64 * MIN_FILTER_WORDS)` bits; see [`filter_probe`].
     filter: HugeArray<u64>,
-    /// One bit per [`Key::gate`] value, set for every key stored (and left
-    /// set for removed ones until the filter is rebuilt): a key whose bit is
-    /// clear is not stored, known from one L1 line. None until a key is
-    /// stored.
-    gate: Option<Box<Gate>>,
+    /// The bits of every key stored (left set for removed ones until the
+    /// filter is rebuilt): a key whose bits are clear is not stored, known
+    /// from lines in cache. None until a key is stored.
+    gate: Option<Gate>,
     /// Right shift turning a hash into a filter word index.
     filter_shift: u32,
     /// Keys removed since the filter was last built (their bits may still be set).
@@ -408,10 +551,7 @@ impl<K: Key> ExactTable<K> {
     pub(crate) fn allocation_size(&self) -> usize {
         self.entries.allocation_size()
             + self.filter.allocation_size()
-            + self
-                .gate
-                .as_ref()
-                .map_or(0, |_| std::mem::size_of::<Gate>())
+            + self.gate.as_ref().map_or(0, Gate::allocation_size)
             + self.spill.capacity() * std::mem::size_of::<Box<[Slot]>>()
             + self.free.capacity() * std::mem::size_of::<u32>()
     }
@@ -449,7 +589,7 @@ impl<K: Key> ExactTable<K> {
     #[inline(always)]
     pub(crate) fn filter_view(&self) -> FilterView<'_, K> {
         FilterView {
-            gate: self.gate.as_deref().unwrap_or(&EMPTY_GATE),
+            gate: self.gate.as_ref().map_or(EMPTY_GATE, Gate::view),
             words: &self.filter,
             shift: self.filter_shift,
             seed: self.seed,
@@ -564,8 +704,8 @@ impl<K: Key> ExactTable<K> {
         let mut filter = std::mem::take(&mut self.filter);
         let mut gate = std::mem::take(&mut self.gate);
         filter.fill(0);
-        if let Some(g) = gate.as_deref_mut() {
-            g.fill(0);
+        if let Some(g) = gate.as_mut() {
+            g.clear();
         }
         for e in self.entries.iter().filter(|e| e.value != EMPTY) {
             let h = stored_hash(e.key, self.seed);
@@ -899,6 +1039,50 @@ mod test {
         }
         assert!(t.is_empty());
         assert!(t.entries.iter().all(|e| e.value == EMPTY));
+    }
+
+    #[test]
+    fn a_few_keys_in_a_block_open_their_24s_not_the_whole_16() {
+        let mut t = ExactTable::<u32>::default();
+        let mut spill = 0;
+        // A media relay's two addresses in 198.18/16, where other traffic
+        // goes to all 256 /24s; and a million-target block elsewhere.
+        for key in [0xc612_0005, 0xc612_0106] {
+            t.add(key, Slot(1), &mut spill);
+        }
+        for i in 0..20_000 {
+            t.add(0x6440_0000 + 13 * i, Slot(2), &mut spill);
+        }
+        let open: Vec<u32> = (0..256u32)
+            .filter(|&net| t.hash(0xc612_0000 | net << 8 | 77) != NOT_STORED)
+            .collect();
+        assert_eq!(open, [0, 1]);
+        assert_ne!(t.hash(0xc612_01ff), NOT_STORED);
+        assert!(t.get(0xc612_0005).is_some() && t.get(0xc612_0106).is_some());
+        assert_eq!(t.hash(0xc613_0005), NOT_STORED);
+        // Rebuilt without one of them, its /24 closes.
+        t.remove(0xc612_0106, Slot(1), &mut spill);
+        t.rebuild_filter();
+        assert_eq!(t.hash(0xc612_0106), NOT_STORED);
+        assert!(t.get(0xc612_0005).is_some());
+        assert!((0..20_000).all(|i| t.get(0x6440_0000 + 13 * i).is_some()));
+    }
+
+    #[test]
+    fn keys_in_every_16_are_found_past_the_last_finer_map() {
+        let mut t = ExactTable::<u32>::default();
+        let mut spill = 0;
+        let key = |block: u32| block << 16 | 0x0101;
+        for block in 0..1 << 16 {
+            t.add(key(block), Slot(1), &mut spill);
+        }
+        assert!((0..1 << 16).all(|block| t.get(key(block)).is_some()));
+        // A u16 numbers 65534 maps of their own: the two blocks past them
+        // open all their /24s, the others only their key's.
+        let open = (0..1 << 16u32)
+            .filter(|&block| t.hash(block << 16 | 0x0501) != NOT_STORED)
+            .count();
+        assert_eq!(open, 2);
     }
 
     #[test]

@@ -51,17 +51,27 @@ pub struct V4Hasher<'a> {
 }
 
 impl V4Hasher<'_> {
-    /// Whether the exact table's gate lets either address of a common IPv4
-    /// frame through. A frame it turns away matches no exact IPv4 target and
+    /// Whether the exact table's coarse gate lets either address of a common
+    /// IPv4 frame through. A frame it turns away matches no exact IPv4 target and
     /// needs no hash: its [`KeyHashes`] may be left stale, as a lookup under a
     /// stale hash compares the key and finds nothing. Without a branch: which
     /// frames carry a target's block follows no pattern.
     #[inline(always)]
     pub fn gate_passes(&self, [src, dst]: [u32; 2]) -> bool {
+        self.exact.block_open(src) | self.exact.block_open(dst) != 0
+    }
+
+    /// Whether the exact table's whole gate (its coarse and finer maps) lets
+    /// either address through: asked of the frames [`Self::gate_passes`] let
+    /// through, so that a few targets in a block much other traffic goes to
+    /// send little of it on.
+    #[inline(always)]
+    pub fn fine_gate_passes(&self, [src, dst]: [u32; 2]) -> bool {
         self.exact.gate_bit(src) | self.exact.gate_bit(dst) != 0
     }
 
-    /// [`TableReplica::hash_v4`], for a frame [`Self::gate_passes`] let through.
+    /// [`TableReplica::hash_v4`], for a frame [`Self::fine_gate_passes`] let
+    /// through.
     #[inline(always)]
     pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
         kh.0[0] = hash_pair_in(self.exact, src, dst);

@@ -1,7 +1,8 @@
 //! Per-packet cost of dissect + classify, on the miss and the hit path, against
 //! 0 / 1k / 100k / 1M IPv4 targets, a CIDR table, a carrier's mix of hosts, subnets
 //! and MACs, IPv6 targets, and 1M IPv4 targets with 100k UDP endpoint targets (a
-//! call's media: hits, and frames to an endpoint's address on another port),
+//! call's media: hits, frames to an endpoint's address on another port, and
+//! frames to other addresses of the endpoints' /16s),
 //! over 64k pre-built
 //! frames, frame by frame and through the worker's own per-burst code (bursts of 32:
 //! screen (IPv4, IPv6) or dissect all and prefetch their table lines, then classify the few that
@@ -337,6 +338,26 @@ fn main() -> Result<()> {
         targets,
         Vec::new(),
         other_ports,
+    )?;
+
+    // 1M hosts and a media relay's endpoints in every /16 the misses come
+    // from (4 addresses of 4 ports in each of 100.64.0.0/10's): a few
+    // targets in a block much other traffic goes to should cost that
+    // traffic what it costs with the hosts alone.
+    let relays = (0..64u32).flat_map(|block| {
+        (0..16u32).map(move |i| {
+            let addr = Ipv4Addr::from(0x6440_0000 + (block << 16) + (i / 4) * 0x0101);
+            Target::Ipv4Udp(addr, 16384 + (i % 4) as u16)
+        })
+    });
+    let mut targets: Vec<Target> = hosts.iter().map(|&a| Target::Ipv4(a)).collect();
+    targets.extend(relays);
+    let misses = miss_frames4(&mut rng);
+    report(
+        "1M ipv4 + 1k udp endpoints in the misses' /16s",
+        targets,
+        Vec::new(),
+        misses,
     )?;
 
     let addrs: Vec<Ipv6Addr> = (0..100_000).map(|_| target6(&mut rng)).collect();
