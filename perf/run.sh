@@ -47,6 +47,8 @@ duration="${DURATION:-10}"
 repeat="${REPEAT:-1}"
 ((short)) && repeat="${REPEAT:-2}"
 best() { sort -g | tail -1; }
+# The median of a column of figures (the lower middle of an even count).
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # $1 / $2 to two decimals.
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -208,7 +210,7 @@ testpmd_both() {
     echo "testpmd rxonly --mp-alloc=xbuf ($1): $tp_mpps Mpps"
     tp_xbuf_runs+="$tp_mpps"$'\n'
 }
-declare -A probe_runs encap_tp_runs encap_probe_runs
+declare -A probe_runs encap_tp_runs encap_probe_runs rep_mpps paired
 tp_signalling_runs=""
 # "1000000+mix": the 1M hosts plus a carrier's mix of prefixes and MACs
 # (dp_bench --mix) that no frame is in; "1000000+signalling": the 1M hosts and
@@ -227,10 +229,24 @@ for rep in $(seq 1 "$repeat"); do
         echo "testpmd rxonly${pool:+ $pool} on the signalling capture (run $rep): $tp_mpps Mpps"
         tp_signalling_runs+="$tp_mpps"$'\n'
     done
-    for targets in "${target_counts[@]}"; do
+    # In reverse order every other repetition: a trend in the machine's load
+    # then favours neither the rows that run first nor those that run last.
+    order=("${target_counts[@]}")
+    if ((rep % 2 == 0)); then
+        for ((i = ${#target_counts[@]} - 1, j = 0; i >= 0; i--, j++)); do order[j]=${target_counts[i]}; done
+    fi
+    for targets in "${order[@]}"; do
         probe_run "$vdev" "$targets"
         echo "probe with $targets targets (run $rep): $mpps Mpps"
         probe_runs[$targets]+="$mpps"$'\n'
+        rep_mpps[$targets]="$mpps"
+    done
+    # Each signalling row against the 1M row of the same repetition, a row
+    # or two away: the machine's load swings less within such a pair than
+    # between the best runs of the two.
+    for targets in "${target_counts[@]}"; do
+        [[ $targets == *signalling* ]] || continue
+        paired[$targets]+="$(ratio_of "${rep_mpps[$targets]}" "${rep_mpps[1000000]}")"$'\n'
     done
     # Encapsulations: reported, not part of the ratio.
     for e in "${encaps[@]}"; do
@@ -253,9 +269,10 @@ echo "testpmd rxonly on the signalling capture: $tp_signalling Mpps"
 one_m="$(best <<<"${probe_runs[1000000]}")"
 for targets in "${target_counts[@]}"; do
     [[ $targets == *signalling* ]] || continue
-    p="$(best <<<"${probe_runs[$targets]}")"
+    p="$(best <<<"${probe_runs[$targets]}")" pairs="${paired[$targets]%$'\n'}"
     echo "$targets: probe $p Mpps, testpmd on the same capture $tp_signalling Mpps," \
-        "ratio $(ratio_of "$p" "$tp_signalling"), of the 1M row $(ratio_of "$p" "$one_m")"
+        "ratio $(ratio_of "$p" "$tp_signalling"), of the 1M row $(ratio_of "$p" "$one_m")" \
+        "(run by run: $(paste -sd' ' <<<"$pairs"), median $(median <<<"$pairs"))"
 done
 for e in "${encaps[@]}"; do
     e_probe="$(best <<<"${encap_probe_runs[$e]}")"
