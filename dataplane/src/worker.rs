@@ -817,7 +817,7 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
         let poll = source.poll_burst(|b| {
             path.process(b, &tables, &mut handoff, clock, id);
             bursts = bursts.wrapping_add(1);
-            if bursts.is_multiple_of(PUBLISH_EVERY) {
+            if bursts % PUBLISH_EVERY == 0 {
                 handed_off = Some(burst_end(clock, b));
             }
         });
