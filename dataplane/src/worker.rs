@@ -50,10 +50,9 @@ pub struct WorkerStats {
     /// Signalling records lost because the signalling ring was full (alarm).
     pub signalling_drops: AtomicU64,
     /// Receive time (ns since the Unix epoch) up to which every frame this
-    /// worker will ever hand off has been handed off: stored (Release) after
-    /// every [`PUBLISH_EVERY`]th burst's hand-off and every idle poll, so a
-    /// reader that loads it (Acquire) and then drains the rings has seen
-    /// every record stamped up to it. While idle the wall
+    /// worker will ever hand off has been handed off: stored (Release) after a
+    /// burst's hand-off, so a reader that loads it (Acquire) and then drains
+    /// the rings has seen every record stamped up to it. While idle the wall
     /// clock ([`Clock::System`]), or the last burst's time plus the time since
     /// ([`Clock::Source`]); `u64::MAX` once the source is exhausted.
     pub handed_off_until_ns: AtomicU64,
@@ -776,13 +775,6 @@ fn burst_end<B: RxBurst + ?Sized>(clock: Clock, b: &B) -> u64 {
     }
 }
 
-/// Bursts in a row after which a busy worker publishes the time it has
-/// handed off up to ([`WorkerStats::handed_off_until_ns`]). Reading the wall
-/// clock for it after every burst cost 3 % of a busy worker's time; the
-/// time published lags by at most this many bursts (16 µs at line rate), an
-/// idle poll publishes at once, and an older time is always a true one.
-const PUBLISH_EVERY: u32 = 16;
-
 /// How far behind the wall clock's progress an idle worker of [`Clock::Source`]
 /// keeps the time it publishes (a device clock may drift from the host's).
 const SOURCE_CLOCK_MARGIN_NS: u64 = 1_000_000;
@@ -802,7 +794,6 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
     let mut path = BurstPath::default();
     // Time the last burst was handed off up to, and when.
     let mut last_burst: Option<(u64, Instant)> = None;
-    let mut bursts = 0u32;
     tracing::info!(worker = id, "worker started");
     while !quit.load(Relaxed) {
         let applied = tables.apply_pending(update_budget);
@@ -816,10 +807,7 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
         let mut handed_off = None;
         let poll = source.poll_burst(|b| {
             path.process(b, &tables, &mut handoff, clock, id);
-            bursts = bursts.wrapping_add(1);
-            if bursts % PUBLISH_EVERY == 0 {
-                handed_off = Some(burst_end(clock, b));
-            }
+            handed_off = Some(burst_end(clock, b));
         });
         let t = &mut path.t;
         let handed_off = match poll {
