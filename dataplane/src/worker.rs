@@ -648,10 +648,7 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
     let mut open = 0;
     for j in bits(gated) {
         if let (Some(&addrs), Some(kh)) = (v4.get(j), kh.get_mut(j)) {
-            if hasher.fine_gate_passes(addrs) {
-                hasher.hash(addrs, kh);
-                open |= 1 << j;
-            }
+            open |= u32::from(hasher.hash_if_gated(addrs, kh)) << j;
         }
     }
     if hasher.has_prefixes() {

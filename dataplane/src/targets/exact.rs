@@ -417,10 +417,16 @@ impl<'a, K: Key> FilterView<'a, K> {
     /// See [`ExactTable::hash`].
     #[inline(always)]
     pub(crate) fn hash(&self, key: K) -> u64 {
+        self.hash_under(key, self.gate_bit(key))
+    }
+
+    /// [`Self::hash`] of a key whose [`Self::gate_bit`] is `gate_bit`.
+    #[inline(always)]
+    pub(crate) fn hash_under(&self, key: K, gate_bit: u64) -> u64 {
         let h = stored_hash(key, self.seed);
         // Without a branch: whether a frame's address lies in a gated block
         // follows no pattern the CPU could predict.
-        if self.gate_bit(key) != 0 {
+        if gate_bit != 0 {
             h
         } else {
             NOT_STORED

@@ -61,20 +61,25 @@ impl V4Hasher<'_> {
         self.exact.block_open(src) | self.exact.block_open(dst) != 0
     }
 
-    /// Whether the exact table's whole gate (its coarse and finer maps) lets
-    /// either address through: asked of the frames [`Self::gate_passes`] let
-    /// through, so that a few targets in a block much other traffic goes to
-    /// send little of it on.
+    /// For a frame [`Self::gate_passes`] let through: whether the exact
+    /// table's whole gate (its coarse and finer maps) lets either address
+    /// through, and if so [`TableReplica::hash_v4`]'s hashes in `kh`, from
+    /// the same gate bits. A few targets in a block much other traffic goes
+    /// to so send little of it on.
     #[inline(always)]
-    pub fn fine_gate_passes(&self, [src, dst]: [u32; 2]) -> bool {
-        self.exact.gate_bit(src) | self.exact.gate_bit(dst) != 0
-    }
-
-    /// [`TableReplica::hash_v4`], for a frame [`Self::fine_gate_passes`] let
-    /// through.
-    #[inline(always)]
-    pub fn hash(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
-        kh.0[0] = hash_pair_in(self.exact, src, dst);
+    pub fn hash_if_gated(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) -> bool {
+        let [gs, gd] = [self.exact.gate_bit(src), self.exact.gate_bit(dst)];
+        if gs | gd == 0 {
+            return false;
+        }
+        let h = [
+            self.exact.hash_under(src, gs),
+            self.exact.hash_under(dst, gd),
+        ];
+        self.exact.prefetch(h[0]);
+        self.exact.prefetch(h[1]);
+        kh.0[0] = h;
+        true
     }
 
     /// Whether some IPv4 prefix is stored ([`Self::prefix_may_contain`] can
