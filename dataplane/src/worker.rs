@@ -621,9 +621,9 @@ impl<'a> MacScreen<'a> {
 /// their bytes. Out of line, with the table's gate in a register: inside the
 /// per-burst code, whose many live values left it few, it reloaded half its
 /// operands from the stack every frame. The reading and the coarse gate come
-/// first, in a loop of their own, and the few frames it lets through are
-/// checked against the finer gate and hashed after it: one loop doing both
-/// kept too many values live and spilled them.
+/// first, in a loop of their own; the addresses it lets through are checked
+/// against the finer gate after it, and the few frames that passes hashed:
+/// one loop doing all kept too many values live and spilled them.
 #[inline(never)]
 fn screen_common_ipv4<B: RxBurst + ?Sized>(
     b: &B,
@@ -633,7 +633,8 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
     v4: &mut [[u32; 2]; CHUNK],
     kh: &mut [KeyHashes; CHUNK],
 ) -> (u32, u32, u64) {
-    let (mut taken, mut gated, mut bytes) = (0u32, 0u32, 0u64);
+    // Bits 2j and 2j + 1: the coarse gate lets frame j's source, destination through.
+    let (mut taken, mut gated, mut bytes) = (0u32, 0u64, 0u64);
     for (j, v4) in v4.iter_mut().take(len).enumerate() {
         let i = start + j;
         b.prefetch(i + PREFETCH_AHEAD);
@@ -641,12 +642,22 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
         if let Some(addrs) = common_ipv4_untagged(frame) {
             bytes += frame.len() as u64;
             *v4 = addrs;
-            gated |= u32::from(hasher.gate_passes(addrs)) << j;
+            gated |= hasher.block_bits(addrs) << (2 * j);
             taken |= 1 << j;
         }
     }
+    // The finer gate of the addresses the coarse one let through, each alone:
+    // in a block with targets, one address of a frame often lies and the
+    // other not (a server's clients), and its coarse bit is known.
+    let mut fine = 0u32;
+    for k in bits(gated) {
+        let (j, side) = (k / 2, k % 2);
+        if let Some(&addr) = v4.get(j).and_then(|a| a.get(side)) {
+            fine |= (hasher.fine_bit(addr) as u32) << j;
+        }
+    }
     let mut open = 0;
-    for j in bits(gated) {
+    for j in bits(fine) {
         if let (Some(&addrs), Some(kh)) = (v4.get(j), kh.get_mut(j)) {
             open |= u32::from(hasher.hash_if_gated(addrs, kh)) << j;
         }
@@ -721,11 +732,12 @@ fn dissect_other(
 
 /// Indices of the set bits of `mask`, lowest first.
 #[inline(always)]
-fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
+fn bits(mask: impl Into<u64>) -> impl Iterator<Item = usize> {
+    let mut mask: u64 = mask.into();
     std::iter::from_fn(move || {
         let j = mask.trailing_zeros();
         mask &= mask.wrapping_sub(1);
-        (j < 32).then_some(j as usize)
+        (j < 64).then_some(j as usize)
     })
 }
 

@@ -213,6 +213,36 @@ fn a_dual_stack_link_hands_off_exactly_the_target_frames() {
     });
 }
 
+/// An address in the targets' /16 but not in their /24 (100.64.0/24): the
+/// /16's gate lets it through, its /24's must not.
+fn beside4(i: u16) -> Ipv4Addr {
+    Ipv4Addr::new(100, 64, 1 + (i % 255) as u8, i as u8)
+}
+
+#[test]
+fn an_ipv4_link_into_the_targets_busy_16_hands_off_exactly_the_target_frames() {
+    // Each address of a frame is gated alone: a target at either end,
+    // beside one in the same /16 at the other end, or elsewhere.
+    link_hands_off_exactly(|i| {
+        let t = target4(i % 256);
+        let (src, dst, hit) = match i % 8 {
+            0 => (t, beside4(i), true),
+            1 => (beside4(i), t, true),
+            2 => (other4(i), t, true),
+            3 => (t, other4(i), true),
+            4 => (beside4(i), beside4(i + 1), false),
+            5 => (beside4(i), other4(i), false),
+            6 => (other4(i), beside4(i), false),
+            _ => (other4(i), other4(i + 1), false),
+        };
+        let f = Frame::ethernet([2; 6], [4; 6])
+            .ipv4(src, dst)
+            .udp(1000, 2000)
+            .payload(&[0; 18]);
+        (f.build(), hit)
+    });
+}
+
 #[test]
 fn a_mobile_user_plane_hands_off_exactly_the_target_frames() {
     link_hands_off_exactly(frame_gtpu);

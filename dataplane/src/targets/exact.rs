@@ -178,6 +178,18 @@ impl GateView<'_> {
         map_bit(self.coarse, key.gate())
     }
 
+    /// The finer bit of `key` whose coarse bit is set, as 0 or 1 (its coarse
+    /// bit, for a key without finer blocks).
+    #[inline(always)]
+    fn fine_bit<K: Key>(self, key: K) -> u64 {
+        if !K::FINE {
+            return 1;
+        }
+        let n = self.fine_of.get(key.gate());
+        let map = n.and_then(|&n| self.fine.get(usize::from(n)));
+        map.map_or(0, |m| map_bit(m, key.fine_gate()))
+    }
+
     /// The bit of `key` (coarse and finer), as 0 or 1: two such bits are
     /// or-ed with a shift and an `or` each, where booleans took a mask and a
     /// compare each.
@@ -405,6 +417,13 @@ impl<'a, K: Key> FilterView<'a, K> {
     #[inline(always)]
     pub(crate) fn block_open(&self, key: K) -> u64 {
         self.gate.block_open(key)
+    }
+
+    /// The table's finer gate bit of a `key` whose [`Self::block_open`] is 1,
+    /// as 0 or 1: with it, [`Self::gate_bit`] without a second coarse read.
+    #[inline(always)]
+    pub(crate) fn fine_bit(&self, key: K) -> u64 {
+        self.gate.fine_bit(key)
     }
 
     /// The table's whole gate bit of `key` (coarse and finer), as 0 or 1: 0
@@ -1063,6 +1082,12 @@ mod test {
             .filter(|&net| t.hash(0xc612_0000 | net << 8 | 77) != NOT_STORED)
             .collect();
         assert_eq!(open, [0, 1]);
+        // The finer bit alone, for a key whose /16 is open, says the same.
+        let view = t.filter_view();
+        assert!((0..256u32).all(|net| {
+            let key = 0xc612_0000 | net << 8 | 77;
+            view.fine_bit(key) == u64::from(open.contains(&net))
+        }));
         assert_ne!(t.hash(0xc612_01ff), NOT_STORED);
         assert!(t.get(0xc612_0005).is_some() && t.get(0xc612_0106).is_some());
         assert_eq!(t.hash(0xc613_0005), NOT_STORED);

@@ -34,12 +34,12 @@ fn hash_pair_in<K: Key>(f: FilterView<'_, K>, src: K, dst: K) -> [u64; 2] {
     h
 }
 
-/// [`TableReplica::hash_v4`] in three steps, with the exact IPv4 table's gate,
+/// [`TableReplica::hash_v4`] in four steps, with the exact IPv4 table's gate,
 /// seed and filter taken out once ([`TableReplica::v4_hasher`]): a loop over
 /// a chunk of frames keeps them in registers instead of reading them through
 /// the replica per frame. Most frames' addresses lie in blocks holding no
-/// target: [`Self::gate_passes`] turns them away from one L1 line, and only
-/// the others are hashed ([`Self::hash`]) or, where prefixes are stored,
+/// target: [`Self::block_bits`] turns them away from one L1 line, [`Self::fine_bit`]
+/// most of the others, and only the rest are hashed ([`Self::hash_if_gated`]) or, where prefixes are stored,
 /// checked against them ([`Self::prefix_may_contain`]).
 #[derive(Clone, Copy)]
 pub struct V4Hasher<'a> {
@@ -51,21 +51,29 @@ pub struct V4Hasher<'a> {
 }
 
 impl V4Hasher<'_> {
-    /// Whether the exact table's coarse gate lets either address of a common
-    /// IPv4 frame through. A frame it turns away matches no exact IPv4 target and
-    /// needs no hash: its [`KeyHashes`] may be left stale, as a lookup under a
-    /// stale hash compares the key and finds nothing. Without a branch: which
-    /// frames carry a target's block follows no pattern.
+    /// The exact table's coarse gate bits of a common IPv4 frame's addresses:
+    /// bit 0 the source's, bit 1 the destination's. A frame with neither
+    /// matches no exact IPv4 target and needs no hash: its [`KeyHashes`] may be
+    /// left stale, as a lookup under a stale hash compares the key and finds
+    /// nothing. Without a branch: which frames carry a target's block follows
+    /// no pattern.
     #[inline(always)]
-    pub fn gate_passes(&self, [src, dst]: [u32; 2]) -> bool {
-        self.exact.block_open(src) | self.exact.block_open(dst) != 0
+    pub fn block_bits(&self, [src, dst]: [u32; 2]) -> u64 {
+        self.exact.block_open(src) | self.exact.block_open(dst) << 1
     }
 
-    /// For a frame [`Self::gate_passes`] let through: whether the exact
-    /// table's whole gate (its coarse and finer maps) lets either address
-    /// through, and if so [`TableReplica::hash_v4`]'s hashes in `kh`, from
-    /// the same gate bits. A few targets in a block much other traffic goes
-    /// to so send little of it on.
+    /// The finer gate bit, as 0 or 1, of an address whose bit
+    /// [`Self::block_bits`] set: a few targets in a block much other traffic
+    /// goes to so send little of it on.
+    #[inline(always)]
+    pub fn fine_bit(&self, addr: u32) -> u64 {
+        self.exact.fine_bit(addr)
+    }
+
+    /// For a frame whose address [`Self::fine_bit`] let through: whether the
+    /// exact table's whole gate (its coarse and finer maps) lets either
+    /// address through, and if so [`TableReplica::hash_v4`]'s hashes in `kh`,
+    /// from the same gate bits.
     #[inline(always)]
     pub fn hash_if_gated(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) -> bool {
         let [gs, gd] = [self.exact.gate_bit(src), self.exact.gate_bit(dst)];
