@@ -9,11 +9,16 @@
 //! may match); next to it the cost of merely touching each frame, as a reference.
 //! Also memory per target per worker replica.
 //!
-//! `cargo run --release -p perf --bin classify_bench`
+//! Also the frames the worker's lanes leave to its screens (a PPPoE link, IP
+//! tunnels of either family in either, a pseudowire), 1M IPv4 and 100k IPv6
+//! hosts loaded.
+//!
+//! `cargo run --release -p perf --bin classify_bench [CASE]`: only the cases
+//! whose name contains CASE, if given.
 #![forbid(unsafe_code)]
 
 use std::hint::black_box;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -27,6 +32,7 @@ use dataplane::targets::{
 };
 use dataplane::worker::{BurstPath, Clock};
 use perf::timing::FrameTimer;
+use perf::traffic::{Encap, Underlay};
 
 const FRAMES: usize = 1 << 16;
 const ROUNDS: usize = 30;
@@ -250,11 +256,18 @@ fn main() -> Result<()> {
     println!("| case | targets | path | dissect+classify ns/pkt | same, burst of 32 + prefetch | parse alone (screen or dissect) ns/pkt | classify alone, burst (difference) | frames past stage 2 | table bytes/target |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
 
+    let only = std::env::args().nth(1);
     let report = |name: &str,
                   targets: Vec<Target>,
                   hits: Vec<Vec<u8>>,
                   misses: Vec<Vec<u8>>|
      -> Result<()> {
+        if only
+            .as_ref()
+            .is_some_and(|only| !name.contains(only.as_str()))
+        {
+            return Ok(());
+        }
         let (_w, r) = load(&targets)?;
         let per_target = if r.target_count() == 0 {
             "-".to_string()
@@ -369,5 +382,38 @@ fn main() -> Result<()> {
         .map(|_| frame6(miss6(&mut rng), addrs[rng.below(addrs.len())]))
         .collect();
     report("ipv6 exact", targets, hits, misses)?;
+
+    // The frames the lanes leave to the screens: a tagged link, tunnels of
+    // either family in either and a pseudowire; misses between non-targets,
+    // hits to a target inside.
+    let hosts6: Vec<Ipv6Addr> = (0..100_000).map(|_| target6(&mut rng)).collect();
+    let mut targets: Vec<Target> = hosts.iter().map(|&a| Target::Ipv4(a)).collect();
+    targets.extend(hosts6.iter().map(|&a| Target::Ipv6(a)));
+    let pw = Encap::Pseudowire { control_word: true };
+    let gtpu = Encap::Gtpu { pdu_session: false };
+    let shapes = [
+        ("pppoe", Encap::Pppoe, Underlay::Ipv4, false),
+        ("gre", Encap::Gre, Underlay::Ipv4, false),
+        ("vxlan over ipv6", Encap::Vxlan, Underlay::Ipv6, false),
+        ("ipv6 in gtp-u", gtpu, Underlay::Ipv4, true),
+        ("ipv6 in ipv6", Encap::IpIp, Underlay::Ipv6, true),
+        ("pseudowire", pw, Underlay::Ipv4, false),
+    ];
+    for (shape, encap, underlay, v6) in shapes {
+        let frame = |rng: &mut Rng, hit: bool| {
+            let (src, dst): (IpAddr, IpAddr) = match (v6, hit) {
+                (false, false) => (miss4(rng).into(), miss4(rng).into()),
+                (false, true) => (miss4(rng).into(), hosts[rng.below(hosts.len())].into()),
+                (true, false) => (miss6(rng).into(), miss6(rng).into()),
+                (true, true) => (miss6(rng).into(), hosts6[rng.below(hosts6.len())].into()),
+            };
+            let tunnel = rng.below(1 << 12) as u32;
+            encap.frame_over(underlay, (src, dst), (40000, 443), tunnel)
+        };
+        let misses = (0..FRAMES).map(|_| frame(&mut rng, false)).collect();
+        let hits = (0..FRAMES).map(|_| frame(&mut rng, true)).collect();
+        let name = format!("1M ipv4 + 100k ipv6, {shape}");
+        report(&name, targets.clone(), hits, misses)?;
+    }
     Ok(())
 }
