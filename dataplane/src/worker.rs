@@ -622,7 +622,8 @@ impl<'a> MacScreen<'a> {
 /// per-burst code, whose many live values left it few, it reloaded half its
 /// operands from the stack every frame. The reading and the coarse gate come
 /// first, in a loop of their own; the addresses it lets through are checked
-/// against the finer gate after it, and the few frames that passes hashed:
+/// against the finer gate after it, and the few frames that gate passes are
+/// hashed from its bits:
 /// one loop doing all kept too many values live and spilled them.
 #[inline(never)]
 fn screen_common_ipv4<B: RxBurst + ?Sized>(
@@ -648,18 +649,22 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
     }
     // The finer gate of the addresses the coarse one let through, each alone:
     // in a block with targets, one address of a frame often lies and the
-    // other not (a server's clients), and its coarse bit is known.
-    let mut fine = 0u32;
+    // other not (a server's clients), and its coarse bit is known. `gate`:
+    // bits 2j and 2j + 1 as in `gated`, both gates; `open`: the frames with
+    // either.
+    let (mut gate, mut open) = (0u64, 0u32);
     for k in bits(gated) {
         let (j, side) = (k / 2, k % 2);
         if let Some(&addr) = v4.get(j).and_then(|a| a.get(side)) {
-            fine |= (hasher.fine_bit(addr) as u32) << j;
+            let bit = hasher.fine_bit(addr);
+            gate |= bit << k;
+            open |= (bit as u32) << j;
         }
     }
-    let mut open = 0;
-    for j in bits(fine) {
+    for j in bits(open) {
         if let (Some(&addrs), Some(kh)) = (v4.get(j), kh.get_mut(j)) {
-            open |= u32::from(hasher.hash_if_gated(addrs, kh)) << j;
+            let pair = gate >> (2 * j);
+            hasher.hash_gated(addrs, [pair & 1, pair >> 1 & 1], kh);
         }
     }
     if hasher.has_prefixes() {

@@ -39,7 +39,7 @@ fn hash_pair_in<K: Key>(f: FilterView<'_, K>, src: K, dst: K) -> [u64; 2] {
 /// a chunk of frames keeps them in registers instead of reading them through
 /// the replica per frame. Most frames' addresses lie in blocks holding no
 /// target: [`Self::block_bits`] turns them away from one L1 line, [`Self::fine_bit`]
-/// most of the others, and only the rest are hashed ([`Self::hash_if_gated`]) or, where prefixes are stored,
+/// most of the others, and only the rest are hashed ([`Self::hash_gated`]) or, where prefixes are stored,
 /// checked against them ([`Self::prefix_may_contain`]).
 #[derive(Clone, Copy)]
 pub struct V4Hasher<'a> {
@@ -70,16 +70,11 @@ impl V4Hasher<'_> {
         self.exact.fine_bit(addr)
     }
 
-    /// For a frame whose address [`Self::fine_bit`] let through: whether the
-    /// exact table's whole gate (its coarse and finer maps) lets either
-    /// address through, and if so [`TableReplica::hash_v4`]'s hashes in `kh`,
-    /// from the same gate bits.
+    /// [`TableReplica::hash_v4`]'s hashes in `kh` of a frame whose addresses'
+    /// whole gate bits (coarse and finer, as 0 or 1) are `[gs, gd]`, one of
+    /// them set.
     #[inline(always)]
-    pub fn hash_if_gated(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) -> bool {
-        let [gs, gd] = [self.exact.gate_bit(src), self.exact.gate_bit(dst)];
-        if gs | gd == 0 {
-            return false;
-        }
+    pub fn hash_gated(&self, [src, dst]: [u32; 2], [gs, gd]: [u64; 2], kh: &mut KeyHashes) {
         let h = [
             self.exact.hash_under(src, gs),
             self.exact.hash_under(dst, gd),
@@ -87,7 +82,6 @@ impl V4Hasher<'_> {
         self.exact.prefetch(h[0]);
         self.exact.prefetch(h[1]);
         kh.0[0] = h;
-        true
     }
 
     /// Whether some IPv4 prefix is stored ([`Self::prefix_may_contain`] can
