@@ -143,26 +143,52 @@ impl Drop for Guard {
 }
 
 /// A TCP port on 127.0.0.1 that is free now, for a listener a child process
-/// opens later. It comes from below the kernel's ephemeral range (32768 and
-/// up by default), so no outgoing connection made in between can take it as
-/// its source port; each process starts at its own offset and never hands a
-/// port out twice, so parallel pickers rarely meet.
+/// opens later. It comes from outside the kernel's ephemeral range, so no
+/// outgoing connection made in between can take it as its source port; each
+/// process starts at its own offset and never hands a port out twice, so
+/// parallel pickers rarely meet.
 pub fn free_port() -> std::io::Result<u16> {
-    const LOW: u32 = 10_000;
-    const SPAN: u32 = 20_000;
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7919) % SPAN;
-    for _ in 0..SPAN {
+    let (low, span) = unclaimed_ports(ephemeral_range());
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = u16::try_from(LOW + (start + n) % SPAN).unwrap_or(0);
+        let port = u16::try_from(low + (start + n) % span).unwrap_or(0);
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
         }
     }
     Err(std::io::Error::new(
         std::io::ErrorKind::AddrNotAvailable,
-        "no free TCP port in 10000..30000 on 127.0.0.1",
+        format!("no free TCP port in {low}..{} on 127.0.0.1", low + span),
     ))
+}
+
+/// The kernel's ephemeral port range (Linux's default when it cannot be read).
+fn ephemeral_range() -> (u32, u32) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut it = text.split_whitespace().map(str::parse::<u32>);
+            Some((it.next()?.ok()?, it.next()?.ok()?))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// The start and length of the larger run of unprivileged ports the
+/// ephemeral range leaves alone; 10000..30000 when it leaves almost none.
+fn unclaimed_ports((lo, hi): (u32, u32)) -> (u32, u32) {
+    const FIRST: u32 = 10_000;
+    const END: u32 = 65_536;
+    let below = (FIRST, lo.clamp(FIRST, END) - FIRST);
+    let above_start = (hi + 1).clamp(FIRST, END);
+    let above = (above_start, END - above_start);
+    let best = if below.1 >= above.1 { below } else { above };
+    if best.1 >= 1000 {
+        best
+    } else {
+        (FIRST, 20_000)
+    }
 }
 
 /// The capture: both targets talking to outside hosts (both directions), plus
@@ -770,4 +796,18 @@ pub fn run(out: &Path) -> Result<Vec<Received>, DemoError> {
         out.display()
     );
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unclaimed_ports;
+
+    #[test]
+    fn ports_are_picked_outside_the_ephemeral_range() {
+        assert_eq!(unclaimed_ports((32768, 60999)), (10_000, 22_768));
+        assert_eq!(unclaimed_ports((10_000, 20_000)), (20_001, 45_535));
+        assert_eq!(unclaimed_ports((40_000, 50_000)), (10_000, 30_000));
+        // Nothing usable left: the old fixed span rather than none.
+        assert_eq!(unclaimed_ports((1024, 65535)), (10_000, 20_000));
+    }
 }

@@ -20,14 +20,27 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-/// An HTTPS endpoint on `port` that accepts POSTed checkpoints (client certificate required).
-async fn receiver(setup: &Setup, port: u16) -> mpsc::UnboundedReceiver<Checkpoint> {
+/// A port on 127.0.0.1 held by this test from now on: bound but not yet
+/// listening, so a connection to it is refused until `receiver` opens it.
+/// Holding it closes the window in which another socket could take a port
+/// picked earlier.
+fn reserve_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
+}
+
+/// An HTTPS endpoint on the reserved `socket` that accepts POSTed
+/// checkpoints (client certificate required).
+async fn receiver(
+    setup: &Setup,
+    socket: tokio::net::TcpSocket,
+) -> mpsc::UnboundedReceiver<Checkpoint> {
     let c = &setup.certs;
     let tls = control::tls::server_config(&c.server_cert, &c.server_key, &c.ca).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let listener = socket.listen(64).unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/checkpoints",
@@ -169,8 +182,8 @@ fn verify_cli(setup: &Setup, checkpoint: &Path, key: &Path) -> (bool, String) {
 async fn checkpoints_on_start_activation_and_stop_reach_https_and_syslog_receivers() {
     let setup = Setup::new();
     write_pcap(setup.path("empty.pcap"), &[]).unwrap();
-    let port = free_port();
-    let mut rx = receiver(&setup, port).await;
+    let (socket, port) = reserve_port();
+    let mut rx = receiver(&setup, socket).await;
     // An interval far beyond the test: every checkpoint after the first is event-driven.
     let (audit, public) = audit_config(&setup, port, 3600);
     let (syslog_port, mut syslog) = syslog_receiver(&setup).await;
@@ -242,8 +255,8 @@ async fn checkpoints_on_start_activation_and_stop_reach_https_and_syslog_receive
 async fn checkpoints_follow_the_interval() {
     let setup = Setup::new();
     write_pcap(setup.path("empty.pcap"), &[]).unwrap();
-    let port = free_port();
-    let mut rx = receiver(&setup, port).await;
+    let (socket, port) = reserve_port();
+    let mut rx = receiver(&setup, socket).await;
     let (audit, public) = audit_config(&setup, port, 1);
     let probe = Probe::start(&setup.write_config("empty.pcap", &audit));
     let key = PublicKey::from_file(&public).unwrap();
@@ -318,7 +331,7 @@ async fn an_unreachable_sink_is_counted_and_retried_without_holding_up_provision
     let setup = Setup::new();
     write_pcap(setup.path("empty.pcap"), &[]).unwrap();
     // Nothing listens on the endpoint yet.
-    let port = free_port();
+    let (socket, port) = reserve_port();
     let (audit, public) = audit_config(&setup, port, 3600);
     let dest = setup.tls_destination("lea", free_port());
     let probe = Probe::start(&setup.write_config("empty.pcap", &format!("{dest}{audit}")));
@@ -348,7 +361,7 @@ async fn an_unreachable_sink_is_counted_and_retried_without_holding_up_provision
     );
     let activated = seq_of(&setup, "intercept_activate").await;
     // The endpoint comes up: the newest checkpoint arrives by retry, not by the hour's tick.
-    let mut rx = receiver(&setup, port).await;
+    let mut rx = receiver(&setup, socket).await;
     let cp = next(&mut rx, 20).await;
     PublicKey::from_file(&public).unwrap().verify(&cp).unwrap();
     assert!(cp.seq >= activated, "retried checkpoint is stale: {cp:?}");
