@@ -22,7 +22,7 @@ use crate::parse::{
     TunnelV4V6,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
-use crate::targets::{KeyHashes, Matches, TableReplica, V4Hasher};
+use crate::targets::{KeyHashes, Matches, Screened, TableReplica, V4Hasher};
 
 /// Counters of one worker, written by it once per burst and read by metrics.
 #[derive(Debug, Default)]
@@ -357,29 +357,15 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
         }
         let chunk = u32::MAX >> (CHUNK - len);
         let mut screened6 = lanes.v6.run(chunk, &mut taken, &mut rx_bytes, |left| {
-            let hash = |addrs, kh: &mut _| cx.tables.hash_v6(addrs, kh);
-            screen_lane(
-                b,
-                (start, left),
-                common_ipv6_untagged,
-                hash,
-                &mut s.v6,
-                &mut s.kh,
-            )
+            let out = (&mut s.v6, &mut s.kh);
+            screen_lane(b, (start, left), common_ipv6_untagged, cx.tables, out)
         });
         // Frames screened as IPv4 in a tunnel in IPv4 (addresses in `s.tunnel`),
         // as IPv6 in one (in `s.tunnel6`), and as a tunnel in IPv6 (in
         // `s.over6`).
         let mut screened_tunnel = lanes.gtpu.run(chunk, &mut taken, &mut rx_bytes, |left| {
-            let hash = |layers, kh: &mut _| cx.tables.hash_v4_tunnel(layers, kh);
-            screen_lane(
-                b,
-                (start, left),
-                common_gtpu_untagged,
-                hash,
-                &mut s.tunnel,
-                &mut s.kh,
-            )
+            let out = (&mut s.tunnel, &mut s.kh);
+            screen_lane(b, (start, left), common_gtpu_untagged, cx.tables, out)
         });
         let mut screened_tunnel6 = 0u32;
         let mut dissected = 0u32;
@@ -408,14 +394,14 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
                 let ipv4 = screen_ipv4(frame);
                 if let (Some(Ipv4Screen::Plain(addrs)), Some(v4)) = (ipv4, s.v4.get_mut(j)) {
                     *v4 = addrs;
-                    cx.tables.hash_v4(addrs, kh);
+                    cx.tables.hash_screened(&addrs, kh);
                     screened4 |= 1 << j;
                     mac_pass |= macs.bit(frame, None) << j;
                     break 'screened;
                 }
                 if let (Some(Ipv4Screen::Tunnel(t)), Some(tunnel)) = (ipv4, s.tunnel.get_mut(j)) {
                     *tunnel = t.layers;
-                    cx.tables.hash_v4_tunnel(t.layers, kh);
+                    cx.tables.hash_screened(&t.layers, kh);
                     screened_tunnel |= 1 << j;
                     mac_pass |= macs.bit(frame, t.inner_eth) << j;
                     break 'screened;
@@ -425,13 +411,13 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
                     match (ipv6, s.v6.get_mut(j), s.over6.get_mut(j)) {
                         (Ipv6Screen::Plain(addrs), Some(v6), _) => {
                             *v6 = addrs;
-                            cx.tables.hash_v6(addrs, kh);
+                            cx.tables.hash_screened(&addrs, kh);
                             screened6 |= 1 << j;
                             mac_pass |= macs.bit(frame, None) << j;
                         }
                         (Ipv6Screen::Tunnel(t), _, Some(over6)) => {
                             *over6 = (t.outer, t.inner);
-                            cx.tables.hash_v6_tunnel(t.outer, &t.inner, kh);
+                            cx.tables.hash_screened(&(t.outer, t.inner), kh);
                             screened_over6 |= 1 << j;
                             mac_pass |= macs.bit(frame, t.inner_eth) << j;
                         }
@@ -444,7 +430,7 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
                     (link.and_then(screen_tunnel_ipv4_ipv6), s.tunnel6.get_mut(j))
                 {
                     *tunnel6 = (t.outer, t.inner);
-                    cx.tables.hash_v4_v6_tunnel(t.outer, &t.inner, kh);
+                    cx.tables.hash_screened(&(t.outer, t.inner), kh);
                     screened_tunnel6 |= 1 << j;
                     mac_pass |= macs.bit(frame, t.inner_eth) << j;
                     break 'screened;
@@ -458,12 +444,12 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
                     match pw.addrs {
                         Addrs::V4(addrs) => {
                             *v4 = addrs;
-                            cx.tables.hash_v4(addrs, kh);
+                            cx.tables.hash_screened(&addrs, kh);
                             screened4 |= 1 << j;
                         }
                         Addrs::V6(addrs) => {
                             *v6 = addrs;
-                            cx.tables.hash_v6(addrs, kh);
+                            cx.tables.hash_screened(&addrs, kh);
                             screened6 |= 1 << j;
                         }
                     }
@@ -479,32 +465,14 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
                 }
             }
         }
+        // Stage 2, one screen's records at a time: no dispatch per frame.
         let mut candidates = mac_pass;
-        for j in bits(screened4) {
-            if let (Some(&v4), Some(kh)) = (s.v4.get(j), s.kh.get(j)) {
-                candidates |= u32::from(cx.tables.may_match_v4(v4, kh)) << j;
-            }
-        }
-        for j in bits(screened_tunnel) {
-            if let (Some(&layers), Some(kh)) = (s.tunnel.get(j), s.kh.get(j)) {
-                candidates |= u32::from(cx.tables.may_match_v4_tunnel(layers, kh)) << j;
-            }
-        }
-        for j in bits(screened_tunnel6) {
-            if let (Some((outer, inner)), Some(kh)) = (s.tunnel6.get(j), s.kh.get(j)) {
-                candidates |= u32::from(cx.tables.may_match_v4_v6_tunnel(*outer, inner, kh)) << j;
-            }
-        }
-        for j in bits(screened_over6) {
-            if let (Some((outer, inner)), Some(kh)) = (s.over6.get(j), s.kh.get(j)) {
-                candidates |= u32::from(cx.tables.may_match_v6_tunnel(outer, inner, kh)) << j;
-            }
-        }
-        for j in bits(screened6) {
-            if let (Some(v6), Some(kh)) = (s.v6.get(j), s.kh.get(j)) {
-                candidates |= u32::from(cx.tables.may_match_v6(v6, kh)) << j;
-            }
-        }
+        let (t, kh, pass) = (cx.tables, &s.kh, &mut candidates);
+        may_match_screened(t, kh, pass, screened4, &s.v4);
+        may_match_screened(t, kh, pass, screened_tunnel, &s.tunnel);
+        may_match_screened(t, kh, pass, screened_tunnel6, &s.tunnel6);
+        may_match_screened(t, kh, pass, screened_over6, &s.over6);
+        may_match_screened(t, kh, pass, screened6, &s.v6);
         for j in bits(dissected) {
             if let (Some(d), Some(kh)) = (s.d.get(j), s.kh.get(j)) {
                 candidates |= u32::from(cx.tables.may_match(d, kh)) << j;
@@ -679,33 +647,51 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
 
 /// [`screen_common_ipv4`] for another common shape of frame (untagged IPv6,
 /// untagged IPv4 in GTP-U), over the frames of `left` (bits of the chunk of
-/// `b` from `start`): those `screen` takes, what it read of them in `out` and
-/// their hashes (by `hash`) in `kh`. Returns the bits of the frames it took
-/// and their bytes. Every one of them goes through stage 2: IPv6 addresses
+/// `b` from `start`): those `screen` takes, what it read of them in `out.0`
+/// and their hashes in `out.1`. Returns the bits of the frames it took and
+/// their bytes. Every one of them goes through stage 2: IPv6 addresses
 /// cluster in few blocks, and a tunnel's outer ones are few, so the gate
 /// would rarely turn a frame away.
 #[inline(never)]
-fn screen_lane<B: RxBurst + ?Sized, A: Copy>(
+fn screen_lane<B: RxBurst + ?Sized, A: Screened>(
     b: &B,
     (start, left): (usize, u32),
     screen: impl Fn(&[u8]) -> Option<A>,
-    hash: impl Fn(A, &mut KeyHashes),
-    out: &mut [A; CHUNK],
-    kh: &mut [KeyHashes; CHUNK],
+    tables: &TableReplica,
+    (read, kh): (&mut [A; CHUNK], &mut [KeyHashes; CHUNK]),
 ) -> (u32, u64) {
     let (mut taken, mut bytes) = (0u32, 0u64);
     for j in bits(left) {
         let i = start + j;
         b.prefetch(i + PREFETCH_AHEAD);
         let frame = b.frame(i);
-        if let (Some(read), Some(out), Some(kh)) = (screen(frame), out.get_mut(j), kh.get_mut(j)) {
+        if let (Some(layers), Some(out), Some(kh)) = (screen(frame), read.get_mut(j), kh.get_mut(j))
+        {
             bytes += frame.len() as u64;
-            *out = read;
-            hash(read, kh);
+            *out = layers;
+            tables.hash_screened(out, kh);
             taken |= 1 << j;
         }
     }
     (taken, bytes)
+}
+
+/// Stage 2 of the frames of `mask` (bits of a chunk) a screen read into
+/// `read` and hashed into `kh`, but for their MAC pairs: the bits of those
+/// that may match, added to `pass`.
+#[inline(always)]
+fn may_match_screened<A: Screened>(
+    tables: &TableReplica,
+    kh: &[KeyHashes; CHUNK],
+    pass: &mut u32,
+    mask: u32,
+    read: &[A; CHUNK],
+) {
+    for j in bits(mask) {
+        if let (Some(layers), Some(kh)) = (read.get(j), kh.get(j)) {
+            *pass |= u32::from(tables.may_match_screened(layers, kh)) << j;
+        }
+    }
 }
 
 /// [`Link::tunnel_ipv4_ipv6`] out of line: only frames the screens before it

@@ -23,6 +23,7 @@ mod writer;
 
 pub use li_types::{Direction, InterceptSpec, Layer, Match, Mode, Slot, Target};
 pub use matches::Matches;
+pub(crate) use replica::Screened;
 pub use replica::{KeyHashes, TableReplica, V4Hasher};
 pub use writer::TableWriter;
 

@@ -34,7 +34,7 @@ fn hash_pair_in<K: Key>(f: FilterView<'_, K>, src: K, dst: K) -> [u64; 2] {
     h
 }
 
-/// [`TableReplica::hash_v4`] in four steps, with the exact IPv4 table's gate,
+/// [`TableReplica::hash_screened`] of one IPv4 layer in four steps, with the exact IPv4 table's gate,
 /// seed and filter taken out once ([`TableReplica::v4_hasher`]): a loop over
 /// a chunk of frames keeps them in registers instead of reading them through
 /// the replica per frame. Most frames' addresses lie in blocks holding no
@@ -70,7 +70,7 @@ impl V4Hasher<'_> {
         self.exact.fine_bit(addr)
     }
 
-    /// [`TableReplica::hash_v4`]'s hashes in `kh` of a frame whose addresses'
+    /// [`TableReplica::hash_screened`]'s hashes in `kh` of a frame whose addresses'
     /// whole gate bits (coarse and finer, as 0 or 1) are `[gs, gd]`, one of
     /// them set.
     #[inline(always)]
@@ -123,6 +123,129 @@ fn pass_and_prefetch<K: Key>(t: &ExactTable<K>, src: u64, dst: u64) -> bool {
 #[inline(never)]
 fn single_may_match_cidr<K: Bits>(cidr: &PrefixTable<K>, src: K, dst: K) -> bool {
     cidr.may_contain(src) || cidr.may_contain(dst)
+}
+
+/// An IP family's tables in a replica: its exact table and, where any is
+/// stored, its prefixes.
+pub(crate) trait Family: Key + Bits {
+    /// The exact table of this family and its prefixes, if any is stored.
+    fn tables(r: &TableReplica) -> (&ExactTable<Self>, Option<&PrefixTable<Self>>);
+}
+
+impl Family for u32 {
+    #[inline(always)]
+    fn tables(r: &TableReplica) -> (&ExactTable<u32>, Option<&PrefixTable<u32>>) {
+        (&r.exact4, r.has_cidr4.then_some(&r.cidr4))
+    }
+}
+
+impl Family for u128 {
+    #[inline(always)]
+    fn tables(r: &TableReplica) -> (&ExactTable<u128>, Option<&PrefixTable<u128>>) {
+        (&r.exact6, r.has_cidr6.then_some(&r.cidr6))
+    }
+}
+
+/// The IP layers a screen read from a frame, outermost first, each
+/// `[src, dst]`: one layer (`[K; 2]`), or two (`([O; 2], [I; 2])`, the same
+/// as `[[K; 2]; 2]`, and IPv6 over an inner layer of either family). Every
+/// screen's record is one of these, so one pair,
+/// [`TableReplica::hash_screened`] and [`TableReplica::may_match_screened`],
+/// serves them all, each shape compiled on its own (no dispatch per frame).
+pub(crate) trait Screened: Copy {
+    /// Stage 1: the layers' hashes into `kh` (layer `n` in slot `n`), their
+    /// filter lines loading.
+    fn hash(&self, r: &TableReplica, kh: &mut KeyHashes);
+    /// Stage 2 but for the MAC pair: whether an exact filter passes a hash
+    /// (whose entry then starts loading) or a stored prefix may contain an
+    /// address.
+    fn may_match(&self, r: &TableReplica, kh: &KeyHashes) -> bool;
+}
+
+/// Layer `n`'s hashes of `[src, dst]` into `kh`, unless its family's table
+/// is empty.
+#[inline(always)]
+fn hash_layer_into<F: Family>(r: &TableReplica, n: usize, [src, dst]: [F; 2], kh: &mut KeyHashes) {
+    let (exact, _) = F::tables(r);
+    if let (false, Some(h)) = (exact.is_empty(), kh.0.get_mut(n)) {
+        *h = hash_pair(exact, src, dst);
+    }
+}
+
+/// Whether a stored prefix of `F` may contain `src` or `dst`.
+#[inline(always)]
+fn cidr_may_contain<F: Family>(r: &TableReplica, [src, dst]: [F; 2]) -> bool {
+    F::tables(r)
+        .1
+        .is_some_and(|c| single_may_match_cidr(c, src, dst))
+}
+
+impl<F: Family> Screened for [F; 2] {
+    #[inline(always)]
+    fn hash(&self, r: &TableReplica, kh: &mut KeyHashes) {
+        hash_layer_into(r, 0, *self, kh);
+    }
+
+    #[inline(always)]
+    fn may_match(&self, r: &TableReplica, kh: &KeyHashes) -> bool {
+        let [hs, hd] = kh.0[0];
+        pass_and_prefetch(F::tables(r).0, hs, hd) || cidr_may_contain(r, *self)
+    }
+}
+
+impl<O: Family, I: Family> Screened for ([O; 2], [I; 2]) {
+    #[inline(always)]
+    fn hash(&self, r: &TableReplica, kh: &mut KeyHashes) {
+        hash_layer_into(r, 0, self.0, kh);
+        hash_layer_into(r, 1, self.1, kh);
+    }
+
+    #[inline(always)]
+    fn may_match(&self, r: &TableReplica, kh: &KeyHashes) -> bool {
+        let [[o_src, o_dst], [i_src, i_dst], ..] = kh.0;
+        // Both layers' entries start loading: no short-circuit between them.
+        let exact = pass_and_prefetch(O::tables(r).0, o_src, o_dst)
+            | pass_and_prefetch(I::tables(r).0, i_src, i_dst);
+        exact || cidr_may_contain(r, self.0) || cidr_may_contain(r, self.1)
+    }
+}
+
+impl<F: Family> Screened for [[F; 2]; 2] {
+    /// Both layers under one view of their table (taken twice, its fields
+    /// were read twice).
+    #[inline(always)]
+    fn hash(&self, r: &TableReplica, kh: &mut KeyHashes) {
+        let (exact, _) = F::tables(r);
+        if !exact.is_empty() {
+            let f = exact.filter_view();
+            let [[os, od], [is, id]] = *self;
+            kh.0[0] = hash_pair_in(f, os, od);
+            kh.0[1] = hash_pair_in(f, is, id);
+        }
+    }
+
+    #[inline(always)]
+    fn may_match(&self, r: &TableReplica, kh: &KeyHashes) -> bool {
+        (self[0], self[1]).may_match(r, kh)
+    }
+}
+
+impl Screened for ([u128; 2], Addrs) {
+    #[inline(always)]
+    fn hash(&self, r: &TableReplica, kh: &mut KeyHashes) {
+        match self.1 {
+            Addrs::V4(inner) => (self.0, inner).hash(r, kh),
+            Addrs::V6(inner) => [self.0, inner].hash(r, kh),
+        }
+    }
+
+    #[inline(always)]
+    fn may_match(&self, r: &TableReplica, kh: &KeyHashes) -> bool {
+        match self.1 {
+            Addrs::V4(inner) => (self.0, inner).may_match(r, kh),
+            Addrs::V6(inner) => [self.0, inner].may_match(r, kh),
+        }
+    }
 }
 
 /// A worker's target tables. Owned by its worker thread; fed by a [`super::TableWriter`].
@@ -318,7 +441,7 @@ impl TableReplica {
             return;
         }
         if let Some(v4) = d.single_v4() {
-            self.hash_v4(v4, kh);
+            self.hash_screened(&v4, kh);
             return;
         }
         for (keys, h) in d.ip_keys().zip(&mut kh.0) {
@@ -346,60 +469,20 @@ impl TableReplica {
         }
     }
 
-    /// [`Self::hash_keys`] for a frame whose only IP layer is IPv4 `[src, dst]`
-    /// (screened by [`crate::parse::common_ipv4`]), without its [`Dissection`].
+    /// [`Self::hash_keys`] for a frame a screen read (`layers`), without its
+    /// [`Dissection`]. A layer whose family's exact table is empty keeps a
+    /// stale hash: that table's filter passes nothing.
     #[inline(always)]
-    pub fn hash_v4(&self, [src, dst]: [u32; 2], kh: &mut KeyHashes) {
-        if !self.exact4.is_empty() {
-            kh.0[0] = hash_pair(&self.exact4, src, dst);
-        }
+    pub(crate) fn hash_screened<S: Screened>(&self, layers: &S, kh: &mut KeyHashes) {
+        layers.hash(self, kh);
     }
 
-    /// [`Self::hash_v4`]'s table, taken once for many frames.
+    /// [`Self::hash_screened`]'s IPv4 table, taken once for many frames.
     #[inline(always)]
     pub fn v4_hasher(&self) -> V4Hasher<'_> {
         V4Hasher {
             exact: self.exact4.filter_view(),
             cidr: self.has_cidr4.then_some(&self.cidr4),
-        }
-    }
-
-    /// [`Self::hash_v4`] for a frame whose only IP layers are the IPv4 ones
-    /// `[outer, inner]` (screened by [`crate::parse::common_tunnel_ipv4`]).
-    #[inline(always)]
-    pub fn hash_v4_tunnel(&self, [outer, inner]: [[u32; 2]; 2], kh: &mut KeyHashes) {
-        if !self.exact4.is_empty() {
-            kh.0[0] = hash_pair(&self.exact4, outer[0], outer[1]);
-            kh.0[1] = hash_pair(&self.exact4, inner[0], inner[1]);
-        }
-    }
-
-    /// [`Self::hash_v4_tunnel`] for a frame whose only IP layers are IPv4
-    /// `outer` and IPv6 `inner` (screened by
-    /// [`crate::parse::common_tunnel_ipv4_ipv6`]).
-    #[inline(always)]
-    pub fn hash_v4_v6_tunnel(&self, outer: [u32; 2], inner: &[u128; 2], kh: &mut KeyHashes) {
-        self.hash_v4(outer, kh);
-        if !self.exact6.is_empty() {
-            kh.0[1] = hash_pair(&self.exact6, inner[0], inner[1]);
-        }
-    }
-
-    /// [`Self::hash_v4_tunnel`] for a frame whose only IP layers are IPv6
-    /// `outer` and `inner` of either family (screened by
-    /// [`crate::parse::common_tunnel_ipv6`]).
-    #[inline(always)]
-    pub fn hash_v6_tunnel(&self, outer: [u128; 2], inner: &Addrs, kh: &mut KeyHashes) {
-        self.hash_v6(outer, kh);
-        kh.0[1] = self.hash_layer(inner.keys());
-    }
-
-    /// [`Self::hash_v4`] for a frame whose only IP layer is IPv6 `[src, dst]`
-    /// (screened by [`crate::parse::common_ipv6`]).
-    #[inline(always)]
-    pub fn hash_v6(&self, [src, dst]: [u128; 2], kh: &mut KeyHashes) {
-        if !self.exact6.is_empty() {
-            kh.0[0] = hash_pair(&self.exact6, src, dst);
         }
     }
 
@@ -424,81 +507,12 @@ impl TableReplica {
                 && self.may_match_cidr_or_mac(d))
     }
 
-    /// [`Self::may_match`] for a frame whose only IP layer is IPv4 `v4` (hashed by
-    /// [`Self::hash_v4`]), but for its MAC pair: [`Self::mac_words_may_match`]
-    /// screens that.
+    /// [`Self::may_match`] for a frame a screen read (`layers`, hashed by
+    /// [`Self::hash_screened`]), but for its MAC pair:
+    /// [`Self::mac_words_may_match`] screens that.
     #[inline(always)]
-    pub fn may_match_v4(&self, v4: [u32; 2], kh: &KeyHashes) -> bool {
-        self.may_match_screened(
-            &self.exact4,
-            self.has_cidr4.then_some(&self.cidr4),
-            [v4],
-            kh,
-        )
-    }
-
-    /// [`Self::may_match_v4`] for a frame whose only IP layers are the IPv4
-    /// ones `[outer, inner]` (hashed by [`Self::hash_v4_tunnel`]).
-    #[inline(always)]
-    pub fn may_match_v4_tunnel(&self, layers: [[u32; 2]; 2], kh: &KeyHashes) -> bool {
-        self.may_match_screened(
-            &self.exact4,
-            self.has_cidr4.then_some(&self.cidr4),
-            layers,
-            kh,
-        )
-    }
-
-    /// [`Self::may_match_v4`] for a frame whose only IP layer is IPv6 `v6`
-    /// (hashed by [`Self::hash_v6`]).
-    #[inline(always)]
-    pub fn may_match_v6(&self, v6: &[u128; 2], kh: &KeyHashes) -> bool {
-        self.may_match_screened(
-            &self.exact6,
-            self.has_cidr6.then_some(&self.cidr6),
-            [*v6],
-            kh,
-        )
-    }
-
-    /// [`Self::may_match_v4`] for a frame whose only IP layers are IPv4
-    /// `outer` and IPv6 `inner` (hashed by [`Self::hash_v4_v6_tunnel`]).
-    #[inline(always)]
-    pub fn may_match_v4_v6_tunnel(
-        &self,
-        outer: [u32; 2],
-        inner: &[u128; 2],
-        kh: &KeyHashes,
-    ) -> bool {
-        let [[o_src, o_dst], [i_src, i_dst], ..] = kh.0;
-        // Both layers' entries start loading: no short-circuit between them.
-        let exact = pass_and_prefetch(&self.exact4, o_src, o_dst)
-            | pass_and_prefetch(&self.exact6, i_src, i_dst);
-        exact
-            || (self.has_cidr4 && single_may_match_cidr(&self.cidr4, outer[0], outer[1]))
-            || (self.has_cidr6 && single_may_match_cidr(&self.cidr6, inner[0], inner[1]))
-    }
-
-    /// [`Self::may_match_v4`] for a frame whose only IP layers are IPv6
-    /// `outer` and `inner` of either family (hashed by
-    /// [`Self::hash_v6_tunnel`]).
-    #[inline(always)]
-    pub fn may_match_v6_tunnel(&self, outer: &[u128; 2], inner: &Addrs, kh: &KeyHashes) -> bool {
-        let [[o_src, o_dst], inner_hashes, ..] = kh.0;
-        // Both layers' entries start loading: no short-circuit between them.
-        let exact = pass_and_prefetch(&self.exact6, o_src, o_dst)
-            | self.layer_passes(inner.keys(), inner_hashes);
-        let inner_cidr = match inner.keys() {
-            IpKeys::V4([src, dst]) => {
-                self.has_cidr4 && single_may_match_cidr(&self.cidr4, src, dst)
-            }
-            IpKeys::V6(&[src, dst]) => {
-                self.has_cidr6 && single_may_match_cidr(&self.cidr6, src, dst)
-            }
-        };
-        exact
-            || (self.has_cidr6 && single_may_match_cidr(&self.cidr6, outer[0], outer[1]))
-            || inner_cidr
+    pub(crate) fn may_match_screened<S: Screened>(&self, layers: &S, kh: &KeyHashes) -> bool {
+        layers.may_match(self, kh)
     }
 
     /// The MAC part of [`Self::may_match`] for a frame whose only MAC pair is
@@ -518,34 +532,6 @@ impl TableReplica {
     #[inline(always)]
     pub fn has_mac_targets(&self) -> bool {
         !self.mac.is_empty()
-    }
-
-    /// Stage 2 of a screened frame, but for its MAC pair: its IP `layers`
-    /// (outermost first, all of `exact`'s family, hashed in the same slots of
-    /// `kh`) against `exact` and `cidr` (None when that family has no CIDR
-    /// target).
-    #[inline(always)]
-    fn may_match_screened<K: Bits, const N: usize>(
-        &self,
-        exact: &ExactTable<K>,
-        cidr: Option<&PrefixTable<K>>,
-        layers: [[K; 2]; N],
-        kh: &KeyHashes,
-    ) -> bool {
-        const { assert!(N <= MAX_IP_LAYERS) };
-        // Always Some (the assertion above).
-        let hashes = kh.0.first_chunk::<N>().copied().unwrap_or([[0; 2]; N]);
-        // Every layer's entries start loading, as in `may_match`: no
-        // short-circuit between layers.
-        let exact = hashes.into_iter().fold(false, |any, [src, dst]| {
-            any | pass_and_prefetch(exact, src, dst)
-        });
-        exact
-            || cidr.is_some_and(|c| {
-                layers
-                    .iter()
-                    .any(|&[src, dst]| single_may_match_cidr(c, src, dst))
-            })
     }
 
     /// The CIDR and MAC part of [`Self::may_match`]: gate bits and the MAC filter
