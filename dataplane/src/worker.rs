@@ -314,11 +314,12 @@ struct FrameCtx<'a> {
     t: &'a mut Totals,
 }
 
-/// One burst, per chunk: screen every frame for the common shape (Ethernet, one
-/// IPv4 or IPv6 layer, TCP or UDP), fully dissecting only the others, and hash the
-/// addresses and prefetch their filter lines; pass every parsed frame through the
-/// filters (prefetching the entries of those that pass); dissect the screened
-/// survivors, classify every survivor and hand off the matches.
+/// One burst, per chunk of [`CHUNK`] frames, in three stages, as l3fwd's main
+/// loop: stage 1 reads every frame's addresses (the lanes, then the screens,
+/// fully dissecting only the frames neither takes), hashes them and starts
+/// loading their filter lines; stage 2 passes them through the filters
+/// (starting to load the entries of those that pass); stage 3 dissects the
+/// screened survivors, classifies every survivor and hands off the matches.
 #[inline(always)]
 fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut cx: FrameCtx<'_>) {
     let n = b.len();
@@ -335,18 +336,15 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
     let mut start = 0;
     while start < n {
         let len = (n - start).min(CHUNK);
-        // Bits j: frame j of the chunk screened as IPv4 (addresses in `s.v4`)
-        // or IPv6 (in `s.v6`), or dissected (into `s.d`, up to a fault).
-        // Untagged IPv4 comes first, in a loop of its own at fixed offsets
-        // (on most links nearly every frame; see [`Lane`]), then untagged
-        // IPv6 in another, among the frames the first left, then untagged
-        // IPv4 in GTP-U among the frames both left: `taken` are the frames
-        // they took, `screened4`, `screened6` and `screened_tunnel` those of
-        // them stage 2 has to look at. The frames they leave go through the
-        // screens: IPv4, plain or in a tunnel in IPv4, in one pass (a mobile
-        // core's user plane, a traffic mirror), then IPv6, plain or as a
-        // tunnel in IPv6, in one pass, then IPv6 in a tunnel in IPv4, then
-        // either family in a pseudowire (a metro core).
+        // Stage 1. Untagged IPv4 comes first, in a loop of its own at fixed
+        // offsets (on most links nearly every frame; see [`Lane`]), then
+        // untagged IPv6 in another, among the frames the first left, then
+        // untagged IPv4 in GTP-U among the frames both left. The frames they
+        // leave go through the screens: IPv4, plain or in a tunnel in IPv4,
+        // in one pass (a mobile core's user plane, a traffic mirror), then
+        // IPv6, plain or as a tunnel in IPv6, in one pass, then IPv6 in a
+        // tunnel in IPv4, then either family in a pseudowire (a metro core);
+        // the walker dissects the rest.
         let (mut taken, mut screened4) = (0, 0);
         if lanes.v4.on() {
             let bytes;
@@ -465,48 +463,117 @@ fn process<B: RxBurst + ?Sized>(b: &B, s: &mut Scratch, lanes: &mut Lanes, mut c
                 }
             }
         }
-        // Stage 2, one screen's records at a time: no dispatch per frame.
-        let mut candidates = mac_pass;
-        let (t, kh, pass) = (cx.tables, &s.kh, &mut candidates);
-        may_match_screened(t, kh, pass, screened4, &s.v4);
-        may_match_screened(t, kh, pass, screened_tunnel, &s.tunnel);
-        may_match_screened(t, kh, pass, screened_tunnel6, &s.tunnel6);
-        may_match_screened(t, kh, pass, screened_over6, &s.over6);
-        may_match_screened(t, kh, pass, screened6, &s.v6);
-        for j in bits(dissected) {
-            if let (Some(d), Some(kh)) = (s.d.get(j), s.kh.get(j)) {
-                candidates |= u32::from(cx.tables.may_match(d, kh)) << j;
-            }
-        }
-        for j in bits(candidates) {
-            let (Some(d), Some(kh)) = (s.d.get_mut(j), s.kh.get(j)) else {
-                continue;
-            };
-            let i = start + j;
-            // Every frame the lane took was screened, also those stage 2 had
-            // no need to see (a candidate by its MAC pair alone).
-            let screened =
-                taken | screened4 | screened6 | screened_tunnel | screened_tunnel6 | screened_over6;
-            if screened & (1 << j) != 0 {
-                if let Err(e) = dissect(b.frame(i), d) {
-                    // Not reached: the screens pass only frames dissect takes.
-                    // Were it, the frame goes on by its layers, as in stage 1.
-                    parse_error(cx.t, e);
-                }
-            }
-            // Read only for a frame with an address in a table (not for one the
-            // filters let through by chance).
-            let mut frame_ts = None;
-            let mut ts = || *frame_ts.get_or_insert_with(|| frame_time(cx.clock, b, i, &mut now));
-            cx.tables.classify_hashed(d, kh, &mut ts, &mut s.matches);
-            if !s.matches.is_empty() {
-                let ts = ts();
-                deliver(b, i, d, &s.matches, ts, &mut cx);
-            }
-        }
+        let sorted = Sorted {
+            taken,
+            screened4,
+            screened6,
+            screened_tunnel,
+            screened_tunnel6,
+            screened_over6,
+            dissected,
+            mac_pass,
+        };
+        let candidates = filter_chunk(&sorted, s, cx.tables);
+        classify_chunk(
+            b,
+            (start, candidates),
+            sorted.screened(),
+            s,
+            &mut cx,
+            &mut now,
+        );
         start += len;
     }
     cx.t.rx_bytes += rx_bytes;
+}
+
+/// The frames of a chunk by what stage 1 made of them (bit j: frame j).
+struct Sorted {
+    /// Taken by a lane: all screened, whether stage 2 needs to see them or not.
+    taken: u32,
+    /// Screened with one IPv4 layer (addresses in `s.v4`), one IPv6 layer
+    /// (`s.v6`), as IPv4 in a tunnel in IPv4 (`s.tunnel`), IPv6 in a tunnel in
+    /// IPv4 (`s.tunnel6`), or either family in a tunnel in IPv6 (`s.over6`),
+    /// where stage 2 has to look at them.
+    screened4: u32,
+    screened6: u32,
+    screened_tunnel: u32,
+    screened_tunnel6: u32,
+    screened_over6: u32,
+    /// Dissected (into `s.d`, up to a fault).
+    dissected: u32,
+    /// Screened frames the MAC filter lets through (stage 2's MAC part, done
+    /// with the frame at hand).
+    mac_pass: u32,
+}
+
+impl Sorted {
+    /// The screened frames: stage 3 dissects those it classifies.
+    fn screened(&self) -> u32 {
+        self.taken
+            | self.screened4
+            | self.screened6
+            | self.screened_tunnel
+            | self.screened_tunnel6
+            | self.screened_over6
+    }
+}
+
+/// Stage 2 for a chunk stage 1 sorted: the frames that may match (an exact
+/// filter passes an address, whose entry then starts loading, a stored
+/// prefix may contain one, or the MAC filter passed the frame), one screen's
+/// records at a time (no dispatch per frame), then the dissected frames.
+#[inline(always)]
+fn filter_chunk(sorted: &Sorted, s: &Scratch, tables: &TableReplica) -> u32 {
+    let mut candidates = sorted.mac_pass;
+    let (kh, pass) = (&s.kh, &mut candidates);
+    may_match_screened(tables, kh, pass, sorted.screened4, &s.v4);
+    may_match_screened(tables, kh, pass, sorted.screened_tunnel, &s.tunnel);
+    may_match_screened(tables, kh, pass, sorted.screened_tunnel6, &s.tunnel6);
+    may_match_screened(tables, kh, pass, sorted.screened_over6, &s.over6);
+    may_match_screened(tables, kh, pass, sorted.screened6, &s.v6);
+    for j in bits(sorted.dissected) {
+        if let (Some(d), Some(kh)) = (s.d.get(j), s.kh.get(j)) {
+            candidates |= u32::from(tables.may_match(d, kh)) << j;
+        }
+    }
+    candidates
+}
+
+/// Stage 3 for the `candidates` of the chunk of `b` from `start`: each
+/// dissected (if `screened`: stage 1 read only its addresses), classified,
+/// and its matches handed off.
+#[inline(always)]
+fn classify_chunk<B: RxBurst + ?Sized>(
+    b: &B,
+    (start, candidates): (usize, u32),
+    screened: u32,
+    s: &mut Scratch,
+    cx: &mut FrameCtx<'_>,
+    now: &mut Option<u64>,
+) {
+    for j in bits(candidates) {
+        let (Some(d), Some(kh)) = (s.d.get_mut(j), s.kh.get(j)) else {
+            continue;
+        };
+        let i = start + j;
+        if screened & (1 << j) != 0 {
+            if let Err(e) = dissect(b.frame(i), d) {
+                // Not reached: the screens pass only frames dissect takes.
+                // Were it, the frame goes on by its layers, as in stage 1.
+                parse_error(cx.t, e);
+            }
+        }
+        // Read only for a frame with an address in a table (not for one the
+        // filters let through by chance).
+        let mut frame_ts = None;
+        let mut ts = || *frame_ts.get_or_insert_with(|| frame_time(cx.clock, b, i, now));
+        cx.tables.classify_hashed(d, kh, &mut ts, &mut s.matches);
+        if !s.matches.is_empty() {
+            let ts = ts();
+            deliver(b, i, d, &s.matches, ts, cx);
+        }
+    }
 }
 
 /// The time of frame `i` of `b` under `clock`; `now` caches the wall clock, read
