@@ -180,10 +180,14 @@ async fn roles_validation_and_refusal_auditing() {
         untrusted.list_intercepts().await,
         Err(ClientError::Http { .. })
     ));
+    // With a timeout, as ApiClient has: without one, a request whose
+    // connection the server refused once never completed (no socket, no
+    // timer left to wake it) and hung the test.
     let no_cert = reqwest::Client::builder()
         .add_root_certificate(
             reqwest::Certificate::from_pem(&std::fs::read(&setup.certs.ca).unwrap()).unwrap(),
         )
+        .timeout(std::time::Duration::from_secs(20))
         .build()
         .unwrap();
     assert!(no_cert
