@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -398,6 +398,81 @@ impl PacketSource for Gated {
             f(b)
         })
     }
+}
+
+/// Hands out one frame a poll and never idles, the n-th stamped `BASE_NS +
+/// 1000 n` (that stamp stored in `last` first); exhausted once `stop` is set.
+struct Busy {
+    frame: Vec<u8>,
+    buf: FrameBuf,
+    n: u64,
+    last: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl PacketSource for Busy {
+    type Burst<'a> = FrameBuf;
+
+    fn poll_burst<F: FnOnce(&FrameBuf)>(&mut self, f: F) -> Poll {
+        if self.stop.load(Ordering::Acquire) {
+            return Poll::Exhausted;
+        }
+        let ts = BASE_NS + 1000 * self.n;
+        self.n += 1;
+        self.last.store(ts, Ordering::Release);
+        self.buf.clear();
+        self.buf.push(&self.frame, 0, Some(ts));
+        f(&self.buf);
+        Poll::Frames(1)
+    }
+}
+
+#[test]
+fn the_hand_off_watermark_moves_while_busy_and_never_runs_ahead() {
+    let (last, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let source = Busy {
+        frame: Frame::ethernet([2; 6], [4; 6])
+            .ipv4(t4(), o4(1))
+            .udp(1, 2)
+            .build(),
+        buf: FrameBuf::default(),
+        n: 0,
+        last: Arc::clone(&last),
+        stop: Arc::clone(&stop),
+    };
+    let r = start(source, 64, Clock::Source);
+    r.armed.store(true, Ordering::Release);
+    let started = Instant::now();
+    let mut moves = 0;
+    let mut seen = 0;
+    // The source never idles: only busy bursts can move the watermark.
+    while moves < 20 {
+        assert!(
+            started.elapsed() < WAIT,
+            "the watermark moved {moves} times"
+        );
+        let until = r.stats.handed_off_until_ns.load(Ordering::Acquire);
+        let handed = last.load(Ordering::Acquire);
+        assert!(
+            until <= handed,
+            "watermark {until} ahead of the last frame {handed}"
+        );
+        if until > seen {
+            assert!(until >= BASE_NS);
+            seen = until;
+            moves += 1;
+        }
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::Release);
+    assert_eq!(r.handle.join().unwrap(), Exit::Exhausted);
+    assert_eq!(
+        r.stats.handed_off_until_ns.load(Ordering::Acquire),
+        u64::MAX
+    );
 }
 
 #[test]
