@@ -17,9 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::handoff::{HandoffProducer, RxFrame};
 use crate::parse::{
-    common_gtpu_untagged, common_ipv4_untagged, common_ipv6_untagged, dissect, dissect_cut,
-    mac_words, screen_ipv4, Addrs, Dissection, Ipv4Screen, Ipv6Screen, Link, ParseError,
-    TunnelV4V6,
+    common_gtpu_untagged, common_ipv4_untagged, common_ipv4_untagged_port, common_ipv6_untagged,
+    dissect, dissect_cut, mac_words, screen_ipv4, Addrs, Dissection, Ipv4Screen, Ipv6Screen, Link,
+    ParseError, TunnelV4V6,
 };
 use crate::source::{PacketSource, Poll, RxBurst};
 use crate::targets::{KeyHashes, Matches, Screened, TableReplica, V4Hasher};
@@ -657,8 +657,9 @@ impl<'a> MacScreen<'a> {
 /// per-burst code, whose many live values left it few, it reloaded half its
 /// operands from the stack every frame. The reading and the coarse gate come
 /// first, in a loop of their own; the addresses it lets through are checked
-/// against the finer gate after it, and the few frames that gate passes are
-/// hashed from its bits:
+/// against the finer gate after it (an address of a block of endpoints'
+/// addresses alone, at an endpoint's port only), and the few frames that gate
+/// passes are hashed from its bits:
 /// one loop doing all kept too many values live and spilled them.
 #[inline(never)]
 fn screen_common_ipv4<B: RxBurst + ?Sized>(
@@ -694,6 +695,23 @@ fn screen_common_ipv4<B: RxBurst + ?Sized>(
             let bit = hasher.fine_bit(addr);
             gate |= bit << k;
             open |= (bit as u32) << j;
+        }
+    }
+    if hasher.has_endpoints() {
+        // Of the few addresses the finer gate let through, those of a block
+        // of marked addresses alone (a media relay's) go on only at an
+        // endpoint's port.
+        for k in bits(gate) {
+            let (j, side) = (k / 2, k % 2);
+            if let Some(&addr) = v4.get(j).and_then(|a| a.get(side)) {
+                if hasher.in_slot_bit(addr) == 0 {
+                    let port = common_ipv4_untagged_port(b.frame(start + j), side);
+                    if !hasher.may_be_endpoint(addr, port) {
+                        gate &= !(1 << k);
+                        open &= !(u32::from(gate >> (2 * j) & 3 == 0) << j);
+                    }
+                }
+            }
         }
     }
     for j in bits(open) {

@@ -42,9 +42,17 @@ fn other4(i: u16) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, (i >> 8) as u8, i as u8)
 }
 
-fn tables() -> TableReplica {
+/// A replica with `updates` applied.
+fn loaded(updates: &[Update]) -> TableReplica {
     let (mut w, mut rs) = replicas(1, 8192);
     let mut r = rs.remove(0);
+    let e = w.send(updates);
+    r.apply_pending(usize::MAX);
+    assert!(w.wait_applied(e, Duration::from_secs(1)));
+    r
+}
+
+fn tables() -> TableReplica {
     let mut ups = vec![
         Update::SetIntercept {
             slot: Slot(0),
@@ -63,10 +71,7 @@ fn tables() -> TableReplica {
         slot: Slot(1),
         target: Target::Ipv4(target4(i)),
     }));
-    let e = w.send(&ups);
-    r.apply_pending(usize::MAX);
-    assert!(w.wait_applied(e, Duration::from_secs(1)));
-    r
+    loaded(&ups)
 }
 
 /// The frame of flow `i` on an IPv6 link, whether it carries a target, and
@@ -264,4 +269,103 @@ fn frames_no_lane_takes_are_screened_or_dissected_in_between() {
             }
         }
     });
+}
+
+/// Endpoint targets (a call's media) of intercept 700: UDP on port 5004
+/// of 198.18.7.2k and TCP on 5060 of 198.18.7.(2k + 1), a /24 of endpoint
+/// addresses alone; UDP on 5004 of 198.18.8.(10 + k), in a /24 that also
+/// holds the address target 198.18.8.1; and UDP on 7000 of a target address.
+fn ep_udp(k: u16) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 7, 2 * (k % 8) as u8)
+}
+
+fn ep_tcp(k: u16) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 7, 2 * (k % 8) as u8 + 1)
+}
+
+fn ep_mixed(k: u16) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 8, 10 + (k % 8) as u8)
+}
+
+const TARGET_IN_MIXED_24: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
+
+fn tables_with_endpoints() -> TableReplica {
+    let mut ups = vec![
+        Update::SetIntercept {
+            slot: Slot(1),
+            spec: InterceptSpec::always_open(400, Mode::Content),
+        },
+        Update::SetIntercept {
+            slot: Slot(2),
+            spec: InterceptSpec::always_open(700, Mode::Content),
+        },
+        Update::AddTarget {
+            slot: Slot(1),
+            target: Target::Ipv4(TARGET_IN_MIXED_24),
+        },
+        Update::AddTarget {
+            slot: Slot(2),
+            target: Target::Ipv4Udp(target4(3), 7000),
+        },
+    ];
+    ups.extend((0..256).map(|i| Update::AddTarget {
+        slot: Slot(1),
+        target: Target::Ipv4(target4(i)),
+    }));
+    for k in 0..8 {
+        ups.extend(
+            [
+                Target::Ipv4Udp(ep_udp(k), 5004),
+                Target::Ipv4Tcp(ep_tcp(k), 5060),
+                Target::Ipv4Udp(ep_mixed(k), 5004),
+            ]
+            .map(|target| Update::AddTarget {
+                slot: Slot(2),
+                target,
+            }),
+        );
+    }
+    loaded(&ups)
+}
+
+/// Flow `i` towards (or from) the endpoints: on their port and protocol, on
+/// another port, with their port on the other side, on the other protocol,
+/// ICMP, or to an address beside them; whether it carries a target.
+fn frame_media(i: u16) -> (Vec<u8>, bool) {
+    let peer = Ipv4Addr::new(203, 0, 113, i as u8);
+    let (k, f) = (i / 13, Frame::ethernet([2; 6], [4; 6]));
+    let f = if (i / 13).is_multiple_of(2) {
+        f
+    } else {
+        f.vlan(7)
+    };
+    let (f, hit) = match i % 13 {
+        0 => (f.ipv4(peer, ep_udp(k)).udp(40000, 5004), true),
+        1 => (f.ipv4(ep_udp(k), peer).udp(5004, 40000), true),
+        2 => (f.ipv4(peer, ep_udp(k)).udp(40000, 5005), false),
+        3 => (f.ipv4(peer, ep_udp(k)).udp(5004, 40000), false),
+        4 => (f.ipv4(ep_udp(k), peer).udp(40000, 5004), false),
+        5 => (f.ipv4(peer, ep_udp(k)).tcp(40000, 5004), false),
+        6 => (f.ipv4(peer, ep_tcp(k)).tcp(40000, 5060), true),
+        7 => (f.ipv4(peer, ep_tcp(k)).udp(40000, 5060), false),
+        8 => (f.ipv4(peer, ep_tcp(k)).icmp(), false),
+        9 => (f.ipv4(peer, ep_mixed(k)).udp(40000, 5004), true),
+        10 => (f.ipv4(ep_mixed(k), peer).udp(5006, 5004), false),
+        11 => (f.ipv4(peer, TARGET_IN_MIXED_24).udp(40000, 5006), true),
+        _ => (
+            f.ipv4(Ipv4Addr::new(198, 18, 7, 200), target4(3))
+                .udp(5004, 7000),
+            true,
+        ),
+    };
+    (f.payload(&[0; 18]).build(), hit)
+}
+
+#[test]
+fn media_endpoints_pass_on_their_own_ports_only_whichever_path_takes_them() {
+    // Half the runs untagged (the IPv4 lane reads the ports), half tagged
+    // (dissected): both hand off exactly the frames of an endpoint or an
+    // address target.
+    let frames: Vec<_> = (0..FRAMES).map(frame_media).collect();
+    hands_off_exactly(&tables_with_endpoints(), &frames);
 }

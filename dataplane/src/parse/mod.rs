@@ -31,10 +31,10 @@ pub use dissect::{
     MAX_VLAN_TAGS,
 };
 pub use fast::{
-    common_gtpu_untagged, common_ipv4, common_ipv4_untagged, common_ipv6, common_ipv6_untagged,
-    common_pseudowire, common_tunnel_ipv4, common_tunnel_ipv4_ipv6, common_tunnel_ipv6, mac_pair,
-    mac_words, screen_ipv4, screen_ipv6, Addrs, Ipv4Screen, Ipv6Screen, Link, Pseudowire, TunnelV4,
-    TunnelV4V6, TunnelV6,
+    common_gtpu_untagged, common_ipv4, common_ipv4_untagged, common_ipv4_untagged_port,
+    common_ipv6, common_ipv6_untagged, common_pseudowire, common_tunnel_ipv4,
+    common_tunnel_ipv4_ipv6, common_tunnel_ipv6, mac_pair, mac_words, screen_ipv4, screen_ipv6,
+    Addrs, Ipv4Screen, Ipv6Screen, Link, Pseudowire, TunnelV4, TunnelV4V6, TunnelV6,
 };
 
 pub use li_types::{MAX_ETH_LAYERS, MAX_IP_LAYERS};

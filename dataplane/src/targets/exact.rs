@@ -86,7 +86,14 @@ const FINE_PER_BLOCK: usize = 256;
 /// The finer blocks of one coarse block, a bit each (32 bytes).
 type FineMap = [u64; FINE_PER_BLOCK / 64];
 
-/// The number of the [`FineMap`] of every coarse block without keys (none
+/// A coarse block's finer maps, in one cache line: [`ANY_KEY`]'s bits are
+/// those of its finer blocks holding any key, [`IN_SLOT`]'s those holding
+/// a key in a slot (not only marked).
+type FineMaps = [FineMap; 2];
+const ANY_KEY: usize = 0;
+const IN_SLOT: usize = 1;
+
+/// The number of the [`FineMaps`] of every coarse block without keys (none
 /// open), and of those past the last number a `u16` holds (all open).
 const FINE_NONE: u16 = 0;
 const FINE_ALL: u16 = 1;
@@ -96,15 +103,18 @@ const FINE_ALL: u16 = 1;
 /// keys in a block that carries much other traffic (a call's media relay, a
 /// server in a hoster's /16) so open only their own finer blocks; a frame
 /// whose coarse block holds keys reads that block's map number and its 32
-/// bytes of finer bits, which stay in cache.
+/// bytes of finer bits, which stay in cache. Beside them, the finer blocks
+/// holding a key in a slot: where a block holds marked keys only (a call's
+/// media relay's addresses), a frame may pass on an endpoint's port only
+/// ([`FilterView::in_slot_bit`]).
 struct Gate {
     coarse: Box<Coarse>,
-    /// Per coarse block, the number of its [`FineMap`] in `fine`; empty for
+    /// Per coarse block, the number of its [`FineMaps`] in `fine`; empty for
     /// keys without finer blocks.
     fine_of: Box<[u16]>,
-    /// The [`FineMap`]s: [`FINE_NONE`]'s, [`FINE_ALL`]'s, then one per
+    /// The [`FineMaps`]: [`FINE_NONE`]'s, [`FINE_ALL`]'s, then one per
     /// coarse block that holds keys.
-    fine: Vec<FineMap>,
+    fine: Vec<FineMaps>,
 }
 
 impl Gate {
@@ -113,7 +123,10 @@ impl Gate {
         Gate {
             coarse: Box::new(EMPTY_COARSE),
             fine_of: vec![FINE_NONE; blocks].into_boxed_slice(),
-            fine: vec![[0; FINE_PER_BLOCK / 64], [u64::MAX; FINE_PER_BLOCK / 64]],
+            fine: vec![
+                [[0; FINE_PER_BLOCK / 64]; 2],
+                [[u64::MAX; FINE_PER_BLOCK / 64]; 2],
+            ],
         }
     }
 
@@ -123,8 +136,8 @@ impl Gate {
         self.fine.truncate(usize::from(FINE_ALL) + 1);
     }
 
-    /// Sets the bits of `key`.
-    fn mark<K: Key>(&mut self, key: K) {
+    /// Sets the bits of `key`, its [`IN_SLOT`] bit too if `in_slot`.
+    fn mark<K: Key>(&mut self, key: K, in_slot: bool) {
         let g = key.gate();
         set_bit(&mut self.coarse[..], g);
         let Some(n) = self.fine_of.get_mut(g) else {
@@ -133,11 +146,14 @@ impl Gate {
         if *n == FINE_NONE {
             *n = u16::try_from(self.fine.len()).unwrap_or(FINE_ALL);
             if *n != FINE_ALL {
-                self.fine.push([0; FINE_PER_BLOCK / 64]);
+                self.fine.push([[0; FINE_PER_BLOCK / 64]; 2]);
             }
         }
-        if let Some(map) = self.fine.get_mut(usize::from(*n)) {
-            set_bit(map, key.fine_gate());
+        if let Some(maps) = self.fine.get_mut(usize::from(*n)) {
+            set_bit(&mut maps[ANY_KEY], key.fine_gate());
+            if in_slot {
+                set_bit(&mut maps[IN_SLOT], key.fine_gate());
+            }
         }
     }
 
@@ -152,7 +168,7 @@ impl Gate {
     fn allocation_size(&self) -> usize {
         size_of::<Coarse>()
             + self.fine_of.len() * size_of::<u16>()
-            + self.fine.capacity() * size_of::<FineMap>()
+            + self.fine.capacity() * size_of::<FineMaps>()
     }
 }
 
@@ -161,7 +177,7 @@ impl Gate {
 struct GateView<'a> {
     coarse: &'a Coarse,
     fine_of: &'a [u16],
-    fine: &'a [FineMap],
+    fine: &'a [FineMaps],
 }
 
 /// The gate of a table that never stored a key.
@@ -178,16 +194,30 @@ impl GateView<'_> {
         map_bit(self.coarse, key.gate())
     }
 
-    /// The finer bit of `key` whose coarse bit is set, as 0 or 1 (its coarse
-    /// bit, for a key without finer blocks).
+    /// The bit of `key` in its coarse block's finer map `which` ([`ANY_KEY`]
+    /// or [`IN_SLOT`]), as 0 or 1 (1, for a key without finer blocks).
     #[inline(always)]
-    fn fine_bit<K: Key>(self, key: K) -> u64 {
+    fn fine_map_bit<K: Key>(self, key: K, which: usize) -> u64 {
         if !K::FINE {
             return 1;
         }
         let n = self.fine_of.get(key.gate());
         let map = n.and_then(|&n| self.fine.get(usize::from(n)));
-        map.map_or(0, |m| map_bit(m, key.fine_gate()))
+        map.map_or(0, |m| map_bit(&m[which % 2], key.fine_gate()))
+    }
+
+    /// The finer bit of `key` whose coarse bit is set, as 0 or 1 (its coarse
+    /// bit, for a key without finer blocks).
+    #[inline(always)]
+    fn fine_bit<K: Key>(self, key: K) -> u64 {
+        self.fine_map_bit(key, ANY_KEY)
+    }
+
+    /// As 0 or 1, whether the finer block of a `key` whose [`Self::fine_bit`]
+    /// is 1 holds a key in a slot (1 for a key without finer blocks).
+    #[inline(always)]
+    fn in_slot_bit<K: Key>(self, key: K) -> u64 {
+        self.fine_map_bit(key, IN_SLOT)
     }
 
     /// The bit of `key` (coarse and finer), as 0 or 1: two such bits are
@@ -205,7 +235,7 @@ impl GateView<'_> {
         // block's number, in cache, instead of its own.
         let n = self.fine_of.get(g & (open as usize).wrapping_neg());
         let map = n.and_then(|&n| self.fine.get(usize::from(n)));
-        open & map.map_or(0, |m| map_bit(m, key.fine_gate()))
+        open & map.map_or(0, |m| map_bit(&m[ANY_KEY], key.fine_gate()))
     }
 }
 
@@ -387,13 +417,27 @@ fn set_bit(map: &mut [u64], i: usize) {
     }
 }
 
-/// Sets the filter bits and the gate bits of `key`, of hash `h`.
-fn mark<K: Key>(filter: &mut [u64], shift: u32, gate: &mut Option<Gate>, key: K, h: u64) {
+/// Sets the filter bits and the gate bits of `key`, of hash `h` and stored
+/// `value`.
+fn mark<K: Key>(
+    filter: &mut [u64],
+    shift: u32,
+    gate: &mut Option<Gate>,
+    key: K,
+    h: u64,
+    value: u32,
+) {
     let (word, bits) = filter_probe(h, shift);
     if let Some(w) = filter.get_mut(word) {
         *w |= bits;
     }
-    gate.get_or_insert_with(Gate::new::<K>).mark(key);
+    gate.get_or_insert_with(Gate::new::<K>)
+        .mark(key, in_slot(value));
+}
+
+/// Whether a stored `value` holds a slot (is not only marked).
+fn in_slot(value: u32) -> bool {
+    value & !MARKED != NO_SLOTS
 }
 
 /// An exact table's gate, filter and hash seed, borrowed: everything a
@@ -424,6 +468,14 @@ impl<'a, K: Key> FilterView<'a, K> {
     #[inline(always)]
     pub(crate) fn fine_bit(&self, key: K) -> u64 {
         self.gate.fine_bit(key)
+    }
+
+    /// As 0 or 1, whether a key in a slot may share the finer block of a
+    /// `key` whose [`Self::fine_bit`] is 1: where not, only a marked key (an
+    /// address of endpoint targets) may be `key`.
+    #[inline(always)]
+    pub(crate) fn in_slot_bit(&self, key: K) -> u64 {
+        self.gate.in_slot_bit(key)
     }
 
     /// The table's whole gate bit of `key` (coarse and finer), as 0 or 1: 0
@@ -734,7 +786,7 @@ impl<K: Key> ExactTable<K> {
         }
         for e in self.entries.iter().filter(|e| e.value != EMPTY) {
             let h = stored_hash(e.key, self.seed);
-            mark(&mut filter, self.filter_shift, &mut gate, e.key, h);
+            mark(&mut filter, self.filter_shift, &mut gate, e.key, h, e.value);
         }
         self.filter = filter;
         self.gate = gate;
@@ -745,7 +797,14 @@ impl<K: Key> ExactTable<K> {
     fn place(&mut self, key: K, value: u32) {
         let mask = self.entries.len() - 1;
         let h = stored_hash(key, self.seed);
-        mark(&mut self.filter, self.filter_shift, &mut self.gate, key, h);
+        mark(
+            &mut self.filter,
+            self.filter_shift,
+            &mut self.gate,
+            key,
+            h,
+            value,
+        );
         let mut i = self.home(h);
         while let Some(e) = self.entries.get_mut(i) {
             if e.value == EMPTY {
@@ -879,6 +938,12 @@ impl<K: Key> ExactTable<K> {
         if let Some(i) = found {
             if let Some(e) = self.entries.get_mut(i) {
                 e.value = value;
+            }
+            if has && !had {
+                // A marked key's first slot: its block now holds a key in a slot.
+                if let Some(g) = self.gate.as_mut() {
+                    g.mark(key, true);
+                }
             }
             return (had, has);
         }
@@ -1064,6 +1129,33 @@ mod test {
         }
         assert!(t.is_empty());
         assert!(t.entries.iter().all(|e| e.value == EMPTY));
+    }
+
+    #[test]
+    fn a_block_of_marked_keys_alone_is_told_from_one_with_a_key_in_a_slot() {
+        let mut t = ExactTable::<u32>::default();
+        let mut spill = 0;
+        // A relay's addresses, marked only, in 198.18.0/24; a marked one
+        // and a target in 198.18.1/24.
+        t.mark(0xc612_0005);
+        t.mark(0xc612_0007);
+        t.mark(0xc612_0105);
+        t.add(0xc612_01f0, Slot(1), &mut spill);
+        let bits = |t: &ExactTable<u32>, key| {
+            let view = t.filter_view();
+            (view.in_slot_bit(key), view.fine_bit(key))
+        };
+        assert_eq!(bits(&t, 0xc612_0063), (0, 1));
+        assert_eq!(bits(&t, 0xc612_0163), (1, 1));
+        assert_eq!(bits(&t, 0xc612_0263).1, 0);
+        // A marked key's first slot opens its block to every port.
+        t.add(0xc612_0007, Slot(2), &mut spill);
+        assert_eq!(bits(&t, 0xc612_0063), (1, 1));
+        // Rebuilt once it is only marked again, the block is marked-only.
+        t.remove(0xc612_0007, Slot(2), &mut spill);
+        t.rebuild_filter();
+        assert_eq!(bits(&t, 0xc612_0063), (0, 1));
+        assert!(t.is_marked(0xc612_0007));
     }
 
     #[test]

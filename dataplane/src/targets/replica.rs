@@ -48,6 +48,8 @@ pub struct V4Hasher<'a> {
     exact: FilterView<'a, u32>,
     /// The IPv4 prefixes, where any is stored.
     cidr: Option<&'a PrefixTable<u32>>,
+    /// The endpoint table, where any endpoint is stored.
+    endpoints: Option<&'a ExactTable<Endpoint>>,
 }
 
 impl V4Hasher<'_> {
@@ -68,6 +70,32 @@ impl V4Hasher<'_> {
     #[inline(always)]
     pub fn fine_bit(&self, addr: u32) -> u64 {
         self.exact.fine_bit(addr)
+    }
+
+    /// Whether an endpoint target is stored: [`Self::in_slot_bit`] and
+    /// [`Self::may_be_endpoint`] then tell more than [`Self::fine_bit`].
+    #[inline(always)]
+    pub fn has_endpoints(&self) -> bool {
+        self.endpoints.is_some()
+    }
+
+    /// As 0 or 1, whether the finer block of an address whose
+    /// [`Self::fine_bit`] is 1 holds a target address. Where not, it holds
+    /// marked addresses only (a call's media relay's, say), and a frame to
+    /// one of them may match only at an endpoint's port
+    /// ([`Self::may_be_endpoint`]).
+    #[inline(always)]
+    pub fn in_slot_bit(&self, addr: u32) -> u64 {
+        self.exact.in_slot_bit(addr)
+    }
+
+    /// Whether an endpoint of `addr` at `port` (and TCP or not; None:
+    /// neither TCP nor UDP) may be stored.
+    #[inline(always)]
+    pub fn may_be_endpoint(&self, addr: u32, port: Option<(u16, bool)>) -> bool {
+        self.endpoints
+            .zip(port)
+            .is_some_and(|(eps, (port, tcp))| eps.passes(eps.hash(Endpoint::v4(addr, port, tcp))))
     }
 
     /// [`TableReplica::hash_screened`]'s hashes in `kh` of a frame whose addresses'
@@ -483,6 +511,7 @@ impl TableReplica {
         V4Hasher {
             exact: self.exact4.filter_view(),
             cidr: self.has_cidr4.then_some(&self.cidr4),
+            endpoints: (!self.endpoints.is_empty()).then_some(&self.endpoints),
         }
     }
 

@@ -35,7 +35,9 @@ pub use screen::{
     common_tunnel_ipv6, screen_ipv4, screen_ipv6, Ipv4Screen, Ipv6Screen, Link, Pseudowire,
     TunnelV4, TunnelV4V6, TunnelV6,
 };
-pub use untagged::{common_gtpu_untagged, common_ipv4_untagged, common_ipv6_untagged};
+pub use untagged::{
+    common_gtpu_untagged, common_ipv4_untagged, common_ipv4_untagged_port, common_ipv6_untagged,
+};
 
 /// The MAC pair at the start of `frame` (zeros where it is shorter).
 #[inline(always)]

@@ -54,6 +54,23 @@ pub fn common_ipv4_untagged(frame: &[u8]) -> Option<[u32; 2]> {
     taken.then(|| ipv4_addrs(h, IP))
 }
 
+/// The port on `side` (0: the source's, 1: the destination's) of a frame
+/// [`common_ipv4_untagged`] takes, and whether it is TCP; None for one of
+/// neither TCP nor UDP (ICMP). For another frame, whatever its bytes there say.
+#[inline(always)]
+pub fn common_ipv4_untagged_port(frame: &[u8], side: usize) -> Option<(u16, bool)> {
+    const IP: usize = ETH_HEADER_LEN;
+    const L4: usize = IP + IPV4_HEADER_LEN;
+    let tcp = match IpProtocol::from(*frame.get(IP + ipv4::field::PROTOCOL)?) {
+        IpProtocol::Tcp => true,
+        IpProtocol::Udp => false,
+        _ => return None,
+    };
+    let at = L4 + 2 * side.min(1);
+    let port = frame.get(at..at + 2)?;
+    Some((u16::from_be_bytes([port[0], port[1]]), tcp))
+}
+
 /// Whether the transport header at the start of `l4`, in an IP payload of
 /// `l4_len` bytes that lies in the frame, is one [`transport`](super::ip::transport) takes: the
 /// untagged screens' last check.
