@@ -527,11 +527,11 @@ impl Sorted {
 fn filter_chunk(sorted: &Sorted, s: &Scratch, tables: &TableReplica) -> u32 {
     let mut candidates = sorted.mac_pass;
     let (kh, pass) = (&s.kh, &mut candidates);
-    may_match_screened(tables, kh, pass, sorted.screened4, &s.v4);
-    may_match_screened(tables, kh, pass, sorted.screened_tunnel, &s.tunnel);
-    may_match_screened(tables, kh, pass, sorted.screened_tunnel6, &s.tunnel6);
-    may_match_screened(tables, kh, pass, sorted.screened_over6, &s.over6);
-    may_match_screened(tables, kh, pass, sorted.screened6, &s.v6);
+    filter_screened(tables, kh, pass, sorted.screened4, &s.v4);
+    filter_screened(tables, kh, pass, sorted.screened_tunnel, &s.tunnel);
+    filter_screened(tables, kh, pass, sorted.screened_tunnel6, &s.tunnel6);
+    filter_screened(tables, kh, pass, sorted.screened_over6, &s.over6);
+    filter_screened(tables, kh, pass, sorted.screened6, &s.v6);
     for j in bits(sorted.dissected) {
         if let (Some(d), Some(kh)) = (s.d.get(j), s.kh.get(j)) {
             candidates |= u32::from(tables.may_match(d, kh)) << j;
@@ -765,7 +765,7 @@ fn screen_lane<B: RxBurst + ?Sized, A: Screened>(
 /// `read` and hashed into `kh`, but for their MAC pairs: the bits of those
 /// that may match, added to `pass`.
 #[inline(always)]
-fn may_match_screened<A: Screened>(
+fn filter_screened<A: Screened>(
     tables: &TableReplica,
     kh: &[KeyHashes; CHUNK],
     pass: &mut u32,
