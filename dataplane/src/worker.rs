@@ -51,8 +51,10 @@ pub struct WorkerStats {
     pub signalling_drops: AtomicU64,
     /// Receive time (ns since the Unix epoch) up to which every frame this
     /// worker will ever hand off has been handed off: stored (Release) after
-    /// every [`WATERMARK_EVERY`]th busy burst's hand-off and each idle poll, so a reader that loads it (Acquire) and then drains
-    /// the rings has seen every record stamped up to it. While idle the wall
+    /// every busy burst's hand-off (under [`Clock::System`], of a full burst
+    /// without a match, every [`WATERMARK_EVERY`]th) and each idle poll, so
+    /// a reader that loads it (Acquire) and then drains the rings has seen
+    /// every record stamped up to it. While idle the wall
     /// clock ([`Clock::System`]), or the last burst's time plus the time since
     /// ([`Clock::Source`]); `u64::MAX` once the source is exhausted.
     pub handed_off_until_ns: AtomicU64,
@@ -860,9 +862,10 @@ fn burst_end<B: RxBurst + ?Sized>(clock: Clock, b: &B) -> u64 {
     }
 }
 
-/// Busy bursts between two moves of [`WorkerStats::handed_off_until_ns`]:
-/// moved every burst, its clock reads and atomic update cost the worker
-/// about 2 ns a frame. At line rate 16 bursts take some microseconds, and an
+/// Full bursts without a match between two moves of
+/// [`WorkerStats::handed_off_until_ns`] under [`Clock::System`] (any other
+/// burst moves it): moved every burst, its clock reads and atomic update
+/// cost the worker about 2 ns a frame. At line rate 16 bursts take some microseconds, and an
 /// idle poll moves it at once; until then it only lags, never runs ahead.
 const WATERMARK_EVERY: u32 = 16;
 
@@ -898,9 +901,18 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
         }
         let mut handed_off = None;
         let poll = source.poll_burst(|b| {
+            let matched = path.t.matches;
             path.process(b, &tables, &mut handoff, clock, id);
             bursts = bursts.wrapping_add(1);
-            if bursts.is_multiple_of(WATERMARK_EVERY) {
+            // Skipped only on full bursts without a match, under the system
+            // clock: a source's own clock runs on from the last burst's time
+            // while idle, and a slower source (partial bursts, never idle)
+            // or a match the control plane waits for must not wait 16 bursts.
+            let skip = clock == Clock::System
+                && b.len() >= CHUNK
+                && path.t.matches == matched
+                && !bursts.is_multiple_of(WATERMARK_EVERY);
+            if !skip {
                 handed_off = Some(burst_end(clock, b));
             }
         });

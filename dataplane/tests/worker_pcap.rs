@@ -427,8 +427,10 @@ impl PacketSource for Busy {
     }
 }
 
-#[test]
-fn the_hand_off_watermark_moves_while_busy_and_never_runs_ahead() {
+/// Runs a worker on a [`Busy`] source under `clock` until its watermark has
+/// moved 20 times, checking each value read against `bound` (the most it may
+/// be, given the last frame's stamp).
+fn watermark_moves_while_busy(clock: Clock, bound: impl Fn(u64) -> u64) {
     let (last, stop) = (
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicBool::new(false)),
@@ -443,7 +445,7 @@ fn the_hand_off_watermark_moves_while_busy_and_never_runs_ahead() {
         last: Arc::clone(&last),
         stop: Arc::clone(&stop),
     };
-    let r = start(source, 64, Clock::Source);
+    let r = start(source, 64, clock);
     r.armed.store(true, Ordering::Release);
     let started = Instant::now();
     let mut moves = 0;
@@ -455,13 +457,9 @@ fn the_hand_off_watermark_moves_while_busy_and_never_runs_ahead() {
             "the watermark moved {moves} times"
         );
         let until = r.stats.handed_off_until_ns.load(Ordering::Acquire);
-        let handed = last.load(Ordering::Acquire);
-        assert!(
-            until <= handed,
-            "watermark {until} ahead of the last frame {handed}"
-        );
+        let most = bound(last.load(Ordering::Acquire));
+        assert!(until <= most, "watermark {until} ahead of {most}");
         if until > seen {
-            assert!(until >= BASE_NS);
             seen = until;
             moves += 1;
         }
@@ -473,6 +471,53 @@ fn the_hand_off_watermark_moves_while_busy_and_never_runs_ahead() {
         r.stats.handed_off_until_ns.load(Ordering::Acquire),
         u64::MAX
     );
+}
+
+#[test]
+fn the_hand_off_watermark_moves_while_busy_and_never_runs_ahead() {
+    // The source's clock: up to the last frame handed out.
+    watermark_moves_while_busy(Clock::Source, |last| last);
+    // The wall clock: up to now.
+    watermark_moves_while_busy(Clock::System, |_| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.unwrap().as_nanos() as u64
+    });
+}
+
+#[test]
+fn after_a_few_bursts_an_idle_source_clock_moves_the_watermark_past_them() {
+    // Fewer bursts than the watermark's interval under the system clock,
+    // then idle: the source's time must still run on from the last frame.
+    let dir = tempfile::tempdir().unwrap();
+    let frames: Vec<Vec<u8>> = (0..5)
+        .map(|_| {
+            Frame::ethernet([2; 6], [4; 6])
+                .ipv4(t4(), o4(1))
+                .udp(1, 2)
+                .build()
+        })
+        .collect();
+    let (path, stamped) = write(dir.path(), &frames);
+    let gate = Arc::new(AtomicBool::new(false));
+    let source = Gated {
+        inner: PcapSource::open(&path, 1).unwrap(),
+        limit: 5,
+        delivered: 0,
+        gate: Arc::clone(&gate),
+    };
+    let r = start(source, 64, Clock::Source);
+    r.armed.store(true, Ordering::Release);
+    let started = Instant::now();
+    let last = stamped[4].0;
+    while r.stats.handed_off_until_ns.load(Ordering::Acquire) < last {
+        assert!(
+            started.elapsed() < WAIT,
+            "the watermark never passed the last frame"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    gate.store(true, Ordering::Release);
+    assert_eq!(r.handle.join().unwrap(), Exit::Exhausted);
 }
 
 #[test]
