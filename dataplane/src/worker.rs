@@ -865,9 +865,10 @@ fn burst_end<B: RxBurst + ?Sized>(clock: Clock, b: &B) -> u64 {
 /// Full bursts without a match between two moves of
 /// [`WorkerStats::handed_off_until_ns`] under [`Clock::System`] (any other
 /// burst moves it): moved every burst, its clock reads and atomic update
-/// cost the worker about 2 ns a frame. At line rate 16 bursts take some microseconds, and an
-/// idle poll moves it at once; until then it only lags, never runs ahead.
-const WATERMARK_EVERY: u32 = 16;
+/// cost the worker about 2 ns a frame. At line rate 16 bursts take some
+/// microseconds, and an idle poll moves it at once; until then it only
+/// lags, never runs ahead.
+const WATERMARK_EVERY: u64 = 16;
 
 /// How far behind the wall clock's progress an idle worker of [`Clock::Source`]
 /// keeps the time it publishes (a device clock may drift from the host's).
@@ -888,7 +889,6 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
     let mut path = BurstPath::default();
     // Time a burst was last handed off up to, and when (Clock::Source only).
     let mut last_burst: Option<(u64, Instant)> = None;
-    let mut bursts = 0u32;
     tracing::info!(worker = id, "worker started");
     while !quit.load(Relaxed) {
         let applied = tables.apply_pending(update_budget);
@@ -903,7 +903,6 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
         let poll = source.poll_burst(|b| {
             let matched = path.t.matches;
             path.process(b, &tables, &mut handoff, clock, id);
-            bursts = bursts.wrapping_add(1);
             // Skipped only on full bursts without a match, under the system
             // clock: a source's own clock runs on from the last burst's time
             // while idle, and a slower source (partial bursts, never idle)
@@ -911,7 +910,7 @@ pub fn run<S: PacketSource>(ctx: WorkerCtx<S>, quit: &AtomicBool) -> Exit {
             let skip = clock == Clock::System
                 && b.len() >= CHUNK
                 && path.t.matches == matched
-                && !bursts.is_multiple_of(WATERMARK_EVERY);
+                && !path.t.busy.is_multiple_of(WATERMARK_EVERY);
             if !skip {
                 handed_off = Some(burst_end(clock, b));
             }

@@ -385,6 +385,21 @@ struct Gated {
     gate: Arc<AtomicBool>,
 }
 
+impl Gated {
+    /// The one-frame-a-poll source of the capture at `path`, stopping after
+    /// `limit` frames until the flag returned with it is set.
+    fn over(path: &Path, limit: usize) -> (Gated, Arc<AtomicBool>) {
+        let gate = Arc::new(AtomicBool::new(false));
+        let source = Gated {
+            inner: PcapSource::open(path, 1).unwrap(),
+            limit,
+            delivered: 0,
+            gate: Arc::clone(&gate),
+        };
+        (source, gate)
+    }
+}
+
 impl PacketSource for Gated {
     type Burst<'a> = FrameBuf;
 
@@ -398,6 +413,14 @@ impl PacketSource for Gated {
             f(b)
         })
     }
+}
+
+/// A UDP frame from a target.
+fn udp_frame() -> Vec<u8> {
+    Frame::ethernet([2; 6], [4; 6])
+        .ipv4(t4(), o4(1))
+        .udp(1, 2)
+        .build()
 }
 
 /// Hands out one frame a poll and never idles, the n-th stamped `BASE_NS +
@@ -436,10 +459,7 @@ fn watermark_moves_while_busy(clock: Clock, bound: impl Fn(u64) -> u64) {
         Arc::new(AtomicBool::new(false)),
     );
     let source = Busy {
-        frame: Frame::ethernet([2; 6], [4; 6])
-            .ipv4(t4(), o4(1))
-            .udp(1, 2)
-            .build(),
+        frame: udp_frame(),
         buf: FrameBuf::default(),
         n: 0,
         last: Arc::clone(&last),
@@ -489,22 +509,9 @@ fn after_a_few_bursts_an_idle_source_clock_moves_the_watermark_past_them() {
     // Fewer bursts than the watermark's interval under the system clock,
     // then idle: the source's time must still run on from the last frame.
     let dir = tempfile::tempdir().unwrap();
-    let frames: Vec<Vec<u8>> = (0..5)
-        .map(|_| {
-            Frame::ethernet([2; 6], [4; 6])
-                .ipv4(t4(), o4(1))
-                .udp(1, 2)
-                .build()
-        })
-        .collect();
+    let frames = vec![udp_frame(); 5];
     let (path, stamped) = write(dir.path(), &frames);
-    let gate = Arc::new(AtomicBool::new(false));
-    let source = Gated {
-        inner: PcapSource::open(&path, 1).unwrap(),
-        limit: 5,
-        delivered: 0,
-        gate: Arc::clone(&gate),
-    };
+    let (source, gate) = Gated::over(&path, 5);
     let r = start(source, 64, Clock::Source);
     r.armed.store(true, Ordering::Release);
     let started = Instant::now();
@@ -533,13 +540,7 @@ fn updates_sent_mid_stream_reach_the_worker_and_are_reported_applied() {
         })
         .collect();
     let (path, stamped) = write(dir.path(), &frames);
-    let gate = Arc::new(AtomicBool::new(false));
-    let source = Gated {
-        inner: PcapSource::open(&path, 1).unwrap(),
-        limit: 5,
-        delivered: 0,
-        gate: Arc::clone(&gate),
-    };
+    let (source, gate) = Gated::over(&path, 5);
     let mut r = start(source, 64, Clock::Source);
     r.armed.store(true, Ordering::Release);
     let start_wait = Instant::now();

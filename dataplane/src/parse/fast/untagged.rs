@@ -66,9 +66,7 @@ pub fn common_ipv4_untagged_port(frame: &[u8], side: usize) -> Option<(u16, bool
         IpProtocol::Udp => false,
         _ => return None,
     };
-    let at = L4 + 2 * side.min(1);
-    let port = frame.get(at..at + 2)?;
-    Some((u16::from_be_bytes([port[0], port[1]]), tcp))
+    Some((be16(frame, L4 + 2 * side.min(1)), tcp))
 }
 
 /// Whether the transport header at the start of `l4`, in an IP payload of
