@@ -443,9 +443,23 @@ impl Controller {
 
     /// Waits until every worker applied `epoch` (bounded by the apply timeout).
     pub fn wait_applied(&self, epoch: u64) -> bool {
+        self.wait_for_tables(|t| t.writer.min_applied() >= epoch)
+    }
+
+    /// Waits until every worker applied `epoch` and the last change sent for
+    /// `key` since: a binding (a session's address, a call's media) may follow
+    /// the change that installed it.
+    fn wait_key_applied(&self, key: u32, epoch: u64) -> bool {
+        self.wait_for_tables(|t| {
+            let last = t.by_key.get(&key).map_or(epoch, |i| i.epoch.max(epoch));
+            t.writer.min_applied() >= last
+        })
+    }
+
+    fn wait_for_tables(&self, done: impl Fn(&Tables) -> bool) -> bool {
         let deadline = std::time::Instant::now() + self.apply_timeout;
         loop {
-            if lock(&self.tables).writer.min_applied() >= epoch {
+            if done(&lock(&self.tables)) {
                 return true;
             }
             if std::time::Instant::now() >= deadline {
@@ -563,7 +577,7 @@ impl Controller {
     }
 
     fn provisioned(&self, i: Intercept, epoch: u64) -> Result<Provisioned, ApiError> {
-        if !self.wait_applied(epoch) {
+        if !self.wait_key_applied(i.key, epoch) {
             return Err(ApiError::unavailable(
                 "not_applied",
                 format!(
@@ -805,38 +819,49 @@ mod test {
         Target::Ipv4(Ipv4Addr::new(192, 0, 2, last))
     }
 
-    #[test]
-    fn bound_addresses_are_counted_per_binding_and_spare_the_warrants_own() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("p.db"), &dir.path().join("a.jsonl")).unwrap();
+    /// A controller over one replica, with destination "d" stored.
+    fn controller(dir: &std::path::Path) -> (Controller, Vec<dataplane::targets::TableReplica>) {
+        let store = Store::open(&dir.join("p.db"), &dir.join("a.jsonl")).unwrap();
         let dest: Destination = serde_json::from_value(serde_json::json!({
             "name": "d", "address": "127.0.0.1:9", "format": "x2x3",
-            "insecure_plaintext": true, "spool_dir": dir.path().join("spool")
+            "insecure_plaintext": true, "spool_dir": dir.join("spool")
         }))
         .unwrap();
         store.create_destination(&dest, "t").unwrap();
-        let (writer, mut replicas) = dataplane::targets::replicas(1, 1024);
+        let (writer, replicas) = dataplane::targets::replicas(1, 1024);
         let c = Controller::new(
-            store.clone(),
+            store,
             writer,
             None,
             ProbeMetrics::unregistered().unwrap(),
             Duration::from_secs(5),
             TargetPolicy::default(),
         );
-        let req = InterceptRequest {
+        (c, replicas)
+    }
+
+    fn request(target: &str) -> InterceptRequest {
+        InterceptRequest {
             liid: "L1".into(),
             warrant_ref: "W".into(),
             issuing_authority: "court".into(),
             valid_from: "2026-01-01T00:00:00Z".into(),
             valid_until: "2099-01-01T00:00:00Z".into(),
             mode: "content".into(),
-            targets: vec!["192.0.2.1".into()],
+            targets: vec![target.into()],
             destinations: vec!["d".into()],
-        };
+        }
+    }
+
+    #[test]
+    fn bound_addresses_are_counted_per_binding_and_spare_the_warrants_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, mut replicas) = controller(dir.path());
         let at = now();
-        let valid = req.validate(at, &TargetPolicy::default()).unwrap();
-        let i = store.create_intercept(&valid, "t", at).unwrap();
+        let valid = request("192.0.2.1")
+            .validate(at, &TargetPolicy::default())
+            .unwrap();
+        let i = c.store.create_intercept(&valid, "t", at).unwrap();
         c.install(&i).unwrap();
         let r = &mut replicas[0];
         let count = |r: &mut dataplane::targets::TableReplica| {
@@ -860,5 +885,51 @@ mod test {
         c.bind(i.key, &[v4(1)]).unwrap();
         c.unbind(i.key, &[v4(1)]).unwrap();
         assert_eq!(count(r), 1);
+    }
+
+    /// Binds an address the moment an intercept is installed, as the glues
+    /// do for a session or a call already in progress.
+    struct BindsAtOnce(std::sync::OnceLock<Weak<Controller>>);
+
+    impl IdentityBindings for BindsAtOnce {
+        fn installed(&self, i: &Intercept) {
+            if let Some(c) = self.0.get().and_then(Weak::upgrade) {
+                c.bind(i.key, &[v4(9)]);
+            }
+        }
+        fn started(&self, _key: u32, _at_ns: u64) {}
+        fn ended(&self, _key: u32, _at_ns: u64, _was_active: bool) {}
+    }
+
+    #[test]
+    fn a_warrant_whose_install_binds_at_once_is_active_when_provisioning_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, mut replicas) = controller(dir.path());
+        let c = Arc::new(c);
+        let glue = Arc::new(BindsAtOnce(std::sync::OnceLock::new()));
+        glue.0.set(Arc::downgrade(&c)).unwrap();
+        let weak: Weak<dyn IdentityBindings> = Arc::downgrade(&glue) as _;
+        c.register_identity_bindings(weak);
+        // A worker that takes one update at a time, slowly: the binding's
+        // epoch lands well after the install's.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut r = replicas.remove(0);
+        let worker = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    r.apply_pending(1);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                r.target_count()
+            })
+        };
+        let p = c
+            .create_intercept("t", request("username:alice@isp.example"))
+            .unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(p.active, "the bound address is in effect when it returns");
+        assert_eq!(p.intercept.state, InterceptState::Active);
+        assert_eq!(worker.join().unwrap(), 1, "the bound address");
     }
 }
