@@ -195,14 +195,14 @@ impl Record {
     fn prefetch_header(&self) {
         let at = std::ptr::from_ref(self).cast::<u8>();
         for off in (0..size_of::<Self>()).step_by(CACHE_LINE) {
-            crate::dpdk::prefetch(at.wrapping_add(off));
+            crate::dpdk::prefetch_write(at.wrapping_add(off));
         }
     }
 
     /// Hints the CPU to pull in the first `len` bytes of this record's buffer.
     fn prefetch_buffer(&self, len: usize) {
         for off in (0..len.min(self.buf.len())).step_by(CACHE_LINE) {
-            crate::dpdk::prefetch(self.buf.as_ptr().wrapping_add(off));
+            crate::dpdk::prefetch_write(self.buf.as_ptr().wrapping_add(off));
         }
     }
 

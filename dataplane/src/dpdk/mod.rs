@@ -59,3 +59,22 @@ pub fn prefetch<T>(p: *const T) {
     #[cfg(not(any(target_arch = "x86_64", feature = "dpdk")))]
     let _ = p;
 }
+
+/// Hints the CPU to pull the cache line at `p` in for writing: owned by this
+/// core at once, where [`prefetch`] would fetch a line another core last read
+/// shared, and the write would then ask for it again. For the hand-off's
+/// records, which the control plane's core reads between two fills.
+///
+/// Never faults, even on a dangling address.
+#[inline(always)]
+pub fn prefetch_write<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetchw is a hint; it never dereferences or faults. Every
+    // x86-64 CPU runs it (older Intel ones as a no-op), and it changes no
+    // register or flag.
+    unsafe {
+        core::arch::asm!("prefetchw [{}]", in(reg) p, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    prefetch(p);
+}
