@@ -86,10 +86,13 @@ const FINE_PER_BLOCK: usize = 256;
 /// The finer blocks of one coarse block, a bit each (32 bytes).
 type FineMap = [u64; FINE_PER_BLOCK / 64];
 
-/// A coarse block's finer maps, in one cache line: [`ANY_KEY`]'s bits are
-/// those of its finer blocks holding any key, [`IN_SLOT`]'s those holding
-/// a key in a slot (not only marked).
-type FineMaps = [FineMap; 2];
+/// A coarse block's finer maps, in one cache line (aligned to it: a frame
+/// in an endpoint's block reads both): [`ANY_KEY`]'s bits are those of its
+/// finer blocks holding any key, [`IN_SLOT`]'s those holding a key in a
+/// slot (not only marked).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct FineMaps([FineMap; 2]);
 const ANY_KEY: usize = 0;
 const IN_SLOT: usize = 1;
 
@@ -124,8 +127,8 @@ impl Gate {
             coarse: Box::new(EMPTY_COARSE),
             fine_of: vec![FINE_NONE; blocks].into_boxed_slice(),
             fine: vec![
-                [[0; FINE_PER_BLOCK / 64]; 2],
-                [[u64::MAX; FINE_PER_BLOCK / 64]; 2],
+                FineMaps([[0; FINE_PER_BLOCK / 64]; 2]),
+                FineMaps([[u64::MAX; FINE_PER_BLOCK / 64]; 2]),
             ],
         }
     }
@@ -146,13 +149,13 @@ impl Gate {
         if *n == FINE_NONE {
             *n = u16::try_from(self.fine.len()).unwrap_or(FINE_ALL);
             if *n != FINE_ALL {
-                self.fine.push([[0; FINE_PER_BLOCK / 64]; 2]);
+                self.fine.push(FineMaps([[0; FINE_PER_BLOCK / 64]; 2]));
             }
         }
         if let Some(maps) = self.fine.get_mut(usize::from(*n)) {
-            set_bit(&mut maps[ANY_KEY], key.fine_gate());
+            set_bit(&mut maps.0[ANY_KEY], key.fine_gate());
             if in_slot {
-                set_bit(&mut maps[IN_SLOT], key.fine_gate());
+                set_bit(&mut maps.0[IN_SLOT], key.fine_gate());
             }
         }
     }
@@ -203,7 +206,7 @@ impl GateView<'_> {
         }
         let n = self.fine_of.get(key.gate());
         let map = n.and_then(|&n| self.fine.get(usize::from(n)));
-        map.map_or(0, |m| map_bit(&m[which % 2], key.fine_gate()))
+        map.map_or(0, |m| map_bit(&m.0[which % 2], key.fine_gate()))
     }
 
     /// The finer bit of `key` whose coarse bit is set, as 0 or 1 (its coarse
@@ -235,7 +238,7 @@ impl GateView<'_> {
         // block's number, in cache, instead of its own.
         let n = self.fine_of.get(g & (open as usize).wrapping_neg());
         let map = n.and_then(|&n| self.fine.get(usize::from(n)));
-        open & map.map_or(0, |m| map_bit(&m[ANY_KEY], key.fine_gate()))
+        open & map.map_or(0, |m| map_bit(&m.0[ANY_KEY], key.fine_gate()))
     }
 }
 
