@@ -280,9 +280,9 @@ impl Default for BurstPath {
 impl BurstPath {
     /// Classifies every frame of `b` against `tables` and hands each match to
     /// `handoff` as worker `id`, stamped by `clock`. Returns the wall clock
-    /// if a match read it (see [`burst_end`]). Always inlined, as is the
-    /// per-burst code it calls: left to the compiler, the worker's loop called it
-    /// and ran 12-15 % slower with 1M targets.
+    /// if a match read it (the burst's frames are stamped from it). Always
+    /// inlined, as is the per-burst code it calls: left to the compiler, the
+    /// worker's loop called it and ran 12-15 % slower with 1M targets.
     #[inline(always)]
     pub fn process<B: RxBurst + ?Sized>(
         &mut self,
